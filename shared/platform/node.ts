@@ -1,0 +1,59 @@
+/**
+ * The Node adapter of `shared/`: model artifacts on disk. The only file in `shared/` that touches
+ * Node built-ins; Workers and browsers bring the same bytes by import or `fetch` instead.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { basename, join, resolve } from 'node:path';
+import { decodeArtifact, encodeArtifact, MODEL_JSON, WEIGHTS_BIN, type WeightsDtype } from '../artifact.ts';
+import { ArtifactError } from '../errors.ts';
+import type { Model } from '../model.ts';
+
+async function readOrFail(path: string): Promise<Uint8Array> {
+  try {
+    return await readFile(path);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new ArtifactError('missing_file', `${path} does not exist`);
+    if (code === 'EISDIR') throw new ArtifactError('missing_file', `${path} is a directory, not a file`);
+    throw new ArtifactError('unreadable_file', `cannot read ${path}: ${(e as Error).message}`);
+  }
+}
+
+/** Load and fully validate the artifact in `dir`. The model's name is the folder's name. */
+export async function readModelDir(dir: string): Promise<Model> {
+  const modelJson = new TextDecoder().decode(await readOrFail(join(dir, MODEL_JSON)));
+  const weights = await readOrFail(join(dir, WEIGHTS_BIN));
+  try {
+    return await decodeArtifact({ modelJson, weights });
+  } catch (e) {
+    if (e instanceof ArtifactError) throw new ArtifactError(e.code, `${resolve(dir)}: ${e.message}`);
+    throw e;
+  }
+}
+
+/** Write then rename, so a reader sees the old file or the new one, never half of one. */
+export async function writeFileAtomic(path: string, data: string | Uint8Array): Promise<void> {
+  const tmp = `${path}.${randomBytes(6).toString('hex')}.tmp`;
+  try {
+    await writeFile(tmp, data);
+    await rename(tmp, path);
+  } catch (e) {
+    await rm(tmp, { force: true });
+    throw e;
+  }
+}
+
+/**
+ * Write `model` as an artifact in `dir`. weights.bin goes first and model.json last: a crash in
+ * between leaves a model.json whose SHA-256 no longer matches, which loading refuses.
+ */
+export async function writeModelDir(dir: string, model: Model, dtype: WeightsDtype = 'float32'): Promise<void> {
+  await mkdir(dir, { recursive: true });
+  const files = await encodeArtifact({ ...model, name: model.name || basename(resolve(dir)) }, dtype);
+  await writeFileAtomic(join(dir, WEIGHTS_BIN), files.weights);
+  await writeFileAtomic(join(dir, MODEL_JSON), files.modelJson);
+}
+
+/** The model `npm start` and `deeprnn generate` use unless told otherwise. */
+export const DEFAULT_MODEL_DIR = process.env.MODEL_DIR ?? resolve(new URL('../../models/timemachine-deep-lstm', import.meta.url).pathname);
