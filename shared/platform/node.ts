@@ -5,9 +5,11 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
+import v8 from 'node:v8';
 import { decodeArtifact, encodeArtifact, MODEL_JSON, WEIGHTS_BIN, type WeightsDtype } from '../artifact.ts';
 import { ArtifactError } from '../errors.ts';
 import type { Model } from '../model.ts';
+import { instantiateKernel, type Kernel, type KernelFlavor } from '../kernel/kernel.ts';
 
 async function readOrFail(path: string): Promise<Uint8Array> {
   try {
@@ -57,3 +59,25 @@ export async function writeModelDir(dir: string, model: Model, dtype: WeightsDty
 
 /** The model `npm start` and `deeprnn generate` use unless told otherwise. */
 export const DEFAULT_MODEL_DIR = process.env.MODEL_DIR ?? resolve(new URL('../../models/timemachine-deep-lstm', import.meta.url).pathname);
+
+/**
+ * The kernel for Node. Node 20's V8 has relaxed SIMD behind a flag that can be switched on
+ * before compiling; with it the kernel fuses multiply-adds. `flavor` forces one build.
+ */
+export async function loadKernelNode(flavor?: KernelFlavor): Promise<Kernel> {
+  const dir = new URL('../kernel/build/', import.meta.url);
+  const read = async (name: string): Promise<Uint8Array<ArrayBuffer>> => {
+    try {
+      return new Uint8Array(await readFile(new URL(name, dir)));
+    } catch {
+      throw new ArtifactError('missing_kernel', `the WebAssembly kernel ${name} is not built: run "npm run build:kernel" (npm install does it)`);
+    }
+  };
+  if (flavor !== 'simd') {
+    const bytes = await read('kernel-relaxed.wasm');
+    if (!WebAssembly.validate(bytes)) v8.setFlagsFromString('--experimental-wasm-relaxed-simd');
+    if (WebAssembly.validate(bytes)) return instantiateKernel(await WebAssembly.compile(bytes));
+    if (flavor === 'relaxed-simd') throw new ArtifactError('missing_kernel', 'this Node.js cannot run relaxed SIMD');
+  }
+  return instantiateKernel(await WebAssembly.compile(await read('kernel.wasm')));
+}

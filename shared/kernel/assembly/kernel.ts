@@ -1,0 +1,525 @@
+// The deeprnn compute kernel, AssemblyScript → WebAssembly SIMD (128-bit).
+//
+// Every function works on f32 buffers in linear memory, addressed by byte pointers that the
+// host (shared/kernel/kernel.ts) allocates. Matrices are row-major. The host runs the
+// recurrence; this file holds only the loops that cost time: matrix products and the
+// element-wise cells with their derivatives (d2l §9.3: H_t = φ(X_t W_xh + H_{t-1} W_hh + b)).
+
+// ---------------------------------------------------------------------------------------------
+// Multiply-add: fused where the engine has relaxed SIMD (one instruction, one rounding), else
+// mul + add. Chosen at compile time: the build makes one .wasm of each kind.
+@inline function madd(a: v128, b: v128, c: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_madd(a, b, c);
+  return f32x4.add(f32x4.mul(a, b), c);
+}
+
+@inline function hsum(v: v128): f32 {
+  return f32x4.extract_lane(v, 0) + f32x4.extract_lane(v, 1) + f32x4.extract_lane(v, 2) + f32x4.extract_lane(v, 3);
+}
+
+@inline function at(p: usize, i: i32): usize {
+  return p + (<usize>i << 2);
+}
+
+export function heapBase(): usize {
+  return __heap_base;
+}
+
+/** True when this build fuses multiply-adds (relaxed SIMD). */
+export function fused(): bool {
+  return ASC_FEATURE_RELAXED_SIMD;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Products
+
+/** Σ_k a[k] b[k] */
+@inline function dot(a: usize, b: usize, n: i32): f32 {
+  let s0 = f32x4.splat(0);
+  let s1 = f32x4.splat(0);
+  let k = 0;
+  for (; k + 8 <= n; k += 8) {
+    s0 = madd(v128.load(at(a, k)), v128.load(at(b, k)), s0);
+    s1 = madd(v128.load(at(a, k + 4)), v128.load(at(b, k + 4)), s1);
+  }
+  let s = hsum(f32x4.add(s0, s1));
+  for (; k < n; k++) s += load<f32>(at(a, k)) * load<f32>(at(b, k));
+  return s;
+}
+
+/**
+ * y = W x (+ y when `accumulate`), W [rows, cols]. Four rows at a time share each load of x;
+ * the batch-1 step of generation is made of these.
+ */
+export function gemv(w: usize, x: usize, y: usize, rows: i32, cols: i32, accumulate: bool): void {
+  const stride = <usize>cols << 2;
+  let r = 0;
+  if ((cols & 3) == 0) {
+    // 8 rows at a time: 8 independent accumulator chains hide the multiply-add latency.
+    for (; r + 8 <= rows; r += 8) {
+      const w0 = w + <usize>r * stride;
+      let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+      let a4 = f32x4.splat(0), a5 = f32x4.splat(0), a6 = f32x4.splat(0), a7 = f32x4.splat(0);
+      const end = x + stride;
+      let p = w0;
+      for (let xp = x; xp < end; xp += 16, p += 16) {
+        const xv = v128.load(xp);
+        a0 = madd(v128.load(p), xv, a0);
+        a1 = madd(v128.load(p + stride), xv, a1);
+        a2 = madd(v128.load(p + 2 * stride), xv, a2);
+        a3 = madd(v128.load(p + 3 * stride), xv, a3);
+        a4 = madd(v128.load(p + 4 * stride), xv, a4);
+        a5 = madd(v128.load(p + 5 * stride), xv, a5);
+        a6 = madd(v128.load(p + 6 * stride), xv, a6);
+        a7 = madd(v128.load(p + 7 * stride), xv, a7);
+      }
+      storeSums(at(y, r), a0, a1, a2, a3, accumulate);
+      storeSums(at(y, r + 4), a4, a5, a6, a7, accumulate);
+    }
+  }
+  for (; r < rows; r++) {
+    const s = dot(w + <usize>r * stride, x, cols);
+    store<f32>(at(y, r), accumulate ? load<f32>(at(y, r)) + s : s);
+  }
+}
+
+/** y[0..3] (+)= the horizontal sums of a, b, c, d — a 4×4 transpose, then three adds. */
+@inline function storeSums(y: usize, a: v128, b: v128, c: v128, d: v128, accumulate: bool): void {
+  const ab0 = v128.shuffle<f32>(a, b, 0, 4, 1, 5);
+  const ab1 = v128.shuffle<f32>(a, b, 2, 6, 3, 7);
+  const cd0 = v128.shuffle<f32>(c, d, 0, 4, 1, 5);
+  const cd1 = v128.shuffle<f32>(c, d, 2, 6, 3, 7);
+  const s0 = f32x4.add(ab0, ab1); // a0+a2 b0+b2 a1+a3 b1+b3
+  const s1 = f32x4.add(cd0, cd1);
+  const lo = v128.shuffle<f32>(s0, s1, 0, 1, 4, 5);
+  const hi = v128.shuffle<f32>(s0, s1, 2, 3, 6, 7);
+  let sum = f32x4.add(lo, hi);
+  if (accumulate) sum = f32x4.add(sum, v128.load(y));
+  v128.store(y, sum);
+}
+
+/**
+ * C[M,N] (+)= A[M,K] · B[N,K]ᵀ — the forward products X W_ihᵀ and H W_hhᵀ, where both operands
+ * are contiguous along K. Blocks of 2 rows × 4 columns keep 8 accumulators in registers.
+ */
+export function gemmNT(a: usize, b: usize, c: usize, M: i32, N: i32, K: i32, accumulate: bool): void {
+  const sk = <usize>K << 2;
+  let i = 0;
+  for (; i + 2 <= M; i += 2) {
+    const a0 = a + <usize>i * sk;
+    const a1 = a0 + sk;
+    const c0 = c + ((<usize>i * <usize>N) << 2);
+    const c1 = c0 + (<usize>N << 2);
+    let j = 0;
+    for (; j + 4 <= N; j += 4) {
+      const b0 = b + <usize>j * sk;
+      const b1 = b0 + sk;
+      const b2 = b1 + sk;
+      const b3 = b2 + sk;
+      let p00 = f32x4.splat(0), p01 = f32x4.splat(0), p02 = f32x4.splat(0), p03 = f32x4.splat(0);
+      let p10 = f32x4.splat(0), p11 = f32x4.splat(0), p12 = f32x4.splat(0), p13 = f32x4.splat(0);
+      let k = 0;
+      for (; k + 4 <= K; k += 4) {
+        const x0 = v128.load(at(a0, k));
+        const x1 = v128.load(at(a1, k));
+        const y0 = v128.load(at(b0, k));
+        const y1 = v128.load(at(b1, k));
+        const y2 = v128.load(at(b2, k));
+        const y3 = v128.load(at(b3, k));
+        p00 = madd(x0, y0, p00); p01 = madd(x0, y1, p01); p02 = madd(x0, y2, p02); p03 = madd(x0, y3, p03);
+        p10 = madd(x1, y0, p10); p11 = madd(x1, y1, p11); p12 = madd(x1, y2, p12); p13 = madd(x1, y3, p13);
+      }
+      let s00 = hsum(p00), s01 = hsum(p01), s02 = hsum(p02), s03 = hsum(p03);
+      let s10 = hsum(p10), s11 = hsum(p11), s12 = hsum(p12), s13 = hsum(p13);
+      for (; k < K; k++) {
+        const x0 = load<f32>(at(a0, k));
+        const x1 = load<f32>(at(a1, k));
+        const y0 = load<f32>(at(b0, k)), y1 = load<f32>(at(b1, k)), y2 = load<f32>(at(b2, k)), y3 = load<f32>(at(b3, k));
+        s00 += x0 * y0; s01 += x0 * y1; s02 += x0 * y2; s03 += x0 * y3;
+        s10 += x1 * y0; s11 += x1 * y1; s12 += x1 * y2; s13 += x1 * y3;
+      }
+      if (accumulate) {
+        s00 += load<f32>(at(c0, j)); s01 += load<f32>(at(c0, j + 1)); s02 += load<f32>(at(c0, j + 2)); s03 += load<f32>(at(c0, j + 3));
+        s10 += load<f32>(at(c1, j)); s11 += load<f32>(at(c1, j + 1)); s12 += load<f32>(at(c1, j + 2)); s13 += load<f32>(at(c1, j + 3));
+      }
+      store<f32>(at(c0, j), s00); store<f32>(at(c0, j + 1), s01); store<f32>(at(c0, j + 2), s02); store<f32>(at(c0, j + 3), s03);
+      store<f32>(at(c1, j), s10); store<f32>(at(c1, j + 1), s11); store<f32>(at(c1, j + 2), s12); store<f32>(at(c1, j + 3), s13);
+    }
+    for (; j < N; j++) {
+      const bj = b + <usize>j * sk;
+      const s0 = dot(a0, bj, K);
+      const s1 = dot(a1, bj, K);
+      store<f32>(at(c0, j), accumulate ? load<f32>(at(c0, j)) + s0 : s0);
+      store<f32>(at(c1, j), accumulate ? load<f32>(at(c1, j)) + s1 : s1);
+    }
+  }
+  if (i < M) gemv(b, a + <usize>i * sk, c + ((<usize>i * <usize>N) << 2), N, K, accumulate);
+}
+
+/**
+ * C[M,N] (+)= Σ_k A(i,k) B[K,N] with A(i,k) = a[i·sai + k·sak]: with (sai, sak) = (K, 1) this is
+ * A·B (backward dX = dG W), with (1, M) it is Aᵀ·B (weight gradients dW = dGᵀ X). Each A element
+ * is broadcast against a row of B; blocks of 4 rows × 8 columns stay in registers.
+ */
+export function gemmBroadcast(a: usize, sai: i32, sak: i32, b: usize, c: usize, M: i32, N: i32, K: i32, accumulate: bool): void {
+  const sn = <usize>N << 2;
+  let i = 0;
+  for (; i < M; i += 4) {
+    const rows = min(4, M - i);
+    const c0 = c + <usize>i * sn;
+    let j = 0;
+    for (; j + 8 <= N; j += 8) {
+      let p00 = f32x4.splat(0), p01 = f32x4.splat(0), p10 = f32x4.splat(0), p11 = f32x4.splat(0);
+      let p20 = f32x4.splat(0), p21 = f32x4.splat(0), p30 = f32x4.splat(0), p31 = f32x4.splat(0);
+      if (rows == 4) {
+        for (let k = 0; k < K; k++) {
+          const bk = b + <usize>k * sn;
+          const y0 = v128.load(at(bk, j));
+          const y1 = v128.load(at(bk, j + 4));
+          const ak = a + ((<usize>(i * sai + k * sak)) << 2);
+          const x0 = f32x4.splat(load<f32>(ak));
+          const x1 = f32x4.splat(load<f32>(ak + (<usize>sai << 2)));
+          const x2 = f32x4.splat(load<f32>(ak + (<usize>sai << 3)));
+          const x3 = f32x4.splat(load<f32>(ak + <usize>sai * 12));
+          p00 = madd(x0, y0, p00); p01 = madd(x0, y1, p01);
+          p10 = madd(x1, y0, p10); p11 = madd(x1, y1, p11);
+          p20 = madd(x2, y0, p20); p21 = madd(x2, y1, p21);
+          p30 = madd(x3, y0, p30); p31 = madd(x3, y1, p31);
+        }
+      } else {
+        for (let k = 0; k < K; k++) {
+          const bk = b + <usize>k * sn;
+          const y0 = v128.load(at(bk, j));
+          const y1 = v128.load(at(bk, j + 4));
+          const ak = a + ((<usize>(i * sai + k * sak)) << 2);
+          const x0 = f32x4.splat(load<f32>(ak));
+          p00 = madd(x0, y0, p00); p01 = madd(x0, y1, p01);
+          if (rows > 1) {
+            const x1 = f32x4.splat(load<f32>(ak + (<usize>sai << 2)));
+            p10 = madd(x1, y0, p10); p11 = madd(x1, y1, p11);
+          }
+          if (rows > 2) {
+            const x2 = f32x4.splat(load<f32>(ak + (<usize>sai << 3)));
+            p20 = madd(x2, y0, p20); p21 = madd(x2, y1, p21);
+          }
+        }
+      }
+      storeBlock(at(c0, j), p00, p01, accumulate);
+      if (rows > 1) storeBlock(at(c0 + sn, j), p10, p11, accumulate);
+      if (rows > 2) storeBlock(at(c0 + 2 * sn, j), p20, p21, accumulate);
+      if (rows > 3) storeBlock(at(c0 + 3 * sn, j), p30, p31, accumulate);
+    }
+    for (; j < N; j++) {
+      for (let r = 0; r < rows; r++) {
+        let s: f32 = 0;
+        for (let k = 0; k < K; k++) s += load<f32>(a + ((<usize>((i + r) * sai + k * sak)) << 2)) * load<f32>(at(b + <usize>k * sn, j));
+        const p = at(c0 + <usize>r * sn, j);
+        store<f32>(p, accumulate ? load<f32>(p) + s : s);
+      }
+    }
+  }
+}
+
+@inline function storeBlock(p: usize, lo: v128, hi: v128, accumulate: bool): void {
+  if (accumulate) {
+    lo = f32x4.add(lo, v128.load(p));
+    hi = f32x4.add(hi, v128.load(p + 16));
+  }
+  v128.store(p, lo);
+  v128.store(p + 16, hi);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Small helpers the host uses around the products
+
+/** x[r, :] += b for each of `rows` rows (bias broadcast). */
+export function addRows(x: usize, b: usize, rows: i32, cols: i32): void {
+  for (let r = 0; r < rows; r++) {
+    const xr = x + ((<usize>r * <usize>cols) << 2);
+    let k = 0;
+    for (; k + 4 <= cols; k += 4) v128.store(at(xr, k), f32x4.add(v128.load(at(xr, k)), v128.load(at(b, k))));
+    for (; k < cols; k++) store<f32>(at(xr, k), load<f32>(at(xr, k)) + load<f32>(at(b, k)));
+  }
+}
+
+/** out[:] += Σ_r x[r, :] (bias gradients). */
+export function addColumnSums(x: usize, out: usize, rows: i32, cols: i32): void {
+  for (let r = 0; r < rows; r++) {
+    const xr = x + ((<usize>r * <usize>cols) << 2);
+    let k = 0;
+    for (; k + 4 <= cols; k += 4) v128.store(at(out, k), f32x4.add(v128.load(at(out, k)), v128.load(at(xr, k))));
+    for (; k < cols; k++) store<f32>(at(out, k), load<f32>(at(out, k)) + load<f32>(at(xr, k)));
+  }
+}
+
+/**
+ * One-hot input: out[r, :] = W[:, token_r] + b for W [G, V] — the column of W_ih that the
+ * one-hot vector selects, so layer 0 never multiplies by zeros.
+ */
+export function gatherColumns(w: usize, tokens: usize, b: usize, out: usize, rows: i32, G: i32, V: i32): void {
+  for (let r = 0; r < rows; r++) {
+    const t = load<i32>(tokens + (<usize>r << 2));
+    const o = out + ((<usize>r * <usize>G) << 2);
+    for (let g = 0; g < G; g++) store<f32>(at(o, g), load<f32>(at(w, g * V + t)) + load<f32>(at(b, g)));
+  }
+}
+
+/** dW[:, token_r] += dG[r, :] — the gradient of the one-hot gather. */
+export function scatterColumns(dg: usize, tokens: usize, dw: usize, rows: i32, G: i32, V: i32): void {
+  for (let r = 0; r < rows; r++) {
+    const t = load<i32>(tokens + (<usize>r << 2));
+    const d = dg + ((<usize>r * <usize>G) << 2);
+    for (let g = 0; g < G; g++) {
+      const p = at(dw, g * V + t);
+      store<f32>(p, load<f32>(p) + load<f32>(at(d, g)));
+    }
+  }
+}
+
+/** Σ x² over n floats, in f64 (gradient clipping's global norm). */
+export function sumSquares(x: usize, n: i32): f64 {
+  let s: f64 = 0;
+  for (let k = 0; k < n; k++) {
+    const v = <f64>load<f32>(at(x, k));
+    s += v * v;
+  }
+  return s;
+}
+
+/** x *= s */
+export function scale(x: usize, n: i32, s: f32): void {
+  const v = f32x4.splat(s);
+  let k = 0;
+  for (; k + 4 <= n; k += 4) v128.store(at(x, k), f32x4.mul(v128.load(at(x, k)), v));
+  for (; k < n; k++) store<f32>(at(x, k), load<f32>(at(x, k)) * s);
+}
+
+/** SGD, d2l's `sgd`: θ -= lr · g */
+export function sgd(p: usize, g: usize, n: i32, lr: f32): void {
+  const v = f32x4.splat(-lr);
+  let k = 0;
+  for (; k + 4 <= n; k += 4) v128.store(at(p, k), madd(v128.load(at(g, k)), v, v128.load(at(p, k))));
+  for (; k < n; k++) store<f32>(at(p, k), load<f32>(at(p, k)) - lr * load<f32>(at(g, k)));
+}
+
+/** Adam (Kingma & Ba), as torch.optim.Adam without weight decay; c1, c2 = 1 − β^t. */
+export function adam(p: usize, g: usize, m: usize, v: usize, n: i32, lr: f32, b1: f32, b2: f32, eps: f32, c1: f32, c2: f32): void {
+  for (let k = 0; k < n; k++) {
+    const gk = load<f32>(at(g, k));
+    const mk = b1 * load<f32>(at(m, k)) + (1 - b1) * gk;
+    const vk = b2 * load<f32>(at(v, k)) + (1 - b2) * gk * gk;
+    store<f32>(at(m, k), mk);
+    store<f32>(at(v, k), vk);
+    store<f32>(at(p, k), load<f32>(at(p, k)) - (lr * (mk / c1)) / (Mathf.sqrt(vk / c2) + eps));
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Cells. gx = X W_ihᵀ + b_ih and gh = H W_hhᵀ + b_hh, each [B, G·H], gate blocks in PyTorch order.
+
+@inline function sigmoid(x: f32): f32 {
+  return 1 / (1 + Mathf.exp(-x));
+}
+
+@inline function splat(x: f32): v128 {
+  return f32x4.splat(x);
+}
+
+/**
+ * e^x on four lanes (Cephes' expf: range reduction by ln 2, degree-6 polynomial, 2^n by
+ * exponent bits), within 2 ulp of Mathf.exp on [-87, 88]. The scalar library calls were most
+ * of a generation step's time.
+ */
+@inline function expv(x: v128): v128 {
+  x = f32x4.min(f32x4.max(x, splat(-87.0)), splat(88.0));
+  const n = f32x4.nearest(f32x4.mul(x, splat(1.44269504088896341)));
+  let r = f32x4.sub(x, f32x4.mul(n, splat(0.693359375)));
+  r = f32x4.sub(r, f32x4.mul(n, splat(-2.12194440e-4)));
+  let p = splat(1.9875691500e-4);
+  p = f32x4.add(f32x4.mul(p, r), splat(1.3981999507e-3));
+  p = f32x4.add(f32x4.mul(p, r), splat(8.3334519073e-3));
+  p = f32x4.add(f32x4.mul(p, r), splat(4.1665795894e-2));
+  p = f32x4.add(f32x4.mul(p, r), splat(1.6666665459e-1));
+  p = f32x4.add(f32x4.mul(p, r), splat(5.0000001201e-1));
+  p = f32x4.add(f32x4.add(f32x4.mul(f32x4.mul(p, r), r), r), splat(1));
+  const scale = i32x4.shl(i32x4.add(i32x4.trunc_sat_f32x4_s(n), i32x4.splat(127)), 23);
+  return f32x4.mul(p, scale);
+}
+
+@inline function sigmoidv(x: v128): v128 {
+  return f32x4.div(splat(1), f32x4.add(splat(1), expv(f32x4.neg(x))));
+}
+
+/** tanh x = 1 − 2 / (1 + e^{2x}): absolute error ~1e-7, which is what the cells need. */
+@inline function tanhv(x: v128): v128 {
+  return f32x4.sub(splat(1), f32x4.div(splat(2), f32x4.add(splat(1), expv(f32x4.add(x, x)))));
+}
+
+@inline function ld(p: usize, i: i32): v128 {
+  return v128.load(at(p, i));
+}
+
+@inline function st(p: usize, i: i32, v: v128): void {
+  v128.store(at(p, i), v);
+}
+
+/**
+ * LSTM (gates i, f, g, o): c = f⊙c_prev + i⊙g, h = o⊙tanh(c). `acts` keeps the activated gates
+ * for the backward pass (it may alias gx).
+ */
+export function lstmForward(gx: usize, gh: usize, acts: usize, cPrev: usize, c: usize, h: usize, B: i32, H: i32): void {
+  for (let b = 0; b < B; b++) {
+    const row = b * 4 * H;
+    let j = 0;
+    for (; j + 4 <= H; j += 4) {
+      const i = sigmoidv(f32x4.add(ld(gx, row + j), ld(gh, row + j)));
+      const f = sigmoidv(f32x4.add(ld(gx, row + H + j), ld(gh, row + H + j)));
+      const g = tanhv(f32x4.add(ld(gx, row + 2 * H + j), ld(gh, row + 2 * H + j)));
+      const o = sigmoidv(f32x4.add(ld(gx, row + 3 * H + j), ld(gh, row + 3 * H + j)));
+      const cj = f32x4.add(f32x4.mul(f, ld(cPrev, b * H + j)), f32x4.mul(i, g));
+      st(acts, row + j, i);
+      st(acts, row + H + j, f);
+      st(acts, row + 2 * H + j, g);
+      st(acts, row + 3 * H + j, o);
+      st(c, b * H + j, cj);
+      st(h, b * H + j, f32x4.mul(o, tanhv(cj)));
+    }
+    for (; j < H; j++) {
+      const i = sigmoid(load<f32>(at(gx, row + j)) + load<f32>(at(gh, row + j)));
+      const f = sigmoid(load<f32>(at(gx, row + H + j)) + load<f32>(at(gh, row + H + j)));
+      const g = Mathf.tanh(load<f32>(at(gx, row + 2 * H + j)) + load<f32>(at(gh, row + 2 * H + j)));
+      const o = sigmoid(load<f32>(at(gx, row + 3 * H + j)) + load<f32>(at(gh, row + 3 * H + j)));
+      const cj = f * load<f32>(at(cPrev, b * H + j)) + i * g;
+      store<f32>(at(acts, row + j), i);
+      store<f32>(at(acts, row + H + j), f);
+      store<f32>(at(acts, row + 2 * H + j), g);
+      store<f32>(at(acts, row + 3 * H + j), o);
+      store<f32>(at(c, b * H + j), cj);
+      store<f32>(at(h, b * H + j), o * Mathf.tanh(cj));
+    }
+  }
+}
+
+/**
+ * LSTM backward for one step. In: dh (from above and from t+1), dc (from t+1; overwritten with
+ * the gradient for c_prev). Out: dGates [B, 4H], the gradient of the pre-activations.
+ */
+export function lstmBackward(acts: usize, cPrev: usize, c: usize, dh: usize, dc: usize, dGates: usize, B: i32, H: i32): void {
+  for (let b = 0; b < B; b++) {
+    const row = b * 4 * H;
+    for (let j = 0; j < H; j++) {
+      const s = b * H + j;
+      const i = load<f32>(at(acts, row + j));
+      const f = load<f32>(at(acts, row + H + j));
+      const g = load<f32>(at(acts, row + 2 * H + j));
+      const o = load<f32>(at(acts, row + 3 * H + j));
+      const tc = Mathf.tanh(load<f32>(at(c, s)));
+      const dhs = load<f32>(at(dh, s));
+      const dcs = load<f32>(at(dc, s)) + dhs * o * (1 - tc * tc);
+      store<f32>(at(dGates, row + j), dcs * g * i * (1 - i));
+      store<f32>(at(dGates, row + H + j), dcs * load<f32>(at(cPrev, s)) * f * (1 - f));
+      store<f32>(at(dGates, row + 2 * H + j), dcs * i * (1 - g * g));
+      store<f32>(at(dGates, row + 3 * H + j), dhs * tc * o * (1 - o));
+      store<f32>(at(dc, s), dcs * f);
+    }
+  }
+}
+
+/**
+ * GRU (gates r, z, n, PyTorch's equations): n = tanh(gx_n + r⊙gh_n), h = (1−z)⊙n + z⊙h_prev.
+ * `acts` keeps r, z, n; gh must be kept too (gh_n enters the backward pass).
+ */
+export function gruForward(gx: usize, gh: usize, acts: usize, hPrev: usize, h: usize, B: i32, H: i32): void {
+  for (let b = 0; b < B; b++) {
+    const row = b * 3 * H;
+    let j = 0;
+    for (; j + 4 <= H; j += 4) {
+      const r = sigmoidv(f32x4.add(ld(gx, row + j), ld(gh, row + j)));
+      const z = sigmoidv(f32x4.add(ld(gx, row + H + j), ld(gh, row + H + j)));
+      const n = tanhv(f32x4.add(ld(gx, row + 2 * H + j), f32x4.mul(r, ld(gh, row + 2 * H + j))));
+      st(acts, row + j, r);
+      st(acts, row + H + j, z);
+      st(acts, row + 2 * H + j, n);
+      st(h, b * H + j, f32x4.add(f32x4.mul(f32x4.sub(splat(1), z), n), f32x4.mul(z, ld(hPrev, b * H + j))));
+    }
+    for (; j < H; j++) {
+      const r = sigmoid(load<f32>(at(gx, row + j)) + load<f32>(at(gh, row + j)));
+      const z = sigmoid(load<f32>(at(gx, row + H + j)) + load<f32>(at(gh, row + H + j)));
+      const n = Mathf.tanh(load<f32>(at(gx, row + 2 * H + j)) + r * load<f32>(at(gh, row + 2 * H + j)));
+      store<f32>(at(acts, row + j), r);
+      store<f32>(at(acts, row + H + j), z);
+      store<f32>(at(acts, row + 2 * H + j), n);
+      store<f32>(at(h, b * H + j), (1 - z) * n + z * load<f32>(at(hPrev, b * H + j)));
+    }
+  }
+}
+
+/**
+ * GRU backward for one step. dGx and dGh are the gradients of gx and gh (they differ only in the
+ * n block, where gh_n sits behind r). dhPrev receives the direct path z⊙dh; the host adds dGh W_hh.
+ */
+export function gruBackward(acts: usize, gh: usize, hPrev: usize, dh: usize, dGx: usize, dGh: usize, dhPrev: usize, B: i32, H: i32): void {
+  for (let b = 0; b < B; b++) {
+    const row = b * 3 * H;
+    for (let j = 0; j < H; j++) {
+      const s = b * H + j;
+      const r = load<f32>(at(acts, row + j));
+      const z = load<f32>(at(acts, row + H + j));
+      const n = load<f32>(at(acts, row + 2 * H + j));
+      const dhs = load<f32>(at(dh, s));
+      const dN = dhs * (1 - z) * (1 - n * n);
+      const dZ = dhs * (load<f32>(at(hPrev, s)) - n) * z * (1 - z);
+      const dR = dN * load<f32>(at(gh, row + 2 * H + j)) * r * (1 - r);
+      store<f32>(at(dGx, row + j), dR);
+      store<f32>(at(dGx, row + H + j), dZ);
+      store<f32>(at(dGx, row + 2 * H + j), dN);
+      store<f32>(at(dGh, row + j), dR);
+      store<f32>(at(dGh, row + H + j), dZ);
+      store<f32>(at(dGh, row + 2 * H + j), dN * r);
+      store<f32>(at(dhPrev, s), dhs * z);
+    }
+  }
+}
+
+/** Plain RNN: h = tanh(gx + gh). */
+export function rnnForward(gx: usize, gh: usize, h: usize, B: i32, H: i32): void {
+  const n = B * H;
+  let k = 0;
+  for (; k + 4 <= n; k += 4) st(h, k, tanhv(f32x4.add(ld(gx, k), ld(gh, k))));
+  for (; k < n; k++) store<f32>(at(h, k), Mathf.tanh(load<f32>(at(gx, k)) + load<f32>(at(gh, k))));
+}
+
+/** dG = dh ⊙ (1 − h²) */
+export function rnnBackward(h: usize, dh: usize, dG: usize, B: i32, H: i32): void {
+  const n = B * H;
+  for (let k = 0; k < n; k++) {
+    const hk = load<f32>(at(h, k));
+    store<f32>(at(dG, k), load<f32>(at(dh, k)) * (1 - hk * hk));
+  }
+}
+
+/**
+ * Mean cross-entropy over N rows of logits [N, V] with integer targets. Writes the gradient of
+ * (Σ loss) · gradScale into dLogits and returns Σ loss (f64), so the host can form perplexity.
+ */
+export function softmaxCrossEntropy(logits: usize, targets: usize, dLogits: usize, N: i32, V: i32, gradScale: f32): f64 {
+  let total: f64 = 0;
+  for (let r = 0; r < N; r++) {
+    const lr = logits + ((<usize>r * <usize>V) << 2);
+    const dr = dLogits + ((<usize>r * <usize>V) << 2);
+    let mx = load<f32>(lr);
+    for (let k = 1; k < V; k++) mx = max(mx, load<f32>(at(lr, k)));
+    let sum: f64 = 0;
+    for (let k = 0; k < V; k++) {
+      const e = Mathf.exp(load<f32>(at(lr, k)) - mx);
+      store<f32>(at(dr, k), e);
+      sum += <f64>e;
+    }
+    const t = load<i32>(targets + (<usize>r << 2));
+    total += Math.log(sum) - <f64>(load<f32>(at(lr, t)) - mx);
+    const inv = <f32>(1 / sum);
+    for (let k = 0; k < V; k++) store<f32>(at(dr, k), load<f32>(at(dr, k)) * inv * gradScale);
+    store<f32>(at(dr, t), load<f32>(at(dr, t)) - gradScale);
+  }
+  return total;
+}

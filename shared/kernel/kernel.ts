@@ -1,0 +1,83 @@
+/**
+ * The host side of the WebAssembly kernel: typed exports, and a bump allocator over its linear
+ * memory. Platform loaders (shared/platform/*) turn the .wasm into a `WebAssembly.Module`;
+ * everything from there on is the same in Node, Workers and browsers.
+ */
+
+type Ptr = number;
+
+/** The kernel's exports (shared/kernel/assembly/kernel.ts). Pointers are byte offsets. */
+export interface KernelExports {
+  memory: WebAssembly.Memory;
+  heapBase(): Ptr;
+  fused(): number;
+  gemv(w: Ptr, x: Ptr, y: Ptr, rows: number, cols: number, accumulate: boolean): void;
+  gemmNT(a: Ptr, b: Ptr, c: Ptr, M: number, N: number, K: number, accumulate: boolean): void;
+  gemmBroadcast(a: Ptr, sai: number, sak: number, b: Ptr, c: Ptr, M: number, N: number, K: number, accumulate: boolean): void;
+  addRows(x: Ptr, b: Ptr, rows: number, cols: number): void;
+  addColumnSums(x: Ptr, out: Ptr, rows: number, cols: number): void;
+  gatherColumns(w: Ptr, tokens: Ptr, b: Ptr, out: Ptr, rows: number, G: number, V: number): void;
+  scatterColumns(dg: Ptr, tokens: Ptr, dw: Ptr, rows: number, G: number, V: number): void;
+  sumSquares(x: Ptr, n: number): number;
+  scale(x: Ptr, n: number, s: number): void;
+  sgd(p: Ptr, g: Ptr, n: number, lr: number): void;
+  adam(p: Ptr, g: Ptr, m: Ptr, v: Ptr, n: number, lr: number, b1: number, b2: number, eps: number, c1: number, c2: number): void;
+  lstmForward(gx: Ptr, gh: Ptr, acts: Ptr, cPrev: Ptr, c: Ptr, h: Ptr, B: number, H: number): void;
+  lstmBackward(acts: Ptr, cPrev: Ptr, c: Ptr, dh: Ptr, dc: Ptr, dGates: Ptr, B: number, H: number): void;
+  gruForward(gx: Ptr, gh: Ptr, acts: Ptr, hPrev: Ptr, h: Ptr, B: number, H: number): void;
+  gruBackward(acts: Ptr, gh: Ptr, hPrev: Ptr, dh: Ptr, dGx: Ptr, dGh: Ptr, dhPrev: Ptr, B: number, H: number): void;
+  rnnForward(gx: Ptr, gh: Ptr, h: Ptr, B: number, H: number): void;
+  rnnBackward(h: Ptr, dh: Ptr, dG: Ptr, B: number, H: number): void;
+  softmaxCrossEntropy(logits: Ptr, targets: Ptr, dLogits: Ptr, N: number, V: number, gradScale: number): number;
+}
+
+/** Which build of the kernel: portable SIMD128, or with relaxed-SIMD fused multiply-add. */
+export type KernelFlavor = 'simd' | 'relaxed-simd';
+
+export class Kernel {
+  readonly k: KernelExports;
+  readonly flavor: KernelFlavor;
+  private top: Ptr;
+
+  constructor(exports: KernelExports) {
+    this.k = exports;
+    this.flavor = exports.fused() ? 'relaxed-simd' : 'simd';
+    this.top = align(exports.heapBase());
+  }
+
+  /** Room for `n` 32-bit values, 16-byte aligned, zeroed; lives as long as the kernel. */
+  alloc(n: number): Ptr {
+    const ptr = this.top;
+    this.top = align(ptr + n * 4);
+    const need = this.top - this.k.memory.buffer.byteLength;
+    if (need > 0) this.k.memory.grow(Math.ceil(need / 65536));
+    new Uint8Array(this.k.memory.buffer, ptr, n * 4).fill(0);
+    return ptr;
+  }
+
+  /** A view of `n` floats at `ptr`. Take a fresh one after any `alloc` (growth detaches views). */
+  f32(ptr: Ptr, n: number): Float32Array {
+    return new Float32Array(this.k.memory.buffer, ptr, n);
+  }
+
+  i32(ptr: Ptr, n: number): Int32Array {
+    return new Int32Array(this.k.memory.buffer, ptr, n);
+  }
+
+  /** Copy `data` into a new allocation. */
+  put(data: ArrayLike<number>): Ptr {
+    const ptr = this.alloc(data.length);
+    this.f32(ptr, data.length).set(data);
+    return ptr;
+  }
+}
+
+function align(p: number): number {
+  return (p + 15) & ~15;
+}
+
+/** Instantiate a compiled kernel module (it imports nothing). */
+export async function instantiateKernel(module: WebAssembly.Module): Promise<Kernel> {
+  const instance = await WebAssembly.instantiate(module, {});
+  return new Kernel(instance.exports as unknown as KernelExports);
+}

@@ -1,0 +1,53 @@
+/**
+ * One interface for every training engine, so `train_ch8` is written once: the native
+ * WebAssembly engine (hand-written BPTT) and tfjs (tfjs-node-gpu on CUDA, or tfjs's own backends).
+ */
+import type { Params } from '../../shared/model.ts';
+
+export type OptimizerName = 'sgd' | 'adam';
+
+export interface OptimizerConfig {
+  name: OptimizerName;
+  lr: number;
+  /** Adam's β1, β2, ε (torch.optim.Adam's defaults 0.9, 0.999, 1e-8). */
+  beta1?: number;
+  beta2?: number;
+  eps?: number;
+}
+
+/** What an optimizer carries between steps (Adam's moments and step count; nothing for SGD). */
+export interface OptimizerState {
+  step: number;
+  moments: { m: Params; v: Params } | null;
+}
+
+export interface Engine {
+  readonly name: 'native' | 'tfjs';
+  /** Where the arithmetic runs, e.g. "wasm-relaxed-simd" or "tensorflow (CUDA)". */
+  readonly backend: string;
+  readonly batchSize: number;
+  readonly numSteps: number;
+
+  setParams(params: Params): void;
+  getParams(): Params;
+
+  /** d2l's `begin_state`: the recurrent state goes back to zeros. */
+  resetState(): void;
+  /**
+   * Forward and backward over one window: x, y are [batchSize, numSteps] token ids, batch-major
+   * (d2l's X, Y). The state starts from where the previous window left it, detached, and is
+   * carried on. Gradients of the mean cross-entropy are kept for `clipGradients` / `update`.
+   * Returns the summed (not mean) loss over the window's tokens.
+   */
+  forwardBackward(x: Int32Array, y: Int32Array): Promise<number>;
+  /** Forward only (validation), carrying the state the same way. Summed loss. */
+  evaluate(x: Int32Array, y: Int32Array): Promise<number>;
+  /** The gradients of the last `forwardBackward` (a copy). */
+  getGradients(): Params;
+  /** d2l's `grad_clipping`: scale all gradients by θ/‖g‖ when their global norm exceeds θ. Returns ‖g‖. */
+  clipGradients(theta: number): number;
+  update(optimizer: OptimizerConfig): void;
+  getOptimizerState(): OptimizerState;
+  setOptimizerState(state: OptimizerState): void;
+  dispose(): void;
+}

@@ -1,0 +1,291 @@
+/**
+ * The native engine: d2l's deep RNN trained on the shared WebAssembly kernel, backpropagation
+ * through time written by hand (the chapter's first exercise).
+ *
+ * Layout: every sequence buffer is time-major, row n = t·B + b. The input-to-hidden products of
+ * all T steps are one matrix product per layer; only H_{t-1} W_hhᵀ is sequential. Forward keeps
+ * the gates' activations and every state; backward walks t = T−1 … 0 and forms the weight
+ * gradients as one product per tensor after the walk.
+ */
+import type { Kernel } from '../../shared/kernel/kernel.ts';
+import { numElements, numGates, tensorSpecs, type Architecture, type Params } from '../../shared/model.ts';
+import { OptionError } from '../../shared/errors.ts';
+import type { Engine, OptimizerConfig, OptimizerState } from './engine.ts';
+
+interface Layer {
+  inSize: number;
+  wIh: number; wHh: number; bIh: number; bHh: number;
+  gWIh: number; gWHh: number; gBIh: number; gBHh: number;
+  /** X W_ihᵀ + b_ih for all steps; for LSTM it is overwritten by the activated gates. */
+  gx: number;
+  /** H_{t-1} W_hhᵀ + b_hh for all steps (GRU needs gh_n in backward). */
+  gh: number;
+  /** Activated gates (GRU: r, z, n); LSTM reuses gx. */
+  acts: number;
+  /** States h_{-1} … h_{T-1}: (T + 1) · B rows; rows B … are this layer's output sequence. */
+  hs: number;
+  cs: number;
+  /** Gradient w.r.t. this layer's output sequence. */
+  dH: number;
+  dGx: number;
+  dGh: number;
+  dc: number;
+  dhCarry: number;
+}
+
+export class NativeEngine implements Engine {
+  readonly name = 'native';
+  readonly backend: string;
+  private readonly k: Kernel['k'];
+  private readonly layers: Layer[];
+  private readonly total: number;
+  private readonly P: number;
+  private readonly G: number;
+  private readonly M: number;
+  private readonly V2: number;
+  private readonly offsets: Map<string, number>;
+  private readonly tokens: number;
+  private readonly targets: number;
+  private readonly logits: number;
+  private readonly dLogits: number;
+  private adamStep = 0;
+
+  constructor(
+    private readonly kernel: Kernel,
+    readonly arch: Architecture,
+    readonly batchSize: number,
+    readonly numSteps: number,
+  ) {
+    this.backend = `wasm-${kernel.flavor}`;
+    this.k = kernel.k;
+    const { hiddenSize: H, vocabSize: V, cell } = arch;
+    const B = batchSize;
+    const T = numSteps;
+    const GH = numGates(cell) * H;
+    const specs = tensorSpecs(arch);
+    this.total = specs.reduce((n, s) => n + numElements(s.shape), 0);
+    // Parameters, gradients and Adam's moments each live in one block, in state_dict order, so
+    // clipping and the optimizers are single passes.
+    this.P = kernel.alloc(this.total);
+    this.G = kernel.alloc(this.total);
+    this.M = kernel.alloc(this.total);
+    this.V2 = kernel.alloc(this.total);
+    this.offsets = new Map();
+    let off = 0;
+    for (const s of specs) {
+      this.offsets.set(s.name, off);
+      off += numElements(s.shape) * 4;
+    }
+    const p = (name: string) => this.P + this.offsets.get(name)!;
+    const g = (name: string) => this.G + this.offsets.get(name)!;
+    const N = T * B;
+    this.layers = [];
+    for (let l = 0; l < arch.numLayers; l++) {
+      const gx = kernel.alloc(N * GH);
+      const dGx = kernel.alloc(N * GH);
+      this.layers.push({
+        inSize: l === 0 ? V : H,
+        wIh: p(`rnn.weight_ih_l${l}`), wHh: p(`rnn.weight_hh_l${l}`), bIh: p(`rnn.bias_ih_l${l}`), bHh: p(`rnn.bias_hh_l${l}`),
+        gWIh: g(`rnn.weight_ih_l${l}`), gWHh: g(`rnn.weight_hh_l${l}`), gBIh: g(`rnn.bias_ih_l${l}`), gBHh: g(`rnn.bias_hh_l${l}`),
+        gx,
+        gh: kernel.alloc(N * GH),
+        acts: cell === 'gru' ? kernel.alloc(N * GH) : gx,
+        hs: kernel.alloc((T + 1) * B * H),
+        cs: kernel.alloc(cell === 'lstm' ? (T + 1) * B * H : 0),
+        dH: kernel.alloc(N * H),
+        dGx,
+        dGh: cell === 'gru' ? kernel.alloc(N * GH) : dGx,
+        dc: kernel.alloc(B * H),
+        dhCarry: kernel.alloc(B * H),
+      });
+    }
+    this.tokens = kernel.alloc(N);
+    this.targets = kernel.alloc(N);
+    this.logits = kernel.alloc(N * V);
+    this.dLogits = kernel.alloc(N * V);
+  }
+
+  setParams(params: Params): void {
+    for (const s of tensorSpecs(this.arch)) {
+      const t = params[s.name];
+      if (!t || t.length !== numElements(s.shape)) throw new OptionError(`parameter ${s.name} must have ${numElements(s.shape)} values`);
+      this.kernel.f32(this.P + this.offsets.get(s.name)!, t.length).set(t);
+    }
+  }
+
+  getParams(): Params {
+    return this.read(this.P);
+  }
+
+  getGradients(): Params {
+    return this.read(this.G);
+  }
+
+  private read(block: number): Params {
+    const out: Params = {};
+    for (const s of tensorSpecs(this.arch)) out[s.name] = this.kernel.f32(block + this.offsets.get(s.name)!, numElements(s.shape)).slice();
+    return out;
+  }
+
+  resetState(): void {
+    const { hiddenSize: H } = this.arch;
+    for (const l of this.layers) {
+      this.kernel.f32(l.hs, this.batchSize * H).fill(0);
+      if (this.arch.cell === 'lstm') this.kernel.f32(l.cs, this.batchSize * H).fill(0);
+    }
+  }
+
+  /** d2l's X [B, T] → time-major rows, checking every id (the kernel trusts them). */
+  private load(x: Int32Array, into: number): void {
+    const B = this.batchSize;
+    const T = this.numSteps;
+    const V = this.arch.vocabSize;
+    if (x.length !== B * T) throw new OptionError(`a window must hold ${B}×${T} tokens, got ${x.length}`);
+    const dst = this.kernel.i32(into, B * T);
+    for (let b = 0; b < B; b++) {
+      for (let t = 0; t < T; t++) {
+        const v = x[b * T + t];
+        if (!(v >= 0 && v < V)) throw new OptionError(`token id ${v} is outside the vocabulary [0, ${V})`);
+        dst[t * B + b] = v;
+      }
+    }
+  }
+
+  private forward(x: Int32Array, y: Int32Array, gradScale: number): number {
+    const { k } = this;
+    const { hiddenSize: H, vocabSize: V, cell } = this.arch;
+    const B = this.batchSize;
+    const T = this.numSteps;
+    const N = T * B;
+    const GH = numGates(cell) * H;
+    this.load(x, this.tokens);
+    this.load(y, this.targets);
+    let input = this.tokens;
+    for (const [l, L] of this.layers.entries()) {
+      if (l === 0) k.gatherColumns(L.wIh, this.tokens, L.bIh, L.gx, N, GH, V); // one-hot X W_ihᵀ
+      else {
+        k.gemmNT(input, L.wIh, L.gx, N, GH, H, false);
+        k.addRows(L.gx, L.bIh, N, GH);
+      }
+      for (let t = 0; t < T; t++) {
+        const hPrev = L.hs + t * B * H * 4;
+        const hNext = hPrev + B * H * 4;
+        const gx = L.gx + t * B * GH * 4;
+        const gh = L.gh + t * B * GH * 4;
+        k.gemmNT(hPrev, L.wHh, gh, B, GH, H, false); // H_{t-1} W_hhᵀ
+        k.addRows(gh, L.bHh, B, GH);
+        if (cell === 'lstm') k.lstmForward(gx, gh, gx, L.cs + t * B * H * 4, L.cs + (t + 1) * B * H * 4, hNext, B, H);
+        else if (cell === 'gru') k.gruForward(gx, gh, L.acts + t * B * GH * 4, hPrev, hNext, B, H);
+        else k.rnnForward(gx, gh, hNext, B, H);
+      }
+      input = L.hs + B * H * 4;
+    }
+    k.gemmNT(input, this.P + this.offsets.get('linear.weight')!, this.logits, N, V, H, false);
+    k.addRows(this.logits, this.P + this.offsets.get('linear.bias')!, N, V);
+    return k.softmaxCrossEntropy(this.logits, this.targets, this.dLogits, N, V, gradScale);
+  }
+
+  /** The state after the window becomes the state before the next one (detached: no gradient). */
+  private carryState(): void {
+    const { hiddenSize: H } = this.arch;
+    const n = this.batchSize * H;
+    const T = this.numSteps;
+    for (const L of this.layers) {
+      this.kernel.f32(L.hs, (T + 1) * n).copyWithin(0, T * n);
+      if (this.arch.cell === 'lstm') this.kernel.f32(L.cs, (T + 1) * n).copyWithin(0, T * n);
+    }
+  }
+
+  async evaluate(x: Int32Array, y: Int32Array): Promise<number> {
+    const loss = this.forward(x, y, 0);
+    this.carryState();
+    return loss;
+  }
+
+  async forwardBackward(x: Int32Array, y: Int32Array): Promise<number> {
+    const { k } = this;
+    const { hiddenSize: H, vocabSize: V, cell } = this.arch;
+    const B = this.batchSize;
+    const T = this.numSteps;
+    const N = T * B;
+    const GH = numGates(cell) * H;
+    const loss = this.forward(x, y, 1 / N);
+    this.kernel.f32(this.G, this.total).fill(0);
+
+    // Output layer: O = H_L W_hqᵀ + b_q
+    const top = this.layers[this.layers.length - 1];
+    const hTop = top.hs + B * H * 4;
+    k.gemmBroadcast(this.dLogits, 1, V, hTop, this.G + this.offsets.get('linear.weight')!, V, H, N, true); // dW = dOᵀ H
+    k.addColumnSums(this.dLogits, this.G + this.offsets.get('linear.bias')!, N, V);
+    k.gemmBroadcast(this.dLogits, V, 1, this.P + this.offsets.get('linear.weight')!, top.dH, N, H, V, false); // dH = dO W
+
+    for (let l = this.layers.length - 1; l >= 0; l--) {
+      const L = this.layers[l];
+      this.kernel.f32(L.dhCarry, B * H).fill(0);
+      this.kernel.f32(L.dc, B * H).fill(0);
+      for (let t = T - 1; t >= 0; t--) {
+        const dh = L.dH + t * B * H * 4;
+        const hPrev = L.hs + t * B * H * 4;
+        const dGx = L.dGx + t * B * GH * 4;
+        const dGh = L.dGh + t * B * GH * 4;
+        k.addRows(dh, L.dhCarry, 1, B * H); // from above + from step t+1
+        if (cell === 'lstm') {
+          k.lstmBackward(L.acts + t * B * GH * 4, L.cs + t * B * H * 4, L.cs + (t + 1) * B * H * 4, dh, L.dc, dGx, B, H);
+          k.gemmBroadcast(dGh, GH, 1, L.wHh, L.dhCarry, B, H, GH, false);
+        } else if (cell === 'gru') {
+          k.gruBackward(L.acts + t * B * GH * 4, L.gh + t * B * GH * 4, hPrev, dh, dGx, dGh, L.dhCarry, B, H);
+          k.gemmBroadcast(dGh, GH, 1, L.wHh, L.dhCarry, B, H, GH, true);
+        } else {
+          k.rnnBackward(hPrev + B * H * 4, dh, dGx, B, H);
+          k.gemmBroadcast(dGh, GH, 1, L.wHh, L.dhCarry, B, H, GH, false);
+        }
+      }
+      // Weight gradients over all steps at once: dW_hh = Σ_t dG_tᵀ H_{t-1}, dW_ih = Σ_t dG_tᵀ X_t
+      k.gemmBroadcast(L.dGh, 1, GH, L.hs, L.gWHh, GH, H, N, true);
+      k.addColumnSums(L.dGh, L.gBHh, N, GH);
+      k.addColumnSums(L.dGx, L.gBIh, N, GH);
+      if (l === 0) k.scatterColumns(L.dGx, this.tokens, L.gWIh, N, GH, V);
+      else {
+        const below = this.layers[l - 1];
+        k.gemmBroadcast(L.dGx, 1, GH, below.hs + B * H * 4, L.gWIh, GH, H, N, true);
+        k.gemmBroadcast(L.dGx, GH, 1, L.wIh, below.dH, N, H, GH, false); // dX = dG W_ih
+      }
+    }
+    this.carryState();
+    return loss;
+  }
+
+  clipGradients(theta: number): number {
+    const norm = Math.sqrt(this.k.sumSquares(this.G, this.total));
+    if (norm > theta) this.k.scale(this.G, this.total, theta / norm);
+    return norm;
+  }
+
+  update(o: OptimizerConfig): void {
+    if (o.name === 'sgd') return this.k.sgd(this.P, this.G, this.total, o.lr);
+    const b1 = o.beta1 ?? 0.9;
+    const b2 = o.beta2 ?? 0.999;
+    this.adamStep++;
+    this.k.adam(this.P, this.G, this.M, this.V2, this.total, o.lr, b1, b2, o.eps ?? 1e-8, 1 - b1 ** this.adamStep, 1 - b2 ** this.adamStep);
+  }
+
+  getOptimizerState(): OptimizerState {
+    return { step: this.adamStep, moments: this.adamStep > 0 ? { m: this.read(this.M), v: this.read(this.V2) } : null };
+  }
+
+  setOptimizerState(state: OptimizerState): void {
+    this.adamStep = state.step;
+    const blocks: [number, Params | undefined][] = [[this.M, state.moments?.m], [this.V2, state.moments?.v]];
+    for (const [block, params] of blocks) {
+      for (const s of tensorSpecs(this.arch)) {
+        const view = this.kernel.f32(block + this.offsets.get(s.name)!, numElements(s.shape));
+        if (params) view.set(params[s.name]);
+        else view.fill(0);
+      }
+    }
+  }
+
+  dispose(): void {
+    // The kernel's memory belongs to the kernel instance; nothing else to release.
+  }
+}
