@@ -1,5 +1,6 @@
 /** `deeprnn` — one command, one sub-command per job. Parsing and display only; the work is elsewhere. */
 import { DeeprnnError } from '../shared/errors.ts';
+import { benchCommand, benchHelp } from './commands/bench.ts';
 import { generateCommand, generateHelp } from './commands/generate.ts';
 
 const usage = `deeprnn — deep recurrent character-level language models (d2l.ai, "Deep Recurrent Neural Networks")
@@ -8,12 +9,14 @@ Usage: deeprnn <command> [options]
 
 Commands:
   generate   generate text from a model artifact (d2l's predict_ch8)
+  bench      measure training and generation speed on this machine (JSON lines)
 
 Run "deeprnn <command> --help" for a command's options.`;
 
 type Command = (argv: string[], out: (s: string) => void) => Promise<void>;
 const commands: Record<string, { run: Command; help: string }> = {
   generate: { run: generateCommand, help: generateHelp },
+  bench: { run: benchCommand, help: benchHelp },
 };
 
 /** Runs the CLI; returns the exit code (0 ok, 1 failure, 2 bad usage). */

@@ -13,7 +13,7 @@ export interface KernelExports {
   fused(): number;
   gemv(w: Ptr, x: Ptr, y: Ptr, rows: number, cols: number, accumulate: boolean): void;
   gemmNT(a: Ptr, b: Ptr, c: Ptr, M: number, N: number, K: number, accumulate: boolean): void;
-  gemmBroadcast(a: Ptr, sai: number, sak: number, b: Ptr, c: Ptr, M: number, N: number, K: number, accumulate: boolean): void;
+  transpose(src: Ptr, dst: Ptr, rows: number, cols: number): void;
   addRows(x: Ptr, b: Ptr, rows: number, cols: number): void;
   addColumnSums(x: Ptr, out: Ptr, rows: number, cols: number): void;
   gatherColumns(w: Ptr, tokens: Ptr, b: Ptr, out: Ptr, rows: number, G: number, V: number): void;
@@ -39,7 +39,14 @@ export class Kernel {
   readonly flavor: KernelFlavor;
   private top: Ptr;
 
-  constructor(exports: KernelExports) {
+  /**
+   * `module` and `memory` are kept so that worker threads can instantiate the same code over
+   * the same (shared) memory; see trainer/engines/threads.ts.
+   */
+  constructor(
+    exports: KernelExports,
+    readonly module: WebAssembly.Module,
+  ) {
     this.k = exports;
     this.flavor = exports.fused() ? 'relaxed-simd' : 'simd';
     this.top = align(exports.heapBase());
@@ -76,8 +83,16 @@ function align(p: number): number {
   return (p + 15) & ~15;
 }
 
-/** Instantiate a compiled kernel module (it imports nothing). */
-export async function instantiateKernel(module: WebAssembly.Module): Promise<Kernel> {
-  const instance = await WebAssembly.instantiate(module, {});
-  return new Kernel(instance.exports as unknown as KernelExports);
+/** The largest memory a kernel may grow to (2 GiB), for builds on shared memory. */
+const MAX_PAGES = 32768;
+
+/**
+ * Instantiate a compiled kernel. The portable build owns its memory; the Node build
+ * (relaxed SIMD + threads) imports a shared one, which `memory` supplies or a new one is made.
+ */
+export async function instantiateKernel(module: WebAssembly.Module, memory?: WebAssembly.Memory): Promise<Kernel> {
+  const importsMemory = WebAssembly.Module.imports(module).some((i) => i.kind === 'memory');
+  const imports: WebAssembly.Imports = importsMemory ? { env: { memory: memory ?? new WebAssembly.Memory({ initial: 1, maximum: MAX_PAGES, shared: true }) } } : {};
+  const instance = await WebAssembly.instantiate(module, imports);
+  return new Kernel(instance.exports as unknown as KernelExports, module);
 }

@@ -1,7 +1,8 @@
 /** `deeprnn generate`: d2l's `predict_ch8` from the command line. */
 import { OptionError } from '../../shared/errors.ts';
 import { predict } from '../../shared/generate.ts';
-import { DEFAULT_MODEL_DIR, readModelDir } from '../../shared/platform/node.ts';
+import { bestStepper } from '../../shared/kernel/stepper.ts';
+import { DEFAULT_MODEL_DIR, loadKernelNode, readModelDir } from '../../shared/platform/node.ts';
 import { intOption, numberOption, parseCommand, stringOption } from '../options.ts';
 
 export const generateHelp = `Usage: deeprnn generate [--model DIR] --prefix TEXT [options]
@@ -39,6 +40,6 @@ export async function generateCommand(argv: string[], out: (s: string) => void):
     seed: intOption('seed', stringOption('seed', values.seed), 0, 0xffffffff),
   };
   const model = await readModelDir(stringOption('model', values.model) ?? DEFAULT_MODEL_DIR);
-  const result = predict(model, options);
+  const result = predict(model, options, bestStepper(model, await loadKernelNode()));
   out(values.json ? JSON.stringify({ model: model.name, ...result }) : result.text);
 }

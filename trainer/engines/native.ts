@@ -11,6 +11,7 @@ import type { Kernel } from '../../shared/kernel/kernel.ts';
 import { numElements, numGates, tensorSpecs, type Architecture, type Params } from '../../shared/model.ts';
 import { OptionError } from '../../shared/errors.ts';
 import type { Engine, OptimizerConfig, OptimizerState } from './engine.ts';
+import { KernelThreads } from './threads.ts';
 
 interface Layer {
   inSize: number;
@@ -48,15 +49,24 @@ export class NativeEngine implements Engine {
   private readonly targets: number;
   private readonly logits: number;
   private readonly dLogits: number;
+  /** Transposed copies for the backward products (all run as gemmNT). */
+  private readonly scratch: { dLogitsT: number; wOutT: number; whhT: number; wihT: number; dGhT: number; dGxT: number; aT: number; bT: number };
   private adamStep = 0;
+  private readonly threads: KernelThreads | null;
+  /** C = A·Bᵀ, on two cores when a helper thread is running. */
+  private readonly gemm: Kernel['k']['gemmNT'];
 
+  /** `threads`: 2 uses a worker thread for half of each large product (Node build only). */
   constructor(
     private readonly kernel: Kernel,
     readonly arch: Architecture,
     readonly batchSize: number,
     readonly numSteps: number,
+    threads = 1,
   ) {
-    this.backend = `wasm-${kernel.flavor}`;
+    this.threads = threads > 1 ? KernelThreads.start(kernel) : null;
+    this.gemm = this.threads ? this.threads.gemmNT.bind(this.threads) : kernel.k.gemmNT;
+    this.backend = `wasm-${kernel.flavor}${this.threads ? ' ×2 threads' : ''}`;
     this.k = kernel.k;
     const { hiddenSize: H, vocabSize: V, cell } = arch;
     const B = batchSize;
@@ -103,6 +113,17 @@ export class NativeEngine implements Engine {
     this.targets = kernel.alloc(N);
     this.logits = kernel.alloc(N * V);
     this.dLogits = kernel.alloc(N * V);
+    const dGhT = kernel.alloc(N * GH);
+    this.scratch = {
+      dLogitsT: kernel.alloc(N * V),
+      wOutT: kernel.alloc(H * V),
+      whhT: kernel.alloc(H * GH),
+      wihT: kernel.alloc(H * GH),
+      dGhT,
+      dGxT: cell === 'gru' ? kernel.alloc(N * GH) : dGhT,
+      aT: kernel.alloc(N * H),
+      bT: kernel.alloc(N * H),
+    };
   }
 
   setParams(params: Params): void {
@@ -164,7 +185,7 @@ export class NativeEngine implements Engine {
     for (const [l, L] of this.layers.entries()) {
       if (l === 0) k.gatherColumns(L.wIh, this.tokens, L.bIh, L.gx, N, GH, V); // one-hot X W_ihᵀ
       else {
-        k.gemmNT(input, L.wIh, L.gx, N, GH, H, false);
+        this.gemm(input, L.wIh, L.gx, N, GH, H, false);
         k.addRows(L.gx, L.bIh, N, GH);
       }
       for (let t = 0; t < T; t++) {
@@ -172,7 +193,7 @@ export class NativeEngine implements Engine {
         const hNext = hPrev + B * H * 4;
         const gx = L.gx + t * B * GH * 4;
         const gh = L.gh + t * B * GH * 4;
-        k.gemmNT(hPrev, L.wHh, gh, B, GH, H, false); // H_{t-1} W_hhᵀ
+        this.gemm(hPrev, L.wHh, gh, B, GH, H, false); // H_{t-1} W_hhᵀ
         k.addRows(gh, L.bHh, B, GH);
         if (cell === 'lstm') k.lstmForward(gx, gh, gx, L.cs + t * B * H * 4, L.cs + (t + 1) * B * H * 4, hNext, B, H);
         else if (cell === 'gru') k.gruForward(gx, gh, L.acts + t * B * GH * 4, hPrev, hNext, B, H);
@@ -180,7 +201,7 @@ export class NativeEngine implements Engine {
       }
       input = L.hs + B * H * 4;
     }
-    k.gemmNT(input, this.P + this.offsets.get('linear.weight')!, this.logits, N, V, H, false);
+    this.gemm(input, this.P + this.offsets.get('linear.weight')!, this.logits, N, V, H, false);
     k.addRows(this.logits, this.P + this.offsets.get('linear.bias')!, N, V);
     return k.softmaxCrossEntropy(this.logits, this.targets, this.dLogits, N, V, gradScale);
   }
@@ -212,15 +233,21 @@ export class NativeEngine implements Engine {
     const loss = this.forward(x, y, 1 / N);
     this.kernel.f32(this.G, this.total).fill(0);
 
-    // Output layer: O = H_L W_hqᵀ + b_q
+    // Every product below is C = A·Bᵀ (gemmNT) on transposed copies: dW = dGᵀX becomes
+    // (dGᵀ)(Xᵀ)ᵀ, dX = dG·W becomes dG·(Wᵀ)ᵀ. The transposes cost ~1% of the products.
+    const S = this.scratch;
+    const wOut = this.P + this.offsets.get('linear.weight')!;
     const top = this.layers[this.layers.length - 1];
-    const hTop = top.hs + B * H * 4;
-    k.gemmBroadcast(this.dLogits, 1, V, hTop, this.G + this.offsets.get('linear.weight')!, V, H, N, true); // dW = dOᵀ H
+    k.transpose(this.dLogits, S.dLogitsT, N, V);
+    k.transpose(top.hs + B * H * 4, S.aT, N, H);
+    this.gemm(S.dLogitsT, S.aT, this.G + this.offsets.get('linear.weight')!, V, H, N, true); // dW_hq = dOᵀ H_L
     k.addColumnSums(this.dLogits, this.G + this.offsets.get('linear.bias')!, N, V);
-    k.gemmBroadcast(this.dLogits, V, 1, this.P + this.offsets.get('linear.weight')!, top.dH, N, H, V, false); // dH = dO W
+    k.transpose(wOut, S.wOutT, V, H);
+    this.gemm(this.dLogits, S.wOutT, top.dH, N, H, V, false); // dH_L = dO W_hq
 
     for (let l = this.layers.length - 1; l >= 0; l--) {
       const L = this.layers[l];
+      k.transpose(L.wHh, S.whhT, GH, H);
       this.kernel.f32(L.dhCarry, B * H).fill(0);
       this.kernel.f32(L.dc, B * H).fill(0);
       for (let t = T - 1; t >= 0; t--) {
@@ -229,26 +256,25 @@ export class NativeEngine implements Engine {
         const dGx = L.dGx + t * B * GH * 4;
         const dGh = L.dGh + t * B * GH * 4;
         k.addRows(dh, L.dhCarry, 1, B * H); // from above + from step t+1
-        if (cell === 'lstm') {
-          k.lstmBackward(L.acts + t * B * GH * 4, L.cs + t * B * H * 4, L.cs + (t + 1) * B * H * 4, dh, L.dc, dGx, B, H);
-          k.gemmBroadcast(dGh, GH, 1, L.wHh, L.dhCarry, B, H, GH, false);
-        } else if (cell === 'gru') {
-          k.gruBackward(L.acts + t * B * GH * 4, L.gh + t * B * GH * 4, hPrev, dh, dGx, dGh, L.dhCarry, B, H);
-          k.gemmBroadcast(dGh, GH, 1, L.wHh, L.dhCarry, B, H, GH, true);
-        } else {
-          k.rnnBackward(hPrev + B * H * 4, dh, dGx, B, H);
-          k.gemmBroadcast(dGh, GH, 1, L.wHh, L.dhCarry, B, H, GH, false);
-        }
+        if (cell === 'lstm') k.lstmBackward(L.acts + t * B * GH * 4, L.cs + t * B * H * 4, L.cs + (t + 1) * B * H * 4, dh, L.dc, dGx, B, H);
+        else if (cell === 'gru') k.gruBackward(L.acts + t * B * GH * 4, L.gh + t * B * GH * 4, hPrev, dh, dGx, dGh, L.dhCarry, B, H);
+        else k.rnnBackward(hPrev + B * H * 4, dh, dGx, B, H);
+        this.gemm(dGh, S.whhT, L.dhCarry, B, H, GH, cell === 'gru'); // dH_{t-1} = dG_t W_hh (+ z⊙dh for GRU)
       }
       // Weight gradients over all steps at once: dW_hh = Σ_t dG_tᵀ H_{t-1}, dW_ih = Σ_t dG_tᵀ X_t
-      k.gemmBroadcast(L.dGh, 1, GH, L.hs, L.gWHh, GH, H, N, true);
+      k.transpose(L.dGh, S.dGhT, N, GH);
+      k.transpose(L.hs, S.aT, N, H);
+      this.gemm(S.dGhT, S.aT, L.gWHh, GH, H, N, true);
       k.addColumnSums(L.dGh, L.gBHh, N, GH);
       k.addColumnSums(L.dGx, L.gBIh, N, GH);
       if (l === 0) k.scatterColumns(L.dGx, this.tokens, L.gWIh, N, GH, V);
       else {
         const below = this.layers[l - 1];
-        k.gemmBroadcast(L.dGx, 1, GH, below.hs + B * H * 4, L.gWIh, GH, H, N, true);
-        k.gemmBroadcast(L.dGx, GH, 1, L.wIh, below.dH, N, H, GH, false); // dX = dG W_ih
+        if (cell === 'gru') k.transpose(L.dGx, S.dGxT, N, GH);
+        k.transpose(below.hs + B * H * 4, S.bT, N, H);
+        this.gemm(S.dGxT, S.bT, L.gWIh, GH, H, N, true);
+        k.transpose(L.wIh, S.wihT, GH, H);
+        this.gemm(L.dGx, S.wihT, below.dH, N, H, GH, false); // dX = dG W_ih
       }
     }
     this.carryState();
@@ -286,6 +312,6 @@ export class NativeEngine implements Engine {
   }
 
   dispose(): void {
-    // The kernel's memory belongs to the kernel instance; nothing else to release.
+    void this.threads?.close();
   }
 }

@@ -157,76 +157,19 @@ export function gemmNT(a: usize, b: usize, c: usize, M: i32, N: i32, K: i32, acc
 }
 
 /**
- * C[M,N] (+)= Σ_k A(i,k) B[K,N] with A(i,k) = a[i·sai + k·sak]: with (sai, sak) = (K, 1) this is
- * A·B (backward dX = dG W), with (1, M) it is Aᵀ·B (weight gradients dW = dGᵀ X). Each A element
- * is broadcast against a row of B; blocks of 4 rows × 8 columns stay in registers.
+ * dst[cols, rows] = src[rows, cols]ᵀ, in 16×16 tiles so both sides stay in cache. Transposing
+ * first lets every backward product run as `gemmNT`, the fastest of the three shapes.
  */
-export function gemmBroadcast(a: usize, sai: i32, sak: i32, b: usize, c: usize, M: i32, N: i32, K: i32, accumulate: bool): void {
-  const sn = <usize>N << 2;
-  let i = 0;
-  for (; i < M; i += 4) {
-    const rows = min(4, M - i);
-    const c0 = c + <usize>i * sn;
-    let j = 0;
-    for (; j + 8 <= N; j += 8) {
-      let p00 = f32x4.splat(0), p01 = f32x4.splat(0), p10 = f32x4.splat(0), p11 = f32x4.splat(0);
-      let p20 = f32x4.splat(0), p21 = f32x4.splat(0), p30 = f32x4.splat(0), p31 = f32x4.splat(0);
-      if (rows == 4) {
-        for (let k = 0; k < K; k++) {
-          const bk = b + <usize>k * sn;
-          const y0 = v128.load(at(bk, j));
-          const y1 = v128.load(at(bk, j + 4));
-          const ak = a + ((<usize>(i * sai + k * sak)) << 2);
-          const x0 = f32x4.splat(load<f32>(ak));
-          const x1 = f32x4.splat(load<f32>(ak + (<usize>sai << 2)));
-          const x2 = f32x4.splat(load<f32>(ak + (<usize>sai << 3)));
-          const x3 = f32x4.splat(load<f32>(ak + <usize>sai * 12));
-          p00 = madd(x0, y0, p00); p01 = madd(x0, y1, p01);
-          p10 = madd(x1, y0, p10); p11 = madd(x1, y1, p11);
-          p20 = madd(x2, y0, p20); p21 = madd(x2, y1, p21);
-          p30 = madd(x3, y0, p30); p31 = madd(x3, y1, p31);
-        }
-      } else {
-        for (let k = 0; k < K; k++) {
-          const bk = b + <usize>k * sn;
-          const y0 = v128.load(at(bk, j));
-          const y1 = v128.load(at(bk, j + 4));
-          const ak = a + ((<usize>(i * sai + k * sak)) << 2);
-          const x0 = f32x4.splat(load<f32>(ak));
-          p00 = madd(x0, y0, p00); p01 = madd(x0, y1, p01);
-          if (rows > 1) {
-            const x1 = f32x4.splat(load<f32>(ak + (<usize>sai << 2)));
-            p10 = madd(x1, y0, p10); p11 = madd(x1, y1, p11);
-          }
-          if (rows > 2) {
-            const x2 = f32x4.splat(load<f32>(ak + (<usize>sai << 3)));
-            p20 = madd(x2, y0, p20); p21 = madd(x2, y1, p21);
-          }
-        }
-      }
-      storeBlock(at(c0, j), p00, p01, accumulate);
-      if (rows > 1) storeBlock(at(c0 + sn, j), p10, p11, accumulate);
-      if (rows > 2) storeBlock(at(c0 + 2 * sn, j), p20, p21, accumulate);
-      if (rows > 3) storeBlock(at(c0 + 3 * sn, j), p30, p31, accumulate);
-    }
-    for (; j < N; j++) {
-      for (let r = 0; r < rows; r++) {
-        let s: f32 = 0;
-        for (let k = 0; k < K; k++) s += load<f32>(a + ((<usize>((i + r) * sai + k * sak)) << 2)) * load<f32>(at(b + <usize>k * sn, j));
-        const p = at(c0 + <usize>r * sn, j);
-        store<f32>(p, accumulate ? load<f32>(p) + s : s);
+export function transpose(src: usize, dst: usize, rows: i32, cols: i32): void {
+  for (let i0 = 0; i0 < rows; i0 += 16) {
+    const i1 = min(i0 + 16, rows);
+    for (let j0 = 0; j0 < cols; j0 += 16) {
+      const j1 = min(j0 + 16, cols);
+      for (let i = i0; i < i1; i++) {
+        for (let j = j0; j < j1; j++) store<f32>(at(dst, j * rows + i), load<f32>(at(src, i * cols + j)));
       }
     }
   }
-}
-
-@inline function storeBlock(p: usize, lo: v128, hi: v128, accumulate: bool): void {
-  if (accumulate) {
-    lo = f32x4.add(lo, v128.load(p));
-    hi = f32x4.add(hi, v128.load(p + 16));
-  }
-  v128.store(p, lo);
-  v128.store(p + 16, hi);
 }
 
 // ---------------------------------------------------------------------------------------------
