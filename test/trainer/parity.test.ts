@@ -1,0 +1,67 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Kernel } from '../../shared/kernel/kernel.ts';
+import { loadKernelNode } from '../../shared/platform/node.ts';
+import { Rng } from '../../shared/rng.ts';
+import type { Params } from '../../shared/model.ts';
+import { NativeEngine } from '../../trainer/engines/native.ts';
+import { loadTfjs, TfjsEngine } from '../../trainer/engines/tfjs.ts';
+import { randomModel } from '../helpers.ts';
+
+// The GPU path (tfjs-node-gpu) runs the tfjs engine's ops; on tfjs's cpu backend the same ops
+// must give the native engine's loss and gradients. That is what makes the GPU path trustworthy
+// on machines where it cannot run.
+let kernel: Kernel;
+let tf: Awaited<ReturnType<typeof loadTfjs>>;
+beforeAll(async () => {
+  kernel = await loadKernelNode('simd');
+  tf = await loadTfjs('cpu');
+});
+
+function tokens(n: number, V: number, seed: number): Int32Array {
+  const rng = new Rng(seed);
+  return Int32Array.from({ length: n }, () => rng.randint(0, V - 1));
+}
+
+function maxDiff(a: Params, b: Params): number {
+  let worst = 0;
+  for (const name of Object.keys(a)) a[name].forEach((v, i) => (worst = Math.max(worst, Math.abs(v - b[name][i]))));
+  return worst;
+}
+
+describe('tfjs engine (cpu backend) equals the native engine', () => {
+  const engines: { dispose(): void }[] = [];
+  afterAll(() => engines.forEach((e) => e.dispose()));
+
+  for (const cell of ['lstm', 'gru', 'rnn'] as const) {
+    it(`${cell}: same loss and gradients within 1e-4 over two windows and an update`, async () => {
+      const B = 4;
+      const T = 5;
+      const model = randomModel(cell, { numLayers: 2, hiddenSize: 8, seed: 21, scale: 1 });
+      const native = new NativeEngine(kernel, model.arch, B, T);
+      const tfjs = new TfjsEngine(tf, model.arch, B, T);
+      engines.push(native, tfjs);
+      expect(tfjs.backend).toBe('tfjs-cpu');
+      for (const e of [native, tfjs]) {
+        e.setParams(model.params);
+        e.resetState();
+      }
+      for (let w = 0; w < 2; w++) {
+        const x = tokens(B * T, model.arch.vocabSize, w);
+        const y = tokens(B * T, model.arch.vocabSize, w + 7);
+        const [a, b] = [await native.forwardBackward(x, y), await tfjs.forwardBackward(x, y)];
+        expect(Math.abs(a - b) / (B * T)).toBeLessThan(1e-4);
+        expect(maxDiff(native.getGradients(), tfjs.getGradients())).toBeLessThan(1e-4);
+        expect(Math.abs(native.clipGradients(0.5) - tfjs.clipGradients(0.5))).toBeLessThan(1e-4);
+        native.update({ name: w === 0 ? 'sgd' : 'adam', lr: 0.1 });
+        tfjs.update({ name: w === 0 ? 'sgd' : 'adam', lr: 0.1 });
+      }
+      expect(maxDiff(native.getParams(), tfjs.getParams())).toBeLessThan(1e-4);
+      const x = tokens(B * T, model.arch.vocabSize, 9);
+      expect(Math.abs((await native.evaluate(x, x)) - (await tfjs.evaluate(x, x))) / (B * T)).toBeLessThan(1e-4);
+    });
+  }
+
+  it('says how to install tfjs-node-gpu when it is asked for and missing', async () => {
+    await expect(loadTfjs('tensorflow-gpu')).rejects.toThrow(/npm install @tensorflow\/tfjs-node-gpu .*CUDA 11\.2 and cuDNN 8\.1/);
+  });
+});
