@@ -1,13 +1,17 @@
 /** `deeprnn` — one command, one sub-command per job. Parsing and display only; the work is elsewhere. */
 import { DeeprnnError } from '../shared/errors.ts';
 import { benchCommand, benchHelp } from './commands/bench.ts';
+import { exportCommand, exportHelp } from './commands/export.ts';
 import { generateCommand, generateHelp } from './commands/generate.ts';
+import { trainCommand, trainHelp } from './commands/train.ts';
 
 const usage = `deeprnn — deep recurrent character-level language models (d2l.ai, "Deep Recurrent Neural Networks")
 
 Usage: deeprnn <command> [options]
 
 Commands:
+  train      train a model (d2l's train_ch8); --preset d2l reproduces the book's run
+  export     convert a model artifact (e.g. to float16)
   generate   generate text from a model artifact (d2l's predict_ch8)
   bench      measure training and generation speed on this machine (JSON lines)
 
@@ -15,6 +19,8 @@ Run "deeprnn <command> --help" for a command's options.`;
 
 type Command = (argv: string[], out: (s: string) => void) => Promise<void>;
 const commands: Record<string, { run: Command; help: string }> = {
+  train: { run: trainCommand, help: trainHelp },
+  export: { run: exportCommand, help: exportHelp },
   generate: { run: generateCommand, help: generateHelp },
   bench: { run: benchCommand, help: benchHelp },
 };

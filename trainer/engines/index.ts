@@ -1,0 +1,21 @@
+/** `--engine`: which engine trains, and on what. */
+import type { Architecture } from '../../shared/model.ts';
+import { loadKernelNode } from '../../shared/platform/node.ts';
+import type { EngineChoice } from '../config.ts';
+import type { Engine } from './engine.ts';
+import { NativeEngine } from './native.ts';
+import { gpuAvailable, loadTfjs, TfjsEngine, type TfjsBackend } from './tfjs.ts';
+
+const TFJS: Record<Exclude<EngineChoice, 'auto' | 'native'>, TfjsBackend> = {
+  'tfjs-gpu': 'tensorflow-gpu',
+  'tfjs-node': 'tensorflow',
+  'tfjs-wasm': 'wasm',
+  'tfjs-cpu': 'cpu',
+};
+
+/** `auto`: tfjs-node-gpu when it loads and the machine has an NVIDIA GPU, else the native engine. */
+export async function createEngine(choice: EngineChoice, arch: Architecture, batchSize: number, numSteps: number, threads: number): Promise<Engine> {
+  if (choice === 'auto') choice = (await gpuAvailable()) ? 'tfjs-gpu' : 'native';
+  if (choice === 'native') return new NativeEngine(await loadKernelNode(), arch, batchSize, numSteps, threads);
+  return new TfjsEngine(await loadTfjs(TFJS[choice]), arch, batchSize, numSteps);
+}

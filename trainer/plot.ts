@@ -1,0 +1,29 @@
+/** The perplexity-per-epoch plot (train and validation), an SVG drawn by Vega-Lite. */
+import * as vega from 'vega';
+import { compile, type TopLevelSpec } from 'vega-lite';
+import type { EpochRecord } from './checkpoint.ts';
+
+export async function perplexityPlot(records: EpochRecord[], title: string): Promise<string> {
+  const values = records.flatMap((r) => [
+    { epoch: r.epoch, perplexity: r.perplexity, split: 'train' },
+    ...(r.validationPerplexity === null ? [] : [{ epoch: r.epoch, perplexity: r.validationPerplexity, split: 'validation' }]),
+  ]);
+  const spec: TopLevelSpec = {
+    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+    title,
+    width: 560,
+    height: 300,
+    background: 'white',
+    data: { values },
+    mark: { type: 'line', interpolate: 'monotone' },
+    encoding: {
+      x: { field: 'epoch', type: 'quantitative', title: 'epoch' },
+      y: { field: 'perplexity', type: 'quantitative', title: 'perplexity', scale: { type: 'log' } },
+      color: { field: 'split', type: 'nominal', title: null, scale: { domain: ['train', 'validation'], range: ['#1f77b4', '#ff7f0e'] } },
+    },
+  };
+  const view = new vega.View(vega.parse(compile(spec).spec), { renderer: 'none' });
+  const svg = await view.toSVG();
+  view.finalize();
+  return svg;
+}
