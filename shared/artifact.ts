@@ -14,9 +14,53 @@ export const FORMAT_VERSION = 1;
 export const MODEL_JSON = 'model.json';
 export const WEIGHTS_BIN = 'weights.bin';
 
-export type WeightsDtype = 'float32' | 'float16';
-export const WEIGHTS_DTYPES: readonly WeightsDtype[] = ['float32', 'float16'];
-const BYTES: Record<WeightsDtype, number> = { float32: 4, float16: 2 };
+export type WeightsDtype = 'float32' | 'float16' | 'int8';
+export const WEIGHTS_DTYPES: readonly WeightsDtype[] = ['float32', 'float16', 'int8'];
+
+/**
+ * int8 stores each tensor as rows (a matrix's first axis; a vector is one row): the rows' float32
+ * scales, then the int8 values row-major, w ≈ q · scale with scale = max|w_row| / 127, padded to
+ * a multiple of 4 bytes.
+ */
+function rowsOf(shape: readonly number[]): [rows: number, cols: number] {
+  return shape.length === 1 ? [1, shape[0]] : [shape[0], numElements(shape) / shape[0]];
+}
+
+export function tensorByteLength(shape: readonly number[], dtype: WeightsDtype): number {
+  if (dtype === 'float32') return numElements(shape) * 4;
+  if (dtype === 'float16') return numElements(shape) * 2;
+  const [rows, cols] = rowsOf(shape);
+  return rows * 4 + Math.ceil((rows * cols) / 4) * 4;
+}
+
+function writeTensor(view: DataView, offset: number, data: Float32Array, shape: readonly number[], dtype: WeightsDtype): void {
+  if (dtype === 'float32') data.forEach((v, i) => view.setFloat32(offset + 4 * i, v, true));
+  else if (dtype === 'float16') data.forEach((v, i) => view.setUint16(offset + 2 * i, toFloat16Bits(v), true));
+  else {
+    const [rows, cols] = rowsOf(shape);
+    for (let r = 0; r < rows; r++) {
+      let max = 0;
+      for (let c = 0; c < cols; c++) max = Math.max(max, Math.abs(data[r * cols + c]));
+      const scale = max / 127;
+      view.setFloat32(offset + 4 * r, scale, true);
+      for (let c = 0; c < cols; c++) view.setInt8(offset + rows * 4 + r * cols + c, scale === 0 ? 0 : Math.round(data[r * cols + c] / scale));
+    }
+  }
+}
+
+function readTensor(view: DataView, offset: number, shape: readonly number[], dtype: WeightsDtype): Float32Array {
+  const data = new Float32Array(numElements(shape));
+  if (dtype === 'float32') for (let i = 0; i < data.length; i++) data[i] = view.getFloat32(offset + 4 * i, true);
+  else if (dtype === 'float16') for (let i = 0; i < data.length; i++) data[i] = fromFloat16Bits(view.getUint16(offset + 2 * i, true));
+  else {
+    const [rows, cols] = rowsOf(shape);
+    for (let r = 0; r < rows; r++) {
+      const scale = view.getFloat32(offset + 4 * r, true);
+      for (let c = 0; c < cols; c++) data[r * cols + c] = view.getInt8(offset + rows * 4 + r * cols + c) * scale;
+    }
+  }
+  return data;
+}
 
 export interface TensorEntry {
   name: string;
@@ -48,8 +92,7 @@ export async function sha256Hex(bytes: Uint8Array): Promise<string> {
 /** Model → the two files of an artifact. */
 export async function encodeArtifact(model: Model, dtype: WeightsDtype = 'float32'): Promise<{ modelJson: string; weights: Uint8Array }> {
   const specs = tensorSpecs(model.arch);
-  const total = specs.reduce((n, s) => n + numElements(s.shape), 0);
-  const bytes = new Uint8Array(total * BYTES[dtype]);
+  const bytes = new Uint8Array(specs.reduce((n, s) => n + tensorByteLength(s.shape, dtype), 0));
   const view = new DataView(bytes.buffer);
   const tensors: TensorEntry[] = [];
   let offset = 0;
@@ -59,10 +102,8 @@ export async function encodeArtifact(model: Model, dtype: WeightsDtype = 'float3
       throw new ArtifactError('bad_tensor', `tensor ${spec.name} must have ${numElements(spec.shape)} elements`);
     }
     tensors.push({ name: spec.name, shape: spec.shape, offset });
-    for (let i = 0; i < data.length; i++, offset += BYTES[dtype]) {
-      if (dtype === 'float32') view.setFloat32(offset, data[i], true);
-      else view.setUint16(offset, toFloat16Bits(data[i]), true);
-    }
+    writeTensor(view, offset, data, spec.shape, dtype);
+    offset += tensorByteLength(spec.shape, dtype);
   }
   const json: ModelJson = {
     format: FORMAT_NAME,
@@ -91,13 +132,7 @@ export async function decodeArtifact(files: ArtifactFiles): Promise<Model> {
   }
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const params: Params = {};
-  for (const t of w.tensors) {
-    const data = new Float32Array(numElements(t.shape));
-    for (let i = 0, o = t.offset; i < data.length; i++, o += BYTES[w.dtype]) {
-      data[i] = w.dtype === 'float32' ? view.getFloat32(o, true) : fromFloat16Bits(view.getUint16(o, true));
-    }
-    params[t.name] = data;
-  }
+  for (const t of w.tensors) params[t.name] = readTensor(view, t.offset, t.shape, w.dtype);
   const v = json.vocabulary;
   return { name: json.name, arch: json.architecture, vocab: new Vocab(v.tokens, v.unkIndex), preprocessing: v.preprocessing, params, training: json.training };
 }
@@ -176,7 +211,7 @@ export function parseModelJson(input: unknown): ModelJson {
       fail('tensor_shape_mismatch', `${spec.name} has shape ${JSON.stringify(shape)}; the architecture needs [${spec.shape.join(', ')}]`);
     }
     if (t.offset !== offset) fail('tensor_mismatch', `${spec.name} starts at byte ${JSON.stringify(t.offset)}, expected ${offset} (tensors are stored back to back in state_dict order)`);
-    offset += numElements(spec.shape) * BYTES[dtype];
+    offset += tensorByteLength(spec.shape, dtype);
     return { name: spec.name, shape: spec.shape, offset: t.offset };
   });
   if (offset !== byteLength) fail('tensor_mismatch', `the tensors take ${offset} bytes but weights.byteLength is ${byteLength}`);

@@ -61,10 +61,12 @@ export async function writeModelDir(dir: string, model: Model, dtype: WeightsDty
 export const DEFAULT_MODEL_DIR = process.env.MODEL_DIR ?? resolve(new URL('../../models/timemachine-deep-lstm', import.meta.url).pathname);
 
 /**
- * The kernel for Node. Node 20's V8 has relaxed SIMD behind a flag that can be switched on
- * before compiling; with it the kernel fuses multiply-adds. `flavor` forces one build.
+ * The kernel for Node. `simd` (the default) is the portable build that Workers and browsers run
+ * too, so generated text is bit-identical everywhere. `relaxed-simd` fuses multiply-adds and
+ * shares its memory with worker threads: the training build. Node 20's V8 has relaxed SIMD
+ * behind a flag, switched on here before compiling; `fastest` takes it when that works.
  */
-export async function loadKernelNode(flavor?: KernelFlavor): Promise<Kernel> {
+export async function loadKernelNode(flavor: KernelFlavor | 'fastest' = 'simd'): Promise<Kernel> {
   const dir = new URL('../kernel/build/', import.meta.url);
   const read = async (name: string): Promise<Uint8Array<ArrayBuffer>> => {
     try {

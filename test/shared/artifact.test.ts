@@ -75,6 +75,24 @@ describe('model artifact v1', () => {
     a.forEach((v, i) => expect(Math.abs(v - b[i])).toBeLessThan(5e-3));
   });
 
+  it('stores int8 with per-row float32 scales: a quarter of the size, each weight within half a step', async () => {
+    const model = randomModel('lstm', { hiddenSize: 8, scale: 1 });
+    const f32 = await encodeArtifact(model, 'float32');
+    const i8 = await encodeArtifact(model, 'int8');
+    expect(i8.weights.length).toBeLessThan(f32.weights.length / 2); // scales weigh more in a tiny model
+    const back = await decodeArtifact(i8);
+    const w = model.params['rnn.weight_hh_l1'];
+    const cols = 8;
+    for (let r = 0; r < 32; r++) {
+      const row = w.subarray(r * cols, (r + 1) * cols);
+      const step = Math.max(...row.map(Math.abs)) / 127;
+      row.forEach((v, c) => expect(Math.abs(back.params['rnn.weight_hh_l1'][r * cols + c] - v)).toBeLessThanOrEqual(step / 2 + 1e-7));
+    }
+    const json = JSON.parse(i8.modelJson) as ModelJson;
+    expect(json.weights.dtype).toBe('int8');
+    expect(json.weights.tensors[1].offset).toBe(32 * 4 + 32 * 12); // [32, 12] int8 after its 32 scales
+  });
+
   it('converts float16 exactly where representable and rounds to nearest even', () => {
     for (const v of [0, -0, 1, -2, 0.5, 65504, 2 ** -24, 2 ** -14, Infinity, -Infinity]) expect(fromFloat16Bits(toFloat16Bits(v))).toBe(v);
     expect(Number.isNaN(fromFloat16Bits(toFloat16Bits(NaN)))).toBe(true);

@@ -16,6 +16,6 @@ const TFJS: Record<Exclude<EngineChoice, 'auto' | 'native'>, TfjsBackend> = {
 /** `auto`: tfjs-node-gpu when it loads and the machine has an NVIDIA GPU, else the native engine. */
 export async function createEngine(choice: EngineChoice, arch: Architecture, batchSize: number, numSteps: number, threads: number): Promise<Engine> {
   if (choice === 'auto') choice = (await gpuAvailable()) ? 'tfjs-gpu' : 'native';
-  if (choice === 'native') return new NativeEngine(await loadKernelNode(), arch, batchSize, numSteps, threads);
+  if (choice === 'native') return new NativeEngine(await loadKernelNode('fastest'), arch, batchSize, numSteps, threads);
   return new TfjsEngine(await loadTfjs(TFJS[choice]), arch, batchSize, numSteps);
 }
