@@ -1,0 +1,61 @@
+import * as ort from 'onnxruntime-web';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { kernelStepper, loadKernelWeights } from '../../shared/kernel/stepper.ts';
+import type { Model } from '../../shared/model.ts';
+import { exportOnnx } from '../../shared/onnx.ts';
+import { loadKernelNode, writeModelDir } from '../../shared/platform/node.ts';
+import { Rng } from '../../shared/rng.ts';
+import { main } from '../../trainer/cli.ts';
+import { randomModel } from '../helpers.ts';
+
+function feeds(model: Model, tokens: number[], state?: Record<string, ort.Tensor>): Record<string, ort.Tensor> {
+  const { hiddenSize: H, numLayers, cell } = model.arch;
+  const f: Record<string, ort.Tensor> = { tokens: new ort.Tensor('int64', BigInt64Array.from(tokens.map(BigInt)), [tokens.length, 1]) };
+  for (let k = 0; k < numLayers; k++) {
+    f[`h0_l${k}`] = state?.[`hn_l${k}`] ?? new ort.Tensor('float32', new Float32Array(H), [1, 1, H]);
+    if (cell === 'lstm') f[`c0_l${k}`] = state?.[`cn_l${k}`] ?? new ort.Tensor('float32', new Float32Array(H), [1, 1, H]);
+  }
+  return f;
+}
+
+describe('ONNX export, run by onnxruntime-web (wasm)', () => {
+  for (const cell of ['lstm', 'gru', 'rnn'] as const) {
+    it(`${cell}: logits equal the native kernel within 1e-4 over 200 characters, in one call or chained calls`, async () => {
+      const model = randomModel(cell, { numLayers: 2, hiddenSize: 32, seed: 17, scale: 0.6 });
+      const session = await ort.InferenceSession.create(exportOnnx(model));
+      const rng = new Rng(4);
+      const tokens = Array.from({ length: 200 }, () => rng.randint(0, model.arch.vocabSize - 1));
+      const native = kernelStepper(loadKernelWeights(await loadKernelNode(), model));
+      const expected = tokens.flatMap((t) => [...native.step(t)]);
+      const whole = (await session.run(feeds(model, tokens))).logits.data as Float32Array;
+      expect(whole.length).toBe(expected.length);
+      let worst = 0;
+      expected.forEach((v, i) => (worst = Math.max(worst, Math.abs(v - whole[i]))));
+      expect(worst).toBeLessThan(1e-4);
+      // 150 characters, then 50 more from the returned state: the same logits
+      const first = await session.run(feeds(model, tokens.slice(0, 150)));
+      const rest = (await session.run(feeds(model, tokens.slice(150), first))).logits.data as Float32Array;
+      rest.forEach((v, i) => expect(Math.abs(v - whole[150 * model.arch.vocabSize + i])).toBeLessThan(1e-5));
+    });
+  }
+
+  it('deeprnn export --format onnx writes the file; --dtype is refused with it', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'deeprnn-onnx-'));
+    try {
+      const model = randomModel('gru', { hiddenSize: 8 });
+      await writeModelDir(join(dir, 'm'), model);
+      expect(await main(['export', '--format', 'onnx', '--model', join(dir, 'm'), '--out', join(dir, 'm.onnx')], () => {}, () => {})).toBe(0);
+      const session = await ort.InferenceSession.create(new Uint8Array(await readFile(join(dir, 'm.onnx'))));
+      expect(session.inputNames).toEqual(['tokens', 'h0_l0', 'h0_l1']);
+      expect(session.outputNames).toEqual(['logits', 'hn_l0', 'hn_l1']);
+      let err = '';
+      expect(await main(['export', '--format', 'onnx', '--dtype', 'int8', '--model', join(dir, 'm'), '--out', join(dir, 'x.onnx')], () => {}, (s) => (err = s))).toBe(2);
+      expect(err).toMatch(/--dtype applies to artifacts/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
