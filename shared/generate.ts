@@ -79,17 +79,47 @@ export function validateGenerateOptions(model: Model, o: GenerateOptions, limits
   return { prefix: normalizePrefix(o.prefix, model.preprocessing), numChars: n, sampling, seed };
 }
 
+/**
+ * predict_ch8's bookkeeping, for any runtime: the prefix as ids (warm-up steps, then the first
+ * input), and the choice of each next character. Synchronous steppers and asynchronous ones
+ * (onnxruntime) drive the same decoder, so they pick the same characters.
+ */
+export class Decoder {
+  private readonly rng: Rng;
+  /** Prefix ids fed only to build up the state; their outputs are ignored. */
+  readonly warmup: number[];
+  /** The last prefix id: the input of the first generation step. */
+  readonly first: number;
+
+  constructor(
+    private readonly model: Model,
+    private readonly g: ValidatedGeneration,
+  ) {
+    this.rng = new Rng(g.seed);
+    const ids = model.vocab.encode(g.prefix);
+    this.warmup = ids.slice(0, -1);
+    this.first = ids[ids.length - 1];
+  }
+
+  /** The next token from the logits (never `<unk>`). */
+  next(logits: ArrayLike<number>): number {
+    return sampleToken(logits, this.g.sampling, this.rng, this.model.vocab.unkIndex);
+  }
+
+  char(token: number): string {
+    return this.model.vocab.tokens[token];
+  }
+}
+
 /** The generated characters one by one (the prefix is not repeated). */
 export function* generateChars(model: Model, g: ValidatedGeneration, stepper: Stepper = referenceStepper(model)): Generator<string> {
-  const { vocab } = model;
-  const rng = new Rng(g.seed);
-  const prefix = vocab.encode(g.prefix);
+  const d = new Decoder(model, g);
   stepper.reset();
-  for (let t = 0; t + 1 < prefix.length; t++) stepper.step(prefix[t]);
-  let last = prefix[prefix.length - 1];
+  for (const t of d.warmup) stepper.step(t);
+  let last = d.first;
   for (let i = 0; i < g.numChars; i++) {
-    last = sampleToken(stepper.step(last), g.sampling, rng, vocab.unkIndex);
-    yield vocab.tokens[last];
+    last = d.next(stepper.step(last));
+    yield d.char(last);
   }
 }
 

@@ -1,9 +1,13 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { decodeArtifact, encodeArtifact } from '../../shared/artifact.ts';
 import { predict } from '../../shared/generate.ts';
+import type { Kernel } from '../../shared/kernel/kernel.ts';
 import { bestStepper } from '../../shared/kernel/stepper.ts';
+import type { Model } from '../../shared/model.ts';
 import { loadKernelNode, readModelDir } from '../../shared/platform/node.ts';
 import { readTimeMachineLines } from '../../shared/text.ts';
+import { loadCorpus } from '../../trainer/data.ts';
 
 const root = new URL('../..', import.meta.url).pathname;
 const book = readTimeMachineLines(readFileSync(`${root}data/timemachine.txt`, 'utf8')).join('');
@@ -19,5 +23,32 @@ describe('models/d2l-deep-lstm (npx deeprnn train --preset d2l)', () => {
       const { text } = predict(model, { prefix, numChars: 50 }, stepper);
       expect(book, text).toContain(text);
     }
+  });
+});
+
+/** Perplexity over the held-out tail, read as one stream at batch 1 (state carried throughout). */
+function streamPerplexity(model: Model, kernel: Kernel, ids: Int32Array): number {
+  const stepper = bestStepper(model, kernel);
+  let nll = 0;
+  for (let t = 0; t + 1 < ids.length; t++) {
+    const logits = stepper.step(ids[t]);
+    const max = Math.max(...logits);
+    nll += max + Math.log(logits.reduce((s, v) => s + Math.exp(v - max), 0)) - logits[ids[t + 1]];
+  }
+  return Math.exp(nll / (ids.length - 1));
+}
+
+describe('models/timemachine-deep-lstm, the served model', () => {
+  it('has a validation perplexity, and its float16 and int8 renditions stay within 1% of it', async () => {
+    const model = await readModelDir(`${root}models/timemachine-deep-lstm`);
+    const int8 = await readModelDir(`${root}models/timemachine-deep-lstm-int8`);
+    const f16 = await decodeArtifact(await encodeArtifact(model, 'float16'));
+    expect(model.training?.validationPerplexity).toBeLessThan(6);
+    expect(int8.vocab.tokens).toEqual(model.vocab.tokens);
+    const { validation } = loadCorpus([readFileSync(`${root}data/timemachine.txt`, 'utf8')], { preprocessing: 'd2l', maxTokens: 0, valFraction: 0.1 });
+    const kernel = await loadKernelNode();
+    const ppl = streamPerplexity(model, kernel, validation);
+    expect(ppl).toBeLessThan(6);
+    for (const rendition of [f16, int8]) expect(Math.abs(streamPerplexity(rendition, kernel, validation) / ppl - 1)).toBeLessThan(0.01);
   });
 });

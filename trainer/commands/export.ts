@@ -1,4 +1,6 @@
 /** `deeprnn export`: convert an artifact (float32 → float16 / int8), or write it as ONNX. */
+import { copyFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { WEIGHTS_DTYPES, type WeightsDtype } from '../../shared/artifact.ts';
 import { OptionError } from '../../shared/errors.ts';
 import { exportOnnx } from '../../shared/onnx.ts';
@@ -28,5 +30,7 @@ export async function exportCommand(argv: string[], out: (s: string) => void): P
   const dtype = choiceOption<WeightsDtype>('dtype', stringOption('dtype', values.dtype), WEIGHTS_DTYPES) ?? 'float16';
   const model = await readModelDir(from);
   await writeModelDir(to, model, dtype);
+  // The training plot belongs to the model card of every rendition of the model.
+  await copyFile(join(from, 'perplexity.svg'), join(to, 'perplexity.svg')).catch(() => {});
   out(`wrote ${to} (${dtype})`);
 }

@@ -1,0 +1,39 @@
+/**
+ * npm run bench:http (not a test): CPU time per request for a 100-character generation (the
+ * Workers free plan allows 10 ms of CPU), and throughput and latency of the Node server under
+ * autocannon, 32 connections, 50-character generations. JSON lines.
+ */
+import autocannon from 'autocannon';
+import { cpus } from 'node:os';
+import { DEFAULT_MODEL_DIR } from '../shared/platform/node.ts';
+import { startNodeServer } from './node.ts';
+
+const modelDir = process.env.MODEL_DIR ?? DEFAULT_MODEL_DIR;
+const seconds = Number(process.env.BENCH_SECONDS ?? 10);
+const emit = (o: object) => console.log(JSON.stringify(o));
+emit({ kind: 'machine', cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, node: process.version, date: new Date().toISOString(), model: modelDir });
+
+const server = await startNodeServer({ modelDir, port: 0, host: '127.0.0.1' });
+const request = (numChars: number) => ({ method: 'POST' as const, headers: { 'content-type': 'application/json' }, body: JSON.stringify({ prefix: 'time traveller', numChars, temperature: 0.8, seed: 1 }) });
+
+// CPU per request: user + system time of this process, server and client in one, so an upper bound.
+for (let i = 0; i < 20; i++) await (await fetch(`${server.url}/v1/generate`, request(100))).arrayBuffer();
+const n = 300;
+const before = process.cpuUsage();
+for (let i = 0; i < n; i++) await (await fetch(`${server.url}/v1/generate`, request(100))).arrayBuffer();
+const used = process.cpuUsage(before);
+emit({ kind: 'cpu-per-request', numChars: 100, requests: n, cpuMsPerRequest: +((used.user + used.system) / 1000 / n).toFixed(2) });
+
+const result = await autocannon({ url: `${server.url}/v1/generate`, connections: 32, duration: seconds, ...request(50) });
+emit({
+  kind: 'load',
+  tool: 'autocannon',
+  connections: 32,
+  numChars: 50,
+  seconds,
+  requestsPerSecond: result.requests.average,
+  latencyMs: { p50: result.latency.p50, p99: result.latency.p99, max: result.latency.max },
+  non2xx: result.non2xx,
+  errors: result.errors,
+});
+await server.close();

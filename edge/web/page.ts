@@ -1,0 +1,112 @@
+/**
+ * The page at `/`: try the model as a person would — prefix, length, sampling knobs, seed — and
+ * generate either in this browser (the <deeprnn-generate> element and its Web Worker) or on the
+ * server (the same element reading /v1/generate's event stream). Also the model card.
+ */
+import type { Model } from '../../shared/model.ts';
+
+const escape = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+
+function modelCard(model: Model, hasPlot: boolean): string {
+  const t = model.training;
+  const a = model.arch;
+  const rows: [string, string][] = [
+    ['architecture', `${a.numLayers} × ${a.cell.toUpperCase()}, ${a.hiddenSize} hidden units, one-hot input over ${a.vocabSize} characters`],
+    ['preprocessing', model.preprocessing === 'd2l' ? 'd2l: letters and spaces, lower-case' : 'raw text'],
+  ];
+  if (t) {
+    const hp = t.hyperparameters ?? {};
+    rows.push(
+      ['trained', `${t.epochs ?? '?'} epochs${t.selectedEpoch && t.selectedEpoch !== t.epochs ? ` (kept epoch ${t.selectedEpoch}, best on validation)` : ''}, ${hp.optimizer ?? '?'} lr ${hp.lr ?? '?'}, batch ${hp.batchSize ?? '?'} × ${hp.numSteps ?? '?'} steps, clip ${hp.clip ?? '?'}`],
+      ['perplexity', `train ${t.trainPerplexity ?? '?'}${t.validationPerplexity ? `, validation ${t.validationPerplexity}` : ''}`],
+      ['corpus', `${(t.corpus?.files ?? []).join(', ')} (${t.corpus?.tokens ?? '?'} characters)`],
+      ['engine', `${t.engine ?? '?'} (${t.backend ?? '?'}), ${t.tokensPerSecond ?? '?'} tokens/s${t.date ? `, ${t.date.slice(0, 10)}` : ''}`],
+    );
+  }
+  const table = rows.map(([k, v]) => `<tr><th>${escape(k)}</th><td>${escape(v)}</td></tr>`).join('');
+  const plot = hasPlot ? `<img src="/models/${encodeURIComponent(model.name)}/perplexity.svg" alt="perplexity per epoch (train and validation)" width="560">` : '';
+  return `<section class="card"><h2>Model card</h2><table>${table}</table>${plot}</section>`;
+}
+
+export function demoPage(model: Model, opts: { hasPlot: boolean }): string {
+  const modelUrl = `/models/${encodeURIComponent(model.name)}`;
+  return `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>deeprnn — ${escape(model.name)}</title>
+<script type="module" src="/static/deeprnn.js"></script>
+<style>
+  body { font: 16px/1.5 system-ui, sans-serif; max-width: 48rem; margin: 2rem auto; padding: 0 1rem; color: #222; }
+  h1 { font-size: 1.4rem; margin: 0; }
+  h2 { font-size: 1.05rem; margin: 0 0 0.5rem; }
+  .sub { color: #666; margin: 0.2rem 0 1.5rem; }
+  form { display: grid; grid-template-columns: repeat(auto-fit, minmax(8.5rem, 1fr)); gap: 0.8rem; align-items: end; }
+  label { display: flex; flex-direction: column; font-size: 0.85rem; color: #444; }
+  .wide { grid-column: 1 / -1; }
+  input, select { font: inherit; padding: 0.35rem 0.5rem; border: 1px solid #bbb; border-radius: 4px; }
+  fieldset { border: 1px solid #ddd; border-radius: 6px; display: flex; gap: 1.2rem; flex-wrap: wrap; align-items: center; }
+  fieldset label { flex-direction: row; gap: 0.35rem; align-items: center; font-size: 0.95rem; }
+  button { font: inherit; padding: 0.45rem 1rem; border: 0; border-radius: 4px; background: #1f6feb; color: white; cursor: pointer; }
+  button:disabled { background: #8aa; }
+  deeprnn-generate pre { font-family: ui-monospace, monospace; background: #f6f8fa; border: 1px solid #ddd; border-radius: 6px; padding: 1rem; min-height: 6rem; margin: 1.5rem 0 0.4rem; }
+  #status { color: #666; font-size: 0.85rem; min-height: 1.3rem; }
+  .card { margin-top: 2rem; border-top: 1px solid #eee; padding-top: 1rem; }
+  .card th { text-align: left; font-weight: 500; color: #555; padding-right: 1rem; vertical-align: top; white-space: nowrap; }
+  .card td { font-size: 0.92rem; }
+  .card img { margin-top: 1rem; max-width: 100%; border: 1px solid #eee; }
+</style>
+</head>
+<body>
+<h1>deeprnn · ${escape(model.name)}</h1>
+<p class="sub">A deep recurrent character-level language model (d2l.ai, “Deep Recurrent Neural Networks”).</p>
+<form id="form">
+  <label class="wide">Prefix <input id="prefix" value="time traveller" maxlength="1000" required></label>
+  <label>Characters <input id="numChars" type="number" min="1" max="2000" value="200" required></label>
+  <label>Temperature <input id="temperature" type="number" min="0" max="100" step="0.1" value="0"></label>
+  <label>Top-k <input id="topK" type="number" min="1" placeholder="all"></label>
+  <label>Top-p <input id="topP" type="number" min="0.01" max="1" step="0.01" placeholder="1"></label>
+  <label>Seed <input id="seed" type="number" min="0" max="4294967295" placeholder="random"></label>
+  <fieldset class="wide">
+    <legend>Generate</legend>
+    <label><input type="radio" name="where" value="browser" checked> in the browser</label>
+    <label><input type="radio" name="where" value="server"> on the server</label>
+    <label>runtime <select id="runtime"><option value="kernel">WebAssembly kernel</option><option value="onnx">onnxruntime-web (ONNX)</option></select></label>
+  </fieldset>
+  <button id="go" type="submit">Generate</button>
+</form>
+<deeprnn-generate id="gen" model="${escape(modelUrl)}"></deeprnn-generate>
+<div id="status" role="status"></div>
+${modelCard(model, opts.hasPlot)}
+<script type="module">
+const $ = (id) => document.getElementById(id);
+const gen = $('gen');
+const where = () => document.querySelector('input[name=where]:checked').value;
+const sync = () => ($('runtime').disabled = where() === 'server');
+document.querySelectorAll('input[name=where]').forEach((r) => r.addEventListener('change', sync));
+$('form').addEventListener('submit', async (event) => {
+  event.preventDefault();
+  for (const [id, attr] of [['prefix', 'prefix'], ['numChars', 'num-chars'], ['temperature', 'temperature'], ['topK', 'top-k'], ['topP', 'top-p'], ['seed', 'seed']]) {
+    const v = $(id).value;
+    if (v === '') gen.removeAttribute(attr); else gen.setAttribute(attr, v);
+  }
+  if (where() === 'server') { gen.setAttribute('endpoint', '/v1/generate'); gen.removeAttribute('model'); }
+  else { gen.setAttribute('model', ${JSON.stringify(modelUrl)}); gen.removeAttribute('endpoint'); gen.setAttribute('runtime', $('runtime').value); }
+  $('go').disabled = true;
+  $('status').textContent = 'generating ' + (where() === 'server' ? 'on the server' : 'in the browser (' + $('runtime').selectedOptions[0].text + ')') + '…';
+  try {
+    const r = await gen.generate();
+    $('status').textContent = r.numChars + ' characters, seed ' + r.seed + ', ' + r.timings.totalMs + ' ms ' + (where() === 'server' ? 'on the server' : 'in the browser');
+    document.body.dataset.done = String(Date.now());
+  } catch (e) {
+    $('status').textContent = 'error: ' + e.message;
+  } finally {
+    $('go').disabled = false;
+  }
+});
+</script>
+</body>
+</html>
+`;
+}

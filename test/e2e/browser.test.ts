@@ -1,0 +1,60 @@
+import { mkdir } from 'node:fs/promises';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startNodeServer, type NodeServer } from '../../edge/node.ts';
+import { main } from '../../trainer/cli.ts';
+import { EDGE_MODEL_DIR } from '../edge/samples.ts';
+
+// The demo page from the Node server, in Debian's Chromium: generation in the page (Web Worker +
+// WebAssembly kernel, and onnxruntime-web) and on the server must give the text `deeprnn
+// generate` prints for the same settings.
+const OUT = new URL('../../test-output/', import.meta.url).pathname;
+const SETTINGS = { prefix: 'time traveller', numChars: '120', seed: '7' };
+
+let server: NodeServer;
+let browser: Browser;
+let page: Page;
+beforeAll(async () => {
+  server = await startNodeServer({ modelDir: EDGE_MODEL_DIR, port: 0, host: '127.0.0.1' });
+  browser = await chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+  });
+  page = await browser.newPage({ viewport: { width: 900, height: 1300 } });
+  page.on('pageerror', (e) => console.error('page error:', e.message));
+  await page.goto(`${server.url}/`);
+}, 60_000);
+afterAll(async () => {
+  await browser?.close();
+  await server?.close();
+});
+
+async function generate(where: 'browser' | 'server', runtime: 'kernel' | 'onnx' = 'kernel'): Promise<string> {
+  await page.fill('#prefix', SETTINGS.prefix);
+  await page.fill('#numChars', SETTINGS.numChars);
+  await page.fill('#temperature', '0');
+  await page.fill('#seed', SETTINGS.seed);
+  await page.check(`input[name=where][value=${where}]`);
+  if (where === 'browser') await page.selectOption('#runtime', runtime);
+  const before = await page.evaluate(() => document.body.dataset.done ?? '');
+  await page.click('#go');
+  await page.waitForFunction((b) => (document.body.dataset.done ?? '') !== b || /^error/.test(document.getElementById('status')!.textContent ?? ''), before, { timeout: 60_000 });
+  const status = await page.textContent('#status');
+  expect(status).not.toMatch(/^error/);
+  return page.evaluate(() => (document.getElementById('gen') as HTMLElement & { text: string }).text);
+}
+
+describe('the demo page in Chromium', () => {
+  it('generates the same text in the browser (kernel and ONNX), on the server, and with deeprnn generate', async () => {
+    let cli = '';
+    await main(['generate', '--model', EDGE_MODEL_DIR, '--prefix', SETTINGS.prefix, '--num-chars', SETTINGS.numChars, '--seed', SETTINGS.seed], (s) => (cli += s), () => {});
+    expect(cli.length).toBe(SETTINGS.prefix.length + Number(SETTINGS.numChars));
+    expect(await generate('browser', 'kernel')).toBe(cli);
+    expect(await generate('server')).toBe(cli);
+    expect(await generate('browser', 'onnx')).toBe(cli);
+    expect(await page.textContent('deeprnn-generate pre')).toBe(cli); // what a person sees
+    expect(await page.locator('.card img').evaluate((img: HTMLImageElement) => img.naturalWidth)).toBeGreaterThan(0); // the plot loaded
+    await mkdir(OUT, { recursive: true });
+    await page.screenshot({ path: `${OUT}demo-page.png`, fullPage: true });
+  });
+});

@@ -1,0 +1,24 @@
+/** The SAMPLES' texts as Node generates them (the Workers tests compare theirs to these). */
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { ModelFiles } from '../../edge/generation.ts';
+import { predict } from '../../shared/generate.ts';
+import { bestStepper } from '../../shared/kernel/stepper.ts';
+import { loadKernelNode, readModelDir } from '../../shared/platform/node.ts';
+import { SAMPLES } from './api-cases.ts';
+
+export const EDGE_MODEL_DIR = join(new URL('../..', import.meta.url).pathname, 'models/timemachine-deep-lstm-int8');
+
+export async function nodeSampleTexts(): Promise<string[]> {
+  const model = await readModelDir(EDGE_MODEL_DIR);
+  const stepper = bestStepper(model, await loadKernelNode());
+  return SAMPLES.map((s) => predict(model, s, stepper).text);
+}
+
+export async function edgeModelFiles(): Promise<ModelFiles> {
+  return {
+    modelJson: await readFile(join(EDGE_MODEL_DIR, 'model.json'), 'utf8'),
+    weights: await readFile(join(EDGE_MODEL_DIR, 'weights.bin')),
+    plotSvg: await readFile(join(EDGE_MODEL_DIR, 'perplexity.svg'), 'utf8'),
+  };
+}
