@@ -12,6 +12,7 @@ export interface KernelExports {
   heapBase(): Ptr;
   fused(): number;
   gemv(w: Ptr, x: Ptr, y: Ptr, rows: number, cols: number, accumulate: boolean): void;
+  gemvPacked(wp: Ptr, x: Ptr, y: Ptr, blocks: number, cols4: number): void;
   gemmNT(a: Ptr, b: Ptr, c: Ptr, M: number, N: number, K: number, accumulate: boolean): void;
   transpose(src: Ptr, dst: Ptr, rows: number, cols: number): void;
   addRows(x: Ptr, b: Ptr, rows: number, cols: number): void;
@@ -77,6 +78,25 @@ export class Kernel {
     this.f32(ptr, data.length).set(data);
     return ptr;
   }
+}
+
+/** Rows per block of `packRows8`; `gemvPacked` outputs are padded to a multiple of it. */
+export const PACK_ROWS = 8;
+export const padTo = (n: number, m: number): number => Math.ceil(n / m) * m;
+
+/**
+ * W [rows, cols] → the layout of `gemvPacked`: blocks of 8 rows (zero rows pad the last), each
+ * block a run of 4-column chunks, chunk k of rows 0…7 side by side. Columns pad to a multiple
+ * of 4 with zeros (the x it multiplies must be zero there too).
+ */
+export function packRows8(w: Float32Array, rows: number, cols: number): Float32Array {
+  const cols4 = padTo(cols, 4) / 4;
+  const out = new Float32Array(padTo(rows, PACK_ROWS) * cols4 * 4);
+  for (let r = 0; r < rows; r++) {
+    const blk = Math.floor(r / PACK_ROWS);
+    for (let c = 0; c < cols; c++) out[((blk * cols4 + (c >> 2)) * PACK_ROWS + (r % PACK_ROWS)) * 4 + (c & 3)] = w[r * cols + c];
+  }
+  return out;
 }
 
 function align(p: number): number {

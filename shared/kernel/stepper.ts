@@ -1,15 +1,16 @@
 /**
  * Generation's batch-1 step on the WebAssembly kernel: the same equations as
  * shared/reference.ts. Weights are copied into the kernel's memory once per model
- * (`KernelWeights`); each stepper adds only its own small state, so a server can keep one
- * stepper per concurrent generation over one copy of the weights.
+ * (`KernelWeights`), packed for `gemvPacked`; each stepper adds only its own small state, so a
+ * server can keep one stepper per concurrent generation over one copy of the weights.
  */
 import { referenceStepper, type Stepper } from '../generate.ts';
 import { layerParams, numGates, type Model } from '../model.ts';
-import type { Kernel } from './kernel.ts';
+import { PACK_ROWS, packRows8, padTo, type Kernel } from './kernel.ts';
 
 interface LayerWeights {
   inSize: number;
+  /** Layer 0: W_ih as stored (its one-hot input selects a column); above: packed. */
   wIh: number;
   wHh: number;
   bIh: number;
@@ -25,17 +26,19 @@ export interface KernelWeights {
 }
 
 export function loadKernelWeights(kernel: Kernel, model: Model): KernelWeights {
+  const { hiddenSize: H, vocabSize: V, cell } = model.arch;
+  const GH = numGates(cell) * H;
   return {
     kernel,
     model,
-    layers: layerParams(model.arch, model.params).map((p) => ({
+    layers: layerParams(model.arch, model.params).map((p, l) => ({
       inSize: p.inSize,
-      wIh: kernel.put(p.wIh),
-      wHh: kernel.put(p.wHh),
+      wIh: kernel.put(l === 0 ? p.wIh : packRows8(p.wIh, GH, p.inSize)),
+      wHh: kernel.put(packRows8(p.wHh, GH, H)),
       bIh: kernel.put(p.bIh),
       bHh: kernel.put(p.bHh),
     })),
-    wOut: kernel.put(model.params['linear.weight']),
+    wOut: kernel.put(packRows8(model.params['linear.weight'], V, H)),
     bOut: kernel.put(model.params['linear.bias']),
   };
 }
@@ -45,13 +48,16 @@ export function kernelStepper(w: KernelWeights): Stepper {
   const { hiddenSize: H, vocabSize: V, cell } = w.model.arch;
   const GH = numGates(cell) * H;
   const k = kernel.k;
-  const hs = layers.map(() => kernel.alloc(H));
+  const blocks = (rows: number) => padTo(rows, PACK_ROWS) / PACK_ROWS;
+  const cols4 = padTo(H, 4) / 4;
+  // States are padded to whole 4-float chunks; the padding stays zero (cells write H values).
+  const hs = layers.map(() => kernel.alloc(padTo(H, 4)));
   const cs = layers.map(() => kernel.alloc(cell === 'lstm' ? H : 0));
-  const gx = kernel.alloc(GH);
-  const gh = kernel.alloc(GH);
+  const gx = kernel.alloc(padTo(GH, PACK_ROWS));
+  const gh = kernel.alloc(padTo(GH, PACK_ROWS));
   const acts = kernel.alloc(GH);
   const token = kernel.alloc(1);
-  const logits = kernel.alloc(V);
+  const logits = kernel.alloc(padTo(V, PACK_ROWS));
 
   return {
     reset() {
@@ -67,17 +73,17 @@ export function kernelStepper(w: KernelWeights): Stepper {
         // Layer 0 reads one-hot characters: W_ih · onehot(t) is column t, no product needed.
         if (l === 0) k.gatherColumns(L.wIh, token, L.bIh, gx, 1, GH, V);
         else {
-          k.gemv(L.wIh, x, gx, GH, L.inSize, false);
+          k.gemvPacked(L.wIh, x, gx, blocks(GH), cols4);
           k.addRows(gx, L.bIh, 1, GH);
         }
-        k.gemv(L.wHh, hs[l], gh, GH, H, false);
+        k.gemvPacked(L.wHh, hs[l], gh, blocks(GH), cols4);
         k.addRows(gh, L.bHh, 1, GH);
         if (cell === 'lstm') k.lstmForward(gx, gh, acts, cs[l], cs[l], hs[l], 1, H);
         else if (cell === 'gru') k.gruForward(gx, gh, acts, hs[l], hs[l], 1, H);
         else k.rnnForward(gx, gh, hs[l], 1, H);
         x = hs[l];
       });
-      k.gemv(w.wOut, x, logits, V, H, false);
+      k.gemvPacked(w.wOut, x, logits, blocks(V), cols4);
       k.addRows(logits, w.bOut, 1, V);
       return kernel.f32(logits, V);
     },

@@ -83,6 +83,34 @@ export function gemv(w: usize, x: usize, y: usize, rows: i32, cols: i32, accumul
   }
 }
 
+/**
+ * y = W x for W packed by `packRows8` (see shared/kernel/kernel.ts): blocks of 8 rows whose
+ * 4-column chunks sit side by side, so one pointer walks the block and every load is at a
+ * constant offset from it. The batch-1 generation step is three of these per character.
+ */
+export function gemvPacked(wp: usize, x: usize, y: usize, blocks: i32, cols4: i32): void {
+  let p = wp;
+  for (let blk = 0; blk < blocks; blk++) {
+    let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+    let a4 = f32x4.splat(0), a5 = f32x4.splat(0), a6 = f32x4.splat(0), a7 = f32x4.splat(0);
+    const end = x + (<usize>cols4 << 4);
+    for (let xp = x; xp < end; xp += 16, p += 128) {
+      const xv = v128.load(xp);
+      a0 = madd(v128.load(p, 0), xv, a0);
+      a1 = madd(v128.load(p, 16), xv, a1);
+      a2 = madd(v128.load(p, 32), xv, a2);
+      a3 = madd(v128.load(p, 48), xv, a3);
+      a4 = madd(v128.load(p, 64), xv, a4);
+      a5 = madd(v128.load(p, 80), xv, a5);
+      a6 = madd(v128.load(p, 96), xv, a6);
+      a7 = madd(v128.load(p, 112), xv, a7);
+    }
+    const yb = y + (<usize>blk << 5);
+    storeSums(yb, a0, a1, a2, a3, false);
+    storeSums(yb + 16, a4, a5, a6, a7, false);
+  }
+}
+
 /** y[0..3] (+)= the horizontal sums of a, b, c, d — a 4×4 transpose, then three adds. */
 @inline function storeSums(y: usize, a: v128, b: v128, c: v128, d: v128, accumulate: bool): void {
   const ab0 = v128.shuffle<f32>(a, b, 0, 4, 1, 5);
