@@ -17,7 +17,7 @@ export async function perplexityPlot(records: EpochRecord[], title: string): Pro
     data: { values },
     mark: { type: 'line', interpolate: 'monotone' },
     encoding: {
-      x: { field: 'epoch', type: 'quantitative', title: 'epoch' },
+      x: { field: 'epoch', type: 'quantitative', title: 'epoch', axis: { format: 'd', tickMinStep: 1 } },
       y: { field: 'perplexity', type: 'quantitative', title: 'perplexity', scale: { type: 'log' } },
       color: { field: 'split', type: 'nominal', title: null, scale: { domain: ['train', 'validation'], range: ['#1f77b4', '#ff7f0e'] } },
     },

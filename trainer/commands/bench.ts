@@ -7,6 +7,7 @@ import { referenceStepper, type Stepper } from '../../shared/generate.ts';
 import type { KernelFlavor } from '../../shared/kernel/kernel.ts';
 import { kernelStepper, loadKernelWeights } from '../../shared/kernel/stepper.ts';
 import { initParams, type Architecture, type Cell, type Model } from '../../shared/model.ts';
+import { exportOnnx } from '../../shared/onnx.ts';
 import { loadKernelNode } from '../../shared/platform/node.ts';
 import { Rng } from '../../shared/rng.ts';
 import { Vocab } from '../../shared/vocab.ts';
@@ -83,4 +84,24 @@ export async function benchCommand(argv: string[], out: (s: string) => void): Pr
     });
     emit({ kind: 'generate', engine: name, cell, layers: 2, hidden: 256, batch: 1, microsecondsPerChar: +((r.seconds * 1e6) / (r.calls * 100)).toFixed(1) });
   }
+
+  // onnxruntime-web (wasm, one thread) on the ONNX export, one call per character as the browser module does.
+  const ort = await import('onnxruntime-web');
+  ort.env.wasm.numThreads = 1;
+  const session = await ort.InferenceSession.create(exportOnnx(model));
+  const H = model.arch.hiddenSize;
+  let state: Record<string, InstanceType<typeof ort.Tensor>> = {};
+  for (let k = 0; k < 2; k++) {
+    state[`h0_l${k}`] = new ort.Tensor('float32', new Float32Array(H), [1, 1, H]);
+    if (cell === 'lstm') state[`c0_l${k}`] = new ort.Tensor('float32', new Float32Array(H), [1, 1, H]);
+  }
+  let t = 1;
+  const r = await timed(seconds, async () => {
+    for (let i = 0; i < 100; i++) {
+      t = (t * 7 + 3) % 28 || 1;
+      const out = await session.run({ tokens: new ort.Tensor('int64', BigInt64Array.of(BigInt(t)), [1, 1]), ...state });
+      state = Object.fromEntries(Object.keys(state).map((name) => [name, out[name.replace('0_', 'n_')]]));
+    }
+  });
+  emit({ kind: 'generate', engine: 'onnxruntime-web (wasm, 1 thread)', cell, layers: 2, hidden: 256, batch: 1, microsecondsPerChar: +((r.seconds * 1e6) / (r.calls * 100)).toFixed(1) });
 }
