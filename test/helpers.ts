@@ -1,5 +1,7 @@
 /** Small models with seeded random weights, written by the tests themselves. */
+import type { Kernel, KernelFlavor } from '../shared/kernel/kernel.ts';
 import { initParams, type Architecture, type Cell, type Model } from '../shared/model.ts';
+import { loadKernelNode } from '../shared/platform/node.ts';
 import { Rng } from '../shared/rng.ts';
 import { Vocab } from '../shared/vocab.ts';
 
@@ -13,4 +15,15 @@ export function randomModel(cell: Cell, opts: { numLayers?: number; hiddenSize?:
   const scale = opts.scale ?? 3;
   const params = initParams(arch, () => 0.5 + (rng.uniform() - 0.5) * scale);
   return { name: `tiny-${cell}`, arch, vocab: new Vocab(tokens), preprocessing: 'd2l', params, training: null };
+}
+
+export function randomTokens(n: number, V: number, seed: number): Int32Array {
+  const rng = new Rng(seed);
+  return Int32Array.from({ length: n }, () => rng.randint(0, V - 1));
+}
+
+/** Both kernel builds, loaded once per test file. */
+export const FLAVORS: readonly KernelFlavor[] = ['simd', 'relaxed-simd'];
+export async function loadKernels(): Promise<Record<KernelFlavor, Kernel>> {
+  return { simd: await loadKernelNode('simd'), 'relaxed-simd': await loadKernelNode('relaxed-simd') };
 }

@@ -1,22 +1,13 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { decodeArtifact, encodeArtifact } from '../../shared/artifact.ts';
 import { referenceStepper } from '../../shared/generate.ts';
-import type { Kernel } from '../../shared/kernel/kernel.ts';
 import { kernelStepper, loadKernelWeights } from '../../shared/kernel/stepper.ts';
-import { loadKernelNode } from '../../shared/platform/node.ts';
-import { Rng } from '../../shared/rng.ts';
-import { randomModel } from '../helpers.ts';
+import { FLAVORS, loadKernels, randomModel, randomTokens } from '../helpers.ts';
 
-const FLAVORS = ['simd', 'relaxed-simd'] as const;
-const kernels: Record<string, Kernel> = {};
+let kernels: Awaited<ReturnType<typeof loadKernels>>;
 beforeAll(async () => {
-  for (const f of FLAVORS) kernels[f] = await loadKernelNode(f);
+  kernels = await loadKernels();
 });
-
-function randomTokens(n: number, V: number, seed: number): Int32Array {
-  const rng = new Rng(seed);
-  return Int32Array.from({ length: n }, () => rng.randint(0, V - 1));
-}
 
 describe('WebAssembly kernel: batch-1 generation step', () => {
   for (const flavor of FLAVORS) {

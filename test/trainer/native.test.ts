@@ -1,24 +1,15 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import type { Kernel } from '../../shared/kernel/kernel.ts';
-import { loadKernelNode } from '../../shared/platform/node.ts';
 import { beginState, referenceStep, type RecurrentState } from '../../shared/reference.ts';
-import { Rng } from '../../shared/rng.ts';
 import { Vocab } from '../../shared/vocab.ts';
 import type { Model, Params } from '../../shared/model.ts';
 import { NativeEngine } from '../../trainer/engines/native.ts';
-import { randomModel } from '../helpers.ts';
+import { loadKernels, randomModel, randomTokens } from '../helpers.ts';
 
 const CELLS = ['lstm', 'gru', 'rnn'] as const;
-const FLAVORS = ['simd', 'relaxed-simd'] as const; // the kernel builds
-const kernels: Record<string, Kernel> = {};
+let kernels: Awaited<ReturnType<typeof loadKernels>>;
 beforeAll(async () => {
-  for (const f of FLAVORS) kernels[f] = await loadKernelNode(f);
+  kernels = await loadKernels();
 });
-
-function randomTokens(n: number, V: number, seed: number): Int32Array {
-  const rng = new Rng(seed);
-  return Int32Array.from({ length: n }, () => rng.randint(0, V - 1));
-}
 
 /** Mean cross-entropy of the reference pass over windows x, y [B, T], in f64, state carried per row. */
 function referenceLoss(model: Model, windows: { x: Int32Array; y: Int32Array }[], B: number, T: number): number[] {

@@ -52,6 +52,8 @@ export class NativeEngine implements Engine {
   /** Transposed copies for the backward products (all run as gemmNT). */
   private readonly scratch: { dLogitsT: number; wOutT: number; whhT: number; wihT: number; dGhT: number; dGxT: number; aT: number; bT: number };
   private adamStep = 0;
+  /** Sizes every pass needs: hidden H, vocabulary V, batch B, steps T, rows N = T·B, gate rows GH. */
+  private readonly dims: { H: number; V: number; B: number; T: number; N: number; GH: number; cell: Architecture['cell'] };
   private readonly threads: KernelThreads | null;
   /** C = A·Bᵀ, on two cores when a helper thread is running. */
   private readonly gemm: Kernel['k']['gemmNT'];
@@ -72,6 +74,7 @@ export class NativeEngine implements Engine {
     const B = batchSize;
     const T = numSteps;
     const GH = numGates(cell) * H;
+    this.dims = { H, V, B, T, N: T * B, GH, cell };
     const specs = tensorSpecs(arch);
     this.total = specs.reduce((n, s) => n + numElements(s.shape), 0);
     // Parameters, gradients and Adam's moments each live in one block, in state_dict order, so
@@ -174,11 +177,7 @@ export class NativeEngine implements Engine {
 
   private forward(x: Int32Array, y: Int32Array, gradScale: number): number {
     const { k } = this;
-    const { hiddenSize: H, vocabSize: V, cell } = this.arch;
-    const B = this.batchSize;
-    const T = this.numSteps;
-    const N = T * B;
-    const GH = numGates(cell) * H;
+    const { H, V, B, T, N, GH, cell } = this.dims;
     this.load(x, this.tokens);
     this.load(y, this.targets);
     let input = this.tokens;
@@ -225,11 +224,7 @@ export class NativeEngine implements Engine {
 
   async forwardBackward(x: Int32Array, y: Int32Array): Promise<number> {
     const { k } = this;
-    const { hiddenSize: H, vocabSize: V, cell } = this.arch;
-    const B = this.batchSize;
-    const T = this.numSteps;
-    const N = T * B;
-    const GH = numGates(cell) * H;
+    const { H, V, B, T, N, GH, cell } = this.dims;
     const loss = this.forward(x, y, 1 / N);
     this.kernel.f32(this.G, this.total).fill(0);
 
