@@ -5,12 +5,15 @@
  */
 import autocannon from 'autocannon';
 import { cpus } from 'node:os';
+import { fileURLToPath } from 'node:url';
 import { DEFAULT_MODEL_DIR, loadKernelNode, readModelDir } from '../shared/platform/node.ts';
 import { createApp } from './app.ts';
 import { ServedModel } from './generation.ts';
 import { startNodeServer } from './node.ts';
 
 const modelDir = process.env.MODEL_DIR ?? DEFAULT_MODEL_DIR;
+/** The model wrangler.toml bundles (int8), run by the same portable kernel as in workerd. */
+const WORKERS_MODEL_DIR = fileURLToPath(new URL('../models/timemachine-deep-lstm-int8', import.meta.url));
 const seconds = Number(process.env.BENCH_SECONDS ?? 10);
 const emit = (o: object) => console.log(JSON.stringify(o));
 emit({ kind: 'machine', cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, node: process.version, date: new Date().toISOString(), model: modelDir });
@@ -20,7 +23,9 @@ const request = (numChars: number) => ({ method: 'POST' as const, headers: { 'co
 
 // CPU per request, as Workers count it: the handler's own work (app.fetch in this process, no
 // sockets), the portable kernel that Workers run; then over HTTP, client and server together.
-const app = createApp(new ServedModel(await readModelDir(modelDir), await loadKernelNode(), { modelJson: '', weights: new Uint8Array() }));
+const handler = async (dir: string) => createApp(new ServedModel(await readModelDir(dir), await loadKernelNode(), { modelJson: '', weights: new Uint8Array() }));
+const app = await handler(modelDir);
+const workersApp = await handler(WORKERS_MODEL_DIR);
 const cpuPerRequest = async (send: () => Promise<unknown>, n: number) => {
   for (let i = 0; i < 20; i++) await send();
   const before = process.cpuUsage();
@@ -33,6 +38,7 @@ emit({
   numChars: 100,
   prefix: 'time traveller',
   handlerCpuMs: await cpuPerRequest(async () => (await app.request('/v1/generate', request(100))).arrayBuffer(), 300),
+  workersModelHandlerCpuMs: await cpuPerRequest(async () => (await workersApp.request('/v1/generate', request(100))).arrayBuffer(), 300),
   overHttpCpuMs: await cpuPerRequest(async () => (await fetch(`${server.url}/v1/generate`, request(100))).arrayBuffer(), 300),
 });
 

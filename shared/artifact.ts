@@ -134,7 +134,7 @@ export async function decodeArtifact(files: ArtifactFiles): Promise<Model> {
   const params: Params = {};
   for (const t of w.tensors) params[t.name] = readTensor(view, t.offset, t.shape, w.dtype);
   const v = json.vocabulary;
-  return { name: json.name, arch: json.architecture, vocab: new Vocab(v.tokens, v.unkIndex), preprocessing: v.preprocessing, params, training: json.training };
+  return { name: json.name, arch: json.architecture, vocab: new Vocab(v.tokens, v.unkIndex), preprocessing: v.preprocessing, params, training: json.training, storage: w.dtype };
 }
 
 // ---- model.json validation: every field checked, each failure names the field ----

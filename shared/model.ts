@@ -73,6 +73,12 @@ export interface Model {
   preprocessing: Preprocessing;
   params: Params;
   training: TrainingRecord | null;
+  /**
+   * How the artifact stored the weights (absent for models made in memory). Models stored as
+   * int8 are run by the kernel's int8 path; every runtime decides the same way, so the text is
+   * the same everywhere.
+   */
+  storage?: 'float32' | 'float16' | 'int8';
 }
 
 /** Per-layer views of the params, in the order the forward pass reads them. */

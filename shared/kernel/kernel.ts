@@ -13,6 +13,8 @@ export interface KernelExports {
   fused(): number;
   gemv(w: Ptr, x: Ptr, y: Ptr, rows: number, cols: number, accumulate: boolean): void;
   gemvPacked(wp: Ptr, x: Ptr, y: Ptr, blocks: number, cols4: number): void;
+  gemvQ8(wq: Ptr, scales: Ptr, xq: Ptr, y: Ptr, blocks: number, cols16: number): void;
+  quantize16(x: Ptr, xq: Ptr, n: number): void;
   gemmNT(a: Ptr, b: Ptr, c: Ptr, M: number, N: number, K: number, accumulate: boolean): void;
   transpose(src: Ptr, dst: Ptr, rows: number, cols: number): void;
   addRows(x: Ptr, b: Ptr, rows: number, cols: number): void;
@@ -78,6 +80,13 @@ export class Kernel {
     this.f32(ptr, data.length).set(data);
     return ptr;
   }
+
+  /** Copy raw bytes (int8 weights) into a new allocation. */
+  putBytes(data: Int8Array | Uint8Array): Ptr {
+    const ptr = this.alloc(Math.ceil(data.length / 4));
+    new Uint8Array(this.k.memory.buffer, ptr, data.length).set(new Uint8Array(data.buffer, data.byteOffset, data.length));
+    return ptr;
+  }
 }
 
 /** Rows per block of `packRows8`; `gemvPacked` outputs are padded to a multiple of it. */
@@ -97,6 +106,27 @@ export function packRows8(w: Float32Array, rows: number, cols: number): Float32A
     for (let c = 0; c < cols; c++) out[((blk * cols4 + (c >> 2)) * PACK_ROWS + (r % PACK_ROWS)) * 4 + (c & 3)] = w[r * cols + c];
   }
   return out;
+}
+
+/**
+ * W [rows, cols] → the int8 layout of `gemvQ8`: per row q = round(w / s) with s = max|w| / 127
+ * (for an artifact stored as int8 this gives back its own q), in blocks of 8 rows × 16-column
+ * chunks, chunk k of rows 0…7 side by side; `scales` holds s / 32767 per row, undoing the int16
+ * scaling of x. Rows pad to a multiple of 8, columns to 16, with zeros.
+ */
+export function packRowsQ8(w: Float32Array, rows: number, cols: number): { q: Int8Array; scales: Float32Array } {
+  const cols16 = padTo(cols, 16) / 16;
+  const q = new Int8Array(padTo(rows, PACK_ROWS) * cols16 * 16);
+  const scales = new Float32Array(padTo(rows, PACK_ROWS));
+  for (let r = 0; r < rows; r++) {
+    let max = 0;
+    for (let c = 0; c < cols; c++) max = Math.max(max, Math.abs(w[r * cols + c]));
+    const s = max / 127;
+    scales[r] = s / 32767;
+    const blk = Math.floor(r / PACK_ROWS);
+    for (let c = 0; c < cols; c++) q[((blk * cols16 + (c >> 4)) * PACK_ROWS + (r % PACK_ROWS)) * 16 + (c & 15)] = s === 0 ? 0 : Math.round(w[r * cols + c] / s);
+  }
+  return { q, scales };
 }
 
 function align(p: number): number {

@@ -3,9 +3,9 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startNodeServer, type NodeServer } from '../../edge/node.ts';
 import { main } from '../../trainer/cli.ts';
-import { EDGE_MODEL_DIR } from '../edge/samples.ts';
+import { DEFAULT_MODEL_DIR } from '../../shared/platform/node.ts';
 
-// The demo page from the Node server, in Debian's Chromium: generation in the page (Web Worker +
+// The demo page from the Node server (npm start's default model), in Debian's Chromium: generation in the page (Web Worker +
 // WebAssembly kernel, and onnxruntime-web) and on the server must give the text `deeprnn
 // generate` prints for the same settings.
 const OUT = new URL('../../test-output/', import.meta.url).pathname;
@@ -15,7 +15,7 @@ let server: NodeServer;
 let browser: Browser;
 let page: Page;
 beforeAll(async () => {
-  server = await startNodeServer({ modelDir: EDGE_MODEL_DIR, port: 0, host: '127.0.0.1' });
+  server = await startNodeServer({ modelDir: DEFAULT_MODEL_DIR, port: 0, host: '127.0.0.1' });
   browser = await chromium.launch({
     executablePath: '/usr/bin/chromium',
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
@@ -47,7 +47,7 @@ async function generate(where: 'browser' | 'server', runtime: 'kernel' | 'onnx' 
 describe('the demo page in Chromium', () => {
   it('generates the same text in the browser (kernel and ONNX), on the server, and with deeprnn generate', async () => {
     let cli = '';
-    await main(['generate', '--model', EDGE_MODEL_DIR, '--prefix', SETTINGS.prefix, '--num-chars', SETTINGS.numChars, '--seed', SETTINGS.seed], (s) => (cli += s), () => {});
+    await main(['generate', '--model', DEFAULT_MODEL_DIR, '--prefix', SETTINGS.prefix, '--num-chars', SETTINGS.numChars, '--seed', SETTINGS.seed], (s) => (cli += s), () => {});
     expect(cli.length).toBe(SETTINGS.prefix.length + Number(SETTINGS.numChars));
     expect(await generate('browser', 'kernel')).toBe(cli);
     expect(await generate('server')).toBe(cli);

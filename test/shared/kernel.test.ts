@@ -44,3 +44,23 @@ describe('WebAssembly kernel: batch-1 generation step', () => {
   });
 });
 
+
+describe('WebAssembly kernel: the int8 path (models stored as int8)', () => {
+  for (const cell of ['lstm', 'gru', 'rnn'] as const) {
+    it(`${cell}: logits within 2e-3 of the reference pass, identical across kernel builds`, async () => {
+      const model = await decodeArtifact(await encodeArtifact(randomModel(cell, { numLayers: 2, hiddenSize: 40, seed: 3, scale: 0.8 }), 'int8'));
+      expect(model.storage).toBe('int8');
+      const tokens = randomTokens(100, model.arch.vocabSize, 5);
+      const [a, b] = FLAVORS.map((f) => kernelStepper(loadKernelWeights(kernels[f], model)));
+      const ref = referenceStepper(model);
+      let worst = 0;
+      for (const t of tokens) {
+        const x = Array.from(a.step(t));
+        expect(Array.from(b.step(t))).toEqual(x); // integer sums: no build-dependent rounding
+        ref.step(t).forEach((v, i) => (worst = Math.max(worst, Math.abs(v - x[i]))));
+      }
+      expect(worst).toBeLessThan(2e-3);
+      expect(worst).toBeGreaterThan(0); // it really is the int8 path
+    });
+  }
+});

@@ -7,6 +7,7 @@ import { referenceStepper, type Stepper } from '../../shared/generate.ts';
 import type { KernelFlavor } from '../../shared/kernel/kernel.ts';
 import { kernelStepper, loadKernelWeights } from '../../shared/kernel/stepper.ts';
 import { initParams, type Architecture, type Cell, type Model } from '../../shared/model.ts';
+import { decodeArtifact, encodeArtifact } from '../../shared/artifact.ts';
 import { exportOnnx } from '../../shared/onnx.ts';
 import { loadKernelNode } from '../../shared/platform/node.ts';
 import { Rng } from '../../shared/rng.ts';
@@ -72,9 +73,11 @@ export async function benchCommand(argv: string[], out: (s: string) => void): Pr
     engine.dispose();
   }
 
+  const int8 = await decodeArtifact(await encodeArtifact(model, 'int8'));
   const steppers: [string, () => Promise<Stepper>][] = [
     ['reference (TypeScript)', async () => referenceStepper(model)],
     ...FLAVORS.map((f): [string, () => Promise<Stepper>] => [`wasm-${f}`, async () => kernelStepper(loadKernelWeights(await loadKernelNode(f), model))]),
+    ['wasm-simd, int8 model (int8 × int16 path)', async () => kernelStepper(loadKernelWeights(await loadKernelNode('simd'), int8))],
   ];
   for (const [name, make] of steppers) {
     const stepper = await make();
