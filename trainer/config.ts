@@ -4,8 +4,8 @@ import type { Preprocessing } from '../shared/text.ts';
 import type { IteratorKind } from './data.ts';
 import type { OptimizerName } from './engines/engine.ts';
 
-export type EngineChoice = 'auto' | 'native' | 'tfjs-gpu' | 'tfjs-node' | 'tfjs-wasm' | 'tfjs-cpu';
-export const ENGINE_CHOICES: readonly EngineChoice[] = ['auto', 'native', 'tfjs-gpu', 'tfjs-node', 'tfjs-wasm', 'tfjs-cpu'];
+export type EngineChoice = 'auto' | 'native' | 'tfjs' | 'tfjs-gpu' | 'tfjs-node' | 'tfjs-wasm' | 'tfjs-cpu';
+export const ENGINE_CHOICES: readonly EngineChoice[] = ['auto', 'native', 'tfjs', 'tfjs-gpu', 'tfjs-node', 'tfjs-wasm', 'tfjs-cpu'];
 
 export interface TrainConfig {
   corpus: string[];

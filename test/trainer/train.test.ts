@@ -103,6 +103,14 @@ describe('train_ch8', () => {
     expect(r.model.vocab.size).toBe(model.vocab.size);
   });
 
+  it('runs the same loop on the tfjs engine (cpu backend)', async () => {
+    const epochs: EpochRecord[] = [];
+    const r = await train(small({ engine: 'tfjs-cpu', hiddenSize: 8, maxTokens: 1200, epochs: 2, optimizer: 'adam', lr: 0.01 }), await out('tfjs'), { log: () => {}, epoch: (e) => epochs.push(e) });
+    expect(r.model.training?.engine).toBe('tfjs');
+    expect(r.model.training?.backend).toBe('tfjs-cpu');
+    expect(epochs[1].perplexity).toBeLessThan(epochs[0].perplexity);
+  });
+
   it('same seed, same engine → same weights; another seed → other weights', async () => {
     const a = await train(small({ epochs: 2 }), await out('seed-a'), quiet);
     const b = await train(small({ epochs: 2 }), await out('seed-b'), quiet);

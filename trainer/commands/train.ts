@@ -35,7 +35,8 @@ weights.bin, DIR/metrics.jsonl, DIR/perplexity.svg and DIR/checkpoint.bin (every
   --iterator I            sequential (default, state carried) or random (state reset every window)
   --seed S                integer seed in [0, 4294967295] (default 0): same seed, same result
   --engine E              auto (tfjs-node-gpu if it loads and a GPU is present, else native),
-                          native, tfjs-gpu, tfjs-node, tfjs-wasm, tfjs-cpu (default auto)
+                          native, tfjs (best tfjs backend present: GPU, tfjs-node, then wasm),
+                          tfjs-gpu, tfjs-node, tfjs-wasm, tfjs-cpu (default auto)
   --threads N             native engine: 1 or 2 threads (default: 2 when the machine has 2 cores)
   --time-budget MIN       stop after the epoch that passes MIN minutes (default: no limit)
   --predict-prefix TEXT   prefix of the predictions printed every 10 epochs (default "time traveller")

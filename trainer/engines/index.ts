@@ -4,18 +4,22 @@ import { loadKernelNode } from '../../shared/platform/node.ts';
 import type { EngineChoice } from '../config.ts';
 import type { Engine } from './engine.ts';
 import { NativeEngine } from './native.ts';
-import { gpuAvailable, loadTfjs, TfjsEngine, type TfjsBackend } from './tfjs.ts';
+import { gpuAvailable, loadTfjs, TfjsEngine, tfjsNodeAvailable, type TfjsBackend } from './tfjs.ts';
 
-const TFJS: Record<Exclude<EngineChoice, 'auto' | 'native'>, TfjsBackend> = {
+const TFJS: Record<Exclude<EngineChoice, 'auto' | 'native' | 'tfjs'>, TfjsBackend> = {
   'tfjs-gpu': 'tensorflow-gpu',
   'tfjs-node': 'tensorflow',
   'tfjs-wasm': 'wasm',
   'tfjs-cpu': 'cpu',
 };
 
-/** `auto`: tfjs-node-gpu when it loads and the machine has an NVIDIA GPU, else the native engine. */
+/**
+ * `auto`: tfjs-node-gpu when it loads and the machine has an NVIDIA GPU, else the native engine.
+ * `tfjs`: the best tfjs backend present — tfjs-node-gpu (with a GPU), tfjs-node, then wasm.
+ */
 export async function createEngine(choice: EngineChoice, arch: Architecture, batchSize: number, numSteps: number, threads: number): Promise<Engine> {
   if (choice === 'auto') choice = (await gpuAvailable()) ? 'tfjs-gpu' : 'native';
+  if (choice === 'tfjs') choice = (await gpuAvailable()) ? 'tfjs-gpu' : (await tfjsNodeAvailable()) ? 'tfjs-node' : 'tfjs-wasm';
   if (choice === 'native') return new NativeEngine(await loadKernelNode('fastest'), arch, batchSize, numSteps, threads);
   return new TfjsEngine(await loadTfjs(TFJS[choice]), arch, batchSize, numSteps);
 }

@@ -53,6 +53,11 @@ export async function gpuAvailable(): Promise<boolean> {
   return (await importOptional('@tensorflow/tfjs-node-gpu')) !== null;
 }
 
+/** True when @tensorflow/tfjs-node (libtensorflow on the CPU) is installed and loads. */
+export async function tfjsNodeAvailable(): Promise<boolean> {
+  return (await importOptional('@tensorflow/tfjs-node')) !== null;
+}
+
 export class TfjsEngine implements Engine {
   readonly name = 'tfjs';
   readonly backend: string;
