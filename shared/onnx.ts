@@ -9,7 +9,7 @@
  * linear_before_reset = 1 to apply r after W_hn h + b_hn as PyTorch does.
  * The protobuf is written by hand below: a few dozen lines instead of a dependency.
  */
-import { layerParams, numGates, type Model } from './model.ts';
+import { layerParams, numGates, type Architecture, type Model } from './model.ts';
 
 // ---- protobuf wire format ----
 
@@ -124,6 +124,42 @@ function reorderGates(w: Float32Array, cell: Model['arch']['cell'], H: number, c
   return out;
 }
 
+/** The graph's recurrent state: per layer h (and the LSTM's c), an input and the output that feeds it next call. */
+export function onnxState(arch: Architecture): { input: string; output: string }[] {
+  const names: { input: string; output: string }[] = [];
+  for (let k = 0; k < arch.numLayers; k++) {
+    names.push({ input: `h0_l${k}`, output: `hn_l${k}` });
+    if (arch.cell === 'lstm') names.push({ input: `c0_l${k}`, output: `cn_l${k}` });
+  }
+  return names;
+}
+
+/** What the runner needs of onnxruntime (onnxruntime-web and -node both fit), without importing it. */
+export interface OrtTensorLike {
+  readonly data: unknown;
+}
+export interface OrtLike<T extends OrtTensorLike> {
+  Tensor: new (type: 'float32' | 'int64', data: Float32Array | BigInt64Array, dims: number[]) => T;
+}
+export interface OrtSessionLike<T extends OrtTensorLike> {
+  run(feeds: Record<string, T>): Promise<Record<string, T>>;
+}
+
+/**
+ * Calls an exported graph at batch 1 with the state carried from call to call, starting at
+ * zeros: `run(ids)` feeds the ids in order and returns the logits after the last one.
+ */
+export function onnxRunner<T extends OrtTensorLike>(ort: OrtLike<T>, session: OrtSessionLike<T>, arch: Architecture): (ids: number[]) => Promise<Float32Array> {
+  const H = arch.hiddenSize;
+  const names = onnxState(arch);
+  let state: Record<string, T> = Object.fromEntries(names.map((n) => [n.input, new ort.Tensor('float32', new Float32Array(H), [1, 1, H])]));
+  return async (ids) => {
+    const out = await session.run({ tokens: new ort.Tensor('int64', BigInt64Array.from(ids.map(BigInt)), [ids.length, 1]), ...state });
+    state = Object.fromEntries(names.map((n) => [n.input, out[n.output]]));
+    return (out.logits.data as Float32Array).subarray((ids.length - 1) * arch.vocabSize);
+  };
+}
+
 export function exportOnnx(model: Model): Uint8Array {
   const { cell, hiddenSize: H, vocabSize: V, numLayers } = model.arch;
   const G = numGates(cell);
@@ -146,17 +182,15 @@ export function exportOnnx(model: Model): Uint8Array {
       tensor(`R_l${k}`, [1, G * H, H], reorderGates(p.wHh, cell, H, H)),
       tensor(`B_l${k}`, [1, 2 * G * H], Float32Array.from([...reorderGates(p.bIh, cell, H, 1), ...reorderGates(p.bHh, cell, H, 1)])),
     );
-    const lstm = cell === 'lstm';
-    inputs.push(valueInfo(`h0_l${k}`, FLOAT, [1, 'batch', H]));
-    outputs.push(valueInfo(`hn_l${k}`, FLOAT, [1, 'batch', H]));
-    if (lstm) {
-      inputs.push(valueInfo(`c0_l${k}`, FLOAT, [1, 'batch', H]));
-      outputs.push(valueInfo(`cn_l${k}`, FLOAT, [1, 'batch', H]));
+    const state = onnxState(model.arch).filter((n) => n.input.endsWith(`_l${k}`)); // h (and c) of layer k
+    for (const n of state) {
+      inputs.push(valueInfo(n.input, FLOAT, [1, 'batch', H]));
+      outputs.push(valueInfo(n.output, FLOAT, [1, 'batch', H]));
     }
     const attrs: Attr[] = [{ name: 'hidden_size', i: H }];
     if (cell === 'gru') attrs.push({ name: 'linear_before_reset', i: 1 });
     nodes.push(
-      node(op, [`x_l${k}`, `W_l${k}`, `R_l${k}`, `B_l${k}`, '', `h0_l${k}`, ...(lstm ? [`c0_l${k}`] : [])], [`y_l${k}`, `hn_l${k}`, ...(lstm ? [`cn_l${k}`] : [])], attrs),
+      node(op, [`x_l${k}`, `W_l${k}`, `R_l${k}`, `B_l${k}`, '', ...state.map((n) => n.input)], [`y_l${k}`, ...state.map((n) => n.output)], attrs),
       node('Squeeze', [`y_l${k}`, 'squeeze_axis'], [`x_l${k + 1}`]), // [seq, 1, batch, H] → [seq, batch, H]
     );
   });

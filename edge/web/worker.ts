@@ -8,6 +8,7 @@ import { Decoder, generateChars, validateGenerateOptions, type ValidatedGenerati
 import { instantiateKernel, type Kernel } from '../../shared/kernel/kernel.ts';
 import { kernelStepper, loadKernelWeights, type KernelWeights } from '../../shared/kernel/stepper.ts';
 import type { Model } from '../../shared/model.ts';
+import { onnxRunner } from '../../shared/onnx.ts';
 import type { FromWorker, ToWorker } from './protocol.ts';
 
 const scope = self as unknown as { postMessage(m: FromWorker): void; onmessage: ((e: MessageEvent<ToWorker>) => void) | null };
@@ -55,22 +56,7 @@ async function* onnxChars(model: Model, modelUrl: string, assetsUrl: string, g: 
   ort.env.wasm.wasmPaths = new URL('ort/', assetsUrl).href;
   ort.env.wasm.numThreads = 1;
   const session = await ort.InferenceSession.create(new Uint8Array(await (await fetchOk(`${modelUrl.replace(/\/$/, '')}/model.onnx`)).arrayBuffer()));
-  const { hiddenSize: H, numLayers, vocabSize: V, cell } = model.arch;
-  let state: Record<string, InstanceType<typeof ort.Tensor>> = {};
-  for (let k = 0; k < numLayers; k++) {
-    state[`h0_l${k}`] = new ort.Tensor('float32', new Float32Array(H), [1, 1, H]);
-    if (cell === 'lstm') state[`c0_l${k}`] = new ort.Tensor('float32', new Float32Array(H), [1, 1, H]);
-  }
-  const run = async (ids: number[]): Promise<Float32Array> => {
-    const out = await session.run({ tokens: new ort.Tensor('int64', BigInt64Array.from(ids.map(BigInt)), [ids.length, 1]), ...state });
-    const next: typeof state = {};
-    for (let k = 0; k < numLayers; k++) {
-      next[`h0_l${k}`] = out[`hn_l${k}`];
-      if (cell === 'lstm') next[`c0_l${k}`] = out[`cn_l${k}`];
-    }
-    state = next;
-    return (out.logits.data as Float32Array).subarray((ids.length - 1) * V);
-  };
+  const run = onnxRunner(ort, session, model.arch);
   const d = new Decoder(model, g);
   let logits = await run([...d.warmup, d.first]); // the whole prefix in one call
   for (let i = 0; i < g.numChars; i++) {

@@ -4,22 +4,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { kernelStepper, loadKernelWeights } from '../../shared/kernel/stepper.ts';
-import type { Model } from '../../shared/model.ts';
-import { exportOnnx } from '../../shared/onnx.ts';
+import { exportOnnx, onnxRunner, onnxState } from '../../shared/onnx.ts';
 import { loadKernelNode, writeModelDir } from '../../shared/platform/node.ts';
 import { Rng } from '../../shared/rng.ts';
 import { main } from '../../trainer/cli.ts';
 import { randomModel } from '../helpers.ts';
-
-function feeds(model: Model, tokens: number[], state?: Record<string, ort.Tensor>): Record<string, ort.Tensor> {
-  const { hiddenSize: H, numLayers, cell } = model.arch;
-  const f: Record<string, ort.Tensor> = { tokens: new ort.Tensor('int64', BigInt64Array.from(tokens.map(BigInt)), [tokens.length, 1]) };
-  for (let k = 0; k < numLayers; k++) {
-    f[`h0_l${k}`] = state?.[`hn_l${k}`] ?? new ort.Tensor('float32', new Float32Array(H), [1, 1, H]);
-    if (cell === 'lstm') f[`c0_l${k}`] = state?.[`cn_l${k}`] ?? new ort.Tensor('float32', new Float32Array(H), [1, 1, H]);
-  }
-  return f;
-}
 
 describe('ONNX export, run by onnxruntime-web (wasm)', () => {
   for (const cell of ['lstm', 'gru', 'rnn'] as const) {
@@ -30,15 +19,19 @@ describe('ONNX export, run by onnxruntime-web (wasm)', () => {
       const tokens = Array.from({ length: 200 }, () => rng.randint(0, model.arch.vocabSize - 1));
       const native = kernelStepper(loadKernelWeights(await loadKernelNode(), model));
       const expected = tokens.flatMap((t) => [...native.step(t)]);
-      const whole = (await session.run(feeds(model, tokens))).logits.data as Float32Array;
+      const V = model.arch.vocabSize;
+      const state = Object.fromEntries(onnxState(model.arch).map((n) => [n.input, new ort.Tensor('float32', new Float32Array(32), [1, 1, 32])]));
+      const ids = new ort.Tensor('int64', BigInt64Array.from(tokens.map(BigInt)), [200, 1]);
+      const whole = (await session.run({ tokens: ids, ...state })).logits.data as Float32Array; // every position at once
       expect(whole.length).toBe(expected.length);
       let worst = 0;
       expected.forEach((v, i) => (worst = Math.max(worst, Math.abs(v - whole[i]))));
       expect(worst).toBeLessThan(1e-4);
-      // 150 characters, then 50 more from the returned state: the same logits
-      const first = await session.run(feeds(model, tokens.slice(0, 150)));
-      const rest = (await session.run(feeds(model, tokens.slice(150), first))).logits.data as Float32Array;
-      rest.forEach((v, i) => expect(Math.abs(v - whole[150 * model.arch.vocabSize + i])).toBeLessThan(1e-5));
+      // the runner: 150 characters in one call, then one call per character, state carried
+      const run = onnxRunner(ort, session, model.arch);
+      const after150 = await run(tokens.slice(0, 150));
+      after150.forEach((v, i) => expect(Math.abs(v - whole[149 * V + i])).toBeLessThan(1e-5));
+      for (let t = 150; t < 200; t++) (await run([tokens[t]])).forEach((v, i) => expect(Math.abs(v - whole[t * V + i])).toBeLessThan(1e-5));
     });
   }
 

@@ -8,7 +8,7 @@ import type { KernelFlavor } from '../../shared/kernel/kernel.ts';
 import { kernelStepper, loadKernelWeights } from '../../shared/kernel/stepper.ts';
 import { initParams, type Architecture, type Cell, type Model } from '../../shared/model.ts';
 import { decodeArtifact, encodeArtifact } from '../../shared/artifact.ts';
-import { exportOnnx } from '../../shared/onnx.ts';
+import { exportOnnx, onnxRunner } from '../../shared/onnx.ts';
 import { loadKernelNode } from '../../shared/platform/node.ts';
 import { Rng } from '../../shared/rng.ts';
 import { Vocab } from '../../shared/vocab.ts';
@@ -92,18 +92,12 @@ export async function benchCommand(argv: string[], out: (s: string) => void): Pr
   const ort = await import('onnxruntime-web');
   ort.env.wasm.numThreads = 1;
   const session = await ort.InferenceSession.create(exportOnnx(model));
-  const H = model.arch.hiddenSize;
-  let state: Record<string, InstanceType<typeof ort.Tensor>> = {};
-  for (let k = 0; k < 2; k++) {
-    state[`h0_l${k}`] = new ort.Tensor('float32', new Float32Array(H), [1, 1, H]);
-    if (cell === 'lstm') state[`c0_l${k}`] = new ort.Tensor('float32', new Float32Array(H), [1, 1, H]);
-  }
+  const run = onnxRunner(ort, session, model.arch);
   let t = 1;
   const r = await timed(seconds, async () => {
     for (let i = 0; i < 100; i++) {
       t = (t * 7 + 3) % 28 || 1;
-      const out = await session.run({ tokens: new ort.Tensor('int64', BigInt64Array.of(BigInt(t)), [1, 1]), ...state });
-      state = Object.fromEntries(Object.keys(state).map((name) => [name, out[name.replace('0_', 'n_')]]));
+      await run([t]);
     }
   });
   emit({ kind: 'generate', engine: 'onnxruntime-web (wasm, 1 thread)', cell, layers: 2, hidden: 256, batch: 1, microsecondsPerChar: +((r.seconds * 1e6) / (r.calls * 100)).toFixed(1) });
