@@ -23,6 +23,8 @@ export interface TrainConfig {
   optimizer: OptimizerName;
   lr: number;
   clip: number;
+  /** Dropout between recurrent layers, as nn.LSTM(dropout=p); 0 = none (d2l). */
+  dropout: number;
   epochs: number;
   iterator: IteratorKind;
   seed: number;
@@ -47,6 +49,7 @@ export const D2L_PRESET: Omit<TrainConfig, 'vocabSize' | 'engine' | 'threads'> =
   optimizer: 'sgd',
   lr: 2,
   clip: 1,
+  dropout: 0,
   epochs: 500,
   iterator: 'sequential',
   seed: 0,

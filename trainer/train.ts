@@ -17,6 +17,7 @@ import { writeCheckpoint, type Checkpoint, type EpochRecord } from './checkpoint
 import type { TrainConfig } from './config.ts';
 import { checkWindows, loadCorpus, randomWindows, sequentialWindows } from './data.ts';
 import type { Engine } from './engines/engine.ts';
+import { windowSeed } from './engines/dropout.ts';
 import { createEngine } from './engines/index.ts';
 import { perplexityPlot } from './plot.ts';
 
@@ -71,7 +72,7 @@ export async function train(config: TrainConfig, outDir: string, hooks: TrainHoo
   await mkdir(outDir, { recursive: true });
   const corpus = loadCorpus(texts, config);
   if (resume && corpus.vocab.size !== config.vocabSize) throw new DeeprnnError('bad_checkpoint', `the corpus now gives ${corpus.vocab.size} tokens, the checkpoint was trained on ${config.vocabSize}: the corpus files changed`);
-  config = { ...config, vocabSize: corpus.vocab.size };
+  config = { ...config, dropout: config.dropout ?? 0, vocabSize: corpus.vocab.size };
   const B = config.batchSize;
   const T = config.numSteps;
   checkWindows(corpus.train.length, B, T, 'training');
@@ -111,7 +112,8 @@ export async function train(config: TrainConfig, outDir: string, hooks: TrainHoo
       let n = 0;
       for (const [i, w] of windows.entries()) {
         if (config.iterator === 'random') engine.resetState(); // random windows do not continue each other
-        const loss = await engine.forwardBackward(w.x, w.y);
+        const dropout = config.dropout > 0 ? { p: config.dropout, seed: windowSeed(config.seed, epoch, i) } : undefined;
+        const loss = await engine.forwardBackward(w.x, w.y, dropout);
         const norm = engine.clipGradients(config.clip);
         if (!Number.isFinite(loss) || !Number.isFinite(norm)) {
           throw new DeeprnnError(
@@ -166,7 +168,7 @@ export async function train(config: TrainConfig, outDir: string, hooks: TrainHoo
       corpus: { files: config.corpus, sha256, tokens: corpus.train.length + corpus.validation.length },
       hyperparameters: {
         preprocessing: config.preprocessing, maxTokens: config.maxTokens, valFraction: config.valFraction, batchSize: B, numSteps: T,
-        optimizer: config.optimizer, lr: config.lr, clip: config.clip, iterator: config.iterator, seed: config.seed, threads: config.threads,
+        optimizer: config.optimizer, lr: config.lr, clip: config.clip, dropout: config.dropout, iterator: config.iterator, seed: config.seed, threads: config.threads,
       },
       epochs: last.epoch,
       selectedEpoch: best ? best.epoch : last.epoch,

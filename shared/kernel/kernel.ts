@@ -22,6 +22,7 @@ export interface KernelExports {
   gatherColumns(w: Ptr, tokens: Ptr, b: Ptr, out: Ptr, rows: number, G: number, V: number): void;
   scatterColumns(dg: Ptr, tokens: Ptr, dw: Ptr, rows: number, G: number, V: number): void;
   sumSquares(x: Ptr, n: number): number;
+  mul(a: Ptr, b: Ptr, out: Ptr, n: number): void;
   scale(x: Ptr, n: number, s: number): void;
   sgd(p: Ptr, g: Ptr, n: number, lr: number): void;
   adam(p: Ptr, g: Ptr, m: Ptr, v: Ptr, n: number, lr: number, b1: number, b2: number, eps: number, c1: number, c2: number): void;

@@ -61,6 +61,29 @@ describe('tfjs engine (cpu backend) equals the native engine', () => {
     });
   }
 
+  for (const cell of ['lstm', 'gru'] as const) {
+    it(`${cell}: with dropout between 3 layers, the same loss and gradients (autodiff checks the hand-written mask backward)`, async () => {
+      const B = 3;
+      const T = 4;
+      const model = randomModel(cell, { numLayers: 3, hiddenSize: 6, seed: 8, scale: 1 });
+      const native = new NativeEngine(kernel, model.arch, B, T);
+      const tfjs = new TfjsEngine(tf, model.arch, B, T);
+      engines.push(native, tfjs);
+      for (const e of [native, tfjs]) e.setParams(model.params);
+      const x = tokens(B * T, model.arch.vocabSize, 3);
+      const y = tokens(B * T, model.arch.vocabSize, 4);
+      const dropout = { p: 0.4, seed: 11 };
+      const [a, b] = [await native.forwardBackward(x, y, dropout), await tfjs.forwardBackward(x, y, dropout)];
+      expect(Math.abs(a - b) / (B * T)).toBeLessThan(1e-4);
+      expect(maxDiff(native.getGradients(), tfjs.getGradients())).toBeLessThan(1e-4);
+      native.resetState();
+      const plain = await native.forwardBackward(x, y);
+      expect(Math.abs(plain - a)).toBeGreaterThan(1e-3); // the masks do something
+      native.resetState();
+      expect(await native.forwardBackward(x, y, { p: 0, seed: 11 })).toBe(plain); // p = 0 is no dropout
+    });
+  }
+
   it('says how to install tfjs-node-gpu when it is asked for and missing', async () => {
     await expect(loadTfjs('tensorflow-gpu')).rejects.toThrow(/npm install @tensorflow\/tfjs-node-gpu .*CUDA 11\.2 and cuDNN 8\.1/);
   });

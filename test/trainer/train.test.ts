@@ -36,11 +36,11 @@ const out = async (name: string) => join(await mkdtemp(join(dir, `${name}-`)), '
 
 describe('deeprnn train options', () => {
   const parse = (args: string[]) => trainConfig(parseCommand(args, Object.fromEntries(
-    ['preset', 'corpus', 'max-tokens', 'val-fraction', 'cell', 'layers', 'hidden', 'batch-size', 'num-steps', 'optimizer', 'lr', 'clip', 'epochs', 'iterator', 'seed', 'engine', 'threads', 'time-budget', 'preprocessing'].map((k) => [k, { type: 'string' as const, ...(k === 'corpus' ? { multiple: true } : {}) }]),
+    ['preset', 'corpus', 'max-tokens', 'val-fraction', 'cell', 'layers', 'hidden', 'batch-size', 'num-steps', 'optimizer', 'lr', 'clip', 'dropout', 'epochs', 'iterator', 'seed', 'engine', 'threads', 'time-budget', 'preprocessing'].map((k) => [k, { type: 'string' as const, ...(k === 'corpus' ? { multiple: true } : {}) }]),
   )).values);
 
   it('--preset d2l is the reference run', () => {
-    expect(parse(['--preset', 'd2l'])).toMatchObject({ corpus: ['data/timemachine.txt'], preprocessing: 'd2l', maxTokens: 10000, valFraction: 0, cell: 'lstm', numLayers: 2, hiddenSize: 256, batchSize: 32, numSteps: 35, optimizer: 'sgd', lr: 2, clip: 1, epochs: 500, iterator: 'sequential' });
+    expect(parse(['--preset', 'd2l'])).toMatchObject({ corpus: ['data/timemachine.txt'], preprocessing: 'd2l', maxTokens: 10000, valFraction: 0, cell: 'lstm', numLayers: 2, hiddenSize: 256, batchSize: 32, numSteps: 35, optimizer: 'sgd', lr: 2, clip: 1, dropout: 0, epochs: 500, iterator: 'sequential' });
     expect(parse(['--preset', 'd2l', '--cell', 'gru', '--epochs', '5']).cell).toBe('gru');
     expect(parse([]).maxTokens).toBe(0);
     expect(parse(['--optimizer', 'adam']).lr).toBe(0.002);
@@ -59,6 +59,7 @@ describe('deeprnn train options', () => {
       [['--optimizer', 'rmsprop'], /--optimizer/],
       [['--lr', '0'], /--lr/],
       [['--clip', '-1'], /--clip/],
+      [['--dropout', '1'], /--dropout must be a number in \[0, 1\)/],
       [['--epochs', '0'], /--epochs/],
       [['--iterator', 'shuffled'], /--iterator/],
       [['--seed', '4294967296'], /--seed/],
@@ -119,9 +120,9 @@ describe('train_ch8', () => {
     expect(c.model.params['linear.bias']).not.toEqual(a.model.params['linear.bias']);
   });
 
-  for (const [iterator, optimizer] of [['sequential', 'adam'], ['random', 'sgd']] as const) {
-    it(`resumes a run killed mid-epoch to the same result (${iterator} iterator, ${optimizer})`, async () => {
-      const config = small({ epochs: 4, iterator, optimizer, lr: optimizer === 'adam' ? 0.01 : 1 });
+  for (const [iterator, optimizer, dropout] of [['sequential', 'adam', 0.3], ['random', 'sgd', 0]] as const) {
+    it(`resumes a run killed mid-epoch to the same result (${iterator} iterator, ${optimizer}, dropout ${dropout})`, async () => {
+      const config = small({ epochs: 4, iterator, optimizer, lr: optimizer === 'adam' ? 0.01 : 1, dropout });
       const whole = await train(config, await out('whole'), quiet);
       const o = await out('killed');
       let windows = 0;

@@ -31,6 +31,7 @@ weights.bin, DIR/metrics.jsonl, DIR/perplexity.svg and DIR/checkpoint.bin (every
   --optimizer O           sgd or adam (default sgd)
   --lr X                  learning rate (default 2 for sgd, 0.002 for adam)
   --clip X                gradient clipping threshold θ on the global norm (default 1)
+  --dropout P             dropout between recurrent layers, 0 ≤ P < 1, as nn.LSTM(dropout=P) (default 0)
   --epochs N              default 500
   --iterator I            sequential (default, state carried) or random (state reset every window)
   --seed S                integer seed in [0, 4294967295] (default 0): same seed, same result
@@ -58,6 +59,7 @@ const OPTIONS: OptionSpec = {
   optimizer: { type: 'string' },
   lr: { type: 'string' },
   clip: { type: 'string' },
+  dropout: { type: 'string' },
   epochs: { type: 'string' },
   iterator: { type: 'string' },
   seed: { type: 'string' },
@@ -94,6 +96,7 @@ export function trainConfig(values: Values): TrainConfig {
     optimizer,
     lr: numberOption('lr', s('lr'), (v) => v > 0 && v <= 100, 'a number in (0, 100]') ?? (optimizer === 'adam' ? 0.002 : base.lr),
     clip: numberOption('clip', s('clip'), (v) => v > 0, 'a positive number') ?? base.clip,
+    dropout: numberOption('dropout', s('dropout'), (v) => v >= 0 && v < 1, 'a number in [0, 1)') ?? base.dropout,
     epochs: intOption('epochs', s('epochs'), 1, 1_000_000) ?? base.epochs,
     iterator: choiceOption<IteratorKind>('iterator', s('iterator'), ITERATORS) ?? base.iterator,
     seed: intOption('seed', s('seed'), 0, 0xffffffff) ?? base.seed,

@@ -3,6 +3,7 @@
  * WebAssembly engine (hand-written BPTT) and tfjs (tfjs-node-gpu on CUDA, or tfjs's own backends).
  */
 import type { Params } from '../../shared/model.ts';
+import type { Dropout } from './dropout.ts';
 
 export type OptimizerName = 'sgd' | 'adam';
 
@@ -37,9 +38,10 @@ export interface Engine {
    * Forward and backward over one window: x, y are [batchSize, numSteps] token ids, batch-major
    * (d2l's X, Y). The state starts from where the previous window left it, detached, and is
    * carried on. Gradients of the mean cross-entropy are kept for `clipGradients` / `update`.
-   * Returns the summed (not mean) loss over the window's tokens.
+   * Returns the summed (not mean) loss over the window's tokens. `dropout`: between layers, as
+   * nn.LSTM(dropout=p), with this window's masks (engines/dropout.ts).
    */
-  forwardBackward(x: Int32Array, y: Int32Array): Promise<number>;
+  forwardBackward(x: Int32Array, y: Int32Array, dropout?: Dropout): Promise<number>;
   /** Forward only (validation), carrying the state the same way. Summed loss. */
   evaluate(x: Int32Array, y: Int32Array): Promise<number>;
   /** The gradients of the last `forwardBackward` (a copy). */

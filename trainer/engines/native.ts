@@ -10,6 +10,7 @@
 import type { Kernel } from '../../shared/kernel/kernel.ts';
 import { numElements, numGates, tensorSpecs, type Architecture, type Params } from '../../shared/model.ts';
 import { OptionError } from '../../shared/errors.ts';
+import { dropoutMask, type Dropout } from './dropout.ts';
 import type { Engine, OptimizerConfig, OptimizerState } from './engine.ts';
 import { KernelThreads } from './threads.ts';
 
@@ -32,6 +33,9 @@ interface Layer {
   dGh: number;
   dc: number;
   dhCarry: number;
+  /** Dropout on this layer's outputs (all layers but the last): the mask, and outputs ⊙ mask. */
+  mask: number;
+  dropped: number;
 }
 
 export class NativeEngine implements Engine {
@@ -52,6 +56,8 @@ export class NativeEngine implements Engine {
   /** Transposed copies for the backward products (all run as gemmNT). */
   private readonly scratch: { dLogitsT: number; wOutT: number; whhT: number; wihT: number; dGhT: number; dGxT: number; aT: number; bT: number };
   private adamStep = 0;
+  /** Whether the last forward pass applied dropout (backward must follow it). */
+  private dropping = false;
   /** Sizes every pass needs: hidden H, vocabulary V, batch B, steps T, rows N = T·B, gate rows GH. */
   private readonly dims: { H: number; V: number; B: number; T: number; N: number; GH: number; cell: Architecture['cell'] };
   private readonly threads: KernelThreads | null;
@@ -110,6 +116,8 @@ export class NativeEngine implements Engine {
         dGh: cell === 'gru' ? kernel.alloc(N * GH) : dGx,
         dc: kernel.alloc(B * H),
         dhCarry: kernel.alloc(B * H),
+        mask: kernel.alloc(l < arch.numLayers - 1 ? N * H : 0),
+        dropped: kernel.alloc(l < arch.numLayers - 1 ? N * H : 0),
       });
     }
     this.tokens = kernel.alloc(N);
@@ -175,11 +183,18 @@ export class NativeEngine implements Engine {
     }
   }
 
-  private forward(x: Int32Array, y: Int32Array, gradScale: number): number {
+  /** The input of layer l + 1: layer l's outputs, through its dropout mask while training. */
+  private outputOf(l: number): number {
+    const L = this.layers[l];
+    return this.dropping && l < this.layers.length - 1 ? L.dropped : L.hs + this.dims.B * this.dims.H * 4;
+  }
+
+  private forward(x: Int32Array, y: Int32Array, gradScale: number, dropout?: Dropout): number {
     const { k } = this;
     const { H, V, B, T, N, GH, cell } = this.dims;
     this.load(x, this.tokens);
     this.load(y, this.targets);
+    this.dropping = dropout !== undefined && dropout.p > 0;
     let input = this.tokens;
     for (const [l, L] of this.layers.entries()) {
       if (l === 0) k.gatherColumns(L.wIh, this.tokens, L.bIh, L.gx, N, GH, V); // one-hot X W_ihᵀ
@@ -198,7 +213,11 @@ export class NativeEngine implements Engine {
         else if (cell === 'gru') k.gruForward(gx, gh, L.acts + t * B * GH * 4, hPrev, hNext, B, H);
         else k.rnnForward(gx, gh, hNext, B, H);
       }
-      input = L.hs + B * H * 4;
+      if (this.dropping && l < this.layers.length - 1) {
+        this.kernel.f32(L.mask, N * H).set(dropoutMask(dropout!, l, N * H));
+        k.mul(L.hs + B * H * 4, L.mask, L.dropped, N * H);
+      }
+      input = this.outputOf(l);
     }
     this.gemm(input, this.P + this.offsets.get('linear.weight')!, this.logits, N, V, H, false);
     k.addRows(this.logits, this.P + this.offsets.get('linear.bias')!, N, V);
@@ -217,15 +236,15 @@ export class NativeEngine implements Engine {
   }
 
   async evaluate(x: Int32Array, y: Int32Array): Promise<number> {
-    const loss = this.forward(x, y, 0);
+    const loss = this.forward(x, y, 0); // no dropout
     this.carryState();
     return loss;
   }
 
-  async forwardBackward(x: Int32Array, y: Int32Array): Promise<number> {
+  async forwardBackward(x: Int32Array, y: Int32Array, dropout?: Dropout): Promise<number> {
     const { k } = this;
     const { H, V, B, T, N, GH, cell } = this.dims;
-    const loss = this.forward(x, y, 1 / N);
+    const loss = this.forward(x, y, 1 / N, dropout);
     this.kernel.f32(this.G, this.total).fill(0);
 
     // Every product below is C = A·Bᵀ (gemmNT) on transposed copies: dW = dGᵀX becomes
@@ -266,10 +285,11 @@ export class NativeEngine implements Engine {
       else {
         const below = this.layers[l - 1];
         if (cell === 'gru') k.transpose(L.dGx, S.dGxT, N, GH);
-        k.transpose(below.hs + B * H * 4, S.bT, N, H);
+        k.transpose(this.outputOf(l - 1), S.bT, N, H);
         this.gemm(S.dGxT, S.bT, L.gWIh, GH, H, N, true);
         k.transpose(L.wIh, S.wihT, GH, H);
         this.gemm(L.dGx, S.wihT, below.dH, N, H, GH, false); // dX = dG W_ih
+        if (this.dropping) k.mul(below.dH, below.mask, below.dH, N * H); // through the dropout mask
       }
     }
     this.carryState();

@@ -11,6 +11,7 @@ import type * as TF from '@tensorflow/tfjs';
 import { existsSync, readdirSync } from 'node:fs';
 import { DeeprnnError, OptionError } from '../../shared/errors.ts';
 import { numElements, numGates, tensorSpecs, type Architecture, type Params } from '../../shared/model.ts';
+import { dropoutMask, type Dropout } from './dropout.ts';
 import type { Engine, OptimizerConfig, OptimizerState } from './engine.ts';
 
 type Tf = typeof TF;
@@ -122,7 +123,7 @@ export class TfjsEngine implements Engine {
   }
 
   /** The summed cross-entropy of one window; sets `next` to the final state (kept). */
-  private lossOf(xs: TF.Tensor2D, ys: TF.Tensor2D, next: { h: TF.Tensor2D[]; c: TF.Tensor2D[] }): TF.Scalar {
+  private lossOf(xs: TF.Tensor2D, ys: TF.Tensor2D, next: { h: TF.Tensor2D[]; c: TF.Tensor2D[] }, dropout?: Dropout): TF.Scalar {
     const { tf, arch } = this;
     const { hiddenSize: H, cell } = arch;
     const B = this.batchSize;
@@ -158,12 +159,13 @@ export class TfjsEngine implements Engine {
       next.h.push(tf.keep(h));
       if (cell === 'lstm') next.c.push(tf.keep(c));
       input = tf.concat(outs, 0);
+      if (dropout && dropout.p > 0 && l < arch.numLayers - 1) input = tf.mul(input, tf.tensor2d(dropoutMask(dropout, l, T * B * H), [T * B, H]));
     }
     const logits = tf.add(tf.matMul(input, w('linear.weight'), false, true), w('linear.bias'));
     return tf.neg(tf.sum(tf.mul(ys, tf.logSoftmax(logits)))) as TF.Scalar;
   }
 
-  async forwardBackward(x: Int32Array, y: Int32Array): Promise<number> {
+  async forwardBackward(x: Int32Array, y: Int32Array, dropout?: Dropout): Promise<number> {
     const { tf } = this;
     const N = this.batchSize * this.numSteps;
     for (const g of this.grads.values()) g.dispose();
@@ -171,7 +173,7 @@ export class TfjsEngine implements Engine {
     const { xs, ys } = this.inputs(x, y);
     let sum = 0;
     const { value, grads } = tf.variableGrads(() => {
-      const total = this.lossOf(xs, ys, next);
+      const total = this.lossOf(xs, ys, next, dropout);
       sum = total.dataSync()[0];
       return tf.div(total, N) as TF.Scalar; // d2l: the mean over the window's tokens
     }, [...this.vars.values()]);

@@ -303,6 +303,13 @@ export function sumSquares(x: usize, n: i32): f64 {
   return s;
 }
 
+/** out = a ⊙ b (dropout masks) */
+export function mul(a: usize, b: usize, out: usize, n: i32): void {
+  let k = 0;
+  for (; k + 4 <= n; k += 4) v128.store(at(out, k), f32x4.mul(v128.load(at(a, k)), v128.load(at(b, k))));
+  for (; k < n; k++) store<f32>(at(out, k), load<f32>(at(a, k)) * load<f32>(at(b, k)));
+}
+
 /** x *= s */
 export function scale(x: usize, n: i32, s: f32): void {
   const v = f32x4.splat(s);
