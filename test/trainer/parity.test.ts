@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Kernel } from '../../shared/kernel/kernel.ts';
 import { loadKernelNode } from '../../shared/platform/node.ts';
 import { Rng } from '../../shared/rng.ts';
-import type { Params } from '../../shared/model.ts';
+import type { Model, Params } from '../../shared/model.ts';
 import { NativeEngine } from '../../trainer/engines/native.ts';
 import { loadTfjs, TfjsEngine } from '../../trainer/engines/tfjs.ts';
 import { randomModel } from '../helpers.ts';
@@ -32,19 +32,25 @@ describe('tfjs engine (cpu backend) equals the native engine', () => {
   const engines: { dispose(): void }[] = [];
   afterAll(() => engines.forEach((e) => e.dispose()));
 
+  /** Both engines on the same model and window shape, from the same weights and a zero state. */
+  function pair(model: Model, B: number, T: number): [NativeEngine, TfjsEngine] {
+    const native = new NativeEngine(kernel, model.arch, B, T);
+    const tfjs = new TfjsEngine(tf, model.arch, B, T);
+    engines.push(native, tfjs);
+    for (const e of [native, tfjs]) {
+      e.setParams(model.params);
+      e.resetState();
+    }
+    return [native, tfjs];
+  }
+
   for (const cell of ['lstm', 'gru', 'rnn'] as const) {
     it(`${cell}: same loss and gradients within 1e-4 over two windows and an update`, async () => {
       const B = 4;
       const T = 5;
       const model = randomModel(cell, { numLayers: 2, hiddenSize: 8, seed: 21, scale: 1 });
-      const native = new NativeEngine(kernel, model.arch, B, T);
-      const tfjs = new TfjsEngine(tf, model.arch, B, T);
-      engines.push(native, tfjs);
+      const [native, tfjs] = pair(model, B, T);
       expect(tfjs.backend).toBe('tfjs-cpu');
-      for (const e of [native, tfjs]) {
-        e.setParams(model.params);
-        e.resetState();
-      }
       for (let w = 0; w < 2; w++) {
         const x = tokens(B * T, model.arch.vocabSize, w);
         const y = tokens(B * T, model.arch.vocabSize, w + 7);
@@ -66,10 +72,7 @@ describe('tfjs engine (cpu backend) equals the native engine', () => {
       const B = 3;
       const T = 4;
       const model = randomModel(cell, { numLayers: 3, hiddenSize: 6, seed: 8, scale: 1 });
-      const native = new NativeEngine(kernel, model.arch, B, T);
-      const tfjs = new TfjsEngine(tf, model.arch, B, T);
-      engines.push(native, tfjs);
-      for (const e of [native, tfjs]) e.setParams(model.params);
+      const [native, tfjs] = pair(model, B, T);
       const x = tokens(B * T, model.arch.vocabSize, 3);
       const y = tokens(B * T, model.arch.vocabSize, 4);
       const dropout = { p: 0.4, seed: 11 };
