@@ -7,8 +7,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import { extname, join } from 'node:path';
 import type { MiddlewareHandler } from 'hono';
 import { fileURLToPath } from 'node:url';
-import { MODEL_JSON, WEIGHTS_BIN } from '../shared/artifact.ts';
-import { DEFAULT_MODEL_DIR, loadKernelNode, readModelDir } from '../shared/platform/node.ts';
+import { DEFAULT_MODEL_DIR, loadKernelNode, readArtifactDir } from '../shared/platform/node.ts';
 import { createApp, parseOrigins } from './app.ts';
 import { ServedModel, type ModelFiles } from './generation.ts';
 
@@ -16,9 +15,10 @@ const STATIC_DIR = fileURLToPath(new URL('../build/web/static/', import.meta.url
 const TYPES: Record<string, string> = { '.js': 'text/javascript', '.mjs': 'text/javascript', '.wasm': 'application/wasm', '.map': 'application/json' };
 
 /** /static/*: exactly the files `npm run build:web` wrote, nothing else on disk is reachable. */
+let staticNames: Promise<string[]> | undefined; // listed once, on first request
 const nodeStatic: MiddlewareHandler = async (c) => {
   const name = c.req.path.slice('/static/'.length);
-  const files = await readdir(STATIC_DIR, { recursive: true }).catch(() => [] as string[]);
+  const files = await (staticNames ??= readdir(STATIC_DIR, { recursive: true }).catch(() => []));
   if (!files.includes(name)) return c.json({ error: { code: 'not_found', message: `no static file ${name} (run npm run build:web)` } }, 404);
   const type = TYPES[extname(name)] ?? 'application/octet-stream';
   return c.body(new Uint8Array(await readFile(join(STATIC_DIR, name))), 200, { 'Content-Type': type, 'Cache-Control': 'public, max-age=300' });
@@ -38,12 +38,8 @@ export function parsePort(value: string | undefined): number {
 }
 
 export async function startNodeServer(opts: { modelDir: string; port: number; host?: string; corsOrigins?: '*' | string[] }): Promise<NodeServer> {
-  const model = await readModelDir(opts.modelDir); // refuses a corrupt model before listening
-  const files: ModelFiles = {
-    modelJson: await readFile(join(opts.modelDir, MODEL_JSON), 'utf8'),
-    weights: await readFile(join(opts.modelDir, WEIGHTS_BIN)),
-    plotSvg: await readFile(join(opts.modelDir, 'perplexity.svg'), 'utf8').catch(() => undefined),
-  };
+  const { model, files: artifact } = await readArtifactDir(opts.modelDir); // refuses a corrupt model before listening
+  const files: ModelFiles = { ...artifact, plotSvg: await readFile(join(opts.modelDir, 'perplexity.svg'), 'utf8').catch(() => undefined) };
   const app = createApp(new ServedModel(model, await loadKernelNode(), files), { corsOrigins: opts.corsOrigins, staticFiles: nodeStatic });
   return new Promise((resolve) => {
     const server = serve({ fetch: app.fetch, port: opts.port, hostname: opts.host }, (info) => {

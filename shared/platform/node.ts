@@ -22,16 +22,24 @@ async function readOrFail(path: string): Promise<Uint8Array> {
   }
 }
 
-/** Load and fully validate the artifact in `dir`. The model's name is the folder's name. */
-export async function readModelDir(dir: string): Promise<Model> {
+/**
+ * Load and fully validate the artifact in `dir`, keeping the two files as read (a server hands
+ * them on to browsers that generate in the page).
+ */
+export async function readArtifactDir(dir: string): Promise<{ model: Model; files: { modelJson: string; weights: Uint8Array } }> {
   const modelJson = new TextDecoder().decode(await readOrFail(join(dir, MODEL_JSON)));
   const weights = await readOrFail(join(dir, WEIGHTS_BIN));
   try {
-    return await decodeArtifact({ modelJson, weights });
+    return { model: await decodeArtifact({ modelJson, weights }), files: { modelJson, weights } };
   } catch (e) {
     if (e instanceof ArtifactError) throw new ArtifactError(e.code, `${resolve(dir)}: ${e.message}`);
     throw e;
   }
+}
+
+/** Load and fully validate the artifact in `dir`. */
+export async function readModelDir(dir: string): Promise<Model> {
+  return (await readArtifactDir(dir)).model;
 }
 
 /** Write then rename, so a reader sees the old file or the new one, never half of one. */

@@ -3,19 +3,20 @@ import { cp, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadKernelNode, readModelDir } from '../../shared/platform/node.ts';
+import { loadKernelNode } from '../../shared/platform/node.ts';
 import type { Stepper } from '../../shared/generate.ts';
 import { createApp, parseOrigins } from '../../edge/app.ts';
 import { ServedModel } from '../../edge/generation.ts';
 import { parsePort, startNodeServer } from '../../edge/node.ts';
 import { apiCases, post, SAMPLES, type Fetch } from './api-cases.ts';
-import { EDGE_MODEL_DIR, edgeModelFiles, nodeSampleTexts } from './samples.ts';
+import { EDGE_MODEL_DIR, edgeModel, nodeSampleTexts } from './samples.ts';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
 let served: ServedModel;
 let fetch: Fetch;
 beforeAll(async () => {
-  served = new ServedModel(await readModelDir(EDGE_MODEL_DIR), await loadKernelNode(), await edgeModelFiles());
+  const { model, files } = await edgeModel();
+  served = new ServedModel(model, await loadKernelNode(), files);
   const app = createApp(served);
   fetch = async (path, init) => app.request(path, init);
 });

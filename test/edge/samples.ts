@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import type { ModelFiles } from '../../edge/generation.ts';
 import { predict } from '../../shared/generate.ts';
 import { bestStepper } from '../../shared/kernel/stepper.ts';
-import { loadKernelNode, readModelDir } from '../../shared/platform/node.ts';
+import type { Model } from '../../shared/model.ts';
+import { loadKernelNode, readArtifactDir, readModelDir } from '../../shared/platform/node.ts';
 import { SAMPLES } from './api-cases.ts';
 
 export const EDGE_MODEL_DIR = join(new URL('../..', import.meta.url).pathname, 'models/timemachine-deep-lstm-int8');
@@ -15,10 +16,8 @@ export async function nodeSampleTexts(): Promise<string[]> {
   return SAMPLES.map((s) => predict(model, s, stepper).text);
 }
 
-export async function edgeModelFiles(): Promise<ModelFiles> {
-  return {
-    modelJson: await readFile(join(EDGE_MODEL_DIR, 'model.json'), 'utf8'),
-    weights: await readFile(join(EDGE_MODEL_DIR, 'weights.bin')),
-    plotSvg: await readFile(join(EDGE_MODEL_DIR, 'perplexity.svg'), 'utf8'),
-  };
+/** The Workers model with its files, as the edge entry points hold it. */
+export async function edgeModel(): Promise<{ model: Model; files: ModelFiles }> {
+  const { model, files } = await readArtifactDir(EDGE_MODEL_DIR);
+  return { model, files: { ...files, plotSvg: await readFile(join(EDGE_MODEL_DIR, 'perplexity.svg'), 'utf8') } };
 }
