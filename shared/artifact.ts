@@ -33,17 +33,26 @@ export function tensorByteLength(shape: readonly number[], dtype: WeightsDtype):
   return rows * 4 + Math.ceil((rows * cols) / 4) * 4;
 }
 
+/** The int8 rule, in one place: a row's scale is max|w| / 127 and each weight is round(w / scale). */
+export function int8Scale(w: Float32Array, start: number, n: number): number {
+  let max = 0;
+  for (let i = start; i < start + n; i++) max = Math.max(max, Math.abs(w[i]));
+  return max / 127;
+}
+
+export function toInt8(w: number, scale: number): number {
+  return scale === 0 ? 0 : Math.round(w / scale);
+}
+
 function writeTensor(view: DataView, offset: number, data: Float32Array, shape: readonly number[], dtype: WeightsDtype): void {
   if (dtype === 'float32') data.forEach((v, i) => view.setFloat32(offset + 4 * i, v, true));
   else if (dtype === 'float16') data.forEach((v, i) => view.setUint16(offset + 2 * i, toFloat16Bits(v), true));
   else {
     const [rows, cols] = rowsOf(shape);
     for (let r = 0; r < rows; r++) {
-      let max = 0;
-      for (let c = 0; c < cols; c++) max = Math.max(max, Math.abs(data[r * cols + c]));
-      const scale = max / 127;
+      const scale = int8Scale(data, r * cols, cols);
       view.setFloat32(offset + 4 * r, scale, true);
-      for (let c = 0; c < cols; c++) view.setInt8(offset + rows * 4 + r * cols + c, scale === 0 ? 0 : Math.round(data[r * cols + c] / scale));
+      for (let c = 0; c < cols; c++) view.setInt8(offset + rows * 4 + r * cols + c, toInt8(data[r * cols + c], scale));
     }
   }
 }

@@ -1,5 +1,5 @@
 /** Small models with seeded random weights, written by the tests themselves. */
-import type { Kernel, KernelFlavor } from '../shared/kernel/kernel.ts';
+import { KERNEL_FLAVORS, type Kernel, type KernelFlavor } from '../shared/kernel/kernel.ts';
 import { initParams, type Architecture, type Cell, type Model } from '../shared/model.ts';
 import { loadKernelNode } from '../shared/platform/node.ts';
 import { Rng } from '../shared/rng.ts';
@@ -23,7 +23,7 @@ export function randomTokens(n: number, V: number, seed: number): Int32Array {
 }
 
 /** Both kernel builds, loaded once per test file. */
-export const FLAVORS: readonly KernelFlavor[] = ['simd', 'relaxed-simd'];
+export const FLAVORS = KERNEL_FLAVORS;
 export async function loadKernels(): Promise<Record<KernelFlavor, Kernel>> {
   return { simd: await loadKernelNode('simd'), 'relaxed-simd': await loadKernelNode('relaxed-simd') };
 }

@@ -4,6 +4,8 @@
  * everything from there on is the same in Node, Workers and browsers.
  */
 
+import { int8Scale, toInt8 } from '../artifact.ts';
+
 type Ptr = number;
 
 /** The kernel's exports (shared/kernel/assembly/kernel.ts). Pointers are byte offsets. */
@@ -37,6 +39,7 @@ export interface KernelExports {
 
 /** Which build of the kernel: portable SIMD128, or with relaxed-SIMD fused multiply-add. */
 export type KernelFlavor = 'simd' | 'relaxed-simd';
+export const KERNEL_FLAVORS: readonly KernelFlavor[] = ['simd', 'relaxed-simd'];
 
 export class Kernel {
   readonly k: KernelExports;
@@ -120,12 +123,10 @@ export function packRowsQ8(w: Float32Array, rows: number, cols: number): { q: In
   const q = new Int8Array(padTo(rows, PACK_ROWS) * cols16 * 16);
   const scales = new Float32Array(padTo(rows, PACK_ROWS));
   for (let r = 0; r < rows; r++) {
-    let max = 0;
-    for (let c = 0; c < cols; c++) max = Math.max(max, Math.abs(w[r * cols + c]));
-    const s = max / 127;
+    const s = int8Scale(w, r * cols, cols);
     scales[r] = s / 32767;
     const blk = Math.floor(r / PACK_ROWS);
-    for (let c = 0; c < cols; c++) q[((blk * cols16 + (c >> 4)) * PACK_ROWS + (r % PACK_ROWS)) * 16 + (c & 15)] = s === 0 ? 0 : Math.round(w[r * cols + c] / s);
+    for (let c = 0; c < cols; c++) q[((blk * cols16 + (c >> 4)) * PACK_ROWS + (r % PACK_ROWS)) * 16 + (c & 15)] = toInt8(w[r * cols + c], s);
   }
   return { q, scales };
 }

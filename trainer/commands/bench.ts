@@ -4,7 +4,7 @@
  */
 import { cpus } from 'node:os';
 import { referenceStepper, type Stepper } from '../../shared/generate.ts';
-import type { KernelFlavor } from '../../shared/kernel/kernel.ts';
+import { KERNEL_FLAVORS, type KernelFlavor } from '../../shared/kernel/kernel.ts';
 import { kernelStepper, loadKernelWeights } from '../../shared/kernel/stepper.ts';
 import { initParams, type Architecture, type Cell, type Model } from '../../shared/model.ts';
 import { decodeArtifact, encodeArtifact } from '../../shared/artifact.ts';
@@ -24,7 +24,6 @@ batch 1. Prints one JSON object per line, the first describing the machine.
   --seconds S   time spent on each measurement (default 5)
   --cell C      recurrent cell (default lstm)`;
 
-const FLAVORS: KernelFlavor[] = ['simd', 'relaxed-simd'];
 
 function d2lModel(cell: Cell): Model {
   const tokens = ['<unk>', ' ', ...'etainoshrdlmucfwgypbvkxzjq'];
@@ -76,7 +75,7 @@ export async function benchCommand(argv: string[], out: (s: string) => void): Pr
   const int8 = await decodeArtifact(await encodeArtifact(model, 'int8'));
   const steppers: [string, () => Promise<Stepper>][] = [
     ['reference (TypeScript)', async () => referenceStepper(model)],
-    ...FLAVORS.map((f): [string, () => Promise<Stepper>] => [`wasm-${f}`, async () => kernelStepper(loadKernelWeights(await loadKernelNode(f), model))]),
+    ...KERNEL_FLAVORS.map((f): [string, () => Promise<Stepper>] => [`wasm-${f}`, async () => kernelStepper(loadKernelWeights(await loadKernelNode(f), model))]),
     ['wasm-simd, int8 model (int8 × int16 path)', async () => kernelStepper(loadKernelWeights(await loadKernelNode('simd'), int8))],
   ];
   for (const [name, make] of steppers) {
