@@ -147,11 +147,12 @@ export async function train(config: TrainConfig, outDir: string, hooks: TrainHoo
         elapsedSeconds: +(elapsedBefore + (performance.now() - runStart) / 1000).toFixed(2),
       };
       records.push(last);
-      if (validationPerplexity !== null && (!best || validationPerplexity < best.validationPerplexity)) best = { epoch, validationPerplexity, params: engine.getParams() };
-      if (epoch % 10 === 0) hooks.log(`epoch ${epoch}: ${predict(snapshot(engine.getParams()), { prefix: config.predictPrefix, numChars: 50 }).text}`);
+      const params = engine.getParams(); // one copy per epoch, read-only from here on
+      if (validationPerplexity !== null && (!best || validationPerplexity < best.validationPerplexity)) best = { epoch, validationPerplexity, params };
+      if (epoch % 10 === 0) hooks.log(`epoch ${epoch}: ${predict(snapshot(params), { prefix: config.predictPrefix, numChars: 50 }).text}`);
       // Metrics first, checkpoint second: a kill in between leaves one metrics line that resume drops.
       await writeFileAtomic(join(outDir, METRICS_FILE), records.map((r) => JSON.stringify(r) + '\n').join(''));
-      await writeCheckpoint(outDir, { config, epoch, rngState: iterRng.getState(), elapsedSeconds: last.elapsedSeconds, last, best, params: engine.getParams(), optimizer: engine.getOptimizerState() });
+      await writeCheckpoint(outDir, { config, epoch, rngState: iterRng.getState(), elapsedSeconds: last.elapsedSeconds, last, best, params, optimizer: engine.getOptimizerState() });
       if (epoch % 10 === 0) await writeFileAtomic(join(outDir, PLOT_FILE), await perplexityPlot(records, name));
       hooks.epoch?.(last, config.epochs);
       if (config.timeBudgetMinutes > 0 && last.elapsedSeconds >= config.timeBudgetMinutes * 60 && epoch < config.epochs) {
