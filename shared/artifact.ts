@@ -33,6 +33,19 @@ export function tensorByteLength(shape: readonly number[], dtype: WeightsDtype):
   return rows * 4 + Math.ceil((rows * cols) / 4) * 4;
 }
 
+/**
+ * The widest rows an int8 model may have: the kernel's int8 product sums int8 × int16 products
+ * in i32 lanes, exactly up to this many columns (shared/kernel/assembly/kernel.ts, Q8_MAX_COLUMNS).
+ * Every product of a model has hiddenSize columns (layer 0 reads one-hot columns, no product).
+ */
+export const MAX_INT8_COLUMNS = 2064;
+
+function checkInt8(arch: Architecture): void {
+  if (arch.hiddenSize > MAX_INT8_COLUMNS) {
+    throw new ArtifactError('int8_too_wide', `int8 weights support hidden sizes up to ${MAX_INT8_COLUMNS} (their products must sum exactly in 32-bit integers); this model has ${arch.hiddenSize}: keep it in float32 or float16`);
+  }
+}
+
 /** The int8 rule, in one place: a row's scale is max|w| / 127 and each weight is round(w / scale). */
 export function int8Scale(w: Float32Array, start: number, n: number): number {
   let max = 0;
@@ -100,6 +113,7 @@ export async function sha256Hex(bytes: Uint8Array): Promise<string> {
 
 /** Model → the two files of an artifact. */
 export async function encodeArtifact(model: Model, dtype: WeightsDtype = 'float32'): Promise<{ modelJson: string; weights: Uint8Array }> {
+  if (dtype === 'int8') checkInt8(model.arch);
   const specs = tensorSpecs(model.arch);
   const bytes = new Uint8Array(specs.reduce((n, s) => n + tensorByteLength(s.shape, dtype), 0));
   const view = new DataView(bytes.buffer);
@@ -110,6 +124,7 @@ export async function encodeArtifact(model: Model, dtype: WeightsDtype = 'float3
     if (!data || data.length !== numElements(spec.shape)) {
       throw new ArtifactError('bad_tensor', `tensor ${spec.name} must have ${numElements(spec.shape)} elements`);
     }
+    checkFinite(spec.name, data);
     tensors.push({ name: spec.name, shape: spec.shape, offset });
     writeTensor(view, offset, data, spec.shape, dtype);
     offset += tensorByteLength(spec.shape, dtype);
@@ -139,11 +154,22 @@ export async function decodeArtifact(files: ArtifactFiles): Promise<Model> {
   if (digest !== w.sha256) {
     throw new ArtifactError('weights_hash_mismatch', `weights.bin SHA-256 is ${digest}, model.json says ${w.sha256}: the file is corrupt or belongs to another model`);
   }
+  if (w.dtype === 'int8') checkInt8(json.architecture);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const params: Params = {};
-  for (const t of w.tensors) params[t.name] = readTensor(view, t.offset, t.shape, w.dtype);
+  for (const t of w.tensors) {
+    params[t.name] = readTensor(view, t.offset, t.shape, w.dtype);
+    checkFinite(t.name, params[t.name]);
+  }
   const v = json.vocabulary;
   return { name: json.name, arch: json.architecture, vocab: new Vocab(v.tokens, v.unkIndex), preprocessing: v.preprocessing, params, training: json.training, storage: w.dtype };
+}
+
+/** NaN or ±Inf weights make a model that loads and prints garbage: refuse it, naming the tensor. */
+function checkFinite(name: string, data: Float32Array): void {
+  for (let i = 0; i < data.length; i++) {
+    if (!Number.isFinite(data[i])) throw new ArtifactError('non_finite_weights', `${name}[${i}] is ${data[i]}: the weights are not all finite numbers (a diverged or damaged model)`);
+  }
 }
 
 // ---- model.json validation: every field checked, each failure names the field ----

@@ -53,8 +53,10 @@ export type Params = Record<string, Float32Array>;
 
 /** What d2l records about the run that produced a model (free-form beyond these fields). */
 export interface TrainingRecord {
-  corpus?: { files: string[]; sha256: string; tokens: number };
+  corpus?: { files: string[]; sha256: string; tokens: number; details?: Record<string, unknown>[] };
   hyperparameters?: Record<string, string | number | boolean | null>;
+  /** A prefix from the model's own text: the demo page's and the CLI's default. */
+  samplePrefix?: string;
   epochs?: number;
   trainPerplexity?: number;
   validationPerplexity?: number | null;

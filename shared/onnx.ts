@@ -9,6 +9,7 @@
  * linear_before_reset = 1 to apply r after W_hn h + b_hn as PyTorch does.
  * The protobuf is written by hand below: a few dozen lines instead of a dependency.
  */
+import type { AsyncRowStepper } from './batch.ts';
 import { layerParams, numGates, type Architecture, type Model } from './model.ts';
 
 // ---- protobuf wire format ----
@@ -150,13 +151,41 @@ export interface OrtSessionLike<T extends OrtTensorLike> {
  * zeros: `run(ids)` feeds the ids in order and returns the logits after the last one.
  */
 export function onnxRunner<T extends OrtTensorLike>(ort: OrtLike<T>, session: OrtSessionLike<T>, arch: Architecture): (ids: number[]) => Promise<Float32Array> {
+  const rows = onnxRows(ort, session, arch, 1);
+  return async (ids) => (await rows.read(0, ids)).subarray((ids.length - 1) * arch.vocabSize);
+}
+
+/**
+ * An exported graph as rows of state (shared/batch.ts's `AsyncRowStepper`): each call runs the
+ * rows it is given as one batch, their states carried in JS between calls.
+ */
+export function onnxRows<T extends OrtTensorLike>(ort: OrtLike<T>, session: OrtSessionLike<T>, arch: Architecture, capacity: number): AsyncRowStepper {
   const H = arch.hiddenSize;
+  const V = arch.vocabSize;
   const names = onnxState(arch);
-  let state: Record<string, T> = Object.fromEntries(names.map((n) => [n.input, new ort.Tensor('float32', new Float32Array(H), [1, 1, H])]));
-  return async (ids) => {
-    const out = await session.run({ tokens: new ort.Tensor('int64', BigInt64Array.from(ids.map(BigInt)), [ids.length, 1]), ...state });
-    state = Object.fromEntries(names.map((n) => [n.input, out[n.output]]));
-    return (out.logits.data as Float32Array).subarray((ids.length - 1) * arch.vocabSize);
+  // state[name] holds [capacity, H]: row r at r · H.
+  const state = Object.fromEntries(names.map((n) => [n.input, new Float32Array(capacity * H)]));
+  const run = async (first: number, n: number, seq: number, ids: ArrayLike<number>): Promise<Float32Array> => {
+    const feeds: Record<string, T> = { tokens: new ort.Tensor('int64', BigInt64Array.from(Array.from(ids, (t) => BigInt(t))), [seq, n]) };
+    for (const { input } of names) feeds[input] = new ort.Tensor('float32', state[input].slice(first * H, (first + n) * H), [1, n, H]);
+    const out = await session.run(feeds);
+    for (const { input, output } of names) state[input].set(out[output].data as Float32Array, first * H);
+    return out.logits.data as Float32Array;
+  };
+  return {
+    capacity,
+    logitsStride: V,
+    step: (first, tokens) => run(first, tokens.length, 1, tokens),
+    read: (row, ids) => run(row, 1, ids.length, ids),
+    reset(row) {
+      for (const s of Object.values(state)) s.fill(0, row * H, (row + 1) * H);
+    },
+    gather(first, from) {
+      for (const s of Object.values(state)) {
+        const before = s.slice();
+        from.forEach((src, i) => s.set(before.subarray((first + src) * H, (first + src + 1) * H), (first + i) * H));
+      }
+    },
   };
 }
 

@@ -1,8 +1,9 @@
 /**
  * Picking the next character from the logits: greedy argmax (d2l's `predict_ch8`), or sampling
- * with temperature, then top-k, then top-p (nucleus) filtering.
+ * with temperature, then top-k, then top-p (nucleus) filtering — and the log-probabilities
+ * reported with each choice, taken from the very distribution the choice was made from.
  */
-import { OptionError } from './errors.ts';
+import type { TokenLogprob } from './contract.ts';
 import type { Rng } from './rng.ts';
 
 export interface SamplingOptions {
@@ -14,52 +15,113 @@ export interface SamplingOptions {
   topP?: number;
 }
 
-export const MAX_TEMPERATURE = 100;
+/** Ids that are never produced: `<unk>` (a character the model never saw) and author tags. */
+export type Excluded = (id: number) => boolean;
 
-export function validateSampling(o: SamplingOptions): void {
-  const t = o.temperature;
-  if (typeof t !== 'number' || !Number.isFinite(t) || t < 0 || t > MAX_TEMPERATURE) throw new OptionError(`temperature must be a finite number in [0, ${MAX_TEMPERATURE}], got ${String(t)}`);
-  if (o.topK !== undefined && (typeof o.topK !== 'number' || !Number.isInteger(o.topK) || o.topK < 1)) throw new OptionError(`topK must be a whole number ≥ 1, got ${String(o.topK)}`);
-  if (o.topP !== undefined && (typeof o.topP !== 'number' || !Number.isFinite(o.topP) || o.topP <= 0 || o.topP > 1)) throw new OptionError(`topP must be a number in (0, 1], got ${String(o.topP)}`);
-}
-
-/** Index of the largest logit, the first on ties (as `torch.argmax`), skipping `exclude`. */
-export function argmax(logits: ArrayLike<number>, exclude = -1): number {
+/** Index of the largest logit, the first on ties (as `torch.argmax`), skipping excluded ids. */
+export function argmax(logits: ArrayLike<number>, n: number, excluded: Excluded): number {
   let best = -1;
-  for (let i = 0; i < logits.length; i++) {
-    if (i === exclude) continue;
+  for (let i = 0; i < n; i++) {
+    if (excluded(i)) continue;
     if (best < 0 || logits[i] > logits[best]) best = i;
   }
   return best;
 }
 
+/** ln softmax(logits)[i] over all n ids: the model's own distribution. */
+export function logSoftmaxAt(logits: ArrayLike<number>, n: number, i: number): number {
+  return logits[i] - logSumExp(logits, n);
+}
+
+export function logSumExp(logits: ArrayLike<number>, n: number): number {
+  let max = -Infinity;
+  for (let j = 0; j < n; j++) if (logits[j] > max) max = logits[j];
+  let s = 0;
+  for (let j = 0; j < n; j++) s += Math.exp(logits[j] - max);
+  return max + Math.log(s);
+}
+
 /**
- * The next token. `exclude` (the `<unk>` index) is never produced: it stands for "a character
- * the model never saw", which is not a character anyone can print.
+ * The distribution sampling draws from: candidate ids by decreasing logit (ties: lower id
+ * first), their unnormalised weights exp((l − max) / T) after top-k, and how many survive top-p.
  */
-export function sampleToken(logits: ArrayLike<number>, o: SamplingOptions, rng: Rng, exclude = -1): number {
-  if (o.temperature === 0) return argmax(logits, exclude);
+interface Filtered {
+  ids: number[];
+  weights: number[];
+  /** ids[0..n) are the candidates. */
+  n: number;
+  /** Σ weights[0..n). */
+  mass: number;
+}
+
+function filtered(logits: ArrayLike<number>, V: number, o: SamplingOptions, excluded: Excluded): Filtered {
   const ids: number[] = [];
-  for (let i = 0; i < logits.length; i++) if (i !== exclude) ids.push(i);
+  for (let i = 0; i < V; i++) if (!excluded(i)) ids.push(i);
   ids.sort((a, b) => logits[b] - logits[a] || a - b);
   const k = Math.min(o.topK ?? ids.length, ids.length);
-  const kept = ids.slice(0, k);
-  const max = logits[kept[0]];
-  const weights = kept.map((i) => Math.exp((logits[i] - max) / o.temperature));
-  const total = weights.reduce((a, b) => a + b, 0);
-  let n = kept.length;
+  ids.length = k;
+  const max = logits[ids[0]];
+  const weights = ids.map((i) => Math.exp((logits[i] - max) / o.temperature));
+  let n = k;
   if (o.topP !== undefined && o.topP < 1) {
+    const total = weights.reduce((a, b) => a + b, 0);
     let cum = 0;
-    for (n = 0; n < kept.length; ) {
+    for (n = 0; n < k; ) {
       cum += weights[n++] / total;
       if (cum >= o.topP) break;
     }
   }
-  const mass = weights.slice(0, n).reduce((a, b) => a + b, 0);
-  let u = rng.uniform() * mass;
-  for (let j = 0; j < n; j++) {
-    u -= weights[j];
-    if (u < 0) return kept[j];
+  let mass = 0;
+  for (let j = 0; j < n; j++) mass += weights[j];
+  return { ids, weights, n, mass };
+}
+
+/** A choice, with its log-probability and the `top` likeliest alternatives when asked for. */
+export interface Choice {
+  id: number;
+  logprob: number;
+  /** [id, logprob] of the likeliest ids, most likely first (only when `top` > 0). */
+  top: [number, number][];
+}
+
+/**
+ * The next token. Greedy (temperature 0) takes the argmax and reports the model's own softmax;
+ * sampling draws one uniform number and reports the filtered, renormalised distribution it drew
+ * from. Excluded ids are never chosen. `top` < 0: no log-probabilities wanted (greedy then skips
+ * the softmax; `logprob` is NaN).
+ */
+export function choose(logits: ArrayLike<number>, V: number, o: SamplingOptions, rng: Rng, excluded: Excluded, top = 0): Choice {
+  if (o.temperature === 0) {
+    const id = argmax(logits, V, excluded);
+    if (top < 0) return { id, logprob: NaN, top: [] };
+    return { id, logprob: logits[id] - logSumExp(logits, V), top: top > 0 ? modelTop(logits, V, top, excluded) : [] };
   }
-  return kept[n - 1];
+  const f = filtered(logits, V, o, excluded);
+  let u = rng.uniform() * f.mass;
+  let j = f.n - 1;
+  for (let c = 0; c < f.n; c++) {
+    u -= f.weights[c];
+    if (u < 0) {
+      j = c;
+      break;
+    }
+  }
+  const lp = (c: number) => Math.log(f.weights[c] / f.mass);
+  const alternatives: [number, number][] = [];
+  for (let c = 0; c < Math.min(top, f.n); c++) if (f.weights[c] > 0) alternatives.push([f.ids[c], lp(c)]);
+  return { id: f.ids[j], logprob: lp(j), top: alternatives };
+}
+
+/** The `k` likeliest ids under the model's own softmax, skipping excluded ids. */
+export function modelTop(logits: ArrayLike<number>, V: number, k: number, excluded: Excluded): [number, number][] {
+  const lse = logSumExp(logits, V);
+  const ids: number[] = [];
+  for (let i = 0; i < V; i++) if (!excluded(i)) ids.push(i);
+  ids.sort((a, b) => logits[b] - logits[a] || a - b);
+  return ids.slice(0, k).map((i) => [i, logits[i] - lse]);
+}
+
+/** [id, logprob] pairs → the contract's shape. */
+export function asTokenLogprobs(pairs: [number, number][], tokens: readonly string[]): TokenLogprob[] {
+  return pairs.map(([id, logprob]) => ({ text: tokens[id], logprob }));
 }

@@ -45,3 +45,13 @@ export function normalizePrefix(prefix: string, mode: Preprocessing): string {
     .replace(/[^A-Za-z]+/g, ' ')
     .toLowerCase();
 }
+
+/**
+ * Where an author tag goes (models trained with --author-tags): at the start of every
+ * paragraph. In `raw` text a paragraph starts after a run of two or more line breaks; `d2l`
+ * text has no line breaks left, so its tags sit where a blank line was and may come anywhere.
+ * Training inserts tags by this rule and generation lets the model place them by it.
+ */
+export function atParagraphStart(textSoFar: string, mode: Preprocessing): boolean {
+  return mode === 'd2l' || textSoFar.length === 0 || textSoFar.endsWith('\n\n');
+}

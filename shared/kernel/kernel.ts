@@ -14,25 +14,27 @@ export interface KernelExports {
   heapBase(): Ptr;
   fused(): number;
   gemv(w: Ptr, x: Ptr, y: Ptr, rows: number, cols: number, accumulate: boolean): void;
-  gemvPacked(wp: Ptr, x: Ptr, y: Ptr, blocks: number, cols4: number): void;
-  gemvQ8(wq: Ptr, scales: Ptr, xq: Ptr, y: Ptr, blocks: number, cols16: number): void;
-  quantize16(x: Ptr, xq: Ptr, n: number): void;
+  gemmPacked(wp: Ptr, bias: Ptr, x: Ptr, y: Ptr, blocks: number, cols4: number, n: number, xStride: number, yStride: number): void;
+  gemmQ8(wq: Ptr, scales: Ptr, bias: Ptr, xq: Ptr, y: Ptr, blocks: number, cols16: number, n: number, xqStride: number, yStride: number): void;
+  q8MaxColumns(): number;
+  quantize16(x: Ptr, xq: Ptr, n: number, rows: number, xStride: number, xqStride: number): void;
   gemmNT(a: Ptr, b: Ptr, c: Ptr, M: number, N: number, K: number, accumulate: boolean): void;
   transpose(src: Ptr, dst: Ptr, rows: number, cols: number): void;
   addRows(x: Ptr, b: Ptr, rows: number, cols: number): void;
   addColumnSums(x: Ptr, out: Ptr, rows: number, cols: number): void;
-  gatherColumns(w: Ptr, tokens: Ptr, b: Ptr, out: Ptr, rows: number, G: number, V: number): void;
+  gatherColumns(w: Ptr, tokens: Ptr, b: Ptr, out: Ptr, rows: number, G: number, V: number, outStride: number): void;
   scatterColumns(dg: Ptr, tokens: Ptr, dw: Ptr, rows: number, G: number, V: number): void;
   sumSquares(x: Ptr, n: number): number;
   mul(a: Ptr, b: Ptr, out: Ptr, n: number): void;
   scale(x: Ptr, n: number, s: number): void;
-  sgd(p: Ptr, g: Ptr, n: number, lr: number): void;
-  adam(p: Ptr, g: Ptr, m: Ptr, v: Ptr, n: number, lr: number, b1: number, b2: number, eps: number, c1: number, c2: number): void;
-  lstmForward(gx: Ptr, gh: Ptr, acts: Ptr, cPrev: Ptr, c: Ptr, h: Ptr, B: number, H: number): void;
+  addInto(dst: Ptr, src: Ptr, n: number): void;
+  sgd(p: Ptr, g: Ptr, n: number, lr: number, s: number): void;
+  adam(p: Ptr, g: Ptr, m: Ptr, v: Ptr, n: number, lr: number, b1: number, b2: number, eps: number, c1: number, c2: number, s: number): void;
+  lstmForward(gx: Ptr, gh: Ptr, acts: Ptr, cPrev: Ptr, c: Ptr, h: Ptr, B: number, H: number, gStride: number, sStride: number): void;
   lstmBackward(acts: Ptr, cPrev: Ptr, c: Ptr, dh: Ptr, dc: Ptr, dGates: Ptr, B: number, H: number): void;
-  gruForward(gx: Ptr, gh: Ptr, acts: Ptr, hPrev: Ptr, h: Ptr, B: number, H: number): void;
+  gruForward(gx: Ptr, gh: Ptr, acts: Ptr, hPrev: Ptr, h: Ptr, B: number, H: number, gStride: number, sStride: number): void;
   gruBackward(acts: Ptr, gh: Ptr, hPrev: Ptr, dh: Ptr, dGx: Ptr, dGh: Ptr, dhPrev: Ptr, B: number, H: number): void;
-  rnnForward(gx: Ptr, gh: Ptr, h: Ptr, B: number, H: number): void;
+  rnnForward(gx: Ptr, gh: Ptr, h: Ptr, B: number, H: number, gStride: number, sStride: number): void;
   rnnBackward(h: Ptr, dh: Ptr, dG: Ptr, B: number, H: number): void;
   softmaxCrossEntropy(logits: Ptr, targets: Ptr, dLogits: Ptr, N: number, V: number, gradScale: number): number;
 }
@@ -45,6 +47,10 @@ export class Kernel {
   readonly k: KernelExports;
   readonly flavor: KernelFlavor;
   private top: Ptr;
+  /** Live allocations: pointer → bytes. */
+  private readonly sizes = new Map<Ptr, number>();
+  /** Freed ranges below `top`, sorted by address, never adjacent (merged on free). */
+  private readonly holes: { ptr: Ptr; bytes: number }[] = [];
 
   /**
    * `module` and `memory` are kept so that worker threads can instantiate the same code over
@@ -59,14 +65,61 @@ export class Kernel {
     this.top = align(exports.heapBase());
   }
 
-  /** Room for `n` 32-bit values, 16-byte aligned, zeroed; lives as long as the kernel. */
+  /**
+   * Room for `n` 32-bit values, 16-byte aligned, zeroed; lives until `free`. First fit over the
+   * freed ranges, else the top of the heap (growing the memory): a page that loads and drops
+   * models, or a server that builds and frees steppers, reuses the same bytes.
+   */
   alloc(n: number): Ptr {
-    const ptr = this.top;
-    this.top = align(ptr + n * 4);
-    const need = this.top - this.k.memory.buffer.byteLength;
-    if (need > 0) this.k.memory.grow(Math.ceil(need / 65536));
-    new Uint8Array(this.k.memory.buffer, ptr, n * 4).fill(0);
+    const bytes = Math.max(16, align(n * 4));
+    let ptr = -1;
+    const i = this.holes.findIndex((h) => h.bytes >= bytes);
+    if (i >= 0) {
+      const hole = this.holes[i];
+      ptr = hole.ptr;
+      if (hole.bytes === bytes) this.holes.splice(i, 1);
+      else this.holes[i] = { ptr: hole.ptr + bytes, bytes: hole.bytes - bytes };
+    } else {
+      ptr = this.top;
+      this.top = ptr + bytes;
+      const need = this.top - this.k.memory.buffer.byteLength;
+      if (need > 0) this.k.memory.grow(Math.ceil(need / 65536));
+    }
+    this.sizes.set(ptr, bytes);
+    new Uint8Array(this.k.memory.buffer, ptr, bytes).fill(0);
     return ptr;
+  }
+
+  /** Give back an allocation; its bytes serve later `alloc`s. */
+  free(ptr: Ptr): void {
+    const bytes = this.sizes.get(ptr);
+    if (bytes === undefined) throw new Error(`kernel: free(${ptr}) of memory that is not allocated`);
+    this.sizes.delete(ptr);
+    let i = this.holes.findIndex((h) => h.ptr > ptr);
+    if (i < 0) i = this.holes.length;
+    this.holes.splice(i, 0, { ptr, bytes });
+    // Merge with the neighbours, then hand a hole at the top back to the heap.
+    if (i + 1 < this.holes.length && this.holes[i].ptr + this.holes[i].bytes === this.holes[i + 1].ptr) {
+      this.holes[i].bytes += this.holes[i + 1].bytes;
+      this.holes.splice(i + 1, 1);
+    }
+    if (i > 0 && this.holes[i - 1].ptr + this.holes[i - 1].bytes === this.holes[i].ptr) {
+      this.holes[i - 1].bytes += this.holes[i].bytes;
+      this.holes.splice(i, 1);
+      i--;
+    }
+    const last = this.holes[this.holes.length - 1];
+    if (last.ptr + last.bytes === this.top) {
+      this.top = last.ptr;
+      this.holes.pop();
+    }
+  }
+
+  /** Bytes in live allocations (tests check that pooled work does not grow it). */
+  get allocatedBytes(): number {
+    let n = 0;
+    for (const b of this.sizes.values()) n += b;
+    return n;
   }
 
   /** A view of `n` floats at `ptr`. Take a fresh one after any `alloc` (growth detaches views). */
@@ -93,12 +146,12 @@ export class Kernel {
   }
 }
 
-/** Rows per block of `packRows8`; `gemvPacked` outputs are padded to a multiple of it. */
+/** Rows per block of `packRows8`; `gemmPacked` outputs are padded to a multiple of it. */
 export const PACK_ROWS = 8;
 export const padTo = (n: number, m: number): number => Math.ceil(n / m) * m;
 
 /**
- * W [rows, cols] → the layout of `gemvPacked`: blocks of 8 rows (zero rows pad the last), each
+ * W [rows, cols] → the layout of `gemmPacked`: blocks of 8 rows (zero rows pad the last), each
  * block a run of 4-column chunks, chunk k of rows 0…7 side by side. Columns pad to a multiple
  * of 4 with zeros (the x it multiplies must be zero there too).
  */
@@ -113,7 +166,7 @@ export function packRows8(w: Float32Array, rows: number, cols: number): Float32A
 }
 
 /**
- * W [rows, cols] → the int8 layout of `gemvQ8`: per row q = round(w / s) with s = max|w| / 127
+ * W [rows, cols] → the int8 layout of `gemmQ8`: per row q = round(w / s) with s = max|w| / 127
  * (for an artifact stored as int8 this gives back its own q), in blocks of 8 rows × 16-column
  * chunks, chunk k of rows 0…7 side by side; `scales` holds s / 32767 per row, undoing the int16
  * scaling of x. Rows pad to a multiple of 8, columns to 16, with zeros.

@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import v8 from 'node:v8';
+import { Worker, type WorkerOptions } from 'node:worker_threads';
 import { decodeArtifact, encodeArtifact, MODEL_JSON, WEIGHTS_BIN, type WeightsDtype } from '../artifact.ts';
 import { ArtifactError } from '../errors.ts';
 import type { Model } from '../model.ts';
@@ -65,8 +66,11 @@ export async function writeModelDir(dir: string, model: Model, dtype: WeightsDty
   await writeFileAtomic(join(dir, MODEL_JSON), files.modelJson);
 }
 
-/** The model `npm start` and `deeprnn generate` use unless told otherwise. */
-export const DEFAULT_MODEL_DIR = process.env.MODEL_DIR ?? resolve(new URL('../../models/timemachine-deep-lstm', import.meta.url).pathname);
+/**
+ * The model `npm start` and `deeprnn generate` use unless told otherwise: the int8 rendition, as
+ * Workers and browsers use, so one seed gives one text in every runtime.
+ */
+export const DEFAULT_MODEL_DIR = process.env.MODEL_DIR || resolve(new URL('../../models/timemachine-deep-lstm-int8', import.meta.url).pathname);
 
 /**
  * The kernel for Node. `simd` (the default) is the portable build that Workers and browsers run
@@ -90,4 +94,12 @@ export async function loadKernelNode(flavor: KernelFlavor | 'fastest' = 'simd'):
     if (flavor === 'relaxed-simd') throw new ArtifactError('missing_kernel', 'this Node.js cannot run relaxed SIMD');
   }
   return instantiateKernel(await WebAssembly.compile(await read('kernel.wasm')));
+}
+
+/**
+ * A worker thread running a TypeScript module: a small JavaScript bootstrap registers tsx in
+ * the thread, then imports the module (worker threads do not inherit the main thread's loader).
+ */
+export function tsWorker(module: URL, options: WorkerOptions = {}): Worker {
+  return new Worker(new URL('./ts-worker.mjs', import.meta.url), { ...options, argv: [module.href] });
 }

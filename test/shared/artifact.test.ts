@@ -2,7 +2,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { decodeArtifact, encodeArtifact, sha256Hex, type ModelJson } from '../../shared/artifact.ts';
+import { decodeArtifact, encodeArtifact, MAX_INT8_COLUMNS, sha256Hex, type ModelJson } from '../../shared/artifact.ts';
 import { ArtifactError } from '../../shared/errors.ts';
 import { fromFloat16Bits, toFloat16Bits } from '../../shared/float16.ts';
 import { beginState, referenceStep } from '../../shared/reference.ts';
@@ -178,6 +178,30 @@ describe('loading refuses a corrupt model, naming the problem', () => {
     expect((await refusal(decodeArtifact(await withJson((j) => (j.weights.dtype = 'int4' as never))))).message).toMatch(/weights\.dtype/);
     expect((await refusal(decodeArtifact(await withJson((j) => (j.weights.sha256 = 'abc'))))).message).toMatch(/sha256/);
     expect((await refusal(decodeArtifact(await withJson((j) => (j.training = 'yes' as never))))).message).toMatch(/training must be an object/);
+  });
+
+  it('weights that are NaN or ±Inf, even under a recomputed SHA-256', async () => {
+    for (const [dtype, bad] of [['float32', NaN], ['float32', Infinity], ['float16', -Infinity]] as const) {
+      const f = await encodeArtifact(randomModel('lstm', { hiddenSize: 3 }), dtype);
+      const w = f.weights.slice();
+      const view = new DataView(w.buffer);
+      if (dtype === 'float32') view.setFloat32(8, bad, true);
+      else view.setUint16(8, 0xfc00, true); // float16 −Inf
+      const j = JSON.parse(f.modelJson) as ModelJson;
+      j.weights.sha256 = await sha256Hex(w);
+      const e = await refusal(decodeArtifact({ modelJson: JSON.stringify(j), weights: w }));
+      expect(e.code).toBe('non_finite_weights');
+      expect(e.message).toMatch(/rnn\.weight_ih_l0\[[24]\] is (NaN|-?Infinity): the weights are not all finite/);
+    }
+    const m = randomModel('gru', { hiddenSize: 3 });
+    m.params['linear.bias'][1] = NaN;
+    await expect(encodeArtifact(m, 'int8')).rejects.toThrow(/linear\.bias\[1\] is NaN/);
+  });
+
+  it('int8 where the kernel could not sum a row exactly (wider than its 32-bit bound)', async () => {
+    const tokens = ['<unk>', 'a', 'b'];
+    const wide = { name: 'wide', arch: { cell: 'rnn' as const, numLayers: 1, hiddenSize: MAX_INT8_COLUMNS + 1, vocabSize: 3, input: 'one-hot' as const }, vocab: new (await import('../../shared/vocab.ts')).Vocab(tokens), preprocessing: 'raw' as const, training: null, params: {} as Record<string, Float32Array> };
+    await expect(encodeArtifact(wide, 'int8')).rejects.toThrow(/int8 weights support hidden sizes up to 2064/);
   });
 
   it('is written so that a crash never leaves a readable half-model', async () => {

@@ -1,7 +1,8 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { decodeArtifact, encodeArtifact } from '../../shared/artifact.ts';
-import { referenceStepper } from '../../shared/generate.ts';
-import { kernelStepper, loadKernelWeights } from '../../shared/kernel/stepper.ts';
+import { decodeArtifact, encodeArtifact, MAX_INT8_COLUMNS } from '../../shared/artifact.ts';
+import { KernelModel, kernelRows, loadKernelWeights, referenceRows, type RowStepper } from '../../shared/kernel/stepper.ts';
+import type { Model } from '../../shared/model.ts';
+import { Vocab } from '../../shared/vocab.ts';
 import { FLAVORS, loadKernels, randomModel, randomTokens } from '../helpers.ts';
 
 let kernels: Awaited<ReturnType<typeof loadKernels>>;
@@ -9,24 +10,27 @@ beforeAll(async () => {
   kernels = await loadKernels();
 });
 
-describe('WebAssembly kernel: batch-1 generation step', () => {
+/** Row 0's logits after feeding `tokens` one at a time. */
+function run(stepper: RowStepper, tokens: ArrayLike<number>, row = 0): number[][] {
+  const V = stepper.vocabSize;
+  return Array.from(tokens, (t) => Array.from(stepper.step(row, [t]).subarray(0, V)));
+}
+
+describe('WebAssembly kernel: the generation step', () => {
   for (const flavor of FLAVORS) {
     for (const cell of ['lstm', 'gru', 'rnn'] as const) {
       for (const H of [5, 8, 12]) {
         it(`${flavor} ${cell} H=${H}: logits equal the reference pass within 1e-5 over 60 steps`, () => {
           const model = randomModel(cell, { numLayers: 3, hiddenSize: H, seed: H, scale: 1.5 });
-          const fast = kernelStepper(loadKernelWeights(kernels[flavor], model));
-          const ref = referenceStepper(model);
+          const fast = kernelRows(loadKernelWeights(kernels[flavor], model), 1);
           const tokens = randomTokens(60, model.arch.vocabSize, 3);
+          const a = run(fast, tokens);
+          const b = run(referenceRows(model, 1), tokens);
           let worst = 0;
-          for (const t of tokens) {
-            const a = fast.step(t);
-            const b = ref.step(t);
-            for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i] - b[i]));
-          }
+          a.forEach((row, i) => row.forEach((v, j) => (worst = Math.max(worst, Math.abs(v - b[i][j])))));
           expect(worst).toBeLessThan(1e-5);
-          fast.reset();
-          expect(Array.from(fast.step(2))).toEqual(Array.from(kernelStepper(loadKernelWeights(kernels[flavor], model)).step(2)));
+          fast.reset(0);
+          expect(Array.from(fast.step(0, [2]))).toEqual(Array.from(kernelRows(loadKernelWeights(kernels[flavor], model), 1).step(0, [2])));
         });
       }
     }
@@ -34,16 +38,59 @@ describe('WebAssembly kernel: batch-1 generation step', () => {
 
   it('works on float16 artifacts (decoded weights)', async () => {
     const model = await decodeArtifact(await encodeArtifact(randomModel('lstm', { hiddenSize: 16, scale: 1 }), 'float16'));
-    const fast = kernelStepper(loadKernelWeights(kernels.simd, model));
-    const ref = referenceStepper(model);
-    for (const t of [1, 4, 2, 7]) {
-      const a = fast.step(t);
-      const b = ref.step(t);
-      a.forEach((v, i) => expect(Math.abs(v - b[i])).toBeLessThan(1e-5));
-    }
+    const a = run(kernelRows(loadKernelWeights(kernels.simd, model), 1), [1, 4, 2, 7]);
+    const b = run(referenceRows(model, 1), [1, 4, 2, 7]);
+    a.forEach((row, i) => row.forEach((v, j) => expect(Math.abs(v - b[i][j])).toBeLessThan(1e-5)));
   });
 });
 
+describe('WebAssembly kernel: batched rows compute exactly as a batch of one', () => {
+  const models: [string, () => Promise<Model>][] = [
+    ['float32 lstm H=12', async () => randomModel('lstm', { numLayers: 2, hiddenSize: 12, seed: 4, scale: 1.2 })],
+    ['float32 gru H=37 (rows past the SIMD tile)', async () => randomModel('gru', { numLayers: 2, hiddenSize: 37, seed: 5, scale: 0.8 })],
+    ['int8 rnn H=24', async () => decodeArtifact(await encodeArtifact(randomModel('rnn', { numLayers: 2, hiddenSize: 24, seed: 6, scale: 0.8 }), 'int8'))],
+    ['int8 lstm H=40', async () => decodeArtifact(await encodeArtifact(randomModel('lstm', { numLayers: 2, hiddenSize: 40, seed: 7, scale: 0.8 }), 'int8'))],
+  ];
+  for (const [name, make] of models) {
+    it(`${name}: 37 rows stepped together, in shifting groups, give each row's batch-1 logits bit for bit`, async () => {
+      const model = await make();
+      const w = loadKernelWeights(kernels.simd, model);
+      const R = 37; // more than one 16-row tile
+      const T = 25;
+      const V = model.arch.vocabSize;
+      const streams = Array.from({ length: R }, (_, r) => randomTokens(T, V, 100 + r));
+      const alone = streams.map((tokens) => run(kernelRows(w, 1), tokens));
+      const batch = kernelRows(w, R);
+      const got: number[][][] = streams.map(() => []);
+      for (let t = 0; t < T; t++) {
+        // Rows are stepped in groups whose boundaries move from step to step.
+        for (let first = 0; first < R; ) {
+          const n = Math.min(R - first, 1 + ((t * 7 + first) % 13));
+          const logits = batch.step(first, streams.slice(first, first + n).map((s) => s[t]));
+          for (let i = 0; i < n; i++) got[first + i].push(Array.from(logits.subarray(i * batch.logitsStride, i * batch.logitsStride + V)));
+          first += n;
+        }
+      }
+      for (let r = 0; r < R; r++) expect(got[r]).toEqual(alone[r]);
+    });
+  }
+
+  it('copies, gathers and resets rows', () => {
+    const model = randomModel('lstm', { hiddenSize: 8, seed: 2 });
+    const rows = kernelRows(loadKernelWeights(kernels.simd, model), 4);
+    const V = model.arch.vocabSize;
+    const tokens = randomTokens(10, V, 1);
+    for (const t of tokens) rows.step(0, [t, 1, 2, 3]);
+    const next = (r: number) => Array.from(rows.step(r, [5]).subarray(0, V));
+    rows.copy(0, 3);
+    rows.gather(0, [0, 0, 3, 2]);
+    const expected = run(referenceRows(model, 1), [...tokens, 5])[10];
+    for (const r of [0, 1]) next(r).forEach((v, j) => expect(Math.abs(v - expected[j])).toBeLessThan(1e-5));
+    rows.reset(2);
+    const fresh = run(referenceRows(model, 1), [5])[0];
+    next(2).forEach((v, j) => expect(Math.abs(v - fresh[j])).toBeLessThan(1e-5));
+  });
+});
 
 describe('WebAssembly kernel: the int8 path (models stored as int8)', () => {
   for (const cell of ['lstm', 'gru', 'rnn'] as const) {
@@ -51,16 +98,56 @@ describe('WebAssembly kernel: the int8 path (models stored as int8)', () => {
       const model = await decodeArtifact(await encodeArtifact(randomModel(cell, { numLayers: 2, hiddenSize: 40, seed: 3, scale: 0.8 }), 'int8'));
       expect(model.storage).toBe('int8');
       const tokens = randomTokens(100, model.arch.vocabSize, 5);
-      const [a, b] = FLAVORS.map((f) => kernelStepper(loadKernelWeights(kernels[f], model)));
-      const ref = referenceStepper(model);
+      const [a, b] = FLAVORS.map((f) => run(kernelRows(loadKernelWeights(kernels[f], model), 1), tokens));
+      expect(b).toEqual(a); // integer sums: no build-dependent rounding
+      const ref = run(referenceRows(model, 1), tokens);
       let worst = 0;
-      for (const t of tokens) {
-        const x = Array.from(a.step(t));
-        expect(Array.from(b.step(t))).toEqual(x); // integer sums: no build-dependent rounding
-        ref.step(t).forEach((v, i) => (worst = Math.max(worst, Math.abs(v - x[i]))));
-      }
+      ref.forEach((row, i) => row.forEach((v, j) => (worst = Math.max(worst, Math.abs(v - a[i][j])))));
       expect(worst).toBeLessThan(2e-3);
       expect(worst).toBeGreaterThan(0); // it really is the int8 path
     });
   }
+
+  it(`sums rows of ${MAX_INT8_COLUMNS} columns exactly at the worst case (the bound the artifact enforces)`, async () => {
+    expect(kernels.simd.k.q8MaxColumns()).toBe(MAX_INT8_COLUMNS);
+    // One RNN layer whose W_hh rows are all +max and whose state is all +1 after the first step:
+    // every product is 127 · 32767 and each i32 lane sums 4 · 129 of them, just under 2^31.
+    const H = MAX_INT8_COLUMNS;
+    const vocab = new Vocab(['<unk>', 'a']);
+    const arch = { cell: 'rnn' as const, numLayers: 1, hiddenSize: H, vocabSize: 2, input: 'one-hot' as const };
+    const params = {
+      'rnn.weight_ih_l0': new Float32Array(H * 2).fill(10), // tanh(10 + …) = 1: the state saturates at +1
+      'rnn.weight_hh_l0': new Float32Array(H * H).fill(0.01),
+      'rnn.bias_ih_l0': new Float32Array(H),
+      'rnn.bias_hh_l0': new Float32Array(H),
+      'linear.weight': new Float32Array(2 * H).fill(1),
+      'linear.bias': new Float32Array(2),
+    };
+    const model = await decodeArtifact(await encodeArtifact({ name: 'bound', arch, vocab, preprocessing: 'raw', params, training: null }, 'int8'));
+    const km = new KernelModel(kernels.simd, model);
+    const rows = km.acquire(1);
+    rows.step(0, [1]);
+    const logits = rows.step(0, [1]);
+    // Σ_j 1 · 1 over H columns (up to int16 rounding of the state: 32767/32767 = 1).
+    expect(Math.abs(logits[0] - H) / H).toBeLessThan(1e-3);
+    km.release(rows);
+    km.dispose();
+  });
+});
+
+describe('kernel memory', () => {
+  it('pooled steppers and freed models reuse the same bytes', async () => {
+    const kernel = (await loadKernels()).simd;
+    const model = randomModel('lstm', { hiddenSize: 32, seed: 9 });
+    const before = kernel.allocatedBytes;
+    for (let i = 0; i < 5; i++) {
+      const km = new KernelModel(kernel, model);
+      for (let j = 0; j < 20; j++) km.release(km.acquire(8));
+      km.dispose();
+    }
+    expect(kernel.allocatedBytes).toBe(before);
+    const size = kernel.k.memory.buffer.byteLength;
+    for (let i = 0; i < 20; i++) new KernelModel(kernel, model).dispose();
+    expect(kernel.k.memory.buffer.byteLength).toBe(size);
+  });
 });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Rng } from '../../shared/rng.ts';
-import { argmax, sampleToken, validateSampling } from '../../shared/sampling.ts';
+import { argmax, choose, type SamplingOptions } from '../../shared/sampling.ts';
 
 describe('seeded PRNG', () => {
   it('is deterministic per seed and differs across seeds', () => {
@@ -45,25 +45,28 @@ describe('seeded PRNG', () => {
 
 describe('sampling', () => {
   const logits = Float32Array.of(5, 1, 3, 3, -2);
+  const none = () => false;
+  const unk = (i: number) => i === 0;
+  const pick = (o: SamplingOptions, rng: Rng, excluded: (i: number) => boolean = none) => choose(logits, logits.length, o, rng, excluded).id;
 
-  it('greedy is argmax, first index on ties, never the excluded <unk>', () => {
-    expect(argmax(Float32Array.of(1, 3, 3))).toBe(1);
-    expect(sampleToken(logits, { temperature: 0 }, new Rng(1))).toBe(0);
-    expect(sampleToken(logits, { temperature: 0 }, new Rng(1), 0)).toBe(2);
+  it('greedy is argmax, first index on ties, never an excluded id', () => {
+    expect(argmax(Float32Array.of(1, 3, 3), 3, none)).toBe(1);
+    expect(pick({ temperature: 0 }, new Rng(1))).toBe(0);
+    expect(pick({ temperature: 0 }, new Rng(1), unk)).toBe(2);
   });
 
   it('top-k = 1 and a tiny top-p both reduce to greedy', () => {
     for (let s = 0; s < 50; s++) {
-      expect(sampleToken(logits, { temperature: 1, topK: 1 }, new Rng(s))).toBe(0);
-      expect(sampleToken(logits, { temperature: 1, topP: 1e-6 }, new Rng(s))).toBe(0);
+      expect(pick({ temperature: 1, topK: 1 }, new Rng(s))).toBe(0);
+      expect(pick({ temperature: 1, topP: 1e-6 }, new Rng(s))).toBe(0);
     }
   });
 
   it('follows softmax(logits / T) and respects top-k and top-p', () => {
-    const count = (opts: Parameters<typeof sampleToken>[1], exclude = -1) => {
+    const count = (opts: SamplingOptions, excluded: (i: number) => boolean = none) => {
       const rng = new Rng(3);
       const c = new Array(logits.length).fill(0);
-      for (let i = 0; i < 40000; i++) c[sampleToken(logits, opts, rng, exclude)]++;
+      for (let i = 0; i < 40000; i++) c[pick(opts, rng, excluded)]++;
       return c.map((x) => x / 40000);
     };
     const z = [...logits].map((v) => Math.exp(v / 2));
@@ -75,17 +78,18 @@ describe('sampling', () => {
     // softmax(5,1,3,3,-2) ≈ (.776,.014,.105,.105,.001): top-p 0.85 keeps 0 and 2
     const p = count({ temperature: 1, topP: 0.85 });
     expect(p[1] + p[3] + p[4]).toBe(0);
-    expect(count({ temperature: 1 }, 0)[0]).toBe(0);
+    expect(count({ temperature: 1 }, unk)[0]).toBe(0);
   });
 
-  it('rejects invalid options with a clear message', () => {
-    expect(() => validateSampling({ temperature: -1 })).toThrow(/temperature/);
-    expect(() => validateSampling({ temperature: NaN })).toThrow(/temperature/);
-    expect(() => validateSampling({ temperature: Infinity })).toThrow(/temperature/);
-    expect(() => validateSampling({ temperature: 1, topK: 0 })).toThrow(/topK/);
-    expect(() => validateSampling({ temperature: 1, topK: 2.5 })).toThrow(/topK/);
-    expect(() => validateSampling({ temperature: 1, topP: 0 })).toThrow(/topP/);
-    expect(() => validateSampling({ temperature: 1, topP: 1.1 })).toThrow(/topP/);
-    expect(() => validateSampling({ temperature: 0.7, topK: 5, topP: 0.9 })).not.toThrow();
+  it("reports each choice's log-probability under the distribution it was drawn from", () => {
+    const rng = new Rng(9);
+    for (let i = 0; i < 200; i++) {
+      const c = choose(logits, 5, { temperature: 1, topK: 2 }, rng, none, 2);
+      const w = [Math.exp(0), Math.exp(-2)];
+      expect(c.logprob).toBeCloseTo(Math.log(w[c.id === 0 ? 0 : 1] / (w[0] + w[1])), 12);
+      expect(c.top.map(([id]) => id)).toEqual([0, 2]);
+    }
+    const g = choose(logits, 5, { temperature: 0 }, rng, none, 1);
+    expect(g.logprob).toBeCloseTo(5 - Math.log([...logits].reduce((s, v) => s + Math.exp(v), 0)), 6);
   });
 });

@@ -3,11 +3,12 @@ import { describe, expect, it } from 'vitest';
 import { decodeArtifact, encodeArtifact } from '../../shared/artifact.ts';
 import { predict } from '../../shared/generate.ts';
 import type { Kernel } from '../../shared/kernel/kernel.ts';
-import { bestStepper } from '../../shared/kernel/stepper.ts';
+import { KernelModel } from '../../shared/kernel/stepper.ts';
 import type { Model } from '../../shared/model.ts';
 import { loadKernelNode, readModelDir } from '../../shared/platform/node.ts';
+import { logSumExp } from '../../shared/sampling.ts';
 import { readTimeMachineLines } from '../../shared/text.ts';
-import { loadCorpus } from '../../trainer/data.ts';
+import { readCorpus, splitCorpus, type IdArray } from '../../trainer/corpus.ts';
 
 const root = new URL('../..', import.meta.url).pathname;
 const book = readTimeMachineLines(readFileSync(`${root}data/timemachine.txt`, 'utf8')).join('');
@@ -18,22 +19,21 @@ describe('models/d2l-deep-lstm (npx deeprnn train --preset d2l)', () => {
     expect(model.training?.trainPerplexity).toBeLessThanOrEqual(1.1);
     expect(model.training?.epochs).toBe(500);
     expect(model.training?.hyperparameters).toMatchObject({ maxTokens: 10000, batchSize: 32, numSteps: 35, optimizer: 'sgd', lr: 2, clip: 1 });
-    const stepper = bestStepper(model, await loadKernelNode());
+    const km = new KernelModel(await loadKernelNode(), model);
     for (const prefix of ['time traveller', 'traveller']) {
-      const { text } = predict(model, { prefix, numChars: 50 }, stepper);
+      const { text } = predict(model, { prefix, numChars: 50 }, km);
       expect(book, text).toContain(text);
     }
   });
 });
 
 /** Perplexity over the held-out tail, read as one stream at batch 1 (state carried throughout). */
-function streamPerplexity(model: Model, kernel: Kernel, ids: Int32Array): number {
-  const stepper = bestStepper(model, kernel);
+function streamPerplexity(model: Model, kernel: Kernel, ids: IdArray): number {
+  const rows = new KernelModel(kernel, model).acquire(1);
   let nll = 0;
   for (let t = 0; t + 1 < ids.length; t++) {
-    const logits = stepper.step(ids[t]);
-    const max = Math.max(...logits);
-    nll += max + Math.log(logits.reduce((s, v) => s + Math.exp(v - max), 0)) - logits[ids[t + 1]];
+    const logits = rows.step(0, [ids[t]]);
+    nll += logSumExp(logits, model.arch.vocabSize) - logits[ids[t + 1]];
   }
   return Math.exp(nll / (ids.length - 1));
 }
@@ -45,7 +45,8 @@ describe('models/timemachine-deep-lstm, the served model', () => {
     const f16 = await decodeArtifact(await encodeArtifact(model, 'float16'));
     expect(model.training?.validationPerplexity).toBeLessThan(6);
     expect(int8.vocab.tokens).toEqual(model.vocab.tokens);
-    const { validation } = loadCorpus([readFileSync(`${root}data/timemachine.txt`, 'utf8')], { preprocessing: 'd2l', maxTokens: 0, valFraction: 0.1 });
+    const corpus = await readCorpus([{ path: `${root}data/timemachine.txt`, author: 'wells' }], { preprocessing: 'd2l', keepBoilerplate: true, authorTags: false });
+    const validation = splitCorpus(corpus, { maxTokens: 0, valFraction: 0.1, authorTags: false }).validation[0].ids;
     const kernel = await loadKernelNode();
     const ppl = streamPerplexity(model, kernel, validation);
     expect(ppl).toBeLessThan(6);

@@ -84,64 +84,113 @@ export function gemv(w: usize, x: usize, y: usize, rows: i32, cols: i32, accumul
 }
 
 /**
- * y = W x for W packed by `packRows8` (see shared/kernel/kernel.ts): blocks of 8 rows whose
- * 4-column chunks sit side by side, so one pointer walks the block and every load is at a
- * constant offset from it. The batch-1 generation step is three of these per character.
+ * Rows of X at a time (generation's batched step): weights are read once per tile of this many
+ * rows and reused from L1 for each row of the tile; the row tile itself stays in L1/L2.
  */
-export function gemvPacked(wp: usize, x: usize, y: usize, blocks: i32, cols4: i32): void {
-  let p = wp;
-  for (let blk = 0; blk < blocks; blk++) {
-    let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
-    let a4 = f32x4.splat(0), a5 = f32x4.splat(0), a6 = f32x4.splat(0), a7 = f32x4.splat(0);
-    const end = x + (<usize>cols4 << 4);
-    for (let xp = x; xp < end; xp += 16, p += 128) {
-      const xv = v128.load(xp);
-      a0 = madd(v128.load(p, 0), xv, a0);
-      a1 = madd(v128.load(p, 16), xv, a1);
-      a2 = madd(v128.load(p, 32), xv, a2);
-      a3 = madd(v128.load(p, 48), xv, a3);
-      a4 = madd(v128.load(p, 64), xv, a4);
-      a5 = madd(v128.load(p, 80), xv, a5);
-      a6 = madd(v128.load(p, 96), xv, a6);
-      a7 = madd(v128.load(p, 112), xv, a7);
+const ROW_TILE = 16;
+
+/**
+ * Y[r] = W X[r] (+ b) for rows r < n, W packed by `packRows8` (see shared/kernel/kernel.ts):
+ * blocks of 8 rows whose 4-column chunks sit side by side, so one pointer walks a block and every
+ * load is at a constant offset from it. Strides are in floats.
+ *
+ * Each output is computed by the same sequence of operations whatever n is — 8 accumulators
+ * over the chunks in order, the same horizontal sum, then the bias — so a row of a batch is
+ * bit-identical to the same row computed alone: who else is in the batch never changes a text.
+ */
+export function gemmPacked(wp: usize, bias: usize, x: usize, y: usize, blocks: i32, cols4: i32, n: i32, xStride: i32, yStride: i32): void {
+  const blockBytes = <usize>cols4 << 7;
+  for (let r0 = 0; r0 < n; r0 += ROW_TILE) {
+    const r1 = min(r0 + ROW_TILE, n);
+    for (let blk = 0; blk < blocks; blk++) {
+      const wb = wp + <usize>blk * blockBytes;
+      const bb = bias + (<usize>blk << 5);
+      for (let r = r0; r < r1; r++) {
+        const xr = x + ((<usize>r * <usize>xStride) << 2);
+        let p = wb;
+        let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+        let a4 = f32x4.splat(0), a5 = f32x4.splat(0), a6 = f32x4.splat(0), a7 = f32x4.splat(0);
+        const end = xr + (<usize>cols4 << 4);
+        for (let xp = xr; xp < end; xp += 16, p += 128) {
+          const xv = v128.load(xp);
+          a0 = madd(v128.load(p, 0), xv, a0);
+          a1 = madd(v128.load(p, 16), xv, a1);
+          a2 = madd(v128.load(p, 32), xv, a2);
+          a3 = madd(v128.load(p, 48), xv, a3);
+          a4 = madd(v128.load(p, 64), xv, a4);
+          a5 = madd(v128.load(p, 80), xv, a5);
+          a6 = madd(v128.load(p, 96), xv, a6);
+          a7 = madd(v128.load(p, 112), xv, a7);
+        }
+        const yb = y + ((<usize>r * <usize>yStride) << 2) + (<usize>blk << 5);
+        storeSums(yb, a0, a1, a2, a3, false);
+        storeSums(yb + 16, a4, a5, a6, a7, false);
+        if (bias) {
+          v128.store(yb, f32x4.add(v128.load(yb), v128.load(bb)));
+          v128.store(yb, f32x4.add(v128.load(yb, 16), v128.load(bb, 16)), 16);
+        }
+      }
     }
-    const yb = y + (<usize>blk << 5);
-    storeSums(yb, a0, a1, a2, a3, false);
-    storeSums(yb + 16, a4, a5, a6, a7, false);
   }
 }
 
 /**
- * The int8 path, for models stored as int8: y = scale ⊙ (Q xq), Q int8 packed by `packRowsQ8`
- * (blocks of 8 rows × 16-column chunks), xq = round(32767 x) as int16 (`quantize16`), the
- * products summed exactly in i32, eight multiply-adds per instruction (i32x4.dot_i16x8_s). Four
- * times fewer weight bytes than f32 and integer arithmetic: fast, and the same on every engine.
- * |q| ≤ 127 and |xq| ≤ 32767 keep sums of up to 2^31 / (127 · 32767) ≈ 516 columns exact.
+ * The largest number of columns `gemmQ8` sums exactly: each i32 lane adds 4 products per
+ * 16-column chunk, each at most 127 · 32767 in magnitude, and 4 · 129 · 127 · 32767 < 2^31 ≤
+ * 4 · 130 · 127 · 32767. The host refuses int8 models with wider rows (shared/artifact.ts).
  */
-export function gemvQ8(wq: usize, scales: usize, xq: usize, y: usize, blocks: i32, cols16: i32): void {
-  let p = wq;
-  for (let blk = 0; blk < blocks; blk++) {
-    let a0 = i32x4.splat(0), a1 = i32x4.splat(0), a2 = i32x4.splat(0), a3 = i32x4.splat(0);
-    let a4 = i32x4.splat(0), a5 = i32x4.splat(0), a6 = i32x4.splat(0), a7 = i32x4.splat(0);
-    for (let c = 0; c < cols16; c++, p += 128) {
-      const xb = xq + (<usize>c << 5);
-      const x0 = v128.load(xb);
-      const x1 = v128.load(xb, 16);
-      a0 = dotQ(v128.load(p, 0), x0, x1, a0);
-      a1 = dotQ(v128.load(p, 16), x0, x1, a1);
-      a2 = dotQ(v128.load(p, 32), x0, x1, a2);
-      a3 = dotQ(v128.load(p, 48), x0, x1, a3);
-      a4 = dotQ(v128.load(p, 64), x0, x1, a4);
-      a5 = dotQ(v128.load(p, 80), x0, x1, a5);
-      a6 = dotQ(v128.load(p, 96), x0, x1, a6);
-      a7 = dotQ(v128.load(p, 112), x0, x1, a7);
+export const Q8_MAX_COLUMNS: i32 = 129 * 16;
+
+export function q8MaxColumns(): i32 {
+  return Q8_MAX_COLUMNS;
+}
+
+/**
+ * The int8 path, for models stored as int8: Y[r] = scale ⊙ (Q XQ[r]) (+ b), Q int8 packed by
+ * `packRowsQ8` (blocks of 8 rows × 16-column chunks), XQ = round(32767 X) as int16 (`quantize16`),
+ * the products summed exactly in i32, eight multiply-adds per instruction (i32x4.dot_i16x8_s).
+ * Four times fewer weight bytes than f32 and integer arithmetic: fast, and the same on every
+ * engine. Precondition: cols16 · 16 ≤ Q8_MAX_COLUMNS (else the i32 lanes could overflow).
+ * As in `gemmPacked`, a row's result does not depend on the other rows. xqStride counts int16s.
+ */
+export function gemmQ8(wq: usize, scales: usize, bias: usize, xq: usize, y: usize, blocks: i32, cols16: i32, n: i32, xqStride: i32, yStride: i32): void {
+  if (cols16 > Q8_MAX_COLUMNS / 16) unreachable();
+  const blockBytes = <usize>cols16 << 7;
+  for (let r0 = 0; r0 < n; r0 += ROW_TILE) {
+    const r1 = min(r0 + ROW_TILE, n);
+    for (let blk = 0; blk < blocks; blk++) {
+      const wb = wq + <usize>blk * blockBytes;
+      const sb = scales + (<usize>blk << 5);
+      const bb = bias + (<usize>blk << 5);
+      for (let r = r0; r < r1; r++) {
+        const xr = xq + ((<usize>r * <usize>xqStride) << 1);
+        let p = wb;
+        let a0 = i32x4.splat(0), a1 = i32x4.splat(0), a2 = i32x4.splat(0), a3 = i32x4.splat(0);
+        let a4 = i32x4.splat(0), a5 = i32x4.splat(0), a6 = i32x4.splat(0), a7 = i32x4.splat(0);
+        for (let c = 0; c < cols16; c++, p += 128) {
+          const xb = xr + (<usize>c << 5);
+          const x0 = v128.load(xb);
+          const x1 = v128.load(xb, 16);
+          a0 = dotQ(v128.load(p, 0), x0, x1, a0);
+          a1 = dotQ(v128.load(p, 16), x0, x1, a1);
+          a2 = dotQ(v128.load(p, 32), x0, x1, a2);
+          a3 = dotQ(v128.load(p, 48), x0, x1, a3);
+          a4 = dotQ(v128.load(p, 64), x0, x1, a4);
+          a5 = dotQ(v128.load(p, 80), x0, x1, a5);
+          a6 = dotQ(v128.load(p, 96), x0, x1, a6);
+          a7 = dotQ(v128.load(p, 112), x0, x1, a7);
+        }
+        const yb = y + ((<usize>r * <usize>yStride) << 2) + (<usize>blk << 5);
+        storeSums(yb, f32x4.convert_i32x4_s(a0), f32x4.convert_i32x4_s(a1), f32x4.convert_i32x4_s(a2), f32x4.convert_i32x4_s(a3), false);
+        storeSums(yb + 16, f32x4.convert_i32x4_s(a4), f32x4.convert_i32x4_s(a5), f32x4.convert_i32x4_s(a6), f32x4.convert_i32x4_s(a7), false);
+        v128.store(yb, f32x4.mul(v128.load(yb), v128.load(sb)));
+        v128.store(yb, f32x4.mul(v128.load(yb, 16), v128.load(sb, 16)), 16);
+        if (bias) {
+          v128.store(yb, f32x4.add(v128.load(yb), v128.load(bb)));
+          v128.store(yb, f32x4.add(v128.load(yb, 16), v128.load(bb, 16)), 16);
+        }
+      }
     }
-    const yb = y + (<usize>blk << 5);
-    const sb = scales + (<usize>blk << 5);
-    storeSums(yb, f32x4.convert_i32x4_s(a0), f32x4.convert_i32x4_s(a1), f32x4.convert_i32x4_s(a2), f32x4.convert_i32x4_s(a3), false);
-    storeSums(yb + 16, f32x4.convert_i32x4_s(a4), f32x4.convert_i32x4_s(a5), f32x4.convert_i32x4_s(a6), f32x4.convert_i32x4_s(a7), false);
-    v128.store(yb, f32x4.mul(v128.load(yb), v128.load(sb)));
-    v128.store(yb, f32x4.mul(v128.load(yb, 16), v128.load(sb, 16)), 16);
   }
 }
 
@@ -149,11 +198,18 @@ export function gemvQ8(wq: usize, scales: usize, xq: usize, y: usize, blocks: i3
   return i32x4.add(acc, i32x4.add(i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(w), x0), i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(w), x1)));
 }
 
-/** xq = round(32767 x) as int16, for |x| ≤ 1 (every gemv input here is a hidden state). */
-export function quantize16(x: usize, xq: usize, n: i32): void {
-  for (let k = 0; k < n; k++) {
-    const v = min(max(load<f32>(at(x, k)), -1), 1);
-    store<i16>(xq + (<usize>k << 1), <i16>nearest<f32>(v * 32767));
+/**
+ * XQ[r] = round(32767 X[r]) as int16 for n values of each of `rows` rows, |x| clamped to 1 (every
+ * product input here is a hidden state, inside [-1, 1]). xStride in floats, xqStride in int16s.
+ */
+export function quantize16(x: usize, xq: usize, n: i32, rows: i32, xStride: i32, xqStride: i32): void {
+  for (let r = 0; r < rows; r++) {
+    const xr = x + ((<usize>r * <usize>xStride) << 2);
+    const qr = xq + ((<usize>r * <usize>xqStride) << 1);
+    for (let k = 0; k < n; k++) {
+      const v = min(max(load<f32>(at(xr, k)), -1), 1);
+      store<i16>(qr + (<usize>k << 1), <i16>nearest<f32>(v * 32767));
+    }
   }
 }
 
@@ -271,12 +327,12 @@ export function addColumnSums(x: usize, out: usize, rows: i32, cols: i32): void 
 
 /**
  * One-hot input: out[r, :] = W[:, token_r] + b for W [G, V] — the column of W_ih that the
- * one-hot vector selects, so layer 0 never multiplies by zeros.
+ * one-hot vector selects, so layer 0 never multiplies by zeros. Output rows are outStride apart.
  */
-export function gatherColumns(w: usize, tokens: usize, b: usize, out: usize, rows: i32, G: i32, V: i32): void {
+export function gatherColumns(w: usize, tokens: usize, b: usize, out: usize, rows: i32, G: i32, V: i32, outStride: i32): void {
   for (let r = 0; r < rows; r++) {
     const t = load<i32>(tokens + (<usize>r << 2));
-    const o = out + ((<usize>r * <usize>G) << 2);
+    const o = out + ((<usize>r * <usize>outStride) << 2);
     for (let g = 0; g < G; g++) store<f32>(at(o, g), load<f32>(at(w, g * V + t)) + load<f32>(at(b, g)));
   }
 }
@@ -318,18 +374,42 @@ export function scale(x: usize, n: i32, s: f32): void {
   for (; k < n; k++) store<f32>(at(x, k), load<f32>(at(x, k)) * s);
 }
 
-/** SGD, d2l's `sgd`: θ -= lr · g */
-export function sgd(p: usize, g: usize, n: i32, lr: f32): void {
-  const v = f32x4.splat(-lr);
+/** dst += src over n floats (summing the threads' gradients, in a fixed order). */
+export function addInto(dst: usize, src: usize, n: i32): void {
   let k = 0;
-  for (; k + 4 <= n; k += 4) v128.store(at(p, k), madd(v128.load(at(g, k)), v, v128.load(at(p, k))));
-  for (; k < n; k++) store<f32>(at(p, k), load<f32>(at(p, k)) - lr * load<f32>(at(g, k)));
+  for (; k + 4 <= n; k += 4) v128.store(at(dst, k), f32x4.add(v128.load(at(dst, k)), v128.load(at(src, k))));
+  for (; k < n; k++) store<f32>(at(dst, k), load<f32>(at(dst, k)) + load<f32>(at(src, k)));
 }
 
-/** Adam (Kingma & Ba), as torch.optim.Adam without weight decay; c1, c2 = 1 − β^t. */
-export function adam(p: usize, g: usize, m: usize, v: usize, n: i32, lr: f32, b1: f32, b2: f32, eps: f32, c1: f32, c2: f32): void {
-  for (let k = 0; k < n; k++) {
-    const gk = load<f32>(at(g, k));
+/** SGD, d2l's `sgd`: θ -= lr · (s · g), s the clipping factor (1 when not clipped). */
+export function sgd(p: usize, g: usize, n: i32, lr: f32, s: f32): void {
+  const v = f32x4.splat(-lr);
+  const sv = f32x4.splat(s);
+  let k = 0;
+  for (; k + 4 <= n; k += 4) v128.store(at(p, k), madd(f32x4.mul(v128.load(at(g, k)), sv), v, v128.load(at(p, k))));
+  for (; k < n; k++) store<f32>(at(p, k), load<f32>(at(p, k)) - lr * (load<f32>(at(g, k)) * s));
+}
+
+/**
+ * Adam (Kingma & Ba), as torch.optim.Adam without weight decay, on the clipped gradient s · g;
+ * c1, c2 = 1 − β^t. Four lanes at a time; the square root and division are IEEE-exact in SIMD,
+ * so every lane computes what the scalar loop would.
+ */
+export function adam(p: usize, g: usize, m: usize, v: usize, n: i32, lr: f32, b1: f32, b2: f32, eps: f32, c1: f32, c2: f32, s: f32): void {
+  const B1 = f32x4.splat(b1), B1c = f32x4.splat(1 - b1), B2 = f32x4.splat(b2), B2c = f32x4.splat(1 - b2);
+  const LR = f32x4.splat(lr), C1 = f32x4.splat(c1), C2 = f32x4.splat(c2), EPS = f32x4.splat(eps), S = f32x4.splat(s);
+  let k = 0;
+  for (; k + 4 <= n; k += 4) {
+    const gk = f32x4.mul(v128.load(at(g, k)), S);
+    const mk = f32x4.add(f32x4.mul(B1, v128.load(at(m, k))), f32x4.mul(B1c, gk));
+    const vk = f32x4.add(f32x4.mul(B2, v128.load(at(v, k))), f32x4.mul(f32x4.mul(B2c, gk), gk));
+    v128.store(at(m, k), mk);
+    v128.store(at(v, k), vk);
+    const step = f32x4.div(f32x4.mul(LR, f32x4.div(mk, C1)), f32x4.add(f32x4.sqrt(f32x4.div(vk, C2)), EPS));
+    v128.store(at(p, k), f32x4.sub(v128.load(at(p, k)), step));
+  }
+  for (; k < n; k++) {
+    const gk = load<f32>(at(g, k)) * s;
     const mk = b1 * load<f32>(at(m, k)) + (1 - b1) * gk;
     const vk = b2 * load<f32>(at(v, k)) + (1 - b2) * gk * gk;
     store<f32>(at(m, k), mk);
@@ -389,37 +469,40 @@ export function adam(p: usize, g: usize, m: usize, v: usize, n: i32, lr: f32, b1
 
 /**
  * LSTM (gates i, f, g, o): c = f⊙c_prev + i⊙g, h = o⊙tanh(c). `acts` keeps the activated gates
- * for the backward pass (it may alias gx).
+ * for the backward pass (it may alias gx). Gate rows (gx, gh, acts) are gStride floats apart,
+ * state rows (c, h) sStride apart: training packs them (4H, H), generation pads them for SIMD.
+ * Every row is computed alone, the same way for any B.
  */
-export function lstmForward(gx: usize, gh: usize, acts: usize, cPrev: usize, c: usize, h: usize, B: i32, H: i32): void {
+export function lstmForward(gx: usize, gh: usize, acts: usize, cPrev: usize, c: usize, h: usize, B: i32, H: i32, gStride: i32, sStride: i32): void {
   for (let b = 0; b < B; b++) {
-    const row = b * 4 * H;
+    const row = b * gStride;
+    const s0 = b * sStride;
     let j = 0;
     for (; j + 4 <= H; j += 4) {
       const i = sigmoidv(f32x4.add(ld(gx, row + j), ld(gh, row + j)));
       const f = sigmoidv(f32x4.add(ld(gx, row + H + j), ld(gh, row + H + j)));
       const g = tanhv(f32x4.add(ld(gx, row + 2 * H + j), ld(gh, row + 2 * H + j)));
       const o = sigmoidv(f32x4.add(ld(gx, row + 3 * H + j), ld(gh, row + 3 * H + j)));
-      const cj = f32x4.add(f32x4.mul(f, ld(cPrev, b * H + j)), f32x4.mul(i, g));
+      const cj = f32x4.add(f32x4.mul(f, ld(cPrev, s0 + j)), f32x4.mul(i, g));
       st(acts, row + j, i);
       st(acts, row + H + j, f);
       st(acts, row + 2 * H + j, g);
       st(acts, row + 3 * H + j, o);
-      st(c, b * H + j, cj);
-      st(h, b * H + j, f32x4.mul(o, tanhv(cj)));
+      st(c, s0 + j, cj);
+      st(h, s0 + j, f32x4.mul(o, tanhv(cj)));
     }
     for (; j < H; j++) {
       const i = sigmoid(load<f32>(at(gx, row + j)) + load<f32>(at(gh, row + j)));
       const f = sigmoid(load<f32>(at(gx, row + H + j)) + load<f32>(at(gh, row + H + j)));
       const g = Mathf.tanh(load<f32>(at(gx, row + 2 * H + j)) + load<f32>(at(gh, row + 2 * H + j)));
       const o = sigmoid(load<f32>(at(gx, row + 3 * H + j)) + load<f32>(at(gh, row + 3 * H + j)));
-      const cj = f * load<f32>(at(cPrev, b * H + j)) + i * g;
+      const cj = f * load<f32>(at(cPrev, s0 + j)) + i * g;
       store<f32>(at(acts, row + j), i);
       store<f32>(at(acts, row + H + j), f);
       store<f32>(at(acts, row + 2 * H + j), g);
       store<f32>(at(acts, row + 3 * H + j), o);
-      store<f32>(at(c, b * H + j), cj);
-      store<f32>(at(h, b * H + j), o * Mathf.tanh(cj));
+      store<f32>(at(c, s0 + j), cj);
+      store<f32>(at(h, s0 + j), o * Mathf.tanh(cj));
     }
   }
 }
@@ -451,11 +534,13 @@ export function lstmBackward(acts: usize, cPrev: usize, c: usize, dh: usize, dc:
 
 /**
  * GRU (gates r, z, n, PyTorch's equations): n = tanh(gx_n + r⊙gh_n), h = (1−z)⊙n + z⊙h_prev.
- * `acts` keeps r, z, n; gh must be kept too (gh_n enters the backward pass).
+ * `acts` keeps r, z, n; gh must be kept too (gh_n enters the backward pass). Strides as for
+ * `lstmForward`; h may alias hPrev.
  */
-export function gruForward(gx: usize, gh: usize, acts: usize, hPrev: usize, h: usize, B: i32, H: i32): void {
+export function gruForward(gx: usize, gh: usize, acts: usize, hPrev: usize, h: usize, B: i32, H: i32, gStride: i32, sStride: i32): void {
   for (let b = 0; b < B; b++) {
-    const row = b * 3 * H;
+    const row = b * gStride;
+    const s0 = b * sStride;
     let j = 0;
     for (; j + 4 <= H; j += 4) {
       const r = sigmoidv(f32x4.add(ld(gx, row + j), ld(gh, row + j)));
@@ -464,7 +549,7 @@ export function gruForward(gx: usize, gh: usize, acts: usize, hPrev: usize, h: u
       st(acts, row + j, r);
       st(acts, row + H + j, z);
       st(acts, row + 2 * H + j, n);
-      st(h, b * H + j, f32x4.add(f32x4.mul(f32x4.sub(splat(1), z), n), f32x4.mul(z, ld(hPrev, b * H + j))));
+      st(h, s0 + j, f32x4.add(f32x4.mul(f32x4.sub(splat(1), z), n), f32x4.mul(z, ld(hPrev, s0 + j))));
     }
     for (; j < H; j++) {
       const r = sigmoid(load<f32>(at(gx, row + j)) + load<f32>(at(gh, row + j)));
@@ -473,7 +558,7 @@ export function gruForward(gx: usize, gh: usize, acts: usize, hPrev: usize, h: u
       store<f32>(at(acts, row + j), r);
       store<f32>(at(acts, row + H + j), z);
       store<f32>(at(acts, row + 2 * H + j), n);
-      store<f32>(at(h, b * H + j), (1 - z) * n + z * load<f32>(at(hPrev, b * H + j)));
+      store<f32>(at(h, s0 + j), (1 - z) * n + z * load<f32>(at(hPrev, s0 + j)));
     }
   }
 }
@@ -505,12 +590,15 @@ export function gruBackward(acts: usize, gh: usize, hPrev: usize, dh: usize, dGx
   }
 }
 
-/** Plain RNN: h = tanh(gx + gh). */
-export function rnnForward(gx: usize, gh: usize, h: usize, B: i32, H: i32): void {
-  const n = B * H;
-  let k = 0;
-  for (; k + 4 <= n; k += 4) st(h, k, tanhv(f32x4.add(ld(gx, k), ld(gh, k))));
-  for (; k < n; k++) store<f32>(at(h, k), Mathf.tanh(load<f32>(at(gx, k)) + load<f32>(at(gh, k))));
+/** Plain RNN: h = tanh(gx + gh). Strides as for `lstmForward`. */
+export function rnnForward(gx: usize, gh: usize, h: usize, B: i32, H: i32, gStride: i32, sStride: i32): void {
+  for (let b = 0; b < B; b++) {
+    const row = b * gStride;
+    const s0 = b * sStride;
+    let j = 0;
+    for (; j + 4 <= H; j += 4) st(h, s0 + j, tanhv(f32x4.add(ld(gx, row + j), ld(gh, row + j))));
+    for (; j < H; j++) store<f32>(at(h, s0 + j), Mathf.tanh(load<f32>(at(gx, row + j)) + load<f32>(at(gh, row + j))));
+  }
 }
 
 /** dG = dh ⊙ (1 − h²) */

@@ -1,0 +1,370 @@
+/**
+ * The generation contract, declared once: every request field with its type, bounds, default and
+ * description; the shapes of results and events; the validator. The HTTP schemas (zod, OpenAPI),
+ * the CLI's options, the element's attributes and the browser worker's messages are all derived
+ * from these tables, so a bound or a name changes in one place.
+ */
+import { OptionError } from './errors.ts';
+
+/** Bounds of the library and the CLI. */
+export const LIBRARY_LIMITS = { maxPrefixChars: 10_000, maxNumChars: 100_000, maxScoreChars: 10_000_000 } as const;
+/** Bounds of the HTTP API: tighter, to keep one request inside a Workers CPU budget. */
+export const SERVICE_LIMITS = { maxPrefixChars: 1000, maxNumChars: 2000, maxScoreChars: 10_000, maxBodyBytes: 16 * 1024, maxScoreBodyBytes: 64 * 1024 } as const;
+export interface Limits {
+  maxPrefixChars: number;
+  maxNumChars: number;
+  maxScoreChars: number;
+}
+
+export const MAX_SEED = 0xffffffff;
+export const MAX_TEMPERATURE = 100;
+export const MAX_LOGPROBS = 10;
+export const MAX_STOP_SEQUENCES = 4;
+export const MAX_STOP_CHARS = 32;
+export const MAX_BEAM_WIDTH = 16;
+export const LENGTH_PENALTY_RANGE = [-10, 10] as const;
+/** Characters a request generates when it does not say (d2l's `predict_ch8(…, 50, …)`). */
+export const DEFAULT_NUM_CHARS = 50;
+
+/**
+ * Why a generation ended: `length` (numChars reached), `stop` (a stop sequence was generated),
+ * `deadline` (the server's per-request time limit).
+ */
+export type FinishReason = 'length' | 'stop' | 'deadline';
+export const FINISH_REASONS: readonly FinishReason[] = ['length', 'stop', 'deadline'];
+
+// ---------------------------------------------------------------------------------------------
+// Fields
+
+type LimitKey = keyof Limits;
+interface FieldBase {
+  description: string;
+  /** In the HTTP API: required, optional, or not a field there (CLI-only knobs have none). */
+  api: 'required' | 'optional' | 'absent';
+  /** Also a CLI option (`--kebab-case`) and an element attribute (`kebab-case`). */
+  cli: boolean;
+  element: boolean;
+  example?: unknown;
+}
+export type FieldSpec = FieldBase &
+  (
+    | { kind: 'string'; maxChars: LimitKey | number; default?: string }
+    | { kind: 'integer'; min: number; max: LimitKey | number; default?: number }
+    | { kind: 'number'; min: number; max: number; exclusiveMin?: boolean; default?: number }
+    | { kind: 'boolean'; default?: boolean }
+    | { kind: 'strings'; maxItems: number; maxChars: number }
+  );
+
+export const GENERATE_FIELDS = {
+  prefix: {
+    kind: 'string', maxChars: 'maxPrefixChars', api: 'required', cli: true, element: true, example: 'time traveller',
+    description: "Text the model warms up on, put through the model's preprocessing (d2l models: letters only, lower-case); the bound applies to what the model reads. Defaults, outside the HTTP API, to the sample prefix stored with the model.",
+  },
+  numChars: {
+    kind: 'integer', min: 1, max: 'maxNumChars', default: DEFAULT_NUM_CHARS, api: 'required', cli: true, element: true, example: 50,
+    description: 'Characters to generate at most (fewer when a stop sequence ends the text).',
+  },
+  temperature: {
+    kind: 'number', min: 0, max: MAX_TEMPERATURE, default: 0, api: 'optional', cli: true, element: true, example: 0.8,
+    description: '0 (default) is greedy, as d2l; higher samples more freely.',
+  },
+  topK: {
+    kind: 'integer', min: 1, max: 1 << 20, api: 'optional', cli: true, element: true,
+    description: 'Sample only among the k most likely characters.',
+  },
+  topP: {
+    kind: 'number', min: 0, max: 1, exclusiveMin: true, api: 'optional', cli: true, element: true,
+    description: 'Sample only from the smallest set of characters whose probability reaches p.',
+  },
+  seed: {
+    kind: 'integer', min: 0, max: MAX_SEED, api: 'optional', cli: true, element: true,
+    description: 'Same seed, same text (in Node, Workers and browsers). Drawn at random when absent, and returned.',
+  },
+  stop: {
+    kind: 'strings', maxItems: MAX_STOP_SEQUENCES, maxChars: MAX_STOP_CHARS, api: 'optional', cli: true, element: true, example: ['\n\n', '.'],
+    description: `Up to ${MAX_STOP_SEQUENCES} sequences of 1 to ${MAX_STOP_CHARS} characters: generation ends as soon as the generated text ends with one of them (finishReason "stop"). The stop sequence is kept at the end of the text. Read through the model's preprocessing, like the prefix.`,
+  },
+  logprobs: {
+    kind: 'integer', min: 0, max: MAX_LOGPROBS, default: 0, api: 'optional', cli: true, element: false, example: 3,
+    description: `For each generated character, its natural-log probability and the ${MAX_LOGPROBS} at most most likely alternatives (0: none). Sampling reports the distribution actually drawn from (after temperature, top-k and top-p, renormalised, <unk> and author tags excluded); greedy and beam search report the model's own distribution.`,
+  },
+  beamWidth: {
+    kind: 'integer', min: 1, max: MAX_BEAM_WIDTH, default: 1, api: 'optional', cli: true, element: true, example: 4,
+    description: 'Beam search over this many hypotheses (1: greedy or sampling). Deterministic; temperature, topK and topP do not apply.',
+  },
+  lengthPenalty: {
+    kind: 'number', min: LENGTH_PENALTY_RANGE[0], max: LENGTH_PENALTY_RANGE[1], default: 1, api: 'optional', cli: true, element: true,
+    description: 'Beam search ranks a hypothesis by its summed log-probability divided by (its length ^ lengthPenalty): above 0 favours longer texts, below 0 shorter ones. Matters when stop sequences end beams early.',
+  },
+  numReturn: {
+    kind: 'integer', min: 1, max: MAX_BEAM_WIDTH, default: 1, api: 'optional', cli: true, element: false,
+    description: 'How many of the best beams to return in `beams`, at most beamWidth.',
+  },
+  author: {
+    kind: 'string', maxChars: 64, api: 'optional', cli: true, element: true, example: 'doyle',
+    description: "For models trained with author tags: write in this author's manner (GET /v1/models lists them).",
+  },
+  stream: {
+    kind: 'boolean', api: 'optional', cli: false, element: false,
+    description: 'Server-Sent Events instead of one JSON response (also chosen by Accept: text/event-stream).',
+  },
+} as const satisfies Record<string, FieldSpec>;
+
+export const SCORE_FIELDS = {
+  text: {
+    kind: 'string', maxChars: 'maxScoreChars', api: 'required', cli: true, element: false, example: 'the time traveller',
+    description: "The text to score, put through the model's preprocessing; the bound applies to what the model reads.",
+  },
+  author: GENERATE_FIELDS.author,
+} as const satisfies Record<string, FieldSpec>;
+
+export type GenerateFieldName = keyof typeof GENERATE_FIELDS;
+
+type ValueOf<F extends FieldSpec> = F extends { kind: 'string' } ? string : F extends { kind: 'strings' } ? string[] : F extends { kind: 'boolean' } ? boolean : number;
+type Request<T extends Record<string, FieldSpec>> = { -readonly [K in keyof T as T[K]['api'] extends 'required' ? K : never]: ValueOf<T[K]> } & {
+  -readonly [K in keyof T as T[K]['api'] extends 'required' ? never : K]?: ValueOf<T[K]>;
+};
+/** A generation request, as the HTTP API, the CLI, the element and the worker protocol carry it. */
+export type GenerateRequest = Request<typeof GENERATE_FIELDS>;
+export type ScoreRequest = Request<typeof SCORE_FIELDS>;
+
+const kebab = (name: string) => name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+/** A field's name as a CLI option (without the dashes) and as an element attribute. */
+export const optionName = kebab;
+
+export function maxOf(spec: FieldSpec, limits: Limits): number {
+  const m = spec.kind === 'string' || spec.kind === 'strings' ? spec.maxChars : spec.kind === 'boolean' ? 1 : spec.max;
+  return typeof m === 'number' ? m : limits[m];
+}
+
+/** One line saying what a field accepts, for errors and help. */
+export function describeBounds(spec: FieldSpec, limits: Limits): string {
+  switch (spec.kind) {
+    case 'string':
+      return `a string of 1 to ${maxOf(spec, limits)} characters`;
+    case 'strings':
+      return `a list of at most ${spec.maxItems} strings of 1 to ${spec.maxChars} characters`;
+    case 'boolean':
+      return 'true or false';
+    case 'integer':
+      return `a whole number in [${spec.min}, ${maxOf(spec, limits)}]`;
+    case 'number':
+      return `a number in ${spec.exclusiveMin ? '(' : '['}${spec.min}, ${spec.max}]`;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Validation: one function for every surface. Types and bounds first, field by field; what
+// depends on the model (preprocessing, vocabulary, authors) is checked by generate.ts.
+
+/** Edit distance, for "did you mean" (names are short). */
+function distance(a: string, b: string): number {
+  const d = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    let prev = d[0];
+    d[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const cur = d[j];
+      d[j] = Math.min(d[j] + 1, d[j - 1] + 1, prev + (a[i - 1].toLowerCase() === b[j - 1].toLowerCase() ? 0 : 1));
+      prev = cur;
+    }
+  }
+  return d[b.length];
+}
+
+/** The known name closest to `name`, when it is a plausible typo of it. */
+export function nearestName(name: string, known: readonly string[]): string | undefined {
+  let best: string | undefined;
+  let bestD = Infinity;
+  for (const k of known) {
+    const dist = distance(name, k);
+    if (dist < bestD) [best, bestD] = [k, dist];
+  }
+  return best !== undefined && bestD <= Math.max(1, Math.floor(best.length / 3)) ? best : undefined;
+}
+
+function checkValue(name: string, spec: FieldSpec, v: unknown, limits: Limits): void {
+  const bad = () => new OptionError(`${name} must be ${describeBounds(spec, limits)}, got ${JSON.stringify(v) ?? String(v)}`);
+  switch (spec.kind) {
+    case 'string':
+      if (typeof v !== 'string' || v.length === 0 || [...v].length > maxOf(spec, limits)) throw bad();
+      return;
+    case 'strings':
+      if (!Array.isArray(v) || v.length > spec.maxItems || v.some((s) => typeof s !== 'string' || s.length === 0 || [...s].length > spec.maxChars)) throw bad();
+      return;
+    case 'boolean':
+      if (typeof v !== 'boolean') throw bad();
+      return;
+    case 'integer':
+      if (typeof v !== 'number' || !Number.isInteger(v) || v < spec.min || v > maxOf(spec, limits)) throw bad();
+      return;
+    case 'number':
+      if (typeof v !== 'number' || !Number.isFinite(v) || v > spec.max || (spec.exclusiveMin ? v <= spec.min : v < spec.min)) throw bad();
+  }
+}
+
+/**
+ * Check a request's shape against a field table: not an object, an unknown field (named, with
+ * the real field it is a near miss of — before any complaint that the real one is missing), a
+ * missing required field, a value of the wrong type or out of bounds. `surface` is the set of
+ * fields this caller accepts (the HTTP API has `stream`, the CLI does not).
+ */
+export function checkRequest<T extends Record<string, FieldSpec>>(fields: T, raw: unknown, limits: Limits, surface: 'api' | 'library' = 'api'): Request<T> {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new OptionError('the request must be a JSON object');
+  const known = Object.keys(fields).filter((k) => surface === 'library' || fields[k].api !== 'absent');
+  const record = raw as Record<string, unknown>;
+  for (const key of Object.keys(record)) {
+    if (known.includes(key)) continue;
+    const near = nearestName(key, known);
+    throw new OptionError(`${key} is not a field${near ? `; did you mean ${near}?` : ` (fields: ${known.join(', ')})`}`);
+  }
+  for (const key of known) {
+    const spec = fields[key];
+    const v = record[key];
+    if (v === undefined) {
+      if (surface === 'api' && spec.api === 'required') throw new OptionError(`${key} is required: ${describeBounds(spec, limits)}`);
+      continue;
+    }
+    checkValue(key, spec, v, limits);
+  }
+  return record as Request<T>;
+}
+
+/**
+ * Strings (CLI options, element attributes) → typed values, by the field table. Repeated options
+ * (`--stop a --stop b`) arrive as arrays. Errors name the option as the caller knows it.
+ */
+export function fromStrings<T extends Record<string, FieldSpec>>(fields: T, values: Record<string, string | string[] | undefined>, name: (field: string) => string): Partial<Request<T>> {
+  const out: Record<string, unknown> = {};
+  for (const [key, spec] of Object.entries(fields)) {
+    const raw = values[key];
+    if (raw === undefined) continue;
+    const one = Array.isArray(raw) ? raw[raw.length - 1] : raw;
+    const what = () => new OptionError(`${name(key)} must be ${describeBounds(spec, LIBRARY_LIMITS)}, got ${JSON.stringify(one)}`);
+    switch (spec.kind) {
+      case 'string':
+        out[key] = one;
+        break;
+      case 'strings':
+        out[key] = Array.isArray(raw) ? raw : [raw];
+        break;
+      case 'boolean':
+        if (one !== '' && one !== 'true' && one !== 'false') throw what();
+        out[key] = one !== 'false';
+        break;
+      case 'integer':
+        if (!/^\s*-?\d+\s*$/.test(one)) throw what();
+        out[key] = Number(one);
+        break;
+      case 'number': {
+        const v = one.trim() === '' ? NaN : Number(one);
+        if (!Number.isFinite(v)) throw what();
+        out[key] = v;
+      }
+    }
+  }
+  return out as Partial<Request<T>>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Results and events
+
+/** A character and its natural-log probability. */
+export interface TokenLogprob {
+  text: string;
+  logprob: number;
+}
+/** One generated character, with (when asked for) its log-probability and the likeliest alternatives. */
+export interface GeneratedToken {
+  text: string;
+  logprob?: number;
+  top?: TokenLogprob[];
+}
+
+export interface BeamResult {
+  generated: string;
+  text: string;
+  /** Summed log-probability divided by length ^ lengthPenalty: what the beams are ranked by. */
+  score: number;
+  /** Summed log-probability of the generated characters. */
+  logprob: number;
+  finishReason: FinishReason;
+}
+
+export interface GenerateResult {
+  model: string;
+  /** The prefix as the model read it (normalised). */
+  prefix: string;
+  /** prefix + generated, as d2l's `predict_ch8` returns. */
+  text: string;
+  generated: string;
+  /** Characters generated. */
+  numChars: number;
+  seed: number;
+  finishReason: FinishReason;
+  author?: string;
+  /** With `logprobs`: one entry per generated character. */
+  logprobs?: GeneratedToken[];
+  /** With beamWidth > 1: the best `numReturn` beams, best first (the top-level text is the first). */
+  beams?: BeamResult[];
+  timings: { totalMs: number };
+}
+
+/** What a generation streams: `start` once, then `token` per character, then `done`. */
+export interface StartEvent {
+  model: string;
+  prefix: string;
+  seed: number;
+  numChars: number;
+  author?: string;
+}
+
+export interface ScoredChar {
+  text: string;
+  /** ln P(this character | the ones before); null for the first, which has no context. */
+  logprob: number | null;
+  /** The character is not in the model's vocabulary and was read as <unk>. */
+  unknown?: true;
+}
+
+export interface ScoreResult {
+  model: string;
+  /** The text as the model read it (normalised). */
+  text: string;
+  chars: ScoredChar[];
+  /** Characters whose probability was predicted. */
+  predicted: number;
+  /** Σ ln P over the predicted characters. */
+  logprob: number;
+  /** exp(−logprob / predicted). */
+  perplexity: number;
+  /** −logprob / predicted / ln 2. */
+  bitsPerChar: number;
+  /** Characters read as <unk>. */
+  unknown: number;
+  author?: string;
+}
+
+/** The result builder, used by every runtime: the same fields in the same order everywhere. */
+export function generateResult(r: Omit<GenerateResult, 'text' | 'numChars'>): GenerateResult {
+  const out: GenerateResult = {
+    model: r.model,
+    prefix: r.prefix,
+    text: r.prefix + r.generated,
+    generated: r.generated,
+    numChars: [...r.generated].length,
+    seed: r.seed,
+    finishReason: r.finishReason,
+    timings: r.timings,
+  };
+  if (r.author !== undefined) out.author = r.author;
+  if (r.logprobs !== undefined) out.logprobs = r.logprobs;
+  if (r.beams !== undefined) out.beams = r.beams;
+  return out;
+}
+
+/** Error bodies, everywhere: `{"error": {"code", "message"}}`. */
+export interface ErrorBody {
+  error: { code: string; message: string };
+}
+export const errorBody = (code: string, message: string): ErrorBody => ({ error: { code, message } });

@@ -1,0 +1,108 @@
+/**
+ * deeprnn as a library (`import { loadModel, generate } from 'deeprnn'`): load a model artifact
+ * from a URL (or from its bytes), generate, stream and score — on the portable WebAssembly
+ * kernel, the same arithmetic as the server, the CLI and the element, so the same seed gives the
+ * same text. Runs in browsers, Workers and Node; nothing here imports a Node built-in.
+ *
+ *   const model = await loadModel('https://your-host/models/timemachine-deep-lstm');
+ *   const { text } = generate(model, { prefix: 'time traveller', numChars: 100, temperature: 0.8 });
+ */
+import { decodeArtifact, MODEL_JSON, WEIGHTS_BIN, type ArtifactFiles } from './artifact.ts';
+import { BatchExecutor, runJob } from './batch.ts';
+import type { GeneratedToken, GenerateRequest, GenerateResult, ScoreRequest, ScoreResult } from './contract.ts';
+import { ScoreJob, validateScore } from './evaluate.ts';
+import { createJob, predict, validateGeneration } from './generate.ts';
+import { instantiateKernel, type Kernel } from './kernel/kernel.ts';
+import { KernelModel } from './kernel/stepper.ts';
+import type { Model } from './model.ts';
+
+export * from './contract.ts';
+export { decodeArtifact, encodeArtifact, parseModelJson, type ArtifactFiles, type ModelJson, type WeightsDtype } from './artifact.ts';
+export { ArtifactError, DeeprnnError, OptionError } from './errors.ts';
+export type { Architecture, Cell, Model, TrainingRecord } from './model.ts';
+export { Vocab } from './vocab.ts';
+
+declare const __DEEPRNN_KERNEL_BASE64__: string | undefined;
+
+let bundled: Promise<Kernel> | undefined;
+/** The portable kernel bundled into the package build (compiled from bytes: browsers and Node). */
+function bundledKernel(): Promise<Kernel> {
+  if (typeof __DEEPRNN_KERNEL_BASE64__ !== 'string') {
+    return Promise.reject(new Error('this build of deeprnn has no bundled kernel: pass { kernel } (a compiled kernel.wasm module) to loadModel'));
+  }
+  bundled ??= WebAssembly.compile(Uint8Array.from(atob(__DEEPRNN_KERNEL_BASE64__), (c) => c.charCodeAt(0))).then((m) => instantiateKernel(m));
+  return bundled;
+}
+
+/** A model ready to generate: its weights in the kernel once, steppers pooled. */
+export interface LoadedModel {
+  readonly model: Model;
+  readonly kernelModel: KernelModel;
+  /** Give the kernel memory back. */
+  dispose(): void;
+}
+
+export interface LoadOptions {
+  /** A compiled kernel.wasm (Workers must import it as a module: they cannot compile bytes). */
+  kernel?: WebAssembly.Module;
+  fetch?: typeof fetch;
+}
+
+/**
+ * A model artifact folder's URL (model.json and weights.bin inside), or the two files' contents.
+ * Everything is checked (format, shapes, SHA-256, finite weights) before a model is returned.
+ */
+export async function loadModel(source: string | URL | ArtifactFiles, o: LoadOptions = {}): Promise<LoadedModel> {
+  let files: ArtifactFiles;
+  if (typeof source === 'string' || source instanceof URL) {
+    const base = new URL(String(source).replace(/\/?$/, '/'), typeof location === 'undefined' ? undefined : location.href);
+    const get = async (name: string) => {
+      const r = await (o.fetch ?? fetch)(new URL(name, base));
+      if (!r.ok) throw new Error(`cannot fetch ${new URL(name, base)}: HTTP ${r.status}`);
+      return r;
+    };
+    const [modelJson, weights] = await Promise.all([get(MODEL_JSON).then((r) => r.text()), get(WEIGHTS_BIN).then((r) => r.arrayBuffer())]);
+    files = { modelJson, weights };
+  } else files = source;
+  const model = await decodeArtifact(files);
+  const kernel = o.kernel ? await instantiateKernel(o.kernel) : await bundledKernel();
+  const kernelModel = new KernelModel(kernel, model);
+  return { model, kernelModel, dispose: () => kernelModel.dispose() };
+}
+
+/** Generate (d2l's predict_ch8 and more: sampling, beam search, stop sequences, log-probabilities). */
+export function generate(m: LoadedModel, request: Partial<GenerateRequest>): GenerateResult {
+  return predict(m.model, request, m.kernelModel);
+}
+
+/** The same generation, character by character, yielding to the event loop between batches. */
+export async function* stream(m: LoadedModel, request: Partial<GenerateRequest>): AsyncGenerator<GeneratedToken, GenerateResult> {
+  const job = createJob(m.model, validateGeneration(m.model, request));
+  const rows = m.kernelModel.acquire(job.rows);
+  const t0 = Date.now();
+  try {
+    const ex = new BatchExecutor(rows);
+    ex.add(job);
+    while (!job.finished) {
+      for (let i = 0; i < 16 && !job.finished; i++) ex.tick();
+      yield* job.take();
+      await new Promise((r) => setTimeout(r, 0));
+    }
+    yield* job.take();
+    return job.result({ totalMs: Date.now() - t0 });
+  } finally {
+    m.kernelModel.release(rows);
+  }
+}
+
+/** Each character's log-probability under the model, and the text's perplexity. */
+export function score(m: LoadedModel, request: ScoreRequest): ScoreResult {
+  const job = new ScoreJob(m.model, validateScore(m.model, request));
+  const rows = m.kernelModel.acquire(1);
+  try {
+    runJob(job, rows);
+  } finally {
+    m.kernelModel.release(rows);
+  }
+  return job.result();
+}
