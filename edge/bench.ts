@@ -1,57 +1,155 @@
 /**
- * npm run bench:http (not a test): CPU time per request for a 100-character generation (the
- * Workers free plan allows 10 ms of CPU), and throughput and latency of the Node server under
- * autocannon, 32 connections, 50-character generations. JSON lines.
+ * npm run bench:http (not a test): the Node server under load, as JSON lines. It starts
+ * `npm start`'s server in a child process (or measures BENCH_URL, any running deeprnn server,
+ * e.g. an older version for comparison) and runs, each bounded in time:
+ *   - CPU per 100-character request as Workers bill it (the app in this process, the Workers engine)
+ *   - autocannon at 32 and 128 connections, 50- and 500-character requests: requests/s, latency,
+ *     refusals (503) and errors, /healthz latency under that load, the server's event-loop delay
+ *   - 100 clients that ask for 2000 characters and hang up after 0.3 s: server CPU spent on them
+ *   - 200 Server-Sent Event streams opened at once: time to headers
+ *   - fairness: a 20-character request during 128 streams of 2000 characters
+ *   - a soak (BENCH_SOAK_SECONDS, default off): RSS before and after
+ * Loopback only. Settings: BENCH_SECONDS (10), BENCH_URL, BENCH_SOAK_SECONDS (0), and the
+ * server's own (WORKERS, BATCH, QUEUE_SIZE, MODEL_DIR …) passed through.
  */
 import autocannon from 'autocannon';
+import { spawn } from 'node:child_process';
 import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { DEFAULT_MODEL_DIR, loadKernelNode, readModelDir } from '../shared/platform/node.ts';
 import { createApp } from './app.ts';
-import { ServedModel } from './generation.ts';
-import { startNodeServer } from './node.ts';
+import { requestScopedEngine } from './engine/lane.ts';
+import { KernelModel } from '../shared/kernel/stepper.ts';
+import { loadKernelNode, readArtifactDir } from '../shared/platform/node.ts';
 
-const modelDir = process.env.MODEL_DIR ?? DEFAULT_MODEL_DIR;
-/** The model wrangler.toml bundles (int8), run by the same portable kernel as in workerd. */
-const WORKERS_MODEL_DIR = fileURLToPath(new URL('../models/timemachine-deep-lstm-int8', import.meta.url));
-const seconds = Number(process.env.BENCH_SECONDS ?? 10);
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
+const SOAK = Number(process.env.BENCH_SOAK_SECONDS ?? 0);
 const emit = (o: object) => console.log(JSON.stringify(o));
-emit({ kind: 'machine', cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, node: process.version, date: new Date().toISOString(), model: modelDir });
+const body = (numChars: number, extra: object = {}) => JSON.stringify({ prefix: 'time traveller', numChars, temperature: 0.8, ...extra });
+const post = (numChars: number, extra: object = {}, signal?: AbortSignal): RequestInit => ({ method: 'POST', headers: { 'content-type': 'application/json' }, body: body(numChars, extra), signal });
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const pct = (xs: number[], p: number) => (xs.length ? [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))] : null);
 
-const server = await startNodeServer({ modelDir, port: 0, host: '127.0.0.1' });
-const request = (numChars: number) => ({ method: 'POST' as const, headers: { 'content-type': 'application/json' }, body: JSON.stringify({ prefix: 'time traveller', numChars, temperature: 0.8, seed: 1 }) });
+/** Start the server as `npm start` does, in its own process. */
+async function startServer(): Promise<{ url: string; stop(): void }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./node.ts', import.meta.url))], { env: { ...process.env, PORT: '0', HOST: '127.0.0.1' }, stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => (out += d));
+  for (let i = 0; i < 600 && !/ at (http:\/\/\S+)/.test(out); i++) await sleep(50);
+  const url = / at (http:\/\/\S+)/.exec(out)?.[1];
+  if (!url) throw new Error(`the server did not start: ${out}`);
+  return { url, stop: () => child.kill('SIGTERM') };
+}
 
-// CPU per request, as Workers count it: the handler's own work (app.fetch in this process, no
-// sockets), the portable kernel that Workers run; then over HTTP, client and server together.
-const handler = async (dir: string) => createApp(new ServedModel(await readModelDir(dir), await loadKernelNode(), { modelJson: '', weights: new Uint8Array() }));
-const app = await handler(modelDir);
-const workersApp = await handler(WORKERS_MODEL_DIR);
-const cpuPerRequest = async (send: () => Promise<unknown>, n: number) => {
+type Health = { running?: number; queued?: number; eventLoopDelayMs?: { p50: number; p99: number; max: number }; rssBytes?: number; cpuSeconds?: number };
+
+const external = process.env.BENCH_URL;
+const server = external ? { url: external.replace(/\/$/, ''), stop() {} } : await startServer();
+const url = server.url;
+const health = async (reset = false): Promise<Health> => (await (await fetch(`${url}/healthz${reset ? '?reset' : ''}`)).json()) as Health;
+
+/** A probe in a process of its own (so the load generator's event loop does not delay it). */
+const PROBE = `
+const url = process.argv[1]; const times = []; let failed = 0, done = false;
+process.on('message', () => { done = true; });
+(async () => {
+  while (!done) {
+    const t0 = performance.now();
+    const ok = await fetch(url, { signal: AbortSignal.timeout(10000) }).then((r) => r.arrayBuffer().then(() => r.ok), () => false);
+    if (ok) times.push(performance.now() - t0); else failed++;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  process.send({ times, failed }, () => process.exit(0));
+})();`;
+
+/** /healthz latency, probed every 100 ms until `until` resolves. */
+async function probeHealth(until: Promise<unknown>): Promise<{ p50: number | null; p99: number | null; max: number | null; failed: number }> {
+  const child = spawn(process.execPath, ['-e', PROBE, `${url}/healthz`], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+  const result = new Promise<{ times: number[]; failed: number }>((resolve) => child.once('message', (m) => resolve(m as { times: number[]; failed: number })));
+  await until;
+  child.send('stop');
+  const { times, failed } = await result;
+  const r = (v: number | null) => (v === null ? null : +v.toFixed(1));
+  return { p50: r(pct(times, 50)), p99: r(pct(times, 99)), max: r(times.length ? Math.max(...times) : null), failed };
+}
+
+emit({ kind: 'machine', cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, node: process.version, date: new Date().toISOString(), server: external ?? 'npm start (this checkout)', settings: { WORKERS: process.env.WORKERS, BATCH: process.env.BATCH, QUEUE_SIZE: process.env.QUEUE_SIZE } });
+
+if (!external) {
+  // CPU per request as Workers bill it: the handler's own work, in this process, on the Workers engine.
+  const { model, files } = await readArtifactDir(fileURLToPath(new URL('../models/timemachine-deep-lstm-int8', import.meta.url)));
+  const app = createApp({ artifact: { model, files }, engine: requestScopedEngine(new KernelModel(await loadKernelNode(), model), { capacity: 16, deadlineMs: 30_000 }) });
+  const send = async () => (await app.request('/v1/generate', post(100, { seed: 1 }))).arrayBuffer();
   for (let i = 0; i < 20; i++) await send();
   const before = process.cpuUsage();
-  for (let i = 0; i < n; i++) await send();
+  for (let i = 0; i < 300; i++) await send();
   const used = process.cpuUsage(before);
-  return +((used.user + used.system) / 1000 / n).toFixed(2);
-};
-emit({
-  kind: 'cpu-per-request',
-  numChars: 100,
-  prefix: 'time traveller',
-  handlerCpuMs: await cpuPerRequest(async () => (await app.request('/v1/generate', request(100))).arrayBuffer(), 300),
-  workersModelHandlerCpuMs: await cpuPerRequest(async () => (await workersApp.request('/v1/generate', request(100))).arrayBuffer(), 300),
-  overHttpCpuMs: await cpuPerRequest(async () => (await fetch(`${server.url}/v1/generate`, request(100))).arrayBuffer(), 300),
-});
+  emit({ kind: 'cpu-per-request', numChars: 100, model: 'int8 (the Workers model)', engine: 'Workers engine, in process', cpuMs: +((used.user + used.system) / 1000 / 300).toFixed(2) });
+}
 
-const result = await autocannon({ url: `${server.url}/v1/generate`, connections: 32, duration: seconds, ...request(50) });
-emit({
-  kind: 'load',
-  tool: 'autocannon',
-  connections: 32,
-  numChars: 50,
-  seconds,
-  requestsPerSecond: result.requests.average,
-  latencyMs: { p50: result.latency.p50, p99: result.latency.p99, max: result.latency.max },
-  non2xx: result.non2xx,
-  errors: result.errors,
-});
-await server.close();
+for (const [connections, numChars] of [[32, 50], [32, 500], [128, 50], [128, 500]] as const) {
+  await health(true);
+  const load = autocannon({ url: `${url}/v1/generate`, connections, duration: SECONDS, timeout: 10, method: 'POST', headers: { 'content-type': 'application/json' }, body: body(numChars) });
+  const probe = probeHealth(load);
+  const r = await load;
+  const h = await health(true);
+  emit({
+    kind: 'load', connections, numChars, seconds: SECONDS, requestsPerSecond: r.requests.average, ok: r['2xx'], refused503: r.non2xx, errors: r.errors, timeouts: r.timeouts,
+    latencyMs: { p50: r.latency.p50, p99: r.latency.p99, max: r.latency.max }, healthzMs: await probe, serverEventLoopDelayMs: h.eventLoopDelayMs ?? null,
+  });
+  while (((await health()).running ?? 0) > 0) await sleep(100);
+}
+
+{
+  // Clients that hang up: 100 non-streaming 2000-character requests, abandoned after 0.3 s.
+  const before = await health(true);
+  const aborts = Array.from({ length: 100 }, () => new AbortController());
+  const sent = aborts.map((a) => fetch(`${url}/v1/generate`, post(2000, {}, a.signal)).then((r) => r.arrayBuffer(), () => null));
+  await sleep(300);
+  for (const a of aborts) a.abort();
+  await Promise.all(sent);
+  let idle = await health();
+  for (let i = 0; i < 200 && ((idle.running ?? 0) > 0 || (idle.queued ?? 0) > 0); i++) idle = await health(await sleep(50).then(() => false));
+  await sleep(500);
+  const after = await health();
+  emit({ kind: 'abandoned', clients: 100, numChars: 2000, hangUpAfterMs: 300, serverCpuSeconds: before.cpuSeconds !== undefined && after.cpuSeconds !== undefined ? +(after.cpuSeconds - before.cpuSeconds).toFixed(3) : null, idleAgain: (idle.running ?? 0) === 0 });
+}
+
+{
+  // 200 event streams at once: time to each one's headers; /healthz meanwhile.
+  const aborts = Array.from({ length: 200 }, () => new AbortController());
+  const t0 = performance.now();
+  const opened = aborts.map((a) => fetch(`${url}/v1/generate`, post(2000, { stream: true }, a.signal)).then((r) => ({ ms: performance.now() - t0, status: r.status, r }), () => null));
+  const all = Promise.all(opened);
+  const probe = probeHealth(all);
+  const got = await all;
+  const ok = got.filter((g) => g?.status === 200).map((g) => g!.ms);
+  emit({ kind: 'sse-streams', streams: 200, headers200: ok.length, refused503: got.filter((g) => g?.status === 503).length, timeToHeadersMs: { p50: pct(ok, 50), p99: pct(ok, 99), max: ok.length ? Math.max(...ok) : null }, healthzMs: await probe });
+
+  // Fairness: with those streams running, a 20-character request.
+  await sleep(500);
+  const t1 = performance.now();
+  const small = await fetch(`${url}/v1/generate`, post(20));
+  await small.arrayBuffer();
+  emit({ kind: 'fairness', during: `${ok.length} streams of 2000 characters`, numChars: 20, status: small.status, latencyMs: +(performance.now() - t1).toFixed(1) });
+  for (const a of aborts) a.abort();
+  for (const g of got) await g?.r.body?.cancel().catch(() => {});
+  while (((await health()).running ?? 0) > 0) await sleep(100);
+}
+
+{
+  // One 2000-character request: the event loop does not compute it.
+  await health(true);
+  const t0 = performance.now();
+  await (await fetch(`${url}/v1/generate`, post(2000))).arrayBuffer();
+  emit({ kind: 'one-long-request', numChars: 2000, ms: +(performance.now() - t0).toFixed(1), serverEventLoopDelayMs: (await health(true)).eventLoopDelayMs ?? null });
+}
+
+if (SOAK > 0) {
+  const before = await health(true);
+  const r = await autocannon({ url: `${url}/v1/generate`, connections: 32, duration: SOAK, method: 'POST', headers: { 'content-type': 'application/json' }, body: body(50) });
+  await sleep(2000);
+  const after = await health(true);
+  emit({ kind: 'soak', seconds: SOAK, connections: 32, numChars: 50, requests: r.requests.total, rssBeforeMB: before.rssBytes ? Math.round(before.rssBytes / 2 ** 20) : null, rssAfterMB: after.rssBytes ? Math.round(after.rssBytes / 2 ** 20) : null, eventLoopDelayMs: after.eventLoopDelayMs ?? null });
+}
+
+server.stop();

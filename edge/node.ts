@@ -1,68 +1,171 @@
 /**
- * Node entry: `npm start`. Serves the app on PORT (default 8787) with the model in MODEL_DIR
- * (default models/timemachine-deep-lstm); ALLOWED_ORIGINS (comma-separated) narrows CORS.
+ * Node entry: `npm start`. Serves the app with the model in MODEL_DIR; generation runs in
+ * worker threads (edge/engine/threads.ts) so the event loop only parses, schedules and writes.
+ * Every setting is an environment variable, declared once in `SETTINGS` and checked at start.
  */
 import { serve, type ServerType } from '@hono/node-server';
-import { readdir, readFile } from 'node:fs/promises';
-import { extname, join } from 'node:path';
-import type { MiddlewareHandler } from 'hono';
+import { getConnInfo } from '@hono/node-server/conninfo';
+import { readdir, readFile, stat } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { engineName, KernelModel } from '../shared/kernel/stepper.ts';
 import { DEFAULT_MODEL_DIR, loadKernelNode, readArtifactDir } from '../shared/platform/node.ts';
-import { createApp, parseOrigins } from './app.ts';
-import { ServedModel, type ModelFiles } from './generation.ts';
+import { createApp, parseOrigins, type AssetReader } from './app.ts';
+import { localEngine } from './engine/lane.ts';
+import type { GenerationService } from './engine/scheduler.ts';
+import { startThreadEngine } from './engine/threads.ts';
+import { parseApiKeys, parseRateLimit, type RateLimit } from './guards.ts';
 
-const STATIC_DIR = fileURLToPath(new URL('../build/web/static/', import.meta.url));
-const TYPES: Record<string, string> = { '.js': 'text/javascript', '.mjs': 'text/javascript', '.wasm': 'application/wasm', '.map': 'application/json' };
+export const STATIC_DIR = fileURLToPath(new URL('../build/web/static/', import.meta.url));
 
-/** /static/*: exactly the files `npm run build:web` wrote, nothing else on disk is reachable. */
-let staticNames: Promise<string[]> | undefined; // listed once, on first request
-const nodeStatic: MiddlewareHandler = async (c) => {
-  const name = c.req.path.slice('/static/'.length);
-  const files = await (staticNames ??= readdir(STATIC_DIR, { recursive: true }).catch(() => []));
-  if (!files.includes(name)) return c.json({ error: { code: 'not_found', message: `no static file ${name} (run npm run build:web)` } }, 404);
-  const type = TYPES[extname(name)] ?? 'application/octet-stream';
-  return c.body(new Uint8Array(await readFile(join(STATIC_DIR, name))), 200, { 'Content-Type': type, 'Cache-Control': 'public, max-age=300' });
-};
+/** /static/*: exactly the files `npm run build:web` wrote (listed once); a directory is not a file. */
+export async function nodeAssets(dir = STATIC_DIR): Promise<AssetReader> {
+  const entries = await readdir(dir, { recursive: true }).catch(() => [] as string[]);
+  const files = new Map<string, string>(); // path → ETag
+  for (const name of entries) {
+    const path = name.split('\\').join('/');
+    const s = await stat(join(dir, path));
+    if (s.isFile()) files.set(path, `"${s.size.toString(16)}-${Math.floor(s.mtimeMs).toString(16)}"`);
+  }
+  return async (path, request) => {
+    const etag = files.get(path);
+    if (etag === undefined) return null;
+    if (request.headers.get('if-none-match') === etag) return new Response(null, { status: 304, headers: { ETag: etag } });
+    return new Response(await readFile(join(dir, path)), { headers: { ETag: etag } });
+  };
+}
+
+function int(name: string, value: string, min: number, max: number): number {
+  if (!/^\d+$/.test(value.trim()) || Number(value) < min || Number(value) > max) throw new Error(`${name} must be a whole number in [${min}, ${max}], got ${JSON.stringify(value)}`);
+  return Number(value);
+}
+
+/** The server's settings: one row each, with its default and what it means (printed by --help). */
+export const SETTINGS = {
+  MODEL_DIR: { default: DEFAULT_MODEL_DIR, help: 'model artifact folder to serve', parse: (v: string) => v },
+  PORT: { default: '8787', help: 'TCP port (0: any free port)', parse: (v: string) => int('PORT', v, 0, 65535) },
+  HOST: { default: '', help: 'interface to bind (default: all)', parse: (v: string) => v || undefined },
+  ALLOWED_ORIGINS: { default: '*', help: 'comma-separated origins allowed by CORS on /v1, /static and /models', parse: parseOrigins },
+  WORKERS: { default: String(availableParallelism()), help: 'generation threads (default: one per core; 0: generate on the main thread)', parse: (v: string) => int('WORKERS', v, 0, 256) },
+  BATCH: { default: '128', help: 'rows of each thread\'s batch: generations advanced together (beam search takes one per beam)', parse: (v: string) => int('BATCH', v, 1, 4096) },
+  QUEUE_SIZE: { default: '256', help: 'requests that may wait for a free row; past it, 503 with Retry-After', parse: (v: string) => int('QUEUE_SIZE', v, 0, 1_000_000) },
+  DEADLINE_MS: { default: '30000', help: 'per-request time limit; generation ends with finishReason "deadline"', parse: (v: string) => int('DEADLINE_MS', v, 1, 3_600_000) },
+  API_KEYS: { default: '', help: 'comma-separated API keys; when set, /v1/* needs Authorization: Bearer <key>', parse: parseApiKeys },
+  RATE_LIMIT: { default: '', help: 'per-client limit, e.g. "60/min" or "60/min,burst=10" (default: none)', parse: parseRateLimit },
+} as const;
+
+export type ServerConfig = { [K in keyof typeof SETTINGS]: ReturnType<(typeof SETTINGS)[K]['parse']> };
+
+/** The environment → a checked configuration; the first bad value throws one line. */
+export function serverConfig(env: Record<string, string | undefined>): ServerConfig {
+  const out: Record<string, unknown> = {};
+  for (const [name, s] of Object.entries(SETTINGS)) {
+    const v = env[name];
+    out[name] = s.parse(v === undefined || v === '' ? s.default : v);
+  }
+  return out as ServerConfig;
+}
+
+export function parsePort(value: string | undefined): number {
+  return serverConfig({ PORT: value }).PORT;
+}
+
+/** Event-loop delay sampling interval (ms). */
+const LOOP_SAMPLE_MS = 2;
 
 export interface NodeServer {
   url: string;
   server: ServerType;
+  engine: GenerationService;
   close(): Promise<void>;
 }
 
-export function parsePort(value: string | undefined): number {
-  if (value === undefined || value === '') return 8787;
-  const port = Number(value);
-  if (!/^\d+$/.test(value) || port > 65535) throw new Error(`PORT must be a whole number in [0, 65535], got ${JSON.stringify(value)}`);
-  return port;
+export interface NodeServerOptions {
+  modelDir: string;
+  port: number;
+  host?: string;
+  corsOrigins?: '*' | string[];
+  workers?: number;
+  batch?: number;
+  queueSize?: number;
+  deadlineMs?: number;
+  apiKeys?: readonly string[];
+  rateLimit?: RateLimit | null;
 }
 
-export async function startNodeServer(opts: { modelDir: string; port: number; host?: string; corsOrigins?: '*' | string[] }): Promise<NodeServer> {
-  const { model, files: artifact } = await readArtifactDir(opts.modelDir); // refuses a corrupt model before listening
-  const files: ModelFiles = { ...artifact, plotSvg: await readFile(join(opts.modelDir, 'perplexity.svg'), 'utf8').catch(() => undefined) };
-  const app = createApp(new ServedModel(model, await loadKernelNode(), files), { corsOrigins: opts.corsOrigins, staticFiles: nodeStatic });
-  return new Promise((resolve) => {
-    const server = serve({ fetch: app.fetch, port: opts.port, hostname: opts.host }, (info) => {
+export async function startNodeServer(o: NodeServerOptions): Promise<NodeServer> {
+  const { model, files: artifact } = await readArtifactDir(o.modelDir); // refuses a corrupt model before listening
+  const files = { ...artifact, plotSvg: await readFile(join(o.modelDir, 'perplexity.svg'), 'utf8').catch(() => undefined) };
+  const workers = o.workers ?? availableParallelism();
+  const schedule = { capacity: o.batch ?? 128, queueSize: o.queueSize ?? 256, deadlineMs: o.deadlineMs ?? 30_000 };
+  const engine = workers > 0 ? await startThreadEngine(artifact, engineName('simd', model), { ...schedule, workers }) : localEngine(new KernelModel(await loadKernelNode(), model), schedule);
+  // The event loop only parses, schedules and writes: /healthz shows how long it ever waited.
+  const loop = monitorEventLoopDelay({ resolution: LOOP_SAMPLE_MS });
+  loop.enable();
+  // The histogram holds the time between samples: the delay is what exceeds the sampling interval.
+  const ms = (ns: number) => +Math.max(0, ns / 1e6 - LOOP_SAMPLE_MS).toFixed(2);
+  const health = (reset: boolean) => {
+    const cpu = process.cpuUsage();
+    const out = {
+      eventLoopDelayMs: { p50: ms(loop.percentile(50)), p99: ms(loop.percentile(99)), max: ms(loop.max) },
+      rssBytes: process.memoryUsage.rss(),
+      cpuSeconds: +((cpu.user + cpu.system) / 1e6).toFixed(3), // all threads of the process
+    };
+    if (reset) loop.reset();
+    return out;
+  };
+  const app = createApp({
+    artifact: { model, files },
+    health,
+    engine,
+    corsOrigins: o.corsOrigins,
+    assets: await nodeAssets(),
+    apiKeys: o.apiKeys,
+    rateLimit: o.rateLimit,
+    clientAddress: (c) => getConnInfo(c).remote.address,
+  });
+  return new Promise((resolve, reject) => {
+    const server = serve({ fetch: app.fetch, port: o.port, hostname: o.host }, (info) => {
       const host = info.family === 'IPv6' ? `[${info.address}]` : info.address;
       resolve({
         url: `http://${host === '0.0.0.0' || host === '[::]' ? 'localhost' : host}:${info.port}`,
         server,
-        close: () => new Promise<void>((done) => server.close(() => done())),
+        engine,
+        close: async () => {
+          loop.disable();
+          await new Promise<void>((done) => server.close(() => done()));
+          await engine.close();
+        },
       });
+    });
+    server.once('error', (e: NodeJS.ErrnoException) => {
+      void engine.close();
+      reject(new Error(e.code === 'EADDRINUSE' ? `port ${o.port} is already in use${o.host ? ` on ${o.host}` : ''} (set PORT to another one)` : e.code === 'EACCES' ? `no permission to listen on port ${o.port}` : e.message));
     });
   });
 }
 
+const HELP = `deeprnn server (npm start). Settings, as environment variables:\n${Object.entries(SETTINGS)
+  .map(([k, s]) => `  ${k.padEnd(16)} ${s.help}${s.default ? ` (default ${s.default})` : ''}`)
+  .join('\n')}`;
+
 async function main(): Promise<void> {
-  const modelDir = process.env.MODEL_DIR ?? DEFAULT_MODEL_DIR;
+  if (process.argv.includes('--help')) return void console.log(HELP);
   let running: NodeServer;
+  let config: ServerConfig;
   try {
-    running = await startNodeServer({ modelDir, port: parsePort(process.env.PORT), host: process.env.HOST || undefined, corsOrigins: parseOrigins(process.env.ALLOWED_ORIGINS) });
+    config = serverConfig(process.env);
+    running = await startNodeServer({
+      modelDir: config.MODEL_DIR, port: config.PORT, host: config.HOST, corsOrigins: config.ALLOWED_ORIGINS, workers: config.WORKERS, batch: config.BATCH,
+      queueSize: config.QUEUE_SIZE, deadlineMs: config.DEADLINE_MS, apiKeys: config.API_KEYS, rateLimit: config.RATE_LIMIT,
+    });
   } catch (e) {
     console.error(`deeprnn: cannot start the server: ${(e as Error).message}`);
     process.exit(1);
   }
-  console.log(`deeprnn serving ${modelDir} at ${running.url}  (POST /v1/generate, GET /v1/models, /openapi.json, demo page at /)`);
+  console.log(`deeprnn serving ${config.MODEL_DIR} at ${running.url}  (${running.engine.engine}; POST /v1/generate, /v1/score, GET /v1/models, API docs at /docs, demo page at /)`);
   const stop = (signal: string) => {
     console.log(`${signal}: shutting down`);
     // Finish in-flight responses, then exit; give up after 5 s.

@@ -1,63 +1,125 @@
 /**
- * The API's shapes, once: the same zod schemas validate requests and generate /openapi.json.
- * Unknown request fields are rejected (a typo such as "temprature" must not pass silently).
+ * The API's shapes for OpenAPI, derived from the contract (shared/contract.ts): request schemas
+ * are built from its field tables with the service limits; response and event schemas are
+ * checked by the compiler against the contract's types. Requests are validated by the
+ * contract's validator, not here, so the CLI, the browser and the HTTP API say the same thing.
  */
 import { z } from '@hono/zod-openapi';
+import {
+  FINISH_REASONS, GENERATE_FIELDS, maxOf, SCORE_FIELDS, SERVICE_LIMITS, type BeamResult, type ErrorBody, type FinishReason, type FieldSpec, type GeneratedToken, type GenerateResult, type ScoreResult, type StartEvent, type TokenLogprob,
+} from '../shared/contract.ts';
+import { CELLS } from '../shared/model.ts';
+import { PREPROCESSINGS } from '../shared/text.ts';
 
-/** Service bounds: tighter than the library's, to keep a request inside a Workers CPU budget. */
-export const LIMITS = { maxNumChars: 2000, maxPrefixChars: 1000, maxBodyBytes: 16 * 1024 } as const;
+function fieldSchema(spec: FieldSpec): z.ZodType {
+  const max = maxOf(spec, SERVICE_LIMITS);
+  let s: z.ZodType;
+  switch (spec.kind) {
+    case 'string':
+      s = z.string().min(1).max(max * 4); // the bound on characters as read is checked after normalisation
+      break;
+    case 'strings':
+      s = z.array(z.string().min(1).max(spec.maxChars * 2)).max(spec.maxItems);
+      break;
+    case 'boolean':
+      s = z.boolean();
+      break;
+    case 'integer':
+      s = z.number().int().min(spec.min).max(max);
+      break;
+    case 'number':
+      s = (spec.exclusiveMin ? z.number().gt(spec.min) : z.number().min(spec.min)).max(spec.max);
+  }
+  const meta: { description: string; example?: unknown; default?: unknown } = { description: spec.description };
+  if (spec.example !== undefined) meta.example = spec.example;
+  if ('default' in spec && spec.default !== undefined) meta.default = spec.default;
+  s = s.openapi(meta);
+  return spec.api === 'required' ? s : s.optional();
+}
+
+function requestSchema(fields: Record<string, FieldSpec>): z.ZodObject {
+  const shape: Record<string, z.ZodType> = {};
+  for (const [name, spec] of Object.entries(fields)) if (spec.api !== 'absent') shape[name] = fieldSchema(spec);
+  return z.strictObject(shape);
+}
+
+export const GenerateRequestSchema = requestSchema(GENERATE_FIELDS).openapi('GenerateRequest');
+export const ScoreRequestSchema = requestSchema(SCORE_FIELDS).openapi('ScoreRequest');
 
 export const ErrorSchema = z
   .object({
     error: z.object({
       code: z.string().openapi({ example: 'invalid_request' }),
-      message: z.string().openapi({ example: 'numChars: Too big: expected number to be <=2000' }),
+      message: z.string().openapi({ example: 'numChars must be a whole number in [1, 2000], got 5000' }),
     }),
   })
-  .openapi('Error');
+  .openapi('Error') satisfies z.ZodType<ErrorBody>;
 
-export const GenerateRequestSchema = z
-  .strictObject({
-    prefix: z
-      .string()
-      .min(1)
-      .refine((s) => [...s].length <= LIMITS.maxPrefixChars, `at most ${LIMITS.maxPrefixChars} characters`)
-      .openapi({ description: "Text the model warms up on; put through the model's preprocessing (for d2l models: letters only, lower-case).", example: 'time traveller' }),
-    numChars: z.number().int().min(1).max(LIMITS.maxNumChars).openapi({ description: 'Characters to generate.', example: 50 }),
-    temperature: z.number().min(0).max(100).optional().openapi({ description: '0 (default) is greedy, as d2l; higher samples more freely.', example: 0.8 }),
-    topK: z.number().int().min(1).optional().openapi({ description: 'Sample only among the k most likely characters.' }),
-    topP: z.number().gt(0).max(1).optional().openapi({ description: 'Sample only from the smallest set of characters whose probability reaches p.' }),
-    seed: z.number().int().min(0).max(4294967295).optional().openapi({ description: 'Same seed, same text (in Node, Workers and browsers). Drawn at random when absent, and returned.' }),
-    stream: z.boolean().optional().openapi({ description: 'Server-Sent Events instead of one JSON response (also chosen by Accept: text/event-stream).' }),
+const TokenLogprobSchema = z.object({ text: z.string(), logprob: z.number() }).openapi('TokenLogprob') satisfies z.ZodType<TokenLogprob>;
+
+export const GeneratedTokenSchema = z
+  .object({
+    text: z.string().openapi({ description: 'One character.' }),
+    logprob: z.number().optional().openapi({ description: 'Its natural-log probability (with logprobs > 0).' }),
+    top: z.array(TokenLogprobSchema).optional().openapi({ description: 'The likeliest characters at this position, most likely first (with logprobs > 0).' }),
   })
-  .openapi('GenerateRequest');
+  .openapi('GeneratedToken') satisfies z.ZodType<GeneratedToken>;
 
-export const TimingsSchema = z.object({
-  totalMs: z.number().openapi({ description: 'Wall time of the generation (Workers freeze clocks during CPU work, so it reads 0 there).' }),
-});
+const FinishReasonSchema = z.enum(FINISH_REASONS as [FinishReason, ...FinishReason[]]).openapi({ description: 'length: numChars reached; stop: a stop sequence was generated; deadline: the server ended it at its time limit.' });
+
+const BeamSchema = z
+  .object({ generated: z.string(), text: z.string(), score: z.number(), logprob: z.number(), finishReason: FinishReasonSchema })
+  .openapi('Beam') satisfies z.ZodType<BeamResult, unknown>;
 
 export const GenerateResponseSchema = z
   .object({
     model: z.string(),
     prefix: z.string().openapi({ description: 'The prefix as the model read it (normalised).' }),
-    text: z.string().openapi({ description: 'prefix + generated, as d2l\'s predict_ch8 returns.' }),
+    text: z.string().openapi({ description: "prefix + generated, as d2l's predict_ch8 returns." }),
     generated: z.string(),
-    numChars: z.number().int(),
+    numChars: z.number().int().openapi({ description: 'Characters generated.' }),
     seed: z.number().int(),
-    finishReason: z.literal('length'),
-    timings: TimingsSchema,
+    finishReason: FinishReasonSchema,
+    author: z.string().optional(),
+    logprobs: z.array(GeneratedTokenSchema).optional(),
+    beams: z.array(BeamSchema).optional().openapi({ description: 'With beamWidth > 1: the best numReturn beams, best first.' }),
+    timings: z.object({ totalMs: z.number().openapi({ description: 'Wall time from admission (Workers freeze clocks during CPU work, so it reads less there).' }) }),
   })
-  .openapi('GenerateResponse');
+  .openapi('GenerateResponse') satisfies z.ZodType<GenerateResult, unknown>;
+
+export const StartEventSchema = z
+  .object({ model: z.string(), prefix: z.string(), seed: z.number().int(), numChars: z.number().int(), author: z.string().optional() })
+  .openapi('StartEvent') satisfies z.ZodType<StartEvent>;
+
+export const ScoreResponseSchema = z
+  .object({
+    model: z.string(),
+    text: z.string().openapi({ description: 'The text as the model read it (normalised).' }),
+    chars: z.array(
+      z.object({
+        text: z.string(),
+        logprob: z.number().nullable().openapi({ description: 'ln P(character | the ones before); null for the first character, which has no context.' }),
+        unknown: z.literal(true).optional().openapi({ description: 'Not in the vocabulary: read as <unk>.' }),
+      }),
+    ),
+    predicted: z.number().int(),
+    logprob: z.number(),
+    perplexity: z.number(),
+    bitsPerChar: z.number(),
+    unknown: z.number().int().openapi({ description: 'Characters read as <unk>.' }),
+    author: z.string().optional(),
+  })
+  .openapi('ScoreResponse') satisfies z.ZodType<ScoreResult, unknown>;
 
 export const ModelInfoSchema = z
   .object({
     name: z.string(),
-    architecture: z.object({ cell: z.enum(['lstm', 'gru', 'rnn']), numLayers: z.number().int(), hiddenSize: z.number().int(), vocabSize: z.number().int(), input: z.literal('one-hot') }),
-    vocabulary: z.object({ tokens: z.array(z.string()), unkIndex: z.number().int(), preprocessing: z.enum(['d2l', 'raw']) }),
+    architecture: z.object({ cell: z.enum(CELLS as [string, ...string[]]), numLayers: z.number().int(), hiddenSize: z.number().int(), vocabSize: z.number().int(), input: z.literal('one-hot') }),
+    vocabulary: z.object({ tokens: z.array(z.string()), unkIndex: z.number().int(), preprocessing: z.enum(PREPROCESSINGS as [string, ...string[]]), authors: z.array(z.string()) }),
+    weights: z.object({ dtype: z.string(), sha256: z.string() }),
+    samplePrefix: z.string(),
     training: z.record(z.string(), z.unknown()).nullable(),
   })
   .openapi('ModelInfo');
 
 export const ModelsResponseSchema = z.object({ models: z.array(ModelInfoSchema) }).openapi('ModelList');
-
-export type GenerateRequest = z.infer<typeof GenerateRequestSchema>;

@@ -1,27 +1,40 @@
 /**
- * npm run build:web — the browser module: build/web/static/{deeprnn.js, deeprnn-worker.js,
- * kernel.wasm, ort/…}. Served under /static/ by the Node server and as Workers assets.
+ * npm run build:web — the browser module and its static files, in build/web/static:
+ *   deeprnn.js     the <deeprnn-generate> element, with its Web Worker's code and the portable
+ *                  kernel bundled in (the worker starts from a Blob, so the module works when
+ *                  loaded from any origin); also the npm package's `deeprnn/web` entry
+ *   ort/           onnxruntime-web's files (its wasm bundle and wasm), loaded only for runtime="onnx"
+ *   swagger/       Swagger UI for /docs
+ * Source maps only with DEEPRNN_SOURCEMAPS=1 (production paths do not serve them otherwise).
+ * Served under /static/ by the Node server and as Workers assets.
  */
 import { build } from 'esbuild';
-import { copyFile, mkdir, rm } from 'node:fs/promises';
+import { copyFile, mkdir, readFile, rm } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
+import { ORT_MODULE } from './protocol.ts';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const out = `${root}build/web/static/`;
+const sourcemap = process.env.DEEPRNN_SOURCEMAPS === '1' ? 'inline' : false;
 await rm(out, { recursive: true, force: true });
 await mkdir(`${out}ort`, { recursive: true });
-await build({
-  entryPoints: { deeprnn: `${root}edge/web/client.ts`, 'deeprnn-worker': `${root}edge/web/worker.ts` },
-  outdir: out,
-  bundle: true,
-  splitting: true, // onnxruntime-web becomes a chunk loaded only when runtime="onnx" is asked for
-  format: 'esm',
-  platform: 'browser',
-  target: 'es2022',
-  minify: true,
-  sourcemap: true,
-  logLevel: 'warning',
+await mkdir(`${out}swagger`, { recursive: true });
+
+const kernel = await readFile(`${root}shared/kernel/build/kernel.wasm`);
+const common = { bundle: true, format: 'esm', platform: 'browser', target: 'es2022', minify: true, logLevel: 'warning', sourcemap } as const;
+const worker = await build({
+  ...common,
+  entryPoints: [`${root}edge/web/worker.ts`],
+  write: false,
+  define: { __DEEPRNN_KERNEL_BASE64__: JSON.stringify(kernel.toString('base64')) },
 });
-await copyFile(`${root}shared/kernel/build/kernel.wasm`, `${out}kernel.wasm`);
-for (const f of ['ort-wasm-simd-threaded.wasm', 'ort-wasm-simd-threaded.mjs']) await copyFile(`${root}node_modules/onnxruntime-web/dist/${f}`, `${out}ort/${f}`);
+await build({
+  ...common,
+  entryPoints: { deeprnn: `${root}edge/web/client.ts` },
+  outdir: out,
+  define: { __DEEPRNN_WORKER_SOURCE__: JSON.stringify(worker.outputFiles[0].text) },
+});
+// onnxruntime-web's own files, as its package ships them: `ort-base` may point at any copy of them.
+for (const f of [ORT_MODULE, 'ort-wasm-simd-threaded.wasm', 'ort-wasm-simd-threaded.mjs']) await copyFile(`${root}node_modules/onnxruntime-web/dist/${f}`, `${out}ort/${f}`);
+for (const f of ['swagger-ui-bundle.js', 'swagger-ui.css', 'LICENSE', 'NOTICE']) await copyFile(`${root}node_modules/swagger-ui-dist/${f}`, `${out}swagger/${f}`);
 console.log(`browser module written to ${out}`);

@@ -1,30 +1,58 @@
 /**
- * <deeprnn-generate>: text generation in any web page.
+ * <deeprnn-generate>: text generation in any web page, on any origin.
  *
  *   <script type="module" src="https://your-host/static/deeprnn.js"></script>
- *   <deeprnn-generate model="https://your-host/models/timemachine-deep-lstm" prefix="time traveller" num-chars="200" autostart></deeprnn-generate>
+ *   <deeprnn-generate model="https://your-host/models/timemachine-deep-lstm-int8" num-chars="200" temperature="0.8" autostart></deeprnn-generate>
  *
  * With `model` it generates in the page — in a Web Worker, on the WebAssembly kernel (or on
- * onnxruntime-web with runtime="onnx") — from the artifact at that URL. With `endpoint`
- * (a /v1/generate URL) it streams from a server instead. Either way the characters appear as
- * they are produced; `token` and `done` events report them.
+ * onnxruntime-web with runtime="onnx") — from the artifact at that URL. With `endpoint` (a
+ * /v1/generate URL) it streams from a server instead. Either way the characters appear as they
+ * are produced, and `token`, `done` and `error` events report them. Any failure is shown in the
+ * element, fires `error`, and rejects `generate()`: never a silently empty element.
+ *
+ * The worker's code is bundled into this module and started from a Blob URL, and the kernel is
+ * bundled into the worker: browsers refuse workers from another origin's URL, and a page must
+ * never resolve our files against its own URL.
  */
-import type { GenerateOptions, GenerateResult } from '../../shared/generate.ts';
-import type { BrowserRuntime, FromWorker, ToWorker } from './protocol.ts';
+import { errorBody, fromStrings, GENERATE_FIELDS, optionName, type ErrorBody, type GeneratedToken, type GenerateRequest, type GenerateResult, type StartEvent } from '../../shared/contract.ts';
+import { BROWSER_RUNTIMES, type BrowserRuntime, type FromWorker, type ModelRef, type ToWorker, type WorkerStats } from './protocol.ts';
 
-type Result = GenerateResult & { model: string; timings: { totalMs: number } };
+/** The contract's fields that are element attributes (`num-chars`, `top-k`, …). */
+const ATTRIBUTE_FIELDS = Object.fromEntries(Object.entries(GENERATE_FIELDS).filter(([, f]) => f.element));
+const ORT_BASE = new URL('./ort/', import.meta.url).href;
 
-const ASSETS = new URL('./', import.meta.url).href;
 let worker: Worker | undefined;
 let nextId = 1;
 const listeners = new Map<number, (m: FromWorker) => void>();
 
 function generationWorker(): Worker {
   if (!worker) {
-    worker = new Worker(new URL('./deeprnn-worker.js', import.meta.url), { type: 'module' });
-    worker.onmessage = (e: MessageEvent<FromWorker>) => listeners.get(e.data.id)?.(e.data);
+    const url = URL.createObjectURL(new Blob([__DEEPRNN_WORKER_SOURCE__], { type: 'text/javascript' }));
+    const w = new Worker(url, { type: 'module', name: 'deeprnn' });
+    w.onmessage = (e: MessageEvent<FromWorker>) => listeners.get(e.data.id)?.(e.data);
+    // A worker that dies fails every generation it had, with the reason.
+    w.onerror = (e) => {
+      e.preventDefault();
+      const message = `the generation worker failed: ${e.message || 'unknown error'}`;
+      for (const [id, on] of [...listeners]) on({ type: 'error', id, message });
+      worker = undefined;
+    };
+    worker = w;
   }
   return worker;
+}
+
+/** The worker's memory figures (tests check that repeated generations keep them flat). */
+export function workerStats(): Promise<WorkerStats> {
+  const id = nextId++;
+  return new Promise((resolve) => {
+    listeners.set(id, (m) => {
+      if (m.type !== 'stats') return;
+      listeners.delete(id);
+      resolve(m.stats);
+    });
+    generationWorker().postMessage({ type: 'stats', id } satisfies ToWorker);
+  });
 }
 
 /** Parse a Server-Sent Events body, calling `on` for each event as it arrives. */
@@ -45,43 +73,87 @@ async function readSse(body: ReadableStream<Uint8Array>, on: (event: string, dat
 }
 
 export class DeeprnnGenerate extends HTMLElement {
+  static observedAttributes = ['model', 'runtime', 'ort-base'];
   /** prefix + generated so far. */
   text = '';
-  result: Result | null = null;
-  private output: HTMLPreElement;
+  result: GenerateResult | null = null;
+  /** The last failure's message, also shown in the element. */
+  error: string | null = null;
+  private readonly output: HTMLPreElement;
+  private readonly errorBox: HTMLParagraphElement;
   private stopCurrent: (() => void) | null = null;
+  /** The model this element holds in the worker (freed there when no element holds it). */
+  private held: ModelRef | null = null;
 
   constructor() {
     super();
     this.output = document.createElement('pre');
     this.output.className = 'deeprnn-output';
     this.output.style.whiteSpace = 'pre-wrap';
+    this.errorBox = document.createElement('p');
+    this.errorBox.className = 'deeprnn-error';
+    this.errorBox.setAttribute('role', 'alert');
+    this.errorBox.hidden = true;
   }
 
   connectedCallback(): void {
-    if (!this.output.isConnected) this.append(this.output);
-    if (this.hasAttribute('autostart')) void this.generate().catch(() => {});
+    if (!this.output.isConnected) this.append(this.output, this.errorBox);
+    this.hold();
+    if (this.hasAttribute('autostart')) void this.generate().catch(() => {}); // shown in the element
   }
 
   disconnectedCallback(): void {
     this.stop();
+    this.letGo();
   }
 
-  private num(name: string): number | undefined {
-    const v = this.getAttribute(name);
-    return v === null || v === '' ? undefined : Number(v);
+  attributeChangedCallback(): void {
+    if (this.isConnected) this.hold();
   }
 
-  /** The request the attributes describe. */
-  get options(): GenerateOptions {
-    return {
-      prefix: this.getAttribute('prefix') ?? 'time traveller',
-      numChars: this.num('num-chars') ?? 100,
-      temperature: this.num('temperature'),
-      topK: this.num('top-k'),
-      topP: this.num('top-p'),
-      seed: this.num('seed'),
-    };
+  /** The in-page model this element's attributes name, or null (endpoint mode, or none). */
+  private modelRef(): ModelRef | null {
+    const model = this.getAttribute('model');
+    if (!model || this.getAttribute('endpoint')) return null;
+    const runtime = (this.getAttribute('runtime') ?? 'kernel') as BrowserRuntime;
+    if (!BROWSER_RUNTIMES.includes(runtime)) throw new Error(`runtime must be one of ${BROWSER_RUNTIMES.join(', ')}, got ${JSON.stringify(runtime)}`);
+    return { modelUrl: new URL(model, document.baseURI).href, runtime, ortBase: new URL(this.getAttribute('ort-base') ?? ORT_BASE, document.baseURI).href };
+  }
+
+  private hold(): void {
+    let ref: ModelRef | null = null;
+    try {
+      ref = this.modelRef();
+    } catch {
+      // reported by generate()
+    }
+    if (JSON.stringify(ref) === JSON.stringify(this.held)) return;
+    this.letGo();
+    if (ref) {
+      try {
+        generationWorker().postMessage({ type: 'retain', ref } satisfies ToWorker);
+        this.held = ref;
+      } catch {
+        // a page that forbids workers: generate() will say so
+      }
+    }
+  }
+
+  private letGo(): void {
+    if (this.held) worker?.postMessage({ type: 'release', ref: this.held } satisfies ToWorker);
+    this.held = null;
+  }
+
+  /** The request the attributes describe (the contract's fields, by their attribute names). */
+  get request(): Partial<GenerateRequest> {
+    const values: Record<string, string | string[]> = {};
+    for (const name of Object.keys(ATTRIBUTE_FIELDS)) {
+      const v = this.getAttribute(optionName(name));
+      if (v === null || v === '') continue;
+      // stop: one sequence, or a JSON array of them (["\n\n", "."]).
+      values[name] = name === 'stop' && v.trim().startsWith('[') ? (JSON.parse(v) as string[]) : v;
+    }
+    return fromStrings(ATTRIBUTE_FIELDS, values, (f) => `attribute ${optionName(f)}`);
   }
 
   stop(): void {
@@ -89,73 +161,102 @@ export class DeeprnnGenerate extends HTMLElement {
     this.stopCurrent = null;
   }
 
-  private begin(prefix: string): void {
-    this.text = prefix;
+  private begin(e: StartEvent): void {
+    this.text = e.prefix;
     const span = document.createElement('span');
     span.className = 'deeprnn-prefix';
     span.style.opacity = '0.6';
-    span.textContent = prefix;
+    span.textContent = e.prefix;
     this.output.replaceChildren(span);
+    this.dispatchEvent(new CustomEvent('start', { detail: e }));
   }
 
-  private token(text: string): void {
-    this.text += text;
-    this.output.append(text);
-    this.dispatchEvent(new CustomEvent('token', { detail: { text } }));
+  private tokens(tokens: GeneratedToken[]): void {
+    for (const t of tokens) {
+      this.text += t.text;
+      this.output.append(t.text);
+      this.dispatchEvent(new CustomEvent('token', { detail: t }));
+    }
   }
 
-  private finish(result: Result): Result {
+  private finish(result: GenerateResult): GenerateResult {
     this.result = result;
     this.dispatchEvent(new CustomEvent('done', { detail: result }));
     return result;
   }
 
-  /** Generate once; resolves with the whole result. */
-  async generate(): Promise<Result> {
-    this.stop();
-    this.result = null;
-    const options = this.options;
-    const endpoint = this.getAttribute('endpoint');
-    if (endpoint) return this.fromServer(endpoint, options);
-    const model = this.getAttribute('model');
-    if (!model) throw new Error('<deeprnn-generate> needs a model="URL of a model folder" or an endpoint="URL of /v1/generate"');
-    return this.inPage(new URL(model, location.href).href, (this.getAttribute('runtime') as BrowserRuntime | null) ?? 'kernel', options);
+  private fail(message: string): Error {
+    this.error = message;
+    this.errorBox.textContent = `deeprnn: ${message}`;
+    this.errorBox.hidden = false;
+    this.dispatchEvent(new CustomEvent('error', { detail: { message } }));
+    return new Error(message);
   }
 
-  private inPage(modelUrl: string, runtime: BrowserRuntime, options: GenerateOptions): Promise<Result> {
+  /** Generate once; resolves with the whole result, or rejects with the reason (also shown). */
+  async generate(): Promise<GenerateResult> {
+    this.stop();
+    this.result = null;
+    this.error = null;
+    this.errorBox.hidden = true;
+    try {
+      const request = this.request;
+      const endpoint = this.getAttribute('endpoint');
+      if (endpoint) return await this.fromServer(new URL(endpoint, document.baseURI).href, request);
+      const ref = this.modelRef();
+      if (!ref) throw new Error('<deeprnn-generate> needs model="URL of a model folder" or endpoint="URL of /v1/generate"');
+      return await this.inPage(ref, request);
+    } catch (e) {
+      if ((e as Error).message === 'stopped') throw e;
+      throw this.fail((e as Error).message);
+    }
+  }
+
+  private inPage(ref: ModelRef, request: Partial<GenerateRequest>): Promise<GenerateResult> {
     const id = nextId++;
-    const w = generationWorker();
-    return new Promise<Result>((resolve, reject) => {
+    let w: Worker;
+    try {
+      w = generationWorker();
+    } catch (e) {
+      throw new Error(`cannot start the generation worker (${(e as Error).message}); a page's Content-Security-Policy must allow worker-src blob:`);
+    }
+    return new Promise<GenerateResult>((resolve, reject) => {
       this.stopCurrent = () => {
         w.postMessage({ type: 'cancel', id } satisfies ToWorker);
         listeners.delete(id);
         reject(new Error('stopped'));
       };
       listeners.set(id, (m) => {
-        if (m.type === 'start') this.begin(m.prefix);
-        else if (m.type === 'token') this.token(m.text);
-        else {
+        if (m.type === 'start') this.begin(m.event);
+        else if (m.type === 'tokens') this.tokens(m.tokens);
+        else if (m.type === 'done' || m.type === 'error') {
           listeners.delete(id);
           this.stopCurrent = null;
           if (m.type === 'done') resolve(this.finish(m.result));
           else reject(new Error(m.message));
         }
       });
-      w.postMessage({ type: 'generate', id, modelUrl, runtime, assetsUrl: ASSETS, options } satisfies ToWorker);
+      w.postMessage({ type: 'generate', id, ref, request } satisfies ToWorker);
     });
   }
 
-  private async fromServer(endpoint: string, options: GenerateOptions): Promise<Result> {
+  private async fromServer(endpoint: string, request: Partial<GenerateRequest>): Promise<GenerateResult> {
     const abort = new AbortController();
     this.stopCurrent = () => abort.abort();
-    const res = await fetch(endpoint, { method: 'POST', headers: { 'content-type': 'application/json', accept: 'text/event-stream' }, body: JSON.stringify({ ...options, stream: true }), signal: abort.signal });
-    if (!res.ok || !res.body) throw new Error(((await res.json().catch(() => null)) as { error?: { message: string } } | null)?.error?.message ?? `HTTP ${res.status}`);
-    let result: Result | null = null;
+    let res: Response;
+    try {
+      res = await fetch(endpoint, { method: 'POST', headers: { 'content-type': 'application/json', accept: 'text/event-stream' }, body: JSON.stringify({ ...request, stream: true }), signal: abort.signal });
+    } catch (e) {
+      if (abort.signal.aborted) throw new Error('stopped');
+      throw new Error(`cannot reach ${endpoint}: the host is unreachable or does not allow this page's origin (CORS) (${(e as Error).message})`);
+    }
+    if (!res.ok || !res.body) throw new Error(((await res.json().catch(() => null)) as ErrorBody | null)?.error?.message ?? `${endpoint}: HTTP ${res.status}`);
+    let result: GenerateResult | null = null;
     await readSse(res.body, (event, data) => {
-      if (event === 'start') this.begin((data as { prefix: string }).prefix);
-      else if (event === 'token') this.token((data as { text: string }).text);
-      else if (event === 'done') result = data as Result;
-      else if (event === 'error') throw new Error((data as { error: { message: string } }).error.message);
+      if (event === 'start') this.begin(data as StartEvent);
+      else if (event === 'token') this.tokens([data as GeneratedToken]);
+      else if (event === 'done') result = data as GenerateResult;
+      else if (event === 'error') throw new Error(((data as ErrorBody | null) ?? errorBody('internal', 'the server failed')).error.message);
     });
     this.stopCurrent = null;
     if (!result) throw new Error('the stream ended before its done event');

@@ -1,19 +1,28 @@
 /**
- * The page at `/`: try the model as a person would — prefix, length, sampling knobs, seed — and
- * generate either in this browser (the <deeprnn-generate> element and its Web Worker) or on the
- * server (the same element reading /v1/generate's event stream). Also the model card.
+ * The pages at `/` and `/docs`. The demo page tries the model as a person would — prefix,
+ * length, sampling knobs, author, beam search, seed — generating either in this browser (the
+ * <deeprnn-generate> element and its Web Worker) or on the server (the same element reading
+ * /v1/generate's event stream); it opens with settings that show what the model can do, and
+ * greedy decoding one click away. `/docs` is Swagger UI over /openapi.json, served from here.
  */
+import { GENERATE_FIELDS, SERVICE_LIMITS } from '../../shared/contract.ts';
+import { samplePrefix } from '../../shared/generate.ts';
 import type { Model } from '../../shared/model.ts';
 
 const escape = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+
+/** What the demo page opens with: sampling, so the first text is not a greedy loop. */
+export const DEMO_SETTINGS = { temperature: 0.8, topK: 20, numChars: 200 } as const;
 
 function modelCard(model: Model, hasPlot: boolean): string {
   const t = model.training;
   const a = model.arch;
   const rows: [string, string][] = [
-    ['architecture', `${a.numLayers} × ${a.cell.toUpperCase()}, ${a.hiddenSize} hidden units, one-hot input over ${a.vocabSize} characters`],
-    ['preprocessing', model.preprocessing === 'd2l' ? 'd2l: letters and spaces, lower-case' : 'raw text'],
+    ['architecture', `${a.numLayers} × ${a.cell.toUpperCase()}, ${a.hiddenSize} hidden units, one-hot input over ${a.vocabSize} tokens`],
+    ['preprocessing', model.preprocessing === 'd2l' ? 'd2l: letters and spaces, lower-case' : 'raw text: case, punctuation and line breaks kept'],
+    ['weights', model.storage ?? 'float32'],
   ];
+  if (model.vocab.authors.size) rows.push(['authors', [...model.vocab.authors.keys()].join(', ')]);
   if (t) {
     const hp = t.hyperparameters ?? {};
     rows.push(
@@ -28,8 +37,13 @@ function modelCard(model: Model, hasPlot: boolean): string {
   return `<section class="card"><h2>Model card</h2><table>${table}</table>${plot}</section>`;
 }
 
-export function demoPage(model: Model, opts: { hasPlot: boolean }): string {
+export function demoPage(model: Model, opts: { hasPlot: boolean; nonce: string }): string {
   const modelUrl = `/models/${encodeURIComponent(model.name)}`;
+  const authors = [...model.vocab.authors.keys()];
+  const authorField = authors.length
+    ? `<label>Author <select id="author"><option value="">(any)</option>${authors.map((a, i) => `<option value="${escape(a)}"${i === 0 ? ' selected' : ''}>${escape(a)}</option>`).join('')}</select></label>`
+    : '';
+  const s = DEMO_SETTINGS;
   return `<!doctype html>
 <html lang="en">
 <head>
@@ -48,63 +62,96 @@ export function demoPage(model: Model, opts: { hasPlot: boolean }): string {
   input, select { font: inherit; padding: 0.35rem 0.5rem; border: 1px solid #bbb; border-radius: 4px; }
   fieldset { border: 1px solid #ddd; border-radius: 6px; display: flex; gap: 1.2rem; flex-wrap: wrap; align-items: center; }
   fieldset label { flex-direction: row; gap: 0.35rem; align-items: center; font-size: 0.95rem; }
+  .buttons { display: flex; gap: 0.6rem; }
   button { font: inherit; padding: 0.45rem 1rem; border: 0; border-radius: 4px; background: #1f6feb; color: white; cursor: pointer; }
+  button.secondary { background: #eef; color: #1f3b8b; border: 1px solid #bcd; }
   button:disabled { background: #8aa; }
   deeprnn-generate pre { font-family: ui-monospace, monospace; background: #f6f8fa; border: 1px solid #ddd; border-radius: 6px; padding: 1rem; min-height: 6rem; margin: 1.5rem 0 0.4rem; }
+  deeprnn-generate .deeprnn-error { color: #b00020; margin: 0.5rem 0; }
   #status { color: #666; font-size: 0.85rem; min-height: 1.3rem; }
   .card { margin-top: 2rem; border-top: 1px solid #eee; padding-top: 1rem; }
   .card th { text-align: left; font-weight: 500; color: #555; padding-right: 1rem; vertical-align: top; white-space: nowrap; }
   .card td { font-size: 0.92rem; }
   .card img { margin-top: 1rem; max-width: 100%; border: 1px solid #eee; }
+  footer { margin-top: 2rem; font-size: 0.85rem; color: #666; }
 </style>
 </head>
 <body>
 <h1>deeprnn · ${escape(model.name)}</h1>
 <p class="sub">A deep recurrent character-level language model (d2l.ai, “Deep Recurrent Neural Networks”).</p>
 <form id="form">
-  <label class="wide">Prefix <input id="prefix" value="time traveller" maxlength="1000" required></label>
-  <label>Characters <input id="numChars" type="number" min="1" max="2000" value="200" required></label>
-  <label>Temperature <input id="temperature" type="number" min="0" max="100" step="0.1" value="0"></label>
-  <label>Top-k <input id="topK" type="number" min="1" placeholder="all"></label>
+  <label class="wide">Prefix <input id="prefix" value="${escape(samplePrefix(model))}" maxlength="${SERVICE_LIMITS.maxPrefixChars}" required></label>
+  <label>Characters <input id="numChars" type="number" min="1" max="${SERVICE_LIMITS.maxNumChars}" value="${s.numChars}" required></label>
+  <label>Temperature <input id="temperature" type="number" min="0" max="${GENERATE_FIELDS.temperature.max}" step="0.1" value="${s.temperature}"></label>
+  <label>Top-k <input id="topK" type="number" min="1" value="${s.topK}" placeholder="all"></label>
   <label>Top-p <input id="topP" type="number" min="0.01" max="1" step="0.01" placeholder="1"></label>
-  <label>Seed <input id="seed" type="number" min="0" max="4294967295" placeholder="random"></label>
+  <label>Seed <input id="seed" type="number" min="0" max="${GENERATE_FIELDS.seed.max}" placeholder="random"></label>
+  <label>Beam width <input id="beamWidth" type="number" min="1" max="${GENERATE_FIELDS.beamWidth.max}" value="1"></label>
+  ${authorField}
   <fieldset class="wide">
     <legend>Generate</legend>
     <label><input type="radio" name="where" value="browser" checked> in the browser</label>
     <label><input type="radio" name="where" value="server"> on the server</label>
     <label>runtime <select id="runtime"><option value="kernel">WebAssembly kernel</option><option value="onnx">onnxruntime-web (ONNX)</option></select></label>
   </fieldset>
-  <button id="go" type="submit">Generate</button>
+  <div class="buttons wide"><button id="go" type="submit">Generate</button><button id="greedy" class="secondary" type="button" title="temperature 0: the most likely character each time, as d2l's predict_ch8">Greedy</button></div>
 </form>
 <deeprnn-generate id="gen" model="${escape(modelUrl)}"></deeprnn-generate>
 <div id="status" role="status"></div>
 ${modelCard(model, opts.hasPlot)}
-<script type="module">
+<footer>API: <a href="/docs">/docs</a> (OpenAPI at <a href="/openapi.json">/openapi.json</a>)</footer>
+<script type="module" nonce="${escape(opts.nonce)}">
 const $ = (id) => document.getElementById(id);
 const gen = $('gen');
 const where = () => document.querySelector('input[name=where]:checked').value;
 const sync = () => ($('runtime').disabled = where() === 'server');
 document.querySelectorAll('input[name=where]').forEach((r) => r.addEventListener('change', sync));
-$('form').addEventListener('submit', async (event) => {
-  event.preventDefault();
-  for (const [id, attr] of [['prefix', 'prefix'], ['numChars', 'num-chars'], ['temperature', 'temperature'], ['topK', 'top-k'], ['topP', 'top-p'], ['seed', 'seed']]) {
-    const v = $(id).value;
-    if (v === '') gen.removeAttribute(attr); else gen.setAttribute(attr, v);
+const FIELDS = [['prefix', 'prefix'], ['numChars', 'num-chars'], ['temperature', 'temperature'], ['topK', 'top-k'], ['topP', 'top-p'], ['seed', 'seed'], ['beamWidth', 'beam-width'], ['author', 'author']];
+async function run() {
+  const beam = Number($('beamWidth').value || 1) > 1;
+  for (const [id, attr] of FIELDS) {
+    const el = $(id);
+    const v = el ? el.value : '';
+    // Beam search is a deterministic search: the sampling knobs do not apply to it.
+    if (v === '' || (beam && ['temperature', 'top-k', 'top-p'].includes(attr))) gen.removeAttribute(attr); else gen.setAttribute(attr, v);
   }
   if (where() === 'server') { gen.setAttribute('endpoint', '/v1/generate'); gen.removeAttribute('model'); }
   else { gen.setAttribute('model', ${JSON.stringify(modelUrl)}); gen.removeAttribute('endpoint'); gen.setAttribute('runtime', $('runtime').value); }
-  $('go').disabled = true;
+  $('go').disabled = $('greedy').disabled = true;
   $('status').textContent = 'generating ' + (where() === 'server' ? 'on the server' : 'in the browser (' + $('runtime').selectedOptions[0].text + ')') + '…';
   try {
     const r = await gen.generate();
-    $('status').textContent = r.numChars + ' characters, seed ' + r.seed + ', ' + r.timings.totalMs + ' ms ' + (where() === 'server' ? 'on the server' : 'in the browser');
-    document.body.dataset.done = String(Date.now());
+    $('status').textContent = r.numChars + ' characters (' + r.finishReason + '), seed ' + r.seed + ', ' + r.timings.totalMs + ' ms ' + (where() === 'server' ? 'on the server' : 'in the browser');
   } catch (e) {
     $('status').textContent = 'error: ' + e.message;
   } finally {
-    $('go').disabled = false;
+    $('go').disabled = $('greedy').disabled = false;
+    document.body.dataset.done = String(Date.now());
   }
-});
+}
+$('form').addEventListener('submit', (event) => { event.preventDefault(); run(); });
+$('greedy').addEventListener('click', () => { $('temperature').value = '0'; $('topK').value = ''; $('topP').value = ''; run(); });
+</script>
+</body>
+</html>
+`;
+}
+
+/** Swagger UI, from this server's own copy (no third-party CDN, so it works offline and under CSP). */
+export function docsPage(nonce: string): string {
+  return `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>deeprnn API</title>
+<link rel="stylesheet" href="/static/swagger/swagger-ui.css">
+</head>
+<body>
+<div id="swagger-ui"></div>
+<script src="/static/swagger/swagger-ui-bundle.js"></script>
+<script nonce="${escape(nonce)}">
+window.ui = SwaggerUIBundle({ url: '/openapi.json', dom_id: '#swagger-ui', deepLinking: true, tryItOutEnabled: true });
 </script>
 </body>
 </html>

@@ -1,15 +1,39 @@
 /** Messages between the page (client.ts) and its generation worker (worker.ts). */
-import type { GenerateOptions, GenerateResult } from '../../shared/generate.ts';
+import type { GeneratedToken, GenerateRequest, GenerateResult, StartEvent } from '../../shared/contract.ts';
+
+/** onnxruntime-web's ES module (its wasm build, with its glue bundled), under `ortBase`. */
+export const ORT_MODULE = 'ort.wasm.bundle.min.mjs';
 
 /** `kernel`: the WebAssembly kernel (default); `onnx`: onnxruntime-web on the model's ONNX export. */
 export type BrowserRuntime = 'kernel' | 'onnx';
+export const BROWSER_RUNTIMES: readonly BrowserRuntime[] = ['kernel', 'onnx'];
+
+/** A model in the worker, as elements hold it: its folder URL and the runtime that runs it. */
+export interface ModelRef {
+  modelUrl: string;
+  runtime: BrowserRuntime;
+  /** Where onnxruntime-web's files are (next to the module, unless the page says otherwise). */
+  ortBase: string;
+}
 
 export type ToWorker =
-  | { type: 'generate'; id: number; modelUrl: string; runtime: BrowserRuntime; assetsUrl: string; options: GenerateOptions }
-  | { type: 'cancel'; id: number };
+  | { type: 'generate'; id: number; ref: ModelRef; request: Partial<GenerateRequest> }
+  | { type: 'cancel'; id: number }
+  /** An element starts or stops using a model: the worker frees what no element uses. */
+  | { type: 'retain' | 'release'; ref: ModelRef }
+  | { type: 'stats'; id: number };
+
+export interface WorkerStats {
+  /** Bytes of the kernel's linear memory, and of its live allocations. */
+  wasmBytes: number;
+  allocatedBytes: number;
+  models: number;
+  onnxSessions: number;
+}
 
 export type FromWorker =
-  | { type: 'start'; id: number; model: string; prefix: string; seed: number }
-  | { type: 'token'; id: number; text: string }
-  | { type: 'done'; id: number; result: GenerateResult & { model: string; timings: { totalMs: number } } }
-  | { type: 'error'; id: number; message: string };
+  | { type: 'start'; id: number; event: StartEvent }
+  | { type: 'tokens'; id: number; tokens: GeneratedToken[] }
+  | { type: 'done'; id: number; result: GenerateResult }
+  | { type: 'error'; id: number; message: string }
+  | { type: 'stats'; id: number; stats: WorkerStats };

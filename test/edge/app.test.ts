@@ -1,84 +1,184 @@
 import { spawn } from 'node:child_process';
+import { createServer } from 'node:net';
 import { cp, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createApp, parseOrigins, type ServedArtifact } from '../../edge/app.ts';
+import { localEngine } from '../../edge/engine/lane.ts';
+import { parseRateLimit, TokenBuckets } from '../../edge/guards.ts';
+import { nodeAssets, serverConfig, startNodeServer, type NodeServer } from '../../edge/node.ts';
+import type { GenerateResult } from '../../shared/contract.ts';
+import { KernelModel, type KernelRows } from '../../shared/kernel/stepper.ts';
 import { loadKernelNode } from '../../shared/platform/node.ts';
-import type { Stepper } from '../../shared/generate.ts';
-import { createApp, parseOrigins } from '../../edge/app.ts';
-import { ServedModel } from '../../edge/generation.ts';
-import { parsePort, startNodeServer } from '../../edge/node.ts';
 import { apiCases, post, SAMPLES, type Fetch } from './api-cases.ts';
 import { EDGE_MODEL_DIR, edgeModel, nodeSampleTexts } from './samples.ts';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
-let served: ServedModel;
-let fetch: Fetch;
+const SCHEDULE = { capacity: 16, queueSize: 64, deadlineMs: 30_000 };
+let artifact: ServedArtifact;
+let fetchApp: Fetch;
 beforeAll(async () => {
-  const { model, files } = await edgeModel();
-  served = new ServedModel(model, await loadKernelNode(), files);
-  const app = createApp(served);
-  fetch = async (path, init) => app.request(path, init);
+  artifact = await edgeModel();
+  const app = createApp({ artifact, engine: localEngine(new KernelModel(await loadKernelNode(), artifact.model), SCHEDULE), assets: await nodeAssets() });
+  fetchApp = async (path, init) => app.request(path, init);
 });
 
-describe('the edge app in Node (app.request)', () => {
-  apiCases((path, init) => fetch(path, init));
+/** A kernel model whose steppers count the rows they step (cancellation must stop the counting). */
+async function countingModel(): Promise<{ km: KernelModel; steps: () => number }> {
+  const km = new KernelModel(await loadKernelNode(), artifact.model);
+  let steps = 0;
+  const acquire = km.acquire.bind(km);
+  km.acquire = (capacity?: number): KernelRows => {
+    const rows = acquire(capacity);
+    const step = rows.step.bind(rows);
+    rows.step = (first, tokens) => ((steps += tokens.length), step(first, tokens));
+    return rows;
+  };
+  return { km, steps: () => steps };
+}
+
+describe('the edge app in Node (app.request, the in-thread engine as on Workers)', () => {
+  apiCases((path, init) => fetchApp(path, init));
 
   it('generates the same texts as the library (the Workers tests compare against these)', async () => {
     const texts = await nodeSampleTexts();
     for (const [i, s] of SAMPLES.entries()) {
-      const body = (await (await fetch('/v1/generate', post(s))).json()) as { text: string };
+      const body = (await (await fetchApp('/v1/generate', post(s))).json()) as { text: string };
       expect(body.text).toBe(texts[i]);
     }
   });
 
-  it('stops generating when the client disconnects', async () => {
-    let steps = 0;
-    const acquire = served.acquire.bind(served);
-    served.acquire = (): Stepper => {
-      const s = acquire();
-      return { reset: () => s.reset(), step: (t) => (steps++, s.step(t)) };
-    };
-    try {
+  it('stops generating within a step when the client disconnects, streaming or not', async () => {
+    for (const stream of [true, false]) {
+      const { km, steps } = await countingModel();
+      const app = createApp({ artifact, engine: localEngine(km, SCHEDULE) });
       const abort = new AbortController();
-      const app = createApp(served);
-      const r = await app.fetch(new Request('http://edge.test/v1/generate', { ...post({ prefix: 'the', numChars: 2000, stream: true }), signal: abort.signal }));
-      const reader = r.body!.getReader();
-      await reader.read();
+      const res = app.fetch(new Request('http://edge.test/v1/generate', { ...post({ prefix: 'the', numChars: 2000, stream }), signal: abort.signal }));
+      await new Promise((r) => setTimeout(r, 20));
       abort.abort();
-      await reader.cancel().catch(() => {});
-      await new Promise((res) => setTimeout(res, 200));
-      expect(steps).toBeGreaterThan(0);
-      expect(steps).toBeLessThan(2000);
-    } finally {
-      served.acquire = acquire;
+      if (stream) await (await res).body!.cancel().catch(() => {});
+      else await Promise.resolve(res).catch(() => {});
+      const at = steps();
+      await new Promise((r) => setTimeout(r, 150));
+      expect(at).toBeGreaterThan(0);
+      expect(steps() - at, stream ? 'streaming' : 'non-streaming').toBeLessThanOrEqual(8); // the lane finishes the ticks it began
+      expect(steps()).toBeLessThan(2000);
     }
   });
 
-  it('allows only the configured origins when ALLOWED_ORIGINS is set', async () => {
+  it('refuses at once, with 503, Retry-After and the JSON error body, past its queue', async () => {
+    const app = createApp({ artifact, engine: localEngine(new KernelModel(await loadKernelNode(), artifact.model), { capacity: 2, queueSize: 1, deadlineMs: 30_000 }) });
+    const long = () => app.request('/v1/generate', post({ prefix: 'the', numChars: 2000 }));
+    const first = [long(), long(), long()]; // two run, one waits
+    const refused = await app.request('/v1/generate', post({ prefix: 'the', numChars: 5 }));
+    expect(refused.status).toBe(503);
+    expect(Number(refused.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+    expect(((await refused.json()) as { error: { code: string } }).error.code).toBe('overloaded');
+    const results = await Promise.all(first);
+    expect(results.map((r) => r.status)).toEqual([200, 200, 200]);
+    const beam = await app.request('/v1/generate', post({ prefix: 'the', numChars: 5, beamWidth: 3 }));
+    expect(beam.status).toBe(503); // needs more rows than a batch has
+  });
+
+  it('ends over-long work at the deadline, with finishReason "deadline" and the text so far', async () => {
+    const app = createApp({ artifact, engine: localEngine(new KernelModel(await loadKernelNode(), artifact.model), { capacity: 4, queueSize: 8, deadlineMs: 15 }) });
+    const r = (await (await app.request('/v1/generate', post({ prefix: 'the', numChars: 2000 }))).json()) as GenerateResult;
+    expect(r.finishReason).toBe('deadline');
+    expect(r.numChars).toBeLessThan(2000);
+    expect(r.text).toBe(r.prefix + r.generated);
+  });
+
+  it('API keys and a per-client rate limit, both off unless configured', async () => {
+    const engine = localEngine(new KernelModel(await loadKernelNode(), artifact.model), SCHEDULE);
+    const guarded = createApp({ artifact, engine, apiKeys: ['k1', 'k2'], rateLimit: { perMinute: 60, burst: 2 }, clientAddress: () => '10.0.0.1' });
+    const none = await guarded.request('/v1/models');
+    expect(none.status).toBe(401);
+    expect(none.headers.get('www-authenticate')).toMatch(/^Bearer/);
+    expect(((await none.json()) as { error: { code: string } }).error.code).toBe('unauthorized');
+    expect((await guarded.request('/v1/models', { headers: { authorization: 'Bearer nope' } })).status).toBe(401);
+    expect((await guarded.request('/healthz')).status).toBe(200); // health checks need no key
+    const ok = { headers: { authorization: 'Bearer k2' } };
+    expect((await guarded.request('/v1/models', ok)).status).toBe(200);
+    expect((await guarded.request('/v1/models', ok)).status).toBe(200);
+    const limited = await guarded.request('/v1/models', ok);
+    expect(limited.status).toBe(429);
+    expect(Number(limited.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+    expect((await guarded.request('/v1/models', { headers: { authorization: 'Bearer k1' } })).status).toBe(200); // buckets are per client
+    expect(parseRateLimit('30/min,burst=5')).toEqual({ perMinute: 30, burst: 5 });
+    expect(() => parseRateLimit('lots')).toThrow(/RATE_LIMIT must look like/);
+    let now = 0;
+    const b = new TokenBuckets({ perMinute: 60, burst: 1 }, () => now);
+    expect(b.take('x')).toBe(0);
+    expect(b.take('x')).toBe(1);
+    now += 1000;
+    expect(b.take('x')).toBe(0);
+  });
+
+  it('allows only the configured origins when ALLOWED_ORIGINS is set, on the API and the static files', async () => {
     expect(parseOrigins(undefined)).toBe('*');
     expect(parseOrigins(' https://a.example , https://b.example ')).toEqual(['https://a.example', 'https://b.example']);
-    const app = createApp(served, { corsOrigins: ['https://a.example'] });
-    const ok = await app.request('/v1/models', { headers: { origin: 'https://a.example' } });
-    expect(ok.headers.get('access-control-allow-origin')).toBe('https://a.example');
-    const other = await app.request('/v1/models', { headers: { origin: 'https://evil.example' } });
-    expect(other.headers.get('access-control-allow-origin')).toBeNull();
+    const app = createApp({ artifact, engine: localEngine(new KernelModel(await loadKernelNode(), artifact.model), SCHEDULE), corsOrigins: ['https://a.example'], assets: await nodeAssets() });
+    for (const path of ['/v1/models', '/static/deeprnn.js', '/models/timemachine-deep-lstm/model.json']) {
+      expect((await app.request(path, { headers: { origin: 'https://a.example' } })).headers.get('access-control-allow-origin'), path).toBe('https://a.example');
+      expect((await app.request(path, { headers: { origin: 'https://evil.example' } })).headers.get('access-control-allow-origin'), path).toBeNull();
+    }
   });
 });
 
-describe('the Node server', () => {
+describe('the Node server: generation threads behind a scheduler', () => {
+  let server: NodeServer;
+  beforeAll(async () => {
+    server = await startNodeServer({ modelDir: EDGE_MODEL_DIR, port: 0, host: '127.0.0.1', workers: 2, batch: 8, queueSize: 4, deadlineMs: 30_000 });
+  });
+  afterAll(() => server?.close());
+  const http: Fetch = (path, init) => fetch(`${server.url}${path}`, init);
+
+  it('gives the same texts as the library from its threads, alone and batched with others', async () => {
+    const texts = await nodeSampleTexts();
+    const all = await Promise.all([...SAMPLES, ...SAMPLES].map(async (s) => ((await (await http('/v1/generate', post(s))).json()) as { text: string }).text));
+    expect(all).toEqual([...texts, ...texts]);
+  });
+
+  it('answers /healthz while every row of every thread is busy, and sheds what its queue cannot hold', async () => {
+    const controllers = Array.from({ length: 24 }, () => new AbortController());
+    const busy = controllers.map((c) => http('/v1/generate', { ...post({ prefix: 'the', numChars: 2000, stream: true }), signal: c.signal }).catch(() => null));
+    const responses = await Promise.all(busy);
+    const statuses = responses.map((r) => r?.status);
+    expect(statuses.filter((s) => s === 503).length).toBeGreaterThanOrEqual(24 - 2 * 8 - 4); // 16 rows + 4 waiting
+    const health = (await (await http('/healthz')).json()) as { running: number; queued: number; status: string };
+    expect(health.status).toBe('ok');
+    expect(health.running).toBe(16); // answered while saturated
+    for (const c of controllers) c.abort();
+    await Promise.all(responses.map((r) => r?.body?.cancel().catch(() => {})));
+    // Cancelled work leaves the batches: the server is idle again long before 2000 characters.
+    const started = Date.now();
+    let h = health;
+    while ((h.running > 0 || h.queued > 0) && Date.now() - started < 5000) h = (await (await http('/healthz')).json()) as typeof health;
+    expect(h.running + h.queued).toBe(0);
+  });
+
+  it('non-streaming requests whose client hangs up leave the batch too', async () => {
+    const controllers = Array.from({ length: 10 }, () => new AbortController());
+    const reqs = controllers.map((c) => http('/v1/generate', { ...post({ prefix: 'the', numChars: 2000 }), signal: c.signal }).catch(() => null));
+    await new Promise((r) => setTimeout(r, 30));
+    const during = (await (await http('/healthz')).json()) as { running: number };
+    expect(during.running).toBeGreaterThan(0);
+    for (const c of controllers) c.abort();
+    await Promise.all(reqs);
+    const started = Date.now();
+    let h = during;
+    while (h.running > 0 && Date.now() - started < 5000) h = (await (await http('/healthz')).json()) as typeof during;
+    expect(h.running).toBe(0);
+  });
+});
+
+describe('npm start', () => {
   let dir = '';
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'deeprnn-edge-'));
   });
   afterAll(() => rm(dir, { recursive: true, force: true }));
-
-  it('serves over HTTP and closes', async () => {
-    const s = await startNodeServer({ modelDir: EDGE_MODEL_DIR, port: 0, host: '127.0.0.1' });
-    const r = await globalThis.fetch(`${s.url}/v1/generate`, post({ prefix: 'time', numChars: 10 }));
-    expect(r.status).toBe(200);
-    await s.close();
-  });
 
   it('refuses to start on a corrupt model', async () => {
     const bad = join(dir, 'corrupt');
@@ -87,21 +187,43 @@ describe('the Node server', () => {
     await expect(startNodeServer({ modelDir: bad, port: 0 })).rejects.toThrow(/weights\.bin is truncated/);
   });
 
-  it('validates PORT', () => {
-    expect(parsePort(undefined)).toBe(8787);
-    expect(parsePort('0')).toBe(0);
-    expect(() => parsePort('http')).toThrow(/PORT must be a whole number/);
-    expect(() => parsePort('70000')).toThrow(/PORT/);
+  it('validates every setting', () => {
+    expect(serverConfig({}).PORT).toBe(8787);
+    expect(serverConfig({ PORT: '0' }).PORT).toBe(0);
+    for (const [name, value, message] of [
+      ['PORT', 'http', /PORT must be a whole number in \[0, 65535\]/],
+      ['PORT', '70000', /PORT/],
+      ['WORKERS', '-1', /WORKERS/],
+      ['BATCH', '0', /BATCH must be a whole number in \[1, 4096\]/],
+      ['QUEUE_SIZE', 'many', /QUEUE_SIZE/],
+      ['DEADLINE_MS', '0', /DEADLINE_MS/],
+      ['RATE_LIMIT', '5 per second', /RATE_LIMIT must look like/],
+    ] as const) expect(() => serverConfig({ [name]: value }), `${name}=${value}`).toThrow(message);
   });
 
-  it('npm start shuts down cleanly on SIGTERM', async () => {
-    const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'edge/node.ts')], { env: { ...process.env, MODEL_DIR: EDGE_MODEL_DIR, PORT: '0', HOST: '127.0.0.1' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const start = (env: Record<string, string>) => spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'edge/node.ts')], { env: { ...process.env, MODEL_DIR: EDGE_MODEL_DIR, HOST: '127.0.0.1', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+
+  it('on a busy port: one line naming the port, and a non-zero exit', async () => {
+    const blocker = createServer().listen(0, '127.0.0.1');
+    await new Promise((r) => blocker.once('listening', r));
+    const port = (blocker.address() as { port: number }).port;
+    const child = start({ PORT: String(port) });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d));
+    const code = await new Promise((r) => child.on('exit', r));
+    blocker.close();
+    expect(code).not.toBe(0);
+    expect(stderr.trim()).toBe(`deeprnn: cannot start the server: port ${port} is already in use on 127.0.0.1 (set PORT to another one)`);
+  });
+
+  it('shuts down cleanly on SIGTERM', async () => {
+    const child = start({ PORT: '0' });
     let output = '';
     child.stdout.on('data', (d: Buffer) => (output += d));
     const started = Date.now();
     while (!/serving .* at (http:\/\/\S+)/.test(output) && Date.now() - started < 30_000) await new Promise((r) => setTimeout(r, 50));
     const url = /at (http:\/\/\S+)/.exec(output)![1];
-    expect((await globalThis.fetch(`${url}/healthz`)).status).toBe(200);
+    expect((await fetch(`${url}/healthz`)).status).toBe(200);
     child.kill('SIGTERM');
     const code = await new Promise((r) => child.on('exit', r));
     expect(code).toBe(0);

@@ -1,10 +1,9 @@
 /** The SAMPLES' texts as Node generates them (the Workers tests compare theirs to these). */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { ModelFiles } from '../../edge/generation.ts';
+import type { ServedArtifact } from '../../edge/app.ts';
 import { predict } from '../../shared/generate.ts';
-import { bestStepper } from '../../shared/kernel/stepper.ts';
-import type { Model } from '../../shared/model.ts';
+import { KernelModel } from '../../shared/kernel/stepper.ts';
 import { loadKernelNode, readArtifactDir, readModelDir } from '../../shared/platform/node.ts';
 import { SAMPLES } from './api-cases.ts';
 
@@ -12,12 +11,12 @@ export const EDGE_MODEL_DIR = join(new URL('../..', import.meta.url).pathname, '
 
 export async function nodeSampleTexts(): Promise<string[]> {
   const model = await readModelDir(EDGE_MODEL_DIR);
-  const stepper = bestStepper(model, await loadKernelNode());
-  return SAMPLES.map((s) => predict(model, s, stepper).text);
+  const km = new KernelModel(await loadKernelNode(), model);
+  return SAMPLES.map((s) => predict(model, s, km).text);
 }
 
 /** The Workers model with its files, as the edge entry points hold it. */
-export async function edgeModel(): Promise<{ model: Model; files: ModelFiles }> {
+export async function edgeModel(): Promise<ServedArtifact> {
   const { model, files } = await readArtifactDir(EDGE_MODEL_DIR);
   return { model, files: { ...files, plotSvg: await readFile(join(EDGE_MODEL_DIR, 'perplexity.svg'), 'utf8') } };
 }

@@ -15,6 +15,20 @@ describe('the Workers entry in workerd (bundled model and kernel)', () => {
       expect(body.text).toBe(expected[i]);
     }
   });
+
+  it('a client that disconnects stops its generation: its rows are free again', async () => {
+    const r = await fetch('/v1/generate', post({ prefix: 'the', numChars: 2000, stream: true }));
+    const reader = r.body!.getReader();
+    await reader.read();
+    expect(((await (await fetch('/healthz')).json()) as { running: number }).running).toBe(1);
+    await reader.cancel();
+    let running = 1;
+    for (let i = 0; i < 50 && running > 0; i++) {
+      await new Promise((res) => setTimeout(res, 20));
+      running = ((await (await fetch('/healthz')).json()) as { running: number }).running;
+    }
+    expect(running).toBe(0);
+  });
 });
 
 declare module 'vitest' {

@@ -1,0 +1,42 @@
+/**
+ * One generation thread of the Node server: it loads the served model into its own kernel and
+ * runs a `LocalLane` — continuous batching of every job the scheduler gives it — posting each
+ * tick's events to the main thread as one message. The main thread only parses, schedules and
+ * writes; no generation step ever runs on its event loop.
+ */
+import { setPriority } from 'node:os';
+import { parentPort, workerData } from 'node:worker_threads';
+import { decodeArtifact } from '../../shared/artifact.ts';
+import { KernelModel } from '../../shared/kernel/stepper.ts';
+import { loadKernelNode } from '../../shared/platform/node.ts';
+import { LocalLane } from './lane.ts';
+import type { ThreadInit, ToThread, FromThread } from './threads.ts';
+
+const init = workerData as ThreadInit;
+// Below the main thread (nice +10; on Linux this applies to this thread only): when cores are
+// scarce, the event loop that answers requests and health checks runs first.
+try {
+  setPriority(0, 10);
+} catch {
+  // not permitted here: run at the same priority
+}
+const port = parentPort!;
+const post = (m: FromThread) => port.postMessage(m);
+
+try {
+  const model = await decodeArtifact({ modelJson: init.modelJson, weights: init.weights });
+  const lane = new LocalLane(new KernelModel(await loadKernelNode('simd'), model), {
+    capacity: init.capacity,
+    ticksPerYield: 1,
+    flushEveryMs: 20,
+    yieldNow: () => new Promise<void>((resolve) => setImmediate(resolve)),
+    emit: (events) => post({ type: 'events', events }),
+  });
+  port.on('message', (m: ToThread) => {
+    if (m.type === 'submit') lane.submit(m.work);
+    else if (m.type === 'cancel') lane.cancel(m.id, m.reason);
+  });
+  post({ type: 'ready' });
+} catch (e) {
+  post({ type: 'fatal', message: (e as Error).message });
+}

@@ -1,0 +1,41 @@
+/**
+ * npm run build:package (run by `npm pack` through prepack, after npm run build): the npm
+ * package's browser entries, in dist/:
+ *   deeprnn.js   `import { loadModel, generate } from 'deeprnn'` — the shared library, with the
+ *                portable kernel bundled in (no Node built-ins: browsers, Workers, Node)
+ *   web.js       `import 'deeprnn/web'` — the <deeprnn-generate> element (build/web/static/deeprnn.js)
+ *   types/       declarations of both
+ */
+import { execFileSync } from 'node:child_process';
+import { copyFile, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
+
+const root = fileURLToPath(new URL('../', import.meta.url));
+const dist = join(root, 'dist');
+await rm(dist, { recursive: true, force: true });
+await mkdir(dist, { recursive: true });
+const kernel = await readFile(join(root, 'shared/kernel/build/kernel.wasm'));
+await build({
+  entryPoints: [join(root, 'shared/index.ts')],
+  outfile: join(dist, 'deeprnn.js'),
+  bundle: true,
+  format: 'esm',
+  platform: 'neutral',
+  target: 'es2022',
+  logLevel: 'warning',
+  define: { __DEEPRNN_KERNEL_BASE64__: JSON.stringify(kernel.toString('base64')) },
+});
+await copyFile(join(root, 'build/web/static/deeprnn.js'), join(dist, 'web.js'));
+execFileSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', join(root, 'tsconfig.package.json')], { stdio: 'inherit' });
+// Declarations import each other as .js, as published packages do.
+async function rewrite(dir: string): Promise<void> {
+  for (const e of await readdir(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) await rewrite(p);
+    else if (p.endsWith('.d.ts')) await writeFile(p, (await readFile(p, 'utf8')).replace(/(from\s+|import\()(['"])(\.{1,2}\/[^'"]+)\.ts\2/g, '$1$2$3.js$2'));
+  }
+}
+await rewrite(join(dist, 'types'));
+console.log(`package entries written to ${dist}`);

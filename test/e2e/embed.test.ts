@@ -1,0 +1,214 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import { join } from 'node:path';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startNodeServer, type NodeServer } from '../../edge/node.ts';
+import type { GenerateResult } from '../../shared/contract.ts';
+import { EDGE_MODEL_DIR } from '../edge/samples.ts';
+
+// <deeprnn-generate> as people embed it: the README's snippet, verbatim, on a page of ANOTHER
+// origin (localhost vs 127.0.0.1), against the Node server and against the Worker in `wrangler
+// dev` (workerd). In the page (kernel and ONNX runtimes) and streamed from the server, the text is
+// the server's for the same seed; failures show in the element; memory stays flat; a second visit
+// does not download the weights again.
+const ROOT = new URL('../..', import.meta.url).pathname;
+const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
+
+/** The README's embedding snippet, as a user copies it. */
+async function readmeSnippet(): Promise<string> {
+  const readme = await readFile(join(ROOT, 'README.md'), 'utf8');
+  const section = readme.slice(readme.indexOf('## Embed generation in a web page'));
+  return /```html\n([\s\S]*?)```/.exec(section)![1];
+}
+
+/** A page server on another origin; `pages` maps paths to HTML (or a handler). */
+function pageServer(pages: Record<string, string | ((res: import('node:http').ServerResponse) => void)>): Promise<{ url: string; server: Server }> {
+  const server = createServer((req, res) => {
+    const page = pages[req.url ?? '/'];
+    if (typeof page === 'function') return page(res);
+    if (page === undefined) return void res.writeHead(404).end();
+    res.writeHead(200, { 'content-type': 'text/html' }).end(page);
+  });
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve({ url: `http://localhost:${(server.address() as { port: number }).port}`, server })));
+}
+
+async function wranglerDev(): Promise<{ url: string; child: ChildProcess }> {
+  const port = 8700 + Math.floor(Math.random() * 200);
+  const child = spawn(process.execPath, [join(ROOT, 'node_modules/wrangler/bin/wrangler.js'), 'dev', '--port', String(port), '--ip', '127.0.0.1', '--log-level', 'error'], {
+    cwd: ROOT, env: { ...process.env, WRANGLER_SEND_METRICS: 'false' }, stdio: 'ignore',
+  });
+  const url = `http://127.0.0.1:${port}`;
+  for (let i = 0; i < 120; i++) {
+    if ((await fetch(`${url}/healthz`).catch(() => null))?.ok) return { url, child };
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  child.kill();
+  throw new Error('wrangler dev did not start');
+}
+
+const results = (page: Page) =>
+  page.waitForFunction(() => {
+    const els = [...document.querySelectorAll('deeprnn-generate')] as (HTMLElement & { result: unknown; error: string | null })[];
+    return els.length > 0 && els.every((e) => e.result || e.error) ? els.map((e) => ({ result: e.result, error: e.error, text: e.querySelector('pre')?.textContent })) : null;
+  }, undefined, { timeout: 60_000 }).then((h) => h.jsonValue() as Promise<{ result: GenerateResult | null; error: string | null; text: string }[]>);
+
+let browser: Browser;
+beforeAll(async () => {
+  browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
+}, 60_000);
+afterAll(() => browser?.close());
+
+const runtimes: [string, () => Promise<{ url: string; stop: () => Promise<void> }>][] = [
+  ['the Node server', async () => {
+    const s: NodeServer = await startNodeServer({ modelDir: EDGE_MODEL_DIR, port: 0, host: '127.0.0.1' });
+    return { url: s.url, stop: () => s.close() };
+  }],
+  ['the Worker (wrangler dev)', async () => {
+    const w = await wranglerDev();
+    return { url: w.url, stop: async () => void w.child.kill() };
+  }],
+];
+
+for (const [name, start] of runtimes) {
+  describe(`the README's snippet on a page of another origin, against ${name}`, () => {
+    let host: { url: string; stop: () => Promise<void> };
+    let pages: { url: string; server: Server };
+    let context: BrowserContext;
+    beforeAll(async () => {
+      host = await start();
+      const snippet = (await readmeSnippet()).replaceAll('https://your-deeprnn-host', host.url);
+      const onnx = snippet.replace(/<deeprnn-generate model=/, '<deeprnn-generate runtime="onnx" model=').replace(/<deeprnn-generate endpoint=[\s\S]*?<\/deeprnn-generate>/, '');
+      pages = await pageServer({ '/': `<!doctype html><html><body>${snippet}</body></html>`, '/onnx': `<!doctype html><html><body>${onnx}</body></html>` });
+      context = await browser.newContext();
+    }, 120_000);
+    afterAll(async () => {
+      await context?.close();
+      pages?.server.close();
+      await host?.stop();
+    });
+
+    it('both elements generate, in the page and streamed from the server, the server\'s text for the same settings', async () => {
+      const page = await context.newPage();
+      const errors: string[] = [];
+      page.on('pageerror', (e) => errors.push(e.message));
+      await page.goto(pages.url);
+      const [inPage, streamed] = await results(page);
+      expect(errors).toEqual([]);
+      expect(inPage.error).toBeNull();
+      expect(streamed.error).toBeNull();
+      const server = async (body: object) => ((await (await fetch(`${host.url}/v1/generate`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })).json()) as GenerateResult).text;
+      expect(inPage.result!.text).toBe(await server({ prefix: 'time traveller', numChars: 200, temperature: 0.8, seed: 42 })); // prefix: the model's sample prefix
+      expect(inPage.text).toBe(inPage.result!.text); // what a person sees
+      expect(streamed.result!.text).toBe(await server({ prefix: 'the time', numChars: 200, temperature: 0.8, seed: 42 }));
+      await page.close();
+    });
+
+    it('runtime="onnx" loads onnxruntime-web relative to the module, and gives the same text', async () => {
+      const page = await context.newPage();
+      await page.goto(`${pages.url}/onnx`);
+      const [r] = await results(page);
+      expect(r.error).toBeNull();
+      const server = await fetch(`${host.url}/v1/generate`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ prefix: 'time traveller', numChars: 200, temperature: 0.8, seed: 42 }) });
+      expect(r.result!.text).toBe(((await server.json()) as GenerateResult).text);
+      await page.close();
+    });
+  });
+}
+
+describe('the element in a page', () => {
+  let host: NodeServer;
+  let pages: { url: string; server: Server };
+  beforeAll(async () => {
+    host = await startNodeServer({ modelDir: EDGE_MODEL_DIR, port: 0, host: '127.0.0.1' });
+    const module = `<script type="module" src="${host.url}/static/deeprnn.js"></script>`;
+    pages = await pageServer({
+      '/': `<!doctype html><html><body>${module}<deeprnn-generate id="g" model="${host.url}/models/timemachine-deep-lstm" num-chars="20"></deeprnn-generate></body></html>`,
+      '/errors': `<!doctype html><html><body>${module}
+        <deeprnn-generate id="unreachable" model="http://127.0.0.1:1/models/nothing"></deeprnn-generate>
+        <deeprnn-generate id="corrupt" model="/bad/"></deeprnn-generate>
+        <deeprnn-generate id="autostart" model="http://127.0.0.1:1/models/nothing" autostart></deeprnn-generate>
+        <deeprnn-generate id="bad-attribute" model="${host.url}/models/timemachine-deep-lstm" num-chars="lots"></deeprnn-generate></body></html>`,
+      '/bad/model.json': (res) => res.writeHead(200, { 'content-type': 'application/json', 'access-control-allow-origin': '*' }).end('{"format": "nope"}'),
+      '/bad/weights.bin': (res) => res.writeHead(200, { 'access-control-allow-origin': '*' }).end('xx'),
+    });
+  }, 60_000);
+  afterAll(async () => {
+    pages?.server.close();
+    await host?.close();
+  });
+
+  it('shows every failure in the element, fires error, and rejects generate()', async () => {
+    const page = await browser.newPage();
+    await page.goto(`${pages.url}/errors`);
+    await page.waitForFunction(() => customElements.get('deeprnn-generate'));
+    const outcome = await page.evaluate(async () => {
+      const out: Record<string, { rejected: string | null; shown: string; event: string | null }> = {};
+      for (const id of ['unreachable', 'corrupt', 'bad-attribute']) {
+        const el = document.getElementById(id) as HTMLElement & { generate(): Promise<unknown> };
+        let event: string | null = null;
+        el.addEventListener('error', (e) => (event = (e as unknown as CustomEvent<{ message: string }>).detail.message));
+        const rejected = await el.generate().then(() => null, (e: Error) => e.message);
+        out[id] = { rejected, shown: el.querySelector('.deeprnn-error')?.textContent ?? '', event };
+      }
+      return out;
+    });
+    expect(outcome.unreachable.rejected).toMatch(/cannot fetch http:\/\/127\.0\.0\.1:1\/models\/nothing\/model\.json: the host is unreachable or does not allow this page's origin \(CORS\)/);
+    expect(outcome.corrupt.rejected).toMatch(/format must be "deeprnn-model"/);
+    expect(outcome['bad-attribute'].rejected).toMatch(/attribute num-chars must be a whole number/);
+    for (const o of Object.values(outcome)) {
+      expect(o.shown).toBe(`deeprnn: ${o.rejected}`);
+      expect(o.event).toBe(o.rejected);
+    }
+    // autostart: the failure is visible without anyone calling generate()
+    await page.waitForFunction(() => document.querySelector('#autostart .deeprnn-error:not([hidden])'));
+    await page.close();
+  });
+
+  it('200 generations in one page keep the worker\'s wasm memory and the page heap flat; a second visit does not download the weights', async () => {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    const weightsRequests: string[] = [];
+    context.on('request', (r) => r.url().endsWith('/weights.bin') && weightsRequests.push(r.url()));
+    await page.goto(pages.url);
+    const cdp = await context.newCDPSession(page);
+    const heap = async () => {
+      await cdp.send('HeapProfiler.collectGarbage');
+      return (await cdp.send('Runtime.getHeapUsage')).usedSize;
+    };
+    // As strings: vitest rewrites import() in functions of this file, which the page cannot run.
+    const stats = `(await import(document.querySelector('script').src)).workerStats()`;
+    const run = (n: number): Promise<{ wasmBytes: number; allocatedBytes: number; models: number }> =>
+      page.evaluate(`(async () => {
+        const el = document.getElementById('g');
+        for (let i = 0; i < ${n}; i++) {
+          el.setAttribute('seed', String(i));
+          if ((await el.generate()).numChars !== 20) throw new Error('short');
+        }
+        return ${stats};
+      })()`);
+    await run(20); // warm up
+    const [before, heapBefore] = [await run(1), await heap()];
+    const after = await run(200);
+    const heapAfter = await heap();
+    expect(after.wasmBytes).toBe(before.wasmBytes);
+    expect(after.allocatedBytes).toBe(before.allocatedBytes);
+    expect(after.models).toBe(1);
+    expect(heapAfter - heapBefore).toBeLessThan(1 << 20);
+    expect(weightsRequests).toHaveLength(1);
+    // A second visit: the weights come from the Cache API, keyed by their SHA-256.
+    await page.reload();
+    await page.waitForFunction(() => customElements.get('deeprnn-generate'));
+    expect((await run(1)).models).toBe(1);
+    expect(weightsRequests).toHaveLength(1);
+    // The last element using a model is removed: the worker frees it.
+    const freed = await page.evaluate(`(async () => {
+      document.getElementById('g').remove();
+      await new Promise((r) => setTimeout(r, 200));
+      return (await ${stats}).models;
+    })()`);
+    expect(freed).toBe(0);
+    await context.close();
+  });
+});

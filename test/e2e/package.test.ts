@@ -1,0 +1,99 @@
+import { execFileSync } from 'node:child_process';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { build } from 'esbuild';
+import { chromium, type Browser } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startNodeServer, type NodeServer } from '../../edge/node.ts';
+import type { GenerateResult } from '../../shared/contract.ts';
+import { EDGE_MODEL_DIR } from '../edge/samples.ts';
+
+// The npm package as a web app uses it: `npm pack`, installed into a new project, its entries
+// imported and bundled with esbuild for the browser, the page run in Chromium against a deeprnn
+// server on another origin. Also its types, and its CLI.
+const ROOT = new URL('../..', import.meta.url).pathname;
+let dir = '';
+let app = '';
+let server: NodeServer;
+let pages: Server;
+let pageUrl = '';
+let browser: Browser;
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'deeprnn-package-'));
+  execFileSync('npm', ['pack', '--pack-destination', dir], { cwd: ROOT, stdio: 'ignore' });
+  const tarball = (await readdir(dir)).find((f) => f.endsWith('.tgz'))!;
+  app = join(dir, 'app');
+  await mkdir(app);
+  await writeFile(join(app, 'package.json'), JSON.stringify({ name: 'an-app', version: '1.0.0', type: 'module', private: true }));
+  execFileSync('npm', ['install', join(dir, tarball), '--no-audit', '--no-fund', '--prefer-offline', '--ignore-scripts'], { cwd: app, stdio: 'ignore' });
+  server = await startNodeServer({ modelDir: EDGE_MODEL_DIR, port: 0, host: '127.0.0.1' });
+  browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'] });
+}, 180_000);
+afterAll(async () => {
+  await browser?.close();
+  pages?.close();
+  await server?.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('the npm package', () => {
+  it("bundles for the browser (no Node built-ins) and generates the server's text in a page of another origin", async () => {
+    const entry = join(app, 'main.js');
+    await writeFile(
+      entry,
+      `import 'deeprnn/web';
+import { loadModel, generate } from 'deeprnn';
+const host = ${JSON.stringify(server.url)};
+const model = await loadModel(host + '/models/timemachine-deep-lstm');
+const r = generate(model, { prefix: 'time traveller', numChars: 80, temperature: 0.8, seed: 5 });
+document.body.dataset.library = r.text;
+const el = document.createElement('deeprnn-generate');
+el.setAttribute('model', host + '/models/timemachine-deep-lstm');
+el.setAttribute('num-chars', '80');
+el.setAttribute('seed', '5');
+el.setAttribute('temperature', '0.8');
+document.body.append(el);
+document.body.dataset.element = (await el.generate()).text;
+`,
+    );
+    await build({ entryPoints: [entry], outfile: join(app, 'bundle.js'), bundle: true, format: 'esm', platform: 'browser', absWorkingDir: app, logLevel: 'error' });
+    const bundle = await readFile(join(app, 'bundle.js'));
+    pages = createServer((req, res) => {
+      if (req.url === '/bundle.js') return void res.writeHead(200, { 'content-type': 'text/javascript' }).end(bundle);
+      res.writeHead(200, { 'content-type': 'text/html' }).end('<!doctype html><html><body><script type="module" src="/bundle.js"></script></body></html>');
+    });
+    await new Promise<void>((r) => pages.listen(0, '127.0.0.1', () => r()));
+    pageUrl = `http://localhost:${(pages.address() as { port: number }).port}/`;
+    const page = await browser.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    await page.goto(pageUrl);
+    await page.waitForFunction(() => document.body.dataset.element, undefined, { timeout: 60_000 });
+    expect(errors).toEqual([]);
+    const expected = ((await (await fetch(`${server.url}/v1/generate`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ prefix: 'time traveller', numChars: 80, temperature: 0.8, seed: 5 }) })).json()) as GenerateResult).text;
+    expect(await page.evaluate(() => document.body.dataset.library)).toBe(expected);
+    expect(await page.evaluate(() => document.body.dataset.element)).toBe(expected);
+  });
+
+  it('ships its types: a TypeScript app type-checks against the exports map', async () => {
+    await writeFile(join(app, 'typed.ts'), `import { loadModel, generate, type GenerateResult, SERVICE_LIMITS } from 'deeprnn';
+import { DeeprnnGenerate } from 'deeprnn/web';
+export async function run(): Promise<GenerateResult> {
+  const m = await loadModel('https://host/models/x');
+  const el: DeeprnnGenerate = document.createElement('deeprnn-generate') as DeeprnnGenerate;
+  void el;
+  return generate(m, { prefix: 'a', numChars: SERVICE_LIMITS.maxNumChars });
+}
+`);
+    await writeFile(join(app, 'tsconfig.json'), JSON.stringify({ compilerOptions: { target: 'ES2022', module: 'ESNext', moduleResolution: 'Bundler', strict: true, noEmit: true, lib: ['ES2022', 'DOM'], skipLibCheck: false, types: [] }, files: ['typed.ts'] }));
+    execFileSync(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', join(app, 'tsconfig.json')], { cwd: app, stdio: 'pipe' });
+  });
+
+  it('installs its CLI: deeprnn generate runs on the bundled default model', () => {
+    const out = execFileSync(join(app, 'node_modules/.bin/deeprnn'), ['generate', '--num-chars', '20', '--seed', '1'], { cwd: app, encoding: 'utf8' });
+    expect(out).toMatch(/^time traveller.{20}\n$/);
+  });
+});
