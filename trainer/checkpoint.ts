@@ -1,56 +1,94 @@
 /**
- * Training checkpoints: one file, written atomically (write, then rename), holding everything a
- * killed run needs to continue exactly — weights, optimizer moments, epoch, iterator RNG, the
- * best validation weights so far — with a SHA-256 so a damaged file is refused, not resumed.
+ * Training checkpoints: one file, written atomically (write, then rename), holding everything an
+ * interrupted run needs to continue exactly — weights, optimizer moments, where in which epoch
+ * it stopped (the epoch's iterator seed, the windows done, the state carried between windows),
+ * the best validation weights so far — under one SHA-256 that covers the header too, so a
+ * damaged or edited file is refused, never resumed.
  *
- *   "DEEPRNN-CKPT\n" | u32 header length | header JSON | float32 blobs in header.blobs order
+ *   "DEEPRNN-CKPT2\n" | u32 header length | header JSON | float32 blobs in header.blobs order
+ *
+ * The header's `sha256` is that of the header JSON written with `sha256: ""`, followed by the blobs.
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { sha256Hex } from '../shared/artifact.ts';
 import { DeeprnnError } from '../shared/errors.ts';
-import { numElements, tensorSpecs, type Architecture, type Params } from '../shared/model.ts';
+import { CELLS, numElements, tensorSpecs, type Architecture, type Params } from '../shared/model.ts';
 import { writeFileAtomic } from '../shared/platform/node.ts';
+import { PREPROCESSINGS } from '../shared/text.ts';
+import { ENGINE_CHOICES, LR_SCHEDULES, type TrainConfig } from './config.ts';
+import { ITERATORS } from './data.ts';
 import type { OptimizerState } from './engines/engine.ts';
-import type { TrainConfig } from './config.ts';
 
-const MAGIC = 'DEEPRNN-CKPT\n';
+const MAGIC = 'DEEPRNN-CKPT2\n';
+const OLD_MAGIC = 'DEEPRNN-CKPT\n';
 export const CHECKPOINT_FILE = 'checkpoint.bin';
 
 export interface EpochRecord {
   epoch: number;
   perplexity: number;
+  /** Overall, over every file's held-out part; null without a validation split. */
   validationPerplexity: number | null;
+  /** Per corpus file (its path → perplexity), with a validation split. */
+  validation?: Record<string, number>;
   tokensPerSecond: number;
   elapsedSeconds: number;
+  lr?: number;
+}
+
+/** Where a run stands: completed epochs, and how far into the next one. */
+export interface Position {
+  /** Epochs completed. */
+  epoch: number;
+  /** Windows done in epoch `epoch + 1` (0: at its start). */
+  window: number;
+  /** The iterator RNG's state at the start of epoch `epoch + 1`. */
+  rngState: number[];
+  /** The partial epoch's Σ loss and tokens. */
+  partial: { loss: number; tokens: number };
 }
 
 export interface Checkpoint {
   config: TrainConfig;
-  /** Epochs completed. */
-  epoch: number;
-  rngState: number[];
+  position: Position;
   elapsedSeconds: number;
   last: EpochRecord | null;
   best: { epoch: number; validationPerplexity: number; params: Params } | null;
   params: Params;
   optimizer: OptimizerState;
+  /** The state carried between windows, mid-epoch with the sequential iterator. */
+  carry: Float32Array | null;
 }
 
 interface Header {
+  format: 'deeprnn-checkpoint';
+  version: 2;
   config: TrainConfig;
-  epoch: number;
-  rngState: number[];
+  position: Position;
   elapsedSeconds: number;
   last: EpochRecord | null;
   best: { epoch: number; validationPerplexity: number } | null;
   optimizerStep: number;
+  /** Tensor groups (each all tensors in state_dict order), then the carried state when present. */
   blobs: string[];
+  carryLength: number;
   sha256: string;
 }
 
 function archOf(c: TrainConfig): Architecture {
   return { cell: c.cell, numLayers: c.numLayers, hiddenSize: c.hiddenSize, vocabSize: c.vocabSize, input: 'one-hot' };
+}
+
+function encodeHeader(h: Header): Uint8Array {
+  return new TextEncoder().encode(JSON.stringify(h));
+}
+
+async function digest(h: Header, body: Uint8Array): Promise<string> {
+  const head = encodeHeader({ ...h, sha256: '' });
+  const all = new Uint8Array(head.length + body.length);
+  all.set(head);
+  all.set(body, head.length);
+  return sha256Hex(all);
 }
 
 export async function writeCheckpoint(dir: string, ck: Checkpoint): Promise<void> {
@@ -59,28 +97,49 @@ export async function writeCheckpoint(dir: string, ck: Checkpoint): Promise<void
   if (ck.optimizer.moments) groups.push(['adam.m', ck.optimizer.moments.m], ['adam.v', ck.optimizer.moments.v]);
   if (ck.best) groups.push(['best', ck.best.params]);
   const perGroup = specs.reduce((n, s) => n + numElements(s.shape), 0);
-  const body = new Float32Array(perGroup * groups.length);
+  const carryLength = ck.carry?.length ?? 0;
+  const floats = new Float32Array(perGroup * groups.length + carryLength);
   let o = 0;
-  for (const [, params] of groups) for (const s of specs) body.set(params[s.name], o), (o += params[s.name].length);
-  const bytes = new Uint8Array(body.buffer);
+  for (const [, params] of groups) for (const s of specs) floats.set(params[s.name], o), (o += params[s.name].length);
+  if (ck.carry) floats.set(ck.carry, o);
+  const body = new Uint8Array(floats.buffer);
   const header: Header = {
-    config: ck.config,
-    epoch: ck.epoch,
-    rngState: ck.rngState,
-    elapsedSeconds: ck.elapsedSeconds,
-    last: ck.last,
+    format: 'deeprnn-checkpoint', version: 2, config: ck.config, position: ck.position, elapsedSeconds: ck.elapsedSeconds, last: ck.last,
     best: ck.best && { epoch: ck.best.epoch, validationPerplexity: ck.best.validationPerplexity },
-    optimizerStep: ck.optimizer.step,
-    blobs: groups.map(([name]) => name),
-    sha256: await sha256Hex(bytes),
+    optimizerStep: ck.optimizer.step, blobs: groups.map(([name]) => name), carryLength, sha256: '',
   };
+  header.sha256 = await digest(header, body);
   const head = new TextEncoder().encode(MAGIC + JSON.stringify(header));
-  const out = new Uint8Array(4 + head.length + bytes.length);
+  const out = new Uint8Array(4 + head.length + body.length);
   out.set(head.subarray(0, MAGIC.length));
   new DataView(out.buffer).setUint32(MAGIC.length, head.length - MAGIC.length, true);
   out.set(head.subarray(MAGIC.length), MAGIC.length + 4);
-  out.set(bytes, 4 + head.length);
+  out.set(body, 4 + head.length);
   await writeFileAtomic(join(dir, CHECKPOINT_FILE), out);
+}
+
+/** The configuration a checkpoint holds, checked field by field (a hand-edited file could say anything). */
+function checkConfig(c: unknown, bad: (why: string) => never): TrainConfig {
+  if (typeof c !== 'object' || c === null) bad('no run configuration');
+  const r = c as Record<string, unknown>;
+  const int = (k: string, min: number) => (Number.isInteger(r[k]) && (r[k] as number) >= min ? null : bad(`config.${k} is not a whole number ≥ ${min}`));
+  const num = (k: string) => (typeof r[k] === 'number' && Number.isFinite(r[k]) ? null : bad(`config.${k} is not a number`));
+  const one = (k: string, allowed: readonly unknown[]) => (allowed.includes(r[k]) ? null : bad(`config.${k} is ${JSON.stringify(r[k])}`));
+  if (!Array.isArray(r.corpus) || !r.corpus.every((f) => typeof f === 'string')) bad('config.corpus is not a list of files');
+  for (const k of ['numLayers', 'hiddenSize', 'vocabSize', 'batchSize', 'numSteps', 'epochs', 'threads']) int(k, 1);
+  for (const k of ['maxTokens', 'seed']) int(k, 0);
+  for (const k of ['valFraction', 'lr', 'clip', 'dropout', 'timeBudgetMinutes']) num(k);
+  one('cell', CELLS);
+  one('preprocessing', PREPROCESSINGS);
+  one('optimizer', ['sgd', 'adam']);
+  one('lrSchedule', LR_SCHEDULES);
+  one('iterator', ITERATORS);
+  one('engine', ENGINE_CHOICES);
+  one('unknownChars', ['refuse', 'unk']);
+  for (const k of ['keepBoilerplate', 'authorTags']) one(k, [true, false]);
+  if (typeof r.predictPrefix !== 'string') bad('config.predictPrefix is not a string');
+  if (r.initFrom !== null && typeof r.initFrom !== 'string') bad('config.initFrom is not a folder');
+  return r as unknown as TrainConfig;
 }
 
 export async function readCheckpoint(dir: string): Promise<Checkpoint> {
@@ -94,7 +153,11 @@ export async function readCheckpoint(dir: string): Promise<Checkpoint> {
   const bad = (why: string): never => {
     throw new DeeprnnError('bad_checkpoint', `${path} is damaged (${why}); it cannot be resumed`);
   };
-  if (new TextDecoder().decode(file.subarray(0, MAGIC.length)) !== MAGIC) bad('not a deeprnn checkpoint');
+  const magic = new TextDecoder().decode(file.subarray(0, MAGIC.length));
+  if (magic.startsWith(OLD_MAGIC)) {
+    throw new DeeprnnError('bad_checkpoint', `${path} was written by an older deeprnn whose checkpoints do not cover their header with the checksum; it cannot be resumed safely (start the run again)`);
+  }
+  if (magic !== MAGIC || file.length < MAGIC.length + 4) bad('not a deeprnn checkpoint');
   const len = new DataView(file.buffer, file.byteOffset).getUint32(MAGIC.length, true);
   const start = MAGIC.length + 4 + len;
   if (start > file.length) bad('truncated header');
@@ -104,13 +167,16 @@ export async function readCheckpoint(dir: string): Promise<Checkpoint> {
   } catch {
     return bad('header is not JSON');
   }
-  const bytes = new Uint8Array(file.length - start); // a copy, so the floats are 4-byte aligned
-  bytes.set(file.subarray(start));
-  if ((await sha256Hex(bytes)) !== header.sha256) bad('SHA-256 mismatch');
-  const specs = tensorSpecs(archOf(header.config));
+  const body = new Uint8Array(file.length - start); // a copy, so the floats are 4-byte aligned
+  body.set(file.subarray(start));
+  if (typeof header !== 'object' || header === null || typeof header.sha256 !== 'string' || (await digest(header, body)) !== header.sha256) bad('SHA-256 mismatch');
+  const config = checkConfig(header.config, bad);
+  const p = header.position;
+  if (!p || !Number.isInteger(p.epoch) || !Number.isInteger(p.window) || !Array.isArray(p.rngState) || typeof p.partial?.loss !== 'number') bad('no position');
+  const specs = tensorSpecs(archOf(config));
   const perGroup = specs.reduce((n, s) => n + numElements(s.shape), 0);
-  if (bytes.length !== perGroup * header.blobs.length * 4) bad('wrong size');
-  const floats = new Float32Array(bytes.buffer, bytes.byteOffset, bytes.length / 4);
+  if (!Array.isArray(header.blobs) || !header.blobs.includes('params') || body.length !== (perGroup * header.blobs.length + header.carryLength) * 4) bad('wrong size');
+  const floats = new Float32Array(body.buffer, body.byteOffset, body.length / 4);
   const groups = new Map<string, Params>();
   let o = 0;
   for (const name of header.blobs) {
@@ -124,14 +190,16 @@ export async function readCheckpoint(dir: string): Promise<Checkpoint> {
   }
   const m = groups.get('adam.m');
   const v = groups.get('adam.v');
+  const best = groups.get('best');
+  if (header.best && !best) bad('best weights missing');
   return {
-    config: header.config,
-    epoch: header.epoch,
-    rngState: header.rngState,
+    config,
+    position: p,
     elapsedSeconds: header.elapsedSeconds,
     last: header.last,
-    best: header.best && { ...header.best, params: groups.get('best')! },
+    best: header.best && best ? { ...header.best, params: best } : null,
     params: groups.get('params')!,
     optimizer: { step: header.optimizerStep, moments: m && v ? { m, v } : null },
+    carry: header.carryLength > 0 ? floats.slice(o, o + header.carryLength) : null,
   };
 }

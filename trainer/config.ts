@@ -1,15 +1,73 @@
-/** Everything that defines a training run: recorded in checkpoints and in the model's training record. */
-import type { Cell } from '../shared/model.ts';
-import type { Preprocessing } from '../shared/text.ts';
-import type { IteratorKind } from './data.ts';
+/**
+ * `deeprnn train`'s options, declared once (trainer/options.ts derives parsing, help, checks and
+ * defaults from this table), and the configuration of a run they make: recorded in checkpoints
+ * and in the model's training record.
+ */
+import { availableParallelism } from 'node:os';
+import { CELLS, type Cell } from '../shared/model.ts';
+import { PREPROCESSINGS, type Preprocessing } from '../shared/text.ts';
+import { ITERATORS, type IteratorKind } from './data.ts';
 import type { OptimizerName } from './engines/engine.ts';
+import { opt, type OptionValues } from './options.ts';
 
 export type EngineChoice = 'auto' | 'native' | 'tfjs' | 'tfjs-gpu' | 'tfjs-node' | 'tfjs-wasm' | 'tfjs-cpu';
 export const ENGINE_CHOICES: readonly EngineChoice[] = ['auto', 'native', 'tfjs', 'tfjs-gpu', 'tfjs-node', 'tfjs-wasm', 'tfjs-cpu'];
+export type LrSchedule = 'constant' | 'cosine';
+export const LR_SCHEDULES: readonly LrSchedule[] = ['constant', 'cosine'];
+
+/** d2l §9.3's run: `load_data_time_machine(32, 35)` (first 10,000 tokens), 2×256 LSTM, SGD lr 2, clip 1, 500 epochs. */
+export const D2L_PRESET = {
+  corpus: ['data/timemachine.txt'], preprocessing: 'd2l', 'max-tokens': 10000, 'val-fraction': 0, cell: 'lstm', layers: 2, hidden: 256,
+  'batch-size': 32, 'num-steps': 35, optimizer: 'sgd', lr: 2, clip: 1, dropout: 0, epochs: 500, iterator: 'sequential', seed: 0, 'predict-prefix': 'time traveller',
+} as const;
+
+/** Without --preset: what a user bringing their own text would want (raw text, Adam, a held-out tenth). */
+const d2l = (v: Record<string, unknown>) => v.preset === 'd2l';
+const pick = <K extends keyof typeof D2L_PRESET, T>(key: K, otherwise: T) => (v: Record<string, unknown>) => (d2l(v) ? D2L_PRESET[key] : otherwise);
+
+export const TRAIN_OPTIONS = {
+  preset: opt.choice({ choices: ['d2l'] as const, help: "d2l §9.3 exactly: first 10,000 tokens of data/timemachine.txt, d2l preprocessing, 2×256 LSTM, batch 32 × 35, SGD lr 2, clip 1, 500 epochs, no validation" }),
+  corpus: opt.list({ arg: '[NAME=]FILE', help: 'corpus text file, UTF-8; NAME is its author for --author-tags (default: the file name up to - _ or .)', default: (v) => (d2l(v) || !v['init-from'] ? [...D2L_PRESET.corpus] : undefined) }),
+  preprocessing: opt.choice({ choices: PREPROCESSINGS, help: 'raw: the text as written (case, punctuation, line breaks); d2l: letters only, lower-case (default raw; d2l with --preset d2l)', default: pick('preprocessing', 'raw' as Preprocessing) }),
+  'keep-boilerplate': opt.boolean({ help: 'keep Project Gutenberg licence blocks and YAML front matter (removed by default)' }),
+  'author-tags': opt.boolean({ help: "give each corpus file's author a reserved vocabulary entry, read at the start of every paragraph; generation then takes an author" }),
+  'max-tokens': opt.int({ min: 0, max: Number.MAX_SAFE_INTEGER, help: 'keep the first N tokens, 0 = all (default 0; 10000 with --preset d2l)', default: pick('max-tokens', 0) }),
+  'val-fraction': opt.number({ min: 0, max: 0.5, help: 'hold out the last F of each corpus file for validation, 0 ≤ F ≤ 0.5 (default 0.1; 0 with --preset d2l)', default: pick('val-fraction', 0.1) }),
+  cell: opt.choice({ choices: CELLS, help: 'recurrent cell', default: 'lstm' as Cell }),
+  layers: opt.int({ min: 1, max: 16, help: 'stacked recurrent layers', default: 2 }),
+  hidden: opt.int({ min: 1, max: 4096, help: 'hidden units per layer', default: 256 }),
+  'batch-size': opt.int({ min: 1, max: 4096, help: 'rows of each minibatch', default: 32 }),
+  'num-steps': opt.int({ min: 1, max: 10000, help: 'time steps per window', default: 35 }),
+  optimizer: opt.choice({ choices: ['sgd', 'adam'] as const, help: 'sgd or adam (default adam; sgd with --preset d2l)', default: pick('optimizer', 'adam' as OptimizerName) }),
+  lr: opt.number({ min: 0, max: 100, exclusiveMin: true, help: 'learning rate (default 0.002 for adam, 2 for sgd)', default: (v) => (v.optimizer === 'sgd' ? 2 : 0.002) }),
+  'lr-schedule': opt.choice({ choices: LR_SCHEDULES, help: 'constant, or cosine decay to 2% of --lr by the end of the run (the time budget when there is one, else the last epoch); default: cosine with --time-budget, else constant', default: (v) => (v['time-budget'] ? 'cosine' : 'constant') as LrSchedule }),
+  clip: opt.number({ min: 0, exclusiveMin: true, help: 'gradient clipping threshold θ on the global norm', default: 1 }),
+  dropout: opt.number({ min: 0, max: 0.95, help: 'dropout between recurrent layers, as nn.LSTM(dropout=P)', default: 0 }),
+  epochs: opt.int({ min: 1, max: 1_000_000, help: 'epochs to train to (default 50; 500 with --preset d2l; unlimited with --time-budget)', default: (v) => (d2l(v) ? D2L_PRESET.epochs : v['time-budget'] ? 1_000_000 : 50) }),
+  iterator: opt.choice({ choices: ITERATORS, help: 'sequential (state carried between windows) or random (state reset every window)', default: 'sequential' as IteratorKind }),
+  seed: opt.int({ min: 0, max: 0xffffffff, help: 'seed: same seed, same engine and threads, same result', default: 0 }),
+  engine: opt.choice({ choices: ENGINE_CHOICES, help: 'auto (tfjs-node-gpu if it loads and a GPU is present, else native), native, tfjs (best tfjs backend present), tfjs-gpu, tfjs-node, tfjs-wasm, tfjs-cpu', default: 'auto' as EngineChoice }),
+  threads: opt.int({ min: 1, max: availableParallelism(), help: `native engine: threads sharing each window, 1 to the number of cores (default all ${availableParallelism()})`, default: availableParallelism() }),
+  'time-budget': opt.number({ min: 0, exclusiveMin: true, arg: 'MIN', help: 'stop after this many minutes (checked after every window), validate and write the model' }),
+  'predict-prefix': opt.string({ arg: 'TEXT', help: "the model's sample prefix: printed predictions, the demo page's default (default: two words of the corpus; \"time traveller\" with --preset d2l)", default: pick('predict-prefix', undefined) }),
+  'init-from': opt.string({ arg: 'DIR', help: "start from a trained model's weights, architecture, preprocessing and vocabulary (fine-tuning)" }),
+  'unknown-chars': opt.choice({ choices: ['refuse', 'unk'] as const, help: "with --init-from: characters the model's vocabulary lacks are refused (listed), or read as <unk>", default: 'refuse' as const }),
+  out: opt.string({ arg: 'DIR', help: 'output folder (created; refused if it holds a model or a checkpoint, unless --force)' }),
+  force: opt.boolean({ help: 'write into an --out folder that already holds a model or a checkpoint' }),
+  resume: opt.string({ arg: 'DIR', help: 'continue a run from DIR/checkpoint.bin; takes only --epochs, --time-budget and --json' }),
+  json: opt.boolean({ help: 'one JSON object per epoch on stdout (progress and predictions on stderr)' }),
+};
+export type TrainValues = OptionValues<typeof TRAIN_OPTIONS>;
+
+/** Options --resume accepts: how far to go, and how to report. */
+export const RESUME_OPTIONS: readonly (keyof typeof TRAIN_OPTIONS)[] = ['resume', 'epochs', 'time-budget', 'json'];
 
 export interface TrainConfig {
+  /** `--corpus` arguments as given ([NAME=]FILE). */
   corpus: string[];
   preprocessing: Preprocessing;
+  keepBoilerplate: boolean;
+  authorTags: boolean;
   /** d2l's max_tokens: keep the first N tokens (0 = all). */
   maxTokens: number;
   valFraction: number;
@@ -22,6 +80,7 @@ export interface TrainConfig {
   numSteps: number;
   optimizer: OptimizerName;
   lr: number;
+  lrSchedule: LrSchedule;
   clip: number;
   /** Dropout between recurrent layers, as nn.LSTM(dropout=p); 0 = none (d2l). */
   dropout: number;
@@ -30,29 +89,50 @@ export interface TrainConfig {
   seed: number;
   engine: EngineChoice;
   threads: number;
-  /** Stop at the end of the first epoch past this many minutes (0 = no limit). */
+  /** Stop after this many minutes (0 = no limit). */
   timeBudgetMinutes: number;
+  /** The sample prefix; empty: taken from the corpus. */
   predictPrefix: string;
+  /** Fine-tuning: the model folder the run started from. */
+  initFrom: string | null;
+  unknownChars: 'refuse' | 'unk';
 }
 
-/** d2l §9.3's run: `load_data_time_machine(32, 35)` (first 10,000 tokens), 2×256 LSTM, SGD lr 2, clip 1, 500 epochs. */
-export const D2L_PRESET: Omit<TrainConfig, 'vocabSize' | 'engine' | 'threads'> = {
-  corpus: ['data/timemachine.txt'],
-  preprocessing: 'd2l',
-  maxTokens: 10000,
-  valFraction: 0,
-  cell: 'lstm',
-  numLayers: 2,
-  hiddenSize: 256,
-  batchSize: 32,
-  numSteps: 35,
-  optimizer: 'sgd',
-  lr: 2,
-  clip: 1,
-  dropout: 0,
-  epochs: 500,
-  iterator: 'sequential',
-  seed: 0,
-  timeBudgetMinutes: 0,
-  predictPrefix: 'time traveller',
-};
+/** Parsed options → a run's configuration. */
+export function trainConfig(v: TrainValues): TrainConfig {
+  return {
+    corpus: v.corpus ?? [],
+    preprocessing: v.preprocessing!,
+    keepBoilerplate: v['keep-boilerplate'] ?? false,
+    authorTags: v['author-tags'] ?? false,
+    maxTokens: v['max-tokens']!,
+    valFraction: v['val-fraction']!,
+    cell: v.cell!,
+    numLayers: v.layers!,
+    hiddenSize: v.hidden!,
+    vocabSize: 0,
+    batchSize: v['batch-size']!,
+    numSteps: v['num-steps']!,
+    optimizer: v.optimizer!,
+    lr: v.lr!,
+    lrSchedule: v['lr-schedule']!,
+    clip: v.clip!,
+    dropout: v.dropout!,
+    epochs: v.epochs!,
+    iterator: v.iterator!,
+    seed: v.seed!,
+    engine: v.engine!,
+    threads: v.threads!,
+    timeBudgetMinutes: v['time-budget'] ?? 0,
+    predictPrefix: v['predict-prefix'] ?? '',
+    initFrom: v['init-from'] ?? null,
+    unknownChars: v['unknown-chars']!,
+  };
+}
+
+/** The learning rate after `progress` (0…1) of the run: constant, or cosine decay to 2%. */
+export function learningRate(c: Pick<TrainConfig, 'lr' | 'lrSchedule'>, progress: number): number {
+  if (c.lrSchedule === 'constant') return c.lr;
+  const p = Math.min(1, Math.max(0, progress));
+  return c.lr * (0.02 + 0.98 * 0.5 * (1 + Math.cos(Math.PI * p)));
+}

@@ -1,12 +1,10 @@
 /**
- * d2l's `load_data_time_machine`: corpus files → character ids → minibatch windows, with the
- * book's two iterators (`seq_data_iter_random`, `seq_data_iter_sequential`), plus a validation
- * split held out from the end of the corpus (d2l has none).
+ * d2l's minibatch windows over a corpus's ids, with the book's two iterators
+ * (`seq_data_iter_random`, `seq_data_iter_sequential`). Reading the files is trainer/corpus.ts.
  */
 import { OptionError } from '../shared/errors.ts';
 import type { Rng } from '../shared/rng.ts';
-import { tokenizeChars, type Preprocessing } from '../shared/text.ts';
-import { Vocab } from '../shared/vocab.ts';
+import type { IdArray } from './corpus.ts';
 
 export type IteratorKind = 'sequential' | 'random';
 export const ITERATORS: readonly IteratorKind[] = ['sequential', 'random'];
@@ -17,29 +15,6 @@ export interface Window {
   y: Int32Array;
 }
 
-export interface Corpus {
-  vocab: Vocab;
-  /** The ids the model trains on (after `maxTokens` and the validation split). */
-  train: Int32Array;
-  /** The held-out tail, empty without a validation split. */
-  validation: Int32Array;
-}
-
-/**
- * Corpus texts → vocabulary and ids. The vocabulary is built from every token of every file (as
- * d2l builds it before truncating to max_tokens), then the ids are cut to `maxTokens` (0 = all)
- * and the last `valFraction` of them are held out.
- */
-export function loadCorpus(texts: string[], opts: { preprocessing: Preprocessing; maxTokens: number; valFraction: number }): Corpus {
-  const tokens = texts.flatMap((t) => tokenizeChars(t, opts.preprocessing));
-  if (tokens.length === 0) throw new OptionError('the corpus is empty after preprocessing');
-  const vocab = Vocab.build(tokens);
-  let ids = Int32Array.from(vocab.encode(tokens));
-  if (opts.maxTokens > 0) ids = ids.subarray(0, opts.maxTokens);
-  const cut = Math.round(ids.length * (1 - opts.valFraction));
-  return { vocab, train: ids.subarray(0, cut), validation: ids.subarray(cut) };
-}
-
 /** Windows per epoch for a corpus of `n` ids (the same for any offset d2l may draw, up to one). */
 export function checkWindows(n: number, batchSize: number, numSteps: number, what: string): void {
   if (Math.floor((n - numSteps - 1) / batchSize / numSteps) < 1) {
@@ -48,7 +23,7 @@ export function checkWindows(n: number, batchSize: number, numSteps: number, wha
 }
 
 /** d2l's `seq_data_iter_sequential`: neighbouring windows continue each other row by row. */
-export function* sequentialWindows(corpus: Int32Array, batchSize: number, numSteps: number, rng: Rng | null): Generator<Window> {
+export function* sequentialWindows(corpus: IdArray, batchSize: number, numSteps: number, rng: Rng | null): Generator<Window> {
   const offset = rng ? rng.randint(0, numSteps) : 0;
   const numTokens = Math.floor((corpus.length - offset - 1) / batchSize) * batchSize;
   const perRow = numTokens / batchSize;
@@ -66,7 +41,7 @@ export function* sequentialWindows(corpus: Int32Array, batchSize: number, numSte
 }
 
 /** d2l's `seq_data_iter_random`: random non-overlapping subsequences, shuffled. */
-export function* randomWindows(corpus: Int32Array, batchSize: number, numSteps: number, rng: Rng): Generator<Window> {
+export function* randomWindows(corpus: IdArray, batchSize: number, numSteps: number, rng: Rng): Generator<Window> {
   const data = corpus.subarray(rng.randint(0, numSteps - 1));
   const numSubseqs = Math.floor((data.length - 1) / numSteps);
   const starts = Array.from({ length: numSubseqs }, (_, i) => i * numSteps);
@@ -85,4 +60,9 @@ export function* randomWindows(corpus: Int32Array, batchSize: number, numSteps: 
     }
     yield { x, y };
   }
+}
+
+/** About how many windows an epoch has (exact up to the offset d2l draws): for progress and schedules. */
+export function windowsPerEpoch(n: number, batchSize: number, numSteps: number, iterator: IteratorKind): number {
+  return iterator === 'sequential' ? Math.floor(Math.floor((n - 1) / batchSize) / numSteps) : Math.floor(Math.floor((n - 1) / numSteps) / batchSize);
 }

@@ -1,44 +1,137 @@
 /**
- * Command-line option parsing for every `deeprnn` command: strict (unknown options are errors)
- * and each value checked, so a typo never silently becomes a default.
+ * Command-line options, declared once per command as a table (char-rnn's `cmd:option` lines,
+ * tfjs-examples' argparse): each option's type, default, bounds and help. `parseArgs`, the help
+ * text, validation and defaults all come from that table. Strict: an unknown option is an error
+ * that names the nearest real one, so a typo never silently becomes a default.
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { describeBounds, fromStrings, LIBRARY_LIMITS, nearestName, optionName, type FieldSpec } from '../shared/contract.ts';
 import { OptionError } from '../shared/errors.ts';
 
-export type OptionSpec = NonNullable<ParseArgsConfig['options']>;
+interface Base<V> {
+  help: string;
+  /** Shown in the help after the option: `--out DIR`. */
+  arg?: string;
+  /** The value when the option is absent; a function computes it from the other values. */
+  default?: V | ((values: Record<string, unknown>) => V | undefined);
+  /** Extra check on the parsed value: a message when it is wrong. */
+  check?(v: V): string | null;
+}
+export type OptionDef =
+  | (Base<number> & { type: 'int'; min: number; max: number })
+  | (Base<number> & { type: 'number'; min?: number; max?: number; exclusiveMin?: boolean })
+  | (Base<string> & { type: 'string' })
+  | (Base<string> & { type: 'choice'; choices: readonly string[] })
+  | (Base<boolean> & { type: 'boolean' })
+  | (Base<string[]> & { type: 'list' });
+export type OptionTable = Record<string, OptionDef>;
 
-export function parseCommand(argv: string[], options: OptionSpec): { values: Record<string, string | boolean | string[] | undefined>; positionals: string[] } {
-  try {
-    const { values, positionals } = parseArgs({ args: argv, options, strict: true, allowPositionals: true });
-    return { values: values as Record<string, string | boolean | string[] | undefined>, positionals };
-  } catch (e) {
-    throw new OptionError((e as Error).message);
+type ValueOf<D> = D extends { type: 'int' | 'number' } ? number : D extends { type: 'boolean' } ? boolean : D extends { type: 'list' } ? string[] : D extends { type: 'choice'; choices: readonly (infer C)[] } ? C : string;
+export type OptionValues<T extends OptionTable> = { [K in keyof T]: ValueOf<T[K]> | undefined };
+
+// Typed constructors, so that a table's values keep their types (choices included).
+export const opt = {
+  int: (d: Omit<Extract<OptionDef, { type: 'int' }>, 'type'>) => ({ type: 'int' as const, ...d }),
+  number: (d: Omit<Extract<OptionDef, { type: 'number' }>, 'type'>) => ({ type: 'number' as const, ...d }),
+  string: (d: Omit<Extract<OptionDef, { type: 'string' }>, 'type'>) => ({ type: 'string' as const, ...d }),
+  choice: <C extends string>(d: Omit<Base<C>, never> & { choices: readonly C[] }) => ({ type: 'choice' as const, ...d }),
+  boolean: (d: Omit<Extract<OptionDef, { type: 'boolean' }>, 'type'>) => ({ type: 'boolean' as const, ...d }),
+  list: (d: Omit<Extract<OptionDef, { type: 'list' }>, 'type'>) => ({ type: 'list' as const, ...d }),
+};
+
+/** The contract's fields as CLI options (`numChars` → `--num-chars`), with the library's bounds. */
+export function contractOptions(fields: Record<string, FieldSpec>, override: Partial<Record<string, Partial<OptionDef>>> = {}): OptionTable {
+  const table: OptionTable = {};
+  for (const [name, f] of Object.entries(fields)) {
+    if (!f.cli) continue;
+    const help = `${f.description.split(/(?<=\.)\s/)[0]} (${describeBounds(f, LIBRARY_LIMITS)})`;
+    const dflt = 'default' in f ? f.default : undefined;
+    const def: OptionDef = f.kind === 'strings' ? { type: 'list', help } : f.kind === 'boolean' ? { type: 'boolean', help } : { type: 'string', help, arg: f.kind === 'string' ? 'TEXT' : f.kind === 'integer' ? 'N' : 'X' };
+    if (dflt !== undefined && def.type === 'string') def.help += `; default ${dflt}`;
+    table[optionName(name)] = { ...def, ...override[name] } as OptionDef;
+  }
+  return table;
+}
+
+/** Contract options' raw strings → typed request fields (bounds are the validator's job). */
+export function contractValues(fields: Record<string, FieldSpec>, values: Record<string, unknown>): Record<string, unknown> {
+  const raw: Record<string, string | string[]> = {};
+  for (const [name, f] of Object.entries(fields)) {
+    const v = values[optionName(name)];
+    if (f.cli && v !== undefined && typeof v !== 'boolean') raw[name] = v as string | string[];
+  }
+  return fromStrings(fields, raw, (f) => `--${optionName(f)}`);
+}
+
+function parseValue(name: string, d: OptionDef, raw: string | boolean | string[]): unknown {
+  const bad = (what: string) => new OptionError(`--${name} must be ${what}, got ${JSON.stringify(raw)}`);
+  switch (d.type) {
+    case 'boolean':
+    case 'list':
+    case 'string':
+      return raw;
+    case 'choice':
+      if (!d.choices.includes(raw as string)) throw bad(`one of ${d.choices.join(', ')}`);
+      return raw;
+    case 'int': {
+      const s = String(raw).trim();
+      if (!/^-?\d+$/.test(s)) throw bad('a whole number');
+      const v = Number(s);
+      if (v < d.min || v > d.max) throw new OptionError(`--${name} must be in [${d.min}, ${d.max}], got ${v}`);
+      return v;
+    }
+    case 'number': {
+      const s = String(raw).trim();
+      const v = s === '' ? NaN : Number(s);
+      const range = `${d.exclusiveMin ? '(' : '['}${d.min ?? '-∞'}, ${d.max ?? '∞'}]`;
+      if (!Number.isFinite(v) || (d.min !== undefined && (d.exclusiveMin ? v <= d.min : v < d.min)) || (d.max !== undefined && v > d.max)) throw bad(`a number in ${range}`);
+      return v;
+    }
   }
 }
 
-export function intOption(name: string, raw: string | undefined, min: number, max: number): number | undefined {
-  if (raw === undefined) return undefined;
-  if (!/^-?\d+$/.test(raw.trim())) throw new OptionError(`--${name} must be a whole number, got ${JSON.stringify(raw)}`);
-  const v = Number(raw);
-  if (v < min || v > max) throw new OptionError(`--${name} must be in [${min}, ${max}], got ${v}`);
-  return v;
+/**
+ * argv → values, by the table: parsed, checked, defaults filled. `given` lists the options
+ * that were on the command line (--resume needs to know).
+ */
+export function parseOptions<T extends OptionTable>(table: T, argv: string[]): { values: OptionValues<T>; given: Set<string>; positionals: string[] } {
+  const config: NonNullable<ParseArgsConfig['options']> = {};
+  for (const [name, d] of Object.entries(table)) config[name] = { type: d.type === 'boolean' ? 'boolean' : 'string', multiple: d.type === 'list' };
+  let parsed: ReturnType<typeof parseArgs>;
+  try {
+    parsed = parseArgs({ args: argv, options: config, strict: true, allowPositionals: true });
+  } catch (e) {
+    const unknown = /Unknown option '(--?[^']+)'/.exec((e as Error).message)?.[1];
+    const near = unknown ? nearestName(unknown.replace(/^-+/, '').split('=')[0], Object.keys(table)) : undefined;
+    throw new OptionError(`${(e as Error).message}${near ? `; did you mean --${near}?` : ''}`);
+  }
+  const values: Record<string, unknown> = {};
+  const given = new Set<string>();
+  for (const [name, d] of Object.entries(table)) {
+    const raw = (parsed.values as Record<string, string | boolean | string[] | undefined>)[name];
+    if (raw === undefined) continue;
+    if (d.type !== 'boolean' && typeof raw === 'boolean') throw new OptionError(`--${name} takes a value`);
+    given.add(name);
+    values[name] = parseValue(name, d, raw);
+    const problem = (d.check as ((v: unknown) => string | null) | undefined)?.(values[name]);
+    if (problem) throw new OptionError(`--${name} ${problem}`);
+  }
+  // Defaults last, in table order, so a derived default sees the values it depends on.
+  for (const [name, d] of Object.entries(table)) {
+    if (values[name] !== undefined || d.default === undefined) continue;
+    values[name] = typeof d.default === 'function' ? (d.default as (v: Record<string, unknown>) => unknown)(values) : d.default;
+  }
+  return { values: values as OptionValues<T>, given, positionals: parsed.positionals };
 }
 
-export function numberOption(name: string, raw: string | undefined, check: (v: number) => boolean, range: string): number | undefined {
-  if (raw === undefined) return undefined;
-  const v = raw.trim() === '' ? NaN : Number(raw);
-  if (!Number.isFinite(v) || !check(v)) throw new OptionError(`--${name} must be ${range}, got ${JSON.stringify(raw)}`);
-  return v;
-}
-
-export function choiceOption<T extends string>(name: string, raw: string | undefined, choices: readonly T[]): T | undefined {
-  if (raw === undefined) return undefined;
-  if (!choices.includes(raw as T)) throw new OptionError(`--${name} must be one of ${choices.join(', ')}, got ${JSON.stringify(raw)}`);
-  return raw as T;
-}
-
-export function stringOption(name: string, raw: string | boolean | string[] | undefined): string | undefined {
-  if (raw === undefined) return undefined;
-  if (typeof raw !== 'string') throw new OptionError(`--${name} takes a value`);
-  return raw;
+/** The help text: usage lines, then one line per option from the table. */
+export function helpText(usage: string, table: OptionTable, notes = ''): string {
+  const lines = Object.entries(table).map(([name, d]) => {
+    const left = `  --${name}${d.type === 'boolean' ? '' : ` ${d.arg ?? (d.type === 'int' ? 'N' : d.type === 'number' ? 'X' : d.type === 'choice' ? d.choices.join('|') : 'VALUE')}`}`;
+    let help = d.help;
+    if (d.type === 'list') help += ' (repeat for several)';
+    if (d.default !== undefined && typeof d.default !== 'function' && !/default/.test(help)) help += ` (default ${Array.isArray(d.default) ? d.default.join(', ') : String(d.default)})`;
+    return left.length > 26 ? `${left}\n${' '.repeat(28)}${help}` : `${left.padEnd(28)}${help}`;
+  });
+  return `${usage}\n\n${lines.join('\n')}${notes ? `\n\n${notes}` : ''}`;
 }

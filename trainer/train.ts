@@ -1,28 +1,36 @@
 /**
- * d2l's `train_ch8`: epochs of minibatch windows — forward, backward through time, global-norm
- * clipping, optimizer step — reporting perplexity and tokens/s, with a held-out validation
- * perplexity, atomic checkpoints every epoch, a metrics file, a plot, and the model artifact at
- * the end. One loop for every engine.
+ * d2l's `train_ch8`, shaped like d2l's Trainer: `fit` runs `fitEpoch` until the epochs or the
+ * time budget are spent, `evaluate` measures held-out perplexity. Around it: per-window time
+ * budget and stop requests (Ctrl-C), exact resume from any window, divergence detection, the
+ * learning-rate schedule, metrics, a plot, and the model artifact (the best epoch on validation).
+ * One loop for every engine.
  */
 import { mkdir, readFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { sha256Hex } from '../shared/artifact.ts';
-import { DeeprnnError } from '../shared/errors.ts';
+import { DeeprnnError, OptionError } from '../shared/errors.ts';
+import { combine, evaluateIds, EVAL_SEGMENT, type Evaluation } from '../shared/evaluate.ts';
 import { predict } from '../shared/generate.ts';
+import type { Kernel } from '../shared/kernel/kernel.ts';
+import { KernelModel } from '../shared/kernel/stepper.ts';
 import { initParams, type Architecture, type Model, type Params, type TrainingRecord } from '../shared/model.ts';
-import { writeFileAtomic, writeModelDir } from '../shared/platform/node.ts';
+import { loadKernelNode, readModelDir, writeFileAtomic, writeModelDir } from '../shared/platform/node.ts';
 import { Rng } from '../shared/rng.ts';
 import type { Vocab } from '../shared/vocab.ts';
-import { writeCheckpoint, type Checkpoint, type EpochRecord } from './checkpoint.ts';
-import type { TrainConfig } from './config.ts';
-import { checkWindows, loadCorpus, randomWindows, sequentialWindows } from './data.ts';
-import type { Engine } from './engines/engine.ts';
+import { writeCheckpoint, type Checkpoint, type EpochRecord, type Position } from './checkpoint.ts';
+import { learningRate, type TrainConfig } from './config.ts';
+import { corpusFile, readCorpus, samplePrefixOf, splitCorpus, type Corpus, type Split } from './corpus.ts';
+import { checkWindows, randomWindows, sequentialWindows, windowsPerEpoch } from './data.ts';
 import { windowSeed } from './engines/dropout.ts';
+import type { Engine } from './engines/engine.ts';
 import { createEngine } from './engines/index.ts';
 import { perplexityPlot } from './plot.ts';
 
 export const METRICS_FILE = 'metrics.jsonl';
 export const PLOT_FILE = 'perplexity.svg';
+/** A checkpoint is also written mid-epoch at least this often (long epochs on large corpora). */
+const CHECKPOINT_EVERY_MS = 10 * 60 * 1000;
+/** Above this mean loss (nats per character), the perplexity is not a finite number any more. */
+const MAX_FINITE_LOSS = Math.log(Number.MAX_VALUE);
 
 export interface TrainHooks {
   /** Human-readable lines: predictions, the summary. */
@@ -32,28 +40,20 @@ export interface TrainHooks {
   window?(epoch: number, index: number, count: number): void;
 }
 
+/** Why a run ended: all epochs done, the time budget spent, or asked to stop (Ctrl-C). */
+export type StopReason = 'completed' | 'time-budget' | 'interrupted';
+
 export interface TrainResult {
   model: Model;
   last: EpochRecord;
-  stoppedEarly: boolean;
+  stopped: StopReason;
 }
 
-async function readCorpus(files: string[]): Promise<{ texts: string[]; sha256: string }> {
-  const buffers = await Promise.all(
-    files.map((f) =>
-      readFile(f).catch(() => {
-        throw new DeeprnnError('missing_corpus', `corpus file ${f} cannot be read`);
-      }),
-    ),
-  );
-  const all = new Uint8Array(buffers.reduce((n, b) => n + b.length, 0));
-  buffers.reduce((o, b) => (all.set(b, o), o + b.length), 0);
-  return { texts: buffers.map((b) => new TextDecoder('utf-8', { fatal: false }).decode(b)), sha256: await sha256Hex(all) };
-}
-
-function modelOf(name: string, config: TrainConfig, vocab: Vocab, params: Params, training: TrainingRecord | null): Model {
-  const arch: Architecture = { cell: config.cell, numLayers: config.numLayers, hiddenSize: config.hiddenSize, vocabSize: vocab.size, input: 'one-hot' };
-  return { name, arch, vocab, preprocessing: config.preprocessing, params, training };
+export interface TrainOptions {
+  /** Aborted to stop after the current window (SIGINT, SIGTERM). */
+  signal?: AbortSignal;
+  /** For tests, which wrap the real engine to inject faults. */
+  makeEngine?: typeof createEngine;
 }
 
 /** The metrics written so far, cut back to the checkpoint's epoch (a kill may leave one more). */
@@ -63,116 +63,256 @@ async function resumeMetrics(outDir: string, epoch: number): Promise<EpochRecord
     .split('\n')
     .filter((l) => l.trim())
     .map((l) => JSON.parse(l) as EpochRecord)
-    .filter((r) => r.epoch <= epoch);
+    .filter((r) => r.epoch <= epoch && r.epoch === Math.floor(r.epoch));
 }
 
-/** `makeEngine` is for tests, which wrap the real engine to inject faults. */
-export async function train(config: TrainConfig, outDir: string, hooks: TrainHooks, resume: Checkpoint | null = null, makeEngine = createEngine): Promise<TrainResult> {
-  const { texts, sha256 } = await readCorpus(config.corpus);
-  await mkdir(outDir, { recursive: true });
-  const corpus = loadCorpus(texts, config);
-  if (resume && corpus.vocab.size !== config.vocabSize) throw new DeeprnnError('bad_checkpoint', `the corpus now gives ${corpus.vocab.size} tokens, the checkpoint was trained on ${config.vocabSize}: the corpus files changed`);
-  config = { ...config, dropout: config.dropout ?? 0, vocabSize: corpus.vocab.size };
-  const B = config.batchSize;
-  const T = config.numSteps;
-  checkWindows(corpus.train.length, B, T, 'training');
-  if (corpus.validation.length > 0) checkWindows(corpus.validation.length, B, T, 'validation');
-  const name = basename(outDir);
-  const arch = modelOf(name, config, corpus.vocab, {}, null).arch;
-  const engine: Engine = await makeEngine(config.engine, arch, B, T, config.threads);
-  try {
-    let iterRng: Rng;
-    let best = resume?.best ?? null;
-    let elapsedBefore = 0;
-    let first = 1;
-    if (resume) {
-      engine.setParams(resume.params);
-      engine.setOptimizerState(resume.optimizer);
-      iterRng = Rng.fromState(resume.rngState);
-      elapsedBefore = resume.elapsedSeconds;
-      first = resume.epoch + 1;
-    } else {
-      const paramRng = new Rng(config.seed);
-      engine.setParams(initParams(arch, () => paramRng.uniform()));
-      iterRng = new Rng((config.seed ^ 0x5bd1e995) >>> 0);
-    }
-    const records = resume ? await resumeMetrics(outDir, resume.epoch) : [];
-    await writeFileAtomic(join(outDir, METRICS_FILE), records.map((r) => JSON.stringify(r) + '\n').join(''));
-    let last: EpochRecord | null = resume?.last ?? null;
-    const runStart = performance.now();
-    const optimizer = { name: config.optimizer, lr: config.lr };
-    let stoppedEarly = false;
-    const snapshot = (params: Params) => modelOf(name, config, corpus.vocab, params, null);
+/** The corpus a run reads: from the files and options, or with a fine-tuned model's vocabulary. */
+async function loadData(config: TrainConfig, base: Model | null): Promise<{ corpus: Corpus; split: Split }> {
+  if (config.corpus.length === 0) throw new OptionError('give the text to train on with --corpus FILE');
+  const files = config.corpus.map(corpusFile);
+  const corpus = await readCorpus(files, {
+    preprocessing: config.preprocessing, keepBoilerplate: config.keepBoilerplate, authorTags: config.authorTags,
+    vocab: base?.vocab, unknownChars: config.unknownChars,
+  });
+  return { corpus, split: splitCorpus(corpus, config) };
+}
 
+export class Trainer {
+  private readonly name: string;
+  private readonly arch: Architecture;
+  private best: Checkpoint['best'];
+  private records: EpochRecord[] = [];
+  private elapsedBefore: number;
+  private runStart = 0;
+  private lastCheckpoint = 0;
+  private last: EpochRecord | null;
+  private readonly samplePrefix: string;
+  private lr: number;
+  /** The best epoch's per-file evaluation (recomputed at the end after a resume). */
+  private bestPerFile: Record<string, Evaluation> | null = null;
+
+  constructor(
+    private readonly config: TrainConfig,
+    private readonly outDir: string,
+    private readonly hooks: TrainHooks,
+    private readonly data: { corpus: Corpus; split: Split },
+    private readonly engine: Engine,
+    private readonly evalKernel: Kernel,
+    private readonly resume: Checkpoint | null,
+    private readonly signal?: AbortSignal,
+  ) {
+    this.name = basename(outDir);
+    this.arch = { cell: config.cell, numLayers: config.numLayers, hiddenSize: config.hiddenSize, vocabSize: data.corpus.vocab.size, input: 'one-hot' };
+    this.best = resume?.best ?? null;
+    this.elapsedBefore = resume?.elapsedSeconds ?? 0;
+    this.last = resume?.last ?? null;
+    this.samplePrefix = config.predictPrefix || samplePrefixOf(data.corpus.vocab, data.corpus.ids[0], config.preprocessing);
+    this.lr = config.lr;
+  }
+
+  private get vocab(): Vocab {
+    return this.data.corpus.vocab;
+  }
+
+  private model(params: Params, training: TrainingRecord | null = null): Model {
+    return { name: this.name, arch: this.arch, vocab: this.vocab, preprocessing: this.config.preprocessing, params, training };
+  }
+
+  private elapsed(): number {
+    return this.elapsedBefore + (performance.now() - this.runStart) / 1000;
+  }
+
+  /** How far through the run (0…1): by the time budget when there is one, else by windows. */
+  private progress(epoch: number, window: number, perEpoch: number): number {
+    if (this.config.timeBudgetMinutes > 0) return this.elapsed() / (this.config.timeBudgetMinutes * 60);
+    return (epoch - 1 + window / Math.max(1, perEpoch)) / this.config.epochs;
+  }
+
+  /**
+   * Held-out perplexity, per file and overall, by shared/evaluate.ts's `evaluateIds` — the same
+   * function as `deeprnn evaluate` — on the portable kernel, the weights as trained (float32).
+   */
+  evaluate(params: Params): { overall: Evaluation; perFile: Record<string, Evaluation> } | null {
+    const held = this.data.split.validation;
+    if (held.length === 0) return null;
+    const km = new KernelModel(this.evalKernel, this.model(params));
+    const segments = Math.max(...held.map((v) => Math.ceil(v.ids.length / EVAL_SEGMENT)));
+    const rows = km.acquire(Math.min(64, segments));
+    try {
+      const perFile: Record<string, Evaluation> = {};
+      for (const v of held) perFile[v.file] = evaluateIds(rows, v.ids, this.vocab);
+      return { overall: combine(Object.values(perFile)), perFile };
+    } finally {
+      km.release(rows);
+      km.dispose();
+    }
+  }
+
+  private async checkpoint(position: Position, carry: Float32Array | null): Promise<void> {
+    await writeCheckpoint(this.outDir, {
+      config: this.config, position, elapsedSeconds: +this.elapsed().toFixed(2), last: this.last, best: this.best,
+      params: this.engine.getParams(), optimizer: this.engine.getOptimizerState(), carry,
+    });
+    this.lastCheckpoint = performance.now();
+  }
+
+  private async writeMetrics(): Promise<void> {
+    await writeFileAtomic(join(this.outDir, METRICS_FILE), this.records.map((r) => JSON.stringify(r) + '\n').join(''));
+  }
+
+  /** Validate, record an epoch (or the part of one a stop left), keep the best weights. */
+  private async endEpoch(epoch: number, sum: number, tokens: number, trainSeconds: number, fraction: number): Promise<Params> {
+    const params = this.engine.getParams(); // one copy per epoch, read-only from here on
+    const v = this.evaluate(params);
+    const record: EpochRecord = {
+      epoch: fraction < 1 ? +(epoch - 1 + fraction).toFixed(3) : epoch,
+      perplexity: Math.exp(sum / Math.max(1, tokens)),
+      validationPerplexity: v ? v.overall.perplexity : null,
+      tokensPerSecond: Math.round(tokens / Math.max(1e-9, trainSeconds)),
+      elapsedSeconds: +this.elapsed().toFixed(2),
+      lr: +this.lr.toPrecision(6),
+    };
+    if (v && Object.keys(v.perFile).length > 1) record.validation = Object.fromEntries(Object.entries(v.perFile).map(([f, e]) => [f, +e.perplexity.toFixed(4)]));
+    this.records.push(record);
+    this.last = record;
+    if (v && (!this.best || v.overall.perplexity < this.best.validationPerplexity)) {
+      this.best = { epoch: record.epoch, validationPerplexity: v.overall.perplexity, params };
+      this.bestPerFile = v.perFile;
+    }
+    return params;
+  }
+
+  /**
+   * One epoch (or what is left of it), window by window. Returns how it ended: the epoch done,
+   * or stopped after window `window` (time budget, or a stop request).
+   */
+  async fitEpoch(epoch: number, start: Position | null): Promise<{ stopped: StopReason | null; sum: number; tokens: number; seconds: number; fraction: number }> {
+    const { config, engine } = this;
+    const B = config.batchSize;
+    const T = config.numSteps;
+    const train = this.data.split.train;
+    // A resumed epoch redraws its windows from the state the epoch began with, then carries on.
+    const epochRng = start ? Rng.fromState(start.rngState) : this.iterRng;
+    this.iterRng = epochRng;
+    const rngAtStart = epochRng.getState();
+    const windows = config.iterator === 'sequential' ? sequentialWindows(train, B, T, epochRng) : randomWindows(train, B, T, epochRng);
+    const perEpoch = windowsPerEpoch(train.length, B, T, config.iterator);
+    const skip = start?.window ?? 0;
+    let sum = start?.partial.loss ?? 0;
+    let tokens = start?.partial.tokens ?? 0;
+    if (!start?.window) engine.resetState(); // state = None at each epoch's first window
+    else if (this.resume?.carry) engine.setCarry(this.resume.carry);
+    const t0 = performance.now();
+    let i = 0;
+    for (const w of windows) {
+      if (i++ < skip) continue;
+      const index = i - 1;
+      if (config.iterator === 'random') engine.resetState(); // random windows do not continue each other
+      const dropout = config.dropout > 0 ? { p: config.dropout, seed: windowSeed(config.seed, epoch, index) } : undefined;
+      const loss = await engine.forwardBackward(w.x, w.y, dropout);
+      const norm = engine.clipGradients(config.clip);
+      if (!Number.isFinite(loss) || !Number.isFinite(norm) || loss / (B * T) > MAX_FINITE_LOSS) {
+        const what = !Number.isFinite(loss) ? `the loss became ${loss}` : !Number.isFinite(norm) ? `the gradient norm became ${norm}` : `the perplexity became infinite (mean loss ${(loss / (B * T)).toExponential(2)} nats)`;
+        throw new DeeprnnError(
+          'diverged',
+          `${what} at epoch ${epoch}, window ${index + 1}: training diverged (try a lower --lr or --clip). ` +
+            (this.resume || epoch > 1 ? `The last good checkpoint is kept in ${this.outDir}.` : 'No epoch completed, so there is no checkpoint.'),
+        );
+      }
+      this.lr = learningRate(config, this.progress(epoch, index, perEpoch));
+      engine.step(this.lr);
+      sum += loss;
+      tokens += B * T;
+      this.hooks.window?.(epoch, index, perEpoch);
+      const budgetSpent = config.timeBudgetMinutes > 0 && this.elapsed() >= config.timeBudgetMinutes * 60;
+      const stopped: StopReason | null = this.signal?.aborted ? 'interrupted' : budgetSpent ? 'time-budget' : null;
+      const due = performance.now() - this.lastCheckpoint > CHECKPOINT_EVERY_MS;
+      if (stopped || due) {
+        const position: Position = { epoch: epoch - 1, window: index + 1, rngState: rngAtStart, partial: { loss: sum, tokens } };
+        await this.checkpoint(position, config.iterator === 'sequential' ? engine.getCarry() : null);
+        if (stopped) return { stopped, sum, tokens, seconds: (performance.now() - t0) / 1000, fraction: (index + 1) / Math.max(1, perEpoch) };
+      }
+    }
+    return { stopped: null, sum, tokens, seconds: (performance.now() - t0) / 1000, fraction: 1 };
+  }
+
+  /** The iterator RNG between epochs (its state is saved at each epoch's end). */
+  private iterRng!: Rng;
+
+  async fit(): Promise<TrainResult> {
+    const { config, engine, resume } = this;
+    this.runStart = performance.now();
+    this.lastCheckpoint = this.runStart;
+    this.records = resume ? await resumeMetrics(this.outDir, resume.position.epoch) : [];
+    await this.writeMetrics();
+    let position: Position | null = resume?.position ?? null;
+    this.iterRng = position ? Rng.fromState(position.rngState) : new Rng((config.seed ^ 0x5bd1e995) >>> 0);
+    let stopped: StopReason = 'completed';
+    const first = (position?.epoch ?? 0) + 1;
+    if (first > config.epochs && !(position && position.window > 0)) throw new DeeprnnError('nothing_to_do', `the run already completed its ${config.epochs} epochs (give --epochs N to extend it)`);
     for (let epoch = first; epoch <= config.epochs; epoch++) {
-      const t0 = performance.now();
-      const windows = [...(config.iterator === 'sequential' ? sequentialWindows(corpus.train, B, T, iterRng) : randomWindows(corpus.train, B, T, iterRng))];
-      engine.resetState(); // state = None at each epoch's first window
-      let sum = 0;
-      let n = 0;
-      for (const [i, w] of windows.entries()) {
-        if (config.iterator === 'random') engine.resetState(); // random windows do not continue each other
-        const dropout = config.dropout > 0 ? { p: config.dropout, seed: windowSeed(config.seed, epoch, i) } : undefined;
-        const loss = await engine.forwardBackward(w.x, w.y, dropout);
-        const norm = engine.clipGradients(config.clip);
-        if (!Number.isFinite(loss) || !Number.isFinite(norm)) {
-          throw new DeeprnnError(
-            'diverged',
-            `the loss became ${Number.isFinite(loss) ? 'finite but the gradient ' + norm : loss} at epoch ${epoch}, window ${i + 1}: training diverged (try a lower --lr or --clip). ` +
-              (epoch > 1 ? `The last good checkpoint (epoch ${epoch - 1}) is kept in ${outDir}.` : 'No epoch completed, so there is no checkpoint.'),
-          );
-        }
-        engine.update(optimizer);
-        sum += loss;
-        n += B * T;
-        hooks.window?.(epoch, i, windows.length);
+      const mid = position && position.window > 0 ? position : null;
+      const r = await this.fitEpoch(epoch, mid);
+      position = null;
+      const params = await this.endEpoch(epoch, r.sum, r.tokens, r.seconds, r.fraction);
+      if (epoch % 10 === 0 && !r.stopped) this.hooks.log(`epoch ${epoch}: ${this.predict(params)}`);
+      await this.writeMetrics();
+      if (!r.stopped) await this.checkpoint({ epoch, window: 0, rngState: this.iterRng.getState(), partial: { loss: 0, tokens: 0 } }, null);
+      if (epoch % 10 === 0 || r.stopped) await writeFileAtomic(join(this.outDir, PLOT_FILE), await perplexityPlot(this.records, this.name));
+      this.hooks.epoch?.(this.last!, config.epochs);
+      if (r.stopped) {
+        stopped = r.stopped;
+        break;
       }
-      const trainSeconds = (performance.now() - t0) / 1000;
-      let validationPerplexity: number | null = null;
-      if (corpus.validation.length > 0) {
-        engine.resetState();
-        let vs = 0;
-        let vn = 0;
-        for (const w of sequentialWindows(corpus.validation, B, T, null)) {
-          vs += await engine.evaluate(w.x, w.y);
-          vn += B * T;
-        }
-        validationPerplexity = Math.exp(vs / vn);
+      if (config.timeBudgetMinutes > 0 && this.elapsed() >= config.timeBudgetMinutes * 60 && epoch < config.epochs) {
+        stopped = 'time-budget';
+        break;
       }
-      last = {
-        epoch,
-        perplexity: Math.exp(sum / n),
-        validationPerplexity,
-        tokensPerSecond: Math.round(n / trainSeconds),
-        elapsedSeconds: +(elapsedBefore + (performance.now() - runStart) / 1000).toFixed(2),
-      };
-      records.push(last);
-      const params = engine.getParams(); // one copy per epoch, read-only from here on
-      if (validationPerplexity !== null && (!best || validationPerplexity < best.validationPerplexity)) best = { epoch, validationPerplexity, params };
-      if (epoch % 10 === 0) hooks.log(`epoch ${epoch}: ${predict(snapshot(params), { prefix: config.predictPrefix, numChars: 50 }).text}`);
-      // Metrics first, checkpoint second: a kill in between leaves one metrics line that resume drops.
-      await writeFileAtomic(join(outDir, METRICS_FILE), records.map((r) => JSON.stringify(r) + '\n').join(''));
-      await writeCheckpoint(outDir, { config, epoch, rngState: iterRng.getState(), elapsedSeconds: last.elapsedSeconds, last, best, params, optimizer: engine.getOptimizerState() });
-      if (epoch % 10 === 0) await writeFileAtomic(join(outDir, PLOT_FILE), await perplexityPlot(records, name));
-      hooks.epoch?.(last, config.epochs);
-      if (config.timeBudgetMinutes > 0 && last.elapsedSeconds >= config.timeBudgetMinutes * 60 && epoch < config.epochs) {
-        stoppedEarly = true;
-        hooks.log(`time budget of ${config.timeBudgetMinutes} min reached after epoch ${epoch}`);
+      if (this.signal?.aborted) {
+        stopped = 'interrupted';
         break;
       }
     }
-    if (!last) throw new DeeprnnError('nothing_to_do', `the run already completed its ${config.epochs} epochs`);
+    return this.finish(stopped);
+  }
 
-    // With a validation split the artifact keeps the epoch with the lowest validation perplexity.
+  private predict(params: Params, model = this.model(params)): string {
+    const km = new KernelModel(this.evalKernel, model);
+    try {
+      return predict(model, { prefix: this.samplePrefix, numChars: 50 }, km).text;
+    } finally {
+      km.dispose();
+    }
+  }
+
+  /** The artifact: the best epoch's weights on validation (else the last), its record, the plot. */
+  private async finish(stopped: StopReason): Promise<TrainResult> {
+    const { config, engine } = this;
+    const last = this.last!;
+    const best = this.best;
     const params = best ? best.params : engine.getParams();
+    const v = best ? { perFile: this.bestPerFile ?? this.evaluate(params)!.perFile } : null;
+    const c = this.data.corpus;
+    const heldOut = new Map(this.data.split.validation.map((h) => [h.file, h.ids.length]));
     const training: TrainingRecord = {
-      corpus: { files: config.corpus, sha256, tokens: corpus.train.length + corpus.validation.length },
-      hyperparameters: {
-        preprocessing: config.preprocessing, maxTokens: config.maxTokens, valFraction: config.valFraction, batchSize: B, numSteps: T,
-        optimizer: config.optimizer, lr: config.lr, clip: config.clip, dropout: config.dropout, iterator: config.iterator, seed: config.seed, threads: config.threads,
+      corpus: {
+        files: c.files.map((f) => f.path),
+        sha256: c.sha256,
+        tokens: c.ids.reduce((n, a) => n + a.length, 0),
+        details: c.files.map((f) => ({
+          path: f.path, author: f.author, sha256: f.sha256, bytes: f.bytes, characters: f.characters, boilerplateRemoved: f.removed,
+          ...(heldOut.has(f.path) ? { validationCharacters: heldOut.get(f.path), validationPerplexity: v ? +v.perFile[f.path].perplexity.toFixed(4) : null } : {}),
+        })),
       },
+      hyperparameters: {
+        preprocessing: config.preprocessing, keepBoilerplate: config.keepBoilerplate, authorTags: config.authorTags, maxTokens: config.maxTokens, valFraction: config.valFraction,
+        batchSize: config.batchSize, numSteps: config.numSteps, optimizer: config.optimizer, lr: config.lr, lrSchedule: config.lrSchedule, clip: config.clip,
+        dropout: config.dropout, iterator: config.iterator, seed: config.seed, threads: config.threads, timeBudgetMinutes: config.timeBudgetMinutes, initFrom: config.initFrom,
+      },
+      samplePrefix: this.samplePrefix,
       epochs: last.epoch,
       selectedEpoch: best ? best.epoch : last.epoch,
+      stoppedBy: stopped,
       trainPerplexity: +last.perplexity.toFixed(4),
       validationPerplexity: best ? +best.validationPerplexity.toFixed(4) : null,
       tokensPerSecond: last.tokensPerSecond,
@@ -181,13 +321,46 @@ export async function train(config: TrainConfig, outDir: string, hooks: TrainHoo
       backend: engine.backend,
       date: new Date().toISOString(),
     };
-    const model = modelOf(name, config, corpus.vocab, params, training);
-    await writeModelDir(outDir, model, 'float32');
-    await writeFileAtomic(join(outDir, PLOT_FILE), await perplexityPlot(records, name));
-    hooks.log(`perplexity ${last.perplexity.toFixed(1)}${best ? `, validation perplexity ${best.validationPerplexity.toFixed(2)} (epoch ${best.epoch})` : ''}, ${last.tokensPerSecond} tokens/sec on ${engine.name} (${engine.backend})`);
-    for (const prefix of [config.predictPrefix, 'traveller']) hooks.log(predict(model, { prefix, numChars: 50 }).text);
-    return { model, last, stoppedEarly };
+    const model = this.model(params, training);
+    await writeModelDir(this.outDir, model, 'float32');
+    await writeFileAtomic(join(this.outDir, PLOT_FILE), await perplexityPlot(this.records, this.name));
+    const perFile = v && Object.keys(v.perFile).length > 1 ? ` (${Object.entries(v.perFile).map(([f, e]) => `${basename(f)} ${e.perplexity.toFixed(2)}`).join(', ')})` : '';
+    this.hooks.log(`perplexity ${last.perplexity.toFixed(2)}${best ? `, validation perplexity ${best.validationPerplexity.toFixed(2)} (epoch ${best.epoch})${perFile}` : ''}, ${last.tokensPerSecond} tokens/s on ${engine.name} (${engine.backend})`);
+    this.hooks.log(this.predict(params, model));
+    return { model, last, stopped };
+  }
+}
+
+/**
+ * Train (or continue `resume`) into `outDir`: read the corpus, build the engine with its
+ * optimizer, start from fresh weights, a checkpoint or a model (--init-from), and fit.
+ */
+export async function train(config: TrainConfig, outDir: string, hooks: TrainHooks, resume: Checkpoint | null = null, o: TrainOptions = {}): Promise<TrainResult> {
+  const base = config.initFrom ? await readModelDir(config.initFrom) : null;
+  if (base) {
+    // Fine-tuning keeps the model's architecture, preprocessing and vocabulary (with its authors).
+    config = { ...config, cell: base.arch.cell, numLayers: base.arch.numLayers, hiddenSize: base.arch.hiddenSize, preprocessing: base.preprocessing, authorTags: base.vocab.authors.size > 0 };
+  }
+  const data = await loadData(config, base);
+  if (resume && data.corpus.vocab.size !== config.vocabSize) throw new DeeprnnError('bad_checkpoint', `the corpus now gives ${data.corpus.vocab.size} tokens, the checkpoint was trained on ${config.vocabSize}: the corpus files changed`);
+  config = { ...config, vocabSize: data.corpus.vocab.size };
+  checkWindows(data.split.train.length, config.batchSize, config.numSteps, 'training');
+  for (const v of data.split.validation) if (v.ids.length < 2) throw new OptionError(`the held-out part of ${v.file} has ${v.ids.length} characters: too few to validate (raise --val-fraction or use a longer file)`);
+  await mkdir(outDir, { recursive: true });
+  const arch: Architecture = { cell: config.cell, numLayers: config.numLayers, hiddenSize: config.hiddenSize, vocabSize: config.vocabSize, input: 'one-hot' };
+  const engine = await (o.makeEngine ?? createEngine)({ choice: config.engine, arch, batchSize: config.batchSize, numSteps: config.numSteps, optimizer: { name: config.optimizer }, threads: config.threads });
+  try {
+    if (resume) {
+      engine.setParams(resume.params);
+      engine.setOptimizerState(resume.optimizer);
+    } else if (base) engine.setParams(base.params);
+    else {
+      const paramRng = new Rng(config.seed);
+      engine.setParams(initParams(arch, () => paramRng.uniform()));
+    }
+    const trainer = new Trainer(config, outDir, hooks, data, engine, await loadKernelNode('simd'), resume, o.signal);
+    return await trainer.fit();
   } finally {
-    engine.dispose();
+    await engine.dispose();
   }
 }

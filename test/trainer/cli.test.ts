@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -28,6 +28,8 @@ describe('deeprnn generate', () => {
     const r = await cli(['generate', '--model', dir, '--prefix', 'time traveller', '--num-chars', '20']);
     expect(r.code).toBe(0);
     expect(r.out).toBe(predict(model, { prefix: 'time traveller', numChars: 20 }).text + '\n');
+    // the prefix defaults to the model's sample prefix
+    expect((await cli(['generate', '--model', dir, '--num-chars', '5'])).out).toBe(predict(model, { numChars: 5 }).text + '\n');
   });
 
   it('samples with the given seed, temperature, top-k and top-p; --json gives the full result', async () => {
@@ -42,20 +44,48 @@ describe('deeprnn generate', () => {
   it('rejects each invalid option with exit code 2 and a clear message', async () => {
     const cases: [string[], RegExp][] = [
       [['--prefix', 'a', '--num-chars', 'ten'], /--num-chars must be a whole number/],
-      [['--prefix', 'a', '--num-chars', '0'], /--num-chars must be in \[1, 100000\]/],
-      [['--prefix', 'a', '--temperature=-1'], /--temperature must be a number in \[0, 100\]/],
-      [['--prefix', 'a', '--temperature', 'hot'], /--temperature/],
-      [['--prefix', 'a', '--top-k', '0'], /--top-k/],
-      [['--prefix', 'a', '--top-p', '1.5'], /--top-p/],
-      [['--prefix', 'a', '--seed=-3'], /--seed/],
+      [['--prefix', 'a', '--num-chars', '0'], /numChars must be a whole number in \[1, 100000\]/],
+      [['--prefix', 'a', '--temperature=-1'], /temperature must be a number in \[0, 100\]/],
+      [['--prefix', 'a', '--temperature', 'hot'], /--temperature must be a number/],
+      [['--prefix', 'a', '--top-k', '0'], /topK/],
+      [['--prefix', 'a', '--top-p', '1.5'], /topP/],
+      [['--prefix', 'a', '--seed=-3'], /seed/],
+      [['--prefix', 'a', '--beam-width', '4', '--temperature', '1'], /beamWidth > 1 is a deterministic search/],
       [['--prefix', 'a', '--bogus'], /Unknown option '--bogus'/],
-      [['--num-chars', '3'], /--prefix is required/],
+      [['--prefix', 'a', '--num-char', '3'], /did you mean --num-chars\?/],
     ];
     for (const [args, message] of cases) {
       const r = await cli(['generate', '--model', dir, ...args]);
       expect(r.code, args.join(' ')).toBe(2);
       expect(r.err).toMatch(message);
     }
+  });
+
+  it('beam search, stop sequences and log-probabilities from the command line', async () => {
+    const r = await cli(['generate', '--model', dir, '--prefix', 'the', '--num-chars', '40', '--beam-width', '3', '--num-return', '2', '--stop', 'e', '--stop', 'ta', '--logprobs', '2', '--json']);
+    expect(r.code).toBe(0);
+    const result = JSON.parse(r.out);
+    const expected = predict(model, { prefix: 'the', numChars: 40, beamWidth: 3, numReturn: 2, stop: ['e', 'ta'], logprobs: 2 }); // reference pass; the CLI runs the kernel
+    expect(result.text).toBe(expected.text);
+    expect(result.beams.map((b: { generated: string }) => b.generated)).toEqual(expected.beams!.map((b) => b.generated));
+    expect(result.beams[0].logprob).toBeCloseTo(expected.beams![0].logprob, 5);
+    expect(result.logprobs.map((t: { text: string }) => t.text).join('')).toBe(expected.generated);
+    const plain = await cli(['generate', '--model', dir, '--prefix', 'the', '--num-chars', '40', '--beam-width', '3', '--num-return', '2']);
+    expect(plain.out).toMatch(/^\[beam 1: score -?\d+\.\d+, (length|stop)\]\nthe/);
+  });
+
+  it('scores a text, or a file', async () => {
+    const r = await cli(['score', '--model', dir, '--text', 'the time', '--json']);
+    expect(r.code).toBe(0);
+    const s = JSON.parse(r.out);
+    expect(s.chars).toHaveLength(8);
+    expect(s.predicted).toBe(7);
+    await writeFile(join(dir, 'text.txt'), 'the time');
+    const f = await cli(['score', '--model', dir, '--file', join(dir, 'text.txt')]);
+    expect(f.out).toMatch(new RegExp(`^7 characters predicted: perplexity ${s.perplexity.toFixed(4)}`));
+    expect((await cli(['score', '--model', dir])).err).toMatch(/--text TEXT or --file FILE/);
+    await writeFile(join(dir, 'latin1.txt'), Buffer.from([0x61, 0x62, 0xe9, 0x63]));
+    expect((await cli(['score', '--model', dir, '--file', join(dir, 'latin1.txt')])).err).toMatch(/latin1\.txt is not valid UTF-8: invalid byte 0xe9 at byte offset 2/);
   });
 
   it('fails with exit code 1 on a missing model', async () => {

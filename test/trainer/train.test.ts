@@ -1,16 +1,15 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DeeprnnError, OptionError } from '../../shared/errors.ts';
 import { readModelDir } from '../../shared/platform/node.ts';
 import { CHECKPOINT_FILE, readCheckpoint, type EpochRecord } from '../../trainer/checkpoint.ts';
-import { trainConfig } from '../../trainer/commands/train.ts';
-import type { TrainConfig } from '../../trainer/config.ts';
+import { learningRate, TRAIN_OPTIONS, trainConfig, type TrainConfig } from '../../trainer/config.ts';
 import { createEngine } from '../../trainer/engines/index.ts';
-import { parseCommand } from '../../trainer/options.ts';
+import { parseOptions } from '../../trainer/options.ts';
 import { METRICS_FILE, PLOT_FILE, train, type TrainHooks } from '../../trainer/train.ts';
 import { main } from '../../trainer/cli.ts';
 
@@ -25,60 +24,80 @@ beforeAll(async () => {
 });
 afterAll(() => rm(dir, { recursive: true, force: true }));
 
+const SMALL = ['--hidden', '16', '--batch-size', '4', '--num-steps', '8', '--epochs', '4', '--engine', 'native', '--threads', '1', '--preprocessing', 'd2l', '--optimizer', 'sgd', '--val-fraction', '0'];
 function small(over: Partial<TrainConfig> = {}): TrainConfig {
-  const values = parseCommand(['--corpus', corpusFile, '--hidden', '16', '--batch-size', '4', '--num-steps', '8', '--epochs', '4', '--engine', 'native', '--threads', '1'], {
-    corpus: { type: 'string', multiple: true }, hidden: { type: 'string' }, 'batch-size': { type: 'string' }, 'num-steps': { type: 'string' }, epochs: { type: 'string' }, engine: { type: 'string' }, threads: { type: 'string' },
-  }).values;
-  return { ...trainConfig(values), ...over };
+  return { ...trainConfig(parseOptions(TRAIN_OPTIONS, ['--corpus', corpusFile, ...SMALL]).values), ...over };
 }
 const quiet: TrainHooks = { log: () => {} };
 const out = async (name: string) => join(await mkdtemp(join(dir, `${name}-`)), 'model');
+async function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
+  let o = '';
+  let e = '';
+  const code = await main(args, (s) => (o += s + '\n'), (s) => (e += s + '\n'));
+  return { code, out: o, err: e };
+}
 
-describe('deeprnn train options', () => {
-  const parse = (args: string[]) => trainConfig(parseCommand(args, Object.fromEntries(
-    ['preset', 'corpus', 'max-tokens', 'val-fraction', 'cell', 'layers', 'hidden', 'batch-size', 'num-steps', 'optimizer', 'lr', 'clip', 'dropout', 'epochs', 'iterator', 'seed', 'engine', 'threads', 'time-budget', 'preprocessing'].map((k) => [k, { type: 'string' as const, ...(k === 'corpus' ? { multiple: true } : {}) }]),
-  )).values);
+describe('deeprnn train options: one table', () => {
+  const parse = (args: string[]) => trainConfig(parseOptions(TRAIN_OPTIONS, args).values);
 
-  it('--preset d2l is the reference run', () => {
-    expect(parse(['--preset', 'd2l'])).toMatchObject({ corpus: ['data/timemachine.txt'], preprocessing: 'd2l', maxTokens: 10000, valFraction: 0, cell: 'lstm', numLayers: 2, hiddenSize: 256, batchSize: 32, numSteps: 35, optimizer: 'sgd', lr: 2, clip: 1, dropout: 0, epochs: 500, iterator: 'sequential' });
-    expect(parse(['--preset', 'd2l', '--cell', 'gru', '--epochs', '5']).cell).toBe('gru');
-    expect(parse([]).maxTokens).toBe(0);
-    expect(parse(['--optimizer', 'adam']).lr).toBe(0.002);
+  it('--preset d2l is the reference run; without it, defaults suit your own text', () => {
+    expect(parse(['--preset', 'd2l'])).toMatchObject({ corpus: ['data/timemachine.txt'], preprocessing: 'd2l', maxTokens: 10000, valFraction: 0, cell: 'lstm', numLayers: 2, hiddenSize: 256, batchSize: 32, numSteps: 35, optimizer: 'sgd', lr: 2, clip: 1, dropout: 0, epochs: 500, iterator: 'sequential', lrSchedule: 'constant', predictPrefix: 'time traveller' });
+    expect(parse(['--preset', 'd2l', '--cell', 'gru', '--epochs', '5'])).toMatchObject({ cell: 'gru', epochs: 5, optimizer: 'sgd' });
+    expect(parse([])).toMatchObject({ preprocessing: 'raw', maxTokens: 0, valFraction: 0.1, optimizer: 'adam', lr: 0.002, epochs: 50, lrSchedule: 'constant' });
+    expect(parse(['--optimizer', 'sgd']).lr).toBe(2);
+    expect(parse(['--time-budget', '10'])).toMatchObject({ timeBudgetMinutes: 10, lrSchedule: 'cosine', epochs: 1_000_000 });
+    expect(parse(['--time-budget', '10', '--lr-schedule', 'constant']).lrSchedule).toBe('constant');
   });
 
-  it('rejects every bad value with a message naming the option', () => {
+  it('rejects every bad value with a message naming the option, and names the option a typo meant', () => {
     const bad: [string[], RegExp][] = [
       [['--preset', 'pytorch'], /--preset must be one of d2l/],
       [['--max-tokens', '-5'], /--max-tokens/],
-      [['--val-fraction', '0.9'], /--val-fraction must be a number in \[0, 0.5\]/],
+      [['--val-fraction', '0.9'], /--val-fraction must be a number in \[0, 0\.5\]/],
       [['--cell', 'transformer'], /--cell must be one of lstm, gru, rnn/],
-      [['--layers', '0'], /--layers/],
+      [['--layers', '0'], /--layers must be in \[1, 16\]/],
       [['--hidden', '1.5'], /--hidden must be a whole number/],
       [['--batch-size', 'many'], /--batch-size/],
       [['--num-steps', '0'], /--num-steps/],
       [['--optimizer', 'rmsprop'], /--optimizer/],
-      [['--lr', '0'], /--lr/],
+      [['--lr', '0'], /--lr must be a number in \(0, 100\]/],
+      [['--lr-schedule', 'linear'], /--lr-schedule must be one of constant, cosine/],
       [['--clip', '-1'], /--clip/],
-      [['--dropout', '1'], /--dropout must be a number in \[0, 1\)/],
+      [['--dropout', '1'], /--dropout/],
       [['--epochs', '0'], /--epochs/],
       [['--iterator', 'shuffled'], /--iterator/],
       [['--seed', '4294967296'], /--seed/],
       [['--engine', 'cuda'], /--engine must be one of auto, native/],
-      [['--threads', '3'], /--threads/],
+      [['--threads', '999'], /--threads must be in \[1, \d+\]/],
       [['--time-budget', '0'], /--time-budget/],
       [['--preprocessing', 'lower'], /--preprocessing/],
+      [['--epoch', '3'], /Unknown option '--epoch'.*did you mean --epochs\?/],
+      [['--layers'], /--layers.*argument missing|--layers takes a value/],
     ];
     for (const [args, message] of bad) expect(() => parse(args), args.join(' ')).toThrow(message);
   });
 
-  it('--resume takes no other option; --out is required', async () => {
-    let err = '';
-    expect(await main(['train', '--resume', dir, '--epochs', '3'], () => {}, (s) => (err += s))).toBe(2);
-    expect(err).toMatch(/--resume takes the run's own options from its checkpoint; drop --epochs/);
-    expect(await main(['train', '--epochs', '3'], () => {}, (s) => (err = s))).toBe(2);
-    expect(err).toMatch(/--out DIR is required/);
-    expect(await main(['train', '--resume', join(dir, 'nothing')], () => {}, (s) => (err = s))).toBe(1);
-    expect(err).toMatch(/checkpoint\.bin does not exist/);
+  it('the help lists every option from the table', async () => {
+    const r = await cli(['train', '--help']);
+    for (const name of Object.keys(TRAIN_OPTIONS)) expect(r.out).toContain(`--${name}`);
+  });
+
+  it('the cosine schedule decays from lr to 2% of it', () => {
+    const c = { lr: 0.01, lrSchedule: 'cosine' as const };
+    expect(learningRate(c, 0)).toBeCloseTo(0.01, 12);
+    expect(learningRate(c, 0.5)).toBeCloseTo(0.01 * (0.02 + 0.49), 12);
+    expect(learningRate(c, 1)).toBeCloseTo(0.0002, 12);
+    expect(learningRate({ lr: 0.01, lrSchedule: 'constant' }, 0.7)).toBe(0.01);
+  });
+
+  it('--resume takes only --epochs, --time-budget and --json; --out is required', async () => {
+    let r = await cli(['train', '--resume', dir, '--cell', 'gru']);
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/--resume takes the run's own options from its checkpoint; drop --cell/);
+    expect((await cli(['train', '--epochs', '3'])).err).toMatch(/--out DIR is required/);
+    r = await cli(['train', '--resume', join(dir, 'nothing')]);
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/checkpoint\.bin does not exist/);
   });
 });
 
@@ -92,7 +111,7 @@ describe('train_ch8', () => {
     expect(epochs.every((e) => e.validationPerplexity !== null && e.validationPerplexity > 1)).toBe(true);
     const metrics = (await readFile(join(o, METRICS_FILE), 'utf8')).trim().split('\n').map((l) => JSON.parse(l));
     expect(metrics.map((m) => m.epoch)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
-    expect(Object.keys(metrics[0]).sort()).toEqual(['elapsedSeconds', 'epoch', 'perplexity', 'tokensPerSecond', 'validationPerplexity']);
+    expect(Object.keys(metrics[0]).sort()).toEqual(['elapsedSeconds', 'epoch', 'lr', 'perplexity', 'tokensPerSecond', 'validationPerplexity']);
     const svg = await readFile(join(o, PLOT_FILE), 'utf8');
     expect(svg).toMatch(/^<svg/);
     expect(svg).toContain('validation');
@@ -101,7 +120,9 @@ describe('train_ch8', () => {
     const best = Math.min(...epochs.map((e) => e.validationPerplexity!));
     expect(model.training?.validationPerplexity).toBeCloseTo(best, 3); // the best epoch is kept
     expect(model.training?.hyperparameters).toMatchObject({ optimizer: 'adam', lr: 0.01, batchSize: 4, numSteps: 8 });
+    expect(typeof model.training?.samplePrefix).toBe('string');
     expect(r.model.vocab.size).toBe(model.vocab.size);
+    expect(r.stopped).toBe('completed');
   });
 
   it('runs the same loop on the tfjs engine (cpu backend)', async () => {
@@ -120,21 +141,18 @@ describe('train_ch8', () => {
     expect(c.model.params['linear.bias']).not.toEqual(a.model.params['linear.bias']);
   });
 
-  for (const [iterator, optimizer, dropout] of [['sequential', 'adam', 0.3], ['random', 'sgd', 0]] as const) {
-    it(`resumes a run killed mid-epoch to the same result (${iterator} iterator, ${optimizer}, dropout ${dropout})`, async () => {
-      const config = small({ epochs: 4, iterator, optimizer, lr: optimizer === 'adam' ? 0.01 : 1, dropout });
+  for (const [iterator, optimizer, dropout, threads] of [['sequential', 'adam', 0.3, 2], ['random', 'sgd', 0, 1]] as const) {
+    it(`resumes a run stopped mid-epoch to the same result (${iterator} iterator, ${optimizer}, dropout ${dropout}, ${threads} thread${threads > 1 ? 's' : ''})`, async () => {
+      const config = small({ epochs: 4, iterator, optimizer, lr: optimizer === 'adam' ? 0.01 : 1, dropout, threads, valFraction: 0.1 });
       const whole = await train(config, await out('whole'), quiet);
-      const o = await out('killed');
+      const o = await out('stopped');
+      const stop = new AbortController();
       let windows = 0;
-      const kill: TrainHooks = {
-        log: () => {},
-        window: (epoch) => {
-          if (epoch === 3 && ++windows === 2) throw new Error('killed');
-        },
-      };
-      await expect(train(config, o, kill)).rejects.toThrow('killed');
+      const r = await train(config, o, { log: () => {}, window: (epoch) => epoch === 3 && ++windows === 2 && stop.abort() }, null, { signal: stop.signal });
+      expect(r.stopped).toBe('interrupted');
+      expect(existsSync(join(o, 'model.json'))).toBe(true); // a usable model from the best weights so far
       const ck = await readCheckpoint(o);
-      expect(ck.epoch).toBe(2);
+      expect(ck.position).toMatchObject({ epoch: 2, window: 2 });
       const resumed = await train(ck.config, o, quiet, ck);
       expect(resumed.model.params).toEqual(whole.model.params);
       const metrics = (await readFile(join(o, METRICS_FILE), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as EpochRecord);
@@ -143,36 +161,93 @@ describe('train_ch8', () => {
     });
   }
 
-  it('stops on a NaN loss with a clear error and keeps the last good checkpoint', async () => {
-    const o = await out('nan');
-    let epoch = 0;
-    const faulty: typeof createEngine = async (...args) => {
-      const engine = await createEngine(...args);
-      const real = engine.forwardBackward.bind(engine);
-      engine.forwardBackward = async (x, y) => (epoch === 3 ? NaN : real(x, y));
-      return engine;
-    };
-    const run = train(small({ epochs: 5 }), o, { log: () => {}, window: (e) => (epoch = e) , epoch: (r) => (epoch = r.epoch + 1) }, null, faulty);
-    const error = await run.then(() => null, (e: unknown) => e);
-    expect(error).toBeInstanceOf(DeeprnnError);
-    expect((error as DeeprnnError).code).toBe('diverged');
-    expect((error as Error).message).toMatch(/loss became NaN at epoch 3, window 1: training diverged .* last good checkpoint \(epoch 2\)/);
-    expect((await readCheckpoint(o)).epoch).toBe(2);
-    expect(existsSync(join(o, 'model.json'))).toBe(false);
+  it('extends a finished run to more epochs, exactly as if it had asked for them at the start', async () => {
+    const ten = await train(small({ epochs: 6 }), await out('six'), quiet);
+    const o = await out('extended');
+    await train(small({ epochs: 4 }), o, quiet);
+    expect((await cli(['train', '--resume', o, '--epochs', '6'])).code).toBe(0);
+    expect((await readModelDir(o)).params).toEqual(ten.model.params);
+    const r = await cli(['train', '--resume', o, '--epochs', '3']);
+    expect(r.err).toMatch(/--epochs 3: the run has already completed 6 epochs/);
   });
 
-  it('refuses a damaged checkpoint', async () => {
+  it('stops at the time budget inside an epoch, validates, and writes the model', async () => {
+    const o = await out('budget');
+    const t0 = performance.now();
+    const r = await train(small({ epochs: 1000, timeBudgetMinutes: 0.02, valFraction: 0.1, lrSchedule: 'cosine', optimizer: 'adam', lr: 0.01 }), o, quiet);
+    expect(r.stopped).toBe('time-budget');
+    expect(performance.now() - t0).toBeLessThan(20_000);
+    const model = await readModelDir(o);
+    expect(model.training?.stoppedBy).toBe('time-budget');
+    expect(model.training?.validationPerplexity).toBeGreaterThan(1);
+    const metrics = (await readFile(join(o, METRICS_FILE), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as EpochRecord);
+    expect(metrics.at(-1)!.lr!).toBeLessThan(0.01); // the cosine schedule ran down with the budget
+  });
+
+  it('stops on a NaN loss, and on an infinite perplexity, with a clear error, keeping the last good checkpoint', async () => {
+    for (const [fault, message] of [[NaN, /loss became NaN at epoch 3, window 1: training diverged/], [1e6, /perplexity became infinite .* at epoch 3, window 1/]] as const) {
+      const o = await out('diverge');
+      let epoch = 0;
+      const faulty: typeof createEngine = async (spec) => {
+        const engine = await createEngine(spec);
+        const real = engine.forwardBackward.bind(engine);
+        engine.forwardBackward = async (x, y, d) => (epoch === 3 ? fault : real(x, y, d));
+        return engine;
+      };
+      const error = await train(small({ epochs: 5 }), o, { log: () => {}, window: (e) => (epoch = e), epoch: (r) => (epoch = r.epoch + 1) }, null, { makeEngine: faulty }).then(() => null, (e: unknown) => e);
+      expect(error).toBeInstanceOf(DeeprnnError);
+      expect((error as DeeprnnError).code).toBe('diverged');
+      expect((error as Error).message).toMatch(message);
+      expect((await readCheckpoint(o)).position.epoch).toBe(2);
+      expect(existsSync(join(o, 'model.json'))).toBe(false);
+    }
+  });
+
+  it('refuses a damaged checkpoint, an edited header, and an old-format checkpoint', async () => {
     const o = await out('damaged');
     await train(small({ epochs: 1 }), o, quiet);
     const bytes = await readFile(join(o, CHECKPOINT_FILE));
-    bytes[bytes.length - 3] ^= 0xff;
-    await writeFile(join(o, CHECKPOINT_FILE), bytes);
+    const flipped = bytes.slice();
+    flipped[flipped.length - 3] ^= 0xff;
+    await writeFile(join(o, CHECKPOINT_FILE), flipped);
     await expect(readCheckpoint(o)).rejects.toThrow(/damaged \(SHA-256 mismatch\)/);
+    const text = Buffer.from(bytes).toString('latin1');
+    await writeFile(join(o, CHECKPOINT_FILE), Buffer.from(text.replace('"epochs":1,', '"epochs":9,'), 'latin1'));
+    await expect(readCheckpoint(o)).rejects.toThrow(/damaged \(SHA-256 mismatch\)/);
+    await writeFile(join(o, CHECKPOINT_FILE), Buffer.from('DEEPRNN-CKPT\n' + text.slice('DEEPRNN-CKPT2\n'.length), 'latin1'));
+    await expect(readCheckpoint(o)).rejects.toThrow(/older deeprnn/);
   });
 
   it('refuses a corpus too small for a window, and a missing corpus file', async () => {
     await expect(train(small({ batchSize: 128, numSteps: 100 }), await out('tiny'), quiet)).rejects.toThrow(OptionError);
-    await expect(train(small({ corpus: [join(dir, 'missing.txt')] }), await out('missing'), quiet)).rejects.toThrow(/missing\.txt cannot be read/);
+    await expect(train(small({ corpus: [join(dir, 'missing.txt')] }), await out('missing'), quiet)).rejects.toThrow(/missing\.txt cannot be read: it does not exist/);
+  });
+});
+
+describe('the output folder is checked before any training', () => {
+  it('refuses a file, a folder with a model or a checkpoint (unless --force), a read-only place and /proc; a failed run leaves no empty folder', async () => {
+    const base = ['train', '--corpus', corpusFile, ...SMALL, '--epochs', '1'];
+    const file = join(dir, 'a-file');
+    await writeFile(file, 'x');
+    expect((await cli([...base, '--out', file])).err).toMatch(/--out .*a-file is a file, not a folder/);
+    const done = await out('has-model');
+    expect((await cli([...base, '--out', done])).code).toBe(0);
+    const again = await cli([...base, '--out', done]);
+    expect(again.code).toBe(1);
+    expect(again.err).toMatch(/holds a training checkpoint: continue that run with "deeprnn train --resume .*", or pass --force/);
+    expect((await cli([...base, '--out', done, '--force'])).code).toBe(0);
+    expect((await cli([...base, '--out', '/proc/deeprnn-test/run'])).err).toMatch(/is on procfs, a virtual file system/);
+    if (process.getuid?.() !== 0) {
+      const ro = join(dir, 'read-only');
+      await mkdir(ro);
+      await chmod(ro, 0o500);
+      expect((await cli([...base, '--out', join(ro, 'run')])).err).toMatch(/cannot write in/);
+    }
+    const failed = join(dir, 'failed-run');
+    const r = await cli(['train', '--corpus', join(dir, 'nope.txt'), ...SMALL, '--out', failed]);
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/nope\.txt cannot be read/);
+    expect(existsSync(failed)).toBe(false);
   });
 });
 
@@ -180,7 +255,7 @@ describe('deeprnn train / export from the command line', () => {
   it('--json prints one JSON object per epoch; export --dtype float16 halves the weights and keeps the text', async () => {
     const o = await out('cli');
     const lines: string[] = [];
-    const code = await main(['train', '--corpus', corpusFile, '--hidden', '16', '--batch-size', '4', '--num-steps', '8', '--epochs', '3', '--engine', 'native', '--out', o, '--json'], (s) => lines.push(s), () => {});
+    const code = await main(['train', '--corpus', corpusFile, ...SMALL, '--epochs', '3', '--out', o, '--json'], (s) => lines.push(s), () => {});
     expect(code).toBe(0);
     expect(lines.map((l) => JSON.parse(l).epoch)).toEqual([1, 2, 3]);
     const o16 = `${o}-f16`;
@@ -191,10 +266,11 @@ describe('deeprnn train / export from the command line', () => {
     await g(o);
     await g(o16);
     expect(lines[lines.length - 1]).toBe(lines[lines.length - 2]);
+    expect((await cli(['export', '--model', o, '--dtype', 'float16', '--out', o16])).err).toMatch(/holds a model/);
   });
 
   it('a run killed with SIGKILL resumes from its checkpoint and ends where an uninterrupted run ends', async () => {
-    const args = ['--corpus', corpusFile, '--hidden', '24', '--batch-size', '4', '--num-steps', '8', '--epochs', '40', '--engine', 'native', '--threads', '1', '--optimizer', 'adam', '--lr', '0.005'];
+    const args = ['--corpus', corpusFile, '--hidden', '24', '--batch-size', '4', '--num-steps', '8', '--epochs', '40', '--engine', 'native', '--threads', '1', '--optimizer', 'adam', '--lr', '0.005', '--preprocessing', 'd2l'];
     const whole = await out('sigkill-whole');
     expect(await main(['train', ...args, '--out', whole], () => {}, () => {})).toBe(0);
     const killed = await out('sigkill');
@@ -205,8 +281,30 @@ describe('deeprnn train / export from the command line', () => {
     child.kill('SIGKILL');
     await new Promise((r) => child.on('exit', r));
     const ck = await readCheckpoint(killed);
-    expect(ck.epoch).toBeLessThan(40); // it really was interrupted
+    expect(ck.position.epoch).toBeLessThan(40); // it really was interrupted
     expect(await main(['train', '--resume', killed], () => {}, () => {})).toBe(0);
     expect(await readFile(join(killed, 'weights.bin'))).toEqual(await readFile(join(whole, 'weights.bin')));
+  });
+
+  it('Ctrl-C (SIGINT) finishes the window, writes a usable model and says how to resume; resuming ends where an uninterrupted run ends', async () => {
+    const args = ['--corpus', corpusFile, '--hidden', '24', '--batch-size', '4', '--num-steps', '8', '--epochs', '30', '--engine', 'native', '--threads', '2', '--optimizer', 'adam', '--lr', '0.005', '--preprocessing', 'd2l', '--val-fraction', '0.1'];
+    const whole = await out('sigint-whole');
+    expect(await main(['train', ...args, '--out', whole], () => {}, () => {})).toBe(0);
+    const o = await out('sigint');
+    const child = spawn(process.execPath, [join(ROOT, 'bin/deeprnn.js'), 'train', ...args, '--out', o], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d));
+    const started = Date.now();
+    while (!existsSync(join(o, CHECKPOINT_FILE)) && Date.now() - started < 60_000) await new Promise((r) => setTimeout(r, 20));
+    child.kill('SIGINT');
+    const code = await new Promise((r) => child.on('exit', r));
+    expect(code).toBe(130);
+    expect(stderr).toMatch(/SIGINT: stopping after this window/);
+    expect(stderr).toMatch(new RegExp(`Continue with:\\n  deeprnn train --resume ${o.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`));
+    const gen = await cli(['generate', '--model', o, '--prefix', 'the', '--num-chars', '10']);
+    expect(gen.code).toBe(0); // a usable model, before the run is finished
+    expect(await main(['train', '--resume', o], () => {}, () => {})).toBe(0);
+    expect(await readFile(join(o, 'weights.bin'))).toEqual(await readFile(join(whole, 'weights.bin')));
+    expect((await readdir(o)).sort()).toEqual(['checkpoint.bin', 'metrics.jsonl', 'model.json', 'perplexity.svg', 'weights.bin']);
   });
 });

@@ -2,28 +2,37 @@
  * `deeprnn bench` (npm run bench): speed of every engine and kernel on this machine, as JSON
  * lines. Not a test: nothing here asserts a timing.
  */
-import { cpus } from 'node:os';
-import { referenceStepper, type Stepper } from '../../shared/generate.ts';
-import { KERNEL_FLAVORS, type KernelFlavor } from '../../shared/kernel/kernel.ts';
-import { kernelStepper, loadKernelWeights } from '../../shared/kernel/stepper.ts';
-import { initParams, type Architecture, type Cell, type Model } from '../../shared/model.ts';
+import { fork } from 'node:child_process';
+import { availableParallelism, cpus } from 'node:os';
 import { decodeArtifact, encodeArtifact } from '../../shared/artifact.ts';
+import { BatchExecutor } from '../../shared/batch.ts';
+import { createJob, validateGeneration } from '../../shared/generate.ts';
+import { KERNEL_FLAVORS } from '../../shared/kernel/kernel.ts';
+import { KernelModel, referenceRows, type RowStepper } from '../../shared/kernel/stepper.ts';
+import { CELLS, initParams, type Architecture, type Cell, type Model } from '../../shared/model.ts';
 import { exportOnnx, onnxRunner } from '../../shared/onnx.ts';
 import { loadKernelNode } from '../../shared/platform/node.ts';
 import { Rng } from '../../shared/rng.ts';
 import { Vocab } from '../../shared/vocab.ts';
 import { NativeEngine } from '../engines/native.ts';
-import { choiceOption, numberOption, parseCommand, stringOption } from '../options.ts';
+import { helpText, opt, parseOptions } from '../options.ts';
 
-export const benchHelp = `Usage: deeprnn bench [--seconds S] [--cell lstm|gru|rnn]
+const OPTIONS = {
+  seconds: opt.number({ min: 0, max: 600, exclusiveMin: true, help: 'time spent on each measurement', default: 5 }),
+  cell: opt.choice({ choices: CELLS, help: 'recurrent cell', default: 'lstm' as Cell }),
+  threads: opt.int({ min: 1, max: availableParallelism(), help: 'measure training with 1 … N threads (default: all cores)', default: availableParallelism() }),
+  busy: opt.boolean({ help: 'keep one core busy with another process during the training measurements (a machine that is not idle)' }),
+  only: opt.choice({ choices: ['train', 'generate'] as const, help: 'measure only training or only generation' }),
+};
 
-Measures, on the d2l configuration (2 layers × 256 units, vocabulary 28, batch 32, 35 steps):
-training tokens/s for each engine and kernel, and generation microseconds per character at
-batch 1. Prints one JSON object per line, the first describing the machine.
-
-  --seconds S   time spent on each measurement (default 5)
-  --cell C      recurrent cell (default lstm)`;
-
+export const benchHelp = helpText(
+  'Usage: deeprnn bench [--seconds S] [--cell lstm|gru|rnn] [--threads N] [--busy] [--only train|generate]',
+  OPTIONS,
+  `Measures, on the d2l configuration (2 layers × 256 units, vocabulary 28, batch 32, 35 steps):
+training tokens/s for each kernel build and 1 … N threads (with the scaling efficiency), and
+generation microseconds per character at batch 1 and characters per second batched. One JSON
+object per line, the first describing the machine.`,
+);
 
 function d2lModel(cell: Cell): Model {
   const tokens = ['<unk>', ' ', ...'etainoshrdlmucfwgypbvkxzjq'];
@@ -44,47 +53,86 @@ async function timed(seconds: number, body: () => unknown): Promise<{ calls: num
   return { calls, seconds: (performance.now() - start) / 1000 };
 }
 
+/** A process that spins on one core until killed. */
+function busyProcess() {
+  return fork('-e', ['for(;;){}'], { execArgv: [], stdio: 'ignore' } as never);
+}
+
 export async function benchCommand(argv: string[], out: (s: string) => void): Promise<void> {
-  const { values } = parseCommand(argv, { seconds: { type: 'string' }, cell: { type: 'string' } });
-  const seconds = numberOption('seconds', stringOption('seconds', values.seconds), (v) => v > 0 && v <= 600, 'a number of seconds in (0, 600]') ?? 5;
-  const cell = choiceOption<Cell>('cell', stringOption('cell', values.cell), ['lstm', 'gru', 'rnn']) ?? 'lstm';
+  const { values } = parseOptions(OPTIONS, argv);
+  const seconds = values.seconds!;
+  const cell = values.cell!;
   const emit = (o: object) => out(JSON.stringify(o));
   emit({ kind: 'machine', cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, node: process.version, v8: process.versions.v8, platform: `${process.platform}-${process.arch}`, date: new Date().toISOString() });
-
   const model = d2lModel(cell);
-  const B = 32;
-  const T = 35;
-  const rng = new Rng(1);
-  const x = Int32Array.from({ length: B * T }, () => rng.randint(1, 27));
-  const y = Int32Array.from({ length: B * T }, () => rng.randint(1, 27));
-  const runs: [KernelFlavor, number][] = [['simd', 1], ['relaxed-simd', 1], ['relaxed-simd', 2]];
-  for (const [flavor, threads] of runs) {
-    const kernel = await loadKernelNode(flavor);
-    const engine = new NativeEngine(kernel, model.arch, B, T, threads);
-    engine.setParams(model.params);
-    engine.resetState();
-    const r = await timed(seconds, async () => {
-      await engine.forwardBackward(x, y);
-      engine.clipGradients(1);
-      engine.update({ name: 'sgd', lr: 2 });
-    });
-    emit({ kind: 'train', engine: 'native', backend: engine.backend, cell, layers: 2, hidden: 256, batch: B, steps: T, threads, tokensPerSecond: Math.round((r.calls * B * T) / r.seconds) });
-    engine.dispose();
+
+  if (values.only !== 'generate') {
+    const B = 32;
+    const T = 35;
+    const rng = new Rng(1);
+    const x = Int32Array.from({ length: B * T }, () => rng.randint(1, 27));
+    const y = Int32Array.from({ length: B * T }, () => rng.randint(1, 27));
+    const busy = values.busy ? busyProcess() : null;
+    try {
+      const runs: ['simd' | 'relaxed-simd', number][] = [['simd', 1], ...Array.from({ length: values.threads! }, (_, i): ['relaxed-simd', number] => ['relaxed-simd', i + 1])];
+      let one = 0;
+      for (const [flavor, threads] of runs) {
+        const engine = new NativeEngine(await loadKernelNode(flavor), model.arch, B, T, { name: 'sgd' }, threads);
+        engine.setParams(model.params);
+        engine.resetState();
+        const r = await timed(seconds, async () => {
+          await engine.forwardBackward(x, y);
+          engine.clipGradients(1);
+          engine.step(2);
+        });
+        const tokensPerSecond = Math.round((r.calls * B * T) / r.seconds);
+        if (flavor === 'relaxed-simd' && threads === 1) one = tokensPerSecond;
+        const scaling = flavor === 'relaxed-simd' && one > 0 ? { speedup: +(tokensPerSecond / one).toFixed(2), efficiency: +(tokensPerSecond / one / threads).toFixed(2) } : {};
+        emit({ kind: 'train', engine: 'native', backend: engine.backend, cell, layers: 2, hidden: 256, batch: B, steps: T, threads, busyCore: busy !== null, tokensPerSecond, ...scaling });
+        await engine.dispose();
+      }
+    } finally {
+      busy?.kill();
+    }
   }
+  if (values.only === 'train') return;
 
   const int8 = await decodeArtifact(await encodeArtifact(model, 'int8'));
-  const steppers: [string, () => Promise<Stepper>][] = [
-    ['reference (TypeScript)', async () => referenceStepper(model)],
-    ...KERNEL_FLAVORS.map((f): [string, () => Promise<Stepper>] => [`wasm-${f}`, async () => kernelStepper(loadKernelWeights(await loadKernelNode(f), model))]),
-    ['wasm-simd, int8 model (int8 × int16 path)', async () => kernelStepper(loadKernelWeights(await loadKernelNode('simd'), int8))],
+  const steppers: [string, () => Promise<RowStepper>][] = [
+    ['reference (TypeScript)', async () => referenceRows(model, 1)],
+    ...KERNEL_FLAVORS.map((f): [string, () => Promise<RowStepper>] => [`wasm-${f}, float32 model`, async () => new KernelModel(await loadKernelNode(f), model).acquire(1)]),
+    ['wasm-simd, int8 model (int8 × int16 path)', async () => new KernelModel(await loadKernelNode('simd'), int8).acquire(1)],
   ];
   for (const [name, make] of steppers) {
     const stepper = await make();
     let t = 0;
     const r = await timed(seconds, () => {
-      for (let i = 0; i < 100; i++) t = (t * 7 + 3) % 28 || 1, stepper.step(t);
+      for (let i = 0; i < 100; i++) (t = (t * 7 + 3) % 28 || 1), stepper.step(0, [t]);
     });
     emit({ kind: 'generate', engine: name, cell, layers: 2, hidden: 256, batch: 1, microsecondsPerChar: +((r.seconds * 1e6) / (r.calls * 100)).toFixed(1) });
+  }
+
+  // Continuous batching: characters per second for a whole batch of greedy generations, one core.
+  for (const [name, m] of [['float32', model], ['int8', int8]] as const) {
+    for (const batch of [1, 8, 32, 128]) {
+      const km = new KernelModel(await loadKernelNode('simd'), m);
+      const rows = km.acquire(batch);
+      const ex = new BatchExecutor(rows);
+      let seed = 0;
+      const refill = () => {
+        while (ex.freeRows > 0) ex.add(createJob(m, validateGeneration(m, { prefix: 'the', numChars: 200, temperature: 1, seed: seed++ })));
+      };
+      refill();
+      const r = await timed(seconds, () => {
+        for (let i = 0; i < 20; i++) {
+          ex.tick();
+          refill();
+        }
+      });
+      emit({ kind: 'generate-batched', model: name, batch, charsPerSecond: Math.round((r.calls * 20 * batch) / r.seconds), microsecondsPerChar: +((r.seconds * 1e6) / (r.calls * 20 * batch)).toFixed(1) });
+      km.release(rows);
+      km.dispose();
+    }
   }
 
   // onnxruntime-web (wasm, one thread) on the ONNX export, one call per character as the browser module does.

@@ -1,36 +1,41 @@
 /** `deeprnn export`: convert an artifact (float32 → float16 / int8), or write it as ONNX. */
 import { copyFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { WEIGHTS_DTYPES, type WeightsDtype } from '../../shared/artifact.ts';
+import { WEIGHTS_DTYPES } from '../../shared/artifact.ts';
 import { OptionError } from '../../shared/errors.ts';
 import { exportOnnx } from '../../shared/onnx.ts';
 import { readModelDir, writeFileAtomic, writeModelDir } from '../../shared/platform/node.ts';
-import { choiceOption, parseCommand, stringOption } from '../options.ts';
+import { helpText, opt, parseOptions } from '../options.ts';
+import { prepareOutDir } from '../outdir.ts';
 
-export const exportHelp = `Usage: deeprnn export --model DIR --out DIR2 [--dtype float32|float16|int8]
-       deeprnn export --format onnx --model DIR --out FILE.onnx
+const OPTIONS = {
+  model: opt.string({ arg: 'DIR', help: 'the model artifact to convert (required)' }),
+  out: opt.string({ arg: 'DIR|FILE', help: 'where to write: a folder for an artifact, a file for ONNX (required)' }),
+  format: opt.choice({ choices: ['artifact', 'onnx'] as const, help: 'artifact (a model folder) or onnx', default: 'artifact' as const }),
+  dtype: opt.choice({ choices: WEIGHTS_DTYPES, help: 'weights of the artifact: float16 halves them, int8 (per-row scales) quarters them (default float16)' }),
+  force: opt.boolean({ help: 'overwrite a model already at --out' }),
+};
 
-artifact (default): a copy of the model in DIR2 with its weights stored as the given dtype
-  (default float16, half the size; int8 with per-row scales, a quarter).
-onnx: a standard ONNX graph (opset 17, LSTM/GRU/RNN operators) with inputs tokens [seq, batch]
-  (int64) and h0_l{k} (c0_l{k}) [1, batch, H], outputs logits [seq, batch, V] and hn_l{k} (cn_l{k}).`;
+export const exportHelp = helpText(
+  'Usage: deeprnn export --model DIR --out DIR2 [--dtype float32|float16|int8]\n       deeprnn export --format onnx --model DIR --out FILE.onnx',
+  OPTIONS,
+  `onnx: a standard ONNX graph (opset 17, LSTM/GRU/RNN operators) with inputs tokens [seq, batch]
+(int64) and h0_l{k} (c0_l{k}) [1, batch, H], outputs logits [seq, batch, V] and hn_l{k} (cn_l{k}).`,
+);
 
 export async function exportCommand(argv: string[], out: (s: string) => void): Promise<void> {
-  const { values } = parseCommand(argv, { model: { type: 'string' }, out: { type: 'string' }, dtype: { type: 'string' }, format: { type: 'string' } });
-  const from = stringOption('model', values.model);
-  const to = stringOption('out', values.out);
-  if (from === undefined || to === undefined) throw new OptionError('--model DIR and --out are required');
-  const format = choiceOption('format', stringOption('format', values.format), ['artifact', 'onnx'] as const) ?? 'artifact';
-  if (format === 'onnx') {
+  const { values } = parseOptions(OPTIONS, argv);
+  if (values.model === undefined || values.out === undefined) throw new OptionError('--model DIR and --out are required');
+  const model = await readModelDir(values.model);
+  if (values.format === 'onnx') {
     if (values.dtype !== undefined) throw new OptionError('--dtype applies to artifacts; ONNX is written in float32');
-    await writeFileAtomic(to, exportOnnx(await readModelDir(from)));
-    out(`wrote ${to} (ONNX, opset 17)`);
-    return;
+    await writeFileAtomic(values.out, exportOnnx(model));
+    return out(`wrote ${values.out} (ONNX, opset 17)`);
   }
-  const dtype = choiceOption<WeightsDtype>('dtype', stringOption('dtype', values.dtype), WEIGHTS_DTYPES) ?? 'float16';
-  const model = await readModelDir(from);
-  await writeModelDir(to, model, dtype);
+  const dtype = values.dtype ?? 'float16';
+  await prepareOutDir(values.out, { force: values.force === true });
+  await writeModelDir(values.out, model, dtype);
   // The training plot belongs to the model card of every rendition of the model.
-  await copyFile(join(from, 'perplexity.svg'), join(to, 'perplexity.svg')).catch(() => {});
-  out(`wrote ${to} (${dtype})`);
+  await copyFile(join(values.model, 'perplexity.svg'), join(values.out, 'perplexity.svg')).catch(() => {});
+  out(`wrote ${values.out} (${dtype})`);
 }

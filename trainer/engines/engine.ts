@@ -1,6 +1,8 @@
 /**
  * One interface for every training engine, so `train_ch8` is written once: the native
- * WebAssembly engine (hand-written BPTT) and tfjs (tfjs-node-gpu on CUDA, or tfjs's own backends).
+ * WebAssembly engine (hand-written BPTT, any number of threads) and tfjs (tfjs-node-gpu on CUDA,
+ * or tfjs's own backends). Each engine is given its optimizer once, at construction; the loop
+ * only says which learning rate to step with (schedules change it).
  */
 import type { Params } from '../../shared/model.ts';
 import type { Dropout } from './dropout.ts';
@@ -9,7 +11,6 @@ export type OptimizerName = 'sgd' | 'adam';
 
 export interface OptimizerConfig {
   name: OptimizerName;
-  lr: number;
   /** Adam's β1, β2, ε (torch.optim.Adam's defaults 0.9, 0.999, 1e-8). */
   beta1?: number;
   beta2?: number;
@@ -24,7 +25,7 @@ export interface OptimizerState {
 
 export interface Engine {
   readonly name: 'native' | 'tfjs';
-  /** Where the arithmetic runs, e.g. "wasm-relaxed-simd" or "tensorflow (CUDA)". */
+  /** Where the arithmetic runs, e.g. "wasm-relaxed-simd ×2 threads" or "tensorflow (CUDA)". */
   readonly backend: string;
   readonly batchSize: number;
   readonly numSteps: number;
@@ -34,22 +35,24 @@ export interface Engine {
 
   /** d2l's `begin_state`: the recurrent state goes back to zeros. */
   resetState(): void;
+  /** The recurrent state carried between windows (sequential iterator), for mid-epoch checkpoints. */
+  getCarry(): Float32Array;
+  setCarry(state: Float32Array): void;
   /**
    * Forward and backward over one window: x, y are [batchSize, numSteps] token ids, batch-major
    * (d2l's X, Y). The state starts from where the previous window left it, detached, and is
-   * carried on. Gradients of the mean cross-entropy are kept for `clipGradients` / `update`.
+   * carried on. Gradients of the mean cross-entropy are kept for `clipGradients` / `step`.
    * Returns the summed (not mean) loss over the window's tokens. `dropout`: between layers, as
    * nn.LSTM(dropout=p), with this window's masks (engines/dropout.ts).
    */
   forwardBackward(x: Int32Array, y: Int32Array, dropout?: Dropout): Promise<number>;
-  /** Forward only (validation), carrying the state the same way. Summed loss. */
-  evaluate(x: Int32Array, y: Int32Array): Promise<number>;
-  /** The gradients of the last `forwardBackward` (a copy). */
+  /** The gradients of the last `forwardBackward`, before clipping (a copy). */
   getGradients(): Params;
   /** d2l's `grad_clipping`: scale all gradients by θ/‖g‖ when their global norm exceeds θ. Returns ‖g‖. */
   clipGradients(theta: number): number;
-  update(optimizer: OptimizerConfig): void;
+  /** One step of the engine's optimizer at learning rate `lr`. */
+  step(lr: number): void;
   getOptimizerState(): OptimizerState;
   setOptimizerState(state: OptimizerState): void;
-  dispose(): void;
+  dispose(): void | Promise<void>;
 }

@@ -2,7 +2,7 @@
 import type { Architecture } from '../../shared/model.ts';
 import { loadKernelNode } from '../../shared/platform/node.ts';
 import type { EngineChoice } from '../config.ts';
-import type { Engine } from './engine.ts';
+import type { Engine, OptimizerConfig } from './engine.ts';
 import { NativeEngine } from './native.ts';
 import { gpuAvailable, loadTfjs, TfjsEngine, tfjsNodeAvailable, type TfjsBackend } from './tfjs.ts';
 
@@ -13,13 +13,23 @@ const TFJS: Record<Exclude<EngineChoice, 'auto' | 'native' | 'tfjs'>, TfjsBacken
   'tfjs-cpu': 'cpu',
 };
 
+export interface EngineSpec {
+  choice: EngineChoice;
+  arch: Architecture;
+  batchSize: number;
+  numSteps: number;
+  optimizer: OptimizerConfig;
+  threads: number;
+}
+
 /**
  * `auto`: tfjs-node-gpu when it loads and the machine has an NVIDIA GPU, else the native engine.
  * `tfjs`: the best tfjs backend present — tfjs-node-gpu (with a GPU), tfjs-node, then wasm.
  */
-export async function createEngine(choice: EngineChoice, arch: Architecture, batchSize: number, numSteps: number, threads: number): Promise<Engine> {
+export async function createEngine(s: EngineSpec): Promise<Engine> {
+  let choice = s.choice;
   if (choice === 'auto') choice = (await gpuAvailable()) ? 'tfjs-gpu' : 'native';
   if (choice === 'tfjs') choice = (await gpuAvailable()) ? 'tfjs-gpu' : (await tfjsNodeAvailable()) ? 'tfjs-node' : 'tfjs-wasm';
-  if (choice === 'native') return new NativeEngine(await loadKernelNode('fastest'), arch, batchSize, numSteps, threads);
-  return new TfjsEngine(await loadTfjs(TFJS[choice]), arch, batchSize, numSteps);
+  if (choice === 'native') return new NativeEngine(await loadKernelNode('fastest'), s.arch, s.batchSize, s.numSteps, s.optimizer, s.threads);
+  return new TfjsEngine(await loadTfjs(TFJS[choice]), s.arch, s.batchSize, s.numSteps, s.optimizer);
 }

@@ -1,92 +1,114 @@
 /**
  * The native engine: d2l's deep RNN trained on the shared WebAssembly kernel, backpropagation
- * through time written by hand (the chapter's first exercise).
+ * through time written by hand (the chapter's first exercise), on any number of cores.
  *
- * Layout: every sequence buffer is time-major, row n = t·B + b. The input-to-hidden products of
- * all T steps are one matrix product per layer; only H_{t-1} W_hhᵀ is sequential. Forward keeps
- * the gates' activations and every state; backward walks t = T−1 … 0 and forms the weight
- * gradients as one product per tensor after the walk.
+ * Data parallel: each window's batch rows are split among N threads (shard.ts), each of which
+ * runs forward and backward through time for its rows alone, into its own gradient block. The
+ * blocks are then summed in a fixed order (thread 0 + thread 1 + …), each thread summing one
+ * slice of the parameters, and the optimizer step runs in slices too. Three short barriers per
+ * window instead of one per product: threads sleep (Atomics.wait) between them, so a busy core
+ * costs its share of the window and nothing more. For a given N the arithmetic is fixed, so a run
+ * is exactly reproducible (and resumes exactly); different N sum in a different order and give
+ * slightly different floating-point results.
  */
+import type { Worker } from 'node:worker_threads';
+import { tsWorker } from '../../shared/platform/node.ts';
+import { OptionError } from '../../shared/errors.ts';
 import type { Kernel } from '../../shared/kernel/kernel.ts';
 import { numElements, numGates, tensorSpecs, type Architecture, type Params } from '../../shared/model.ts';
-import { OptionError } from '../../shared/errors.ts';
 import { dropoutMask, type Dropout } from './dropout.ts';
 import type { Engine, OptimizerConfig, OptimizerState } from './engine.ts';
-import { KernelThreads } from './threads.ts';
+import { Shard, type LayerBuffers, type ShardLayout } from './shard.ts';
 
-interface Layer {
-  inSize: number;
-  wIh: number; wHh: number; bIh: number; bHh: number;
-  gWIh: number; gWHh: number; gBIh: number; gBHh: number;
-  /** X W_ihᵀ + b_ih for all steps; for LSTM it is overwritten by the activated gates. */
-  gx: number;
-  /** H_{t-1} W_hhᵀ + b_hh for all steps (GRU needs gh_n in backward). */
-  gh: number;
-  /** Activated gates (GRU: r, z, n); LSTM reuses gx. */
-  acts: number;
-  /** States h_{-1} … h_{T-1}: (T + 1) · B rows; rows B … are this layer's output sequence. */
-  hs: number;
-  cs: number;
-  /** Gradient w.r.t. this layer's output sequence. */
-  dH: number;
-  dGx: number;
-  dGh: number;
-  dc: number;
-  dhCarry: number;
-  /** Dropout on this layer's outputs (all layers but the last): the mask, and outputs ⊙ mask. */
-  mask: number;
-  dropped: number;
+/** Control block: [0] job sequence, [1] jobs done, [2] opcode, [3] dropout on, [4] a thread failed. */
+export const CTRL = { seq: 0, done: 1, op: 2, dropping: 3, failed: 4 } as const;
+export const OP = { exit: 0, forwardBackward: 1, reduce: 2, step: 3 } as const;
+/** Float arguments and results: [0..7] args (lr, s, b1, b2, eps, c1, c2, adam?), then per thread: loss, Σ g². */
+export const ARGS = { lr: 0, scale: 1, b1: 2, b2: 3, eps: 4, c1: 5, c2: 6, adam: 7, results: 8 } as const;
+
+/** Everything a helper thread needs, as plain data (pointers into the shared memory). */
+export interface ThreadJob {
+  module: WebAssembly.Module;
+  memory: WebAssembly.Memory;
+  ctrl: SharedArrayBuffer;
+  args: SharedArrayBuffer;
+  index: number;
+  layout: ShardLayout;
+  /** Every shard's gradient block, in summing order; [0] is the engine's. */
+  blocks: number[];
+  P: number;
+  M: number;
+  V2: number;
+  slice: [number, number];
+}
+
+const THREAD_SCRIPT = new URL('./shard-thread.ts', import.meta.url);
+
+/** Thread i's slice [from, to) of n parameters: contiguous, 4-float aligned. */
+function slices(n: number, threads: number): [number, number][] {
+  const per = Math.ceil(n / threads / 4) * 4;
+  return Array.from({ length: threads }, (_, i) => [Math.min(n, i * per), Math.min(n, (i + 1) * per)]);
+}
+
+/** The slice work of the reduce and step phases; the main thread and the helpers both run it. */
+export function reduceSlice(k: Kernel['k'], blocks: readonly number[], [from, to]: [number, number]): number {
+  const n = to - from;
+  if (n <= 0) return 0;
+  for (let t = 1; t < blocks.length; t++) k.addInto(blocks[0] + from * 4, blocks[t] + from * 4, n);
+  return k.sumSquares(blocks[0] + from * 4, n);
+}
+
+export function stepSlice(k: Kernel['k'], a: Float64Array, G: number, P: number, M: number, V2: number, [from, to]: [number, number]): void {
+  const n = to - from;
+  if (n <= 0) return;
+  const o = from * 4;
+  if (a[ARGS.adam]) k.adam(P + o, G + o, M + o, V2 + o, n, a[ARGS.lr], a[ARGS.b1], a[ARGS.b2], a[ARGS.eps], a[ARGS.c1], a[ARGS.c2], a[ARGS.scale]);
+  else k.sgd(P + o, G + o, n, a[ARGS.lr], a[ARGS.scale]);
 }
 
 export class NativeEngine implements Engine {
   readonly name = 'native';
   readonly backend: string;
+  readonly threads: number;
   private readonly k: Kernel['k'];
-  private readonly layers: Layer[];
   private readonly total: number;
   private readonly P: number;
-  private readonly G: number;
   private readonly M: number;
   private readonly V2: number;
   private readonly offsets: Map<string, number>;
-  private readonly tokens: number;
-  private readonly targets: number;
-  private readonly logits: number;
-  private readonly dLogits: number;
-  /** Transposed copies for the backward products (all run as gemmNT). */
-  private readonly scratch: { dLogitsT: number; wOutT: number; whhT: number; wihT: number; dGhT: number; dGxT: number; aT: number; bT: number };
+  private readonly shards: Shard[];
+  private readonly slices: [number, number][];
+  private readonly ctrl = new Int32Array(new SharedArrayBuffer(8 * 4));
+  private readonly args: Float64Array;
+  private readonly workers: Worker[] = [];
+  private readonly masks: number[];
   private adamStep = 0;
-  /** Whether the last forward pass applied dropout (backward must follow it). */
+  private scale = 1;
   private dropping = false;
-  /** Sizes every pass needs: hidden H, vocabulary V, batch B, steps T, rows N = T·B, gate rows GH. */
-  private readonly dims: { H: number; V: number; B: number; T: number; N: number; GH: number; cell: Architecture['cell'] };
-  private readonly threads: KernelThreads | null;
-  /** C = A·Bᵀ, on two cores when a helper thread is running. */
-  private readonly gemm: Kernel['k']['gemmNT'];
+  private readonly optimizer: Required<OptimizerConfig>;
 
-  /** `threads`: 2 uses a worker thread for half of each large product (Node build only). */
+  /** `threads`: how many threads share each window (capped by the batch size). */
   constructor(
     private readonly kernel: Kernel,
     readonly arch: Architecture,
     readonly batchSize: number,
     readonly numSteps: number,
+    optimizer: OptimizerConfig,
     threads = 1,
   ) {
-    this.threads = threads > 1 ? KernelThreads.start(kernel) : null;
-    this.gemm = this.threads ? this.threads.gemmNT.bind(this.threads) : kernel.k.gemmNT;
-    this.backend = `wasm-${kernel.flavor}${this.threads ? ' ×2 threads' : ''}`;
+    this.optimizer = { beta1: 0.9, beta2: 0.999, eps: 1e-8, ...optimizer };
+    const shared = kernel.k.memory.buffer instanceof SharedArrayBuffer;
+    this.threads = shared ? Math.max(1, Math.min(threads, batchSize)) : 1;
+    this.backend = `wasm-${kernel.flavor}${this.threads > 1 ? ` ×${this.threads} threads` : ''}`;
     this.k = kernel.k;
-    const { hiddenSize: H, vocabSize: V, cell } = arch;
-    const B = batchSize;
+    const { hiddenSize: H, vocabSize: V, cell, numLayers } = arch;
     const T = numSteps;
     const GH = numGates(cell) * H;
-    this.dims = { H, V, B, T, N: T * B, GH, cell };
     const specs = tensorSpecs(arch);
     this.total = specs.reduce((n, s) => n + numElements(s.shape), 0);
-    // Parameters, gradients and Adam's moments each live in one block, in state_dict order, so
-    // clipping and the optimizers are single passes.
+    // Parameters and Adam's moments live in one block each, in state_dict order, so clipping and
+    // the optimizers are single passes over slices.
     this.P = kernel.alloc(this.total);
-    this.G = kernel.alloc(this.total);
     this.M = kernel.alloc(this.total);
     this.V2 = kernel.alloc(this.total);
     this.offsets = new Map();
@@ -96,45 +118,88 @@ export class NativeEngine implements Engine {
       off += numElements(s.shape) * 4;
     }
     const p = (name: string) => this.P + this.offsets.get(name)!;
-    const g = (name: string) => this.G + this.offsets.get(name)!;
-    const N = T * B;
-    this.layers = [];
-    for (let l = 0; l < arch.numLayers; l++) {
-      const gx = kernel.alloc(N * GH);
-      const dGx = kernel.alloc(N * GH);
-      this.layers.push({
-        inSize: l === 0 ? V : H,
-        wIh: p(`rnn.weight_ih_l${l}`), wHh: p(`rnn.weight_hh_l${l}`), bIh: p(`rnn.bias_ih_l${l}`), bHh: p(`rnn.bias_hh_l${l}`),
-        gWIh: g(`rnn.weight_ih_l${l}`), gWHh: g(`rnn.weight_hh_l${l}`), gBIh: g(`rnn.bias_ih_l${l}`), gBHh: g(`rnn.bias_hh_l${l}`),
-        gx,
-        gh: kernel.alloc(N * GH),
-        acts: cell === 'gru' ? kernel.alloc(N * GH) : gx,
-        hs: kernel.alloc((T + 1) * B * H),
-        cs: kernel.alloc(cell === 'lstm' ? (T + 1) * B * H : 0),
-        dH: kernel.alloc(N * H),
-        dGx,
-        dGh: cell === 'gru' ? kernel.alloc(N * GH) : dGx,
-        dc: kernel.alloc(B * H),
-        dhCarry: kernel.alloc(B * H),
-        mask: kernel.alloc(l < arch.numLayers - 1 ? N * H : 0),
-        dropped: kernel.alloc(l < arch.numLayers - 1 ? N * H : 0),
+    // Dropout masks for the whole window, [T·batch, H] time-major per layer; shards copy their rows.
+    this.masks = Array.from({ length: numLayers - 1 }, () => kernel.alloc(T * batchSize * H));
+    this.args = new Float64Array(new SharedArrayBuffer((ARGS.results + 2 * this.threads) * 8));
+
+    const rowsPer = Math.floor(batchSize / this.threads);
+    const extra = batchSize % this.threads;
+    let b0 = 0;
+    this.shards = Array.from({ length: this.threads }, (_, i) => {
+      const B = rowsPer + (i < extra ? 1 : 0);
+      const N = T * B;
+      const G = kernel.alloc(this.total);
+      const g = (name: string) => G + this.offsets.get(name)!;
+      const layers: LayerBuffers[] = Array.from({ length: numLayers }, (_, l) => {
+        const gx = kernel.alloc(N * GH);
+        const dGx = kernel.alloc(N * GH);
+        return {
+          wIh: p(`rnn.weight_ih_l${l}`), wHh: p(`rnn.weight_hh_l${l}`), bIh: p(`rnn.bias_ih_l${l}`), bHh: p(`rnn.bias_hh_l${l}`),
+          gWIh: g(`rnn.weight_ih_l${l}`), gWHh: g(`rnn.weight_hh_l${l}`), gBIh: g(`rnn.bias_ih_l${l}`), gBHh: g(`rnn.bias_hh_l${l}`),
+          gx,
+          gh: kernel.alloc(N * GH),
+          acts: cell === 'gru' ? kernel.alloc(N * GH) : gx,
+          hs: kernel.alloc((T + 1) * B * H),
+          cs: kernel.alloc(cell === 'lstm' ? (T + 1) * B * H : 0),
+          dH: kernel.alloc(N * H),
+          dGx,
+          dGh: cell === 'gru' ? kernel.alloc(N * GH) : dGx,
+          dc: kernel.alloc(B * H),
+          dhCarry: kernel.alloc(B * H),
+          mask: kernel.alloc(l < numLayers - 1 ? N * H : 0),
+          dropped: kernel.alloc(l < numLayers - 1 ? N * H : 0),
+        };
       });
+      const dGhT = kernel.alloc(N * GH);
+      const layout: ShardLayout = {
+        dims: { H, V, B, T, N, GH, L: numLayers, cell },
+        b0,
+        layers,
+        wOut: p('linear.weight'), bOut: p('linear.bias'), gWOut: g('linear.weight'), gBOut: g('linear.bias'),
+        tokens: kernel.alloc(N),
+        targets: kernel.alloc(N),
+        logits: kernel.alloc(N * V),
+        dLogits: kernel.alloc(N * V),
+        G,
+        total: this.total,
+        scratch: {
+          dLogitsT: kernel.alloc(N * V), wOutT: kernel.alloc(H * V), whhT: kernel.alloc(H * GH), wihT: kernel.alloc(H * GH),
+          dGhT, dGxT: cell === 'gru' ? kernel.alloc(N * GH) : dGhT, aT: kernel.alloc(N * H), bT: kernel.alloc(N * H),
+        },
+        gradScale: 1 / (T * batchSize),
+      };
+      b0 += B;
+      return new Shard(kernel.k, layout);
+    });
+    this.slices = slices(this.total, this.threads);
+    const blocks = this.shards.map((s) => s.layout.G);
+    for (let i = 1; i < this.threads; i++) {
+      const job: ThreadJob = {
+        module: kernel.module, memory: kernel.k.memory, ctrl: this.ctrl.buffer as SharedArrayBuffer, args: this.args.buffer as SharedArrayBuffer, index: i,
+        layout: this.shards[i].layout, blocks, P: this.P, M: this.M, V2: this.V2, slice: this.slices[i],
+      };
+      const w = tsWorker(THREAD_SCRIPT, { workerData: job });
+      w.unref();
+      this.workers.push(w);
     }
-    this.tokens = kernel.alloc(N);
-    this.targets = kernel.alloc(N);
-    this.logits = kernel.alloc(N * V);
-    this.dLogits = kernel.alloc(N * V);
-    const dGhT = kernel.alloc(N * GH);
-    this.scratch = {
-      dLogitsT: kernel.alloc(N * V),
-      wOutT: kernel.alloc(H * V),
-      whhT: kernel.alloc(H * GH),
-      wihT: kernel.alloc(H * GH),
-      dGhT,
-      dGxT: cell === 'gru' ? kernel.alloc(N * GH) : dGhT,
-      aT: kernel.alloc(N * H),
-      bT: kernel.alloc(N * H),
-    };
+  }
+
+  private get G(): number {
+    return this.shards[0].layout.G;
+  }
+
+  /** Run `op` on every helper thread while `mine` runs here; wait for them. */
+  private parallel(op: number, mine: () => void): void {
+    const helpers = this.threads - 1;
+    if (helpers > 0) {
+      Atomics.store(this.ctrl, CTRL.done, 0);
+      Atomics.store(this.ctrl, CTRL.op, op);
+      Atomics.add(this.ctrl, CTRL.seq, 1);
+      Atomics.notify(this.ctrl, CTRL.seq);
+    }
+    mine();
+    for (let done = Atomics.load(this.ctrl, CTRL.done); done < helpers; done = Atomics.load(this.ctrl, CTRL.done)) Atomics.wait(this.ctrl, CTRL.done, done, 1000);
+    if (Atomics.load(this.ctrl, CTRL.failed)) throw new Error('a training thread failed (see the message above)');
   }
 
   setParams(params: Params): void {
@@ -160,154 +225,108 @@ export class NativeEngine implements Engine {
   }
 
   resetState(): void {
-    const { hiddenSize: H } = this.arch;
-    for (const l of this.layers) {
-      this.kernel.f32(l.hs, this.batchSize * H).fill(0);
-      if (this.arch.cell === 'lstm') this.kernel.f32(l.cs, this.batchSize * H).fill(0);
+    for (const s of this.shards) s.resetState();
+  }
+
+  /**
+   * The carried state, per layer h then c, each [batch, H] in batch order — the same layout for any
+   * thread count (and the tfjs engine's): what a mid-epoch checkpoint keeps.
+   */
+  getCarry(): Float32Array {
+    const parts: Float32Array[] = [];
+    this.eachCarry((view) => parts.push(view.slice()));
+    const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
+    parts.reduce((at, p) => (out.set(p, at), at + p.length), 0);
+    return out;
+  }
+
+  setCarry(state: Float32Array): void {
+    let at = 0;
+    this.eachCarry((view) => {
+      view.set(state.subarray(at, at + view.length));
+      at += view.length;
+    });
+    if (at !== state.length) throw new OptionError(`the carried state has ${state.length} values; this engine holds ${at}`);
+  }
+
+  private eachCarry(f: (view: Float32Array) => void): void {
+    for (let l = 0; l < this.arch.numLayers; l++) {
+      for (const which of this.arch.cell === 'lstm' ? (['hs', 'cs'] as const) : (['hs'] as const)) {
+        for (const s of this.shards) f(this.kernel.f32(s.layout.layers[l][which], s.layout.dims.B * s.layout.dims.H)); // shards hold consecutive rows
+      }
     }
   }
 
-  /** d2l's X [B, T] → time-major rows, checking every id (the kernel trusts them). */
-  private load(x: Int32Array, into: number): void {
+  /** d2l's X [B, T] → each shard's rows, time-major, checking every id (the kernel trusts them). */
+  private load(x: Int32Array, y: Int32Array): void {
     const B = this.batchSize;
     const T = this.numSteps;
     const V = this.arch.vocabSize;
-    if (x.length !== B * T) throw new OptionError(`a window must hold ${B}×${T} tokens, got ${x.length}`);
-    const dst = this.kernel.i32(into, B * T);
-    for (let b = 0; b < B; b++) {
-      for (let t = 0; t < T; t++) {
-        const v = x[b * T + t];
-        if (!(v >= 0 && v < V)) throw new OptionError(`token id ${v} is outside the vocabulary [0, ${V})`);
-        dst[t * B + b] = v;
+    if (x.length !== B * T || y.length !== B * T) throw new OptionError(`a window must hold ${B}×${T} tokens, got ${x.length}`);
+    for (const s of this.shards) {
+      const { b0, dims } = s.layout;
+      const xs = this.kernel.i32(s.layout.tokens, dims.N);
+      const ys = this.kernel.i32(s.layout.targets, dims.N);
+      for (let b = 0; b < dims.B; b++) {
+        for (let t = 0; t < T; t++) {
+          const i = (b0 + b) * T + t;
+          if (!(x[i] >= 0 && x[i] < V) || !(y[i] >= 0 && y[i] < V)) throw new OptionError(`token id ${x[i] >= 0 && x[i] < V ? y[i] : x[i]} is outside the vocabulary [0, ${V})`);
+          xs[t * dims.B + b] = x[i];
+          ys[t * dims.B + b] = y[i];
+        }
       }
     }
   }
 
-  /** The input of layer l + 1: layer l's outputs, through its dropout mask while training. */
-  private outputOf(l: number): number {
-    const L = this.layers[l];
-    return this.dropping && l < this.layers.length - 1 ? L.dropped : L.hs + this.dims.B * this.dims.H * 4;
-  }
-
-  private forward(x: Int32Array, y: Int32Array, gradScale: number, dropout?: Dropout): number {
-    const { k } = this;
-    const { H, V, B, T, N, GH, cell } = this.dims;
-    this.load(x, this.tokens);
-    this.load(y, this.targets);
-    this.dropping = dropout !== undefined && dropout.p > 0;
-    let input = this.tokens;
-    for (const [l, L] of this.layers.entries()) {
-      if (l === 0) k.gatherColumns(L.wIh, this.tokens, L.bIh, L.gx, N, GH, V); // one-hot X W_ihᵀ
-      else {
-        this.gemm(input, L.wIh, L.gx, N, GH, H, false);
-        k.addRows(L.gx, L.bIh, N, GH);
-      }
-      for (let t = 0; t < T; t++) {
-        const hPrev = L.hs + t * B * H * 4;
-        const hNext = hPrev + B * H * 4;
-        const gx = L.gx + t * B * GH * 4;
-        const gh = L.gh + t * B * GH * 4;
-        this.gemm(hPrev, L.wHh, gh, B, GH, H, false); // H_{t-1} W_hhᵀ
-        k.addRows(gh, L.bHh, B, GH);
-        if (cell === 'lstm') k.lstmForward(gx, gh, gx, L.cs + t * B * H * 4, L.cs + (t + 1) * B * H * 4, hNext, B, H);
-        else if (cell === 'gru') k.gruForward(gx, gh, L.acts + t * B * GH * 4, hPrev, hNext, B, H);
-        else k.rnnForward(gx, gh, hNext, B, H);
-      }
-      if (this.dropping && l < this.layers.length - 1) {
-        this.kernel.f32(L.mask, N * H).set(dropoutMask(dropout!, l, N * H));
-        k.mul(L.hs + B * H * 4, L.mask, L.dropped, N * H);
-      }
-      input = this.outputOf(l);
-    }
-    this.gemm(input, this.P + this.offsets.get('linear.weight')!, this.logits, N, V, H, false);
-    k.addRows(this.logits, this.P + this.offsets.get('linear.bias')!, N, V);
-    return k.softmaxCrossEntropy(this.logits, this.targets, this.dLogits, N, V, gradScale);
-  }
-
-  /** The state after the window becomes the state before the next one (detached: no gradient). */
-  private carryState(): void {
+  /** This window's dropout masks (engines/dropout.ts, the same for any thread count), rows to shards. */
+  private loadMasks(d: Dropout): void {
     const { hiddenSize: H } = this.arch;
-    const n = this.batchSize * H;
-    const T = this.numSteps;
-    for (const L of this.layers) {
-      this.kernel.f32(L.hs, (T + 1) * n).copyWithin(0, T * n);
-      if (this.arch.cell === 'lstm') this.kernel.f32(L.cs, (T + 1) * n).copyWithin(0, T * n);
+    const B = this.batchSize;
+    for (let l = 0; l < this.masks.length; l++) {
+      const mask = dropoutMask(d, l, this.numSteps * B * H);
+      for (const s of this.shards) {
+        const { b0, dims } = s.layout;
+        const dst = this.kernel.f32(s.layout.layers[l].mask, dims.N * H);
+        for (let t = 0; t < this.numSteps; t++) dst.set(mask.subarray((t * B + b0) * H, (t * B + b0 + dims.B) * H), t * dims.B * H);
+      }
     }
-  }
-
-  async evaluate(x: Int32Array, y: Int32Array): Promise<number> {
-    const loss = this.forward(x, y, 0); // no dropout
-    this.carryState();
-    return loss;
   }
 
   async forwardBackward(x: Int32Array, y: Int32Array, dropout?: Dropout): Promise<number> {
-    const { k } = this;
-    const { H, V, B, T, N, GH, cell } = this.dims;
-    const loss = this.forward(x, y, 1 / N, dropout);
-    this.kernel.f32(this.G, this.total).fill(0);
-
-    // Every product below is C = A·Bᵀ (gemmNT) on transposed copies: dW = dGᵀX becomes
-    // (dGᵀ)(Xᵀ)ᵀ, dX = dG·W becomes dG·(Wᵀ)ᵀ. The transposes cost ~1% of the products.
-    const S = this.scratch;
-    const wOut = this.P + this.offsets.get('linear.weight')!;
-    const top = this.layers[this.layers.length - 1];
-    k.transpose(this.dLogits, S.dLogitsT, N, V);
-    k.transpose(top.hs + B * H * 4, S.aT, N, H);
-    this.gemm(S.dLogitsT, S.aT, this.G + this.offsets.get('linear.weight')!, V, H, N, true); // dW_hq = dOᵀ H_L
-    k.addColumnSums(this.dLogits, this.G + this.offsets.get('linear.bias')!, N, V);
-    k.transpose(wOut, S.wOutT, V, H);
-    this.gemm(this.dLogits, S.wOutT, top.dH, N, H, V, false); // dH_L = dO W_hq
-
-    for (let l = this.layers.length - 1; l >= 0; l--) {
-      const L = this.layers[l];
-      k.transpose(L.wHh, S.whhT, GH, H);
-      this.kernel.f32(L.dhCarry, B * H).fill(0);
-      this.kernel.f32(L.dc, B * H).fill(0);
-      for (let t = T - 1; t >= 0; t--) {
-        const dh = L.dH + t * B * H * 4;
-        const hPrev = L.hs + t * B * H * 4;
-        const dGx = L.dGx + t * B * GH * 4;
-        const dGh = L.dGh + t * B * GH * 4;
-        k.addRows(dh, L.dhCarry, 1, B * H); // from above + from step t+1
-        if (cell === 'lstm') k.lstmBackward(L.acts + t * B * GH * 4, L.cs + t * B * H * 4, L.cs + (t + 1) * B * H * 4, dh, L.dc, dGx, B, H);
-        else if (cell === 'gru') k.gruBackward(L.acts + t * B * GH * 4, L.gh + t * B * GH * 4, hPrev, dh, dGx, dGh, L.dhCarry, B, H);
-        else k.rnnBackward(hPrev + B * H * 4, dh, dGx, B, H);
-        this.gemm(dGh, S.whhT, L.dhCarry, B, H, GH, cell === 'gru'); // dH_{t-1} = dG_t W_hh (+ z⊙dh for GRU)
-      }
-      // Weight gradients over all steps at once: dW_hh = Σ_t dG_tᵀ H_{t-1}, dW_ih = Σ_t dG_tᵀ X_t
-      k.transpose(L.dGh, S.dGhT, N, GH);
-      k.transpose(L.hs, S.aT, N, H);
-      this.gemm(S.dGhT, S.aT, L.gWHh, GH, H, N, true);
-      k.addColumnSums(L.dGh, L.gBHh, N, GH);
-      k.addColumnSums(L.dGx, L.gBIh, N, GH);
-      if (l === 0) k.scatterColumns(L.dGx, this.tokens, L.gWIh, N, GH, V);
-      else {
-        const below = this.layers[l - 1];
-        if (cell === 'gru') k.transpose(L.dGx, S.dGxT, N, GH);
-        k.transpose(this.outputOf(l - 1), S.bT, N, H);
-        this.gemm(S.dGxT, S.bT, L.gWIh, GH, H, N, true);
-        k.transpose(L.wIh, S.wihT, GH, H);
-        this.gemm(L.dGx, S.wihT, below.dH, N, H, GH, false); // dX = dG W_ih
-        if (this.dropping) k.mul(below.dH, below.mask, below.dH, N * H); // through the dropout mask
-      }
-    }
-    this.carryState();
+    this.load(x, y);
+    this.dropping = dropout !== undefined && dropout.p > 0 && this.masks.length > 0;
+    if (this.dropping) this.loadMasks(dropout!);
+    Atomics.store(this.ctrl, CTRL.dropping, this.dropping ? 1 : 0);
+    const r = ARGS.results;
+    this.parallel(OP.forwardBackward, () => (this.args[r] = this.shards[0].forwardBackward(this.dropping)));
+    // Σ of the threads' gradients into block 0, and Σ g² per slice, summed in slice order.
+    this.parallel(OP.reduce, () => (this.args[r + 1] = reduceSlice(this.k, this.shards.map((s) => s.layout.G), this.slices[0])));
+    this.scale = 1;
+    let loss = 0;
+    for (let t = 0; t < this.threads; t++) loss += this.args[r + 2 * t];
     return loss;
   }
 
   clipGradients(theta: number): number {
-    const norm = Math.sqrt(this.k.sumSquares(this.G, this.total));
-    if (norm > theta) this.k.scale(this.G, this.total, theta / norm);
+    let sq = 0;
+    for (let t = 0; t < this.threads; t++) sq += this.args[ARGS.results + 2 * t + 1];
+    const norm = Math.sqrt(sq);
+    this.scale = norm > theta ? theta / norm : 1;
     return norm;
   }
 
-  update(o: OptimizerConfig): void {
-    if (o.name === 'sgd') return this.k.sgd(this.P, this.G, this.total, o.lr);
-    const b1 = o.beta1 ?? 0.9;
-    const b2 = o.beta2 ?? 0.999;
-    this.adamStep++;
-    this.k.adam(this.P, this.G, this.M, this.V2, this.total, o.lr, b1, b2, o.eps ?? 1e-8, 1 - b1 ** this.adamStep, 1 - b2 ** this.adamStep);
+  /** One optimizer step at this learning rate, on the clipped gradients. */
+  step(lr: number): void {
+    const a = this.args;
+    const o = this.optimizer;
+    a[ARGS.lr] = lr;
+    a[ARGS.scale] = this.scale;
+    a[ARGS.adam] = o.name === 'adam' ? 1 : 0;
+    if (o.name === 'adam') {
+      this.adamStep++;
+      [a[ARGS.b1], a[ARGS.b2], a[ARGS.eps], a[ARGS.c1], a[ARGS.c2]] = [o.beta1, o.beta2, o.eps, 1 - o.beta1 ** this.adamStep, 1 - o.beta2 ** this.adamStep];
+    }
+    this.parallel(OP.step, () => stepSlice(this.k, a, this.G, this.P, this.M, this.V2, this.slices[0]));
   }
 
   getOptimizerState(): OptimizerState {
@@ -326,7 +345,11 @@ export class NativeEngine implements Engine {
     }
   }
 
-  dispose(): void {
-    void this.threads?.close();
+  async dispose(): Promise<void> {
+    if (this.workers.length === 0) return;
+    Atomics.store(this.ctrl, CTRL.op, OP.exit);
+    Atomics.add(this.ctrl, CTRL.seq, 1);
+    Atomics.notify(this.ctrl, CTRL.seq);
+    await Promise.all(this.workers.splice(0).map((w) => w.terminate()));
   }
 }

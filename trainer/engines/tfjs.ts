@@ -68,12 +68,16 @@ export class TfjsEngine implements Engine {
   private state: { h: TF.Tensor2D[]; c: TF.Tensor2D[] } | null = null;
   private adamStep = 0;
 
+  private readonly optimizer: Required<OptimizerConfig>;
+
   constructor(
     private readonly tf: Tf,
     readonly arch: Architecture,
     readonly batchSize: number,
     readonly numSteps: number,
+    optimizer: OptimizerConfig,
   ) {
+    this.optimizer = { beta1: 0.9, beta2: 0.999, eps: 1e-8, ...optimizer };
     this.backend = `tfjs-${tf.getBackend()}`;
     this.vars = new Map(tensorSpecs(arch).map((s) => [s.name, tf.variable(tf.zeros(s.shape), true)]));
   }
@@ -186,15 +190,41 @@ export class TfjsEngine implements Engine {
     return sum;
   }
 
-  async evaluate(x: Int32Array, y: Int32Array): Promise<number> {
-    const next = { h: [] as TF.Tensor2D[], c: [] as TF.Tensor2D[] };
-    const sum = this.tf.tidy(() => {
-      const { xs, ys } = this.inputs(x, y);
-      return this.lossOf(xs, ys, next).dataSync()[0];
-    });
+  /** The carried state, layers in order, h then c, each [B, H]. */
+  getCarry(): Float32Array {
+    const { numLayers: L, hiddenSize: H, cell } = this.arch;
+    const per = this.batchSize * H;
+    const out = new Float32Array(L * per * (cell === 'lstm' ? 2 : 1));
+    if (!this.state) return out;
+    let at = 0;
+    for (let l = 0; l < L; l++) {
+      out.set(this.state.h[l].dataSync(), at);
+      at += per;
+      if (cell === 'lstm') {
+        out.set(this.state.c[l].dataSync(), at);
+        at += per;
+      }
+    }
+    return out;
+  }
+
+  setCarry(state: Float32Array): void {
+    const { numLayers: L, hiddenSize: H, cell } = this.arch;
+    const B = this.batchSize;
+    const per = B * H;
+    if (state.length !== L * per * (cell === 'lstm' ? 2 : 1)) throw new OptionError(`the carried state has ${state.length} values; this engine holds ${L * per * (cell === 'lstm' ? 2 : 1)}`);
     this.disposeState();
+    const next = { h: [] as TF.Tensor2D[], c: [] as TF.Tensor2D[] };
+    let at = 0;
+    for (let l = 0; l < L; l++) {
+      next.h.push(this.tf.tensor2d(state.slice(at, at + per), [B, H]));
+      at += per;
+      if (cell === 'lstm') {
+        next.c.push(this.tf.tensor2d(state.slice(at, at + per), [B, H]));
+        at += per;
+      }
+    }
     this.state = next;
-    return sum;
   }
 
   clipGradients(theta: number): number {
@@ -209,17 +239,16 @@ export class TfjsEngine implements Engine {
     return norm;
   }
 
-  update(o: OptimizerConfig): void {
+  step(lr: number): void {
     const { tf } = this;
+    const o = this.optimizer;
     if (o.name === 'adam') this.adamStep++;
-    const b1 = o.beta1 ?? 0.9;
-    const b2 = o.beta2 ?? 0.999;
-    const eps = o.eps ?? 1e-8;
+    const { beta1: b1, beta2: b2, eps } = o;
     tf.tidy(() => {
       for (const [name, p] of this.vars) {
         const g = this.grads.get(name)!;
         if (o.name === 'sgd') {
-          p.assign(tf.sub(p, tf.mul(g, o.lr)));
+          p.assign(tf.sub(p, tf.mul(g, lr)));
           continue;
         }
         let mv = this.moments.get(name);
@@ -231,7 +260,7 @@ export class TfjsEngine implements Engine {
         mv.v.assign(tf.add(tf.mul(mv.v, b2), tf.mul(tf.square(g), 1 - b2)));
         const mHat = tf.div(mv.m, 1 - b1 ** this.adamStep);
         const vHat = tf.div(mv.v, 1 - b2 ** this.adamStep);
-        p.assign(tf.sub(p, tf.div(tf.mul(mHat, o.lr), tf.add(tf.sqrt(vHat), eps))));
+        p.assign(tf.sub(p, tf.div(tf.mul(mHat, lr), tf.add(tf.sqrt(vHat), eps))));
       }
     });
   }

@@ -1,0 +1,197 @@
+/**
+ * One thread's share of a training window for the native engine: some rows of the batch, run
+ * forward and backward through time on their own (the rows of a batch never interact), their
+ * gradients summed into the shard's own gradient block. The engine (native.ts) runs one shard on
+ * the main thread and one in each helper thread, over one shared WebAssembly memory, and reduces
+ * the blocks once per window. The same code runs in every thread.
+ *
+ * Layout: every sequence buffer is time-major, row n = t·Bt + b. The input-to-hidden products of
+ * all T steps are one matrix product per layer; only H_{t-1} W_hhᵀ is sequential. Forward keeps
+ * the gates' activations and every state; backward walks t = T−1 … 0 and forms the weight
+ * gradients as one product per tensor after the walk. Every product is C = A·Bᵀ (gemmNT) on
+ * transposed copies: dW = dGᵀX becomes (dGᵀ)(Xᵀ)ᵀ, dX = dG·W becomes dG·(Wᵀ)ᵀ.
+ */
+import type { KernelExports } from '../../shared/kernel/kernel.ts';
+import type { Cell } from '../../shared/model.ts';
+
+/** Sizes every pass needs: hidden H, vocabulary V, shard rows B, steps T, rows N = T·B, gate rows GH. */
+export interface ShardDims {
+  H: number;
+  V: number;
+  B: number;
+  T: number;
+  N: number;
+  GH: number;
+  L: number;
+  cell: Cell;
+}
+
+/** Where a layer's buffers are (byte pointers into the shared memory). */
+export interface LayerBuffers {
+  /** Parameters (shared by all shards) and this shard's gradients of them. */
+  wIh: number; wHh: number; bIh: number; bHh: number;
+  gWIh: number; gWHh: number; gBIh: number; gBHh: number;
+  /** [N, GH]: X W_ihᵀ + b_ih for all steps; for LSTM overwritten by the activated gates. */
+  gx: number;
+  /** [N, GH]: H_{t-1} W_hhᵀ + b_hh for all steps (GRU needs gh_n in backward). */
+  gh: number;
+  /** [N, GH]: activated gates (GRU: r, z, n); LSTM reuses gx. */
+  acts: number;
+  /** [(T + 1)·B, H]: states h_{-1} … h_{T-1}; rows B … are this layer's output sequence. */
+  hs: number;
+  /** [(T + 1)·B, H]: LSTM memory cells. */
+  cs: number;
+  /** [N, H]: gradient w.r.t. this layer's output sequence. */
+  dH: number;
+  /** [N, GH]: gradients of gx, gh (they differ only for GRU). */
+  dGx: number;
+  dGh: number;
+  /** [B, H]: dc carried from t+1 (LSTM), dh carried from t+1. */
+  dc: number;
+  dhCarry: number;
+  /** [N, H]: dropout on this layer's outputs (all layers but the last): the mask, outputs ⊙ mask. */
+  mask: number;
+  dropped: number;
+}
+
+export interface ShardLayout {
+  dims: ShardDims;
+  /** This shard's first row in the window's batch. */
+  b0: number;
+  layers: LayerBuffers[];
+  /** The output layer's parameters (shared) and this shard's gradients. */
+  wOut: number; bOut: number; gWOut: number; gBOut: number;
+  /** [N] i32 inputs and targets, time-major. */
+  tokens: number;
+  targets: number;
+  /** [N, V] */
+  logits: number;
+  dLogits: number;
+  /** This shard's gradient block, all tensors in state_dict order, `total` floats. */
+  G: number;
+  total: number;
+  /** Transposed copies for the backward products. */
+  scratch: { dLogitsT: number; wOutT: number; whhT: number; wihT: number; dGhT: number; dGxT: number; aT: number; bT: number };
+  /** Gradient scale: 1 / (rows of the whole window), so shards' blocks sum to the window's mean. */
+  gradScale: number;
+}
+
+export class Shard {
+  constructor(
+    private readonly k: KernelExports,
+    readonly layout: ShardLayout,
+  ) {}
+
+  private f32(ptr: number, n: number): Float32Array {
+    return new Float32Array(this.k.memory.buffer, ptr, n);
+  }
+
+  /** The input of layer l + 1: layer l's outputs, through its dropout mask while training. */
+  private outputOf(l: number, dropping: boolean): number {
+    const { layers, dims } = this.layout;
+    return dropping && l < layers.length - 1 ? layers[l].dropped : layers[l].hs + dims.B * dims.H * 4;
+  }
+
+  /** d2l's `begin_state`: zeros. */
+  resetState(): void {
+    const { dims, layers } = this.layout;
+    for (const L of layers) {
+      this.f32(L.hs, dims.B * dims.H).fill(0);
+      if (dims.cell === 'lstm') this.f32(L.cs, dims.B * dims.H).fill(0);
+    }
+  }
+
+  /** The state after the window becomes the state before the next one (detached: no gradient). */
+  private carryState(): void {
+    const { B, H, T, cell } = this.layout.dims;
+    const n = B * H;
+    for (const L of this.layout.layers) {
+      this.f32(L.hs, (T + 1) * n).copyWithin(0, T * n);
+      if (cell === 'lstm') this.f32(L.cs, (T + 1) * n).copyWithin(0, T * n);
+    }
+  }
+
+  /** Forward over the shard's rows (tokens and targets already loaded); the summed loss. */
+  private forward(gradScale: number, dropping: boolean): number {
+    const { k } = this;
+    const S = this.layout;
+    const { H, V, B, T, N, GH, cell } = S.dims;
+    let input = S.tokens;
+    for (const [l, L] of S.layers.entries()) {
+      if (l === 0) k.gatherColumns(L.wIh, S.tokens, L.bIh, L.gx, N, GH, V, GH); // one-hot X W_ihᵀ
+      else {
+        k.gemmNT(input, L.wIh, L.gx, N, GH, H, false);
+        k.addRows(L.gx, L.bIh, N, GH);
+      }
+      for (let t = 0; t < T; t++) {
+        const hPrev = L.hs + t * B * H * 4;
+        const hNext = hPrev + B * H * 4;
+        const gx = L.gx + t * B * GH * 4;
+        const gh = L.gh + t * B * GH * 4;
+        k.gemmNT(hPrev, L.wHh, gh, B, GH, H, false); // H_{t-1} W_hhᵀ
+        k.addRows(gh, L.bHh, B, GH);
+        if (cell === 'lstm') k.lstmForward(gx, gh, gx, L.cs + t * B * H * 4, L.cs + (t + 1) * B * H * 4, hNext, B, H, GH, H);
+        else if (cell === 'gru') k.gruForward(gx, gh, L.acts + t * B * GH * 4, hPrev, hNext, B, H, GH, H);
+        else k.rnnForward(gx, gh, hNext, B, H, GH, H);
+      }
+      if (dropping && l < S.layers.length - 1) k.mul(L.hs + B * H * 4, L.mask, L.dropped, N * H);
+      input = this.outputOf(l, dropping);
+    }
+    k.gemmNT(input, S.wOut, S.logits, N, V, H, false);
+    k.addRows(S.logits, S.bOut, N, V);
+    return k.softmaxCrossEntropy(S.logits, S.targets, S.dLogits, N, V, gradScale);
+  }
+
+  /** Forward and backward through time; the shard's gradients land in its block G. Returns Σ loss. */
+  forwardBackward(dropping: boolean): number {
+    const { k } = this;
+    const S = this.layout;
+    const { H, V, B, T, N, GH, cell } = S.dims;
+    const loss = this.forward(S.gradScale, dropping);
+    this.f32(S.G, S.total).fill(0);
+    const X = S.scratch;
+    const top = S.layers[S.layers.length - 1];
+    k.transpose(S.dLogits, X.dLogitsT, N, V);
+    k.transpose(top.hs + B * H * 4, X.aT, N, H);
+    k.gemmNT(X.dLogitsT, X.aT, S.gWOut, V, H, N, true); // dW_hq = dOᵀ H_L
+    k.addColumnSums(S.dLogits, S.gBOut, N, V);
+    k.transpose(S.wOut, X.wOutT, V, H);
+    k.gemmNT(S.dLogits, X.wOutT, top.dH, N, H, V, false); // dH_L = dO W_hq
+
+    for (let l = S.layers.length - 1; l >= 0; l--) {
+      const L = S.layers[l];
+      k.transpose(L.wHh, X.whhT, GH, H);
+      this.f32(L.dhCarry, B * H).fill(0);
+      this.f32(L.dc, B * H).fill(0);
+      for (let t = T - 1; t >= 0; t--) {
+        const dh = L.dH + t * B * H * 4;
+        const hPrev = L.hs + t * B * H * 4;
+        const dGx = L.dGx + t * B * GH * 4;
+        const dGh = L.dGh + t * B * GH * 4;
+        k.addRows(dh, L.dhCarry, 1, B * H); // from above + from step t+1
+        if (cell === 'lstm') k.lstmBackward(L.acts + t * B * GH * 4, L.cs + t * B * H * 4, L.cs + (t + 1) * B * H * 4, dh, L.dc, dGx, B, H);
+        else if (cell === 'gru') k.gruBackward(L.acts + t * B * GH * 4, L.gh + t * B * GH * 4, hPrev, dh, dGx, dGh, L.dhCarry, B, H);
+        else k.rnnBackward(hPrev + B * H * 4, dh, dGx, B, H);
+        k.gemmNT(dGh, X.whhT, L.dhCarry, B, H, GH, cell === 'gru'); // dH_{t-1} = dG_t W_hh (+ z⊙dh for GRU)
+      }
+      // Weight gradients over all steps at once: dW_hh = Σ_t dG_tᵀ H_{t-1}, dW_ih = Σ_t dG_tᵀ X_t
+      k.transpose(L.dGh, X.dGhT, N, GH);
+      k.transpose(L.hs, X.aT, N, H);
+      k.gemmNT(X.dGhT, X.aT, L.gWHh, GH, H, N, true);
+      k.addColumnSums(L.dGh, L.gBHh, N, GH);
+      k.addColumnSums(L.dGx, L.gBIh, N, GH);
+      if (l === 0) k.scatterColumns(L.dGx, S.tokens, L.gWIh, N, GH, V);
+      else {
+        const below = S.layers[l - 1];
+        if (cell === 'gru') k.transpose(L.dGx, X.dGxT, N, GH);
+        k.transpose(this.outputOf(l - 1, dropping), X.bT, N, H);
+        k.gemmNT(X.dGxT, X.bT, L.gWIh, GH, H, N, true);
+        k.transpose(L.wIh, X.wihT, GH, H);
+        k.gemmNT(L.dGx, X.wihT, below.dH, N, H, GH, false); // dX = dG W_ih
+        if (dropping) k.mul(below.dH, below.mask, below.dH, N * H); // through the dropout mask
+      }
+    }
+    this.carryState();
+    return loss;
+  }
+}
