@@ -30,8 +30,8 @@ export interface KernelExports {
   addInto(dst: Ptr, src: Ptr, n: number): void;
   sgd(p: Ptr, g: Ptr, n: number, lr: number, s: number): void;
   adam(p: Ptr, g: Ptr, m: Ptr, v: Ptr, n: number, lr: number, b1: number, b2: number, eps: number, c1: number, c2: number, s: number): void;
-  lstmForward(gx: Ptr, gh: Ptr, acts: Ptr, cPrev: Ptr, c: Ptr, h: Ptr, B: number, H: number, gStride: number, sStride: number): void;
-  lstmBackward(acts: Ptr, cPrev: Ptr, c: Ptr, dh: Ptr, dc: Ptr, dGates: Ptr, B: number, H: number): void;
+  lstmForward(gx: Ptr, gh: Ptr, acts: Ptr, cPrev: Ptr, c: Ptr, h: Ptr, B: number, H: number, gStride: number, sStride: number, tc: Ptr): void;
+  lstmBackward(acts: Ptr, cPrev: Ptr, tc: Ptr, dh: Ptr, dc: Ptr, dGates: Ptr, B: number, H: number): void;
   gruForward(gx: Ptr, gh: Ptr, acts: Ptr, hPrev: Ptr, h: Ptr, B: number, H: number, gStride: number, sStride: number): void;
   gruBackward(acts: Ptr, gh: Ptr, hPrev: Ptr, dh: Ptr, dGx: Ptr, dGh: Ptr, dhPrev: Ptr, B: number, H: number): void;
   rnnForward(gx: Ptr, gh: Ptr, h: Ptr, B: number, H: number, gStride: number, sStride: number): void;

@@ -169,7 +169,7 @@ export function kernelRows(w: KernelWeights, capacity: number): KernelRows {
         product(Lw.wHh, Lw.bHh, h, gh, n, GS);
         if (cell === 'lstm') {
           const c = f(cs[l], first, S);
-          k.lstmForward(gx, gh, acts, c, c, h, n, H, GS, S);
+          k.lstmForward(gx, gh, acts, c, c, h, n, H, GS, S, 0);
         } else if (cell === 'gru') k.gruForward(gx, gh, acts, h, h, n, H, GS, S);
         else k.rnnForward(gx, gh, h, n, H, GS, S);
         x = h;

@@ -141,6 +141,7 @@ export class NativeEngine implements Engine {
           acts: cell === 'gru' ? kernel.alloc(N * GH) : gx,
           hs: kernel.alloc((T + 1) * B * H),
           cs: kernel.alloc(cell === 'lstm' ? (T + 1) * B * H : 0),
+          tcs: kernel.alloc(cell === 'lstm' ? N * H : 0),
           dH: kernel.alloc(N * H),
           dGx,
           dGh: cell === 'gru' ? kernel.alloc(N * GH) : dGx,

@@ -41,6 +41,8 @@ export interface LayerBuffers {
   hs: number;
   /** [(T + 1)·B, H]: LSTM memory cells. */
   cs: number;
+  /** [N, H]: tanh of the LSTM memory cells, kept for the backward pass. */
+  tcs: number;
   /** [N, H]: gradient w.r.t. this layer's output sequence. */
   dH: number;
   /** [N, GH]: gradients of gx, gh (they differ only for GRU). */
@@ -130,7 +132,7 @@ export class Shard {
         const gh = L.gh + t * B * GH * 4;
         k.gemmNT(hPrev, L.wHh, gh, B, GH, H, false); // H_{t-1} W_hhᵀ
         k.addRows(gh, L.bHh, B, GH);
-        if (cell === 'lstm') k.lstmForward(gx, gh, gx, L.cs + t * B * H * 4, L.cs + (t + 1) * B * H * 4, hNext, B, H, GH, H);
+        if (cell === 'lstm') k.lstmForward(gx, gh, gx, L.cs + t * B * H * 4, L.cs + (t + 1) * B * H * 4, hNext, B, H, GH, H, L.tcs + t * B * H * 4);
         else if (cell === 'gru') k.gruForward(gx, gh, L.acts + t * B * GH * 4, hPrev, hNext, B, H, GH, H);
         else k.rnnForward(gx, gh, hNext, B, H, GH, H);
       }
@@ -169,7 +171,7 @@ export class Shard {
         const dGx = L.dGx + t * B * GH * 4;
         const dGh = L.dGh + t * B * GH * 4;
         k.addRows(dh, L.dhCarry, 1, B * H); // from above + from step t+1
-        if (cell === 'lstm') k.lstmBackward(L.acts + t * B * GH * 4, L.cs + t * B * H * 4, L.cs + (t + 1) * B * H * 4, dh, L.dc, dGx, B, H);
+        if (cell === 'lstm') k.lstmBackward(L.acts + t * B * GH * 4, L.cs + t * B * H * 4, L.tcs + t * B * H * 4, dh, L.dc, dGx, B, H);
         else if (cell === 'gru') k.gruBackward(L.acts + t * B * GH * 4, L.gh + t * B * GH * 4, hPrev, dh, dGx, dGh, L.dhCarry, B, H);
         else k.rnnBackward(hPrev + B * H * 4, dh, dGx, B, H);
         k.gemmNT(dGh, X.whhT, L.dhCarry, B, H, GH, cell === 'gru'); // dH_{t-1} = dG_t W_hh (+ z⊙dh for GRU)

@@ -469,11 +469,12 @@ export function adam(p: usize, g: usize, m: usize, v: usize, n: i32, lr: f32, b1
 
 /**
  * LSTM (gates i, f, g, o): c = f⊙c_prev + i⊙g, h = o⊙tanh(c). `acts` keeps the activated gates
- * for the backward pass (it may alias gx). Gate rows (gx, gh, acts) are gStride floats apart,
+ * for the backward pass (it may alias gx), and `tc` (when not 0) tanh(c), which the backward pass
+ * then reads instead of recomputing it. Gate rows (gx, gh, acts) are gStride floats apart,
  * state rows (c, h) sStride apart: training packs them (4H, H), generation pads them for SIMD.
  * Every row is computed alone, the same way for any B.
  */
-export function lstmForward(gx: usize, gh: usize, acts: usize, cPrev: usize, c: usize, h: usize, B: i32, H: i32, gStride: i32, sStride: i32): void {
+export function lstmForward(gx: usize, gh: usize, acts: usize, cPrev: usize, c: usize, h: usize, B: i32, H: i32, gStride: i32, sStride: i32, tc: usize): void {
   for (let b = 0; b < B; b++) {
     const row = b * gStride;
     const s0 = b * sStride;
@@ -489,7 +490,9 @@ export function lstmForward(gx: usize, gh: usize, acts: usize, cPrev: usize, c: 
       st(acts, row + 2 * H + j, g);
       st(acts, row + 3 * H + j, o);
       st(c, s0 + j, cj);
-      st(h, s0 + j, f32x4.mul(o, tanhv(cj)));
+      const t = tanhv(cj);
+      st(h, s0 + j, f32x4.mul(o, t));
+      if (tc) st(tc, s0 + j, t);
     }
     for (; j < H; j++) {
       const i = sigmoid(load<f32>(at(gx, row + j)) + load<f32>(at(gh, row + j)));
@@ -502,31 +505,52 @@ export function lstmForward(gx: usize, gh: usize, acts: usize, cPrev: usize, c: 
       store<f32>(at(acts, row + 2 * H + j), g);
       store<f32>(at(acts, row + 3 * H + j), o);
       store<f32>(at(c, s0 + j), cj);
-      store<f32>(at(h, s0 + j), o * Mathf.tanh(cj));
+      const t = Mathf.tanh(cj);
+      store<f32>(at(h, s0 + j), o * t);
+      if (tc) store<f32>(at(tc, s0 + j), t);
     }
   }
 }
 
 /**
  * LSTM backward for one step. In: dh (from above and from t+1), dc (from t+1; overwritten with
- * the gradient for c_prev). Out: dGates [B, 4H], the gradient of the pre-activations.
+ * the gradient for c_prev), tc = tanh(c) kept by the forward pass. Out: dGates [B, 4H], the
+ * gradient of the pre-activations. Element-wise products only: four lanes at a time give the
+ * scalar loop's results exactly.
  */
-export function lstmBackward(acts: usize, cPrev: usize, c: usize, dh: usize, dc: usize, dGates: usize, B: i32, H: i32): void {
+export function lstmBackward(acts: usize, cPrev: usize, tc: usize, dh: usize, dc: usize, dGates: usize, B: i32, H: i32): void {
+  const one = splat(1);
   for (let b = 0; b < B; b++) {
     const row = b * 4 * H;
-    for (let j = 0; j < H; j++) {
+    let j = 0;
+    for (; j + 4 <= H; j += 4) {
+      const s = b * H + j;
+      const i = ld(acts, row + j);
+      const f = ld(acts, row + H + j);
+      const g = ld(acts, row + 2 * H + j);
+      const o = ld(acts, row + 3 * H + j);
+      const t = ld(tc, s);
+      const dhs = ld(dh, s);
+      const dcs = f32x4.add(ld(dc, s), f32x4.mul(f32x4.mul(dhs, o), f32x4.sub(one, f32x4.mul(t, t))));
+      st(dGates, row + j, f32x4.mul(f32x4.mul(f32x4.mul(dcs, g), i), f32x4.sub(one, i)));
+      st(dGates, row + H + j, f32x4.mul(f32x4.mul(f32x4.mul(dcs, ld(cPrev, s)), f), f32x4.sub(one, f)));
+      st(dGates, row + 2 * H + j, f32x4.mul(f32x4.mul(dcs, i), f32x4.sub(one, f32x4.mul(g, g))));
+      st(dGates, row + 3 * H + j, f32x4.mul(f32x4.mul(f32x4.mul(dhs, t), o), f32x4.sub(one, o)));
+      st(dc, s, f32x4.mul(dcs, f));
+    }
+    for (; j < H; j++) {
       const s = b * H + j;
       const i = load<f32>(at(acts, row + j));
       const f = load<f32>(at(acts, row + H + j));
       const g = load<f32>(at(acts, row + 2 * H + j));
       const o = load<f32>(at(acts, row + 3 * H + j));
-      const tc = Mathf.tanh(load<f32>(at(c, s)));
+      const t = load<f32>(at(tc, s));
       const dhs = load<f32>(at(dh, s));
-      const dcs = load<f32>(at(dc, s)) + dhs * o * (1 - tc * tc);
+      const dcs = load<f32>(at(dc, s)) + dhs * o * (1 - t * t);
       store<f32>(at(dGates, row + j), dcs * g * i * (1 - i));
       store<f32>(at(dGates, row + H + j), dcs * load<f32>(at(cPrev, s)) * f * (1 - f));
       store<f32>(at(dGates, row + 2 * H + j), dcs * i * (1 - g * g));
-      store<f32>(at(dGates, row + 3 * H + j), dhs * tc * o * (1 - o));
+      store<f32>(at(dGates, row + 3 * H + j), dhs * t * o * (1 - o));
       store<f32>(at(dc, s), dcs * f);
     }
   }
