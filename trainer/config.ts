@@ -12,8 +12,8 @@ import { opt, type OptionValues } from './options.ts';
 
 export type EngineChoice = 'auto' | 'native' | 'tfjs' | 'tfjs-gpu' | 'tfjs-node' | 'tfjs-wasm' | 'tfjs-cpu';
 export const ENGINE_CHOICES: readonly EngineChoice[] = ['auto', 'native', 'tfjs', 'tfjs-gpu', 'tfjs-node', 'tfjs-wasm', 'tfjs-cpu'];
-export type LrSchedule = 'constant' | 'cosine';
-export const LR_SCHEDULES: readonly LrSchedule[] = ['constant', 'cosine'];
+export type LrSchedule = 'constant' | 'cosine' | 'wsd';
+export const LR_SCHEDULES: readonly LrSchedule[] = ['constant', 'cosine', 'wsd'];
 
 /** d2l §9.3's run: `load_data_time_machine(32, 35)` (first 10,000 tokens), 2×256 LSTM, SGD lr 2, clip 1, 500 epochs. */
 export const D2L_PRESET = {
@@ -39,8 +39,8 @@ export const TRAIN_OPTIONS = {
   'batch-size': opt.int({ min: 1, max: 4096, help: 'rows of each minibatch', default: 32 }),
   'num-steps': opt.int({ min: 1, max: 10000, help: 'time steps per window', default: 35 }),
   optimizer: opt.choice({ choices: ['sgd', 'adam'] as const, help: 'sgd or adam (default adam; sgd with --preset d2l)', default: pick('optimizer', 'adam' as OptimizerName) }),
-  lr: opt.number({ min: 0, max: 100, exclusiveMin: true, help: 'learning rate (default 0.002 for adam, 2 for sgd)', default: (v) => (v.optimizer === 'sgd' ? 2 : 0.002) }),
-  'lr-schedule': opt.choice({ choices: LR_SCHEDULES, help: 'constant, or cosine decay to 2% of --lr by the end of the run (the time budget when there is one, else the last epoch); default: cosine with --time-budget, else constant', default: (v) => (v['time-budget'] ? 'cosine' : 'constant') as LrSchedule }),
+  lr: opt.number({ min: 0, max: 100, exclusiveMin: true, help: 'learning rate: the peak of the schedule (default for adam 0.002, and 0.008 when the schedule anneals it; 2 for sgd)', default: (v) => (v.optimizer === 'sgd' ? 2 : v['time-budget'] && v['lr-schedule'] !== 'constant' ? 0.008 : 0.002) }),
+  'lr-schedule': opt.choice({ choices: LR_SCHEDULES, help: 'constant; cosine (decay to 2% of --lr over the run: the time budget when there is one, else the epochs); or wsd (warm up over the first 2%, hold --lr, then decay to 2% over the last 40%). Default: wsd with --time-budget, else constant', default: (v) => (v['time-budget'] ? 'wsd' : 'constant') as LrSchedule }),
   clip: opt.number({ min: 0, exclusiveMin: true, help: 'gradient clipping threshold θ on the global norm', default: 1 }),
   dropout: opt.number({ min: 0, max: 0.95, help: 'dropout between recurrent layers, as nn.LSTM(dropout=P)', default: 0 }),
   epochs: opt.int({ min: 1, max: 1_000_000, help: 'epochs to train to (default 50; 500 with --preset d2l; unlimited with --time-budget)', default: (v) => (d2l(v) ? D2L_PRESET.epochs : v['time-budget'] ? 1_000_000 : 50) }),
@@ -130,9 +130,22 @@ export function trainConfig(v: TrainValues): TrainConfig {
   };
 }
 
-/** The learning rate after `progress` (0…1) of the run: constant, or cosine decay to 2%. */
+/** Where `wsd` stops warming up, and starts decaying (fractions of the run). */
+export const WSD = { warmup: 0.02, decay: 0.6 } as const;
+const FLOOR = 0.02;
+
+/**
+ * The learning rate after `progress` (0…1) of the run. `cosine` decays from --lr to 2% of it;
+ * `wsd` (warmup–stable–decay) warms up, holds --lr — so a short run learns as fast as a constant
+ * one — and anneals in its last 40%, where most of what annealing gives is gained.
+ */
 export function learningRate(c: Pick<TrainConfig, 'lr' | 'lrSchedule'>, progress: number): number {
-  if (c.lrSchedule === 'constant') return c.lr;
   const p = Math.min(1, Math.max(0, progress));
-  return c.lr * (0.02 + 0.98 * 0.5 * (1 + Math.cos(Math.PI * p)));
+  const cosine = (x: number) => FLOOR + (1 - FLOOR) * 0.5 * (1 + Math.cos(Math.PI * x));
+  if (c.lrSchedule === 'cosine') return c.lr * cosine(p);
+  if (c.lrSchedule === 'wsd') {
+    if (p < WSD.warmup) return c.lr * (0.1 + 0.9 * (p / WSD.warmup));
+    return c.lr * (p < WSD.decay ? 1 : cosine((p - WSD.decay) / (1 - WSD.decay)));
+  }
+  return c.lr;
 }

@@ -88,6 +88,8 @@ export class Trainer {
   private last: EpochRecord | null;
   private readonly samplePrefix: string;
   private lr: number;
+  /** When the last validation ran (elapsed seconds). */
+  private lastValidation = 0;
   /** The best epoch's per-file evaluation (recomputed at the end after a resume). */
   private bestPerFile: Record<string, Evaluation> | null = null;
 
@@ -160,10 +162,17 @@ export class Trainer {
     await writeFileAtomic(join(this.outDir, METRICS_FILE), this.records.map((r) => JSON.stringify(r) + '\n').join(''));
   }
 
-  /** Validate, record an epoch (or the part of one a stop left), keep the best weights. */
-  private async endEpoch(epoch: number, sum: number, tokens: number, trainSeconds: number, fraction: number): Promise<Params> {
+  /**
+   * Validate, record an epoch (or the part of one a stop left), keep the best weights. Under a
+   * time budget, an epoch is validated only when a fifth of the budget has passed since the last
+   * validation (small corpora have short epochs), and always at the end.
+   */
+  private async endEpoch(epoch: number, sum: number, tokens: number, trainSeconds: number, fraction: number, final: boolean): Promise<Params> {
     const params = this.engine.getParams(); // one copy per epoch, read-only from here on
-    const v = this.evaluate(params);
+    const budget = this.config.timeBudgetMinutes * 60;
+    const due = final || budget === 0 || this.elapsed() - this.lastValidation >= budget / 5;
+    const v = due ? this.evaluate(params) : null;
+    if (v) this.lastValidation = this.elapsed();
     const record: EpochRecord = {
       epoch: fraction < 1 ? +(epoch - 1 + fraction).toFixed(3) : epoch,
       perplexity: Math.exp(sum / Math.max(1, tokens)),
@@ -254,7 +263,8 @@ export class Trainer {
       const mid = position && position.window > 0 ? position : null;
       const r = await this.fitEpoch(epoch, mid);
       position = null;
-      const params = await this.endEpoch(epoch, r.sum, r.tokens, r.seconds, r.fraction);
+      const budgetSpent = config.timeBudgetMinutes > 0 && this.elapsed() >= config.timeBudgetMinutes * 60;
+      const params = await this.endEpoch(epoch, r.sum, r.tokens, r.seconds, r.fraction, r.stopped !== null || epoch === config.epochs || budgetSpent || this.signal?.aborted === true);
       if (epoch % 10 === 0 && !r.stopped) this.hooks.log(`epoch ${epoch}: ${this.predict(params)}`);
       await this.writeMetrics();
       if (!r.stopped) await this.checkpoint({ epoch, window: 0, rngState: this.iterRng.getState(), partial: { loss: 0, tokens: 0 } }, null);
