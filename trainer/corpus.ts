@@ -156,8 +156,11 @@ class IdBuilder {
   }
 }
 
-/** Decoded text in pieces that end at a line break (normalisation never spans one). */
-function* textChunks(bytes: Uint8Array, file: string, chunkBytes = 4 << 20): Generator<string> {
+/**
+ * Decoded text in pieces that end at a line break (normalisation never spans one). `base`: where
+ * `bytes` starts in the file, so an error names the file's own byte offset.
+ */
+function* textChunks(bytes: Uint8Array, file: string, base: number, chunkBytes = 4 << 20): Generator<string> {
   const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false });
   let carry = '';
   for (let at = 0; at < bytes.length; at += chunkBytes) {
@@ -166,7 +169,7 @@ function* textChunks(bytes: Uint8Array, file: string, chunkBytes = 4 << 20): Gen
       s = decoder.decode(bytes.subarray(at, Math.min(bytes.length, at + chunkBytes)), { stream: at + chunkBytes < bytes.length });
     } catch {
       const bad = invalidUtf8Offset(bytes, Math.max(0, at - 4));
-      throw new DeeprnnError('bad_utf8', `${file} is not valid UTF-8: invalid byte 0x${bytes[bad].toString(16).padStart(2, '0')} at byte offset ${bad} of its text (convert the file to UTF-8, e.g. iconv -f latin1 -t utf-8)`);
+      throw new DeeprnnError('bad_utf8', `${file} is not valid UTF-8: invalid byte 0x${bytes[bad].toString(16).padStart(2, '0')} at byte offset ${base + bad} (convert the file to UTF-8, e.g. iconv -f latin1 -t utf-8)`);
     }
     s = carry + s;
     const cut = s.lastIndexOf('\n') + 1;
@@ -208,11 +211,14 @@ export async function readCorpus(files: readonly CorpusFile[], o: ReadOptions): 
       throw new DeeprnnError('missing_corpus', `corpus file ${f.path} cannot be read${code === 'ENOENT' ? ': it does not exist' : code === 'EISDIR' ? ': it is a directory' : ` (${code ?? (e as Error).message})`}`);
     }
     hash.update(bytes);
-    if (bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf) bytes = bytes.subarray(3);
+    const fileSha = createHash('sha256').update(bytes).digest('hex');
+    const fileBytes = bytes.length;
+    const bom = bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf ? 3 : 0;
+    bytes = bytes.subarray(bom);
     const bounds = o.keepBoilerplate ? { start: 0, end: bytes.length } : textBounds(bytes);
     const body = bytes.subarray(bounds.start, bounds.end);
     const badHead = invalidUtf8Offset(bytes.subarray(0, bounds.start));
-    if (badHead >= 0) throw new DeeprnnError('bad_utf8', `${f.path} is not valid UTF-8: invalid byte at byte offset ${badHead}`);
+    if (badHead >= 0) throw new DeeprnnError('bad_utf8', `${f.path} is not valid UTF-8: invalid byte 0x${bytes[badHead].toString(16).padStart(2, '0')} at byte offset ${bom + badHead}`);
     const out = new IdBuilder(body.length + (o.authorTags ? (body.length >> 4) + 16 : 0));
     const tag = o.authorTags ? (known ? known.authors.get(f.author)! : 1 + authors.indexOf(f.author)) : -1;
     let characters = 0;
@@ -251,7 +257,7 @@ export async function readCorpus(files: readonly CorpusFile[], o: ReadOptions): 
       // the text and every line that follows a blank one.
       let blank = true;
       let partial = '';
-      for (const chunk of textChunks(body, f.path)) {
+      for (const chunk of textChunks(body, f.path, bom + bounds.start)) {
         const lines = (partial + chunk).replace(/\r\n?/g, '\n').split('\n');
         partial = lines.pop()!;
         for (const line of lines) {
@@ -268,7 +274,7 @@ export async function readCorpus(files: readonly CorpusFile[], o: ReadOptions): 
       // raw: the text as written (NFC, line breaks as \n); a tag before the first character of
       // the text and of every paragraph (after two or more line breaks).
       let breaks = 2;
-      for (const chunk of textChunks(body, f.path)) {
+      for (const chunk of textChunks(body, f.path, bom + bounds.start)) {
         const s = chunk.replace(/\r\n?/g, '\n').normalize('NFC');
         for (let i = 0; i < s.length; i++) {
           const c = s.codePointAt(i)!;
@@ -284,7 +290,7 @@ export async function readCorpus(files: readonly CorpusFile[], o: ReadOptions): 
     }
     ids.push(out.done());
     reports.push({
-      path: f.path, author: f.author, sha256: createHash('sha256').update(bytes).digest('hex'), bytes: bytes.length, characters, unknown,
+      path: f.path, author: f.author, sha256: fileSha, bytes: fileBytes, characters, unknown,
       removed: { header: countChars(bytes.subarray(0, bounds.start)), footer: countChars(bytes.subarray(bounds.end)) },
     });
   }

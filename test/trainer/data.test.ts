@@ -97,6 +97,17 @@ describe('real files', () => {
   it('names the file and the byte offset of invalid UTF-8', async () => {
     const bad = await file('latin1.txt', Buffer.concat([Buffer.from('good text\n'.repeat(3)), Buffer.from([0x63, 0x61, 0x66, 0xe9, 0x0a])]));
     await expect(readCorpus([{ path: bad, author: 'x' }], raw)).rejects.toThrow(/latin1\.txt is not valid UTF-8: invalid byte 0xe9 at byte offset 33/);
+    // The offset counts from the file's first byte, past a BOM and a removed header too.
+    const header = Buffer.from('*** START OF THE PROJECT GUTENBERG EBOOK X ***\n');
+    const behind = await file('behind.txt', Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), header, Buffer.from('caf'), Buffer.from([0xe9])]));
+    await expect(readCorpus([{ path: behind, author: 'x' }], raw)).rejects.toThrow(new RegExp(`invalid byte 0xe9 at byte offset ${3 + header.length + 3}\\b`));
+    const inHeader = await file('head.txt', Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf, 0x61, 0xe9, 0x0a]), header, Buffer.from('text')]));
+    await expect(readCorpus([{ path: inHeader, author: 'x' }], raw)).rejects.toThrow(/invalid byte 0xe9 at byte offset 4\b/);
+    // A file's checksum and size are the file's own, BOM included (what sha256sum and ls say).
+    const withBom = Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from('text\n')]);
+    const ok = await readCorpus([{ path: await file('bom.txt', withBom), author: 'x' }], raw);
+    expect(ok.files[0]).toMatchObject({ bytes: withBom.length, sha256: createHash('sha256').update(withBom).digest('hex') });
+    expect(ok.vocab.decode(ok.ids[0])).toBe('text\n');
     expect(invalidUtf8Offset(Uint8Array.of(0x61, 0xc3, 0xa9, 0xf0, 0x9f, 0x99, 0x82))).toBe(-1);
     expect(invalidUtf8Offset(Uint8Array.of(0x61, 0xed, 0xa0, 0x80))).toBe(1); // a UTF-16 surrogate
     expect(invalidUtf8Offset(Uint8Array.of(0xc0, 0x80))).toBe(0); // overlong
