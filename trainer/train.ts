@@ -29,6 +29,17 @@ export const METRICS_FILE = 'metrics.jsonl';
 export const PLOT_FILE = 'perplexity.svg';
 /** A checkpoint is also written mid-epoch at least this often (long epochs on large corpora). */
 const CHECKPOINT_EVERY_MS = 10 * 60 * 1000;
+/** A first guess at validation's cost, before one has been timed (the float32 kernel, one row). */
+const EVAL_SECONDS_PER_CHAR = 60e-6;
+/**
+ * Under a time budget, validating must not eat the budget: validate again only when the last
+ * validation took at most 5% of the time since it (before any has run, its cost is estimated from
+ * the held-out size).
+ */
+export function validationDue(o: { sinceSeconds: number; lastSeconds: number | null; heldOutChars: number }): boolean {
+  return (o.lastSeconds ?? o.heldOutChars * EVAL_SECONDS_PER_CHAR) <= 0.05 * o.sinceSeconds;
+}
+
 /** Above this mean loss (nats per character), the perplexity is not a finite number any more. */
 const MAX_FINITE_LOSS = Math.log(Number.MAX_VALUE);
 
@@ -88,8 +99,8 @@ export class Trainer {
   private last: EpochRecord | null;
   private readonly samplePrefix: string;
   private lr: number;
-  /** When the last validation ran (elapsed seconds). */
-  private lastValidation = 0;
+  /** When the last validation ended (elapsed seconds), and how long it took. */
+  private lastValidation: { at: number; seconds: number | null } = { at: 0, seconds: null };
   /** The best epoch's per-file evaluation (recomputed at the end after a resume). */
   private bestPerFile: Record<string, Evaluation> | null = null;
 
@@ -164,15 +175,18 @@ export class Trainer {
 
   /**
    * Validate, record an epoch (or the part of one a stop left), keep the best weights. Under a
-   * time budget, an epoch is validated only when a fifth of the budget has passed since the last
-   * validation (small corpora have short epochs), and always at the end.
+   * time budget an epoch is validated when `validationDue` says so, and always at the end.
    */
   private async endEpoch(epoch: number, sum: number, tokens: number, trainSeconds: number, fraction: number, final: boolean): Promise<Params> {
     const params = this.engine.getParams(); // one copy per epoch, read-only from here on
-    const budget = this.config.timeBudgetMinutes * 60;
-    const due = final || budget === 0 || this.elapsed() - this.lastValidation >= budget / 5;
+    const due = final || this.config.timeBudgetMinutes === 0 || validationDue({
+      sinceSeconds: this.elapsed() - this.lastValidation.at,
+      lastSeconds: this.lastValidation.seconds,
+      heldOutChars: this.data.split.validation.reduce((n, v) => n + v.ids.length, 0),
+    });
+    const t0 = performance.now();
     const v = due ? this.evaluate(params) : null;
-    if (v) this.lastValidation = this.elapsed();
+    if (v) this.lastValidation = { at: this.elapsed(), seconds: (performance.now() - t0) / 1000 };
     const record: EpochRecord = {
       epoch: fraction < 1 ? +(epoch - 1 + fraction).toFixed(3) : epoch,
       perplexity: Math.exp(sum / Math.max(1, tokens)),

@@ -10,7 +10,7 @@ import { CHECKPOINT_FILE, readCheckpoint, type EpochRecord } from '../../trainer
 import { learningRate, TRAIN_OPTIONS, trainConfig, type TrainConfig } from '../../trainer/config.ts';
 import { createEngine } from '../../trainer/engines/index.ts';
 import { parseOptions } from '../../trainer/options.ts';
-import { METRICS_FILE, PLOT_FILE, train, type TrainHooks } from '../../trainer/train.ts';
+import { METRICS_FILE, PLOT_FILE, train, type TrainHooks, validationDue } from '../../trainer/train.ts';
 import { main } from '../../trainer/cli.ts';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
@@ -190,6 +190,14 @@ describe('train_ch8', () => {
     const metrics = (await readFile(join(o, METRICS_FILE), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as EpochRecord);
     expect(metrics.at(-1)!.lr!).toBeLessThan(0.005); // the schedule ran down with the budget
     expect(metrics.at(-1)!.validationPerplexity).not.toBeNull(); // the last record is always validated
+  });
+
+  it('under a budget, validates again only when the last validation cost at most 5% of the time since', () => {
+    expect(validationDue({ sinceSeconds: 20, lastSeconds: 1, heldOutChars: 0 })).toBe(true);
+    expect(validationDue({ sinceSeconds: 19, lastSeconds: 1, heldOutChars: 0 })).toBe(false);
+    // before any validation: 60 µs per held-out character (100,000 → 6 s → due after 120 s)
+    expect(validationDue({ sinceSeconds: 119, lastSeconds: null, heldOutChars: 100_000 })).toBe(false);
+    expect(validationDue({ sinceSeconds: 121, lastSeconds: null, heldOutChars: 100_000 })).toBe(true);
   });
 
   it('stops on a NaN loss, and on an infinite perplexity, with a clear error, keeping the last good checkpoint', async () => {
