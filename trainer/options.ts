@@ -39,6 +39,9 @@ export const opt = {
   list: (d: Omit<Extract<OptionDef, { type: 'list' }>, 'type'>) => ({ type: 'list' as const, ...d }),
 };
 
+/** `--model DIR` of the commands that read a model (generate, score, evaluate). */
+export const modelOption = opt.string({ arg: 'DIR', help: 'model artifact folder (default: $MODEL_DIR or models/timemachine-deep-lstm-int8)' });
+
 /** The contract's fields as CLI options (`numChars` → `--num-chars`), with the library's bounds. */
 export function contractOptions(fields: Record<string, FieldSpec>, override: Partial<Record<string, Partial<OptionDef>>> = {}): OptionTable {
   const table: OptionTable = {};

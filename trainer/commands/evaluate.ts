@@ -9,10 +9,10 @@ import { combine, evaluateIds, EVAL_SEGMENT, type Evaluation } from '../../share
 import { KernelModel } from '../../shared/kernel/stepper.ts';
 import { DEFAULT_MODEL_DIR, loadKernelNode, readModelDir } from '../../shared/platform/node.ts';
 import { corpusFile, readCorpus, splitCorpus } from '../corpus.ts';
-import { helpText, opt, parseOptions } from '../options.ts';
+import { helpText, modelOption, opt, parseOptions } from '../options.ts';
 
 const OPTIONS = {
-  model: opt.string({ arg: 'DIR', help: 'model artifact folder (default: $MODEL_DIR or models/timemachine-deep-lstm-int8)' }),
+  model: modelOption,
   corpus: opt.list({ arg: '[NAME=]FILE', help: "text file to score, UTF-8; NAME: its author, for models trained with author tags (default: the file name up to - _ or .)" }),
   'held-out': opt.number({ min: 0, max: 0.5, exclusiveMin: true, arg: 'F', help: "score only the last F of each file, as training holds it out (--val-fraction F): gives the run's validation perplexity" }),
   'keep-boilerplate': opt.boolean({ help: 'keep Project Gutenberg licence blocks and YAML front matter (removed by default, as in training)' }),

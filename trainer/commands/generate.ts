@@ -3,10 +3,10 @@ import { GENERATE_FIELDS } from '../../shared/contract.ts';
 import { predict } from '../../shared/generate.ts';
 import { KernelModel } from '../../shared/kernel/stepper.ts';
 import { DEFAULT_MODEL_DIR, loadKernelNode, readModelDir } from '../../shared/platform/node.ts';
-import { contractOptions, contractValues, helpText, opt, parseOptions } from '../options.ts';
+import { contractOptions, contractValues, helpText, modelOption, opt, parseOptions } from '../options.ts';
 
 const OPTIONS = {
-  model: opt.string({ arg: 'DIR', help: 'model artifact folder (default: $MODEL_DIR or models/timemachine-deep-lstm-int8)' }),
+  model: modelOption,
   ...contractOptions(GENERATE_FIELDS),
   json: opt.boolean({ help: 'print the full result as JSON (with --logprobs: each character with its log-probability)' }),
 };

@@ -7,10 +7,10 @@ import { ScoreJob, validateScore } from '../../shared/evaluate.ts';
 import { KernelModel } from '../../shared/kernel/stepper.ts';
 import { DEFAULT_MODEL_DIR, loadKernelNode, readModelDir } from '../../shared/platform/node.ts';
 import { decodeUtf8 } from '../corpus.ts';
-import { contractOptions, contractValues, helpText, opt, parseOptions } from '../options.ts';
+import { contractOptions, contractValues, helpText, modelOption, opt, parseOptions } from '../options.ts';
 
 const OPTIONS = {
-  model: opt.string({ arg: 'DIR', help: 'model artifact folder (default: $MODEL_DIR or models/timemachine-deep-lstm-int8)' }),
+  model: modelOption,
   ...contractOptions(SCORE_FIELDS),
   file: opt.string({ arg: 'FILE', help: 'score the text of this UTF-8 file instead of --text' }),
   json: opt.boolean({ help: 'print the full result as JSON: every character with its log-probability' }),
