@@ -27,7 +27,7 @@ const pick = <K extends keyof typeof D2L_PRESET, T>(key: K, otherwise: T) => (v:
 
 export const TRAIN_OPTIONS = {
   preset: opt.choice({ choices: ['d2l'] as const, help: "d2l §9.3 exactly: first 10,000 tokens of data/timemachine.txt, d2l preprocessing, 2×256 LSTM, batch 32 × 35, SGD lr 2, clip 1, 500 epochs, no validation" }),
-  corpus: opt.list({ arg: '[NAME=]FILE', help: 'corpus text file, UTF-8; NAME is its author for --author-tags (default: the file name up to - _ or .)', default: (v) => (d2l(v) || !v['init-from'] ? [...D2L_PRESET.corpus] : undefined) }),
+  corpus: opt.list({ arg: '[NAME=]FILE', help: 'corpus text file, UTF-8 (default data/timemachine.txt); NAME is its author for --author-tags (default: the file name up to - _ or .)', default: (v) => (d2l(v) || !v['init-from'] ? [...D2L_PRESET.corpus] : undefined) }),
   preprocessing: opt.choice({ choices: PREPROCESSINGS, help: 'raw: the text as written (case, punctuation, line breaks); d2l: letters only, lower-case (default raw; d2l with --preset d2l)', default: pick('preprocessing', 'raw' as Preprocessing) }),
   'keep-boilerplate': opt.boolean({ help: 'keep Project Gutenberg licence blocks and YAML front matter (removed by default)' }),
   'author-tags': opt.boolean({ help: "give each corpus file's author a reserved vocabulary entry, read at the start of every paragraph; generation then takes an author" }),
