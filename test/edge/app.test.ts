@@ -10,7 +10,8 @@ import { parseRateLimit, TokenBuckets } from '../../edge/guards.ts';
 import { nodeAssets, serverConfig, startNodeServer, type NodeServer } from '../../edge/node.ts';
 import type { GenerateResult } from '../../shared/contract.ts';
 import { KernelModel, type KernelRows } from '../../shared/kernel/stepper.ts';
-import { loadKernelNode } from '../../shared/platform/node.ts';
+import { predict } from '../../shared/generate.ts';
+import { loadKernelNode, readModelDir } from '../../shared/platform/node.ts';
 import { apiCases, post, SAMPLES, type Fetch } from './api-cases.ts';
 import { EDGE_MODEL_DIR, edgeModel, nodeSampleTexts } from './samples.ts';
 
@@ -170,6 +171,31 @@ describe('the Node server: generation threads behind a scheduler', () => {
     let h = during;
     while (h.running > 0 && Date.now() - started < 5000) h = (await (await http('/healthz')).json()) as typeof during;
     expect(h.running).toBe(0);
+  });
+});
+
+describe('MODEL_DIR=models/authors-deep-lstm-int8 npm start: a model with authors', () => {
+  const dir = process.env.AUTHORS_MODEL_DIR ? `${process.env.AUTHORS_MODEL_DIR}-int8` : `${ROOT}models/authors-deep-lstm-int8`;
+  let server: NodeServer;
+  beforeAll(async () => {
+    server = await startNodeServer({ modelDir: dir, port: 0, host: '127.0.0.1', workers: 1 });
+  });
+  afterAll(() => server?.close());
+
+  it('offers its authors on the demo page and in /v1/models, writes as the one asked for, and names them when asked for another', async () => {
+    const page = await (await fetch(`${server.url}/`)).text();
+    for (const a of ['wells', 'doyle', 'shelley']) expect(page).toContain(`<option value="${a}"`);
+    const { models } = (await (await fetch(`${server.url}/v1/models`)).json()) as { models: { vocabulary: { authors: string[] } }[] };
+    expect([...models[0].vocabulary.authors].sort()).toEqual(['doyle', 'shelley', 'wells']);
+    const ask = async (author: string) => fetch(`${server.url}/v1/generate`, post({ prefix: 'The ', numChars: 60, temperature: 0.7, seed: 3, author }));
+    const model = await readModelDir(dir);
+    const km = new KernelModel(await loadKernelNode(), model);
+    for (const author of ['doyle', 'shelley']) {
+      expect(((await (await ask(author)).json()) as GenerateResult).text).toBe(predict(model, { prefix: 'The ', numChars: 60, temperature: 0.7, seed: 3, author }, km).text);
+    }
+    const wrong = await ask('dickens');
+    expect(wrong.status).toBe(400);
+    expect(((await wrong.json()) as { error: { message: string } }).error.message).toMatch(/author must be one of .*doyle/);
   });
 });
 
