@@ -47,29 +47,45 @@ const server = external ? { url: external.replace(/\/$/, ''), stop() {} } : awai
 const url = server.url;
 const health = async (reset = false): Promise<Health> => (await (await fetch(`${url}/healthz${reset ? '?reset' : ''}`)).json()) as Health;
 
-/** A probe in a process of its own (so the load generator's event loop does not delay it). */
+/**
+ * A probe in a process of its own (so the load generator's event loop does not delay it), warmed
+ * up before it reports ready: a fresh process's first fetch loads and compiles its HTTP client,
+ * which is the probe's own cost, not the server's.
+ */
+const PROBE_EVERY_MS = 50;
 const PROBE = `
 const url = process.argv[1]; const times = []; let failed = 0, done = false;
 process.on('message', () => { done = true; });
 (async () => {
+  for (let i = 0; i < 5; i++) await fetch(url).then((r) => r.arrayBuffer(), () => null);
+  process.send('ready');
   while (!done) {
     const t0 = performance.now();
     const ok = await fetch(url, { signal: AbortSignal.timeout(10000) }).then((r) => r.arrayBuffer().then(() => r.ok), () => false);
     if (ok) times.push(performance.now() - t0); else failed++;
-    await new Promise((r) => setTimeout(r, 100));
+    await new Promise((r) => setTimeout(r, ${PROBE_EVERY_MS}));
   }
   process.send({ times, failed }, () => process.exit(0));
 })();`;
 
-/** /healthz latency, probed every 100 ms until `until` resolves. */
-async function probeHealth(until: Promise<unknown>): Promise<{ p50: number | null; p99: number | null; max: number | null; failed: number }> {
+type Stats = { p50: number | null; p99: number | null; max: number | null; samples: number; failed: number };
+
+/** Start probing /healthz (resolves once the probe is warm); `stop()` gives the latencies seen. */
+async function startProbe(): Promise<{ stop(): Promise<Stats> }> {
   const child = spawn(process.execPath, ['-e', PROBE, `${url}/healthz`], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
-  const result = new Promise<{ times: number[]; failed: number }>((resolve) => child.once('message', (m) => resolve(m as { times: number[]; failed: number })));
-  await until;
-  child.send('stop');
-  const { times, failed } = await result;
-  const r = (v: number | null) => (v === null ? null : +v.toFixed(1));
-  return { p50: r(pct(times, 50)), p99: r(pct(times, 99)), max: r(times.length ? Math.max(...times) : null), failed };
+  const messages: unknown[] = [];
+  let wake = () => {};
+  child.on('message', (m) => { messages.push(m); wake(); });
+  const next = async () => { while (!messages.length) await new Promise<void>((r) => (wake = r)); return messages.shift(); };
+  await next(); // 'ready'
+  return {
+    async stop() {
+      child.send('stop');
+      const { times, failed } = (await next()) as { times: number[]; failed: number };
+      const r = (v: number | null) => (v === null ? null : +v.toFixed(1));
+      return { p50: r(pct(times, 50)), p99: r(pct(times, 99)), max: r(times.length ? Math.max(...times) : null), samples: times.length, failed };
+    },
+  };
 }
 
 emit({ kind: 'machine', cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, node: process.version, date: new Date().toISOString(), server: external ?? 'npm start (this checkout)', settings: { WORKERS: process.env.WORKERS, BATCH: process.env.BATCH, QUEUE_SIZE: process.env.QUEUE_SIZE } });
@@ -87,14 +103,13 @@ if (!external) {
 }
 
 for (const [connections, numChars] of [[32, 50], [32, 500], [128, 50], [128, 500]] as const) {
+  const probe = await startProbe();
   await health(true);
-  const load = autocannon({ url: `${url}/v1/generate`, connections, duration: SECONDS, timeout: 10, method: 'POST', headers: { 'content-type': 'application/json' }, body: body(numChars) });
-  const probe = probeHealth(load);
-  const r = await load;
+  const r = await autocannon({ url: `${url}/v1/generate`, connections, duration: SECONDS, timeout: 10, method: 'POST', headers: { 'content-type': 'application/json' }, body: body(numChars) });
   const h = await health(true);
   emit({
     kind: 'load', connections, numChars, seconds: SECONDS, requestsPerSecond: r.requests.average, ok: r['2xx'], refused503: r.non2xx, errors: r.errors, timeouts: r.timeouts,
-    latencyMs: { p50: r.latency.p50, p99: r.latency.p99, max: r.latency.max }, healthzMs: await probe, serverEventLoopDelayMs: h.eventLoopDelayMs ?? null,
+    latencyMs: { p50: r.latency.p50, p99: r.latency.p99, max: r.latency.max }, healthzMs: await probe.stop(), serverEventLoopDelayMs: h.eventLoopDelayMs ?? null,
   });
   while (((await health()).running ?? 0) > 0) await sleep(100);
 }
@@ -115,15 +130,18 @@ for (const [connections, numChars] of [[32, 50], [32, 500], [128, 50], [128, 500
 }
 
 {
-  // 200 event streams at once: time to each one's headers; /healthz meanwhile.
+  // 200 event streams at once: time to each one's headers; /healthz and the server's event loop
+  // from the burst until 2 s into the streams.
+  const probe = await startProbe();
+  await health(true);
   const aborts = Array.from({ length: 200 }, () => new AbortController());
   const t0 = performance.now();
   const opened = aborts.map((a) => fetch(`${url}/v1/generate`, post(2000, { stream: true }, a.signal)).then((r) => ({ ms: performance.now() - t0, status: r.status, r }), () => null));
-  const all = Promise.all(opened);
-  const probe = probeHealth(all);
-  const got = await all;
-  const ok = got.filter((g) => g?.status === 200).map((g) => g!.ms);
-  emit({ kind: 'sse-streams', streams: 200, headers200: ok.length, refused503: got.filter((g) => g?.status === 503).length, timeToHeadersMs: { p50: pct(ok, 50), p99: pct(ok, 99), max: ok.length ? Math.max(...ok) : null }, healthzMs: await probe });
+  const got = await Promise.all(opened);
+  await sleep(2000);
+  const healthz = await probe.stop();
+  const ok = got.filter((g) => g?.status === 200).map((g) => +g!.ms.toFixed(1));
+  emit({ kind: 'sse-streams', streams: 200, headers200: ok.length, refused503: got.filter((g) => g?.status === 503).length, timeToHeadersMs: { p50: pct(ok, 50), p99: pct(ok, 99), max: ok.length ? Math.max(...ok) : null }, healthzMs: healthz, serverEventLoopDelayMs: (await health(true)).eventLoopDelayMs ?? null });
 
   // Fairness: with those streams running, a 20-character request.
   await sleep(500);
@@ -145,11 +163,19 @@ for (const [connections, numChars] of [[32, 50], [32, 500], [128, 50], [128, 500
 }
 
 if (SOAK > 0) {
+  // The server's RSS (all its threads) before, every tenth of the soak, and after.
+  const mb = (h: Health) => (h.rssBytes ? Math.round(h.rssBytes / 2 ** 20) : null);
   const before = await health(true);
-  const r = await autocannon({ url: `${url}/v1/generate`, connections: 32, duration: SOAK, method: 'POST', headers: { 'content-type': 'application/json' }, body: body(50) });
+  const load = autocannon({ url: `${url}/v1/generate`, connections: 32, duration: SOAK, method: 'POST', headers: { 'content-type': 'application/json' }, body: body(50) });
+  const during: (number | null)[] = [];
+  for (let i = 1; i < 10; i++) {
+    await sleep((SOAK * 1000) / 10);
+    during.push(mb(await health()));
+  }
+  const r = await load;
   await sleep(2000);
   const after = await health(true);
-  emit({ kind: 'soak', seconds: SOAK, connections: 32, numChars: 50, requests: r.requests.total, rssBeforeMB: before.rssBytes ? Math.round(before.rssBytes / 2 ** 20) : null, rssAfterMB: after.rssBytes ? Math.round(after.rssBytes / 2 ** 20) : null, eventLoopDelayMs: after.eventLoopDelayMs ?? null });
+  emit({ kind: 'soak', seconds: SOAK, connections: 32, numChars: 50, requests: r.requests.total, errors: r.errors, rssBeforeMB: mb(before), rssDuringMB: during, rssAfterMB: mb(after), eventLoopDelayMs: after.eventLoopDelayMs ?? null });
 }
 
 server.stop();
