@@ -14,6 +14,7 @@
  */
 import autocannon from 'autocannon';
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { createApp } from './app.ts';
@@ -29,9 +30,11 @@ const post = (numChars: number, extra: object = {}, signal?: AbortSignal): Reque
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const pct = (xs: number[], p: number) => (xs.length ? [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))] : null);
 
-/** Start the server as `npm start` does, in its own process. */
+/** Start the server as `npm start` does (its command line, from package.json), in its own process. */
 async function startServer(): Promise<{ url: string; stop(): void }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./node.ts', import.meta.url))], { env: { ...process.env, PORT: '0', HOST: '127.0.0.1' }, stdio: ['ignore', 'pipe', 'inherit'] });
+  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { scripts: { start: string } };
+  const [, ...args] = pkg.scripts.start.split(/\s+/); // node [flags] --import tsx edge/node.ts
+  const child = spawn(process.execPath, args, { cwd: fileURLToPath(new URL('..', import.meta.url)), env: { ...process.env, PORT: '0', HOST: '127.0.0.1' }, stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';
   child.stdout.on('data', (d: Buffer) => (out += d));
   for (let i = 0; i < 600 && !/ at (http:\/\/\S+)/.test(out); i++) await sleep(50);
@@ -40,7 +43,7 @@ async function startServer(): Promise<{ url: string; stop(): void }> {
   return { url, stop: () => child.kill('SIGTERM') };
 }
 
-type Health = { running?: number; queued?: number; eventLoopDelayMs?: { p50: number; p99: number; max: number }; rssBytes?: number; cpuSeconds?: number };
+type Health = { running?: number; queued?: number; eventLoopDelayMs?: { p50: number; p99: number; max: number }; rssBytes?: number; heapUsedBytes?: number; cpuSeconds?: number };
 
 const external = process.env.BENCH_URL;
 const server = external ? { url: external.replace(/\/$/, ''), stop() {} } : await startServer();
@@ -167,15 +170,16 @@ if (SOAK > 0) {
   const mb = (h: Health) => (h.rssBytes ? Math.round(h.rssBytes / 2 ** 20) : null);
   const before = await health(true);
   const load = autocannon({ url: `${url}/v1/generate`, connections: 32, duration: SOAK, method: 'POST', headers: { 'content-type': 'application/json' }, body: body(50) });
-  const during: (number | null)[] = [];
+  const during: { rssMB: number | null; heapMB: number | null }[] = [];
   for (let i = 1; i < 10; i++) {
     await sleep((SOAK * 1000) / 10);
-    during.push(mb(await health()));
+    const h = await health();
+    during.push({ rssMB: mb(h), heapMB: h.heapUsedBytes ? Math.round(h.heapUsedBytes / 2 ** 20) : null });
   }
   const r = await load;
   await sleep(2000);
   const after = await health(true);
-  emit({ kind: 'soak', seconds: SOAK, connections: 32, numChars: 50, requests: r.requests.total, errors: r.errors, rssBeforeMB: mb(before), rssDuringMB: during, rssAfterMB: mb(after), eventLoopDelayMs: after.eventLoopDelayMs ?? null });
+  emit({ kind: 'soak', seconds: SOAK, connections: 32, numChars: 50, requests: r.requests.total, errors: r.errors, rssBeforeMB: mb(before), during, rssAfterMB: mb(after), eventLoopDelayMs: after.eventLoopDelayMs ?? null });
 }
 
 server.stop();

@@ -110,7 +110,8 @@ export async function startNodeServer(o: NodeServerOptions): Promise<NodeServer>
     const cpu = process.cpuUsage();
     const out = {
       eventLoopDelayMs: { p50: ms(loop.percentile(50)), p99: ms(loop.percentile(99)), max: ms(loop.max) },
-      rssBytes: process.memoryUsage.rss(),
+      rssBytes: process.memoryUsage.rss(), // every thread's
+      heapUsedBytes: process.memoryUsage().heapUsed, // the event loop's JS heap
       cpuSeconds: +((cpu.user + cpu.system) / 1e6).toFixed(3), // all threads of the process
     };
     if (reset) loop.reset();
