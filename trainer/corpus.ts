@@ -75,8 +75,13 @@ export function decodeUtf8(bytes: Uint8Array, file: string): string {
   try {
     return new TextDecoder('utf-8', { fatal: true, ignoreBOM: false }).decode(bytes);
   } catch {
-    throw new DeeprnnError('bad_utf8', `${file} is not valid UTF-8: invalid byte 0x${bytes[invalidUtf8Offset(bytes)].toString(16).padStart(2, '0')} at byte offset ${invalidUtf8Offset(bytes)} (convert the file to UTF-8, e.g. iconv -f latin1 -t utf-8)`);
+    throw badUtf8(file, bytes, invalidUtf8Offset(bytes), 0);
   }
+}
+
+/** The error for invalid UTF-8 at `bytes[at]`, where `bytes` starts at byte `base` of the file. */
+function badUtf8(file: string, bytes: Uint8Array, at: number, base: number): DeeprnnError {
+  return new DeeprnnError('bad_utf8', `${file} is not valid UTF-8: invalid byte 0x${bytes[at].toString(16).padStart(2, '0')} at byte offset ${base + at} (convert the file to UTF-8, e.g. iconv -f latin1 -t utf-8)`);
 }
 
 /** The offset of the first byte that does not belong to a valid UTF-8 sequence (−1: none). */
@@ -168,8 +173,7 @@ function* textChunks(bytes: Uint8Array, file: string, base: number, chunkBytes =
     try {
       s = decoder.decode(bytes.subarray(at, Math.min(bytes.length, at + chunkBytes)), { stream: at + chunkBytes < bytes.length });
     } catch {
-      const bad = invalidUtf8Offset(bytes, Math.max(0, at - 4));
-      throw new DeeprnnError('bad_utf8', `${file} is not valid UTF-8: invalid byte 0x${bytes[bad].toString(16).padStart(2, '0')} at byte offset ${base + bad} (convert the file to UTF-8, e.g. iconv -f latin1 -t utf-8)`);
+      throw badUtf8(file, bytes, invalidUtf8Offset(bytes, Math.max(0, at - 4)), base);
     }
     s = carry + s;
     const cut = s.lastIndexOf('\n') + 1;
@@ -218,7 +222,7 @@ export async function readCorpus(files: readonly CorpusFile[], o: ReadOptions): 
     const bounds = o.keepBoilerplate ? { start: 0, end: bytes.length } : textBounds(bytes);
     const body = bytes.subarray(bounds.start, bounds.end);
     const badHead = invalidUtf8Offset(bytes.subarray(0, bounds.start));
-    if (badHead >= 0) throw new DeeprnnError('bad_utf8', `${f.path} is not valid UTF-8: invalid byte 0x${bytes[badHead].toString(16).padStart(2, '0')} at byte offset ${bom + badHead}`);
+    if (badHead >= 0) throw badUtf8(f.path, bytes, badHead, bom);
     const out = new IdBuilder(body.length + (o.authorTags ? (body.length >> 4) + 16 : 0));
     const tag = o.authorTags ? (known ? known.authors.get(f.author)! : 1 + authors.indexOf(f.author)) : -1;
     let characters = 0;
