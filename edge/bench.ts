@@ -167,19 +167,19 @@ for (const [connections, numChars] of [[32, 50], [32, 500], [128, 50], [128, 500
 
 if (SOAK > 0) {
   // The server's RSS (all its threads) before, every tenth of the soak, and after.
-  const mb = (h: Health) => (h.rssBytes ? Math.round(h.rssBytes / 2 ** 20) : null);
+  const mb = (bytes?: number) => (bytes ? Math.round(bytes / 2 ** 20) : null);
   const before = await health(true);
   const load = autocannon({ url: `${url}/v1/generate`, connections: 32, duration: SOAK, method: 'POST', headers: { 'content-type': 'application/json' }, body: body(50) });
   const during: { rssMB: number | null; heapMB: number | null }[] = [];
   for (let i = 1; i < 10; i++) {
     await sleep((SOAK * 1000) / 10);
     const h = await health();
-    during.push({ rssMB: mb(h), heapMB: h.heapUsedBytes ? Math.round(h.heapUsedBytes / 2 ** 20) : null });
+    during.push({ rssMB: mb(h.rssBytes), heapMB: mb(h.heapUsedBytes) });
   }
   const r = await load;
   await sleep(2000);
   const after = await health(true);
-  emit({ kind: 'soak', seconds: SOAK, connections: 32, numChars: 50, requests: r.requests.total, errors: r.errors, rssBeforeMB: mb(before), during, rssAfterMB: mb(after), eventLoopDelayMs: after.eventLoopDelayMs ?? null });
+  emit({ kind: 'soak', seconds: SOAK, connections: 32, numChars: 50, requests: r.requests.total, errors: r.errors, rssBeforeMB: mb(before.rssBytes), during, rssAfterMB: mb(after.rssBytes), eventLoopDelayMs: after.eventLoopDelayMs ?? null });
 }
 
 server.stop();

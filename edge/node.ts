@@ -108,10 +108,11 @@ export async function startNodeServer(o: NodeServerOptions): Promise<NodeServer>
   const ms = (ns: number) => +Math.max(0, ns / 1e6 - LOOP_SAMPLE_MS).toFixed(2);
   const health = (reset: boolean) => {
     const cpu = process.cpuUsage();
+    const memory = process.memoryUsage();
     const out = {
       eventLoopDelayMs: { p50: ms(loop.percentile(50)), p99: ms(loop.percentile(99)), max: ms(loop.max) },
-      rssBytes: process.memoryUsage.rss(), // every thread's
-      heapUsedBytes: process.memoryUsage().heapUsed, // the event loop's JS heap
+      rssBytes: memory.rss, // every thread's
+      heapUsedBytes: memory.heapUsed, // the event loop's JS heap
       cpuSeconds: +((cpu.user + cpu.system) / 1e6).toFixed(3), // all threads of the process
     };
     if (reset) loop.reset();
