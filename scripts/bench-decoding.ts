@@ -9,9 +9,8 @@
  * JSON lines. MODEL_DIR selects the model (default: the served int8 model); PREFIXES how many.
  */
 import { readFile } from 'node:fs/promises';
-import { runJob } from '../shared/batch.ts';
-import { ScoreJob, validateScore } from '../shared/evaluate.ts';
 import { predict } from '../shared/generate.ts';
+import { score, type LoadedModel } from '../shared/index.ts';
 import { KernelModel } from '../shared/kernel/stepper.ts';
 import { DEFAULT_MODEL_DIR, loadKernelNode, readModelDir } from '../shared/platform/node.ts';
 import { normalizePrefix } from '../shared/text.ts';
@@ -20,6 +19,7 @@ const modelDir = process.env.MODEL_DIR || DEFAULT_MODEL_DIR;
 const count = Number(process.env.PREFIXES ?? 40);
 const model = await readModelDir(modelDir);
 const km = new KernelModel(await loadKernelNode(), model);
+const loaded: LoadedModel = { model, kernelModel: km, dispose: () => km.dispose() };
 const book = normalizePrefix(await readFile(new URL('../data/timemachine.txt', import.meta.url), 'utf8'), model.preprocessing);
 const heldOut = book.slice(Math.round(book.length * 0.9));
 // Prefixes of 40 characters, starting at word boundaries spread through the held-out part.
@@ -59,11 +59,7 @@ for (const [name, options] of decoders) {
     const r = predict(model, { prefix, numChars: 200, seed: i, ...options }, km);
     // Every output scored the same way, by the model's own distribution (sampling's reported
     // log-probabilities are those of its filtered distribution).
-    const job = new ScoreJob(model, validateScore(model, { text: r.text }));
-    const rows = km.acquire(1);
-    runJob(job, rows);
-    km.release(rows);
-    logprob += job.result().chars.slice(-r.numChars).reduce((s, c) => s + (c.logprob ?? 0), 0);
+    logprob += score(loaded, { text: r.text }).chars.slice(-r.numChars).reduce((s, c) => s + (c.logprob ?? 0), 0);
     chars += r.numChars;
     if (loops(r.generated)) looped++;
     variety += distinct4(r.generated);
