@@ -175,7 +175,7 @@ describe('the Node server: generation threads behind a scheduler', () => {
 });
 
 describe('MODEL_DIR=models/authors-deep-lstm-int8 npm start: a model with authors', () => {
-  const dir = process.env.AUTHORS_MODEL_DIR ? `${process.env.AUTHORS_MODEL_DIR}-int8` : `${ROOT}models/authors-deep-lstm-int8`;
+  const dir = `${ROOT}models/authors-deep-lstm-int8`;
   let server: NodeServer;
   beforeAll(async () => {
     server = await startNodeServer({ modelDir: dir, port: 0, host: '127.0.0.1', workers: 1 });

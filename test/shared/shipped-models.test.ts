@@ -55,7 +55,7 @@ describe('models/timemachine-deep-lstm, the served model', () => {
 });
 
 describe('models/authors-deep-lstm, the multi-author model (exercise 4)', () => {
-  const dir = process.env.AUTHORS_MODEL_DIR ?? `${root}models/authors-deep-lstm`;
+  const dir = `${root}models/authors-deep-lstm`;
   const files = [
     { path: `${root}data/timemachine.txt`, author: 'wells' },
     { path: `${root}data/corpora/wells-war-of-the-worlds.txt`, author: 'wells' },
