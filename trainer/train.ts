@@ -277,23 +277,18 @@ export class Trainer {
       const mid = position && position.window > 0 ? position : null;
       const r = await this.fitEpoch(epoch, mid);
       position = null;
+      // Decide once whether the run ends here: the last record must be validated, so the clock
+      // may not be read again between choosing to validate and choosing to stop.
       const budgetSpent = config.timeBudgetMinutes > 0 && this.elapsed() >= config.timeBudgetMinutes * 60;
-      const params = await this.endEpoch(epoch, r.sum, r.tokens, r.seconds, r.fraction, r.stopped !== null || epoch === config.epochs || budgetSpent || this.signal?.aborted === true);
+      const ending: StopReason | null = r.stopped ?? (this.signal?.aborted ? 'interrupted' : budgetSpent && epoch < config.epochs ? 'time-budget' : null);
+      const params = await this.endEpoch(epoch, r.sum, r.tokens, r.seconds, r.fraction, ending !== null || epoch === config.epochs);
       if (epoch % 10 === 0 && !r.stopped) this.hooks.log(`epoch ${epoch}: ${this.predict(params)}`);
       await this.writeMetrics();
       if (!r.stopped) await this.checkpoint({ epoch, window: 0, rngState: this.iterRng.getState(), partial: { loss: 0, tokens: 0 } }, null);
       if (epoch % 10 === 0 || r.stopped) await writeFileAtomic(join(this.outDir, PLOT_FILE), await perplexityPlot(this.records, this.name));
       this.hooks.epoch?.(this.last!, config.epochs);
-      if (r.stopped) {
-        stopped = r.stopped;
-        break;
-      }
-      if (config.timeBudgetMinutes > 0 && this.elapsed() >= config.timeBudgetMinutes * 60 && epoch < config.epochs) {
-        stopped = 'time-budget';
-        break;
-      }
-      if (this.signal?.aborted) {
-        stopped = 'interrupted';
+      if (ending) {
+        stopped = ending;
         break;
       }
     }

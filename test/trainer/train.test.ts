@@ -192,6 +192,24 @@ describe('train_ch8', () => {
     expect(metrics.at(-1)!.validationPerplexity).not.toBeNull(); // the last record is always validated
   });
 
+  it('when the budget runs out between epochs, the run still ends on a validated record', async () => {
+    // The epoch hook runs after an epoch was recorded (unvalidated: validation is not yet due)
+    // and before the run decides whether to go on; spending the budget there is the race that
+    // once left the last record without a validation perplexity.
+    const o = await out('budget-between');
+    const budgetMs = 0.01 * 60_000;
+    const start = performance.now();
+    const r = await train(small({ epochs: 1000, timeBudgetMinutes: 0.01, valFraction: 0.1 }), o, {
+      log: () => {},
+      epoch: (rec) => {
+        if (rec.epoch === 1) while (performance.now() - start < budgetMs + 50);
+      },
+    });
+    expect(r.stopped).toBe('time-budget');
+    const metrics = (await readFile(join(o, METRICS_FILE), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as EpochRecord);
+    expect(metrics.at(-1)!.validationPerplexity).not.toBeNull();
+  });
+
   it('under a budget, validates again only when the last validation cost at most 5% of the time since', () => {
     expect(validationDue({ sinceSeconds: 20, lastSeconds: 1, heldOutChars: 0 })).toBe(true);
     expect(validationDue({ sinceSeconds: 19, lastSeconds: 1, heldOutChars: 0 })).toBe(false);
