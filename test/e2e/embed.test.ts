@@ -205,8 +205,13 @@ describe('the element in a page', () => {
     // The last element using a model is removed: the worker frees it.
     const freed = await page.evaluate(`(async () => {
       document.getElementById('g').remove();
-      await new Promise((r) => setTimeout(r, 200));
-      return (await ${stats}).models;
+      // The element frees on disconnect, asynchronously: wait for it, within bounds.
+      let models = (await ${stats}).models;
+      for (let i = 0; i < 100 && models > 0; i++) {
+        await new Promise((r) => setTimeout(r, 50));
+        models = (await ${stats}).models;
+      }
+      return models;
     })()`);
     expect(freed).toBe(0);
     await context.close();

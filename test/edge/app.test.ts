@@ -56,7 +56,7 @@ describe('the edge app in Node (app.request, the in-thread engine as on Workers)
       const app = createApp({ artifact, engine: localEngine(km, SCHEDULE) });
       const abort = new AbortController();
       const res = app.fetch(new Request('http://edge.test/v1/generate', { ...post({ prefix: 'the', numChars: 2000, stream }), signal: abort.signal }));
-      await new Promise((r) => setTimeout(r, 20));
+      for (const started = Date.now(); steps() === 0 && Date.now() - started < 5000; ) await new Promise((r) => setTimeout(r, 5));
       abort.abort();
       if (stream) await (await res).body!.cancel().catch(() => {});
       else await Promise.resolve(res).catch(() => {});
@@ -162,8 +162,8 @@ describe('the Node server: generation threads behind a scheduler', () => {
   it('non-streaming requests whose client hangs up leave the batch too', async () => {
     const controllers = Array.from({ length: 10 }, () => new AbortController());
     const reqs = controllers.map((c) => http('/v1/generate', { ...post({ prefix: 'the', numChars: 2000 }), signal: c.signal }).catch(() => null));
-    await new Promise((r) => setTimeout(r, 30));
-    const during = (await (await http('/healthz')).json()) as { running: number };
+    let during = { running: 0 };
+    for (const started = Date.now(); during.running === 0 && Date.now() - started < 5000; ) during = (await (await http('/healthz')).json()) as typeof during;
     expect(during.running).toBeGreaterThan(0);
     for (const c of controllers) c.abort();
     await Promise.all(reqs);
