@@ -52,7 +52,7 @@ export const TRAIN_OPTIONS = {
   'predict-prefix': opt.string({ arg: 'TEXT', help: "the model's sample prefix: printed predictions, the demo page's default (default: two words of the corpus; \"time traveller\" with --preset d2l)", default: pick('predict-prefix', undefined) }),
   'init-from': opt.string({ arg: 'DIR', help: "start from a trained model's weights, architecture, preprocessing and vocabulary (fine-tuning)" }),
   'unknown-chars': opt.choice({ choices: ['refuse', 'unk'] as const, help: "with --init-from: characters the model's vocabulary lacks are refused (listed), or read as <unk>", default: 'refuse' as const }),
-  out: opt.string({ arg: 'DIR', help: 'output folder (created; refused if it holds a model or a checkpoint, unless --force)' }),
+  out: opt.string({ arg: 'DIR', help: 'output folder (created; refused if it holds a model or a checkpoint, unless --force, and while another run writes it)' }),
   force: opt.boolean({ help: 'write into an --out folder that already holds a model or a checkpoint' }),
   resume: opt.string({ arg: 'DIR', help: 'continue a run from DIR/checkpoint.bin; takes only --epochs, --time-budget and --json' }),
   json: opt.boolean({ help: 'one JSON object per epoch on stdout (progress and predictions on stderr)' }),

@@ -1,10 +1,12 @@
 /**
  * The output folder of a run, checked before any training: a clear line for every way it can be
- * wrong (a file, a folder that holds a model or a checkpoint, a read-only or virtual place), and
- * no empty folder left behind by a run that fails.
+ * wrong (a file, a folder that holds a model or a checkpoint, a read-only or virtual place, a
+ * folder another run is writing), held by a lock file while the run writes, and no empty folder
+ * left behind by a run that fails.
  */
-import { constants } from 'node:fs';
-import { access, mkdir, readdir, rm, rmdir, stat, statfs, writeFile } from 'node:fs/promises';
+import { constants, unlinkSync } from 'node:fs';
+import { access, mkdir, open, readFile, readdir, rm, rmdir, stat, statfs, unlink, writeFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { MODEL_JSON } from '../shared/artifact.ts';
 import { DeeprnnError } from '../shared/errors.ts';
@@ -28,22 +30,103 @@ async function existing(path: string): Promise<string> {
   }
 }
 
-/** Check that `dir` can take a run's files; create it. Returns whether it was created here. */
-export async function prepareOutDir(dir: string, o: { force: boolean; resume?: boolean }): Promise<{ created: boolean }> {
-  const path = resolve(dir);
-  const info = await stat(path).catch(() => null);
-  if (info && !info.isDirectory()) fail(`--${o.resume ? 'resume' : 'out'} ${dir} is a file, not a folder`);
-  if (info && !o.resume && !o.force) {
-    const names = await readdir(path).catch(() => [] as string[]);
-    if (names.includes(CHECKPOINT_FILE)) fail(`${dir} holds a training checkpoint: continue that run with "deeprnn train --resume ${dir}", or pass --force to start over in it`);
-    if (names.includes(MODEL_JSON)) fail(`${dir} holds a model: choose another --out, or pass --force to overwrite it`);
-  }
+/** The nearest existing folder above `path` must be real storage we may write in. */
+async function checkPlace(given: string, path: string): Promise<void> {
   const base = await existing(path);
   const fs = await statfs(base).catch(() => null);
   const virtual = fs ? VIRTUAL.get(fs.type) : undefined;
-  if (virtual) fail(`${dir} is on ${virtual}, a virtual file system: choose a folder on disk`);
-  if (!(await stat(base)).isDirectory()) fail(`cannot create ${dir}: ${base} is a file`);
+  if (virtual) fail(`${given} is on ${virtual}, a virtual file system: choose a folder on disk`);
+  if (!(await stat(base)).isDirectory()) fail(`cannot create ${given}: ${base} is a file`);
   await access(base, constants.W_OK).catch(() => fail(`cannot write in ${base}: no permission (or a read-only file system)`));
+}
+
+/** Check that a single output file (ONNX) may be written: not a folder, not a file the user has, unless --force. */
+export async function prepareOutFile(file: string, o: { force: boolean }): Promise<void> {
+  const path = resolve(file);
+  const info = await stat(path).catch(() => null);
+  if (info?.isDirectory()) fail(`--out ${file} is a folder: give a file name (for example ${join(file, 'model.onnx')})`);
+  if (info && !o.force) fail(`${file} exists: choose another --out, or pass --force to overwrite it`);
+  await checkPlace(file, dirname(path));
+  await mkdir(dirname(path), { recursive: true }).catch((e: NodeJS.ErrnoException) => fail(`cannot create ${dirname(file)}: ${e.code ?? e.message}`));
+}
+
+/**
+ * Who holds a folder: a run writes here until `release`. A checkpoint or a model only appears
+ * after the first epoch (or stop), so without it two runs could start in one folder unseen.
+ */
+export const LOCK_FILE = '.deeprnn-lock';
+
+interface LockOwner {
+  pid: number;
+  host: string;
+  command: string;
+  since: string;
+}
+
+/** Whether the run that wrote `owner` may still be running (unknowable on another host: assume so). */
+function alive(owner: LockOwner): boolean {
+  if (owner.host !== hostname()) return true;
+  try {
+    process.kill(owner.pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM'; // someone else's live process
+  }
+}
+
+async function readOwner(lock: string): Promise<LockOwner | null> {
+  try {
+    const o = JSON.parse(await readFile(lock, 'utf8')) as Partial<LockOwner>;
+    if (typeof o.pid === 'number' && Number.isInteger(o.pid) && o.pid > 0 && typeof o.host === 'string') {
+      return { pid: o.pid, host: o.host, command: String(o.command ?? ''), since: String(o.since ?? '') };
+    }
+  } catch {
+    /* unreadable or half-written: treated as abandoned below */
+  }
+  return null;
+}
+
+/** Take `dir`'s lock (O_EXCL), taking over one left by a run that no longer exists. */
+async function lock(dir: string): Promise<string> {
+  const path = join(dir, LOCK_FILE);
+  const owner: LockOwner = { pid: process.pid, host: hostname(), command: process.argv.slice(2).join(' '), since: new Date().toISOString() };
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const file = await open(path, 'wx');
+      try {
+        await file.writeFile(JSON.stringify(owner) + '\n');
+      } finally {
+        await file.close();
+      }
+      return path;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    }
+    const holder = await readOwner(path);
+    if (holder && alive(holder)) {
+      const where = holder.host === hostname() ? `process ${holder.pid}` : `process ${holder.pid} on ${holder.host}`;
+      fail(`${dir} is in use by another deeprnn run (${where}${holder.since ? `, since ${holder.since}` : ''}): wait for it to end or stop it${holder.host === hostname() ? '' : `; if it is gone, delete ${path}`}`);
+    }
+    // Abandoned (killed, or a crash between create and write): remove it and try once more.
+    if (attempt > 0) fail(`${dir}: could not take ${LOCK_FILE} from an ended run; delete it if no run is writing there`);
+    await unlink(path).catch(() => {});
+  }
+}
+
+/** A prepared output folder: release it when the run ends, in every case (build/free in pairs). */
+export interface OutDir {
+  /** Whether this run created the folder. */
+  created: boolean;
+  /** Drop the lock; after a failed run, also remove the folder if this run created it and left it empty. */
+  release(o: { failed: boolean }): Promise<void>;
+}
+
+/** Check that `dir` can take a run's files, create it, and lock it against other runs. */
+export async function prepareOutDir(dir: string, o: { force: boolean; resume?: boolean }): Promise<OutDir> {
+  const path = resolve(dir);
+  const info = await stat(path).catch(() => null);
+  if (info && !info.isDirectory()) fail(`--${o.resume ? 'resume' : 'out'} ${dir} is a file, not a folder`);
+  await checkPlace(dir, path);
   try {
     await mkdir(path, { recursive: true });
     const probe = join(path, `.deeprnn-write-test-${process.pid}`);
@@ -52,11 +135,30 @@ export async function prepareOutDir(dir: string, o: { force: boolean; resume?: b
   } catch (e) {
     fail(`cannot write in ${dir}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
   }
-  return { created: !info };
-}
-
-/** After a failed run: remove the folder if this run created it and left nothing in it. */
-export async function removeIfEmpty(dir: string, created: boolean): Promise<void> {
-  if (!created) return;
-  if ((await readdir(dir).catch(() => ['?'])).length === 0) await rmdir(dir).catch(() => {});
+  const created = !info;
+  // Lock first, then look: a run that checked the folder before another locked it would miss it.
+  const lockPath = await lock(dir);
+  const dropSync = () => {
+    try {
+      unlinkSync(lockPath);
+    } catch {
+      /* already gone */
+    }
+  };
+  process.on('exit', dropSync); // a second Ctrl-C exits at once: the lock goes with it
+  const release = async ({ failed }: { failed: boolean }) => {
+    process.off('exit', dropSync);
+    await unlink(lockPath).catch(() => {});
+    if (failed && created && (await readdir(path).catch(() => ['?'])).length === 0) await rmdir(path).catch(() => {});
+  };
+  if (info && !o.resume && !o.force) {
+    const names = await readdir(path).catch(() => [] as string[]);
+    const refuse = async (message: string) => {
+      await release({ failed: true });
+      fail(message);
+    };
+    if (names.includes(CHECKPOINT_FILE)) await refuse(`${dir} holds a training checkpoint: continue that run with "deeprnn train --resume ${dir}", or pass --force to start over in it`);
+    if (names.includes(MODEL_JSON)) await refuse(`${dir} holds a model: choose another --out, or pass --force to overwrite it`);
+  }
+  return { created, release };
 }

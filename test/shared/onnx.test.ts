@@ -1,5 +1,5 @@
 import * as ort from 'onnxruntime-web';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -35,7 +35,7 @@ describe('ONNX export, run by onnxruntime-web (wasm)', () => {
     });
   }
 
-  it('deeprnn export --format onnx writes the file; --dtype is refused with it', async () => {
+  it('deeprnn export --format onnx writes the file; --dtype is refused with it; an existing file is kept unless --force', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'deeprnn-onnx-'));
     try {
       const model = randomModel('gru', { hiddenSize: 8 });
@@ -47,6 +47,16 @@ describe('ONNX export, run by onnxruntime-web (wasm)', () => {
       let err = '';
       expect(await main(['export', '--format', 'onnx', '--dtype', 'int8', '--model', join(dir, 'm'), '--out', join(dir, 'x.onnx')], () => {}, (s) => (err = s))).toBe(2);
       expect(err).toMatch(/--dtype applies to artifacts/);
+      const mine = join(dir, 'mine.onnx');
+      await writeFile(mine, 'a file of the user');
+      const onnx = (out: string, ...more: string[]) => main(['export', '--format', 'onnx', '--model', join(dir, 'm'), '--out', out, ...more], () => {}, (s) => (err = s));
+      expect(await onnx(mine)).toBe(1);
+      expect(err).toMatch(/mine\.onnx exists: choose another --out, or pass --force/);
+      expect(await readFile(mine, 'utf8')).toBe('a file of the user');
+      expect(await onnx(dir)).toBe(1);
+      expect(err).toMatch(/is a folder: give a file name/);
+      expect(await onnx(mine, '--force')).toBe(0);
+      expect(await readFile(mine)).toEqual(await readFile(join(dir, 'm.onnx')));
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DeeprnnError, OptionError } from '../../shared/errors.ts';
@@ -10,6 +10,7 @@ import { CHECKPOINT_FILE, readCheckpoint, type EpochRecord } from '../../trainer
 import { learningRate, TRAIN_OPTIONS, trainConfig, type TrainConfig } from '../../trainer/config.ts';
 import { createEngine } from '../../trainer/engines/index.ts';
 import { parseOptions } from '../../trainer/options.ts';
+import { LOCK_FILE } from '../../trainer/outdir.ts';
 import { METRICS_FILE, PLOT_FILE, train, type TrainHooks, validationDue } from '../../trainer/train.ts';
 import { main } from '../../trainer/cli.ts';
 
@@ -282,6 +283,48 @@ describe('the output folder is checked before any training', () => {
     expect(r.code).toBe(1);
     expect(r.err).toMatch(/nope\.txt cannot be read/);
     expect(existsSync(failed)).toBe(false);
+  });
+});
+
+describe('one run per output folder', () => {
+  const lockOf = (o: string) => join(o, LOCK_FILE);
+  it('a second run, resume or export into a folder a live run is writing is refused, --force or not, before its first checkpoint', async () => {
+    const o = await out('locked');
+    const args = ['train', '--corpus', corpusFile, ...SMALL, '--epochs', '100000', '--out', o];
+    const child = spawn(process.execPath, [join(ROOT, 'bin/deeprnn.js'), ...args], { stdio: 'ignore' });
+    try {
+      const started = Date.now();
+      while (!existsSync(lockOf(o)) && Date.now() - started < 30_000) await new Promise((r) => setTimeout(r, 20));
+      expect(JSON.parse(await readFile(lockOf(o), 'utf8'))).toMatchObject({ pid: child.pid, host: hostname() });
+      const busy = new RegExp(`is in use by another deeprnn run \\(process ${child.pid}, since .*\\): wait for it to end or stop it`);
+      for (const more of [[], ['--force']]) {
+        const r = await cli([...args, ...more]);
+        expect(r.code, more.join(' ')).toBe(1);
+        expect(r.err).toMatch(busy);
+      }
+      expect((await cli(['train', '--resume', o])).err).toMatch(busy);
+      expect((await cli(['export', '--model', join(ROOT, 'models/d2l-deep-lstm'), '--out', o, '--force'])).err).toMatch(busy);
+      expect(existsSync(join(o, 'model.json'))).toBe(false); // nothing was written by the refused runs
+    } finally {
+      child.kill('SIGKILL');
+      await new Promise((r) => child.on('exit', r));
+    }
+    // The killed run left its lock: the next run sees its process is gone and takes the folder.
+    expect(existsSync(lockOf(o))).toBe(true);
+    expect((await cli([...args.slice(0, -4), '--epochs', '1', '--out', o, '--force'])).code).toBe(0);
+    expect(existsSync(lockOf(o))).toBe(false); // released at the end
+  });
+
+  it('a lock from another machine is respected and says how to clear it; an unreadable one is taken over', async () => {
+    const o = await out('foreign');
+    await mkdir(o, { recursive: true });
+    await writeFile(lockOf(o), JSON.stringify({ pid: 1, host: 'another-machine', command: 'train', since: '2026-01-01T00:00:00.000Z' }));
+    const args = ['train', '--corpus', corpusFile, ...SMALL, '--epochs', '1', '--out', o];
+    const r = await cli(args);
+    expect(r.err).toMatch(/in use by another deeprnn run \(process 1 on another-machine, since 2026-01-01T00:00:00.000Z\): wait for it to end or stop it; if it is gone, delete .*\.deeprnn-lock/);
+    await writeFile(lockOf(o), '{"pid": 12'); // a crash mid-write
+    expect((await cli(args)).code).toBe(0);
+    expect((await readdir(o)).includes(LOCK_FILE)).toBe(false);
   });
 });
 

@@ -6,14 +6,14 @@ import { OptionError } from '../../shared/errors.ts';
 import { exportOnnx } from '../../shared/onnx.ts';
 import { readModelDir, writeFileAtomic, writeModelDir } from '../../shared/platform/node.ts';
 import { helpText, opt, parseOptions } from '../options.ts';
-import { prepareOutDir } from '../outdir.ts';
+import { prepareOutDir, prepareOutFile } from '../outdir.ts';
 
 const OPTIONS = {
   model: opt.string({ arg: 'DIR', help: 'the model artifact to convert (required)' }),
   out: opt.string({ arg: 'DIR|FILE', help: 'where to write: a folder for an artifact, a file for ONNX (required)' }),
   format: opt.choice({ choices: ['artifact', 'onnx'] as const, help: 'artifact (a model folder) or onnx', default: 'artifact' as const }),
   dtype: opt.choice({ choices: WEIGHTS_DTYPES, help: 'weights of the artifact: float16 halves them, int8 (per-row scales) quarters them (default float16)' }),
-  force: opt.boolean({ help: 'overwrite a model already at --out' }),
+  force: opt.boolean({ help: 'overwrite a model (or an ONNX file) already at --out' }),
 };
 
 export const exportHelp = helpText(
@@ -29,13 +29,20 @@ export async function exportCommand(argv: string[], out: (s: string) => void): P
   const model = await readModelDir(values.model);
   if (values.format === 'onnx') {
     if (values.dtype !== undefined) throw new OptionError('--dtype applies to artifacts; ONNX is written in float32');
+    await prepareOutFile(values.out, { force: values.force === true });
     await writeFileAtomic(values.out, exportOnnx(model));
     return out(`wrote ${values.out} (ONNX, opset 17)`);
   }
   const dtype = values.dtype ?? 'float16';
-  await prepareOutDir(values.out, { force: values.force === true });
-  await writeModelDir(values.out, model, dtype);
-  // The training plot belongs to the model card of every rendition of the model.
-  await copyFile(join(values.model, 'perplexity.svg'), join(values.out, 'perplexity.svg')).catch(() => {});
+  const folder = await prepareOutDir(values.out, { force: values.force === true });
+  let failed = true;
+  try {
+    await writeModelDir(values.out, model, dtype);
+    // The training plot belongs to the model card of every rendition of the model.
+    await copyFile(join(values.model, 'perplexity.svg'), join(values.out, 'perplexity.svg')).catch(() => {});
+    failed = false;
+  } finally {
+    await folder.release({ failed });
+  }
   out(`wrote ${values.out} (${dtype})`);
 }

@@ -2,7 +2,7 @@
 import { OptionError } from '../../shared/errors.ts';
 import { readCheckpoint, type Checkpoint, type EpochRecord } from '../checkpoint.ts';
 import { RESUME_OPTIONS, TRAIN_OPTIONS, trainConfig, type TrainConfig, type TrainValues } from '../config.ts';
-import { prepareOutDir, removeIfEmpty } from '../outdir.ts';
+import { prepareOutDir, type OutDir } from '../outdir.ts';
 import { helpText, parseOptions } from '../options.ts';
 import { train } from '../train.ts';
 
@@ -31,11 +31,9 @@ function progressBar(stream: NodeJS.WriteStream): ((epoch: number, epochs: numbe
 }
 
 /** `--resume DIR [--epochs N] [--time-budget MIN]`: the run's own configuration, extended. */
-async function resumeConfig(values: TrainValues, given: Set<string>): Promise<{ config: TrainConfig; checkpoint: Checkpoint; outDir: string }> {
+async function resumeConfig(values: TrainValues, given: Set<string>, outDir: string): Promise<{ config: TrainConfig; checkpoint: Checkpoint }> {
   const other = [...given].find((k) => !RESUME_OPTIONS.includes(k as (typeof RESUME_OPTIONS)[number]));
   if (other) throw new OptionError(`--resume takes the run's own options from its checkpoint; drop --${other} (only --epochs, --time-budget and --json go with it)`);
-  const outDir = values.resume!;
-  await prepareOutDir(outDir, { force: true, resume: true });
   const checkpoint = await readCheckpoint(outDir);
   let config = checkpoint.config;
   if (given.has('epochs')) {
@@ -47,25 +45,26 @@ async function resumeConfig(values: TrainValues, given: Set<string>): Promise<{ 
     config = { ...config, epochs };
   }
   if (given.has('time-budget')) config = { ...config, timeBudgetMinutes: values['time-budget']! };
-  return { config, checkpoint, outDir };
+  return { config, checkpoint };
 }
 
 export async function trainCommand(argv: string[], out: (s: string) => void): Promise<number> {
   const { values, given, positionals } = parseOptions(TRAIN_OPTIONS, argv);
   if (positionals.length > 0) throw new OptionError(`unexpected argument ${JSON.stringify(positionals[0])}`);
   const json = values.json === true;
+  const outDir = values.resume ?? values.out;
+  if (outDir === undefined) throw new OptionError('--out DIR is required (or --resume DIR)');
+  const fresh = values.resume === undefined ? trainConfig(values) : null;
+  if (fresh?.initFrom) for (const k of ['cell', 'layers', 'hidden', 'preprocessing'] as const) if (given.has(k)) throw new OptionError(`--init-from takes the model's architecture and preprocessing; drop --${k}`);
+  // From here the folder is this run's until release, which every path below reaches.
+  const folder: OutDir = await prepareOutDir(outDir, fresh ? { force: values.force === true } : { force: true, resume: true });
   let config: TrainConfig;
-  let outDir: string;
-  let checkpoint: Checkpoint | null = null;
-  let created = false;
-  if (values.resume !== undefined) {
-    ({ config, checkpoint, outDir } = await resumeConfig(values, given));
-  } else {
-    if (values.out === undefined) throw new OptionError('--out DIR is required (or --resume DIR)');
-    config = trainConfig(values);
-    if (config.initFrom) for (const k of ['cell', 'layers', 'hidden', 'preprocessing'] as const) if (given.has(k)) throw new OptionError(`--init-from takes the model's architecture and preprocessing; drop --${k}`);
-    outDir = values.out;
-    ({ created } = await prepareOutDir(outDir, { force: values.force === true }));
+  let checkpoint: Checkpoint | null;
+  try {
+    ({ config, checkpoint } = fresh ? { config: fresh, checkpoint: null } : await resumeConfig(values, given, outDir));
+  } catch (e) {
+    await folder.release({ failed: true });
+    throw e;
   }
   const err = (s: string) => process.stderr.write(s + '\n');
   const log = json ? err : out;
@@ -84,6 +83,7 @@ export async function trainCommand(argv: string[], out: (s: string) => void): Pr
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  let failed = true;
   try {
     const r = await train(
       config,
@@ -103,16 +103,15 @@ export async function trainCommand(argv: string[], out: (s: string) => void): Pr
       checkpoint,
       { signal: stop.signal },
     );
+    failed = false;
     if (r.stopped === 'time-budget') log(`time budget of ${config.timeBudgetMinutes} min reached: stopped at epoch ${r.last.epoch}; the model is in ${outDir}`);
     if (r.stopped === 'interrupted') {
       err(`interrupted at epoch ${r.last.epoch}: the model so far is in ${outDir}. Continue with:\n  deeprnn train --resume ${outDir}`);
       return 130;
     }
     return 0;
-  } catch (e) {
-    await removeIfEmpty(outDir, created);
-    throw e;
   } finally {
+    await folder.release({ failed });
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }
