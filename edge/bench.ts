@@ -9,7 +9,8 @@
  *   - 200 Server-Sent Event streams opened at once: time to headers
  *   - fairness: a 20-character request during 128 streams of 2000 characters
  *   - a soak (BENCH_SOAK_SECONDS, default off): RSS before and after
- * Loopback only. Settings: BENCH_SECONDS (10), BENCH_URL, BENCH_SOAK_SECONDS (0), and the
+ * Loopback only. Settings: BENCH_SECONDS (10), BENCH_URL, BENCH_SOAK_SECONDS (0), BENCH_ONLY (a
+ * comma list of the parts to run: cpu, load, abandoned, streams, long; default all), and the
  * server's own (WORKERS, BATCH, QUEUE_SIZE, MODEL_DIR …) passed through.
  */
 import autocannon from 'autocannon';
@@ -24,6 +25,14 @@ import { loadKernelNode, readArtifactDir } from '../shared/platform/node.ts';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const SOAK = Number(process.env.BENCH_SOAK_SECONDS ?? 0);
+const PARTS = ['cpu', 'load', 'abandoned', 'streams', 'long'] as const;
+const only = process.env.BENCH_ONLY?.split(',').map((s) => s.trim()).filter(Boolean);
+const unknownPart = only?.find((p) => !(PARTS as readonly string[]).includes(p));
+if (unknownPart !== undefined) {
+  console.error(`BENCH_ONLY: unknown part ${JSON.stringify(unknownPart)} (the parts: ${PARTS.join(', ')})`);
+  process.exit(2);
+}
+const runs = (part: (typeof PARTS)[number]) => !only || only.includes(part);
 const emit = (o: object) => console.log(JSON.stringify(o));
 const body = (numChars: number, extra: object = {}) => JSON.stringify({ prefix: 'time traveller', numChars, temperature: 0.8, ...extra });
 const post = (numChars: number, extra: object = {}, signal?: AbortSignal): RequestInit => ({ method: 'POST', headers: { 'content-type': 'application/json' }, body: body(numChars, extra), signal });
@@ -93,7 +102,7 @@ async function startProbe(): Promise<{ stop(): Promise<Stats> }> {
 
 emit({ kind: 'machine', cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, node: process.version, date: new Date().toISOString(), server: external ?? 'npm start (this checkout)', settings: { WORKERS: process.env.WORKERS, BATCH: process.env.BATCH, QUEUE_SIZE: process.env.QUEUE_SIZE } });
 
-if (!external) {
+if (!external && runs('cpu')) {
   // CPU per request as Workers bill it: the handler's own work, in this process, on the Workers engine.
   const { model, files } = await readArtifactDir(fileURLToPath(new URL('../models/timemachine-deep-lstm-int8', import.meta.url)));
   const app = createApp({ artifact: { model, files }, engine: requestScopedEngine(new KernelModel(await loadKernelNode(), model), { capacity: 16, deadlineMs: 30_000 }) });
@@ -105,7 +114,7 @@ if (!external) {
   emit({ kind: 'cpu-per-request', numChars: 100, model: 'int8 (the Workers model)', engine: 'Workers engine, in process', cpuMs: +((used.user + used.system) / 1000 / 300).toFixed(2) });
 }
 
-for (const [connections, numChars] of [[32, 50], [32, 500], [128, 50], [128, 500]] as const) {
+for (const [connections, numChars] of runs('load') ? ([[32, 50], [32, 500], [128, 50], [128, 500]] as const) : []) {
   const probe = await startProbe();
   await health(true);
   const r = await autocannon({ url: `${url}/v1/generate`, connections, duration: SECONDS, timeout: 10, method: 'POST', headers: { 'content-type': 'application/json' }, body: body(numChars) });
@@ -117,7 +126,7 @@ for (const [connections, numChars] of [[32, 50], [32, 500], [128, 50], [128, 500
   while (((await health()).running ?? 0) > 0) await sleep(100);
 }
 
-{
+if (runs('abandoned')) {
   // Clients that hang up: 100 non-streaming 2000-character requests, abandoned after 0.3 s.
   const before = await health(true);
   const aborts = Array.from({ length: 100 }, () => new AbortController());
@@ -132,7 +141,7 @@ for (const [connections, numChars] of [[32, 50], [32, 500], [128, 50], [128, 500
   emit({ kind: 'abandoned', clients: 100, numChars: 2000, hangUpAfterMs: 300, serverCpuSeconds: before.cpuSeconds !== undefined && after.cpuSeconds !== undefined ? +(after.cpuSeconds - before.cpuSeconds).toFixed(3) : null, idleAgain: (idle.running ?? 0) === 0 });
 }
 
-{
+if (runs('streams')) {
   // 200 event streams at once: time to each one's headers; /healthz and the server's event loop
   // from the burst until 2 s into the streams.
   const probe = await startProbe();
@@ -157,7 +166,7 @@ for (const [connections, numChars] of [[32, 50], [32, 500], [128, 50], [128, 500
   while (((await health()).running ?? 0) > 0) await sleep(100);
 }
 
-{
+if (runs('long')) {
   // One 2000-character request: the event loop does not compute it.
   await health(true);
   const t0 = performance.now();
