@@ -5,7 +5,7 @@
  * left behind by a run that fails.
  */
 import { constants, unlinkSync } from 'node:fs';
-import { access, mkdir, open, readFile, readdir, rm, rmdir, stat, statfs, unlink, writeFile } from 'node:fs/promises';
+import { access, link, mkdir, readFile, readdir, rm, rmdir, stat, statfs, unlink, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { MODEL_JSON } from '../shared/artifact.ts';
@@ -81,33 +81,50 @@ async function readOwner(lock: string): Promise<LockOwner | null> {
       return { pid: o.pid, host: o.host, command: String(o.command ?? ''), since: String(o.since ?? '') };
     }
   } catch {
-    /* unreadable or half-written: treated as abandoned below */
+    /* unreadable or damaged (locks are written whole: see createLockFile): treated as abandoned */
   }
   return null;
 }
 
-/** Take `dir`'s lock (O_EXCL), taking over one left by a run that no longer exists. */
+/**
+ * Create `path` holding `content`, atomically: written to a file of our own, then hard-linked into
+ * place (link fails if the lock exists), so no run ever reads a half-written lock. Where the file
+ * system has no hard links, an exclusive create (O_EXCL) and a write.
+ */
+async function createLockFile(path: string, content: string): Promise<boolean> {
+  const mine = `${path}.${process.pid}`;
+  await writeFile(mine, content);
+  try {
+    await link(mine, path);
+    return true;
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') return false;
+    if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'ENOSYS') throw e;
+  } finally {
+    await unlink(mine).catch(() => {});
+  }
+  try {
+    await writeFile(path, content, { flag: 'wx' });
+    return true;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw e;
+  }
+}
+
+/** Take `dir`'s lock, taking over one left by a run that no longer exists. */
 async function lock(dir: string): Promise<string> {
   const path = join(dir, LOCK_FILE);
   const owner: LockOwner = { pid: process.pid, host: hostname(), command: process.argv.slice(2).join(' '), since: new Date().toISOString() };
   for (let attempt = 0; ; attempt++) {
-    try {
-      const file = await open(path, 'wx');
-      try {
-        await file.writeFile(JSON.stringify(owner) + '\n');
-      } finally {
-        await file.close();
-      }
-      return path;
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-    }
+    if (await createLockFile(path, JSON.stringify(owner) + '\n')) return path;
     const holder = await readOwner(path);
     if (holder && alive(holder)) {
       const where = holder.host === hostname() ? `process ${holder.pid}` : `process ${holder.pid} on ${holder.host}`;
       fail(`${dir} is in use by another deeprnn run (${where}${holder.since ? `, since ${holder.since}` : ''}): wait for it to end or stop it${holder.host === hostname() ? '' : `; if it is gone, delete ${path}`}`);
     }
-    // Abandoned (killed, or a crash between create and write): remove it and try once more.
+    // Abandoned (the run was killed, or an older lock was damaged): remove it and try once more.
     if (attempt > 0) fail(`${dir}: could not take ${LOCK_FILE} from an ended run; delete it if no run is writing there`);
     await unlink(path).catch(() => {});
   }

@@ -322,7 +322,7 @@ describe('one run per output folder', () => {
     const args = ['train', '--corpus', corpusFile, ...SMALL, '--epochs', '1', '--out', o];
     const r = await cli(args);
     expect(r.err).toMatch(/in use by another deeprnn run \(process 1 on another-machine, since 2026-01-01T00:00:00.000Z\): wait for it to end or stop it; if it is gone, delete .*\.deeprnn-lock/);
-    await writeFile(lockOf(o), '{"pid": 12'); // a crash mid-write
+    await writeFile(lockOf(o), '{"pid": 12'); // damaged
     expect((await cli(args)).code).toBe(0);
     expect((await readdir(o)).includes(LOCK_FILE)).toBe(false);
   });
