@@ -103,6 +103,8 @@ export interface NodeServerOptions {
  * requests/s within the runs' noise.
  */
 const PER_TURN = 4;
+/** Requests that may wait for a turn (64 turns' worth); past it they start at once. */
+const PACING_MAX_WAITING = 256;
 /** /healthz skips the pacing queue: it is how a supervisor sees that the loop is alive. */
 const HEALTHZ = /^https?:\/\/[^/]+\/healthz(\?|$)/;
 
@@ -140,7 +142,7 @@ export async function startNodeServer(o: NodeServerOptions): Promise<NodeServer>
     clientAddress: (c) => getConnInfo(c).remote.address,
   });
   return new Promise((resolve, reject) => {
-    const fetch = paced(app.fetch, { perTurn: PER_TURN, immediate: (r) => HEALTHZ.test(r.url), nextTurn: setImmediate });
+    const fetch = paced(app.fetch, { perTurn: PER_TURN, maxWaiting: PACING_MAX_WAITING, immediate: (r) => HEALTHZ.test(r.url), nextTurn: setImmediate });
     const server = serve({ fetch, port: o.port, hostname: o.host }, (info) => {
       const host = info.family === 'IPv6' ? `[${info.address}]` : info.address;
       resolve({

@@ -11,6 +11,12 @@ export type Fetch<A extends unknown[]> = (request: Request, ...rest: A) => Respo
 export interface PacingOptions {
   /** Requests started per turn of the event loop. */
   perTurn: number;
+  /**
+   * Requests that may wait for their turn. Past it a request starts at once, unpaced: pacing
+   * smooths bursts, it never becomes a queue of its own (admission control — 503 past the
+   * scheduler's queue — stays where it is, and sees every request promptly).
+   */
+  maxWaiting: number;
   /** Requests answered at once, never queued (cheap, and how a supervisor sees that the server is alive). */
   immediate(request: Request): boolean;
   /** Schedules the next turn: a macrotask after the pending I/O (Node: `setImmediate`). */
@@ -19,6 +25,7 @@ export interface PacingOptions {
 
 export function paced<A extends unknown[]>(fetch: Fetch<A>, o: PacingOptions): Fetch<A> {
   if (!(Number.isInteger(o.perTurn) && o.perTurn >= 1)) throw new RangeError(`perTurn must be an integer ≥ 1, not ${o.perTurn}`);
+  if (!(Number.isInteger(o.maxWaiting) && o.maxWaiting >= 0)) throw new RangeError(`maxWaiting must be an integer ≥ 0, not ${o.maxWaiting}`);
   const waiting: (() => void)[] = [];
   let startedThisTurn = 0;
   let turnScheduled = false;
@@ -37,7 +44,7 @@ export function paced<A extends unknown[]>(fetch: Fetch<A>, o: PacingOptions): F
     o.nextTurn(turn);
   };
   return (request, ...rest) => {
-    if (o.immediate(request)) return fetch(request, ...rest);
+    if (o.immediate(request) || waiting.length >= o.maxWaiting) return fetch(request, ...rest);
     // Within the turn's allowance (and nobody waiting ahead): start now, as without pacing.
     if (waiting.length === 0 && startedThisTurn < o.perTurn) {
       startedThisTurn++;

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { paced } from '../../edge/pacing.ts';
 
 /** A fetch that records the order requests start in, and a turn the test advances by hand. */
-function harness(perTurn: number) {
+function harness(perTurn: number, maxWaiting = 100) {
   const started: string[] = [];
   const turns: (() => void)[] = [];
   const fetch = paced(
@@ -12,7 +12,7 @@ function harness(perTurn: number) {
       started.push(path);
       return new Response(path);
     },
-    { perTurn, immediate: (r) => new URL(r.url).pathname === '/healthz', nextTurn: (run) => turns.push(run) },
+    { perTurn, maxWaiting, immediate: (r) => new URL(r.url).pathname === '/healthz', nextTurn: (run) => turns.push(run) },
   );
   const nextTurn = async () => {
     const pending = turns.splice(0);
@@ -67,7 +67,17 @@ describe('pacing: requests that arrive together start a few per event-loop turn'
     expect(started).toEqual(['/a']);
   });
 
-  it('refuses a perTurn that is not a positive integer', () => {
-    for (const perTurn of [0, 1.5, Number.NaN]) expect(() => paced(() => new Response(), { perTurn, immediate: () => false, nextTurn: () => {} })).toThrow(/perTurn/);
+  it('never holds more than maxWaiting: past it a request starts at once, unpaced', async () => {
+    const { fetch, started, nextTurn } = harness(1, 2);
+    for (const p of ['/a', '/b', '/c', '/d', '/e']) void fetch(req(p));
+    expect(started).toEqual(['/a', '/d', '/e']); // /b and /c wait; the queue is full for /d and /e
+    await nextTurn();
+    expect(started).toEqual(['/a', '/d', '/e', '/b']);
+  });
+
+  it('refuses a perTurn or maxWaiting that is not a positive integer', () => {
+    const make = (perTurn: number, maxWaiting: number) => () => paced(() => new Response(), { perTurn, maxWaiting, immediate: () => false, nextTurn: () => {} });
+    for (const perTurn of [0, 1.5, Number.NaN]) expect(make(perTurn, 10)).toThrow(/perTurn/);
+    for (const maxWaiting of [-1, 0.5]) expect(make(1, maxWaiting)).toThrow(/maxWaiting/);
   });
 });
