@@ -4,7 +4,7 @@
  * folder another run is writing), held by a lock file while the run writes, and no empty folder
  * left behind by a run that fails.
  */
-import { constants, unlinkSync } from 'node:fs';
+import { constants, rmdirSync, unlinkSync } from 'node:fs';
 import { access, link, mkdir, readFile, readdir, rm, rmdir, stat, statfs, unlink, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -155,14 +155,17 @@ export async function prepareOutDir(dir: string, o: { force: boolean; resume?: b
   const created = !info;
   // Lock first, then look: a run that checked the folder before another locked it would miss it.
   const lockPath = await lock(dir);
+  // A second Ctrl-C exits at once: the lock goes with it, and so does a folder this run created
+  // and wrote nothing in yet (rmdir removes only an empty folder).
   const dropSync = () => {
     try {
       unlinkSync(lockPath);
+      if (created) rmdirSync(path);
     } catch {
-      /* already gone */
+      /* gone already, or not empty */
     }
   };
-  process.on('exit', dropSync); // a second Ctrl-C exits at once: the lock goes with it
+  process.on('exit', dropSync);
   const release = async ({ failed }: { failed: boolean }) => {
     process.off('exit', dropSync);
     await unlink(lockPath).catch(() => {});

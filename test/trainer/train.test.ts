@@ -315,6 +315,23 @@ describe('one run per output folder', () => {
     expect(existsSync(lockOf(o))).toBe(false); // released at the end
   });
 
+  it('a second Ctrl-C quits at once and takes the lock with it', async () => {
+    const o = await out('quit');
+    // Windows long enough that the first Ctrl-C cannot end the run before the second arrives.
+    const child = spawn(process.execPath, [join(ROOT, 'bin/deeprnn.js'), 'train', '--corpus', corpusFile, '--hidden', '512', '--batch-size', '64', '--num-steps', '64', '--engine', 'native', '--threads', '1', '--preprocessing', 'd2l', '--out', o], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d));
+    const started = Date.now();
+    while (!existsSync(lockOf(o)) && Date.now() - started < 30_000) await new Promise((r) => setTimeout(r, 20));
+    await new Promise((r) => setTimeout(r, 300)); // past the start, where the handler is installed
+    child.kill('SIGINT');
+    while (!/stopping after this window/.test(stderr) && Date.now() - started < 30_000) await new Promise((r) => setTimeout(r, 10));
+    child.kill('SIGINT');
+    expect(await new Promise((r) => child.on('exit', r))).toBe(130);
+    expect(existsSync(lockOf(o))).toBe(false);
+    if (existsSync(o)) expect((await readdir(o)).length).toBeGreaterThan(0); // never an empty folder: gone, or kept with what the run wrote
+  });
+
   it('a lock from another machine is respected and says how to clear it; an unreadable one is taken over', async () => {
     const o = await out('foreign');
     await mkdir(o, { recursive: true });
