@@ -56,24 +56,14 @@ export async function trainCommand(argv: string[], out: (s: string) => void): Pr
   if (outDir === undefined) throw new OptionError('--out DIR is required (or --resume DIR)');
   const fresh = values.resume === undefined ? trainConfig(values) : null;
   if (fresh?.initFrom) for (const k of ['cell', 'layers', 'hidden', 'preprocessing'] as const) if (given.has(k)) throw new OptionError(`--init-from takes the model's architecture and preprocessing; drop --${k}`);
-  // From here the folder is this run's until release, which every path below reaches.
-  const folder: OutDir = await prepareOutDir(outDir, fresh ? { force: values.force === true } : { force: true, resume: true });
-  let config: TrainConfig;
-  let checkpoint: Checkpoint | null;
-  try {
-    ({ config, checkpoint } = fresh ? { config: fresh, checkpoint: null } : await resumeConfig(values, given, outDir));
-  } catch (e) {
-    await folder.release({ failed: true });
-    throw e;
-  }
   const err = (s: string) => process.stderr.write(s + '\n');
   const log = json ? err : out;
   const bar = json ? undefined : progressBar(process.stdout);
   const epochLine = (r: EpochRecord, epochs: number) =>
     `epoch ${r.epoch}/${epochs === 1_000_000 ? '∞' : epochs} perplexity ${r.perplexity.toFixed(2)}${r.validationPerplexity === null ? '' : ` validation ${r.validationPerplexity.toFixed(2)}`} ${r.tokensPerSecond} tokens/s ${r.elapsedSeconds.toFixed(0)} s`;
-  if (checkpoint) log(`resuming ${outDir} after epoch ${checkpoint.position.epoch}${checkpoint.position.window ? `, window ${checkpoint.position.window}` : ''}`);
 
-  // Ctrl-C: finish the window, write the checkpoint and a model, say how to resume. Twice: quit now.
+  // Ctrl-C: finish the window, write the checkpoint and a model, say how to resume. Twice: quit
+  // now. Caught from before the folder is locked: no Ctrl-C can kill the run and leave its lock.
   const stop = new AbortController();
   const onSignal = (signal: NodeJS.Signals) => {
     if (stop.signal.aborted) process.exit(130);
@@ -83,35 +73,42 @@ export async function trainCommand(argv: string[], out: (s: string) => void): Pr
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
-  let failed = true;
   try {
-    const r = await train(
-      config,
-      outDir,
-      {
-        log: (line) => {
-          if (bar) process.stdout.write('\r\x1b[K');
-          log(line);
+    // From here the folder is this run's until release, which every path below reaches.
+    const folder: OutDir = await prepareOutDir(outDir, fresh ? { force: values.force === true } : { force: true, resume: true });
+    let failed = true;
+    try {
+      const { config, checkpoint } = fresh ? { config: fresh, checkpoint: null } : await resumeConfig(values, given, outDir);
+      if (checkpoint) log(`resuming ${outDir} after epoch ${checkpoint.position.epoch}${checkpoint.position.window ? `, window ${checkpoint.position.window}` : ''}`);
+      const r = await train(
+        config,
+        outDir,
+        {
+          log: (line) => {
+            if (bar) process.stdout.write('\r\x1b[K');
+            log(line);
+          },
+          window: bar && ((epoch, i, n) => bar(epoch, config.epochs, i, n)),
+          epoch: (rec, epochs) => {
+            if (json) out(JSON.stringify(rec));
+            else if (bar) process.stdout.write(`\r\x1b[K${epochLine(rec, epochs)}\n`);
+            else if (rec.epoch % 10 === 0 || rec.epoch === epochs || rec.epoch !== Math.floor(rec.epoch)) out(epochLine(rec, epochs));
+          },
         },
-        window: bar && ((epoch, i, n) => bar(epoch, config.epochs, i, n)),
-        epoch: (rec, epochs) => {
-          if (json) out(JSON.stringify(rec));
-          else if (bar) process.stdout.write(`\r\x1b[K${epochLine(rec, epochs)}\n`);
-          else if (rec.epoch % 10 === 0 || rec.epoch === epochs || rec.epoch !== Math.floor(rec.epoch)) out(epochLine(rec, epochs));
-        },
-      },
-      checkpoint,
-      { signal: stop.signal },
-    );
-    failed = false;
-    if (r.stopped === 'time-budget') log(`time budget of ${config.timeBudgetMinutes} min reached: stopped at epoch ${r.last.epoch}; the model is in ${outDir}`);
-    if (r.stopped === 'interrupted') {
-      err(`interrupted at epoch ${r.last.epoch}: the model so far is in ${outDir}. Continue with:\n  deeprnn train --resume ${outDir}`);
-      return 130;
+        checkpoint,
+        { signal: stop.signal },
+      );
+      failed = false;
+      if (r.stopped === 'time-budget') log(`time budget of ${config.timeBudgetMinutes} min reached: stopped at epoch ${r.last.epoch}; the model is in ${outDir}`);
+      if (r.stopped === 'interrupted') {
+        err(`interrupted at epoch ${r.last.epoch}: the model so far is in ${outDir}. Continue with:\n  deeprnn train --resume ${outDir}`);
+        return 130;
+      }
+      return 0;
+    } finally {
+      await folder.release({ failed });
     }
-    return 0;
   } finally {
-    await folder.release({ failed });
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }
