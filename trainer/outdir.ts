@@ -5,7 +5,7 @@
  * left behind by a run that fails.
  */
 import { constants, rmdirSync, unlinkSync } from 'node:fs';
-import { access, link, mkdir, readFile, readdir, rm, rmdir, stat, statfs, unlink, writeFile } from 'node:fs/promises';
+import { access, link, mkdir, readFile, readdir, rename, rm, rmdir, stat, statfs, unlink, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { MODEL_JSON } from '../shared/artifact.ts';
@@ -74,9 +74,9 @@ function alive(owner: LockOwner): boolean {
   }
 }
 
-async function readOwner(lock: string): Promise<LockOwner | null> {
+function parseOwner(raw: string | null): LockOwner | null {
   try {
-    const o = JSON.parse(await readFile(lock, 'utf8')) as Partial<LockOwner>;
+    const o = JSON.parse(raw ?? '') as Partial<LockOwner>;
     if (typeof o.pid === 'number' && Number.isInteger(o.pid) && o.pid > 0 && typeof o.host === 'string') {
       return { pid: o.pid, host: o.host, command: String(o.command ?? ''), since: String(o.since ?? '') };
     }
@@ -84,6 +84,23 @@ async function readOwner(lock: string): Promise<LockOwner | null> {
     /* unreadable or damaged (locks are written whole: see createLockFile): treated as abandoned */
   }
   return null;
+}
+
+/**
+ * Remove the abandoned lock `judged` — that one only: another run may have taken the folder since
+ * it was read. So it is moved aside under a name of our own and read again; if it is not what was
+ * judged, it goes back (unless a third run has locked the folder in that instant).
+ */
+export async function removeAbandoned(path: string, judged: string | null): Promise<void> {
+  const aside = `${path}.abandoned-${process.pid}`;
+  try {
+    await rename(path, aside);
+  } catch {
+    return; // gone already: another run removed it
+  }
+  const moved = await readFile(aside, 'utf8').catch(() => null);
+  if (moved !== judged && moved !== null) await link(aside, path).catch(() => writeFile(path, moved, { flag: 'wx' }).catch(() => {}));
+  await unlink(aside).catch(() => {});
 }
 
 /**
@@ -119,14 +136,15 @@ async function lock(dir: string): Promise<string> {
   const owner: LockOwner = { pid: process.pid, host: hostname(), command: process.argv.slice(2).join(' '), since: new Date().toISOString() };
   for (let attempt = 0; ; attempt++) {
     if (await createLockFile(path, JSON.stringify(owner) + '\n')) return path;
-    const holder = await readOwner(path);
+    const raw = await readFile(path, 'utf8').catch(() => null);
+    const holder = parseOwner(raw);
     if (holder && alive(holder)) {
       const where = holder.host === hostname() ? `process ${holder.pid}` : `process ${holder.pid} on ${holder.host}`;
       fail(`${dir} is in use by another deeprnn run (${where}${holder.since ? `, since ${holder.since}` : ''}): wait for it to end or stop it${holder.host === hostname() ? '' : `; if it is gone, delete ${path}`}`);
     }
     // Abandoned (the run was killed, or an older lock was damaged): remove it and try once more.
     if (attempt > 0) fail(`${dir}: could not take ${LOCK_FILE} from an ended run; delete it if no run is writing there`);
-    await unlink(path).catch(() => {});
+    await removeAbandoned(path, raw);
   }
 }
 

@@ -10,7 +10,7 @@ import { CHECKPOINT_FILE, readCheckpoint, type EpochRecord } from '../../trainer
 import { learningRate, TRAIN_OPTIONS, trainConfig, type TrainConfig } from '../../trainer/config.ts';
 import { createEngine } from '../../trainer/engines/index.ts';
 import { parseOptions } from '../../trainer/options.ts';
-import { LOCK_FILE } from '../../trainer/outdir.ts';
+import { LOCK_FILE, removeAbandoned } from '../../trainer/outdir.ts';
 import { METRICS_FILE, PLOT_FILE, train, type TrainHooks, validationDue } from '../../trainer/train.ts';
 import { main } from '../../trainer/cli.ts';
 
@@ -330,6 +330,19 @@ describe('one run per output folder', () => {
     expect(await new Promise((r) => child.on('exit', r))).toBe(130);
     expect(existsSync(lockOf(o))).toBe(false);
     if (existsSync(o)) expect((await readdir(o)).length).toBeGreaterThan(0); // never an empty folder: gone, or kept with what the run wrote
+  });
+
+  it('taking over an abandoned lock removes that lock only, never one another run has just taken', async () => {
+    const o = await out('takeover');
+    await mkdir(o, { recursive: true });
+    const dead = JSON.stringify({ pid: 2 ** 22 + 1, host: hostname(), command: 'train', since: '2026-01-01T00:00:00.000Z' });
+    const live = JSON.stringify({ pid: process.pid, host: hostname(), command: 'train', since: '2026-01-02T00:00:00.000Z' });
+    await writeFile(lockOf(o), live); // judged abandoned when it held `dead`; another run took the folder since
+    await removeAbandoned(lockOf(o), dead);
+    expect(await readFile(lockOf(o), 'utf8')).toBe(live);
+    await writeFile(lockOf(o), dead);
+    await removeAbandoned(lockOf(o), dead);
+    expect(await readdir(o)).toEqual([]); // removed, and nothing left aside
   });
 
   it('a lock from another machine is respected and says how to clear it; an unreadable one is taken over', async () => {
