@@ -5,7 +5,7 @@
  * left behind by a run that fails.
  */
 import { constants, rmdirSync, unlinkSync } from 'node:fs';
-import { access, link, mkdir, readFile, readdir, rename, rm, rmdir, stat, statfs, unlink, writeFile } from 'node:fs/promises';
+import { access, link, mkdir, readFile, readdir, rename, stat, statfs, unlink, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { MODEL_JSON } from '../shared/artifact.ts';
@@ -110,8 +110,8 @@ export async function removeAbandoned(path: string, judged: string | null): Prom
  */
 async function createLockFile(path: string, content: string): Promise<boolean> {
   const mine = `${path}.${process.pid}`;
-  await writeFile(mine, content);
   try {
+    await writeFile(mine, content);
     await link(mine, path);
     return true;
   } catch (e) {
@@ -148,55 +148,62 @@ async function lock(dir: string): Promise<string> {
   }
 }
 
-/** A prepared output folder: release it when the run ends, in every case (build/free in pairs). */
-export interface OutDir {
-  /** Whether this run created the folder. */
-  created: boolean;
-  /** Drop the lock; after a failed run, also remove the folder if this run created it and left it empty. */
-  release(o: { failed: boolean }): Promise<void>;
-}
-
-/** Check that `dir` can take a run's files, create it, and lock it against other runs. */
-export async function prepareOutDir(dir: string, o: { force: boolean; resume?: boolean }): Promise<OutDir> {
+/**
+ * Run `work` in the output folder `dir`: checked (see the file's head), created, and locked
+ * against other runs until `work` ends, however it ends. A folder this run created is removed
+ * again if the run failed, or the process exits under it (a second Ctrl-C), before writing in it.
+ */
+export async function withOutDir<T>(dir: string, o: { force: boolean; resume?: boolean }, work: () => Promise<T>): Promise<T> {
   const path = resolve(dir);
   const info = await stat(path).catch(() => null);
   if (info && !info.isDirectory()) fail(`--${o.resume ? 'resume' : 'out'} ${dir} is a file, not a folder`);
   await checkPlace(dir, path);
-  try {
-    await mkdir(path, { recursive: true });
-    const probe = join(path, `.deeprnn-write-test-${process.pid}`);
-    await writeFile(probe, '');
-    await rm(probe);
-  } catch (e) {
-    fail(`cannot write in ${dir}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-  }
-  const created = !info;
-  // Lock first, then look: a run that checked the folder before another locked it would miss it.
-  const lockPath = await lock(dir);
-  // A second Ctrl-C exits at once: the lock goes with it, and so does a folder this run created
-  // and wrote nothing in yet (rmdir removes only an empty folder).
-  const dropSync = () => {
-    try {
-      unlinkSync(lockPath);
-      if (created) rmdirSync(path);
-    } catch {
-      /* gone already, or not empty */
+  // The lock is the first file written: it also proves that the folder takes files.
+  let created: string | undefined; // the outermost folder mkdir made (with its parents), if any
+  const removeCreated = () => {
+    // Only empty folders go (rmdir refuses any other), innermost first, up to what this run made.
+    for (let p = path; created !== undefined; p = dirname(p)) {
+      try {
+        rmdirSync(p);
+      } catch {
+        return;
+      }
+      if (p === created) return;
     }
   };
-  process.on('exit', dropSync);
-  const release = async ({ failed }: { failed: boolean }) => {
-    process.off('exit', dropSync);
-    await unlink(lockPath).catch(() => {});
-    if (failed && created && (await readdir(path).catch(() => ['?'])).length === 0) await rmdir(path).catch(() => {});
+  const lockPath = await mkdir(path, { recursive: true })
+    .then((first) => {
+      created = first;
+      return lock(dir);
+    })
+    .catch((e: unknown) => {
+      removeCreated();
+      if (e instanceof DeeprnnError) throw e;
+      return fail(`cannot write in ${dir}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    });
+  const drop = (failed: boolean) => {
+    try {
+      unlinkSync(lockPath);
+    } catch {
+      /* gone already */
+    }
+    if (failed) removeCreated();
   };
-  if (info && !o.resume && !o.force) {
-    const names = await readdir(path).catch(() => [] as string[]);
-    const refuse = async (message: string) => {
-      await release({ failed: true });
-      fail(message);
-    };
-    if (names.includes(CHECKPOINT_FILE)) await refuse(`${dir} holds a training checkpoint: continue that run with "deeprnn train --resume ${dir}", or pass --force to start over in it`);
-    if (names.includes(MODEL_JSON)) await refuse(`${dir} holds a model: choose another --out, or pass --force to overwrite it`);
+  const onExit = () => drop(true);
+  process.on('exit', onExit);
+  let failed = true;
+  try {
+    // Locked first, then looked at: a run that looked before another locked it would miss it.
+    if (info && !o.resume && !o.force) {
+      const names = await readdir(path).catch(() => [] as string[]);
+      if (names.includes(CHECKPOINT_FILE)) fail(`${dir} holds a training checkpoint: continue that run with "deeprnn train --resume ${dir}", or pass --force to start over in it`);
+      if (names.includes(MODEL_JSON)) fail(`${dir} holds a model: choose another --out, or pass --force to overwrite it`);
+    }
+    const result = await work();
+    failed = false;
+    return result;
+  } finally {
+    process.off('exit', onExit);
+    drop(failed);
   }
-  return { created, release };
 }

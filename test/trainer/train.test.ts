@@ -260,7 +260,7 @@ describe('train_ch8', () => {
 });
 
 describe('the output folder is checked before any training', () => {
-  it('refuses a file, a folder with a model or a checkpoint (unless --force), a read-only place and /proc; a failed run leaves no empty folder', async () => {
+  it('refuses a file, a folder with a model or a checkpoint (unless --force), a read-only place and /proc; a failed run leaves no empty folder, nor the folders made to reach it', async () => {
     const base = ['train', '--corpus', corpusFile, ...SMALL, '--epochs', '1'];
     const file = join(dir, 'a-file');
     await writeFile(file, 'x');
@@ -283,6 +283,9 @@ describe('the output folder is checked before any training', () => {
     expect(r.code).toBe(1);
     expect(r.err).toMatch(/nope\.txt cannot be read/);
     expect(existsSync(failed)).toBe(false);
+    const nested = join(dir, 'failed-parent', 'run'); // the folders it made to get there go too
+    expect((await cli(['train', '--corpus', join(dir, 'nope.txt'), ...SMALL, '--out', nested])).code).toBe(1);
+    expect(existsSync(join(dir, 'failed-parent'))).toBe(false);
   });
 });
 

@@ -6,7 +6,7 @@ import { OptionError } from '../../shared/errors.ts';
 import { exportOnnx } from '../../shared/onnx.ts';
 import { readModelDir, writeFileAtomic, writeModelDir } from '../../shared/platform/node.ts';
 import { helpText, opt, parseOptions } from '../options.ts';
-import { prepareOutDir, prepareOutFile } from '../outdir.ts';
+import { prepareOutFile, withOutDir } from '../outdir.ts';
 
 const OPTIONS = {
   model: opt.string({ arg: 'DIR', help: 'the model artifact to convert (required)' }),
@@ -34,15 +34,11 @@ export async function exportCommand(argv: string[], out: (s: string) => void): P
     return out(`wrote ${values.out} (ONNX, opset 17)`);
   }
   const dtype = values.dtype ?? 'float16';
-  const folder = await prepareOutDir(values.out, { force: values.force === true });
-  let failed = true;
-  try {
-    await writeModelDir(values.out, model, dtype);
+  const { model: from, out: to } = values;
+  await withOutDir(to, { force: values.force === true }, async () => {
+    await writeModelDir(to, model, dtype);
     // The training plot belongs to the model card of every rendition of the model.
-    await copyFile(join(values.model, 'perplexity.svg'), join(values.out, 'perplexity.svg')).catch(() => {});
-    failed = false;
-  } finally {
-    await folder.release({ failed });
-  }
+    await copyFile(join(from, 'perplexity.svg'), join(to, 'perplexity.svg')).catch(() => {});
+  });
   out(`wrote ${values.out} (${dtype})`);
 }

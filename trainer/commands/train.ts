@@ -2,7 +2,7 @@
 import { OptionError } from '../../shared/errors.ts';
 import { readCheckpoint, type Checkpoint, type EpochRecord } from '../checkpoint.ts';
 import { RESUME_OPTIONS, TRAIN_OPTIONS, trainConfig, type TrainConfig, type TrainValues } from '../config.ts';
-import { prepareOutDir, type OutDir } from '../outdir.ts';
+import { withOutDir } from '../outdir.ts';
 import { helpText, parseOptions } from '../options.ts';
 import { train } from '../train.ts';
 
@@ -74,10 +74,7 @@ export async function trainCommand(argv: string[], out: (s: string) => void): Pr
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   try {
-    // From here the folder is this run's until release, which every path below reaches.
-    const folder: OutDir = await prepareOutDir(outDir, fresh ? { force: values.force === true } : { force: true, resume: true });
-    let failed = true;
-    try {
+    return await withOutDir(outDir, fresh ? { force: values.force === true } : { force: true, resume: true }, async () => {
       const { config, checkpoint } = fresh ? { config: fresh, checkpoint: null } : await resumeConfig(values, given, outDir);
       if (checkpoint) log(`resuming ${outDir} after epoch ${checkpoint.position.epoch}${checkpoint.position.window ? `, window ${checkpoint.position.window}` : ''}`);
       const r = await train(
@@ -98,16 +95,13 @@ export async function trainCommand(argv: string[], out: (s: string) => void): Pr
         checkpoint,
         { signal: stop.signal },
       );
-      failed = false;
       if (r.stopped === 'time-budget') log(`time budget of ${config.timeBudgetMinutes} min reached: stopped at epoch ${r.last.epoch}; the model is in ${outDir}`);
       if (r.stopped === 'interrupted') {
         err(`interrupted at epoch ${r.last.epoch}: the model so far is in ${outDir}. Continue with:\n  deeprnn train --resume ${outDir}`);
         return 130;
       }
       return 0;
-    } finally {
-      await folder.release({ failed });
-    }
+    });
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
