@@ -135,6 +135,11 @@ export class Trainer {
     return this.elapsedBefore + (performance.now() - this.runStart) / 1000;
   }
 
+  /** Whether the run has a time budget and has spent it (read once per decision: it moves). */
+  private budgetSpent(): boolean {
+    return this.config.timeBudgetMinutes > 0 && this.elapsed() >= this.config.timeBudgetMinutes * 60;
+  }
+
   /** How far through the run (0…1): by the time budget when there is one, else by windows. */
   private progress(epoch: number, window: number, perEpoch: number): number {
     if (this.config.timeBudgetMinutes > 0) return this.elapsed() / (this.config.timeBudgetMinutes * 60);
@@ -247,8 +252,7 @@ export class Trainer {
       sum += loss;
       tokens += B * T;
       this.hooks.window?.(epoch, index, perEpoch);
-      const budgetSpent = config.timeBudgetMinutes > 0 && this.elapsed() >= config.timeBudgetMinutes * 60;
-      const stopped: StopReason | null = this.signal?.aborted ? 'interrupted' : budgetSpent ? 'time-budget' : null;
+      const stopped: StopReason | null = this.signal?.aborted ? 'interrupted' : this.budgetSpent() ? 'time-budget' : null;
       const due = performance.now() - this.lastCheckpoint > CHECKPOINT_EVERY_MS;
       if (stopped || due) {
         const position: Position = { epoch: epoch - 1, window: index + 1, rngState: rngAtStart, partial: { loss: sum, tokens } };
@@ -279,8 +283,7 @@ export class Trainer {
       position = null;
       // Decide once whether the run ends here: the last record must be validated, so the clock
       // may not be read again between choosing to validate and choosing to stop.
-      const budgetSpent = config.timeBudgetMinutes > 0 && this.elapsed() >= config.timeBudgetMinutes * 60;
-      const ending: StopReason | null = r.stopped ?? (this.signal?.aborted ? 'interrupted' : budgetSpent && epoch < config.epochs ? 'time-budget' : null);
+      const ending: StopReason | null = r.stopped ?? (this.signal?.aborted ? 'interrupted' : this.budgetSpent() && epoch < config.epochs ? 'time-budget' : null);
       const params = await this.endEpoch(epoch, r.sum, r.tokens, r.seconds, r.fraction, ending !== null || epoch === config.epochs);
       if (epoch % 10 === 0 && !r.stopped) this.hooks.log(`epoch ${epoch}: ${this.predict(params)}`);
       await this.writeMetrics();
