@@ -8,10 +8,12 @@
  *   - 100 clients that ask for 2000 characters and hang up after 0.3 s: server CPU spent on them
  *   - 200 Server-Sent Event streams opened at once: time to headers
  *   - fairness: a 20-character request during 128 streams of 2000 characters
+ *   - models (when the server serves two or more: MODEL_DIR=a,b): 32 connections shared by the
+ *     first two models, each one's requests/s, and the total against the first model alone
  *   - a soak (BENCH_SOAK_SECONDS, default off): RSS before and after
  * Loopback only. Settings: BENCH_SECONDS (10), BENCH_URL, BENCH_SOAK_SECONDS (0), BENCH_ONLY (a
- * comma list of the parts to run: cpu, load, abandoned, streams, long; default all), and the
- * server's own (WORKERS, BATCH, QUEUE_SIZE, MODEL_DIR …) passed through.
+ * comma list of the parts to run: cpu, load, models, abandoned, streams, long; default all), and
+ * the server's own (WORKERS, BATCH, QUEUE_SIZE, MODEL_DIR …) passed through.
  */
 import autocannon from 'autocannon';
 import { spawn } from 'node:child_process';
@@ -19,13 +21,14 @@ import { readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { createApp } from './app.ts';
-import { requestScopedEngine } from './engine/lane.ts';
+import { IsolateRows, requestScopedEngine } from './engine/lane.ts';
+import { ModelRegistry, servedModel } from './registry.ts';
 import { KernelModel } from '../shared/kernel/stepper.ts';
 import { loadKernelNode, readArtifactDir } from '../shared/platform/node.ts';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const SOAK = Number(process.env.BENCH_SOAK_SECONDS ?? 0);
-const PARTS = ['cpu', 'load', 'abandoned', 'streams', 'long'] as const;
+const PARTS = ['cpu', 'load', 'models', 'abandoned', 'streams', 'long'] as const;
 const only = process.env.BENCH_ONLY?.split(',').map((s) => s.trim()).filter(Boolean);
 const unknownPart = only?.find((p) => !(PARTS as readonly string[]).includes(p));
 if (unknownPart !== undefined) {
@@ -104,8 +107,9 @@ emit({ kind: 'machine', cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length
 
 if (!external && runs('cpu')) {
   // CPU per request as Workers bill it: the handler's own work, in this process, on the Workers engine.
-  const { model, files } = await readArtifactDir(fileURLToPath(new URL('../models/timemachine-deep-lstm-int8', import.meta.url)));
-  const app = createApp({ artifact: { model, files }, engine: requestScopedEngine(new KernelModel(await loadKernelNode(), model), { capacity: 16, deadlineMs: 30_000 }) });
+  const artifact = await readArtifactDir(fileURLToPath(new URL('../models/timemachine-deep-lstm-int8', import.meta.url)));
+  const engine = requestScopedEngine(new KernelModel(await loadKernelNode(), artifact.model), { rows: new IsolateRows(16), deadlineMs: 30_000 });
+  const app = createApp({ registry: new ModelRegistry([servedModel(artifact, engine)]) });
   const send = async () => (await app.request('/v1/generate', post(100, { seed: 1 }))).arrayBuffer();
   for (let i = 0; i < 20; i++) await send();
   const before = process.cpuUsage();
@@ -124,6 +128,25 @@ for (const [connections, numChars] of runs('load') ? ([[32, 50], [32, 500], [128
     latencyMs: { p50: r.latency.p50, p99: r.latency.p99, max: r.latency.max }, healthzMs: await probe.stop(), serverEventLoopDelayMs: h.eventLoopDelayMs ?? null,
   });
   while (((await health()).running ?? 0) > 0) await sleep(100);
+}
+
+if (runs('models')) {
+  // Two models under one load: 16 connections each, at once; then the first alone on 32.
+  const names = ((await (await fetch(`${url}/v1/models`)).json()) as { data: { id: string }[] }).data.map((m) => m.id);
+  if (names.length < 2) emit({ kind: 'models', skipped: `the server serves one model (${names[0]}); start it with MODEL_DIR=a,b to measure two` });
+  else {
+    const load = (model: string, connections: number) => autocannon({ url: `${url}/v1/generate`, connections, duration: SECONDS, timeout: 10, method: 'POST', headers: { 'content-type': 'application/json' }, body: body(50, { model }) });
+    const [a, b] = await Promise.all([load(names[0], 16), load(names[1], 16)]);
+    while (((await health()).running ?? 0) > 0) await sleep(100);
+    const alone = await load(names[0], 32);
+    const total = a.requests.average + b.requests.average;
+    emit({
+      kind: 'models', numChars: 50, seconds: SECONDS,
+      shared: { [names[0]]: { connections: 16, requestsPerSecond: a.requests.average, p99Ms: a.latency.p99, errors: a.errors + a.non2xx }, [names[1]]: { connections: 16, requestsPerSecond: b.requests.average, p99Ms: b.latency.p99, errors: b.errors + b.non2xx } },
+      totalRequestsPerSecond: +total.toFixed(1), aloneRequestsPerSecond: alone.requests.average, aloneModel: names[0], totalOverAlone: +(total / alone.requests.average).toFixed(3),
+    });
+    while (((await health()).running ?? 0) > 0) await sleep(100);
+  }
 }
 
 if (runs('abandoned')) {

@@ -1,15 +1,17 @@
 /**
- * Node entry: `npm start`. Serves the app with the model in MODEL_DIR; generation runs in
- * worker threads (edge/engine/threads.ts) so the event loop only parses, schedules and writes.
- * Every setting is an environment variable, declared once in `SETTINGS` and checked at start.
+ * Node entry: `npm start`. Serves the app with the models in MODEL_DIR (one folder or several,
+ * comma-separated); generation runs in worker threads (edge/engine/threads.ts), each holding
+ * every model, so the event loop only parses, schedules and writes. Every setting is an
+ * environment variable, declared once in `SETTINGS` and checked at start.
  */
 import { serve, type ServerType } from '@hono/node-server';
 import { getConnInfo } from '@hono/node-server/conninfo';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { ArtifactError } from '../shared/errors.ts';
 import { engineName, KernelModel } from '../shared/kernel/stepper.ts';
 import { DEFAULT_MODEL_DIR, loadKernelNode, readArtifactDir } from '../shared/platform/node.ts';
 import { createApp, parseOrigins, type AssetReader } from './app.ts';
@@ -17,7 +19,9 @@ import { localEngine } from './engine/lane.ts';
 import type { GenerationService } from './engine/scheduler.ts';
 import { startThreadEngine } from './engine/threads.ts';
 import { parseApiKeys, parseRateLimit, type RateLimit } from './guards.ts';
+import { prometheusMetrics } from './metrics.ts';
 import { paced } from './pacing.ts';
+import { checkUniqueNames, ModelRegistry, parseModelDirs, servedModel, type ServedArtifact } from './registry.ts';
 
 export const STATIC_DIR = fileURLToPath(new URL('../build/web/static/', import.meta.url));
 
@@ -45,12 +49,12 @@ function int(name: string, value: string, min: number, max: number): number {
 
 /** The server's settings: one row each, with its default and what it means (printed by --help). */
 export const SETTINGS = {
-  MODEL_DIR: { default: DEFAULT_MODEL_DIR, help: 'model artifact folder to serve', parse: (v: string) => v },
+  MODEL_DIR: { default: DEFAULT_MODEL_DIR, help: 'model artifact folder to serve, or several separated by commas (the first is the default model)', parse: parseModelDirs },
   PORT: { default: '8787', help: 'TCP port (0: any free port)', parse: (v: string) => int('PORT', v, 0, 65535) },
   HOST: { default: '', help: 'interface to bind (default: all)', parse: (v: string) => v || undefined },
   ALLOWED_ORIGINS: { default: '*', help: 'comma-separated origins allowed by CORS on /v1, /static and /models', parse: parseOrigins },
   WORKERS: { default: String(availableParallelism()), help: 'generation threads (default: one per core; 0: generate on the main thread)', parse: (v: string) => int('WORKERS', v, 0, 256) },
-  BATCH: { default: '128', help: 'rows of each thread\'s batch: generations advanced together (beam search takes one per beam)', parse: (v: string) => int('BATCH', v, 1, 4096) },
+  BATCH: { default: '128', help: 'rows of each model\'s batch in each thread: generations advanced together (beam search takes one per beam)', parse: (v: string) => int('BATCH', v, 1, 4096) },
   QUEUE_SIZE: { default: '256', help: 'requests that may wait for a free row; past it, 503 with Retry-After', parse: (v: string) => int('QUEUE_SIZE', v, 0, 1_000_000) },
   DEADLINE_MS: { default: '30000', help: 'per-request time limit; generation ends with finishReason "deadline"', parse: (v: string) => int('DEADLINE_MS', v, 1, 3_600_000) },
   API_KEYS: { default: '', help: 'comma-separated API keys; when set, /v1/* needs Authorization: Bearer <key>', parse: parseApiKeys },
@@ -79,12 +83,15 @@ const LOOP_SAMPLE_MS = 2;
 export interface NodeServer {
   url: string;
   server: ServerType;
+  registry: ModelRegistry;
+  /** The default model's engine. */
   engine: GenerationService;
   close(): Promise<void>;
 }
 
 export interface NodeServerOptions {
-  modelDir: string;
+  /** One model folder, or several (the first is the default). */
+  modelDir: string | string[];
   port: number;
   host?: string;
   corsOrigins?: '*' | string[];
@@ -108,12 +115,47 @@ const PACING_MAX_WAITING = 256;
 /** /healthz skips the pacing queue: it is how a supervisor sees that the loop is alive. */
 const HEALTHZ = /^https?:\/\/[^/]+\/healthz(\?|$)/;
 
+/**
+ * Read and check every model folder, in order: a folder that is not a model, a corrupt model or
+ * two folders with one name is one line naming the folder(s) and the reason. Also what
+ * `npm run dev:edge` / `deploy` check before they hand the folders to Workers.
+ */
+export async function loadModelFolders(dirs: readonly string[]): Promise<ServedArtifact[]> {
+  const out: ServedArtifact[] = [];
+  for (const dir of dirs) {
+    const s = await stat(dir).catch(() => null);
+    if (!s) throw new ArtifactError('missing_file', `MODEL_DIR: ${dir} does not exist`);
+    if (!s.isDirectory()) throw new ArtifactError('missing_file', `MODEL_DIR: ${dir} is a file, not a model folder`);
+    let loaded: Awaited<ReturnType<typeof readArtifactDir>>;
+    try {
+      loaded = await readArtifactDir(dir);
+    } catch (e) {
+      const reason = (e as Error).message.replace(`${resolve(dir)}: `, '').replace(join(dir, '/'), '');
+      throw new ArtifactError(e instanceof ArtifactError ? e.code : 'invalid_model', `MODEL_DIR: ${dir} is not a model that can be served: ${reason}`);
+    }
+    out.push({ model: loaded.model, files: { ...loaded.files, plotSvg: await readFile(join(dir, 'perplexity.svg'), 'utf8').catch(() => undefined) } });
+  }
+  checkUniqueNames(out.map((a, i) => ({ name: a.model.name, source: dirs[i] })));
+  return out;
+}
+
 export async function startNodeServer(o: NodeServerOptions): Promise<NodeServer> {
-  const { model, files: artifact } = await readArtifactDir(o.modelDir); // refuses a corrupt model before listening
-  const files = { ...artifact, plotSvg: await readFile(join(o.modelDir, 'perplexity.svg'), 'utf8').catch(() => undefined) };
+  const artifacts = await loadModelFolders(typeof o.modelDir === 'string' ? parseModelDirs(o.modelDir) : o.modelDir); // refuses a corrupt model before listening
   const workers = o.workers ?? availableParallelism();
   const schedule = { capacity: o.batch ?? 128, queueSize: o.queueSize ?? 256, deadlineMs: o.deadlineMs ?? 30_000 };
-  const engine = workers > 0 ? await startThreadEngine(artifact, engineName('simd', model), { ...schedule, workers }) : localEngine(new KernelModel(await loadKernelNode(), model), schedule);
+  let services: GenerationService[];
+  let closeEngine: () => Promise<void>;
+  if (workers > 0) {
+    const threads = await startThreadEngine(artifacts.map((a) => ({ files: a.files, engine: engineName('simd', a.model) })), { ...schedule, workers });
+    services = threads.services;
+    closeEngine = threads.close;
+  } else {
+    const kernel = await loadKernelNode();
+    services = artifacts.map((a) => localEngine(new KernelModel(kernel, a.model), schedule));
+    closeEngine = async () => void (await Promise.all(services.map((s) => s.close())));
+  }
+  const registry = new ModelRegistry(artifacts.map((a, i) => servedModel(a, services[i])));
+  const metrics = prometheusMetrics(registry);
   // The event loop only parses, schedules and writes: /healthz shows how long it ever waited.
   const loop = monitorEventLoopDelay({ resolution: LOOP_SAMPLE_MS });
   loop.enable();
@@ -132,9 +174,10 @@ export async function startNodeServer(o: NodeServerOptions): Promise<NodeServer>
     return out;
   };
   const app = createApp({
-    artifact: { model, files },
+    registry,
     health,
-    engine,
+    telemetry: metrics.telemetry,
+    metrics: metrics.render,
     corsOrigins: o.corsOrigins,
     assets: await nodeAssets(),
     apiKeys: o.apiKeys,
@@ -148,16 +191,17 @@ export async function startNodeServer(o: NodeServerOptions): Promise<NodeServer>
       resolve({
         url: `http://${host === '0.0.0.0' || host === '[::]' ? 'localhost' : host}:${info.port}`,
         server,
-        engine,
+        registry,
+        engine: registry.default.engine,
         close: async () => {
           loop.disable();
           await new Promise<void>((done) => server.close(() => done()));
-          await engine.close();
+          await closeEngine();
         },
       });
     });
     server.once('error', (e: NodeJS.ErrnoException) => {
-      void engine.close();
+      void closeEngine();
       reject(new Error(e.code === 'EADDRINUSE' ? `port ${o.port} is already in use${o.host ? ` on ${o.host}` : ''} (set PORT to another one)` : e.code === 'EACCES' ? `no permission to listen on port ${o.port}` : e.message));
     });
   });
@@ -181,7 +225,9 @@ async function main(): Promise<void> {
     console.error(`deeprnn: cannot start the server: ${(e as Error).message}`);
     process.exit(1);
   }
-  console.log(`deeprnn serving ${config.MODEL_DIR} at ${running.url}  (${running.engine.engine}; POST /v1/generate, /v1/score, GET /v1/models, API docs at /docs, demo page at /)`);
+  console.log(
+    `deeprnn serving ${running.registry.names.join(', ')} at ${running.url}  (${running.engine.engine}; POST /v1/generate, /v1/score, /v1/completions, GET /v1/models, /metrics, API docs at /docs, demo page at /)`,
+  );
   const stop = (signal: string) => {
     console.log(`${signal}: shutting down`);
     // Finish in-flight responses, then exit; give up after 5 s.

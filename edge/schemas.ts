@@ -51,6 +51,8 @@ export const ErrorSchema = z
     error: z.object({
       code: z.string().openapi({ example: 'invalid_request' }),
       message: z.string().openapi({ example: 'numChars must be a whole number in [1, 2000], got 5000' }),
+      type: z.string().optional().openapi({ description: "OpenAI's error type for the status (invalid_request_error, authentication_error, rate_limit_error, server_error)", example: 'invalid_request_error' }),
+      param: z.string().nullable().optional().openapi({ description: 'The request field at fault, when there is one', example: 'numChars' }),
     }),
   })
   .openapi('Error') satisfies z.ZodType<ErrorBody>;
@@ -113,6 +115,10 @@ export const ScoreResponseSchema = z
 
 export const ModelInfoSchema = z
   .object({
+    id: z.string().openapi({ description: "The model's name: what requests pass as `model`." }),
+    object: z.literal('model'),
+    created: z.number().int().openapi({ description: 'When it was trained (Unix seconds; 0 when not recorded).' }),
+    owned_by: z.string(),
     name: z.string(),
     architecture: z.object({ cell: z.enum(CELLS as [string, ...string[]]), numLayers: z.number().int(), hiddenSize: z.number().int(), vocabSize: z.number().int(), input: z.literal('one-hot') }),
     vocabulary: z.object({ tokens: z.array(z.string()), unkIndex: z.number().int(), preprocessing: z.enum(PREPROCESSINGS as [string, ...string[]]), authors: z.array(z.string()) }),
@@ -122,4 +128,7 @@ export const ModelInfoSchema = z
   })
   .openapi('ModelInfo');
 
-export const ModelsResponseSchema = z.object({ models: z.array(ModelInfoSchema) }).openapi('ModelList');
+export const ModelsResponseSchema = z
+  .object({ object: z.literal('list'), data: z.array(ModelInfoSchema).openapi({ description: 'The served models; the first is the default.' }) })
+  .openapi('ModelList');
+export type ModelsResponse = z.infer<typeof ModelsResponseSchema>;

@@ -1,23 +1,25 @@
 /**
- * Cloudflare Workers entry. The served model and the kernel are bundled as modules (workerd
- * cannot compile WebAssembly from bytes at run time), decoded and checked once per isolate. A
- * model that fails its checks is never served: every request gets 503. There are no threads
- * here: each request runs its generation in its own context, on a pooled stepper.
- * /static/* reaches this code (wrangler.toml: run_worker_first) so that CORS and caching are the
- * app's, one policy with /v1/*; the files themselves come from the assets binding.
+ * Cloudflare Workers entry. The served models are read from the static assets (edge/stage.ts
+ * copies MODEL_DIR's folders there before `wrangler dev` / `deploy`), never from the code bundle,
+ * so any model — and a bigger one than the bundle allows — is served without a source edit. They
+ * are fetched and checked once per isolate; a model that fails its checks is never served: every
+ * request gets 503 with the reason. The kernel is bundled as a module (workerd cannot compile
+ * WebAssembly from bytes at run time). There are no threads here: each request runs its
+ * generation in its own context, on a pooled stepper; all models share the isolate's rows.
+ * /static/* and /models/* reach this code (wrangler.toml: run_worker_first) so that CORS and
+ * caching are the app's, one policy with /v1/*.
  */
 import type { OpenAPIHono } from '@hono/zod-openapi';
 import type { ExecutionContext } from 'hono';
-import modelJson from '../models/timemachine-deep-lstm-int8/model.json';
-import weights from '../models/timemachine-deep-lstm-int8/weights.bin';
-import plotSvg from '../models/timemachine-deep-lstm-int8/perplexity.svg';
 import kernelModule from '../shared/kernel/build/kernel.wasm';
-import { decodeArtifact } from '../shared/artifact.ts';
 import { instantiateKernel } from '../shared/kernel/kernel.ts';
 import { KernelModel } from '../shared/kernel/stepper.ts';
 import { createApp, parseOrigins } from './app.ts';
-import { requestScopedEngine } from './engine/lane.ts';
+import { IsolateRows, requestScopedEngine } from './engine/lane.ts';
 import { parseApiKeys, parseRateLimit } from './guards.ts';
+import type { AppEnv } from './http.ts';
+import { checkUniqueNames, ModelRegistry, servedModel } from './registry.ts';
+import { fetchStagedModels } from './worker-models.ts';
 
 export interface Env {
   ALLOWED_ORIGINS?: string;
@@ -27,37 +29,39 @@ export interface Env {
   ASSETS?: { fetch(request: Request): Promise<Response> };
 }
 
-/** Rows of generation an isolate runs at once (each request in its own context), and the deadline. */
+/** Rows of generation an isolate runs at once (each request in its own context, any model), and the deadline. */
 const WORKERS_SCHEDULE = { capacity: 16, deadlineMs: 25_000 };
 
-let app: Promise<OpenAPIHono> | undefined;
+let app: Promise<OpenAPIHono<AppEnv>> | undefined;
 
-async function build(env: Env): Promise<OpenAPIHono> {
-  const model = await decodeArtifact({ modelJson, weights });
-  const files = { modelJson: JSON.stringify(modelJson), weights: new Uint8Array(weights), plotSvg };
+async function build(env: Env): Promise<OpenAPIHono<AppEnv>> {
+  const assets = env.ASSETS;
+  if (!assets) throw new Error('the Worker has no ASSETS binding (wrangler.toml [assets])');
+  const artifacts = await fetchStagedModels((path) => assets.fetch(new Request(new URL(path, 'https://assets.invalid'))));
+  checkUniqueNames(artifacts.map((a) => ({ name: a.model.name, source: a.model.name })));
+  const kernel = await instantiateKernel(kernelModule);
+  const rows = new IsolateRows(WORKERS_SCHEDULE.capacity);
+  const registry = new ModelRegistry(artifacts.map((a) => servedModel(a, requestScopedEngine(new KernelModel(kernel, a.model), { rows, deadlineMs: WORKERS_SCHEDULE.deadlineMs }))));
   return createApp({
-    artifact: { model, files },
-    engine: requestScopedEngine(new KernelModel(await instantiateKernel(kernelModule), model), WORKERS_SCHEDULE),
+    registry,
     corsOrigins: parseOrigins(env.ALLOWED_ORIGINS),
     apiKeys: parseApiKeys(env.API_KEYS),
     rateLimit: parseRateLimit(env.RATE_LIMIT),
     clientAddress: (c) => c.req.header('cf-connecting-ip'),
-    assets: env.ASSETS
-      ? async (path, request) => {
-          const r = await env.ASSETS!.fetch(new Request(new URL(`/static/${path}`, request.url), { headers: request.headers }));
-          return r.status === 404 ? null : r;
-        }
-      : undefined,
+    assets: async (path, request) => {
+      const r = await assets.fetch(new Request(new URL(`/static/${path}`, request.url), { headers: request.headers }));
+      return r.status === 404 ? null : r;
+    },
   });
 }
 
 export default {
   async fetch(request: Request, env: Env, ctx: ExecutionContext): Promise<Response> {
-    let ready: OpenAPIHono;
+    let ready: OpenAPIHono<AppEnv>;
     try {
       ready = await (app ??= build(env));
     } catch (e) {
-      return Response.json({ error: { code: 'model_unavailable', message: `the bundled model failed its checks: ${(e as Error).message}` } }, { status: 503 });
+      return Response.json({ error: { code: 'model_unavailable', message: `the served models failed their checks: ${(e as Error).message}`, type: 'server_error', param: null } }, { status: 503 });
     }
     return ready.fetch(request, env, ctx);
   },

@@ -55,7 +55,14 @@ export type FieldSpec = FieldBase &
     | { kind: 'strings'; maxItems: number; maxChars: number }
   );
 
+/** The served model a request names (a server may serve several); absent: the server's first. */
+const MODEL_FIELD = {
+  kind: 'string', maxChars: 128, api: 'optional', cli: false, element: false, example: 'timemachine-deep-lstm',
+  description: 'Which of the served models to use, by name (GET /v1/models lists them). Default: the first one the server lists.',
+} as const satisfies FieldSpec;
+
 export const GENERATE_FIELDS = {
+  model: MODEL_FIELD,
   prefix: {
     kind: 'string', maxChars: 'maxPrefixChars', api: 'required', cli: true, element: true, example: 'time traveller',
     description: "Text the model warms up on, put through the model's preprocessing (d2l models: letters only, lower-case); the bound applies to what the model reads. Defaults, outside the HTTP API, to the sample prefix stored with the model.",
@@ -111,6 +118,7 @@ export const GENERATE_FIELDS = {
 } as const satisfies Record<string, FieldSpec>;
 
 export const SCORE_FIELDS = {
+  model: MODEL_FIELD,
   text: {
     kind: 'string', maxChars: 'maxScoreChars', api: 'required', cli: true, element: false, example: 'the time traveller',
     description: "The text to score, put through the model's preprocessing; the bound applies to what the model reads.",
@@ -183,7 +191,8 @@ export function nearestName(name: string, known: readonly string[]): string | un
   return best !== undefined && bestD <= Math.max(1, Math.floor(best.length / 3)) ? best : undefined;
 }
 
-function checkValue(name: string, spec: FieldSpec, v: unknown, limits: Limits): void {
+/** One value against its field's type and bounds; the error names the field as `name`. */
+export function checkField(name: string, spec: FieldSpec, v: unknown, limits: Limits): void {
   const bad = () => new OptionError(`${name} must be ${describeBounds(spec, limits)}, got ${JSON.stringify(v) ?? String(v)}`);
   switch (spec.kind) {
     case 'string':
@@ -225,7 +234,7 @@ export function checkRequest<T extends Record<string, FieldSpec>>(fields: T, raw
       if (surface === 'api' && spec.api === 'required') throw new OptionError(`${key} is required: ${describeBounds(spec, limits)}`);
       continue;
     }
-    checkValue(key, spec, v, limits);
+    checkField(key, spec, v, limits);
   }
   return record as Request<T>;
 }
@@ -363,8 +372,26 @@ export function generateResult(r: Omit<GenerateResult, 'text' | 'numChars'>): Ge
   return out;
 }
 
-/** Error bodies, everywhere: `{"error": {"code", "message"}}`. */
+/**
+ * Error bodies, everywhere: `{"error": {"code", "message", "type", "param"}}` — our `code` and
+ * `message`, and OpenAI's `type` and `param` beside them, so one shape serves our clients and
+ * OpenAI's (which read `error.message`, `error.type`, `error.code` and `error.param`).
+ */
 export interface ErrorBody {
-  error: { code: string; message: string };
+  error: { code: string; message: string; type?: string; param?: string | null };
 }
-export const errorBody = (code: string, message: string): ErrorBody => ({ error: { code, message } });
+export const errorBody = (code: string, message: string, extra?: { type: string; param: string | null }): ErrorBody => ({ error: { code, message, ...extra } });
+
+/** OpenAI's error `type` for an HTTP status. */
+export function errorType(status: number): string {
+  if (status === 401) return 'authentication_error';
+  if (status === 403) return 'permission_error';
+  if (status === 429) return 'rate_limit_error';
+  if (status >= 500) return 'server_error';
+  return 'invalid_request_error';
+}
+
+/** The request field an error message is about (messages start with the field's name), or null. */
+export function errorParam(message: string): string | null {
+  return /^(\w+)(?:\[\d+\])? (?:must|is|can)\b/.exec(message)?.[1] ?? null;
+}

@@ -145,21 +145,34 @@ export function localEngine(kernelModel: KernelModel, o: SchedulerOptions & { ca
   return scheduler;
 }
 
+/** The rows of generation an isolate runs at once, shared by every model it serves. */
+export class IsolateRows {
+  busy = 0;
+  constructor(readonly capacity: number) {}
+}
+
 /**
  * The Workers engine: a lane of its own for each request, run in that request's context (workerd
  * cancels the timers and promises a request leaves behind, so one lane cannot outlive the request
  * that started it). The model's weights are shared; steppers come from its pool. Requests an
- * isolate holds at once are bounded by `capacity` rows; past it, 503 at once.
+ * isolate holds at once are bounded by the rows of `rows` (one budget for all its models); past
+ * it, 503 at once.
  */
-export function requestScopedEngine(kernelModel: KernelModel, o: { capacity: number; deadlineMs: number; ticksPerYield?: number }): GenerationService {
-  let busy = 0;
+export function requestScopedEngine(kernelModel: KernelModel, o: { rows: IsolateRows; deadlineMs: number; ticksPerYield?: number }): GenerationService {
+  const budget = o.rows;
+  let mine = 0;
+  let myRows = 0;
   const admit = <T>(rows: number, run: (s: Scheduler) => T, done: (t: T) => Promise<unknown>): T => {
-    if (busy + rows > o.capacity) throw new OverloadedError(`this isolate is at capacity (${busy} of ${o.capacity} rows busy); retry shortly`, 1);
-    busy += rows;
+    if (budget.busy + rows > budget.capacity) throw new OverloadedError(`this isolate is at capacity (${budget.busy} of ${budget.capacity} rows busy); retry shortly`, 1);
+    budget.busy += rows;
+    mine++;
+    myRows += rows;
     const s = localEngine(kernelModel, { capacity: rows, queueSize: 0, deadlineMs: o.deadlineMs, ticksPerYield: o.ticksPerYield });
     const t = run(s);
     void done(t).finally(() => {
-      busy -= rows;
+      budget.busy -= rows;
+      mine--;
+      myRows -= rows;
       void s.close();
     });
     return t;
@@ -168,7 +181,7 @@ export function requestScopedEngine(kernelModel: KernelModel, o: { capacity: num
     engine: kernelModel.engine,
     generate: (g, start, opts) => admit(g.beam?.width ?? 1, (s) => s.generate(g, start, opts), (gen) => gen.result.catch(() => {})),
     score: (s, signal) => admit(1, (sch) => sch.score(s, signal), (p) => p.catch(() => {})),
-    stats: () => ({ running: busy, queued: 0, capacity: o.capacity }),
+    stats: () => ({ running: mine, queued: 0, activeRows: myRows, capacity: budget.capacity }),
     close: async () => {},
   };
 }

@@ -35,13 +35,21 @@ export interface Generation {
   readonly result: Promise<GenerateResult>;
 }
 
+/** A model's load: requests running and waiting, rows of batch in use and in all. */
+export interface EngineStats {
+  running: number;
+  queued: number;
+  activeRows: number;
+  capacity: number;
+}
+
 /** What the app needs of a serving engine. */
 export interface GenerationService {
   readonly engine: string;
   generate(g: ValidatedGeneration, start: StartEvent, opts: { stream: boolean; signal?: AbortSignal }): Generation;
   score(s: ValidatedScore, signal?: AbortSignal): Promise<ScoreResult>;
   /** Load figures for /healthz. */
-  stats(): { running: number; queued: number; capacity: number };
+  stats(): EngineStats;
   close(): Promise<void>;
 }
 
@@ -106,10 +114,11 @@ export class Scheduler implements GenerationService {
     }
   };
 
-  stats() {
+  stats(): EngineStats {
     let running = 0;
     for (const p of this.pending.values()) if (p.lane !== null) running++;
-    return { running, queued: this.queue.length, capacity: this.lanes.reduce((n, l) => n + l.capacity, 0) };
+    const capacity = this.lanes.reduce((n, l) => n + l.capacity, 0);
+    return { running, queued: this.queue.length, activeRows: capacity - this.free.reduce((n, f) => n + f, 0), capacity };
   }
 
   private release(p: Pending, lane: number): void {

@@ -1,8 +1,9 @@
 /**
- * One generation thread of the Node server: it loads the served model into its own kernel and
- * runs a `LocalLane` — continuous batching of every job the scheduler gives it — posting each
- * tick's events to the main thread as one message. The main thread only parses, schedules and
- * writes; no generation step ever runs on its event loop.
+ * One generation thread of the Node server: it loads every served model into one kernel and
+ * runs a `LocalLane` per model — continuous batching of the jobs that model's scheduler gives
+ * it — posting each tick's events to the main thread as one message. The lanes yield to each
+ * other after every tick, so the models share the thread step by step. The main thread only
+ * parses, schedules and writes; no generation step ever runs on its event loop.
  */
 import { setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
@@ -24,17 +25,23 @@ const port = parentPort!;
 const post = (m: FromThread) => port.postMessage(m);
 
 try {
-  const model = await decodeArtifact({ modelJson: init.modelJson, weights: init.weights });
-  const lane = new LocalLane(new KernelModel(await loadKernelNode('simd'), model), {
-    capacity: init.capacity,
-    ticksPerYield: 1,
-    flushEveryMs: 20,
-    yieldNow: () => new Promise<void>((resolve) => setImmediate(resolve)),
-    emit: (events) => post({ type: 'events', events }),
-  });
+  const kernel = await loadKernelNode('simd');
+  const lanes: LocalLane[] = [];
+  for (const [i, files] of init.models.entries()) {
+    const model = await decodeArtifact(files);
+    lanes.push(
+      new LocalLane(new KernelModel(kernel, model), {
+        capacity: init.capacity,
+        ticksPerYield: 1,
+        flushEveryMs: 20,
+        yieldNow: () => new Promise<void>((resolve) => setImmediate(resolve)),
+        emit: (events) => post({ type: 'events', model: i, events }),
+      }),
+    );
+  }
   port.on('message', (m: ToThread) => {
-    if (m.type === 'submit') lane.submit(m.work);
-    else if (m.type === 'cancel') lane.cancel(m.id, m.reason);
+    if (m.type === 'submit') lanes[m.model].submit(m.work);
+    else if (m.type === 'cancel') lanes[m.model].cancel(m.id, m.reason);
   });
   post({ type: 'ready' });
 } catch (e) {

@@ -1,6 +1,10 @@
 /**
- * The Node server's engine: `WORKERS` generation threads (one per core by default), each a lane
- * of the scheduler. Node only; the app never sees threads, only the `GenerationService`.
+ * The Node server's engine: `WORKERS` generation threads (one per core by default). Each thread
+ * holds every served model once and runs one lane per model; each model has its own scheduler
+ * over its lanes in all the threads. So a model's admission, queue and deadlines are its own (a
+ * burst on one model never takes another's rows), while the threads share their time between
+ * the models' batches, a step of each in turn. Node only; the app sees one `GenerationService`
+ * per model, never the threads.
  */
 import { availableParallelism } from 'node:os';
 import type { Worker } from 'node:worker_threads';
@@ -9,32 +13,37 @@ import { DeeprnnError } from '../../shared/errors.ts';
 import { Scheduler, type SchedulerOptions } from './scheduler.ts';
 import type { Lane, LaneEvent, Work } from './work.ts';
 
-export interface ThreadInit {
+/** The artifact files a thread decodes (plain data, copied to each thread). */
+export interface ThreadModelFiles {
   modelJson: string;
   weights: Uint8Array;
+}
+export interface ThreadInit {
+  /** Every served model, in the registry's order: messages name a model by its index here. */
+  models: ThreadModelFiles[];
+  /** Rows of each model's batch in the thread. */
   capacity: number;
 }
-export type ToThread = { type: 'submit'; work: Work } | { type: 'cancel'; id: number; reason: 'cancelled' | 'deadline' };
-export type FromThread = { type: 'ready' } | { type: 'fatal'; message: string } | { type: 'events'; events: LaneEvent[] };
+export type ToThread = { type: 'submit'; model: number; work: Work } | { type: 'cancel'; model: number; id: number; reason: 'cancelled' | 'deadline' };
+export type FromThread = { type: 'ready' } | { type: 'fatal'; message: string } | { type: 'events'; model: number; events: LaneEvent[] };
 
 const THREAD_SCRIPT = new URL('./thread.ts', import.meta.url);
 
-class ThreadLane implements Lane {
+/** One worker thread: every model's lane in it. Jobs are keyed by (model, id): ids are per scheduler. */
+class GenerationThread {
   private worker!: Worker;
-  /** Work submitted and not yet finished: failed if the thread dies. */
-  private readonly inFlight = new Set<number>();
+  /** Work submitted and not yet finished, per model: failed if the thread dies. */
+  private readonly inFlight: Set<number>[];
   private closing = false;
 
   constructor(
     private readonly init: ThreadInit,
-    private readonly onEvents: (events: LaneEvent[]) => void,
-  ) {}
-
-  get capacity(): number {
-    return this.init.capacity;
+    private readonly onEvents: (model: number, events: LaneEvent[]) => void,
+  ) {
+    this.inFlight = init.models.map(() => new Set<number>());
   }
 
-  /** Start the thread; resolves once it has loaded the model. */
+  /** Start the thread; resolves once it has loaded every model. */
   start(): Promise<void> {
     return new Promise((resolve, reject) => {
       const w = tsWorker(THREAD_SCRIPT, { workerData: this.init });
@@ -43,30 +52,32 @@ class ThreadLane implements Lane {
         if (m.type === 'ready') resolve();
         else if (m.type === 'fatal') reject(new DeeprnnError('engine_failed', `a generation thread could not start: ${m.message}`));
         else {
-          for (const e of m.events) if (e.type !== 'tokens') this.inFlight.delete(e.id);
-          this.onEvents(m.events);
+          for (const e of m.events) if (e.type !== 'tokens') this.inFlight[m.model].delete(e.id);
+          this.onEvents(m.model, m.events);
         }
       });
       w.on('error', (e) => reject(e));
       w.on('exit', (code) => {
         if (this.closing) return;
         // A thread that dies fails its jobs, and is replaced.
-        const lost = [...this.inFlight].map((id): LaneEvent => ({ type: 'failed', id, message: `the generation thread exited (code ${code})` }));
-        this.inFlight.clear();
-        if (lost.length) this.onEvents(lost);
+        this.inFlight.forEach((ids, model) => {
+          const lost = [...ids].map((id): LaneEvent => ({ type: 'failed', id, message: `the generation thread exited (code ${code})` }));
+          ids.clear();
+          if (lost.length) this.onEvents(model, lost);
+        });
         void this.start().catch((e: Error) => console.error(`deeprnn: cannot restart a generation thread: ${e.message}`));
       });
     });
   }
 
-  submit(work: Work): void {
-    this.inFlight.add(work.id);
-    this.worker.postMessage({ type: 'submit', work } satisfies ToThread);
+  submit(model: number, work: Work): void {
+    this.inFlight[model].add(work.id);
+    this.worker.postMessage({ type: 'submit', model, work } satisfies ToThread);
   }
 
-  cancel(id: number, reason: 'cancelled' | 'deadline'): void {
-    if (reason === 'cancelled') this.inFlight.delete(id);
-    this.worker.postMessage({ type: 'cancel', id, reason } satisfies ToThread);
+  cancel(model: number, id: number, reason: 'cancelled' | 'deadline'): void {
+    if (reason === 'cancelled') this.inFlight[model].delete(id);
+    this.worker.postMessage({ type: 'cancel', model, id, reason } satisfies ToThread);
   }
 
   async close(): Promise<void> {
@@ -75,24 +86,55 @@ class ThreadLane implements Lane {
   }
 }
 
+/** One model's lane in one thread: what that model's scheduler sees. */
+class ThreadModelLane implements Lane {
+  constructor(
+    private readonly thread: GenerationThread,
+    private readonly model: number,
+    readonly capacity: number,
+  ) {}
+  submit(work: Work): void {
+    this.thread.submit(this.model, work);
+  }
+  cancel(id: number, reason: 'cancelled' | 'deadline'): void {
+    this.thread.cancel(this.model, id, reason);
+  }
+  async close(): Promise<void> {} // the thread is closed once, by the engine
+}
+
 export interface ThreadEngineOptions extends SchedulerOptions {
   /** Generation threads (default: one per core). */
   workers?: number;
-  /** Rows of each thread's batch. */
+  /** Rows of each model's batch in each thread. */
   capacity: number;
 }
 
-/** Start the threads (each loads the model) and the scheduler in front of them. */
-export async function startThreadEngine(files: { modelJson: string; weights: Uint8Array }, engine: string, o: ThreadEngineOptions): Promise<Scheduler> {
+export interface ThreadEngine {
+  /** One scheduler per model, in the order given. */
+  services: Scheduler[];
+  close(): Promise<void>;
+}
+
+/** Start the threads (each loads every model) and one scheduler per model in front of them. */
+export async function startThreadEngine(models: { files: ThreadModelFiles; engine: string }[], o: ThreadEngineOptions): Promise<ThreadEngine> {
   const n = o.workers ?? availableParallelism();
-  let scheduler: Scheduler | null = null;
-  const lanes = Array.from({ length: n }, (_, i) => new ThreadLane({ ...files, capacity: o.capacity }, (events) => scheduler?.onLaneEvents(i, events)));
-  scheduler = new Scheduler(lanes, `${engine}, ${n} thread${n === 1 ? '' : 's'}`, o);
+  const services: Scheduler[] = [];
+  const threads = Array.from(
+    { length: n },
+    (_, t) => new GenerationThread({ models: models.map((m) => m.files), capacity: o.capacity }, (model, events) => services[model]?.onLaneEvents(t, events)),
+  );
+  for (const [i, m] of models.entries()) {
+    services.push(new Scheduler(threads.map((th) => new ThreadModelLane(th, i, o.capacity)), `${m.engine}, ${n} thread${n === 1 ? '' : 's'}`, o));
+  }
+  const close = async () => {
+    for (const s of services) await s.close();
+    await Promise.all(threads.map((th) => th.close().catch(() => {})));
+  };
   try {
-    await Promise.all(lanes.map((l) => l.start()));
+    await Promise.all(threads.map((th) => th.start()));
   } catch (e) {
-    await Promise.all(lanes.map((l) => l.close().catch(() => {})));
+    await close();
     throw e;
   }
-  return scheduler;
+  return { services, close };
 }

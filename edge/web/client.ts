@@ -6,7 +6,8 @@
  *
  * With `model` it generates in the page — in a Web Worker, on the WebAssembly kernel (or on
  * onnxruntime-web with runtime="onnx") — from the artifact at that URL. With `endpoint` (a
- * /v1/generate URL) it streams from a server instead. Either way the characters appear as they
+ * /v1/generate URL) it streams from a server instead, from the server's model that `model-name`
+ * names (default: the server's first). Either way the characters appear as they
  * are produced, and `token`, `done` and `error` events report them. Any failure is shown in the
  * element, fires `error`, and rejects `generate()`: never a silently empty element.
  *
@@ -245,7 +246,7 @@ export class DeeprnnGenerate extends HTMLElement {
     this.stopCurrent = () => abort.abort();
     let res: Response;
     try {
-      res = await fetch(endpoint, { method: 'POST', headers: { 'content-type': 'application/json', accept: 'text/event-stream' }, body: JSON.stringify({ ...request, stream: true }), signal: abort.signal });
+      res = await fetch(endpoint, { method: 'POST', headers: { 'content-type': 'application/json', accept: 'text/event-stream' }, body: JSON.stringify({ ...request, model: this.getAttribute('model-name') || undefined, stream: true }), signal: abort.signal });
     } catch (e) {
       if (abort.signal.aborted) throw new Error('stopped');
       throw new Error(`cannot reach ${endpoint}: the host is unreachable or does not allow this page's origin (CORS) (${(e as Error).message})`);

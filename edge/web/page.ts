@@ -37,12 +37,19 @@ function modelCard(model: Model, hasPlot: boolean): string {
   return `<section class="card"><h2>Model card</h2><table>${table}</table>${plot}</section>`;
 }
 
-export function demoPage(model: Model, opts: { hasPlot: boolean; nonce: string }): string {
+/** The demo page for `model`; `models` are all the served ones (a picker when there are several). */
+export function demoPage(model: Model, opts: { hasPlot: boolean; nonce: string; models?: readonly string[] }): string {
   const modelUrl = `/models/${encodeURIComponent(model.name)}`;
   const authors = [...model.vocab.authors.keys()];
   const authorField = authors.length
     ? `<label>Author <select id="author"><option value="">(any)</option>${authors.map((a, i) => `<option value="${escape(a)}"${i === 0 ? ' selected' : ''}>${escape(a)}</option>`).join('')}</select></label>`
     : '';
+  const models = opts.models ?? [model.name];
+  // Choosing another model opens its page (its card, its sample prefix, its authors).
+  const picker =
+    models.length > 1
+      ? `<form id="pick" method="get" action="/"><label>Model <select id="model" name="model">${models.map((m) => `<option value="${escape(m)}"${m === model.name ? ' selected' : ''}>${escape(m)}</option>`).join('')}</select></label></form>`
+      : '';
   const s = DEMO_SETTINGS;
   return `<!doctype html>
 <html lang="en">
@@ -68,6 +75,8 @@ export function demoPage(model: Model, opts: { hasPlot: boolean; nonce: string }
   button:disabled { background: #8aa; }
   deeprnn-generate pre { font-family: ui-monospace, monospace; background: #f6f8fa; border: 1px solid #ddd; border-radius: 6px; padding: 1rem; min-height: 6rem; margin: 1.5rem 0 0.4rem; }
   deeprnn-generate .deeprnn-error { color: #b00020; margin: 0.5rem 0; }
+  #pick { display: block; margin: 0 0 1rem; }
+  #pick label { flex-direction: row; gap: 0.5rem; align-items: center; }
   #status { color: #666; font-size: 0.85rem; min-height: 1.3rem; }
   .card { margin-top: 2rem; border-top: 1px solid #eee; padding-top: 1rem; }
   .card th { text-align: left; font-weight: 500; color: #555; padding-right: 1rem; vertical-align: top; white-space: nowrap; }
@@ -79,6 +88,7 @@ export function demoPage(model: Model, opts: { hasPlot: boolean; nonce: string }
 <body>
 <h1>deeprnn · ${escape(model.name)}</h1>
 <p class="sub">A deep recurrent character-level language model (d2l.ai, “Deep Recurrent Neural Networks”).</p>
+${picker}
 <form id="form">
   <label class="wide">Prefix <input id="prefix" value="${escape(samplePrefix(model))}" maxlength="${SERVICE_LIMITS.maxPrefixChars}" required></label>
   <label>Characters <input id="numChars" type="number" min="1" max="${SERVICE_LIMITS.maxNumChars}" value="${s.numChars}" required></label>
@@ -115,7 +125,7 @@ async function run() {
     // Beam search is a deterministic search: the sampling knobs do not apply to it.
     if (v === '' || (beam && ['temperature', 'top-k', 'top-p'].includes(attr))) gen.removeAttribute(attr); else gen.setAttribute(attr, v);
   }
-  if (where() === 'server') { gen.setAttribute('endpoint', '/v1/generate'); gen.removeAttribute('model'); }
+  if (where() === 'server') { gen.setAttribute('endpoint', '/v1/generate'); gen.setAttribute('model-name', ${JSON.stringify(model.name).replace(/</g, '\\u003c')}); gen.removeAttribute('model'); }
   else { gen.setAttribute('model', ${JSON.stringify(modelUrl)}); gen.removeAttribute('endpoint'); gen.setAttribute('runtime', $('runtime').value); }
   $('go').disabled = $('greedy').disabled = true;
   $('status').textContent = 'generating ' + (where() === 'server' ? 'on the server' : 'in the browser (' + $('runtime').selectedOptions[0].text + ')') + '…';
@@ -129,6 +139,7 @@ async function run() {
     document.body.dataset.done = String(Date.now());
   }
 }
+$('model')?.addEventListener('change', () => $('pick').submit());
 $('form').addEventListener('submit', (event) => { event.preventDefault(); run(); });
 $('greedy').addEventListener('click', () => { $('temperature').value = '0'; $('topK').value = ''; $('topP').value = ''; run(); });
 </script>

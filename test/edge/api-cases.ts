@@ -2,10 +2,14 @@
  * The API's contract, written once and run twice: against the app in Node (app.request) and
  * against the real Workers entry inside workerd (test/workers). Nothing here imports Node.
  */
+import OpenAI from 'openai';
 import { describe, expect, it } from 'vitest';
 import type { GenerateResult, ScoreResult } from '../../shared/contract.ts';
 
 export type Fetch = (path: string, init?: RequestInit) => Promise<Response>;
+
+/** What the API tests serve, in this order, on every runtime (test/edge/samples.ts EDGE_MODEL_DIRS). */
+export const SERVED = ['timemachine-deep-lstm', 'authors-deep-lstm'];
 
 interface OpenApiDoc {
   openapi: string;
@@ -13,6 +17,9 @@ interface OpenApiDoc {
   components: { schemas: Record<string, { required: string[]; additionalProperties: boolean; properties: Record<string, object> }> };
 }
 interface ModelInfo {
+  id: string;
+  object: string;
+  name: string;
   architecture: object;
   vocabulary: { tokens: string[]; authors: string[] };
   samplePrefix: string;
@@ -45,7 +52,158 @@ export function parseSse(text: string): SseEvent[] {
     .map((block) => ({ event: /^event: (.*)$/m.exec(block)?.[1] ?? 'message', data: JSON.parse(/^data: (.*)$/m.exec(block)?.[1] ?? 'null') }));
 }
 
+/** The official OpenAI client, speaking to the app through `fetch` (no network). */
+export function openaiClient(fetch: Fetch): OpenAI {
+  return new OpenAI({
+    apiKey: 'not-needed',
+    baseURL: 'https://edge.test/v1',
+    maxRetries: 0,
+    fetch: async (input: string | URL | Request, init?: RequestInit) => {
+      const url = new URL(input instanceof Request ? input.url : String(input));
+      return fetch(url.pathname + url.search, init);
+    },
+  });
+}
+
 export function apiCases(fetch: Fetch): void {
+  const generate = async (body: object) => (await (await fetch('/v1/generate', post(body))).json()) as GenerateResult;
+  const openai = openaiClient(fetch);
+
+  describe('several models: each under its name, the first by default', () => {
+    it('a request names its model; an unknown name is a 404 that lists the served ones; a bad one a 400', async () => {
+      const byDefault = await generate({ prefix: 'the', numChars: 20 });
+      expect(byDefault.model).toBe(SERVED[0]);
+      const second = await generate({ model: SERVED[1], prefix: 'The ', numChars: 20, author: 'doyle', seed: 1, temperature: 0.5 });
+      expect(second.model).toBe(SERVED[1]);
+      expect(second.author).toBe('doyle');
+      const unknown = await fetch('/v1/generate', post({ model: 'nope', prefix: 'the', numChars: 5 }));
+      expect(unknown.status).toBe(404);
+      const e = ((await unknown.json()) as { error: { code: string; message: string; param: string } }).error;
+      expect(e.code).toBe('model_not_found');
+      expect(e.param).toBe('model');
+      for (const name of SERVED) expect(e.message).toContain(name);
+      const bad = await fetch('/v1/generate', post({ model: 5, prefix: 'the', numChars: 5 }));
+      expect(bad.status).toBe(400);
+      expect(((await bad.json()) as { error: { message: string } }).error.message).toMatch(/^model must be a string/);
+      const scored = await fetch('/v1/score', post({ model: SERVED[1], text: 'The man' }));
+      expect(((await scored.json()) as ScoreResult).model).toBe(SERVED[1]);
+      expect((await fetch('/v1/score', post({ model: 'nope', text: 'a' }))).status).toBe(404);
+    });
+
+    it('/models/{name}/…, /healthz and the demo page know every model', async () => {
+      for (const name of SERVED) expect(((await (await fetch(`/models/${name}/model.json`)).json()) as { name: string }).name).toBe(name);
+      expect((await fetch('/models/nope/model.json')).status).toBe(404);
+      const h = (await (await fetch('/healthz')).json()) as { model: string; models: { name: string; capacity: number }[] };
+      expect(h.model).toBe(SERVED[0]);
+      expect(h.models.map((m) => m.name)).toEqual(SERVED);
+      const page = await (await fetch(`/?model=${SERVED[1]}`)).text();
+      expect(page).toContain(`<option value="${SERVED[1]}" selected>`);
+      expect(page).toContain(`<option value="${SERVED[0]}">`);
+      expect(page).toContain('<option value="doyle"');
+      expect(page).toContain(`deeprnn · ${SERVED[1]}`);
+      expect(await (await fetch('/')).text()).toContain(`<option value="${SERVED[0]}" selected>`);
+      expect((await fetch('/?model=nope')).status).toBe(404);
+    });
+  });
+
+  describe('the OpenAI-compatible API, through the official openai client', () => {
+    it('models.list() lists the served models', async () => {
+      const ids: string[] = [];
+      for await (const m of openai.models.list()) ids.push(m.id);
+      expect(ids).toEqual(SERVED);
+    });
+
+    it('completions.create gives /v1/generate\'s text for the same seed and settings, with usage counting characters', async () => {
+      const c = await openai.completions.create({ model: SERVED[0], prompt: 'time traveller', max_tokens: 40, temperature: 0.8, top_p: 0.95, seed: 7 });
+      const ours = await generate({ prefix: 'time traveller', numChars: 40, temperature: 0.8, topP: 0.95, seed: 7 });
+      expect(c.object).toBe('text_completion');
+      expect(c.model).toBe(SERVED[0]);
+      expect(c.choices).toHaveLength(1);
+      expect(c.choices[0]).toMatchObject({ index: 0, text: ours.generated, finish_reason: 'length', logprobs: null });
+      expect(c.usage).toEqual({ prompt_tokens: 14, completion_tokens: 40, total_tokens: 54 });
+      // OpenAI's defaults: 16 tokens at temperature 1; the default model is the first.
+      const d = await openai.completions.create({ model: SERVED[0], prompt: 'the', seed: 3 });
+      expect(d.choices[0].text).toBe((await generate({ prefix: 'the', numChars: 16, temperature: 1, seed: 3 })).generated);
+    });
+
+    it('streams chunks that add up to the same text, then usage, then [DONE]', async () => {
+      const stream = await openai.completions.create({ model: SERVED[1], prompt: 'The ', max_tokens: 60, temperature: 0.7, seed: 11, stream: true, stream_options: { include_usage: true } });
+      let text = '';
+      let finish: string | null = null;
+      let usage: OpenAI.CompletionUsage | undefined;
+      let chunks = 0;
+      for await (const chunk of stream) {
+        chunks++;
+        for (const ch of chunk.choices) {
+          text += ch.text;
+          finish = ch.finish_reason ?? finish;
+        }
+        usage = chunk.usage ?? usage;
+      }
+      expect(chunks).toBeGreaterThan(1);
+      expect(text).toBe((await generate({ model: SERVED[1], prefix: 'The ', numChars: 60, temperature: 0.7, seed: 11 })).generated);
+      expect(finish).toBe('length');
+      expect(usage).toEqual({ prompt_tokens: 4, completion_tokens: 60, total_tokens: 64 });
+      const raw = await (await fetch('/v1/completions', post({ prompt: 'the', max_tokens: 5, stream: true }))).text();
+      expect(raw.trimEnd().endsWith('data: [DONE]')).toBe(true);
+    });
+
+    it('n choices use seed, seed + 1, …; echo puts the prompt first; stop sequences are left out of the text, streamed or not', async () => {
+      const c = await openai.completions.create({ model: SERVED[0], prompt: 'the time', max_tokens: 30, temperature: 1, seed: 20, n: 2 });
+      expect(c.choices.map((ch) => ch.index)).toEqual([0, 1]);
+      expect(c.choices[1].text).toBe((await generate({ prefix: 'the time', numChars: 30, temperature: 1, seed: 21 })).generated);
+      const echoed = await openai.completions.create({ model: SERVED[0], prompt: 'the time', max_tokens: 10, temperature: 0, echo: true });
+      expect(echoed.choices[0].text).toBe((await generate({ prefix: 'the time', numChars: 10 })).text);
+      const ours = await generate({ prefix: 'the time traveller', numChars: 200, temperature: 1, seed: 4, stop: ['e '] });
+      expect(ours.finishReason).toBe('stop');
+      const q = { model: SERVED[0], prompt: 'the time traveller', max_tokens: 200, temperature: 1, seed: 4, stop: 'e ' };
+      const stopped = await openai.completions.create(q);
+      expect(stopped.choices[0]).toMatchObject({ text: ours.generated.slice(0, -2), finish_reason: 'stop' });
+      let streamed = '';
+      for await (const chunk of await openai.completions.create({ ...q, stream: true })) streamed += chunk.choices.map((ch) => ch.text).join('');
+      expect(streamed).toBe(ours.generated.slice(0, -2));
+    });
+
+    it("logprobs: one entry per character, with /v1/generate's log-probabilities and up to k alternatives", async () => {
+      const c = await openai.completions.create({ model: SERVED[0], prompt: 'the time', max_tokens: 12, temperature: 0.7, seed: 2, logprobs: 2 });
+      const ours = await generate({ prefix: 'the time', numChars: 12, temperature: 0.7, seed: 2, logprobs: 2 });
+      const lp = c.choices[0].logprobs!;
+      expect(lp.tokens!.join('')).toBe(c.choices[0].text);
+      expect(lp.token_logprobs).toEqual(ours.logprobs!.map((t) => t.logprob));
+      expect(lp.text_offset).toEqual([...Array(12).keys()]);
+      for (const top of lp.top_logprobs!) expect(Object.keys(top!).length).toBeLessThanOrEqual(2);
+    });
+
+    it("errors in OpenAI's shape, naming the field; fields we do not implement are refused, not ignored", async () => {
+      const refused = async (body: Record<string, unknown>) => {
+        try {
+          await openai.completions.create({ model: SERVED[0], prompt: 'the', ...body } as OpenAI.CompletionCreateParamsNonStreaming);
+        } catch (e) {
+          return e as InstanceType<typeof OpenAI.APIError>;
+        }
+        throw new Error(`${JSON.stringify(body)} was accepted`);
+      };
+      for (const field of ['best_of', 'logit_bias', 'suffix', 'presence_penalty', 'frequency_penalty']) {
+        const e = await refused({ [field]: field === 'logit_bias' ? { 1: 2 } : field === 'suffix' ? 'x' : 2 });
+        expect(e.status, field).toBe(400);
+        expect(e.type).toBe('invalid_request_error');
+        expect(e.param).toBe(field);
+        expect(e.message).toContain(field);
+      }
+      const tooLong = await refused({ max_tokens: 5000 });
+      expect(tooLong.status).toBe(400);
+      expect(tooLong.param).toBe('max_tokens');
+      expect(tooLong.message).toMatch(/max_tokens must be a whole number in \[1, 2000\]/);
+      const unknown = await refused({ model: 'gpt-4' });
+      expect(unknown.status).toBe(404);
+      expect(unknown.code).toBe('model_not_found');
+      expect(unknown.message).toContain(SERVED[1]);
+      const chat = await openai.chat.completions.create({ model: SERVED[0], messages: [{ role: 'user', content: 'hi' }] }).catch((e: InstanceType<typeof OpenAI.APIError>) => e);
+      expect((chat as InstanceType<typeof OpenAI.APIError>).status).toBe(404);
+      expect((chat as InstanceType<typeof OpenAI.APIError>).message).toContain('/v1/completions');
+    });
+  });
+
   describe('routes', () => {
     it('GET /healthz', async () => {
       const r = await fetch('/healthz');
@@ -56,13 +214,16 @@ export function apiCases(fetch: Fetch): void {
       expect(h.capacity).toBeGreaterThan(0);
     });
 
-    it('GET /v1/models: architecture, vocabulary, authors, sample prefix and training record, never the weights', async () => {
+    it("GET /v1/models: OpenAI's list of the served models, the default first, each with architecture, vocabulary, authors, sample prefix and training record, never the weights", async () => {
       const r = await fetch('/v1/models');
       expect(r.status).toBe(200);
-      const { models } = (await r.json()) as { models: ModelInfo[] };
-      expect(models).toHaveLength(1);
-      const m = models[0];
-      expect(Object.keys(m).sort()).toEqual(['architecture', 'name', 'samplePrefix', 'training', 'vocabulary', 'weights']);
+      const list = (await r.json()) as { object: string; data: ModelInfo[] };
+      expect(list.object).toBe('list');
+      expect(list.data.map((m) => m.id)).toEqual(SERVED);
+      const m = list.data[0];
+      expect(Object.keys(m).sort()).toEqual(['architecture', 'created', 'id', 'name', 'object', 'owned_by', 'samplePrefix', 'training', 'vocabulary', 'weights']);
+      expect(m).toMatchObject({ id: 'timemachine-deep-lstm', object: 'model', name: 'timemachine-deep-lstm', owned_by: 'deeprnn' });
+      expect(list.data[1].vocabulary.authors.sort()).toEqual(['doyle', 'shelley', 'wells']);
       expect(m.architecture).toMatchObject({ cell: 'lstm', numLayers: 2, hiddenSize: 256, vocabSize: 28, input: 'one-hot' });
       expect(m.vocabulary.tokens).toHaveLength(28);
       expect(m.vocabulary.authors).toEqual([]);
@@ -75,7 +236,7 @@ export function apiCases(fetch: Fetch): void {
     it('GET /openapi.json documents the API, its SSE events included, from the contract', async () => {
       const doc = (await (await fetch('/openapi.json')).json()) as OpenApiDoc;
       expect(doc.openapi).toBe('3.1.0');
-      expect(Object.keys(doc.paths).sort()).toEqual(['/v1/generate', '/v1/models', '/v1/score']);
+      expect(Object.keys(doc.paths).sort()).toEqual(['/v1/chat/completions', '/v1/completions', '/v1/generate', '/v1/models', '/v1/score']);
       const req = doc.components.schemas.GenerateRequest;
       expect(req.required.sort()).toEqual(['numChars', 'prefix']);
       expect(req.additionalProperties).toBe(false);

@@ -4,7 +4,9 @@ import { cp, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createApp, parseOrigins, type ServedArtifact } from '../../edge/app.ts';
+import { createApp, parseOrigins } from '../../edge/app.ts';
+import type { GenerationService } from '../../edge/engine/scheduler.ts';
+import { ModelRegistry, servedModel, type ServedArtifact } from '../../edge/registry.ts';
 import { localEngine } from '../../edge/engine/lane.ts';
 import { parseRateLimit, TokenBuckets } from '../../edge/guards.ts';
 import { nodeAssets, serverConfig, startNodeServer, type NodeServer } from '../../edge/node.ts';
@@ -13,15 +15,21 @@ import { KernelModel, type KernelRows } from '../../shared/kernel/stepper.ts';
 import { predict } from '../../shared/generate.ts';
 import { loadKernelNode, readModelDir } from '../../shared/platform/node.ts';
 import { apiCases, post, SAMPLES, type Fetch } from './api-cases.ts';
-import { EDGE_MODEL_DIR, edgeModel, nodeSampleTexts } from './samples.ts';
+import { EDGE_MODEL_DIR, EDGE_MODEL_DIRS, edgeModel, nodeSampleTexts, SECOND_MODEL_DIR } from './samples.ts';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
 const SCHEDULE = { capacity: 16, queueSize: 64, deadlineMs: 30_000 };
+/** A registry of one model. */
+const one = (a: ServedArtifact, engine: GenerationService) => new ModelRegistry([servedModel(a, engine)]);
 let artifact: ServedArtifact;
 let fetchApp: Fetch;
 beforeAll(async () => {
   artifact = await edgeModel();
-  const app = createApp({ artifact, engine: localEngine(new KernelModel(await loadKernelNode(), artifact.model), SCHEDULE), assets: await nodeAssets() });
+  const second = await edgeModel(SECOND_MODEL_DIR);
+  const kernel = await loadKernelNode();
+  // Both models the API tests serve, on one kernel, as the Workers entry holds them.
+  const registry = new ModelRegistry([artifact, second].map((a) => servedModel(a, localEngine(new KernelModel(kernel, a.model), SCHEDULE))));
+  const app = createApp({ registry, assets: await nodeAssets() });
   fetchApp = async (path, init) => app.request(path, init);
 });
 
@@ -53,7 +61,7 @@ describe('the edge app in Node (app.request, the in-thread engine as on Workers)
   it('stops generating within a step when the client disconnects, streaming or not', async () => {
     for (const stream of [true, false]) {
       const { km, steps } = await countingModel();
-      const app = createApp({ artifact, engine: localEngine(km, SCHEDULE) });
+      const app = createApp({ registry: one(artifact, localEngine(km, SCHEDULE)) });
       const abort = new AbortController();
       const res = app.fetch(new Request('http://edge.test/v1/generate', { ...post({ prefix: 'the', numChars: 2000, stream }), signal: abort.signal }));
       for (const started = Date.now(); steps() === 0 && Date.now() - started < 5000; ) await new Promise((r) => setTimeout(r, 5));
@@ -69,7 +77,7 @@ describe('the edge app in Node (app.request, the in-thread engine as on Workers)
   });
 
   it('refuses at once, with 503, Retry-After and the JSON error body, past its queue', async () => {
-    const app = createApp({ artifact, engine: localEngine(new KernelModel(await loadKernelNode(), artifact.model), { capacity: 2, queueSize: 1, deadlineMs: 30_000 }) });
+    const app = createApp({ registry: one(artifact, localEngine(new KernelModel(await loadKernelNode(), artifact.model), { capacity: 2, queueSize: 1, deadlineMs: 30_000 })) });
     const long = () => app.request('/v1/generate', post({ prefix: 'the', numChars: 2000 }));
     const first = [long(), long(), long()]; // two run, one waits
     const refused = await app.request('/v1/generate', post({ prefix: 'the', numChars: 5 }));
@@ -83,7 +91,7 @@ describe('the edge app in Node (app.request, the in-thread engine as on Workers)
   });
 
   it('ends over-long work at the deadline, with finishReason "deadline" and the text so far', async () => {
-    const app = createApp({ artifact, engine: localEngine(new KernelModel(await loadKernelNode(), artifact.model), { capacity: 4, queueSize: 8, deadlineMs: 15 }) });
+    const app = createApp({ registry: one(artifact, localEngine(new KernelModel(await loadKernelNode(), artifact.model), { capacity: 4, queueSize: 8, deadlineMs: 15 })) });
     const r = (await (await app.request('/v1/generate', post({ prefix: 'the', numChars: 2000 }))).json()) as GenerateResult;
     expect(r.finishReason).toBe('deadline');
     expect(r.numChars).toBeLessThan(2000);
@@ -92,7 +100,7 @@ describe('the edge app in Node (app.request, the in-thread engine as on Workers)
 
   it('API keys and a per-client rate limit, both off unless configured', async () => {
     const engine = localEngine(new KernelModel(await loadKernelNode(), artifact.model), SCHEDULE);
-    const guarded = createApp({ artifact, engine, apiKeys: ['k1', 'k2'], rateLimit: { perMinute: 60, burst: 2 }, clientAddress: () => '10.0.0.1' });
+    const guarded = createApp({ registry: one(artifact, engine), apiKeys: ['k1', 'k2'], rateLimit: { perMinute: 60, burst: 2 }, clientAddress: () => '10.0.0.1' });
     const none = await guarded.request('/v1/models');
     expect(none.status).toBe(401);
     expect(none.headers.get('www-authenticate')).toMatch(/^Bearer/);
@@ -119,7 +127,7 @@ describe('the edge app in Node (app.request, the in-thread engine as on Workers)
   it('allows only the configured origins when ALLOWED_ORIGINS is set, on the API and the static files', async () => {
     expect(parseOrigins(undefined)).toBe('*');
     expect(parseOrigins(' https://a.example , https://b.example ')).toEqual(['https://a.example', 'https://b.example']);
-    const app = createApp({ artifact, engine: localEngine(new KernelModel(await loadKernelNode(), artifact.model), SCHEDULE), corsOrigins: ['https://a.example'], assets: await nodeAssets() });
+    const app = createApp({ registry: one(artifact, localEngine(new KernelModel(await loadKernelNode(), artifact.model), SCHEDULE)), corsOrigins: ['https://a.example'], assets: await nodeAssets() });
     for (const path of ['/v1/models', '/static/deeprnn.js', '/models/timemachine-deep-lstm/model.json']) {
       expect((await app.request(path, { headers: { origin: 'https://a.example' } })).headers.get('access-control-allow-origin'), path).toBe('https://a.example');
       expect((await app.request(path, { headers: { origin: 'https://evil.example' } })).headers.get('access-control-allow-origin'), path).toBeNull();
@@ -185,8 +193,8 @@ describe('MODEL_DIR=models/authors-deep-lstm-int8 npm start: a model with author
   it('offers its authors on the demo page and in /v1/models, writes as the one asked for, and names them when asked for another', async () => {
     const page = await (await fetch(`${server.url}/`)).text();
     for (const a of ['wells', 'doyle', 'shelley']) expect(page).toContain(`<option value="${a}"`);
-    const { models } = (await (await fetch(`${server.url}/v1/models`)).json()) as { models: { vocabulary: { authors: string[] } }[] };
-    expect([...models[0].vocabulary.authors].sort()).toEqual(['doyle', 'shelley', 'wells']);
+    const { data } = (await (await fetch(`${server.url}/v1/models`)).json()) as { data: { vocabulary: { authors: string[] } }[] };
+    expect([...data[0].vocabulary.authors].sort()).toEqual(['doyle', 'shelley', 'wells']);
     const ask = async (author: string) => fetch(`${server.url}/v1/generate`, post({ prefix: 'The ', numChars: 60, temperature: 0.7, seed: 3, author }));
     const model = await readModelDir(dir);
     const km = new KernelModel(await loadKernelNode(), model);

@@ -1,13 +1,17 @@
 /** The SAMPLES' texts as Node generates them (the Workers tests compare theirs to these). */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { ServedArtifact } from '../../edge/app.ts';
+import type { ServedArtifact } from '../../edge/registry.ts';
 import { predict } from '../../shared/generate.ts';
 import { KernelModel } from '../../shared/kernel/stepper.ts';
 import { loadKernelNode, readArtifactDir, readModelDir } from '../../shared/platform/node.ts';
 import { SAMPLES } from './api-cases.ts';
 
 export const EDGE_MODEL_DIR = join(new URL('../..', import.meta.url).pathname, 'models/timemachine-deep-lstm-int8');
+/** The second model the API tests serve beside it (Node and workerd alike): one with author tags. */
+export const SECOND_MODEL_DIR = join(new URL('../..', import.meta.url).pathname, 'models/authors-deep-lstm-int8');
+/** MODEL_DIR for the API tests: both, the Time Machine model first (the default). */
+export const EDGE_MODEL_DIRS = `${EDGE_MODEL_DIR},${SECOND_MODEL_DIR}`;
 
 export async function nodeSampleTexts(): Promise<string[]> {
   const model = await readModelDir(EDGE_MODEL_DIR);
@@ -15,8 +19,8 @@ export async function nodeSampleTexts(): Promise<string[]> {
   return SAMPLES.map((s) => predict(model, s, km).text);
 }
 
-/** The Workers model with its files, as the edge entry points hold it. */
-export async function edgeModel(): Promise<ServedArtifact> {
-  const { model, files } = await readArtifactDir(EDGE_MODEL_DIR);
-  return { model, files: { ...files, plotSvg: await readFile(join(EDGE_MODEL_DIR, 'perplexity.svg'), 'utf8') } };
+/** A model folder with its files, as the edge entry points hold it (default: the Workers model). */
+export async function edgeModel(dir = EDGE_MODEL_DIR): Promise<ServedArtifact> {
+  const { model, files } = await readArtifactDir(dir);
+  return { model, files: { ...files, plotSvg: await readFile(join(dir, 'perplexity.svg'), 'utf8') } };
 }

@@ -1,0 +1,96 @@
+/**
+ * What every route group of the app shares: the context it is handed (the registry, telemetry,
+ * the runtime's static files), the one place a request's `model` is resolved, the error shape,
+ * JSON bodies, and cached file responses. Runtime-free.
+ */
+import { OpenAPIHono } from '@hono/zod-openapi';
+import type { Context } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import { HTTPException } from 'hono/http-exception';
+import type { ContentfulStatusCode } from 'hono/utils/http-status';
+import { checkField, errorBody, errorParam, errorType, GENERATE_FIELDS, SERVICE_LIMITS } from '../shared/contract.ts';
+import type { ModelRegistry, ServedModel } from './registry.ts';
+import type { Telemetry } from './telemetry.ts';
+
+/** Per-request values the app keeps: the model a request used (for telemetry). */
+export type AppEnv = { Variables: { model?: string } };
+export type AppContext = Context<AppEnv>;
+
+/**
+ * Static files (/static/*: the browser module, its wasm, onnxruntime-web, Swagger UI): the
+ * runtime's way to read one — Node from disk, Workers from the assets binding. Null: no such file.
+ */
+export type AssetReader = (path: string, request: Request) => Promise<Response | null>;
+
+/** What each route group is handed. */
+export interface RouteContext {
+  registry: ModelRegistry;
+  telemetry?: Telemetry;
+  assets?: AssetReader;
+}
+
+/** A route group: a sub-app of its own, mounted by createApp with `app.route('/', group)`. */
+export const routeGroup = () => new OpenAPIHono<AppEnv>();
+
+/**
+ * The model a request names — the body's `model` field, a path segment or a query parameter —
+ * checked as the contract's `model` field and looked up in the registry (unknown: 404 listing the
+ * served ones). Every route that uses a model comes through here.
+ */
+export function resolveModel(c: AppContext, registry: ModelRegistry, name: unknown, field = 'model'): ServedModel {
+  if (name !== undefined) checkField(field, GENERATE_FIELDS.model, name, SERVICE_LIMITS);
+  const m = registry.resolve(name as string | undefined);
+  c.set('model', m.name);
+  return m;
+}
+
+/** The `model` field of a JSON body, if it is an object with one. */
+export const bodyModel = (body: unknown): unknown => (typeof body === 'object' && body !== null && !Array.isArray(body) ? (body as { model?: unknown }).model : undefined);
+
+/** An error response, in the one shape every route uses (shared/contract.ts `ErrorBody`). */
+export function jsonError(c: Context, status: ContentfulStatusCode, code: string, message: string, param: string | null = errorParam(message)) {
+  return c.json(errorBody(code, message, { type: errorType(status), param }), status);
+}
+
+/** application/json and application/*+json, nothing else (application/json-seq is not JSON). */
+const JSON_TYPE = /^application\/(?:[\w.-]+\+)?json\s*(?:;|$)/i;
+
+/** POST bodies on `path`: at most `maxBytes`, and JSON. */
+export function jsonBody(app: OpenAPIHono<AppEnv>, path: string, maxBytes: number = SERVICE_LIMITS.maxBodyBytes): void {
+  app.use(path, bodyLimit({ maxSize: maxBytes, onError: (c) => jsonError(c, 413, 'payload_too_large', `the request body is over ${maxBytes} bytes`, null) }));
+  app.use(path, async (c, next) => {
+    if (c.req.method === 'POST' && !JSON_TYPE.test(c.req.header('content-type') ?? '')) {
+      return jsonError(c, 415, 'unsupported_media_type', 'send the request as JSON (Content-Type: application/json)', null);
+    }
+    await next();
+  });
+}
+
+export async function readJson(c: Context): Promise<unknown> {
+  try {
+    return await c.req.json();
+  } catch (e) {
+    throw new HTTPException(400, { message: (e as Error).message });
+  }
+}
+
+/** Aborted when the client goes away (Node: the socket closes; Workers: enable_request_signal). */
+export const clientGone = (c: Context): AbortSignal | undefined => c.req.raw.signal;
+
+const MIME: Record<string, string> = {
+  js: 'text/javascript; charset=utf-8', mjs: 'text/javascript; charset=utf-8', wasm: 'application/wasm', onnx: 'application/octet-stream',
+  css: 'text/css; charset=utf-8', json: 'application/json', map: 'application/json', svg: 'image/svg+xml', html: 'text/html; charset=utf-8', txt: 'text/plain; charset=utf-8',
+};
+export const mimeType = (path: string): string => MIME[/\.([a-z0-9]+)$/i.exec(path)?.[1]?.toLowerCase() ?? ''] ?? 'application/octet-stream';
+/** Names esbuild gives content-hashed files (`chunk-ABCD1234.js`): their content never changes. */
+export const isContentHashed = (path: string): boolean => /-[A-Z0-9]{8}\.(?:js|mjs|wasm|css)$/.test(path);
+export const IMMUTABLE = 'public, max-age=31536000, immutable';
+export const SHORT = 'public, max-age=300';
+
+/** A file with a validator: 304 when the client already has this version. */
+export function sendCached(c: Context, body: string | Uint8Array, type: string, etag: string): Response {
+  c.header('ETag', etag);
+  c.header('Cache-Control', SHORT);
+  if ((c.req.header('if-none-match') ?? '').split(',').some((t) => t.trim() === etag)) return c.body(null, 304);
+  return c.body(body as Uint8Array<ArrayBuffer>, 200, { 'Content-Type': type });
+}

@@ -1,0 +1,144 @@
+/**
+ * Our API: POST /v1/generate, POST /v1/score, GET /v1/models — the contract (shared/contract.ts)
+ * over HTTP, for every served model. Routes are documented in /openapi.json from the contract's
+ * schemas and validated by the contract's validator.
+ */
+import { createRoute } from '@hono/zod-openapi';
+import { streamSSE } from 'hono/streaming';
+import { errorBody, SERVICE_LIMITS, type GenerateResult } from '../../shared/contract.ts';
+import { DeeprnnError } from '../../shared/errors.ts';
+import { validateScore } from '../../shared/evaluate.ts';
+import { samplePrefix, startEvent, validateGeneration } from '../../shared/generate.ts';
+import { bodyModel, clientGone, jsonBody, readJson, resolveModel, routeGroup, type RouteContext } from '../http.ts';
+import type { ServedModel } from '../registry.ts';
+import {
+  ErrorSchema, GeneratedTokenSchema, GenerateRequestSchema, GenerateResponseSchema, ModelsResponseSchema, ScoreRequestSchema, ScoreResponseSchema, StartEventSchema, type ModelsResponse,
+} from '../schemas.ts';
+import { trackGeneration } from '../telemetry.ts';
+
+export const errorResponses = {
+  400: { description: 'Invalid request (the message names the field)', content: { 'application/json': { schema: ErrorSchema } } },
+  401: { description: 'API key missing or wrong (only when the server sets API_KEYS)', content: { 'application/json': { schema: ErrorSchema } } },
+  404: { description: 'No served model has that name (the message lists those served)', content: { 'application/json': { schema: ErrorSchema } } },
+  413: { description: 'Body too large', content: { 'application/json': { schema: ErrorSchema } } },
+  415: { description: 'Body is not JSON', content: { 'application/json': { schema: ErrorSchema } } },
+  429: { description: 'Rate limit reached (only when the server sets RATE_LIMIT); see Retry-After', content: { 'application/json': { schema: ErrorSchema } } },
+  503: { description: 'The server is at capacity; see Retry-After', content: { 'application/json': { schema: ErrorSchema } } },
+} as const;
+
+const SSE_DESCRIPTION =
+  'With stream: true or Accept: text/event-stream, Server-Sent Events: `start` (StartEvent) once; `token` (GeneratedToken) per character, with its logprob and alternatives when logprobs > 0 ' +
+  '(beam search sends its tokens at the end, once the best beam is known); `done` (GenerateResponse); or `error` (Error) if the generation failed. ' +
+  'A client that disconnects stops the generation within one step.';
+
+/** A model as GET /v1/models lists it: OpenAI's list entry (id, object, created, owned_by), then ours. */
+export function modelInfo(m: ServedModel): ModelsResponse['data'][number] {
+  const { model } = m;
+  const date = typeof model.training?.date === 'string' ? Date.parse(model.training.date) : NaN;
+  return {
+    id: m.name,
+    object: 'model',
+    created: Number.isFinite(date) ? Math.floor(date / 1000) : 0,
+    owned_by: 'deeprnn',
+    name: m.name,
+    architecture: model.arch,
+    vocabulary: { tokens: [...model.vocab.tokens], unkIndex: model.vocab.unkIndex, preprocessing: model.preprocessing, authors: [...model.vocab.authors.keys()] },
+    weights: { dtype: m.weightsDtype, sha256: m.weightsSha256 },
+    samplePrefix: samplePrefix(model),
+    training: model.training,
+  };
+}
+
+export function apiRoutes(ctx: RouteContext) {
+  const { registry, telemetry } = ctx;
+  const app = routeGroup();
+
+  // Registered for /openapi.json only: requests are validated by the contract's validator.
+  app.openAPIRegistry.register('StartEvent', StartEventSchema);
+  app.openAPIRegistry.register('GeneratedToken', GeneratedTokenSchema);
+  app.openAPIRegistry.registerPath(
+    createRoute({
+      method: 'post', path: '/v1/generate', summary: "Generate text (d2l's predict_ch8, with sampling, beam search, stop sequences and log-probabilities)",
+      request: { body: { required: true, content: { 'application/json': { schema: GenerateRequestSchema } } } },
+      responses: {
+        200: {
+          description: `The generated text. ${SSE_DESCRIPTION}`,
+          content: {
+            'application/json': { schema: GenerateResponseSchema },
+            'text/event-stream': {
+              schema: {
+                type: 'object',
+                description: 'One Server-Sent Event: its `event` name and its JSON `data`.',
+                properties: { event: { type: 'string', enum: ['start', 'token', 'done', 'error'] }, data: { oneOf: [{ $ref: '#/components/schemas/StartEvent' }, { $ref: '#/components/schemas/GeneratedToken' }, { $ref: '#/components/schemas/GenerateResponse' }, { $ref: '#/components/schemas/Error' }] } },
+              },
+            },
+          },
+        },
+        ...errorResponses,
+      },
+    }),
+  );
+  app.openAPIRegistry.registerPath(
+    createRoute({
+      method: 'post', path: '/v1/score', summary: "Score a text: each character's log-probability under the model, and perplexity",
+      request: { body: { required: true, content: { 'application/json': { schema: ScoreRequestSchema } } } },
+      responses: { 200: { description: 'Per-character natural-log probabilities and totals', content: { 'application/json': { schema: ScoreResponseSchema } } }, ...errorResponses },
+    }),
+  );
+  app.openAPIRegistry.registerPath(
+    createRoute({
+      method: 'get', path: '/v1/models', summary: "The models served, the default first: OpenAI's list shape, with each model's architecture, vocabulary, authors and training record (never the weights)",
+      responses: { 200: { description: 'Models', content: { 'application/json': { schema: ModelsResponseSchema } } } },
+    }),
+  );
+
+  jsonBody(app, '/v1/generate', SERVICE_LIMITS.maxBodyBytes);
+  jsonBody(app, '/v1/score', SERVICE_LIMITS.maxScoreBodyBytes);
+
+  app.post('/v1/generate', async (c) => {
+    const body = await readJson(c);
+    const served = resolveModel(c, registry, bodyModel(body));
+    const { model, engine } = served;
+    const g = validateGeneration(model, body, SERVICE_LIMITS, 'api');
+    const wantsStream = (body as { stream?: boolean }).stream ?? (c.req.header('accept') ?? '').includes('text/event-stream');
+    const start = startEvent(model, g);
+    if (!wantsStream) {
+      const gen = engine.generate(g, start, { stream: false, signal: clientGone(c) });
+      trackGeneration(telemetry, served.name, gen.result);
+      return c.json(await gen.result, 200);
+    }
+    const abort = new AbortController();
+    clientGone(c)?.addEventListener('abort', () => abort.abort(), { once: true });
+    const gen = engine.generate(g, start, { stream: true, signal: abort.signal }); // may refuse (503) before any byte is sent
+    const track = trackGeneration(telemetry, served.name, gen.result);
+    return streamSSE(c, async (stream) => {
+      stream.onAbort(() => abort.abort()); // the client went away: the job leaves the batch
+      const sse = (event: string, data: unknown) => `event: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
+      await stream.write(sse('start', gen.start));
+      for await (const tokens of gen.tokens()) {
+        if (stream.aborted) return;
+        track.firstChar();
+        await stream.write(tokens.map((t) => sse('token', t)).join(''));
+      }
+      let result: GenerateResult;
+      try {
+        result = await gen.result;
+      } catch (e) {
+        if (!stream.aborted) await stream.write(sse('error', errorBody(e instanceof DeeprnnError ? e.code : 'internal', (e as Error).message)));
+        return;
+      }
+      await stream.write(sse('done', result));
+    });
+  });
+
+  app.post('/v1/score', async (c) => {
+    const body = await readJson(c);
+    const { model, engine } = resolveModel(c, registry, bodyModel(body));
+    const s = validateScore(model, body, SERVICE_LIMITS, 'api');
+    return c.json(await engine.score(s, clientGone(c)), 200);
+  });
+
+  app.get('/v1/models', (c) => c.json(ModelsResponseSchema.parse({ object: 'list', data: registry.models.map(modelInfo) } satisfies ModelsResponse), 200));
+
+  return app;
+}

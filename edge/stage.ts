@@ -1,0 +1,46 @@
+/**
+ * Workers serve the models of MODEL_DIR without any source edit: before `wrangler dev` or
+ * `wrangler deploy`, the folders are checked as `npm start` checks them (edge/node.ts) and copied
+ * into the static assets (build/web/models/), outside the Worker's code bundle — assets allow
+ * 25 MiB per file, where the bundle allows 3 MiB (free) or 10 MiB (paid) compressed. The Worker
+ * fetches them from its ASSETS binding once per isolate and checks them again (SHA-256, finite
+ * values, shapes) before serving (edge/worker.ts). Node only: this runs on the deploying machine.
+ */
+import { copyFile, mkdir, rm, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { loadModelFolders } from './node.ts';
+import { parseModelDirs } from './registry.ts';
+import { MODELS_INDEX, type ModelsIndex } from './worker-models.ts';
+
+/** Where wrangler.toml's [assets] directory is, and the models' folder inside it. */
+export const ASSETS_DIR = fileURLToPath(new URL('../build/web/', import.meta.url));
+/** Cloudflare's limit on one static asset file. */
+export const MAX_ASSET_BYTES = 25 * 1024 * 1024;
+
+/**
+ * Check the folders of `modelDir` (MODEL_DIR's syntax) and copy them into `assetsDir`/models,
+ * replacing what an earlier run put there. Returns the index written.
+ */
+export async function stageModels(modelDir: string, assetsDir = ASSETS_DIR): Promise<ModelsIndex> {
+  const dirs = parseModelDirs(modelDir);
+  const artifacts = await loadModelFolders(dirs);
+  const out = join(assetsDir, 'models');
+  await rm(out, { recursive: true, force: true });
+  const index: ModelsIndex = { models: [] };
+  for (const [i, a] of artifacts.entries()) {
+    const files = ['model.json', 'weights.bin', ...(a.files.plotSvg !== undefined ? ['perplexity.svg'] : [])];
+    for (const f of files) {
+      const size = (await stat(join(dirs[i], f))).size;
+      if (size > MAX_ASSET_BYTES) {
+        throw new Error(`MODEL_DIR: ${join(dirs[i], f)} is ${(size / 2 ** 20).toFixed(1)} MiB; a Workers static asset may be at most 25 MiB (export an int8 rendition: deeprnn export --model ${dirs[i]} --dtype int8 --out DIR)`);
+      }
+    }
+    const folder = String(i);
+    await mkdir(join(out, folder), { recursive: true });
+    for (const f of files) await copyFile(join(dirs[i], f), join(out, folder, f));
+    index.models.push({ name: a.model.name, folder, plot: a.files.plotSvg !== undefined });
+  }
+  await writeFile(join(out, MODELS_INDEX), JSON.stringify(index, null, 2));
+  return index;
+}
