@@ -22,7 +22,7 @@ export const MAX_ASSET_BYTES = 25 * 1024 * 1024;
  * Check the folders of `modelDir` (MODEL_DIR's syntax) and copy them into `assetsDir`/models,
  * replacing what an earlier run put there. Returns the index written.
  */
-export async function stageModels(modelDir: string, assetsDir = ASSETS_DIR): Promise<ModelsIndex> {
+export async function stageModels(modelDir: string, assetsDir = ASSETS_DIR, maxFileBytes = MAX_ASSET_BYTES): Promise<ModelsIndex> {
   const dirs = parseModelDirs(modelDir);
   const artifacts = await loadModelFolders(dirs);
   const out = join(assetsDir, 'models');
@@ -32,8 +32,8 @@ export async function stageModels(modelDir: string, assetsDir = ASSETS_DIR): Pro
     const files = ['model.json', 'weights.bin', ...(a.files.plotSvg !== undefined ? ['perplexity.svg'] : [])];
     for (const f of files) {
       const size = (await stat(join(dirs[i], f))).size;
-      if (size > MAX_ASSET_BYTES) {
-        throw new Error(`MODEL_DIR: ${join(dirs[i], f)} is ${(size / 2 ** 20).toFixed(1)} MiB; a Workers static asset may be at most 25 MiB (export an int8 rendition: deeprnn export --model ${dirs[i]} --dtype int8 --out DIR)`);
+      if (size > maxFileBytes) {
+        throw new Error(`MODEL_DIR: ${join(dirs[i], f)} is ${(size / 2 ** 20).toFixed(1)} MiB; a Workers static asset may be at most ${(maxFileBytes / 2 ** 20).toFixed(0)} MiB (export an int8 rendition: deeprnn export --model ${dirs[i]} --dtype int8 --out DIR)`);
       }
     }
     const folder = String(i);

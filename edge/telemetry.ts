@@ -6,8 +6,10 @@
 export interface Telemetry {
   /** A response's headers went out: the route's pattern, its status, the model it used. */
   request(route: string, method: string, status: number, model: string | undefined): void;
+  /** A streamed generation wrote its first character, this long after admission. */
+  firstChar(model: string, seconds: number): void;
   /** A generation ended (any route, streamed or not). */
-  generation(model: string, g: { chars: number; totalSeconds: number; firstCharSeconds?: number }): void;
+  generation(model: string, g: { chars: number; totalSeconds: number }): void;
 }
 
 /**
@@ -16,16 +18,16 @@ export interface Telemetry {
  */
 export function trackGeneration(telemetry: Telemetry | undefined, model: string, result: Promise<{ numChars: number }>): { firstChar(): void } {
   const t0 = performance.now();
-  let first: number | undefined;
-  if (telemetry) {
-    result.then(
-      (r) => telemetry.generation(model, { chars: r.numChars, totalSeconds: (performance.now() - t0) / 1000, firstCharSeconds: first }),
-      () => {},
-    );
-  }
+  let first = false;
+  result.then(
+    (r) => telemetry?.generation(model, { chars: r.numChars, totalSeconds: (performance.now() - t0) / 1000 }),
+    () => {},
+  );
   return {
     firstChar: () => {
-      first ??= (performance.now() - t0) / 1000;
+      if (first) return;
+      first = true;
+      telemetry?.firstChar(model, (performance.now() - t0) / 1000);
     },
   };
 }

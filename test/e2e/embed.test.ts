@@ -6,7 +6,7 @@ import { chromium, type Browser, type BrowserContext, type Page } from 'playwrig
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startNodeServer, type NodeServer } from '../../edge/node.ts';
 import type { GenerateResult } from '../../shared/contract.ts';
-import { EDGE_MODEL_DIR } from '../edge/samples.ts';
+import { EDGE_MODEL_DIR, EDGE_MODEL_DIRS } from '../edge/samples.ts';
 
 // <deeprnn-generate> as people embed it: the README's snippet, verbatim, on a page of ANOTHER
 // origin (localhost vs 127.0.0.1), against the Node server and against the Worker in `wrangler
@@ -34,10 +34,11 @@ function pageServer(pages: Record<string, string | ((res: import('node:http').Se
   return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve({ url: `http://localhost:${(server.address() as { port: number }).port}`, server })));
 }
 
+/** `MODEL_DIR=… npm run dev:edge -- --port N`, as a user starts it: the models staged, then wrangler dev. */
 async function wranglerDev(): Promise<{ url: string; child: ChildProcess }> {
   const port = 8700 + Math.floor(Math.random() * 200);
-  const child = spawn(process.execPath, [join(ROOT, 'node_modules/wrangler/bin/wrangler.js'), 'dev', '--port', String(port), '--ip', '127.0.0.1', '--log-level', 'error'], {
-    cwd: ROOT, env: { ...process.env, WRANGLER_SEND_METRICS: 'false' }, stdio: 'ignore',
+  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'scripts/edge.ts'), 'dev', '--port', String(port), '--ip', '127.0.0.1', '--log-level', 'error'], {
+    cwd: ROOT, env: { ...process.env, MODEL_DIR: EDGE_MODEL_DIRS, WRANGLER_SEND_METRICS: 'false' }, stdio: 'ignore',
   });
   const url = `http://127.0.0.1:${port}`;
   for (let i = 0; i < 120; i++) {
@@ -62,7 +63,7 @@ afterAll(() => browser?.close());
 
 const runtimes: [string, () => Promise<{ url: string; stop: () => Promise<void> }>][] = [
   ['the Node server', async () => {
-    const s: NodeServer = await startNodeServer({ modelDir: EDGE_MODEL_DIR, port: 0, host: '127.0.0.1' });
+    const s: NodeServer = await startNodeServer({ modelDir: EDGE_MODEL_DIRS, port: 0, host: '127.0.0.1' });
     return { url: s.url, stop: () => s.close() };
   }],
   ['the Worker (wrangler dev)', async () => {
@@ -80,7 +81,9 @@ for (const [name, start] of runtimes) {
       host = await start();
       const snippet = (await readmeSnippet()).replaceAll('https://your-deeprnn-host', host.url);
       const onnx = snippet.replace(/<deeprnn-generate model=/, '<deeprnn-generate runtime="onnx" model=').replace(/<deeprnn-generate endpoint=[\s\S]*?<\/deeprnn-generate>/, '');
-      pages = await pageServer({ '/': `<!doctype html><html><body>${snippet}</body></html>`, '/onnx': `<!doctype html><html><body>${onnx}</body></html>` });
+      // The server's second model, by name, through the same endpoint.
+      const named = `<script type="module" src="${host.url}/static/deeprnn.js"></script><deeprnn-generate endpoint="${host.url}/v1/generate" model-name="authors-deep-lstm" author="doyle" prefix="The " num-chars="80" temperature="0.7" seed="9" autostart></deeprnn-generate>`;
+      pages = await pageServer({ '/': `<!doctype html><html><body>${snippet}</body></html>`, '/onnx': `<!doctype html><html><body>${onnx}</body></html>`, '/named': `<!doctype html><html><body>${named}</body></html>` });
       context = await browser.newContext();
     }, 120_000);
     afterAll(async () => {
@@ -102,6 +105,18 @@ for (const [name, start] of runtimes) {
       expect(inPage.result!.text).toBe(await server({ prefix: 'time traveller', numChars: 200, temperature: 0.8, seed: 42 })); // prefix: the model's sample prefix
       expect(inPage.text).toBe(inPage.result!.text); // what a person sees
       expect(streamed.result!.text).toBe(await server({ prefix: 'the time', numChars: 200, temperature: 0.8, seed: 42 }));
+      await page.close();
+    });
+
+    it('model-name picks one of the server\'s models for endpoint mode', async () => {
+      const page = await context.newPage();
+      await page.goto(`${pages.url}/named`);
+      const [r] = await results(page);
+      expect(r.error).toBeNull();
+      const server = await fetch(`${host.url}/v1/generate`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'authors-deep-lstm', author: 'doyle', prefix: 'The ', numChars: 80, temperature: 0.7, seed: 9 }) });
+      const expected = (await server.json()) as GenerateResult;
+      expect(expected.model).toBe('authors-deep-lstm');
+      expect(r.result!.text).toBe(expected.text);
       await page.close();
     });
 

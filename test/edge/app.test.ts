@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { createServer } from 'node:net';
 import { cp, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -14,10 +14,11 @@ import type { GenerateResult } from '../../shared/contract.ts';
 import { KernelModel, type KernelRows } from '../../shared/kernel/stepper.ts';
 import { predict } from '../../shared/generate.ts';
 import { loadKernelNode, readModelDir } from '../../shared/platform/node.ts';
-import { apiCases, post, SAMPLES, type Fetch } from './api-cases.ts';
+import { apiCases, post, SAMPLES, SERVED, type Fetch } from './api-cases.ts';
 import { EDGE_MODEL_DIR, EDGE_MODEL_DIRS, edgeModel, nodeSampleTexts, SECOND_MODEL_DIR } from './samples.ts';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
+const SECOND_MODEL = SERVED[1];
 const SCHEDULE = { capacity: 16, queueSize: 64, deadlineMs: 30_000 };
 /** A registry of one model. */
 const one = (a: ServedArtifact, engine: GenerationService) => new ModelRegistry([servedModel(a, engine)]);
@@ -135,10 +136,10 @@ describe('the edge app in Node (app.request, the in-thread engine as on Workers)
   });
 });
 
-describe('the Node server: generation threads behind a scheduler', () => {
+describe('the Node server: generation threads behind a scheduler per model', () => {
   let server: NodeServer;
   beforeAll(async () => {
-    server = await startNodeServer({ modelDir: EDGE_MODEL_DIR, port: 0, host: '127.0.0.1', workers: 2, batch: 8, queueSize: 4, deadlineMs: 30_000 });
+    server = await startNodeServer({ modelDir: EDGE_MODEL_DIRS, port: 0, host: '127.0.0.1', workers: 2, batch: 8, queueSize: 4, deadlineMs: 30_000 });
   });
   afterAll(() => server?.close());
   const http: Fetch = (path, init) => fetch(`${server.url}${path}`, init);
@@ -165,6 +166,53 @@ describe('the Node server: generation threads behind a scheduler', () => {
     let h = health;
     while ((h.running > 0 || h.queued > 0) && Date.now() - started < 5000) h = (await (await http('/healthz')).json()) as typeof health;
     expect(h.running + h.queued).toBe(0);
+  });
+
+  it('a burst on one model does not starve another: each model has its own rows and queue in every thread', async () => {
+    const controllers = Array.from({ length: 24 }, () => new AbortController());
+    const busy = await Promise.all(controllers.map((c) => http('/v1/generate', { ...post({ prefix: 'the', numChars: 2000, stream: true }), signal: c.signal }).catch(() => null)));
+    expect(busy.filter((r) => r?.status === 503).length).toBeGreaterThan(0); // the first model is full
+    const q = { model: SECOND_MODEL, prefix: 'The ', numChars: 40, temperature: 0.6, seed: 5, author: 'wells' };
+    const other = await http('/v1/generate', post(q));
+    expect(other.status).toBe(200);
+    const model = await readModelDir(SECOND_MODEL_DIR);
+    expect(((await other.json()) as GenerateResult).text).toBe(predict(model, q, new KernelModel(await loadKernelNode(), model)).text);
+    const h = (await (await http('/healthz')).json()) as { models: { name: string; running: number; activeRows: number; capacity: number }[] };
+    expect(h.models[0]).toMatchObject({ running: 16, activeRows: 16, capacity: 16 });
+    expect(h.models[1]).toMatchObject({ name: SECOND_MODEL, running: 0, capacity: 16 });
+    expect(await (await http('/metrics')).text()).toMatch(/deeprnn_refusals_total\{status="503",model="timemachine-deep-lstm"\} [1-9]/);
+    for (const c of controllers) c.abort();
+    await Promise.all(busy.map((r) => r?.body?.cancel().catch(() => {})));
+    for (const started = Date.now(); Date.now() - started < 5000; ) {
+      if (((await (await http('/healthz')).json()) as { running: number }).running === 0) break;
+    }
+  });
+
+  it("GET /metrics: Prometheus' text format, per model, that promtool accepts", async () => {
+    await http('/v1/generate', post({ prefix: 'the', numChars: 30, stream: true })).then((r) => r.text());
+    await http('/v1/generate', post({ model: SECOND_MODEL, prefix: 'The ', numChars: 20 })).then((r) => r.text());
+    await http('/v1/completions', post({ model: SECOND_MODEL, prompt: 'The ', max_tokens: 10 })).then((r) => r.text());
+    await http('/v1/generate', post({ model: 'nope', prefix: 'a', numChars: 1 })).then((r) => r.text());
+    const r = await http('/metrics');
+    expect(r.status).toBe(200);
+    expect(r.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
+    const text = await r.text();
+    expect(text).toContain(`deeprnn_http_requests_total{route="/v1/generate",method="POST",status="200",model="${SERVED[0]}"}`);
+    expect(text).toContain(`deeprnn_http_requests_total{route="/v1/completions",method="POST",status="200",model="${SECOND_MODEL}"}`);
+    expect(text).toContain('deeprnn_http_requests_total{route="/v1/generate",method="POST",status="404",model=""}');
+    expect(text).toContain('# TYPE deeprnn_refusals_total counter');
+    const chars = Number(new RegExp(`deeprnn_generated_chars_total\\{model="${SECOND_MODEL}"\\} (\\d+)`).exec(text)?.[1]);
+    expect(chars).toBeGreaterThanOrEqual(30); // 20 + 10 here, and what earlier tests generated
+    expect(text).toMatch(/deeprnn_time_to_first_char_seconds_count\{model="timemachine-deep-lstm"\} [1-9]/);
+    expect(text).toMatch(/deeprnn_generation_duration_seconds_bucket\{le="\+Inf",model="authors-deep-lstm"\} [2-9]/);
+    for (const name of SERVED) {
+      expect(text).toContain(`deeprnn_queue_depth{model="${name}"} 0`);
+      expect(text).toContain(`deeprnn_batch_rows{model="${name}"} 16`);
+    }
+    const check = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });
+    expect(check.error, 'promtool (Debian package prometheus) must be installed: scripts/ensure-test-tools.sh').toBeUndefined();
+    expect(check.stdout + check.stderr).toBe('');
+    expect(check.status).toBe(0);
   });
 
   it('non-streaming requests whose client hangs up leave the batch too', async () => {

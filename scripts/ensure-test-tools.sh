@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Tools the tests drive, from Debian (never downloaded by the tests themselves): Chromium for the
+# browser tests, promtool (package prometheus) to check the /metrics page. Installed when missing.
+set -euo pipefail
+missing=()
+[ -x /usr/bin/chromium ] || missing+=(chromium)
+command -v promtool >/dev/null || missing+=(prometheus)
+if [ ${#missing[@]} -eq 0 ]; then exit 0; fi
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  echo "installing Debian's ${missing[*]} for the tests…"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+else
+  echo "warning: ${missing[*]} missing and cannot be installed here (needs root and apt-get); the tests that use them will fail" >&2
+fi
