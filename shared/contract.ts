@@ -62,7 +62,6 @@ const MODEL_FIELD = {
 } as const satisfies FieldSpec;
 
 export const GENERATE_FIELDS = {
-  model: MODEL_FIELD,
   prefix: {
     kind: 'string', maxChars: 'maxPrefixChars', api: 'required', cli: true, element: true, example: 'time traveller',
     description: "Text the model warms up on, put through the model's preprocessing (d2l models: letters only, lower-case); the bound applies to what the model reads. Defaults, outside the HTTP API, to the sample prefix stored with the model.",
@@ -115,15 +114,16 @@ export const GENERATE_FIELDS = {
     kind: 'boolean', api: 'optional', cli: false, element: false,
     description: 'Server-Sent Events instead of one JSON response (also chosen by Accept: text/event-stream).',
   },
+  model: MODEL_FIELD,
 } as const satisfies Record<string, FieldSpec>;
 
 export const SCORE_FIELDS = {
-  model: MODEL_FIELD,
   text: {
     kind: 'string', maxChars: 'maxScoreChars', api: 'required', cli: true, element: false, example: 'the time traveller',
     description: "The text to score, put through the model's preprocessing; the bound applies to what the model reads.",
   },
   author: GENERATE_FIELDS.author,
+  model: MODEL_FIELD,
 } as const satisfies Record<string, FieldSpec>;
 
 export type GenerateFieldName = keyof typeof GENERATE_FIELDS;

@@ -1,8 +1,8 @@
 /**
  * One generation thread of the Node server: it loads every served model into one kernel and
  * runs a `LocalLane` per model — continuous batching of the jobs that model's scheduler gives
- * it — posting each tick's events to the main thread as one message. The lanes yield to each
- * other after every tick, so the models share the thread step by step. The main thread only
+ * it. The lanes step in turn (each one step, then the next), so the models share the thread step
+ * by step, and each turn's events, of every model, go to the main thread as one message. The main thread only
  * parses, schedules and writes; no generation step ever runs on its event loop.
  */
 import { setPriority } from 'node:os';
@@ -12,6 +12,7 @@ import { KernelModel } from '../../shared/kernel/stepper.ts';
 import { loadKernelNode } from '../../shared/platform/node.ts';
 import { LocalLane } from './lane.ts';
 import type { ThreadInit, ToThread, FromThread } from './threads.ts';
+import type { LaneEvent } from './work.ts';
 
 const init = workerData as ThreadInit;
 // Below the main thread (nice +10; on Linux this applies to this thread only): when cores are
@@ -24,6 +25,23 @@ try {
 const port = parentPort!;
 const post = (m: FromThread) => port.postMessage(m);
 
+/**
+ * The models' lanes take their turns together: every lane that ticked waits for the same next
+ * turn of the thread's loop (one setImmediate, whatever the number of models), and the events of
+ * all of them go to the main thread as one message at that turn.
+ */
+let outbox: { model: number; events: LaneEvent[] }[] = [];
+let turn: Promise<void> | null = null;
+const nextTurn = (): Promise<void> =>
+  (turn ??= new Promise<void>((resolve) =>
+    setImmediate(() => {
+      turn = null;
+      if (outbox.length) post({ type: 'events', batches: outbox });
+      outbox = [];
+      resolve();
+    }),
+  ));
+
 try {
   const kernel = await loadKernelNode('simd');
   const lanes: LocalLane[] = [];
@@ -34,8 +52,11 @@ try {
         capacity: init.capacity,
         ticksPerYield: 1,
         flushEveryMs: 20,
-        yieldNow: () => new Promise<void>((resolve) => setImmediate(resolve)),
-        emit: (events) => post({ type: 'events', model: i, events }),
+        yieldNow: nextTurn,
+        emit: (events) => {
+          outbox.push({ model: i, events });
+          void nextTurn();
+        },
       }),
     );
   }

@@ -25,7 +25,7 @@ export interface ThreadInit {
   capacity: number;
 }
 export type ToThread = { type: 'submit'; model: number; work: Work } | { type: 'cancel'; model: number; id: number; reason: 'cancelled' | 'deadline' };
-export type FromThread = { type: 'ready' } | { type: 'fatal'; message: string } | { type: 'events'; model: number; events: LaneEvent[] };
+export type FromThread = { type: 'ready' } | { type: 'fatal'; message: string } | { type: 'events'; batches: { model: number; events: LaneEvent[] }[] };
 
 const THREAD_SCRIPT = new URL('./thread.ts', import.meta.url);
 
@@ -52,8 +52,10 @@ class GenerationThread {
         if (m.type === 'ready') resolve();
         else if (m.type === 'fatal') reject(new DeeprnnError('engine_failed', `a generation thread could not start: ${m.message}`));
         else {
-          for (const e of m.events) if (e.type !== 'tokens') this.inFlight[m.model].delete(e.id);
-          this.onEvents(m.model, m.events);
+          for (const b of m.batches) {
+            for (const e of b.events) if (e.type !== 'tokens') this.inFlight[b.model].delete(e.id);
+            this.onEvents(b.model, b.events);
+          }
         }
       });
       w.on('error', (e) => reject(e));

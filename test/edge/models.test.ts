@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadModelFolders } from '../../edge/node.ts';
+import { exportCommand } from '../../trainer/commands/export.ts';
 import { parseModelDirs } from '../../edge/registry.ts';
 import { stageModels } from '../../edge/stage.ts';
 import { fetchStagedModels, type ModelsIndex } from '../../edge/worker-models.ts';
@@ -43,6 +44,16 @@ describe('MODEL_DIR: one folder or several', () => {
     ];
     for (const [dirs, message] of cases) await expect(loadModelFolders(dirs), dirs.join(',')).rejects.toThrow(message);
     expect((await loadModelFolders([EDGE_MODEL_DIR, SECOND_MODEL_DIR])).map((a) => a.model.name)).toEqual(['timemachine-deep-lstm', 'authors-deep-lstm']);
+  });
+
+  it('deeprnn export --name gives a rendition a name of its own, so both can be served', async () => {
+    const copy = join(dir, 'tm-int8-copy');
+    let said = '';
+    await exportCommand(['--model', EDGE_MODEL_DIR, '--dtype', 'int8', '--name', 'tm-copy', '--out', copy], (s) => (said = s));
+    expect(said).toBe(`wrote ${copy} (int8, named tm-copy)`);
+    expect(await readFile(join(copy, 'weights.bin'))).toEqual(await readFile(join(EDGE_MODEL_DIR, 'weights.bin'))); // int8 → int8 is exact
+    expect((await loadModelFolders([EDGE_MODEL_DIR, copy])).map((a) => a.model.name)).toEqual(['timemachine-deep-lstm', 'tm-copy']);
+    await expect(exportCommand(['--model', EDGE_MODEL_DIR, '--name', 'a/b', '--out', join(dir, 'x')], () => {})).rejects.toThrow(/--name must be 1 to 128 letters/);
   });
 
   it('npm start: one line and exit 1, before listening', async () => {

@@ -13,11 +13,15 @@ const OPTIONS = {
   out: opt.string({ arg: 'DIR|FILE', help: 'where to write: a folder for an artifact, a file for ONNX (required)' }),
   format: opt.choice({ choices: ['artifact', 'onnx'] as const, help: 'artifact (a model folder) or onnx', default: 'artifact' as const }),
   dtype: opt.choice({ choices: WEIGHTS_DTYPES, help: 'weights of the artifact: float16 halves them, int8 (per-row scales) quarters them (default float16)' }),
+  name: opt.string({ arg: 'NAME', help: "the rendition's name, as servers list it and requests name it: letters, digits, . _ - (default: the model's own)" }),
   force: opt.boolean({ help: 'overwrite a model (or an ONNX file) already at --out' }),
 };
 
+/** Names that are safe in a URL path segment (/models/{name}/…) and as a request's `model`. */
+const MODEL_NAME = /^[A-Za-z0-9._-]{1,128}$/;
+
 export const exportHelp = helpText(
-  'Usage: deeprnn export --model DIR --out DIR2 [--dtype float32|float16|int8]\n       deeprnn export --format onnx --model DIR --out FILE.onnx',
+  'Usage: deeprnn export --model DIR --out DIR2 [--dtype float32|float16|int8] [--name NAME]\n       deeprnn export --format onnx --model DIR --out FILE.onnx',
   OPTIONS,
   `onnx: a standard ONNX graph (opset 17, LSTM/GRU/RNN operators) with inputs tokens [seq, batch]
 (int64) and h0_l{k} (c0_l{k}) [1, batch, H], outputs logits [seq, batch, V] and hn_l{k} (cn_l{k}).`,
@@ -26,9 +30,12 @@ export const exportHelp = helpText(
 export async function exportCommand(argv: string[], out: (s: string) => void): Promise<void> {
   const { values } = parseOptions(OPTIONS, argv);
   if (values.model === undefined || values.out === undefined) throw new OptionError('--model DIR and --out are required');
-  const model = await readModelDir(values.model);
+  if (values.name !== undefined && !MODEL_NAME.test(values.name)) throw new OptionError(`--name must be 1 to 128 letters, digits, ".", "_" or "-", got ${JSON.stringify(values.name)}`);
+  const read = await readModelDir(values.model);
+  const model = values.name === undefined ? read : { ...read, name: values.name };
   if (values.format === 'onnx') {
     if (values.dtype !== undefined) throw new OptionError('--dtype applies to artifacts; ONNX is written in float32');
+    if (values.name !== undefined) throw new OptionError('--name applies to artifacts');
     await prepareOutFile(values.out, { force: values.force === true });
     await writeFileAtomic(values.out, exportOnnx(model));
     return out(`wrote ${values.out} (ONNX, opset 17)`);
@@ -40,5 +47,5 @@ export async function exportCommand(argv: string[], out: (s: string) => void): P
     // The training plot belongs to the model card of every rendition of the model.
     await copyFile(join(from, 'perplexity.svg'), join(to, 'perplexity.svg')).catch(() => {});
   });
-  out(`wrote ${values.out} (${dtype})`);
+  out(`wrote ${values.out} (${dtype}${values.name === undefined ? '' : `, named ${values.name}`})`);
 }
