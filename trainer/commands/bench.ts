@@ -10,7 +10,7 @@ import { createJob, validateGeneration } from '../../shared/generate.ts';
 import { KERNEL_FLAVORS } from '../../shared/kernel/kernel.ts';
 import { KernelModel, referenceRows, type RowStepper } from '../../shared/kernel/stepper.ts';
 import { CELLS, initParams, type Architecture, type Cell, type Model } from '../../shared/model.ts';
-import { exportOnnx, onnxRunner } from '../../shared/onnx.ts';
+import { exportOnnx, onnxRows } from '../../shared/onnx.ts';
 import { loadKernelNode } from '../../shared/platform/node.ts';
 import { Rng } from '../../shared/rng.ts';
 import { Vocab } from '../../shared/vocab.ts';
@@ -135,17 +135,34 @@ export async function benchCommand(argv: string[], out: (s: string) => void): Pr
     }
   }
 
-  // onnxruntime-web (wasm, one thread) on the ONNX export, one call per character as the browser module does.
-  const ort = await import('onnxruntime-web');
-  ort.env.wasm.numThreads = 1;
-  const session = await ort.InferenceSession.create(exportOnnx(model));
-  const run = onnxRunner(ort, session, model.arch);
-  let t = 1;
-  const r = await timed(seconds, async () => {
-    for (let i = 0; i < 100; i++) {
-      t = (t * 7 + 3) % 28 || 1;
-      await run([t]);
+  // One step of the network for a batch of rows, nothing else (no sampling, no executor): our
+  // kernel beside onnxruntime — web (wasm) and node (native, MLAS) — on our ONNX export, one
+  // thread each, at the same batch sizes, so the comparison is one command.
+  const ortWeb = await import('onnxruntime-web');
+  ortWeb.env.wasm.numThreads = 1;
+  const ortNode = await import('onnxruntime-node').catch(() => null);
+  const onnx = exportOnnx(model);
+  const stepRows: [string, (batch: number) => Promise<{ step(tokens: number[]): unknown }>][] = [
+    ['wasm-simd, float32 model', async (b) => { const rows = new KernelModel(await loadKernelNode('simd'), model).acquire(b); return { step: (t) => rows.step(0, t) }; }],
+    ['wasm-simd, int8 model', async (b) => { const rows = new KernelModel(await loadKernelNode('simd'), int8).acquire(b); return { step: (t) => rows.step(0, t) }; }],
+    ['onnxruntime-web 1.30 (wasm, 1 thread), float32', async (b) => { const rows = onnxRows(ortWeb, await ortWeb.InferenceSession.create(onnx), model.arch, b); return { step: (t) => rows.step(0, t) }; }],
+  ];
+  if (ortNode) {
+    stepRows.push(['onnxruntime-node 1.30 (native CPU, 1 thread), float32', async (b) => {
+      const session = await ortNode.InferenceSession.create(onnx, { intraOpNumThreads: 1, interOpNumThreads: 1, executionMode: 'sequential' });
+      const rows = onnxRows(ortNode, session, model.arch, b);
+      return { step: (t) => rows.step(0, t) };
+    }]);
+  } else emit({ kind: 'step-batched', engine: 'onnxruntime-node', skipped: 'not installed (npm install: it is a dev dependency)' });
+  for (const [name, make] of stepRows) {
+    for (const batch of [1, 8, 32, 128]) {
+      const stepper = await make(batch);
+      let t = 1;
+      const tokens = () => Array.from({ length: batch }, (_, i) => (t = (t * 7 + 3 + i) % 28 || 1));
+      const r = await timed(seconds, async () => {
+        for (let i = 0; i < 10; i++) await stepper.step(tokens());
+      });
+      emit({ kind: 'step-batched', engine: name, batch, microsecondsPerChar: +((r.seconds * 1e6) / (r.calls * 10 * batch)).toFixed(1) });
     }
-  });
-  emit({ kind: 'generate', engine: 'onnxruntime-web (wasm, 1 thread)', cell, layers: 2, hidden: 256, batch: 1, microsecondsPerChar: +((r.seconds * 1e6) / (r.calls * 100)).toFixed(1) });
+  }
 }
