@@ -156,41 +156,93 @@ export function q8MaxColumns(): i32 {
 export function gemmQ8(wq: usize, scales: usize, bias: usize, xq: usize, y: usize, blocks: i32, cols16: i32, n: i32, xqStride: i32, yStride: i32): void {
   if (cols16 > Q8_MAX_COLUMNS / 16) unreachable();
   const blockBytes = <usize>cols16 << 7;
+  const xBytes = <usize>xqStride << 1;
+  const yBytes = <usize>yStride << 2;
   for (let r0 = 0; r0 < n; r0 += ROW_TILE) {
     const r1 = min(r0 + ROW_TILE, n);
     for (let blk = 0; blk < blocks; blk++) {
       const wb = wq + <usize>blk * blockBytes;
       const sb = scales + (<usize>blk << 5);
       const bb = bias + (<usize>blk << 5);
-      for (let r = r0; r < r1; r++) {
-        const xr = xq + ((<usize>r * <usize>xqStride) << 1);
-        let p = wb;
-        let a0 = i32x4.splat(0), a1 = i32x4.splat(0), a2 = i32x4.splat(0), a3 = i32x4.splat(0);
-        let a4 = i32x4.splat(0), a5 = i32x4.splat(0), a6 = i32x4.splat(0), a7 = i32x4.splat(0);
-        for (let c = 0; c < cols16; c++, p += 128) {
-          const xb = xr + (<usize>c << 5);
-          const x0 = v128.load(xb);
-          const x1 = v128.load(xb, 16);
-          a0 = dotQ(v128.load(p, 0), x0, x1, a0);
-          a1 = dotQ(v128.load(p, 16), x0, x1, a1);
-          a2 = dotQ(v128.load(p, 32), x0, x1, a2);
-          a3 = dotQ(v128.load(p, 48), x0, x1, a3);
-          a4 = dotQ(v128.load(p, 64), x0, x1, a4);
-          a5 = dotQ(v128.load(p, 80), x0, x1, a5);
-          a6 = dotQ(v128.load(p, 96), x0, x1, a6);
-          a7 = dotQ(v128.load(p, 112), x0, x1, a7);
+      const yo = <usize>blk << 5;
+      // Two rows of the batch share each weight load and its widening (the 4×2 tile), then the
+      // last row alone (4×1). Each output lane sums the same products in both: exact integers.
+      let r = r0;
+      for (; r + 2 <= r1; r += 2) {
+        const xa = xq + <usize>r * xBytes;
+        const ya = y + <usize>r * yBytes + yo;
+        for (let half: usize = 0; half < 2; half++) {
+          gemmQ8Tile4x2(wb + (half << 6), xa, xa + xBytes, ya + (half << 4), ya + yBytes + (half << 4), cols16);
         }
-        const yb = y + ((<usize>r * <usize>yStride) << 2) + (<usize>blk << 5);
-        storeSums(yb, f32x4.convert_i32x4_s(a0), f32x4.convert_i32x4_s(a1), f32x4.convert_i32x4_s(a2), f32x4.convert_i32x4_s(a3), false);
-        storeSums(yb + 16, f32x4.convert_i32x4_s(a4), f32x4.convert_i32x4_s(a5), f32x4.convert_i32x4_s(a6), f32x4.convert_i32x4_s(a7), false);
-        v128.store(yb, f32x4.mul(v128.load(yb), v128.load(sb)));
-        v128.store(yb, f32x4.mul(v128.load(yb, 16), v128.load(sb, 16)), 16);
-        if (bias) {
-          v128.store(yb, f32x4.add(v128.load(yb), v128.load(bb)));
-          v128.store(yb, f32x4.add(v128.load(yb, 16), v128.load(bb, 16)), 16);
-        }
+        finishQ8(ya, sb, bb, bias != 0);
+        finishQ8(ya + yBytes, sb, bb, bias != 0);
+      }
+      if (r < r1) {
+        const xa = xq + <usize>r * xBytes;
+        const ya = y + <usize>r * yBytes + yo;
+        for (let half: usize = 0; half < 2; half++) gemmQ8Tile4x1(wb + (half << 6), xa, ya + (half << 4), cols16);
+        finishQ8(ya, sb, bb, bias != 0);
       }
     }
+  }
+}
+
+/**
+ * Outputs 4 rows of a packed 8-row int8 block (w: the block + 64·half) for batch rows a and b:
+ * 8 accumulators, each weight vector loaded and widened once for both rows. Writes the exact
+ * i32 sums' float conversions, horizontally summed, at ya[0..3] and yb[0..3].
+ */
+@inline function gemmQ8Tile4x2(w: usize, xa: usize, xb: usize, ya: usize, yb: usize, cols16: i32): void {
+  let a0 = i32x4.splat(0), a1 = i32x4.splat(0), a2 = i32x4.splat(0), a3 = i32x4.splat(0);
+  let b0 = i32x4.splat(0), b1 = i32x4.splat(0), b2 = i32x4.splat(0), b3 = i32x4.splat(0);
+  let p = w;
+  const end = xa + (<usize>cols16 << 5);
+  for (let pa = xa, pb = xb; pa < end; pa += 32, pb += 32, p += 128) {
+    const xa0 = v128.load(pa), xa1 = v128.load(pa, 16);
+    const xb0 = v128.load(pb), xb1 = v128.load(pb, 16);
+    let v = v128.load(p, 0);
+    let lo = i16x8.extend_low_i8x16_s(v), hi = i16x8.extend_high_i8x16_s(v);
+    a0 = i32x4.add(a0, i32x4.add(i32x4.dot_i16x8_s(lo, xa0), i32x4.dot_i16x8_s(hi, xa1)));
+    b0 = i32x4.add(b0, i32x4.add(i32x4.dot_i16x8_s(lo, xb0), i32x4.dot_i16x8_s(hi, xb1)));
+    v = v128.load(p, 16);
+    lo = i16x8.extend_low_i8x16_s(v); hi = i16x8.extend_high_i8x16_s(v);
+    a1 = i32x4.add(a1, i32x4.add(i32x4.dot_i16x8_s(lo, xa0), i32x4.dot_i16x8_s(hi, xa1)));
+    b1 = i32x4.add(b1, i32x4.add(i32x4.dot_i16x8_s(lo, xb0), i32x4.dot_i16x8_s(hi, xb1)));
+    v = v128.load(p, 32);
+    lo = i16x8.extend_low_i8x16_s(v); hi = i16x8.extend_high_i8x16_s(v);
+    a2 = i32x4.add(a2, i32x4.add(i32x4.dot_i16x8_s(lo, xa0), i32x4.dot_i16x8_s(hi, xa1)));
+    b2 = i32x4.add(b2, i32x4.add(i32x4.dot_i16x8_s(lo, xb0), i32x4.dot_i16x8_s(hi, xb1)));
+    v = v128.load(p, 48);
+    lo = i16x8.extend_low_i8x16_s(v); hi = i16x8.extend_high_i8x16_s(v);
+    a3 = i32x4.add(a3, i32x4.add(i32x4.dot_i16x8_s(lo, xa0), i32x4.dot_i16x8_s(hi, xa1)));
+    b3 = i32x4.add(b3, i32x4.add(i32x4.dot_i16x8_s(lo, xb0), i32x4.dot_i16x8_s(hi, xb1)));
+  }
+  storeSums(ya, f32x4.convert_i32x4_s(a0), f32x4.convert_i32x4_s(a1), f32x4.convert_i32x4_s(a2), f32x4.convert_i32x4_s(a3), false);
+  storeSums(yb, f32x4.convert_i32x4_s(b0), f32x4.convert_i32x4_s(b1), f32x4.convert_i32x4_s(b2), f32x4.convert_i32x4_s(b3), false);
+}
+
+/** `gemmQ8Tile4x2` for one batch row. */
+@inline function gemmQ8Tile4x1(w: usize, xa: usize, ya: usize, cols16: i32): void {
+  let a0 = i32x4.splat(0), a1 = i32x4.splat(0), a2 = i32x4.splat(0), a3 = i32x4.splat(0);
+  let p = w;
+  const end = xa + (<usize>cols16 << 5);
+  for (let pa = xa; pa < end; pa += 32, p += 128) {
+    const x0 = v128.load(pa), x1 = v128.load(pa, 16);
+    a0 = dotQ(v128.load(p, 0), x0, x1, a0);
+    a1 = dotQ(v128.load(p, 16), x0, x1, a1);
+    a2 = dotQ(v128.load(p, 32), x0, x1, a2);
+    a3 = dotQ(v128.load(p, 48), x0, x1, a3);
+  }
+  storeSums(ya, f32x4.convert_i32x4_s(a0), f32x4.convert_i32x4_s(a1), f32x4.convert_i32x4_s(a2), f32x4.convert_i32x4_s(a3), false);
+}
+
+/** y[0..7] = scale ⊙ y (+ bias), for one row's 8-output block. */
+@inline function finishQ8(yb: usize, sb: usize, bb: usize, hasBias: bool): void {
+  v128.store(yb, f32x4.mul(v128.load(yb), v128.load(sb)));
+  v128.store(yb, f32x4.mul(v128.load(yb, 16), v128.load(sb, 16)), 16);
+  if (hasBias) {
+    v128.store(yb, f32x4.add(v128.load(yb), v128.load(bb)));
+    v128.store(yb, f32x4.add(v128.load(yb, 16), v128.load(bb, 16)), 16);
   }
 }
 
