@@ -24,15 +24,21 @@ export const MAX_CHOICES = 8;
 /** OpenAI's defaults, where they differ from ours. */
 export const OPENAI_DEFAULTS = { max_tokens: 16, temperature: 1 } as const;
 
-/** OpenAI fields we do not implement: named in a 400, never ignored. */
-const UNSUPPORTED: Record<string, string> = {
-  best_of: 'generate n choices and score them with POST /v1/score, or use POST /v1/generate with beamWidth',
-  logit_bias: 'a character model has no token ids to bias',
-  suffix: 'a left-to-right character model cannot fill in before a suffix',
-  presence_penalty: 'use temperature, top_p or stop instead',
-  frequency_penalty: 'use temperature, top_p or stop instead',
+/**
+ * OpenAI fields we do not implement: a value that asks for something is named in a 400, never
+ * ignored. Their neutral values (what clients such as LangChain send by default: penalties 0, an
+ * empty logit_bias, best_of equal to n, no suffix) ask for nothing and pass.
+ */
+const UNSUPPORTED: Record<string, { why: string; neutral: (v: unknown, r: Record<string, unknown>) => boolean }> = {
+  best_of: { why: 'generate n choices and score them with POST /v1/score, or use POST /v1/generate with beamWidth', neutral: (v, r) => v === (r.n ?? 1) },
+  logit_bias: { why: 'a character model has no token ids to bias', neutral: (v) => typeof v === 'object' && v !== null && !Array.isArray(v) && Object.keys(v).length === 0 },
+  suffix: { why: 'a left-to-right character model cannot fill in before a suffix', neutral: (v) => v === '' },
+  presence_penalty: { why: 'use temperature, top_p or stop instead', neutral: (v) => v === 0 },
+  frequency_penalty: { why: 'use temperature, top_p or stop instead', neutral: (v) => v === 0 },
 };
 const FIELDS = ['model', 'prompt', 'max_tokens', 'temperature', 'top_p', 'n', 'stop', 'logprobs', 'echo', 'seed', 'user', 'stream', 'stream_options'] as const;
+/** Fields the request may carry: ours, and OpenAI's that we refuse unless neutral. */
+const ACCEPTED: readonly string[] = [...FIELDS, ...Object.keys(UNSUPPORTED)];
 /** OpenAI's names for the contract's fields, in validation messages. */
 const OPENAI_NAME: Record<string, string> = { prefix: 'prompt', numChars: 'max_tokens', topP: 'top_p' };
 
@@ -59,8 +65,12 @@ export function planCompletion(raw: unknown): CompletionPlan {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new OptionError('the request must be a JSON object');
   const r = raw as Record<string, unknown>;
   for (const key of Object.keys(r)) {
-    if (key in UNSUPPORTED) fail(key, `is not supported by this server: ${UNSUPPORTED[key]}`);
-    if (!(FIELDS as readonly string[]).includes(key)) fail(key, `is not a field of /v1/completions (fields: ${FIELDS.join(', ')})`);
+    const u = UNSUPPORTED[key];
+    if (u) {
+      if (r[key] !== null && !u.neutral(r[key], r)) fail(key, `is not supported by this server (got ${JSON.stringify(r[key])}): ${u.why}`);
+      continue;
+    }
+    if (!ACCEPTED.includes(key)) fail(key, `is not a field of /v1/completions (fields: ${FIELDS.join(', ')})`);
   }
   if (r.model !== undefined) checkField('model', GENERATE_FIELDS.model, r.model, SERVICE_LIMITS);
   const prompt = r.prompt ?? fail('prompt', 'is required: a string, or a list of strings');
@@ -89,7 +99,7 @@ export function planCompletion(raw: unknown): CompletionPlan {
   for (const flag of ['echo', 'stream'] as const) if (r[flag] !== undefined && r[flag] !== null && typeof r[flag] !== 'boolean') fail(flag, `must be true or false, got ${JSON.stringify(r[flag])}`);
   const echo = r.echo === true;
   if (echo && logprobs !== null) fail('echo', 'with logprobs is not supported: score the prompt with POST /v1/score');
-  if (r.user !== undefined && (typeof r.user !== 'string' || r.user.length > 256)) fail('user', 'must be a string of at most 256 characters');
+  if (r.user !== undefined && r.user !== null && (typeof r.user !== 'string' || r.user.length > 256)) fail('user', 'must be a string of at most 256 characters');
   let includeUsage = false;
   if (r.stream_options !== undefined && r.stream_options !== null) {
     const o = r.stream_options as Record<string, unknown>;

@@ -3,7 +3,7 @@
  * over HTTP, for every served model. Routes are documented in /openapi.json from the contract's
  * schemas and validated by the contract's validator.
  */
-import { createRoute } from '@hono/zod-openapi';
+import { createRoute, z } from '@hono/zod-openapi';
 import { streamSSE } from 'hono/streaming';
 import { errorBody, SERVICE_LIMITS, type GenerateResult } from '../../shared/contract.ts';
 import { DeeprnnError } from '../../shared/errors.ts';
@@ -12,7 +12,7 @@ import { samplePrefix, startEvent, validateGeneration } from '../../shared/gener
 import { bodyModel, clientGone, jsonBody, readJson, resolveModel, routeGroup, type RouteContext } from '../http.ts';
 import type { ServedModel } from '../registry.ts';
 import {
-  ErrorSchema, GeneratedTokenSchema, GenerateRequestSchema, GenerateResponseSchema, ModelsResponseSchema, ScoreRequestSchema, ScoreResponseSchema, StartEventSchema, type ModelsResponse,
+  ErrorSchema, GeneratedTokenSchema, GenerateRequestSchema, GenerateResponseSchema, ModelInfoSchema, ModelsResponseSchema, ScoreRequestSchema, ScoreResponseSchema, StartEventSchema, type ModelsResponse,
 } from '../schemas.ts';
 import { trackGeneration } from '../telemetry.ts';
 
@@ -91,6 +91,13 @@ export function apiRoutes(ctx: RouteContext) {
       responses: { 200: { description: 'Models', content: { 'application/json': { schema: ModelsResponseSchema } } } },
     }),
   );
+  app.openAPIRegistry.registerPath(
+    createRoute({
+      method: 'get', path: '/v1/models/{id}', summary: 'One served model (what OpenAI clients call models.retrieve)',
+      request: { params: z.object({ id: z.string() }) },
+      responses: { 200: { description: 'The model', content: { 'application/json': { schema: ModelInfoSchema } } }, 404: errorResponses[404] },
+    }),
+  );
 
   jsonBody(app, '/v1/generate', SERVICE_LIMITS.maxBodyBytes);
   jsonBody(app, '/v1/score', SERVICE_LIMITS.maxScoreBodyBytes);
@@ -139,6 +146,8 @@ export function apiRoutes(ctx: RouteContext) {
   });
 
   app.get('/v1/models', (c) => c.json(ModelsResponseSchema.parse({ object: 'list', data: registry.models.map(modelInfo) } satisfies ModelsResponse), 200));
+  // One model, as OpenAI's `models.retrieve(id)` asks for it.
+  app.get('/v1/models/:id', (c) => c.json(modelInfo(resolveModel(c, registry, c.req.param('id'), 'id')), 200));
 
   return app;
 }

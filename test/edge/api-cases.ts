@@ -107,10 +107,13 @@ export function apiCases(fetch: Fetch): void {
   });
 
   describe('the OpenAI-compatible API, through the official openai client', () => {
-    it('models.list() lists the served models', async () => {
+    it('models.list() lists the served models; models.retrieve(id) gives one', async () => {
       const ids: string[] = [];
       for await (const m of openai.models.list()) ids.push(m.id);
       expect(ids).toEqual(SERVED);
+      expect(await openai.models.retrieve(SERVED[1])).toMatchObject({ id: SERVED[1], object: 'model', owned_by: 'deeprnn' });
+      const missing = await openai.models.retrieve('nope').catch((e: InstanceType<typeof OpenAI.APIError>) => e);
+      expect((missing as InstanceType<typeof OpenAI.APIError>).status).toBe(404);
     });
 
     it('completions.create gives /v1/generate\'s text for the same seed and settings, with usage counting characters', async () => {
@@ -190,6 +193,11 @@ export function apiCases(fetch: Fetch): void {
         expect(e.param).toBe(field);
         expect(e.message).toContain(field);
       }
+      // Their neutral values, which clients send by default, ask for nothing and pass.
+      const neutral = await openai.completions.create({ model: SERVED[0], prompt: 'the', max_tokens: 5, seed: 1, best_of: 1, logit_bias: {}, presence_penalty: 0, frequency_penalty: 0, suffix: null, user: 'someone' });
+      expect(neutral.choices[0].text).toBe((await generate({ prefix: 'the', numChars: 5, temperature: 1, seed: 1 })).generated);
+      expect((await refused({ prompt: [[1, 2, 3]] } as Record<string, unknown>)).param).toBe('prompt');
+      expect((await refused({ temprature: 1 })).message).toMatch(/temprature is not a field of \/v1\/completions/);
       const tooLong = await refused({ max_tokens: 5000 });
       expect(tooLong.status).toBe(400);
       expect(tooLong.param).toBe('max_tokens');
@@ -236,7 +244,7 @@ export function apiCases(fetch: Fetch): void {
     it('GET /openapi.json documents the API, its SSE events included, from the contract', async () => {
       const doc = (await (await fetch('/openapi.json')).json()) as OpenApiDoc;
       expect(doc.openapi).toBe('3.1.0');
-      expect(Object.keys(doc.paths).sort()).toEqual(['/v1/chat/completions', '/v1/completions', '/v1/generate', '/v1/models', '/v1/score']);
+      expect(Object.keys(doc.paths).sort()).toEqual(['/v1/chat/completions', '/v1/completions', '/v1/generate', '/v1/models', '/v1/models/{id}', '/v1/score']);
       const req = doc.components.schemas.GenerateRequest;
       expect(req.required.sort()).toEqual(['numChars', 'prefix']);
       expect(req.additionalProperties).toBe(false);
