@@ -8,8 +8,9 @@
  *   - 100 clients that ask for 2000 characters and hang up after 0.3 s: server CPU spent on them
  *   - 200 Server-Sent Event streams opened at once: time to headers
  *   - fairness: a 20-character request during 128 streams of 2000 characters
- *   - models (when the server serves two or more: MODEL_DIR=a,b): 32 connections shared by the
- *     first two models, each one's requests/s, and the total against the first model alone
+ *   - models (when the server serves two or more: MODEL_DIR=a,b): two clients of 16 connections,
+ *     one on each of the first two models, each one's requests/s; then both clients on the first
+ *     model alone, and the two totals' ratio
  *   - a soak (BENCH_SOAK_SECONDS, default off): RSS before and after
  * Loopback only. Settings: BENCH_SECONDS (10), BENCH_URL, BENCH_SOAK_SECONDS (0), BENCH_ONLY (a
  * comma list of the parts to run: cpu, load, models, abandoned, streams, long; default all), and
@@ -138,7 +139,10 @@ if (runs('models')) {
     const load = (model: string, connections: number) => autocannon({ url: `${url}/v1/generate`, connections, duration: SECONDS, timeout: 10, method: 'POST', headers: { 'content-type': 'application/json' }, body: body(50, { model }) });
     const [a, b] = await Promise.all([load(names[0], 16), load(names[1], 16)]);
     while (((await health()).running ?? 0) > 0) await sleep(100);
-    const alone = await load(names[0], 32);
+    // Alone: the same two clients of 16 connections (the load generator shares these cores, so
+    // its shape must be the same), both on the first model.
+    const alone2 = await Promise.all([load(names[0], 16), load(names[0], 16)]);
+    const alone = { requests: { average: alone2[0].requests.average + alone2[1].requests.average } };
     const total = a.requests.average + b.requests.average;
     emit({
       kind: 'models', numChars: 50, seconds: SECONDS,
