@@ -15,7 +15,8 @@ import { fileURLToPath } from 'node:url';
 const hwm = () => Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'))![1]) * 1024;
 
 if (process.argv[2] === '--child') {
-  const { readCorpus, splitCorpus } = await import('../trainer/corpus.ts');
+  const { splitCorpus } = await import('../trainer/corpus.ts');
+  const { readCorpus } = await import('../trainer/corpus-files.ts');
   const { sequentialWindows } = await import('../trainer/data.ts');
   const { Rng } = await import('../shared/rng.ts');
   const before = hwm();

@@ -9,12 +9,9 @@
  *
  * The header's `sha256` is that of the header JSON written with `sha256: ""`, followed by the blobs.
  */
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { sha256Hex } from '../shared/artifact.ts';
 import { DeeprnnError } from '../shared/errors.ts';
 import { CELLS, numElements, tensorSpecs, type Architecture, type Params } from '../shared/model.ts';
-import { writeFileAtomic } from '../shared/platform/node.ts';
 import { PREPROCESSINGS } from '../shared/text.ts';
 import { ENGINE_CHOICES, LR_SCHEDULES, type TrainConfig } from './config.ts';
 import { ITERATORS } from './data.ts';
@@ -91,7 +88,8 @@ async function digest(h: Header, body: Uint8Array): Promise<string> {
   return sha256Hex(all);
 }
 
-export async function writeCheckpoint(dir: string, ck: Checkpoint): Promise<void> {
+/** A checkpoint as bytes (runtime-free: Node writes them to DIR/checkpoint.bin, trainer/checkpoint-files.ts). */
+export async function encodeCheckpoint(ck: Checkpoint): Promise<Uint8Array> {
   const specs = tensorSpecs(archOf(ck.config));
   const groups: [string, Params][] = [['params', ck.params]];
   if (ck.optimizer.moments) groups.push(['adam.m', ck.optimizer.moments.m], ['adam.v', ck.optimizer.moments.v]);
@@ -115,7 +113,7 @@ export async function writeCheckpoint(dir: string, ck: Checkpoint): Promise<void
   new DataView(out.buffer).setUint32(MAGIC.length, head.length - MAGIC.length, true);
   out.set(head.subarray(MAGIC.length), MAGIC.length + 4);
   out.set(body, 4 + head.length);
-  await writeFileAtomic(join(dir, CHECKPOINT_FILE), out);
+  return out;
 }
 
 /** The configuration a checkpoint holds, checked field by field (a hand-edited file could say anything). */
@@ -142,14 +140,8 @@ function checkConfig(c: unknown, bad: (why: string) => never): TrainConfig {
   return r as unknown as TrainConfig;
 }
 
-export async function readCheckpoint(dir: string): Promise<Checkpoint> {
-  const path = join(dir, CHECKPOINT_FILE);
-  let file: Uint8Array;
-  try {
-    file = await readFile(path);
-  } catch {
-    throw new DeeprnnError('no_checkpoint', `${path} does not exist: nothing to resume (start the run with --out ${dir})`);
-  }
+/** A checkpoint's bytes, checked (SHA-256 over header and weights, every field); `path` names it in errors. */
+export async function decodeCheckpoint(file: Uint8Array, path: string): Promise<Checkpoint> {
   const bad = (why: string): never => {
     throw new DeeprnnError('bad_checkpoint', `${path} is damaged (${why}); it cannot be resumed`);
   };

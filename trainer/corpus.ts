@@ -8,10 +8,9 @@
  *   a chunk at a time and the vocabulary is counted in the same pass, so memory stays at a few
  *   bytes per character (a 200 MB text peaks near 4 bytes per character);
  * - author tags: with `authorTags`, each file's author tag is read at the start of every paragraph.
+ * Runtime-free: a source is anything that gives bytes (a file in Node: trainer/corpus-files.ts; a
+ * pasted text or a dropped file in a page), and the SHA-256 is the host's.
  */
-import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
-import { basename } from 'node:path';
 import { DeeprnnError, OptionError } from '../shared/errors.ts';
 import { d2lLine, type Preprocessing } from '../shared/text.ts';
 import { AUTHOR_NAME, authorToken, UNK, Vocab } from '../shared/vocab.ts';
@@ -29,9 +28,21 @@ export interface CorpusFile {
 export function corpusFile(arg: string): CorpusFile {
   const m = /^([^=/\\]+)=(.+)$/.exec(arg);
   const path = m ? m[2] : arg;
-  const author = m ? m[1] : basename(path).split(/[-_.]/)[0].toLowerCase() || 'text';
+  const author = m ? m[1] : (path.split(/[/\\]/).pop() ?? '').split(/[-_.]/)[0].toLowerCase() || 'text';
   if (!AUTHOR_NAME.test(author)) throw new OptionError(`--corpus ${arg}: the author name ${JSON.stringify(author)} must be letters, digits, - _ or . (at most 64), starting with a letter or digit; give one as NAME=FILE`);
   return { path, author };
+}
+
+/** A corpus text as bytes, under the name its reports and errors use. */
+export interface CorpusSource extends CorpusFile {
+  bytes(): Promise<Uint8Array>;
+}
+
+/** An incremental SHA-256 (Node's crypto, or WebCrypto-free JavaScript in a page). */
+export interface Sha256 {
+  update(bytes: Uint8Array): void;
+  /** Lower-case hex. */
+  digest(): string;
 }
 
 export interface ReadOptions {
@@ -120,7 +131,8 @@ const MARKER_WINDOW = 256 * 1024;
  * before a Gutenberg END line. Markers are ASCII, so they are found in the bytes read as Latin-1.
  */
 export function textBounds(bytes: Uint8Array): { start: number; end: number } {
-  const latin1 = (from: number, to: number) => Buffer.from(bytes.buffer, bytes.byteOffset + from, to - from).toString('latin1');
+  // One character per byte, so offsets in the text are offsets in the bytes.
+  const latin1 = (from: number, to: number) => new TextDecoder('latin1').decode(bytes.subarray(from, to));
   const headEnd = Math.min(bytes.length, MARKER_WINDOW);
   const head = latin1(0, headEnd);
   let start = 0;
@@ -188,7 +200,7 @@ function* textChunks(bytes: Uint8Array, file: string, base: number, chunkBytes =
  * The vocabulary is d2l's: <unk>, then (with author tags) one tag per author, then characters by
  * descending frequency, ties in order of first appearance.
  */
-export async function readCorpus(files: readonly CorpusFile[], o: ReadOptions): Promise<Corpus> {
+export async function buildCorpus(files: readonly CorpusSource[], o: ReadOptions & { sha256: () => Sha256 }): Promise<Corpus> {
   if (files.length === 0) throw new OptionError('give at least one corpus file');
   const authors = o.authorTags ? [...new Set(files.map((f) => f.author))] : [];
   if (o.vocab && o.authorTags) {
@@ -202,20 +214,16 @@ export async function readCorpus(files: readonly CorpusFile[], o: ReadOptions): 
   const A = authors.length;
   const known = o.vocab;
   const unknownSeen = new Map<string, number>();
-  const hash = createHash('sha256');
+  const hash = o.sha256();
   const ids: IdArray[] = [];
   const reports: FileReport[] = [];
 
   for (const f of files) {
-    let bytes: Uint8Array;
-    try {
-      bytes = await readFile(f.path);
-    } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      throw new DeeprnnError('missing_corpus', `corpus file ${f.path} cannot be read${code === 'ENOENT' ? ': it does not exist' : code === 'EISDIR' ? ': it is a directory' : ` (${code ?? (e as Error).message})`}`);
-    }
+    let bytes = await f.bytes();
     hash.update(bytes);
-    const fileSha = createHash('sha256').update(bytes).digest('hex');
+    const one = o.sha256();
+    one.update(bytes);
+    const fileSha = one.digest();
     const fileBytes = bytes.length;
     const bom = bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf ? 3 : 0;
     bytes = bytes.subarray(bom);
@@ -316,7 +324,7 @@ export async function readCorpus(files: readonly CorpusFile[], o: ReadOptions): 
     for (const a of ids) for (let i = 0; i < a.length; i++) a[i] = remap[a[i]];
   }
   if (vocab.tokens[vocab.unkIndex] !== UNK) throw new Error('unreachable: vocabulary without <unk>');
-  return { vocab, ids, files: reports, sha256: hash.digest('hex') };
+  return { vocab, ids, files: reports, sha256: hash.digest() };
 }
 
 /** What training reads: the training ids, and the held-out part of each file. */

@@ -3,30 +3,26 @@
  * time budget are spent, `evaluate` measures held-out perplexity. Around it: per-window time
  * budget and stop requests (Ctrl-C), exact resume from any window, divergence detection, the
  * learning-rate schedule, metrics, a plot, and the model artifact (the best epoch on validation).
- * One loop for every engine.
+ * One loop for every engine, and for every runtime: what a run writes goes to its `RunStore` (an
+ * output folder in Node, trainer/train-files.ts; memory in a page), and the host hands in the
+ * corpus, the engine and the kernel.
  */
-import { mkdir, readFile } from 'node:fs/promises';
-import { basename, join } from 'node:path';
 import { DeeprnnError, OptionError } from '../shared/errors.ts';
 import { combine, evaluateIds, EVAL_SEGMENT, type Evaluation } from '../shared/evaluate.ts';
 import { predict } from '../shared/generate.ts';
 import type { Kernel } from '../shared/kernel/kernel.ts';
 import { KernelModel } from '../shared/kernel/stepper.ts';
 import { initParams, type Architecture, type Model, type Params, type TrainingRecord } from '../shared/model.ts';
-import { loadKernelNode, readModelDir, writeFileAtomic, writeModelDir } from '../shared/platform/node.ts';
 import { Rng } from '../shared/rng.ts';
 import type { Vocab } from '../shared/vocab.ts';
-import { writeCheckpoint, type Checkpoint, type EpochRecord, type Position } from './checkpoint.ts';
+import type { Checkpoint, EpochRecord, Position } from './checkpoint.ts';
 import { learningRate, type TrainConfig } from './config.ts';
-import { corpusFile, readCorpus, samplePrefixOf, splitCorpus, type Corpus, type Split } from './corpus.ts';
+import { samplePrefixOf, type Corpus, type Split } from './corpus.ts';
 import { checkWindows, randomWindows, sequentialWindows, windowsPerEpoch } from './data.ts';
 import { windowSeed } from './engines/dropout.ts';
 import type { Engine } from './engines/engine.ts';
-import { createEngine } from './engines/index.ts';
+import type { EngineSpec } from './engines/index.ts';
 import { perplexityPlot } from './plot.ts';
-
-export const METRICS_FILE = 'metrics.jsonl';
-export const PLOT_FILE = 'perplexity.svg';
 /** A checkpoint is also written mid-epoch at least this often (long epochs on large corpora). */
 const CHECKPOINT_EVERY_MS = 10 * 60 * 1000;
 /** A first guess at validation's cost, before one has been timed (the float32 kernel, one row). */
@@ -60,32 +56,27 @@ export interface TrainResult {
   stopped: StopReason;
 }
 
-export interface TrainOptions {
-  /** Aborted to stop after the current window (SIGINT, SIGTERM). */
-  signal?: AbortSignal;
-  /** For tests, which wrap the real engine to inject faults. */
-  makeEngine?: typeof createEngine;
+/**
+ * Where a run keeps what it writes, and where a resumed one finds it: an output folder in Node
+ * (trainer/train-files.ts), memory in a page.
+ */
+export interface RunStore {
+  /** The model's name (Node: the folder's). */
+  readonly name: string;
+  /** Where it is, for messages ("runs/alice"). */
+  readonly where: string;
+  /** The epochs recorded so far, up to `epoch` (a resumed run). */
+  loadMetrics(epoch: number): Promise<EpochRecord[]>;
+  saveMetrics(records: readonly EpochRecord[]): Promise<void>;
+  saveCheckpoint(c: Checkpoint): Promise<void>;
+  savePlot(svg: string): Promise<void>;
+  saveModel(model: Model): Promise<void>;
 }
 
-/** The metrics written so far, cut back to the checkpoint's epoch (a kill may leave one more). */
-async function resumeMetrics(outDir: string, epoch: number): Promise<EpochRecord[]> {
-  const text = await readFile(join(outDir, METRICS_FILE), 'utf8').catch(() => '');
-  return text
-    .split('\n')
-    .filter((l) => l.trim())
-    .map((l) => JSON.parse(l) as EpochRecord)
-    .filter((r) => r.epoch <= epoch && r.epoch === Math.floor(r.epoch));
-}
-
-/** The corpus a run reads: from the files and options, or with a fine-tuned model's vocabulary. */
-async function loadData(config: TrainConfig, base: Model | null): Promise<{ corpus: Corpus; split: Split }> {
-  if (config.corpus.length === 0) throw new OptionError('give the text to train on with --corpus FILE');
-  const files = config.corpus.map(corpusFile);
-  const corpus = await readCorpus(files, {
-    preprocessing: config.preprocessing, keepBoilerplate: config.keepBoilerplate, authorTags: config.authorTags,
-    vocab: base?.vocab, unknownChars: config.unknownChars,
-  });
-  return { corpus, split: splitCorpus(corpus, config) };
+/** The corpus read and split for a run (by the host: files in Node, texts in a page). */
+export interface RunData {
+  corpus: Corpus;
+  split: Split;
 }
 
 export class Trainer {
@@ -106,15 +97,15 @@ export class Trainer {
 
   constructor(
     private readonly config: TrainConfig,
-    private readonly outDir: string,
+    private readonly store: RunStore,
     private readonly hooks: TrainHooks,
-    private readonly data: { corpus: Corpus; split: Split },
+    private readonly data: RunData,
     private readonly engine: Engine,
     private readonly evalKernel: Kernel,
     private readonly resume: Checkpoint | null,
     private readonly signal?: AbortSignal,
   ) {
-    this.name = basename(outDir);
+    this.name = store.name;
     this.arch = { cell: config.cell, numLayers: config.numLayers, hiddenSize: config.hiddenSize, vocabSize: data.corpus.vocab.size, input: 'one-hot' };
     this.best = resume?.best ?? null;
     this.elapsedBefore = resume?.elapsedSeconds ?? 0;
@@ -167,7 +158,7 @@ export class Trainer {
   }
 
   private async checkpoint(position: Position, carry: Float32Array | null): Promise<void> {
-    await writeCheckpoint(this.outDir, {
+    await this.store.saveCheckpoint({
       config: this.config, position, elapsedSeconds: +this.elapsed().toFixed(2), last: this.last, best: this.best,
       params: this.engine.getParams(), optimizer: this.engine.getOptimizerState(), carry,
     });
@@ -175,7 +166,7 @@ export class Trainer {
   }
 
   private async writeMetrics(): Promise<void> {
-    await writeFileAtomic(join(this.outDir, METRICS_FILE), this.records.map((r) => JSON.stringify(r) + '\n').join(''));
+    await this.store.saveMetrics(this.records);
   }
 
   /**
@@ -244,7 +235,7 @@ export class Trainer {
         throw new DeeprnnError(
           'diverged',
           `${what} at epoch ${epoch}, window ${index + 1}: training diverged (try a lower --lr or --clip). ` +
-            (this.resume || epoch > 1 ? `The last good checkpoint is kept in ${this.outDir}.` : 'No epoch completed, so there is no checkpoint.'),
+            (this.resume || epoch > 1 ? `The last good checkpoint is kept in ${this.store.where}.` : 'No epoch completed, so there is no checkpoint.'),
         );
       }
       this.lr = learningRate(config, this.progress(epoch, index, perEpoch));
@@ -270,7 +261,7 @@ export class Trainer {
     const { config, engine, resume } = this;
     this.runStart = performance.now();
     this.lastCheckpoint = this.runStart;
-    this.records = resume ? await resumeMetrics(this.outDir, resume.position.epoch) : [];
+    this.records = resume ? await this.store.loadMetrics(resume.position.epoch) : [];
     await this.writeMetrics();
     let position: Position | null = resume?.position ?? null;
     this.iterRng = position ? Rng.fromState(position.rngState) : new Rng((config.seed ^ 0x5bd1e995) >>> 0);
@@ -288,7 +279,7 @@ export class Trainer {
       if (epoch % 10 === 0 && !r.stopped) this.hooks.log(`epoch ${epoch}: ${this.predict(params)}`);
       await this.writeMetrics();
       if (!r.stopped) await this.checkpoint({ epoch, window: 0, rngState: this.iterRng.getState(), partial: { loss: 0, tokens: 0 } }, null);
-      if (epoch % 10 === 0 || r.stopped) await writeFileAtomic(join(this.outDir, PLOT_FILE), await perplexityPlot(this.records, this.name));
+      if (epoch % 10 === 0 || r.stopped) await this.store.savePlot(await perplexityPlot(this.records, this.name));
       this.hooks.epoch?.(this.last!, config.epochs);
       if (ending) {
         stopped = ending;
@@ -344,33 +335,52 @@ export class Trainer {
       date: new Date().toISOString(),
     };
     const model = this.model(params, training);
-    await writeModelDir(this.outDir, model, 'float32');
-    await writeFileAtomic(join(this.outDir, PLOT_FILE), await perplexityPlot(this.records, this.name));
-    const perFile = v && Object.keys(v.perFile).length > 1 ? ` (${Object.entries(v.perFile).map(([f, e]) => `${basename(f)} ${e.perplexity.toFixed(2)}`).join(', ')})` : '';
+    await this.store.saveModel(model);
+    await this.store.savePlot(await perplexityPlot(this.records, this.name));
+    const perFile = v && Object.keys(v.perFile).length > 1 ? ` (${Object.entries(v.perFile).map(([f, e]) => `${f.split(/[/\\]/).pop()} ${e.perplexity.toFixed(2)}`).join(', ')})` : '';
     this.hooks.log(`perplexity ${last.perplexity.toFixed(2)}${best ? `, validation perplexity ${best.validationPerplexity.toFixed(2)} (epoch ${best.epoch})${perFile}` : ''}, ${last.tokensPerSecond} tokens/s on ${engine.name} (${engine.backend})`);
     this.hooks.log(this.predict(params, model));
     return { model, last, stopped };
   }
 }
 
+/** What a host hands a run: the data, where it writes, how to build the engine, the evaluation kernel. */
+export interface RunHost {
+  data: RunData;
+  store: RunStore;
+  /** A fine-tuned model's weights and architecture (--init-from), or null. */
+  base: Model | null;
+  makeEngine(spec: EngineSpec): Promise<Engine>;
+  /** The portable kernel: validation and predictions, the same as every runtime generates with. */
+  evalKernel: Kernel;
+  hooks: TrainHooks;
+  resume: Checkpoint | null;
+  /** Aborted to stop after the current window (Ctrl-C, a page's stop button). */
+  signal?: AbortSignal;
+}
+
 /**
- * Train (or continue `resume`) into `outDir`: read the corpus, build the engine with its
- * optimizer, start from fresh weights, a checkpoint or a model (--init-from), and fit.
+ * Fine-tuning keeps the model's architecture, preprocessing and vocabulary (with its authors):
+ * the configuration a run with `base` trains with. Applied before the data is read.
  */
-export async function train(config: TrainConfig, outDir: string, hooks: TrainHooks, resume: Checkpoint | null = null, o: TrainOptions = {}): Promise<TrainResult> {
-  const base = config.initFrom ? await readModelDir(config.initFrom) : null;
-  if (base) {
-    // Fine-tuning keeps the model's architecture, preprocessing and vocabulary (with its authors).
-    config = { ...config, cell: base.arch.cell, numLayers: base.arch.numLayers, hiddenSize: base.arch.hiddenSize, preprocessing: base.preprocessing, authorTags: base.vocab.authors.size > 0 };
-  }
-  const data = await loadData(config, base);
+export function withBase(config: TrainConfig, base: Model | null): TrainConfig {
+  if (!base) return config;
+  return { ...config, cell: base.arch.cell, numLayers: base.arch.numLayers, hiddenSize: base.arch.hiddenSize, preprocessing: base.preprocessing, authorTags: base.vocab.authors.size > 0 };
+}
+
+/**
+ * Train (or continue `resume`), anywhere: check the data against the configuration, build the
+ * engine with its optimizer, start from fresh weights, a checkpoint or a model (--init-from),
+ * and fit. `config` is already `withBase`'s.
+ */
+export async function runTraining(config: TrainConfig, host: RunHost): Promise<TrainResult> {
+  const { data, resume, base } = host;
   if (resume && data.corpus.vocab.size !== config.vocabSize) throw new DeeprnnError('bad_checkpoint', `the corpus now gives ${data.corpus.vocab.size} tokens, the checkpoint was trained on ${config.vocabSize}: the corpus files changed`);
   config = { ...config, vocabSize: data.corpus.vocab.size };
   checkWindows(data.split.train.length, config.batchSize, config.numSteps, 'training');
   for (const v of data.split.validation) if (v.ids.length < 2) throw new OptionError(`the held-out part of ${v.file} has ${v.ids.length} characters: too few to validate (raise --val-fraction or use a longer file)`);
-  await mkdir(outDir, { recursive: true });
   const arch: Architecture = { cell: config.cell, numLayers: config.numLayers, hiddenSize: config.hiddenSize, vocabSize: config.vocabSize, input: 'one-hot' };
-  const engine = await (o.makeEngine ?? createEngine)({ choice: config.engine, arch, batchSize: config.batchSize, numSteps: config.numSteps, optimizer: { name: config.optimizer }, threads: config.threads });
+  const engine = await host.makeEngine({ choice: config.engine, arch, batchSize: config.batchSize, numSteps: config.numSteps, optimizer: { name: config.optimizer }, threads: config.threads });
   try {
     if (resume) {
       engine.setParams(resume.params);
@@ -380,7 +390,7 @@ export async function train(config: TrainConfig, outDir: string, hooks: TrainHoo
       const paramRng = new Rng(config.seed);
       engine.setParams(initParams(arch, () => paramRng.uniform()));
     }
-    const trainer = new Trainer(config, outDir, hooks, data, engine, await loadKernelNode('simd'), resume, o.signal);
+    const trainer = new Trainer(config, host.store, host.hooks, data, engine, host.evalKernel, resume, host.signal);
     return await trainer.fit();
   } finally {
     await engine.dispose();

@@ -8,7 +8,8 @@ import type { Model } from '../../shared/model.ts';
 import { loadKernelNode, readModelDir } from '../../shared/platform/node.ts';
 import { logSumExp } from '../../shared/sampling.ts';
 import { readTimeMachineLines } from '../../shared/text.ts';
-import { readCorpus, splitCorpus, type IdArray } from '../../trainer/corpus.ts';
+import { splitCorpus, type IdArray } from '../../trainer/corpus.ts';
+import { readCorpus } from '../../trainer/corpus-files.ts';
 
 const root = new URL('../..', import.meta.url).pathname;
 const book = readTimeMachineLines(readFileSync(`${root}data/timemachine.txt`, 'utf8')).join('');

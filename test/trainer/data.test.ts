@@ -6,7 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Rng } from '../../shared/rng.ts';
 import { tokenizeChars } from '../../shared/text.ts';
 import { authorToken, Vocab } from '../../shared/vocab.ts';
-import { corpusFile, invalidUtf8Offset, readCorpus, samplePrefixOf, splitCorpus, textBounds } from '../../trainer/corpus.ts';
+import { corpusFile, invalidUtf8Offset, samplePrefixOf, splitCorpus, textBounds } from '../../trainer/corpus.ts';
+import { readCorpus } from '../../trainer/corpus-files.ts';
 import { checkWindows, randomWindows, sequentialWindows } from '../../trainer/data.ts';
 
 const ROOT = new URL('../..', import.meta.url).pathname;

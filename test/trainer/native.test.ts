@@ -2,6 +2,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { beginState, referenceStep, type RecurrentState } from '../../shared/reference.ts';
 import { Vocab } from '../../shared/vocab.ts';
 import type { Model, Params } from '../../shared/model.ts';
+import { nodeHelpers } from '../../trainer/engines/index.ts';
 import { NativeEngine } from '../../trainer/engines/native.ts';
 import { loadKernels, randomModel, randomTokens } from '../helpers.ts';
 
@@ -145,7 +146,7 @@ describe('native engine: training', () => {
       const model = randomModel(cell, { numLayers: 2, hiddenSize: 24, seed: 8, scale: 0.5 });
       const V = model.arch.vocabSize;
       const run = async (threads: number) => {
-        const e = new NativeEngine(kernels['relaxed-simd'], model.arch, 7, 6, { name: 'adam' }, threads);
+        const e = new NativeEngine(kernels['relaxed-simd'], model.arch, 7, 6, { name: 'adam' }, threads, nodeHelpers);
         e.setParams(model.params);
         e.resetState();
         const losses: number[] = [];
@@ -171,7 +172,7 @@ describe('native engine: training', () => {
   it('carries the state between windows, and restores it from getCarry', async () => {
     const model = randomModel('lstm', { hiddenSize: 6, seed: 3 });
     const V = model.arch.vocabSize;
-    const [a, b] = [2, 2].map(() => new NativeEngine(kernels['relaxed-simd'], model.arch, 4, 3, { name: 'sgd' }, 2));
+    const [a, b] = [2, 2].map(() => new NativeEngine(kernels['relaxed-simd'], model.arch, 4, 3, { name: 'sgd' }, 2, nodeHelpers));
     for (const e of [a, b]) e.setParams(model.params);
     await a.forwardBackward(randomTokens(12, V, 1), randomTokens(12, V, 2));
     b.setCarry(a.getCarry());

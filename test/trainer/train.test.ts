@@ -6,12 +6,14 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DeeprnnError, OptionError } from '../../shared/errors.ts';
 import { readModelDir } from '../../shared/platform/node.ts';
-import { CHECKPOINT_FILE, readCheckpoint, type EpochRecord } from '../../trainer/checkpoint.ts';
+import { CHECKPOINT_FILE, type EpochRecord } from '../../trainer/checkpoint.ts';
+import { readCheckpoint } from '../../trainer/checkpoint-files.ts';
 import { learningRate, TRAIN_OPTIONS, trainConfig, type TrainConfig } from '../../trainer/config.ts';
 import { createEngine } from '../../trainer/engines/index.ts';
 import { parseOptions } from '../../trainer/options.ts';
 import { LOCK_FILE, removeAbandoned } from '../../trainer/outdir.ts';
-import { METRICS_FILE, PLOT_FILE, train, type TrainHooks, validationDue } from '../../trainer/train.ts';
+import { METRICS_FILE, PLOT_FILE, train } from '../../trainer/train-files.ts';
+import { type TrainHooks, validationDue } from '../../trainer/train.ts';
 import { main } from '../../trainer/cli.ts';
 
 const ROOT = new URL('../..', import.meta.url).pathname;

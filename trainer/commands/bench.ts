@@ -14,6 +14,7 @@ import { exportOnnx, onnxRows } from '../../shared/onnx.ts';
 import { loadKernelNode } from '../../shared/platform/node.ts';
 import { Rng } from '../../shared/rng.ts';
 import { Vocab } from '../../shared/vocab.ts';
+import { nodeHelpers } from '../engines/index.ts';
 import { NativeEngine } from '../engines/native.ts';
 import { helpText, opt, parseOptions } from '../options.ts';
 
@@ -77,7 +78,7 @@ export async function benchCommand(argv: string[], out: (s: string) => void): Pr
       const runs: ['simd' | 'relaxed-simd', number][] = [['simd', 1], ...Array.from({ length: values.threads! }, (_, i): ['relaxed-simd', number] => ['relaxed-simd', i + 1])];
       let one = 0;
       for (const [flavor, threads] of runs) {
-        const engine = new NativeEngine(await loadKernelNode(flavor), model.arch, B, T, { name: 'sgd' }, threads);
+        const engine = new NativeEngine(await loadKernelNode(flavor), model.arch, B, T, { name: 'sgd' }, threads, nodeHelpers);
         engine.setParams(model.params);
         engine.resetState();
         const r = await timed(seconds, async () => {

@@ -8,7 +8,8 @@ import { OptionError } from '../../shared/errors.ts';
 import { combine, evaluateIds, EVAL_SEGMENT, type Evaluation } from '../../shared/evaluate.ts';
 import { KernelModel } from '../../shared/kernel/stepper.ts';
 import { DEFAULT_MODEL_DIR, loadKernelNode, readModelDir } from '../../shared/platform/node.ts';
-import { corpusFile, readCorpus, splitCorpus } from '../corpus.ts';
+import { corpusFile, splitCorpus } from '../corpus.ts';
+import { readCorpus } from '../corpus-files.ts';
 import { helpText, modelOption, opt, parseOptions } from '../options.ts';
 
 const OPTIONS = {

@@ -1,10 +1,11 @@
 /** `deeprnn train`: option parsing, the output folder, Ctrl-C, and progress display around trainer/train.ts. */
 import { OptionError } from '../../shared/errors.ts';
-import { readCheckpoint, type Checkpoint, type EpochRecord } from '../checkpoint.ts';
+import type { Checkpoint, EpochRecord } from '../checkpoint.ts';
+import { readCheckpoint } from '../checkpoint-files.ts';
 import { RESUME_OPTIONS, TRAIN_OPTIONS, trainConfig, type TrainConfig, type TrainValues } from '../config.ts';
 import { withOutDir } from '../outdir.ts';
 import { helpText, parseOptions } from '../options.ts';
-import { train } from '../train.ts';
+import { train } from '../train-files.ts';
 
 export const trainHelp = helpText(
   'Usage: deeprnn train --out DIR [options]\n       deeprnn train --resume DIR [--epochs N] [--time-budget MIN]',

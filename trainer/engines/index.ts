@@ -3,7 +3,15 @@ import type { Architecture } from '../../shared/model.ts';
 import { loadKernelNode } from '../../shared/platform/node.ts';
 import type { EngineChoice } from '../config.ts';
 import type { Engine, OptimizerConfig } from './engine.ts';
-import { NativeEngine } from './native.ts';
+import { NativeEngine, type HelperSpawner } from './native.ts';
+import { tsWorker } from '../../shared/platform/node.ts';
+
+/** The native engine's helper threads in Node: worker threads running shard-thread.ts. */
+export const nodeHelpers: HelperSpawner = (job) => {
+  const w = tsWorker(new URL('./shard-thread.ts', import.meta.url), { workerData: job });
+  w.unref();
+  return w;
+};
 import { gpuAvailable, loadTfjs, TfjsEngine, tfjsNodeAvailable, type TfjsBackend } from './tfjs.ts';
 
 const TFJS: Record<Exclude<EngineChoice, 'auto' | 'native' | 'tfjs'>, TfjsBackend> = {
@@ -30,6 +38,6 @@ export async function createEngine(s: EngineSpec): Promise<Engine> {
   let choice = s.choice;
   if (choice === 'auto') choice = (await gpuAvailable()) ? 'tfjs-gpu' : 'native';
   if (choice === 'tfjs') choice = (await gpuAvailable()) ? 'tfjs-gpu' : (await tfjsNodeAvailable()) ? 'tfjs-node' : 'tfjs-wasm';
-  if (choice === 'native') return new NativeEngine(await loadKernelNode('fastest'), s.arch, s.batchSize, s.numSteps, s.optimizer, s.threads);
+  if (choice === 'native') return new NativeEngine(await loadKernelNode('fastest'), s.arch, s.batchSize, s.numSteps, s.optimizer, s.threads, nodeHelpers);
   return new TfjsEngine(await loadTfjs(TFJS[choice]), s.arch, s.batchSize, s.numSteps, s.optimizer);
 }

@@ -11,8 +11,6 @@
  * is exactly reproducible (and resumes exactly); different N sum in a different order and give
  * slightly different floating-point results.
  */
-import type { Worker } from 'node:worker_threads';
-import { tsWorker } from '../../shared/platform/node.ts';
 import { OptionError } from '../../shared/errors.ts';
 import type { Kernel } from '../../shared/kernel/kernel.ts';
 import { numElements, numGates, tensorSpecs, type Architecture, type Params } from '../../shared/model.ts';
@@ -42,7 +40,15 @@ export interface ThreadJob {
   slice: [number, number];
 }
 
-const THREAD_SCRIPT = new URL('./shard-thread.ts', import.meta.url);
+/** A helper thread as the engine needs it: started on a job, ended with terminate. */
+export interface HelperThread {
+  terminate(): Promise<unknown> | void;
+}
+/**
+ * How the host starts helper threads (Node: worker_threads running shard-thread.ts; a page: Web
+ * Workers). Without one — or without shared memory — the engine runs on one thread.
+ */
+export type HelperSpawner = (job: ThreadJob) => HelperThread;
 
 /** Thread i's slice [from, to) of n parameters: contiguous, 4-float aligned. */
 function slices(n: number, threads: number): [number, number][] {
@@ -78,16 +84,16 @@ export class NativeEngine implements Engine {
   private readonly offsets: Map<string, number>;
   private readonly shards: Shard[];
   private readonly slices: [number, number][];
-  private readonly ctrl = new Int32Array(new SharedArrayBuffer(8 * 4));
+  private readonly ctrl: Int32Array;
   private readonly args: Float64Array;
-  private readonly workers: Worker[] = [];
+  private readonly workers: HelperThread[] = [];
   private readonly masks: number[];
   private adamStep = 0;
   private scale = 1;
   private dropping = false;
   private readonly optimizer: Required<OptimizerConfig>;
 
-  /** `threads`: how many threads share each window (capped by the batch size). */
+  /** `threads`: how many threads share each window (capped by the batch size), started by `spawn`. */
   constructor(
     private readonly kernel: Kernel,
     readonly arch: Architecture,
@@ -95,10 +101,14 @@ export class NativeEngine implements Engine {
     readonly numSteps: number,
     optimizer: OptimizerConfig,
     threads = 1,
+    spawn?: HelperSpawner,
   ) {
     this.optimizer = { beta1: 0.9, beta2: 0.999, eps: 1e-8, ...optimizer };
-    const shared = kernel.k.memory.buffer instanceof SharedArrayBuffer;
-    this.threads = shared ? Math.max(1, Math.min(threads, batchSize)) : 1;
+    const shared = typeof SharedArrayBuffer !== 'undefined' && kernel.k.memory.buffer instanceof SharedArrayBuffer;
+    this.threads = shared && spawn ? Math.max(1, Math.min(threads, batchSize)) : 1;
+    // Shared only when threads share them (a page that is not cross-origin isolated has no SharedArrayBuffer).
+    const buffer = (bytes: number) => (this.threads > 1 ? new SharedArrayBuffer(bytes) : new ArrayBuffer(bytes));
+    this.ctrl = new Int32Array(buffer(8 * 4));
     this.backend = `wasm-${kernel.flavor}${this.threads > 1 ? ` ×${this.threads} threads` : ''}`;
     this.k = kernel.k;
     const { hiddenSize: H, vocabSize: V, cell, numLayers } = arch;
@@ -120,7 +130,7 @@ export class NativeEngine implements Engine {
     const p = (name: string) => this.P + this.offsets.get(name)!;
     // Dropout masks for the whole window, [T·batch, H] time-major per layer; shards copy their rows.
     this.masks = Array.from({ length: numLayers - 1 }, () => kernel.alloc(T * batchSize * H));
-    this.args = new Float64Array(new SharedArrayBuffer((ARGS.results + 2 * this.threads) * 8));
+    this.args = new Float64Array(buffer((ARGS.results + 2 * this.threads) * 8));
 
     const rowsPer = Math.floor(batchSize / this.threads);
     const extra = batchSize % this.threads;
@@ -179,9 +189,7 @@ export class NativeEngine implements Engine {
         module: kernel.module, memory: kernel.k.memory, ctrl: this.ctrl.buffer as SharedArrayBuffer, args: this.args.buffer as SharedArrayBuffer, index: i,
         layout: this.shards[i].layout, blocks, P: this.P, M: this.M, V2: this.V2, slice: this.slices[i],
       };
-      const w = tsWorker(THREAD_SCRIPT, { workerData: job });
-      w.unref();
-      this.workers.push(w);
+      this.workers.push(spawn!(job));
     }
   }
 
