@@ -3,7 +3,6 @@
  * defaults from this table), and the configuration of a run they make: recorded in checkpoints
  * and in the model's training record.
  */
-import { availableParallelism } from 'node:os';
 import { CELLS, type Cell } from '../shared/model.ts';
 import { PREPROCESSINGS, type Preprocessing } from '../shared/text.ts';
 import { ITERATORS, type IteratorKind } from './data.ts';
@@ -25,7 +24,12 @@ export const D2L_PRESET = {
 const d2l = (v: Record<string, unknown>) => v.preset === 'd2l';
 const pick = <K extends keyof typeof D2L_PRESET, T>(key: K, otherwise: T) => (v: Record<string, unknown>) => (d2l(v) ? D2L_PRESET[key] : otherwise);
 
-export const TRAIN_OPTIONS = {
+/**
+ * `deeprnn train`'s options — and, in camelCase, the library's `train()` options — declared once.
+ * `cores` is the host's (Node: os.availableParallelism(); a page: navigator.hardwareConcurrency):
+ * the threads' bound and default.
+ */
+export const trainOptions = (cores: number) => ({
   preset: opt.choice({ choices: ['d2l'] as const, help: "d2l §9.3 exactly: first 10,000 tokens of data/timemachine.txt, d2l preprocessing, 2×256 LSTM, batch 32 × 35, SGD lr 2, clip 1, 500 epochs, no validation" }),
   corpus: opt.list({ arg: '[NAME=]FILE', help: 'corpus text file, UTF-8 (default data/timemachine.txt); NAME is its author for --author-tags (default: the file name up to - _ or .)', default: (v) => (d2l(v) || !v['init-from'] ? [...D2L_PRESET.corpus] : undefined) }),
   preprocessing: opt.choice({ choices: PREPROCESSINGS, help: 'raw: the text as written (case, punctuation, line breaks); d2l: letters only, lower-case (default raw; d2l with --preset d2l)', default: pick('preprocessing', 'raw' as Preprocessing) }),
@@ -47,7 +51,7 @@ export const TRAIN_OPTIONS = {
   iterator: opt.choice({ choices: ITERATORS, help: 'sequential (state carried between windows) or random (state reset every window)', default: 'sequential' as IteratorKind }),
   seed: opt.int({ min: 0, max: 0xffffffff, help: 'seed: same seed, same engine and threads, same result', default: 0 }),
   engine: opt.choice({ choices: ENGINE_CHOICES, help: 'auto (tfjs-node-gpu if it loads and a GPU is present, else native), native, tfjs (best tfjs backend present), tfjs-gpu, tfjs-node, tfjs-wasm, tfjs-cpu', default: 'auto' as EngineChoice }),
-  threads: opt.int({ min: 1, max: availableParallelism(), help: `native engine: threads sharing each window, 1 to the number of cores (default all ${availableParallelism()})`, default: availableParallelism() }),
+  threads: opt.int({ min: 1, max: cores, help: `native engine: threads sharing each window, 1 to the number of cores (default all ${cores})`, default: cores }),
   'time-budget': opt.number({ min: 0, exclusiveMin: true, arg: 'MIN', help: 'stop after this many minutes (checked after every window), validate and write the model' }),
   'predict-prefix': opt.string({ arg: 'TEXT', help: "the model's sample prefix: printed predictions, the demo page's default (default: two words of the corpus; \"time traveller\" with --preset d2l)", default: pick('predict-prefix', undefined) }),
   'init-from': opt.string({ arg: 'DIR', help: "start from a trained model's weights, architecture, preprocessing and vocabulary (fine-tuning)" }),
@@ -56,11 +60,12 @@ export const TRAIN_OPTIONS = {
   force: opt.boolean({ help: 'write into an --out folder that already holds a model or a checkpoint' }),
   resume: opt.string({ arg: 'DIR', help: 'continue a run from DIR/checkpoint.bin; takes only --epochs, --time-budget and --json' }),
   json: opt.boolean({ help: 'one JSON object per epoch on stdout (progress and predictions on stderr)' }),
-};
-export type TrainValues = OptionValues<typeof TRAIN_OPTIONS>;
+});
+export type TrainOptionTable = ReturnType<typeof trainOptions>;
+export type TrainValues = OptionValues<TrainOptionTable>;
 
 /** Options --resume accepts: how far to go, and how to report. */
-export const RESUME_OPTIONS: readonly (keyof typeof TRAIN_OPTIONS)[] = ['resume', 'epochs', 'time-budget', 'json'];
+export const RESUME_OPTIONS: readonly (keyof TrainOptionTable)[] = ['resume', 'epochs', 'time-budget', 'json'];
 
 export interface TrainConfig {
   /** `--corpus` arguments as given ([NAME=]FILE). */

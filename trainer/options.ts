@@ -2,9 +2,10 @@
  * Command-line options, declared once per command as a table (char-rnn's `cmd:option` lines,
  * tfjs-examples' argparse): each option's type, default, bounds and help. `parseArgs`, the help
  * text, validation and defaults all come from that table. Strict: an unknown option is an error
- * that names the nearest real one, so a typo never silently becomes a default.
+ * that names the nearest real one, so a typo never silently becomes a default. Runtime-free: the
+ * command line is read by trainer/argv.ts (Node); the library's options objects come through
+ * `optionsFromObject`, with the same table.
  */
-import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { describeBounds, fromStrings, LIBRARY_LIMITS, nearestName, optionName, type FieldSpec } from '../shared/contract.ts';
 import { OptionError } from '../shared/errors.ts';
 
@@ -66,8 +67,8 @@ export function contractValues(fields: Record<string, FieldSpec>, values: Record
   return fromStrings(fields, raw, (f) => `--${optionName(f)}`);
 }
 
-function parseValue(name: string, d: OptionDef, raw: string | boolean | string[]): unknown {
-  const bad = (what: string) => new OptionError(`--${name} must be ${what}, got ${JSON.stringify(raw)}`);
+function parseValue(label: string, d: OptionDef, raw: string | boolean | string[]): unknown {
+  const bad = (what: string) => new OptionError(`${label} must be ${what}, got ${JSON.stringify(raw)}`);
   switch (d.type) {
     case 'boolean':
     case 'list':
@@ -80,7 +81,7 @@ function parseValue(name: string, d: OptionDef, raw: string | boolean | string[]
       const s = String(raw).trim();
       if (!/^-?\d+$/.test(s)) throw bad('a whole number');
       const v = Number(s);
-      if (v < d.min || v > d.max) throw new OptionError(`--${name} must be in [${d.min}, ${d.max}], got ${v}`);
+      if (v < d.min || v > d.max) throw new OptionError(`${label} must be in [${d.min}, ${d.max}], got ${v}`);
       return v;
     }
     case 'number': {
@@ -94,37 +95,51 @@ function parseValue(name: string, d: OptionDef, raw: string | boolean | string[]
 }
 
 /**
- * argv → values, by the table: parsed, checked, defaults filled. `given` lists the options
- * that were on the command line (--resume needs to know).
+ * Raw values (strings from a command line, or typed values from an options object) → checked
+ * values with the defaults filled, by the table. `label` names an option in errors.
  */
-export function parseOptions<T extends OptionTable>(table: T, argv: string[]): { values: OptionValues<T>; given: Set<string>; positionals: string[] } {
-  const config: NonNullable<ParseArgsConfig['options']> = {};
-  for (const [name, d] of Object.entries(table)) config[name] = { type: d.type === 'boolean' ? 'boolean' : 'string', multiple: d.type === 'list' };
-  let parsed: ReturnType<typeof parseArgs>;
-  try {
-    parsed = parseArgs({ args: argv, options: config, strict: true, allowPositionals: true });
-  } catch (e) {
-    const unknown = /Unknown option '(--?[^']+)'/.exec((e as Error).message)?.[1];
-    const near = unknown ? nearestName(unknown.replace(/^-+/, '').split('=')[0], Object.keys(table)) : undefined;
-    throw new OptionError(`${(e as Error).message}${near ? `; did you mean --${near}?` : ''}`);
-  }
+export function resolveOptions<T extends OptionTable>(table: T, raw: Record<string, string | boolean | string[] | number | undefined>, label: (name: string) => string = (n) => `--${n}`): OptionValues<T> {
   const values: Record<string, unknown> = {};
-  const given = new Set<string>();
   for (const [name, d] of Object.entries(table)) {
-    const raw = (parsed.values as Record<string, string | boolean | string[] | undefined>)[name];
-    if (raw === undefined) continue;
-    if (d.type !== 'boolean' && typeof raw === 'boolean') throw new OptionError(`--${name} takes a value`);
-    given.add(name);
-    values[name] = parseValue(name, d, raw);
+    const r = raw[name];
+    if (r === undefined) continue;
+    if (d.type !== 'boolean' && typeof r === 'boolean') throw new OptionError(`${label(name)} takes a value`);
+    if (d.type === 'boolean' && typeof r !== 'boolean') throw new OptionError(`${label(name)} must be true or false, got ${JSON.stringify(r)}`);
+    if (d.type === 'list' && !(Array.isArray(r) && r.every((x) => typeof x === 'string'))) throw new OptionError(`${label(name)} must be a list of strings, got ${JSON.stringify(r)}`);
+    if ((d.type === 'string' || d.type === 'choice') && typeof r !== 'string') throw new OptionError(`${label(name)} must be a string, got ${JSON.stringify(r)}`);
+    if ((d.type === 'int' || d.type === 'number') && typeof r !== 'number' && typeof r !== 'string') throw new OptionError(`${label(name)} must be a number, got ${JSON.stringify(r)}`);
+    values[name] = parseValue(label(name), d, r as string | boolean | string[]);
     const problem = (d.check as ((v: unknown) => string | null) | undefined)?.(values[name]);
-    if (problem) throw new OptionError(`--${name} ${problem}`);
+    if (problem) throw new OptionError(`${label(name)} ${problem}`);
   }
   // Defaults last, in table order, so a derived default sees the values it depends on.
   for (const [name, d] of Object.entries(table)) {
     if (values[name] !== undefined || d.default === undefined) continue;
     values[name] = typeof d.default === 'function' ? (d.default as (v: Record<string, unknown>) => unknown)(values) : d.default;
   }
-  return { values: values as OptionValues<T>, given, positionals: parsed.positionals };
+  return values as OptionValues<T>;
+}
+
+/** An option's name in a library options object: `max-tokens` → `maxTokens`. */
+export const camelName = (name: string) => name.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+
+/**
+ * A library options object (`{ hidden: 512, timeBudget: 2 }`) → the same checked values as the
+ * command line, by the same table; `only` limits which options the caller may pass. An unknown
+ * name is an error naming the nearest real one.
+ */
+export function optionsFromObject<T extends OptionTable>(table: T, obj: Record<string, unknown>, only: readonly (keyof T & string)[] = Object.keys(table)): OptionValues<T> {
+  const byCamel = new Map(only.map((n) => [camelName(n), n]));
+  const raw: Record<string, string | boolean | string[] | number | undefined> = {};
+  for (const [key, v] of Object.entries(obj)) {
+    const name = byCamel.get(key);
+    if (!name) {
+      const near = nearestName(key, [...byCamel.keys()]);
+      throw new OptionError(`${key} is not an option${near ? `; did you mean ${near}?` : ` (options: ${[...byCamel.keys()].join(', ')})`}`);
+    }
+    raw[name] = v as string | boolean | string[] | number | undefined;
+  }
+  return resolveOptions(table, raw, camelName);
 }
 
 /** The help text: usage lines, then one line per option from the table. */

@@ -16,7 +16,8 @@ import { Rng } from '../../shared/rng.ts';
 import { Vocab } from '../../shared/vocab.ts';
 import { nodeHelpers } from '../engines/index.ts';
 import { NativeEngine } from '../engines/native.ts';
-import { helpText, opt, parseOptions } from '../options.ts';
+import { helpText, opt } from '../options.ts';
+import { parseOptions } from '../argv.ts';
 
 const OPTIONS = {
   seconds: opt.number({ min: 0, max: 600, exclusiveMin: true, help: 'time spent on each measurement', default: 5 }),

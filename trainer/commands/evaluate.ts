@@ -10,7 +10,8 @@ import { KernelModel } from '../../shared/kernel/stepper.ts';
 import { DEFAULT_MODEL_DIR, loadKernelNode, readModelDir } from '../../shared/platform/node.ts';
 import { corpusFile, splitCorpus } from '../corpus.ts';
 import { readCorpus } from '../corpus-files.ts';
-import { helpText, modelOption, opt, parseOptions } from '../options.ts';
+import { helpText, modelOption, opt } from '../options.ts';
+import { parseOptions } from '../argv.ts';
 
 const OPTIONS = {
   model: modelOption,

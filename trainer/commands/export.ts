@@ -5,7 +5,8 @@ import { WEIGHTS_DTYPES } from '../../shared/artifact.ts';
 import { OptionError } from '../../shared/errors.ts';
 import { exportOnnx } from '../../shared/onnx.ts';
 import { readModelDir, writeFileAtomic, writeModelDir } from '../../shared/platform/node.ts';
-import { helpText, opt, parseOptions } from '../options.ts';
+import { helpText, opt } from '../options.ts';
+import { parseOptions } from '../argv.ts';
 import { prepareOutFile, withOutDir } from '../outdir.ts';
 
 const OPTIONS = {

@@ -3,7 +3,8 @@ import { GENERATE_FIELDS } from '../../shared/contract.ts';
 import { predict } from '../../shared/generate.ts';
 import { KernelModel } from '../../shared/kernel/stepper.ts';
 import { DEFAULT_MODEL_DIR, loadKernelNode, readModelDir } from '../../shared/platform/node.ts';
-import { contractOptions, contractValues, helpText, modelOption, opt, parseOptions } from '../options.ts';
+import { contractOptions, contractValues, helpText, modelOption, opt } from '../options.ts';
+import { parseOptions } from '../argv.ts';
 
 const OPTIONS = {
   model: modelOption,

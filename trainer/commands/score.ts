@@ -7,7 +7,8 @@ import { ScoreJob, validateScore } from '../../shared/evaluate.ts';
 import { KernelModel } from '../../shared/kernel/stepper.ts';
 import { DEFAULT_MODEL_DIR, loadKernelNode, readModelDir } from '../../shared/platform/node.ts';
 import { decodeUtf8 } from '../corpus.ts';
-import { contractOptions, contractValues, helpText, modelOption, opt, parseOptions } from '../options.ts';
+import { contractOptions, contractValues, helpText, modelOption, opt } from '../options.ts';
+import { parseOptions } from '../argv.ts';
 
 const OPTIONS = {
   model: modelOption,

@@ -2,10 +2,15 @@
 import { OptionError } from '../../shared/errors.ts';
 import type { Checkpoint, EpochRecord } from '../checkpoint.ts';
 import { readCheckpoint } from '../checkpoint-files.ts';
-import { RESUME_OPTIONS, TRAIN_OPTIONS, trainConfig, type TrainConfig, type TrainValues } from '../config.ts';
+import { availableParallelism } from 'node:os';
+import { RESUME_OPTIONS, trainConfig, trainOptions, type TrainConfig, type TrainValues } from '../config.ts';
 import { withOutDir } from '../outdir.ts';
-import { helpText, parseOptions } from '../options.ts';
+import { helpText } from '../options.ts';
+import { parseOptions } from '../argv.ts';
 import { train } from '../train-files.ts';
+
+/** The CLI's table: threads bounded by this machine's cores. */
+export const TRAIN_OPTIONS = trainOptions(availableParallelism());
 
 export const trainHelp = helpText(
   'Usage: deeprnn train --out DIR [options]\n       deeprnn train --resume DIR [--epochs N] [--time-budget MIN]',
