@@ -13,6 +13,7 @@ import type { TrainConfig } from './config.ts';
 import { corpusFile, splitCorpus } from './corpus.ts';
 import { readCorpus } from './corpus-files.ts';
 import { createEngine } from './engines/index.ts';
+import { perplexityPlot } from './plot.ts';
 import { runTraining, withBase, type RunData, type RunStore, type TrainHooks, type TrainResult } from './train.ts';
 
 export const METRICS_FILE = 'metrics.jsonl';
@@ -47,7 +48,7 @@ export function folderStore(outDir: string): RunStore {
     },
     saveMetrics: (records) => write(METRICS_FILE, records.map((r) => JSON.stringify(r) + '\n').join('')),
     saveCheckpoint: async (c: Checkpoint) => write(CHECKPOINT_FILE, await encodeCheckpoint(c)),
-    savePlot: (svg) => write(PLOT_FILE, svg),
+    savePlot: async (records, title) => write(PLOT_FILE, await perplexityPlot([...records], title)),
     saveModel: async (model: Model) => {
       await (made ??= mkdir(outDir, { recursive: true }));
       await writeModelDir(outDir, model, 'float32');

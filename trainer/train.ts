@@ -22,7 +22,6 @@ import { checkWindows, randomWindows, sequentialWindows, windowsPerEpoch } from 
 import { windowSeed } from './engines/dropout.ts';
 import type { Engine } from './engines/engine.ts';
 import type { EngineSpec } from './engines/index.ts';
-import { perplexityPlot } from './plot.ts';
 /** A checkpoint is also written mid-epoch at least this often (long epochs on large corpora). */
 const CHECKPOINT_EVERY_MS = 10 * 60 * 1000;
 /** A first guess at validation's cost, before one has been timed (the float32 kernel, one row). */
@@ -43,8 +42,8 @@ export interface TrainHooks {
   /** Human-readable lines: predictions, the summary. */
   log(line: string): void;
   epoch?(record: EpochRecord, epochs: number): void;
-  /** After each window (progress display; tests use it to simulate a kill). */
-  window?(epoch: number, index: number, count: number): void;
+  /** After each window (progress display; tests use it to simulate a kill), with the epoch's running mean loss. */
+  window?(epoch: number, index: number, count: number, running: { loss: number; tokens: number; lr: number }): void;
 }
 
 /** Why a run ended: all epochs done, the time budget spent, or asked to stop (Ctrl-C). */
@@ -69,7 +68,8 @@ export interface RunStore {
   loadMetrics(epoch: number): Promise<EpochRecord[]>;
   saveMetrics(records: readonly EpochRecord[]): Promise<void>;
   saveCheckpoint(c: Checkpoint): Promise<void>;
-  savePlot(svg: string): Promise<void>;
+  /** The records so far, as the store shows them (a folder: perplexity.svg, trainer/plot.ts). */
+  savePlot(records: readonly EpochRecord[], title: string): Promise<void>;
   saveModel(model: Model): Promise<void>;
 }
 
@@ -242,7 +242,7 @@ export class Trainer {
       engine.step(this.lr);
       sum += loss;
       tokens += B * T;
-      this.hooks.window?.(epoch, index, perEpoch);
+      this.hooks.window?.(epoch, index, perEpoch, { loss: sum / Math.max(1, tokens), tokens, lr: this.lr });
       const stopped: StopReason | null = this.signal?.aborted ? 'interrupted' : this.budgetSpent() ? 'time-budget' : null;
       const due = performance.now() - this.lastCheckpoint > CHECKPOINT_EVERY_MS;
       if (stopped || due) {
@@ -279,7 +279,7 @@ export class Trainer {
       if (epoch % 10 === 0 && !r.stopped) this.hooks.log(`epoch ${epoch}: ${this.predict(params)}`);
       await this.writeMetrics();
       if (!r.stopped) await this.checkpoint({ epoch, window: 0, rngState: this.iterRng.getState(), partial: { loss: 0, tokens: 0 } }, null);
-      if (epoch % 10 === 0 || r.stopped) await this.store.savePlot(await perplexityPlot(this.records, this.name));
+      if (epoch % 10 === 0 || r.stopped) await this.store.savePlot(this.records, this.name);
       this.hooks.epoch?.(this.last!, config.epochs);
       if (ending) {
         stopped = ending;
@@ -336,7 +336,7 @@ export class Trainer {
     };
     const model = this.model(params, training);
     await this.store.saveModel(model);
-    await this.store.savePlot(await perplexityPlot(this.records, this.name));
+    await this.store.savePlot(this.records, this.name);
     const perFile = v && Object.keys(v.perFile).length > 1 ? ` (${Object.entries(v.perFile).map(([f, e]) => `${f.split(/[/\\]/).pop()} ${e.perplexity.toFixed(2)}`).join(', ')})` : '';
     this.hooks.log(`perplexity ${last.perplexity.toFixed(2)}${best ? `, validation perplexity ${best.validationPerplexity.toFixed(2)} (epoch ${best.epoch})${perFile}` : ''}, ${last.tokensPerSecond} tokens/s on ${engine.name} (${engine.backend})`);
     this.hooks.log(this.predict(params, model));

@@ -1,0 +1,158 @@
+/**
+ * Training as a library call, on any runtime: `startTraining({ corpus, ...options })` — the corpus
+ * a string, or several `{ name, text }` (or `{ name, bytes }`, a dropped file) for author tags;
+ * the options `deeprnn train`'s, in camelCase, with its defaults and bounds (one table serves
+ * both: trainer/config.ts). The run reports progress as it goes, can be stopped (a stop still
+ * gives the best model so far), and resolves to the artifact `deeprnn train` writes: model.json
+ * + weights.bin, which every runtime reads as they are. The host brings the kernels and, where
+ * it has shared memory, the helper threads (a page: edge/web/train-worker.ts).
+ */
+import { encodeArtifact } from '../shared/artifact.ts';
+import { OptionError } from '../shared/errors.ts';
+import type { Kernel } from '../shared/kernel/kernel.ts';
+import type { Model } from '../shared/model.ts';
+import { AUTHOR_NAME } from '../shared/vocab.ts';
+import type { EpochRecord } from './checkpoint.ts';
+import { trainConfig, trainOptions, type TrainOptionTable } from './config.ts';
+import { buildCorpus, splitCorpus, type CorpusSource, type Sha256 } from './corpus.ts';
+import { NativeEngine, type HelperSpawner } from './engines/native.ts';
+import { optionsFromObject } from './options.ts';
+import { runTraining, type RunStore, type StopReason } from './train.ts';
+
+/** One text of a corpus: its name is its author for `authorTags`. */
+export type CorpusPart = { name: string; text: string } | { name: string; bytes: Uint8Array };
+
+/** `deeprnn train`'s options that a library call takes (the others are about files and the command line). */
+export const LIBRARY_TRAIN_OPTIONS = [
+  'preprocessing', 'keep-boilerplate', 'author-tags', 'max-tokens', 'val-fraction', 'cell', 'layers', 'hidden', 'batch-size', 'num-steps', 'optimizer', 'lr',
+  'lr-schedule', 'clip', 'dropout', 'epochs', 'iterator', 'seed', 'threads', 'time-budget', 'predict-prefix',
+] as const satisfies readonly (keyof TrainOptionTable)[];
+
+export interface TrainInput {
+  corpus: string | readonly CorpusPart[];
+  /** The model's name (default "my-model"). */
+  name?: string;
+  /** Any of LIBRARY_TRAIN_OPTIONS in camelCase: hidden, layers, epochs, maxTokens, timeBudget, seed, threads, … */
+  [option: string]: unknown;
+}
+
+/** What a run reports: after every window, and at the end of every epoch (with validation). */
+export interface TrainProgress {
+  kind: 'window' | 'epoch';
+  epoch: number;
+  /** Windows done in this epoch, of `windows`. */
+  window: number;
+  windows: number;
+  /** exp(mean loss) over the epoch so far (window) or the whole epoch (epoch). */
+  perplexity: number;
+  /** Held-out perplexity, on the epochs that were validated. */
+  validationPerplexity: number | null;
+  tokensPerSecond: number;
+  elapsedSeconds: number;
+  /** Of the time budget, when there is one. */
+  secondsLeft: number | null;
+  lr: number;
+}
+
+/** A finished (or stopped) run: the artifact's two files, and its record. */
+export interface TrainedModel {
+  modelJson: string;
+  weights: Uint8Array;
+  model: Model;
+  stoppedBy: StopReason;
+  records: EpochRecord[];
+}
+
+export interface TrainHost {
+  /** The kernel that trains (where it has relaxed SIMD and shared memory, the one `deeprnn train` uses). */
+  kernel: Kernel;
+  /** The portable kernel: validation, as every runtime generates. */
+  evalKernel: Kernel;
+  /** Threads available (the option's bound and default). */
+  cores: number;
+  /** Helper threads; without them (or without shared memory) one thread trains. */
+  spawn?: HelperSpawner;
+  sha256: () => Sha256;
+}
+
+export interface TrainRun {
+  /** Stop after the current window: the result is the best model so far. */
+  stop(): void;
+  readonly result: Promise<TrainedModel>;
+}
+
+/** The corpus parts as sources, checked: names are author names. */
+function sources(corpus: TrainInput['corpus']): CorpusSource[] {
+  const parts: readonly CorpusPart[] = typeof corpus === 'string' ? [{ name: 'text', text: corpus }] : corpus;
+  if (!Array.isArray(parts) || parts.length === 0) throw new OptionError('corpus must be a text, or a non-empty list of { name, text }');
+  return parts.map((p, i) => {
+    if (typeof p !== 'object' || p === null || typeof p.name !== 'string' || !AUTHOR_NAME.test(p.name)) {
+      throw new OptionError(`corpus[${i}].name must be letters, digits, - _ or . (at most 64), starting with a letter or digit`);
+    }
+    const bytes = 'bytes' in p && p.bytes instanceof Uint8Array ? p.bytes : 'text' in p && typeof p.text === 'string' ? new TextEncoder().encode(p.text) : null;
+    if (!bytes) throw new OptionError(`corpus[${i}] needs a text (a string) or bytes (a Uint8Array)`);
+    return { path: p.name, author: p.name, bytes: async () => bytes };
+  });
+}
+
+/** The options object → `deeprnn train`'s configuration, by the same table. */
+export function libraryConfig(input: TrainInput, cores: number) {
+  const { corpus, name, ...options } = input;
+  void corpus;
+  if (name !== undefined && (typeof name !== 'string' || !/^[A-Za-z0-9._-]{1,128}$/.test(name))) throw new OptionError('name must be 1 to 128 letters, digits, ".", "_" or "-"');
+  const values = optionsFromObject(trainOptions(cores), options, LIBRARY_TRAIN_OPTIONS);
+  return { ...trainConfig({ ...values, engine: 'native' }), corpus: [] as string[] };
+}
+
+export function startTraining(input: TrainInput, host: TrainHost, onProgress: (p: TrainProgress) => void = () => {}): TrainRun {
+  const abort = new AbortController();
+  const result = (async (): Promise<TrainedModel> => {
+    const config = libraryConfig(input, host.cores);
+    const src = sources(input.corpus);
+    config.corpus = src.map((s) => s.path);
+    const corpus = await buildCorpus(src, { preprocessing: config.preprocessing, keepBoilerplate: config.keepBoilerplate, authorTags: config.authorTags, sha256: host.sha256 });
+    const split = splitCorpus(corpus, config);
+    let files: { modelJson: string; weights: Uint8Array } | null = null;
+    let records: EpochRecord[] = [];
+    const store: RunStore = {
+      name: typeof input.name === 'string' ? input.name : 'my-model',
+      where: 'this page',
+      loadMetrics: async () => [],
+      saveMetrics: async (r) => void (records = [...r]),
+      saveCheckpoint: async () => {}, // a closed tab loses the run: nothing to resume from
+      savePlot: async () => {},
+      saveModel: async (model) => void (files = await encodeArtifact(model, 'float32')),
+    };
+    const started = performance.now();
+    const budget = config.timeBudgetMinutes * 60;
+    const timing = () => {
+      const elapsedSeconds = (performance.now() - started) / 1000;
+      return { elapsedSeconds, secondsLeft: budget > 0 ? Math.max(0, budget - elapsedSeconds) : null };
+    };
+    let epochStart = performance.now();
+    const r = await runTraining(config, {
+      data: { corpus, split },
+      store,
+      base: null,
+      makeEngine: async (s) => new NativeEngine(host.kernel, s.arch, s.batchSize, s.numSteps, s.optimizer, s.threads, host.spawn),
+      evalKernel: host.evalKernel,
+      resume: null,
+      signal: abort.signal,
+      hooks: {
+        log: () => {},
+        window: (epoch, index, count, running) => {
+          if (index === 0) epochStart = performance.now();
+          const seconds = (performance.now() - epochStart) / 1000;
+          onProgress({ kind: 'window', epoch, window: index + 1, windows: count, perplexity: Math.exp(running.loss), validationPerplexity: null, tokensPerSecond: seconds > 0 ? Math.round(running.tokens / seconds) : 0, lr: running.lr, ...timing() });
+        },
+        epoch: (rec) => {
+          onProgress({ kind: 'epoch', epoch: rec.epoch, window: 0, windows: 0, perplexity: rec.perplexity, validationPerplexity: rec.validationPerplexity, tokensPerSecond: rec.tokensPerSecond, lr: rec.lr ?? 0, ...timing() });
+        },
+      },
+    });
+    if (!files) throw new Error('unreachable: the run ended without a model');
+    const f: { modelJson: string; weights: Uint8Array } = files;
+    return { modelJson: f.modelJson, weights: f.weights, model: r.model, stoppedBy: r.stopped, records };
+  })();
+  return { stop: () => abort.abort(), result };
+}
