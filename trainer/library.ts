@@ -63,6 +63,9 @@ export interface TrainedModel {
   records: EpochRecord[];
 }
 
+/** How long a run computes before it lets the host's event loop run. */
+const PAUSE_MS = 50;
+
 export interface TrainHost {
   /** The kernel that trains (where it has relaxed SIMD and shared memory, the one `deeprnn train` uses). */
   kernel: Kernel;
@@ -130,6 +133,14 @@ export function startTraining(input: TrainInput, host: TrainHost, onProgress: (p
       return { elapsedSeconds, secondsLeft: budget > 0 ? Math.max(0, budget - elapsedSeconds) : null };
     };
     let epochStart = performance.now();
+    // A macrotask at most every PAUSE_MS: the host's messages (stop) get their turn, and the run
+    // loses nothing measurable to it.
+    let paused = performance.now();
+    const pause = async () => {
+      if (performance.now() - paused < PAUSE_MS) return;
+      await new Promise<void>((resolve) => setTimeout(resolve, 0));
+      paused = performance.now();
+    };
     const r = await runTraining(config, {
       data: { corpus, split },
       store,
@@ -140,6 +151,7 @@ export function startTraining(input: TrainInput, host: TrainHost, onProgress: (p
       signal: abort.signal,
       hooks: {
         log: () => {},
+        pause,
         window: (epoch, index, count, running) => {
           if (index === 0) epochStart = performance.now();
           const seconds = (performance.now() - epochStart) / 1000;

@@ -44,6 +44,11 @@ export interface TrainHooks {
   epoch?(record: EpochRecord, epochs: number): void;
   /** After each window (progress display; tests use it to simulate a kill), with the epoch's running mean loss. */
   window?(epoch: number, index: number, count: number, running: { loss: number; tokens: number; lr: number }): void;
+  /**
+   * Awaited after each window: where a host lets its event loop run (a page's worker must see its
+   * stop message while the run computes). A host that returns at once costs nothing.
+   */
+  pause?(): Promise<void> | void;
 }
 
 /** Why a run ended: all epochs done, the time budget spent, or asked to stop (Ctrl-C). */
@@ -243,6 +248,7 @@ export class Trainer {
       sum += loss;
       tokens += B * T;
       this.hooks.window?.(epoch, index, perEpoch, { loss: sum / Math.max(1, tokens), tokens, lr: this.lr });
+      await this.hooks.pause?.();
       const stopped: StopReason | null = this.signal?.aborted ? 'interrupted' : this.budgetSpent() ? 'time-budget' : null;
       const due = performance.now() - this.lastCheckpoint > CHECKPOINT_EVERY_MS;
       if (stopped || due) {

@@ -28,11 +28,18 @@ const worker = await build({
   write: false,
   define: { __DEEPRNN_KERNEL_BASE64__: JSON.stringify(kernel.toString('base64')) },
 });
+const trainKernel = await readFile(`${root}shared/kernel/build/kernel-relaxed-unshared.wasm`);
+const trainWorker = await build({
+  ...common,
+  entryPoints: [`${root}edge/web/train-worker.ts`],
+  write: false,
+  define: { __DEEPRNN_KERNEL_BASE64__: JSON.stringify(kernel.toString('base64')), __DEEPRNN_TRAIN_KERNEL_BASE64__: JSON.stringify(trainKernel.toString('base64')) },
+});
 await build({
   ...common,
   entryPoints: { deeprnn: `${root}edge/web/client.ts` },
   outdir: out,
-  define: { __DEEPRNN_WORKER_SOURCE__: JSON.stringify(worker.outputFiles[0].text) },
+  define: { __DEEPRNN_WORKER_SOURCE__: JSON.stringify(worker.outputFiles[0].text), __DEEPRNN_TRAIN_WORKER_SOURCE__: JSON.stringify(trainWorker.outputFiles[0].text) },
 });
 // onnxruntime-web's own files, as its package ships them: `ort-base` may point at any copy of them.
 for (const f of [ORT_MODULE, 'ort-wasm-simd-threaded.wasm', 'ort-wasm-simd-threaded.mjs']) await copyFile(`${root}node_modules/onnxruntime-web/dist/${f}`, `${out}ort/${f}`);

@@ -266,3 +266,5 @@ export class DeeprnnGenerate extends HTMLElement {
 }
 
 if (!customElements.get('deeprnn-generate')) customElements.define('deeprnn-generate', DeeprnnGenerate);
+
+export { train, type PageTrainRun, type TrainedFiles, type TrainInput, type TrainProgress } from './train.ts';

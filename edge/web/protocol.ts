@@ -37,3 +37,10 @@ export type FromWorker =
   | { type: 'done'; id: number; result: GenerateResult }
   | { type: 'error'; id: number; message: string }
   | { type: 'stats'; id: number; stats: WorkerStats };
+
+/** Messages between the page's `train()` (client.ts) and its training worker (train-worker.ts). */
+export type ToTrainWorker = { type: 'train'; input: import('../../trainer/library.ts').TrainInput } | { type: 'stop' };
+export type FromTrainWorker =
+  | { type: 'progress'; progress: import('../../trainer/library.ts').TrainProgress }
+  | { type: 'done'; modelJson: string; weights: Uint8Array; stoppedBy: string; backend: string }
+  | { type: 'error'; message: string };

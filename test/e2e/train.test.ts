@@ -1,0 +1,98 @@
+/**
+ * Training in the page: /static/deeprnn.js's train() on a page of another origin, in Chromium —
+ * the same weights, bit for bit, as `deeprnn train` in Node for the same text and options; stop()
+ * still gives a model; bad input rejects with the CLI's message.
+ */
+import { createHash } from 'node:crypto';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startNodeServer, type NodeServer } from '../../edge/node.ts';
+import { parseOptions } from '../../trainer/argv.ts';
+import { TRAIN_OPTIONS } from '../../trainer/commands/train.ts';
+import { trainConfig } from '../../trainer/config.ts';
+import { train } from '../../trainer/train-files.ts';
+import { EDGE_MODEL_DIR } from '../edge/samples.ts';
+
+const ROOT = new URL('../..', import.meta.url).pathname;
+const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
+const SMALL = { hidden: 16, layers: 1, batchSize: 4, numSteps: 8, epochs: 2, seed: 3, maxTokens: 4000, threads: 1 };
+
+let browser: Browser;
+let server: NodeServer;
+let pages: Server;
+let pageUrl = '';
+let dir = '';
+let text = '';
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'deeprnn-page-train-'));
+  text = (await readFile(join(ROOT, 'data/timemachine.txt'), 'utf8')).slice(0, 6000);
+  server = await startNodeServer({ modelDir: EDGE_MODEL_DIR, port: 0, host: '127.0.0.1', workers: 1 });
+  pages = createServer((_, res) => res.writeHead(200, { 'content-type': 'text/html' }).end(`<!doctype html><script type="module">import * as deeprnn from '${server.url}/static/deeprnn.js'; window.deeprnn = deeprnn; document.body.dataset.ready = '1';</script><body></body>`));
+  await new Promise<void>((r) => pages.listen(0, '127.0.0.1', () => r()));
+  pageUrl = `http://localhost:${(pages.address() as { port: number }).port}/`;
+  browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
+}, 120_000);
+afterAll(async () => {
+  await browser?.close();
+  pages?.close();
+  await server?.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+type PageResult = { ok: true; sha256: string; stoppedBy: string; backend: string; modelJson: string; epochs: number[] } | { ok: false; message: string };
+/** train() in a page; the weights come back as their SHA-256. */
+async function trainInPage(page: Page, input: Record<string, unknown>, stopAt?: { epoch: number; window: number }): Promise<PageResult> {
+  return page.evaluate(async ({ input, stopAt }) => {
+    const d = (window as unknown as { deeprnn: { train: (i: unknown) => { stop(): void; result: Promise<{ modelJson: string; weights: Uint8Array; stoppedBy: string; backend: string }> } } }).deeprnn;
+    const epochs: number[] = [];
+    let run: { stop(): void } | null = null;
+    try {
+      run = d.train({ ...input, onProgress: (p: { kind: string; epoch: number; window: number }) => {
+        if (p.kind === 'epoch') epochs.push(p.epoch);
+        if (stopAt && p.kind === 'window' && p.epoch === stopAt.epoch && p.window === stopAt.window) run!.stop();
+      } });
+      const r = await (run as unknown as { result: Promise<{ modelJson: string; weights: Uint8Array; stoppedBy: string; backend: string }> }).result;
+      const digest = await crypto.subtle.digest('SHA-256', new Uint8Array(r.weights));
+      return { ok: true as const, sha256: [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, '0')).join(''), stoppedBy: r.stoppedBy, backend: r.backend, modelJson: r.modelJson, epochs };
+    } catch (e) {
+      return { ok: false as const, message: (e as Error).message };
+    }
+  }, { input, stopAt });
+}
+
+describe('train() in a page of another origin (Chromium)', () => {
+  it('gives the weights deeprnn train gives in Node, bit for bit, and model.json as it writes it', async () => {
+    const file = join(dir, 'corpus.txt');
+    await writeFile(file, text);
+    const args = Object.entries(SMALL).flatMap(([k, v]) => [`--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`, String(v)]);
+    const out = join(dir, 'cli');
+    await train(trainConfig(parseOptions(TRAIN_OPTIONS, ['--corpus', file, ...args]).values), out, { log: () => {} });
+    const expected = createHash('sha256').update(await readFile(join(out, 'weights.bin'))).digest('hex');
+    const page = await browser.newPage();
+    await page.goto(pageUrl);
+    await page.waitForFunction(() => document.body.dataset.ready === '1');
+    const r = await trainInPage(page, { corpus: text, ...SMALL });
+    if (!r.ok) throw new Error(r.message);
+    expect(r.backend).toBe('wasm-relaxed-simd');
+    expect(r.sha256).toBe(expected);
+    expect(r.epochs).toEqual([1, 2]);
+    expect(JSON.parse(r.modelJson).weights.sha256).toBe(expected);
+    await page.close();
+  });
+
+  it('stop() gives the best model so far; bad input rejects with one clear message', async () => {
+    const page = await browser.newPage();
+    await page.goto(pageUrl);
+    await page.waitForFunction(() => document.body.dataset.ready === '1');
+    const stopped = await trainInPage(page, { corpus: text, ...SMALL, epochs: 1000 }, { epoch: 2, window: 2 });
+    expect(stopped).toMatchObject({ ok: true, stoppedBy: 'interrupted' });
+    expect(await trainInPage(page, { corpus: 'too short', ...SMALL })).toEqual({ ok: false, message: expect.stringMatching(/too few for one window/) });
+    expect(await trainInPage(page, { corpus: text, timeBudget: 0 })).toEqual({ ok: false, message: expect.stringMatching(/^timeBudget must be a number in \(0, ∞\]/) });
+    expect(await trainInPage(page, { corpus: text, hiden: 8 })).toEqual({ ok: false, message: 'hiden is not an option; did you mean hidden?' });
+    await page.close();
+  });
+});
