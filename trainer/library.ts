@@ -13,7 +13,8 @@ import type { Kernel } from '../shared/kernel/kernel.ts';
 import type { Model } from '../shared/model.ts';
 import { AUTHOR_NAME } from '../shared/vocab.ts';
 import type { EpochRecord } from './checkpoint.ts';
-import { trainConfig, trainOptions, type TrainOptionTable } from './config.ts';
+import { trainConfig, trainOptions } from './config.ts';
+import { LIBRARY_TRAIN_OPTIONS } from './library-options.ts';
 import { buildCorpus, splitCorpus, type CorpusSource, type Sha256 } from './corpus.ts';
 import { NativeEngine, type HelperSpawner } from './engines/native.ts';
 import { optionsFromObject } from './options.ts';
@@ -22,11 +23,7 @@ import { runTraining, type RunStore, type StopReason } from './train.ts';
 /** One text of a corpus: its name is its author for `authorTags`. */
 export type CorpusPart = { name: string; text: string } | { name: string; bytes: Uint8Array };
 
-/** `deeprnn train`'s options that a library call takes (the others are about files and the command line). */
-export const LIBRARY_TRAIN_OPTIONS = [
-  'preprocessing', 'keep-boilerplate', 'author-tags', 'max-tokens', 'val-fraction', 'cell', 'layers', 'hidden', 'batch-size', 'num-steps', 'optimizer', 'lr',
-  'lr-schedule', 'clip', 'dropout', 'epochs', 'iterator', 'seed', 'threads', 'time-budget', 'predict-prefix',
-] as const satisfies readonly (keyof TrainOptionTable)[];
+export { LIBRARY_TRAIN_OPTIONS };
 
 export interface TrainInput {
   corpus: string | readonly CorpusPart[];
@@ -52,6 +49,8 @@ export interface TrainProgress {
   /** Of the time budget, when there is one. */
   secondsLeft: number | null;
   lr: number;
+  /** On validated epochs: the sample prefix and the 50 characters the model writes after it (greedy). */
+  sample?: string;
 }
 
 /** A finished (or stopped) run: the artifact's two files, and its record. */
@@ -157,8 +156,10 @@ export function startTraining(input: TrainInput, host: TrainHost, onProgress: (p
           const seconds = (performance.now() - epochStart) / 1000;
           onProgress({ kind: 'window', epoch, window: index + 1, windows: count, perplexity: Math.exp(running.loss), validationPerplexity: null, tokensPerSecond: seconds > 0 ? Math.round(running.tokens / seconds) : 0, lr: running.lr, ...timing() });
         },
-        epoch: (rec) => {
-          onProgress({ kind: 'epoch', epoch: rec.epoch, window: 0, windows: 0, perplexity: rec.perplexity, validationPerplexity: rec.validationPerplexity, tokensPerSecond: rec.tokensPerSecond, lr: rec.lr ?? 0, ...timing() });
+        epoch: (rec, _epochs, sample) => {
+          const p: TrainProgress = { kind: 'epoch', epoch: rec.epoch, window: 0, windows: 0, perplexity: rec.perplexity, validationPerplexity: rec.validationPerplexity, tokensPerSecond: rec.tokensPerSecond, lr: rec.lr ?? 0, ...timing() };
+          if (rec.validationPerplexity !== null) p.sample = sample();
+          onProgress(p);
         },
       },
     });

@@ -1,9 +1,15 @@
-/** The perplexity-per-epoch plot (train and validation), an SVG drawn by Vega-Lite. */
+/**
+ * The perplexity-per-epoch plot (train and validation), an SVG drawn by Vega-Lite: the run's
+ * perplexity.svg in Node, and the live chart of <deeprnn-train> in a page. Vega's expressions run
+ * on its interpreter, not compiled with Function(), so the chart draws under a strict
+ * Content-Security-Policy (no 'unsafe-eval').
+ */
 import * as vega from 'vega';
+import { expressionInterpreter } from 'vega-interpreter';
 import { compile, type TopLevelSpec } from 'vega-lite';
 import type { EpochRecord } from './checkpoint.ts';
 
-export async function perplexityPlot(records: EpochRecord[], title: string): Promise<string> {
+export async function perplexityPlot(records: readonly Pick<EpochRecord, 'epoch' | 'perplexity' | 'validationPerplexity'>[], title: string, size = { width: 560, height: 300 }): Promise<string> {
   const values = records.flatMap((r) => [
     { epoch: r.epoch, perplexity: r.perplexity, split: 'train' },
     ...(r.validationPerplexity === null ? [] : [{ epoch: r.epoch, perplexity: r.validationPerplexity, split: 'validation' }]),
@@ -11,8 +17,8 @@ export async function perplexityPlot(records: EpochRecord[], title: string): Pro
   const spec: TopLevelSpec = {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
     title,
-    width: 560,
-    height: 300,
+    width: size.width,
+    height: size.height,
     background: 'white',
     data: { values },
     mark: { type: 'line', interpolate: 'monotone' },
@@ -22,7 +28,7 @@ export async function perplexityPlot(records: EpochRecord[], title: string): Pro
       color: { field: 'split', type: 'nominal', title: null, scale: { domain: ['train', 'validation'], range: ['#1f77b4', '#ff7f0e'] } },
     },
   };
-  const view = new vega.View(vega.parse(compile(spec).spec), { renderer: 'none' });
+  const view = new vega.View(vega.parse(compile(spec).spec, undefined, { ast: true }), { renderer: 'none', expr: expressionInterpreter });
   const svg = await view.toSVG();
   view.finalize();
   return svg;

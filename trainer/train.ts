@@ -41,7 +41,8 @@ const MAX_FINITE_LOSS = Math.log(Number.MAX_VALUE);
 export interface TrainHooks {
   /** Human-readable lines: predictions, the summary. */
   log(line: string): void;
-  epoch?(record: EpochRecord, epochs: number): void;
+  /** After each epoch; `sample()` is a greedy continuation of the sample prefix by this epoch's weights (computed only if called). */
+  epoch?(record: EpochRecord, epochs: number, sample: () => string): void;
   /** After each window (progress display; tests use it to simulate a kill), with the epoch's running mean loss. */
   window?(epoch: number, index: number, count: number, running: { loss: number; tokens: number; lr: number }): void;
   /**
@@ -286,7 +287,7 @@ export class Trainer {
       await this.writeMetrics();
       if (!r.stopped) await this.checkpoint({ epoch, window: 0, rngState: this.iterRng.getState(), partial: { loss: 0, tokens: 0 } }, null);
       if (epoch % 10 === 0 || r.stopped) await this.store.savePlot(this.records, this.name);
-      this.hooks.epoch?.(this.last!, config.epochs);
+      this.hooks.epoch?.(this.last!, config.epochs, () => this.predict(params));
       if (ending) {
         stopped = ending;
         break;

@@ -39,6 +39,8 @@ await build({
   ...common,
   entryPoints: { deeprnn: `${root}edge/web/client.ts` },
   outdir: out,
+  // The chart (Vega-Lite) is a chunk of its own, loaded by <deeprnn-train> when it first draws.
+  splitting: true,
   define: { __DEEPRNN_WORKER_SOURCE__: JSON.stringify(worker.outputFiles[0].text), __DEEPRNN_TRAIN_WORKER_SOURCE__: JSON.stringify(trainWorker.outputFiles[0].text) },
 });
 // onnxruntime-web's own files, as its package ships them: `ort-base` may point at any copy of them.

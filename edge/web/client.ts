@@ -16,7 +16,7 @@
  * never resolve our files against its own URL.
  */
 import { errorBody, fromStrings, GENERATE_FIELDS, optionName, type ErrorBody, type GeneratedToken, type GenerateRequest, type GenerateResult, type StartEvent } from '../../shared/contract.ts';
-import { BROWSER_RUNTIMES, type BrowserRuntime, type FromWorker, type ModelRef, type ToWorker, type WorkerStats } from './protocol.ts';
+import { BROWSER_RUNTIMES, LOCAL_MODEL_SCHEME, type BrowserRuntime, type FromWorker, type ModelRef, type ToWorker, type WorkerStats } from './protocol.ts';
 
 /** The contract's fields that are element attributes (`num-chars`, `top-k`, …). */
 const ATTRIBUTE_FIELDS = Object.fromEntries(Object.entries(GENERATE_FIELDS).filter(([, f]) => f.element));
@@ -41,6 +41,17 @@ function generationWorker(): Worker {
     worker = w;
   }
   return worker;
+}
+
+/**
+ * Hand a model made in the page (train()'s files) to the generation worker: the URL it returns
+ * works as any <deeprnn-generate model=…> on this page (runtime "kernel").
+ */
+export async function registerModel(files: { modelJson: string; weights: Uint8Array }): Promise<string> {
+  const json = JSON.parse(files.modelJson) as { name: string; weights: { sha256: string } };
+  const modelUrl = `${LOCAL_MODEL_SCHEME}${json.name}-${json.weights.sha256.slice(0, 12)}/`;
+  generationWorker().postMessage({ type: 'put', modelUrl, modelJson: files.modelJson, weights: files.weights.slice() } satisfies ToWorker);
+  return modelUrl;
 }
 
 /** The worker's memory figures (tests check that repeated generations keep them flat). */
@@ -268,3 +279,4 @@ export class DeeprnnGenerate extends HTMLElement {
 if (!customElements.get('deeprnn-generate')) customElements.define('deeprnn-generate', DeeprnnGenerate);
 
 export { train, type PageTrainRun, type TrainedFiles, type TrainInput, type TrainProgress } from './train.ts';
+export { DeeprnnTrain, MAX_PAGE_TEXT_BYTES } from './train-element.ts';

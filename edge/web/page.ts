@@ -82,6 +82,13 @@ export function demoPage(model: Model, opts: { hasPlot: boolean; nonce: string; 
   .card th { text-align: left; font-weight: 500; color: #555; padding-right: 1rem; vertical-align: top; white-space: nowrap; }
   .card td { font-size: 0.92rem; }
   .card img { margin-top: 1rem; max-width: 100%; border: 1px solid #eee; }
+  deeprnn-train textarea { width: 100%; box-sizing: border-box; font: 0.9rem ui-monospace, monospace; }
+  deeprnn-train .deeprnn-settings { display: flex; gap: 0.8rem; flex-wrap: wrap; align-items: end; margin: 0.6rem 0; }
+  deeprnn-train .deeprnn-settings label { display: flex; flex-direction: column; font-size: 0.85rem; color: #444; }
+  deeprnn-train .deeprnn-status { color: #666; font-size: 0.85rem; min-height: 1.3rem; }
+  deeprnn-train .deeprnn-error { color: #b00020; margin: 0.5rem 0; }
+  deeprnn-train pre { font-family: ui-monospace, monospace; background: #f6f8fa; border: 1px solid #ddd; border-radius: 6px; padding: 0.6rem; white-space: pre-wrap; }
+  deeprnn-train pre:empty { display: none; }
   footer { margin-top: 2rem; font-size: 0.85rem; color: #666; }
 </style>
 </head>
@@ -108,6 +115,10 @@ ${picker}
 </form>
 <deeprnn-generate id="gen" model="${escape(modelUrl)}"></deeprnn-generate>
 <div id="status" role="status"></div>
+<section class="card" id="train-section"><h2>Train on your text</h2>
+<p class="sub">Paste a text or drop a .txt file: <code>deeprnn train</code> runs in this page, in a Web Worker, on your text alone (nothing is sent anywhere), then you can generate from your model here and download it. It stays in this browser.</p>
+<deeprnn-train hidden-units="128" layers="2" time-budget="2"></deeprnn-train>
+</section>
 ${modelCard(model, opts.hasPlot)}
 <footer>API: <a href="/docs">/docs</a> (OpenAPI at <a href="/openapi.json">/openapi.json</a>)</footer>
 <script type="module" nonce="${escape(opts.nonce)}">

@@ -21,7 +21,12 @@ export type ToWorker =
   | { type: 'cancel'; id: number }
   /** An element starts or stops using a model: the worker frees what no element uses. */
   | { type: 'retain' | 'release'; ref: ModelRef }
-  | { type: 'stats'; id: number };
+  | { type: 'stats'; id: number }
+  /** A model made in the page (a run of train()), served to elements under `modelUrl` (LOCAL_MODEL_SCHEME). */
+  | { type: 'put'; modelUrl: string; modelJson: string; weights: Uint8Array };
+
+/** URLs of models made in the page: `deeprnn-local:NAME-SHA/`, known only to this page's worker. */
+export const LOCAL_MODEL_SCHEME = 'deeprnn-local:';
 
 export interface WorkerStats {
   /** Bytes of the kernel's linear memory, and of its live allocations. */

@@ -18,7 +18,7 @@ import type { Model } from '../../shared/model.ts';
 import { onnxRows } from '../../shared/onnx.ts';
 import { localEngine } from '../engine/lane.ts';
 import type { Scheduler } from '../engine/scheduler.ts';
-import { ORT_MODULE, type FromWorker, type ModelRef, type ToWorker } from './protocol.ts';
+import { LOCAL_MODEL_SCHEME, ORT_MODULE, type FromWorker, type ModelRef, type ToWorker } from './protocol.ts';
 
 const scope = self as unknown as { postMessage(m: FromWorker): void; onmessage: ((e: MessageEvent<ToWorker>) => void) | null };
 const post = (m: FromWorker) => scope.postMessage(m);
@@ -47,8 +47,14 @@ function loadKernel(): Promise<Kernel> {
 const WEIGHTS_CACHE = 'deeprnn-weights-v1';
 const cacheKey = (sha256: string) => `https://deeprnn.invalid/weights/${sha256}`;
 
+/** Models made in this page (train()), by their local URL: never fetched. */
+const local = new Map<string, { modelJson: string; weights: Uint8Array }>();
+
 /** The artifact at `base`: model.json revalidated over HTTP, weights from the Cache API when their SHA-256 is there. */
 async function fetchArtifact(base: string): Promise<Model> {
+  const own = local.get(base);
+  if (own) return decodeArtifact(own);
+  if (base.startsWith(LOCAL_MODEL_SCHEME)) throw new Error(`${base} is not a model made in this page`);
   const modelJson = await (await fetchOk(base + MODEL_JSON)).text();
   const sha = parseModelJson(modelJson).weights.sha256;
   const cache = typeof caches === 'undefined' ? null : await caches.open(WEIGHTS_CACHE).catch(() => null); // no Cache API outside secure contexts
@@ -177,6 +183,8 @@ scope.onmessage = (e) => {
   switch (msg.type) {
     case 'cancel':
       return void cancels.get(msg.id)?.abort();
+    case 'put':
+      return void local.set(folder(msg.modelUrl), { modelJson: msg.modelJson, weights: msg.weights });
     case 'retain':
       return void hold(msg.ref).catch(() => {}); // errors surface on generate
     case 'release':

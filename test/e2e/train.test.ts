@@ -96,3 +96,55 @@ describe('train() in a page of another origin (Chromium)', () => {
     await page.close();
   });
 });
+
+describe('<deeprnn-train> on a page of another origin (Chromium)', () => {
+  it('trains on a pasted text with a live chart and samples, generates from the model, offers its files, and keeps it after a reload', async () => {
+    const snippet = `<script type="module" src="${server.url}/static/deeprnn.js"></script>
+<deeprnn-train hidden-units="16" layers="1" time-budget="1" epochs="3" batch-size="4" num-steps="8" max-tokens="4000" seed="1"></deeprnn-train>`;
+    const host = createServer((_, res) => res.writeHead(200, { 'content-type': 'text/html' }).end(`<!doctype html><body>${snippet}</body>`));
+    await new Promise<void>((r) => host.listen(0, '127.0.0.1', () => r()));
+    const url = `http://localhost:${(host.address() as { port: number }).port}/`;
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    await page.goto(url);
+    await page.waitForFunction(() => customElements.get('deeprnn-train') !== undefined);
+    await page.fill('deeprnn-train textarea', text);
+    await page.click('deeprnn-train .deeprnn-go');
+    await page.waitForFunction(() => (document.querySelector('deeprnn-train') as unknown as { files: unknown; error: string | null }).files || (document.querySelector('deeprnn-train') as unknown as { error: string | null }).error, undefined, { timeout: 60_000 });
+    const state = await page.evaluate(() => {
+      const el = document.querySelector('deeprnn-train') as unknown as HTMLElement & { error: string | null; points: { epoch: number }[]; modelUrl: string };
+      return { error: el.error, epochs: el.points.filter((p) => Number.isInteger(p.epoch)).map((p) => p.epoch), chart: el.querySelector('.deeprnn-chart')!.innerHTML.slice(0, 4), sample: el.querySelector('.deeprnn-sample')!.textContent, json: (el.querySelector('.deeprnn-dl-json') as HTMLAnchorElement).href, shown: !(el.querySelector('.deeprnn-result') as HTMLElement).hidden, modelUrl: el.modelUrl };
+    });
+    expect(state.error).toBeNull();
+    expect(state.epochs).toEqual([1, 2, 3]);
+    await page.waitForFunction(() => document.querySelector('deeprnn-train .deeprnn-chart')!.innerHTML.startsWith('<svg'));
+    expect(state.sample!.length).toBeGreaterThan(10);
+    expect(state.json).toMatch(/^blob:/);
+    expect(state.shown).toBe(true);
+    expect(state.modelUrl).toMatch(/^deeprnn-local:my-model-[0-9a-f]{12}\/$/);
+    const generated = async () => {
+      await page.click('deeprnn-train .deeprnn-generate-go');
+      await page.waitForFunction(() => (document.querySelector('deeprnn-train deeprnn-generate') as unknown as { result: unknown; error: unknown }).result || (document.querySelector('deeprnn-train deeprnn-generate') as unknown as { error: unknown }).error);
+      return page.evaluate(() => {
+        const g = document.querySelector('deeprnn-train deeprnn-generate') as unknown as { result: { numChars: number } | null; error: string | null };
+        return { numChars: g.result?.numChars, error: g.error };
+      });
+    };
+    expect(await generated()).toEqual({ numChars: 200, error: null });
+    // A reload: the model is still there, and generates.
+    await page.reload();
+    await page.waitForFunction(() => (document.querySelector('deeprnn-train') as unknown as { files: unknown } | null)?.files);
+    expect(await page.textContent('deeprnn-train .deeprnn-status')).toMatch(/your model from/);
+    expect(await generated()).toEqual({ numChars: 200, error: null });
+    // Bad input is a message in the element.
+    await page.fill('deeprnn-train textarea', 'too short');
+    await page.click('deeprnn-train .deeprnn-go');
+    await page.waitForFunction(() => !(document.querySelector('deeprnn-train .deeprnn-error') as HTMLElement).hidden);
+    expect(await page.textContent('deeprnn-train .deeprnn-error')).toMatch(/too few for one window/);
+    expect(errors).toEqual([]);
+    await context.close();
+    host.close();
+  });
+});

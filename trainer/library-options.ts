@@ -1,0 +1,7 @@
+/** `deeprnn train`'s options that a library call (and <deeprnn-train>) takes: the others are about files and the command line. */
+import type { TrainOptionTable } from './config.ts';
+
+export const LIBRARY_TRAIN_OPTIONS = [
+  'preprocessing', 'keep-boilerplate', 'author-tags', 'max-tokens', 'val-fraction', 'cell', 'layers', 'hidden', 'batch-size', 'num-steps', 'optimizer', 'lr',
+  'lr-schedule', 'clip', 'dropout', 'epochs', 'iterator', 'seed', 'threads', 'time-budget', 'predict-prefix',
+] as const satisfies readonly (keyof TrainOptionTable)[];
