@@ -144,7 +144,11 @@ export function startTraining(input: TrainInput, host: TrainHost, onProgress: (p
       data: { corpus, split },
       store,
       base: null,
-      makeEngine: async (s) => new NativeEngine(host.kernel, s.arch, s.batchSize, s.numSteps, s.optimizer, s.threads, host.spawn),
+      makeEngine: async (s) => {
+        const engine = new NativeEngine(host.kernel, s.arch, s.batchSize, s.numSteps, s.optimizer, s.threads, host.spawn);
+        await engine.ready();
+        return engine;
+      },
       evalKernel: host.evalKernel,
       resume: null,
       signal: abort.signal,

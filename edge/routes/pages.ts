@@ -19,6 +19,10 @@ export function pageRoutes(ctx: RouteContext) {
   const app = routeGroup();
   app.get('/', (c) => {
     const m = resolveModel(c, ctx.registry, c.req.query('model'));
+    // Cross-origin isolated, so training in the page may use threads on shared memory (everything
+    // the page loads is its own).
+    c.header('Cross-Origin-Opener-Policy', 'same-origin');
+    c.header('Cross-Origin-Embedder-Policy', 'require-corp');
     return page(c, (nonce) => demoPage(m.model, { hasPlot: m.files.plotSvg !== undefined, nonce, models: ctx.registry.names }));
   });
   app.get('/docs', (c) => page(c, (nonce) => docsPage(nonce)));

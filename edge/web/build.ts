@@ -29,11 +29,18 @@ const worker = await build({
   define: { __DEEPRNN_KERNEL_BASE64__: JSON.stringify(kernel.toString('base64')) },
 });
 const trainKernel = await readFile(`${root}shared/kernel/build/kernel-relaxed-unshared.wasm`);
+const sharedKernel = await readFile(`${root}shared/kernel/build/kernel-relaxed.wasm`);
+const trainHelper = await build({ ...common, entryPoints: [`${root}edge/web/train-helper.ts`], write: false });
 const trainWorker = await build({
   ...common,
   entryPoints: [`${root}edge/web/train-worker.ts`],
   write: false,
-  define: { __DEEPRNN_KERNEL_BASE64__: JSON.stringify(kernel.toString('base64')), __DEEPRNN_TRAIN_KERNEL_BASE64__: JSON.stringify(trainKernel.toString('base64')) },
+  define: {
+    __DEEPRNN_KERNEL_BASE64__: JSON.stringify(kernel.toString('base64')),
+    __DEEPRNN_TRAIN_KERNEL_BASE64__: JSON.stringify(trainKernel.toString('base64')),
+    __DEEPRNN_TRAIN_SHARED_KERNEL_BASE64__: JSON.stringify(sharedKernel.toString('base64')),
+    __DEEPRNN_TRAIN_HELPER_SOURCE__: JSON.stringify(trainHelper.outputFiles[0].text),
+  },
 });
 await build({
   ...common,

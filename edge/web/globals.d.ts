@@ -6,3 +6,6 @@ declare const __DEEPRNN_KERNEL_BASE64__: string;
 // relaxed SIMD (the arithmetic `deeprnn train` uses in Node: the same weights for the same run).
 declare const __DEEPRNN_TRAIN_WORKER_SOURCE__: string;
 declare const __DEEPRNN_TRAIN_KERNEL_BASE64__: string;
+// Cross-origin isolated pages: the shared-memory relaxed build, and the helper threads' source.
+declare const __DEEPRNN_TRAIN_SHARED_KERNEL_BASE64__: string;
+declare const __DEEPRNN_TRAIN_HELPER_SOURCE__: string;

@@ -84,6 +84,28 @@ describe('train() in a page of another origin (Chromium)', () => {
     await page.close();
   });
 
+  it('on a cross-origin isolated page, 2 threads give the weights deeprnn train --threads 2 gives', async () => {
+    const isolated = createServer((_, res) =>
+      res.writeHead(200, { 'content-type': 'text/html', 'cross-origin-opener-policy': 'same-origin', 'cross-origin-embedder-policy': 'require-corp' })
+        .end(`<!doctype html><script type="module">import * as deeprnn from '${server.url}/static/deeprnn.js'; window.deeprnn = deeprnn; document.body.dataset.ready = '1';</script><body></body>`));
+    await new Promise<void>((r) => isolated.listen(0, '127.0.0.1', () => r()));
+    const file = join(dir, 'corpus2.txt');
+    await writeFile(file, text);
+    const args = Object.entries({ ...SMALL, threads: 2 }).flatMap(([k, v]) => [`--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`, String(v)]);
+    const out = join(dir, 'cli2');
+    await train(trainConfig(parseOptions(TRAIN_OPTIONS, ['--corpus', file, ...args]).values), out, { log: () => {} });
+    const page = await browser.newPage();
+    await page.goto(`http://localhost:${(isolated.address() as { port: number }).port}/`);
+    await page.waitForFunction(() => document.body.dataset.ready === '1');
+    expect(await page.evaluate(() => crossOriginIsolated)).toBe(true);
+    const r = await trainInPage(page, { corpus: text, ...SMALL, threads: 2 });
+    if (!r.ok) throw new Error(r.message);
+    expect(r.backend).toBe('wasm-relaxed-simd ×2 threads');
+    expect(r.sha256).toBe(createHash('sha256').update(await readFile(join(out, 'weights.bin'))).digest('hex'));
+    await page.close();
+    isolated.close();
+  });
+
   it('stop() gives the best model so far; bad input rejects with one clear message', async () => {
     const page = await browser.newPage();
     await page.goto(pageUrl);

@@ -43,6 +43,11 @@ export interface ThreadJob {
 /** A helper thread as the engine needs it: started on a job, ended with terminate. */
 export interface HelperThread {
   terminate(): Promise<unknown> | void;
+  /**
+   * Resolves once the helper runs (a page's Web Worker starts only while its parent's event loop
+   * runs, so the engine must not block in Atomics.wait before then). Absent: it runs at once.
+   */
+  ready?: Promise<void>;
 }
 /**
  * How the host starts helper threads (Node: worker_threads running shard-thread.ts; a page: Web
@@ -191,6 +196,11 @@ export class NativeEngine implements Engine {
       };
       this.workers.push(spawn!(job));
     }
+  }
+
+  /** Resolves once every helper thread runs: await it before the first window. */
+  ready(): Promise<void> {
+    return Promise.all(this.workers.map((w) => w.ready)).then(() => {});
   }
 
   private get G(): number {
