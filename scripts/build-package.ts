@@ -3,7 +3,7 @@
  * package's browser entries, in dist/:
  *   deeprnn.js   `import { loadModel, generate } from 'deeprnn'` — the shared library, with the
  *                portable kernel bundled in (no Node built-ins: browsers, Workers, Node)
- *   web.js       `import 'deeprnn/web'` — the <deeprnn-generate> element (build/web/static/deeprnn.js)
+ *   web.js       `import 'deeprnn/web'` — <deeprnn-generate>, <deeprnn-train> and train() (build/web/static/deeprnn.js), with its chunks
  *   types/       declarations of both
  */
 import { execFileSync } from 'node:child_process';
@@ -27,7 +27,9 @@ await build({
   logLevel: 'warning',
   define: { __DEEPRNN_KERNEL_BASE64__: JSON.stringify(kernel.toString('base64')) },
 });
-await copyFile(join(root, 'build/web/static/deeprnn.js'), join(dist, 'web.js'));
+// The element's module, and the chunks it loads on demand (the chart), beside it.
+const statics = join(root, 'build/web/static');
+for (const f of await readdir(statics)) if (f.endsWith('.js')) await copyFile(join(statics, f), join(dist, f === 'deeprnn.js' ? 'web.js' : f));
 execFileSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', join(root, 'tsconfig.package.json')], { stdio: 'inherit' });
 // Declarations import each other as .js, as published packages do.
 async function rewrite(dir: string): Promise<void> {

@@ -21,7 +21,7 @@ import { samplePrefixOf, type Corpus, type Split } from './corpus.ts';
 import { checkWindows, randomWindows, sequentialWindows, windowsPerEpoch } from './data.ts';
 import { windowSeed } from './engines/dropout.ts';
 import type { Engine } from './engines/engine.ts';
-import type { EngineSpec } from './engines/index.ts';
+import type { EngineSpec } from './engines/engine.ts';
 /** A checkpoint is also written mid-epoch at least this often (long epochs on large corpora). */
 const CHECKPOINT_EVERY_MS = 10 * 60 * 1000;
 /** A first guess at validation's cost, before one has been timed (the float32 kernel, one row). */

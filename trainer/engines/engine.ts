@@ -4,7 +4,8 @@
  * or tfjs's own backends). Each engine is given its optimizer once, at construction; the loop
  * only says which learning rate to step with (schedules change it).
  */
-import type { Params } from '../../shared/model.ts';
+import type { Architecture, Params } from '../../shared/model.ts';
+import type { EngineChoice } from '../config.ts';
 import type { Dropout } from './dropout.ts';
 
 export type OptimizerName = 'sgd' | 'adam';
@@ -55,4 +56,14 @@ export interface Engine {
   getOptimizerState(): OptimizerState;
   setOptimizerState(state: OptimizerState): void;
   dispose(): void | Promise<void>;
+}
+
+/** What a run asks of its engine: which one, the network, the window, the optimizer, the threads. */
+export interface EngineSpec {
+  choice: EngineChoice;
+  arch: Architecture;
+  batchSize: number;
+  numSteps: number;
+  optimizer: OptimizerConfig;
+  threads: number;
 }

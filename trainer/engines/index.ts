@@ -2,7 +2,9 @@
 import type { Architecture } from '../../shared/model.ts';
 import { loadKernelNode } from '../../shared/platform/node.ts';
 import type { EngineChoice } from '../config.ts';
-import type { Engine, OptimizerConfig } from './engine.ts';
+import type { Engine, EngineSpec } from './engine.ts';
+
+export type { EngineSpec } from './engine.ts';
 import { NativeEngine, type HelperSpawner } from './native.ts';
 import { tsWorker } from '../../shared/platform/node.ts';
 
@@ -21,14 +23,6 @@ const TFJS: Record<Exclude<EngineChoice, 'auto' | 'native' | 'tfjs'>, TfjsBacken
   'tfjs-cpu': 'cpu',
 };
 
-export interface EngineSpec {
-  choice: EngineChoice;
-  arch: Architecture;
-  batchSize: number;
-  numSteps: number;
-  optimizer: OptimizerConfig;
-  threads: number;
-}
 
 /**
  * `auto`: tfjs-node-gpu when it loads and the machine has an NVIDIA GPU, else the native engine.
