@@ -7,6 +7,8 @@
  *     cores on a cross-origin isolated page
  *   - Chromium, tfjs's own engine (trainer/engines/tfjs.ts, the tfjs-examples route) in the same
  *     page, on its wasm and cpu backends
+ * With BENCH_QUALITY_CORPUS=FILE, also a BENCH_QUALITY_MINUTES (2) run with the defaults on that
+ * text in Node and in the isolated page (all cores each): the best validation perplexity of each.
  * Loopback only; Debian's Chromium.
  */
 import { build } from 'esbuild';
@@ -83,20 +85,41 @@ try {
     const p = await browser.newPage();
     await p.goto(base + path);
     await p.waitForFunction(() => document.body.dataset.ready === '1');
-    const r = await p.evaluate(async ({ input }) => {
-      const ps: { kind: string; tokensPerSecond: number }[] = [];
-      const run = (window as unknown as { deeprnn: { train(i: unknown): { result: Promise<{ backend: string }> } } }).deeprnn.train({ ...input, onProgress: (x: { kind: string; tokensPerSecond: number }) => ps.push(x) });
+    // A string, not a function: tsx's transform would give a function helpers the page lacks.
+    const r = (await p.evaluate(`(async () => {
+      const ps = [];
+      const run = window.deeprnn.train({ ...${JSON.stringify({ corpus: text, ...D2L, threads })}, onProgress: (x) => ps.push(x) });
       const { backend } = await run.result;
       return { backend, tokensPerSecond: ps.filter((x) => x.kind === 'window').at(-1)?.tokensPerSecond ?? null, epochs: ps.filter((x) => x.kind === 'epoch').map((x) => x.tokensPerSecond) };
-    }, { input: { corpus: text, ...D2L, threads } });
+    })()`)) as { backend: string; tokensPerSecond: number | null; epochs: number[] };
     emit({ kind: 'train', where: `Chromium, train() (${path === '/' ? 'not isolated' : 'cross-origin isolated'})`, threads, ...r });
+    await p.close();
+  }
+  const qualityFile = process.env.BENCH_QUALITY_CORPUS;
+  if (qualityFile) {
+    const minutes = Number(process.env.BENCH_QUALITY_MINUTES ?? 2);
+    const book = await readFile(qualityFile, 'utf8');
+    const input = { corpus: [{ name: 'book', text: book }], timeBudget: minutes, threads: cores };
+    const host = { kernel: await loadKernelNode('fastest'), evalKernel: await loadKernelNode('simd'), cores, spawn: nodeHelpers, sha256: nodeSha256 };
+    const node = await startTraining(input, host).result;
+    const best = (records: { validationPerplexity: number | null }[]) => Math.min(...records.map((r) => r.validationPerplexity ?? Infinity));
+    emit({ kind: 'quality', where: 'Node', corpus: qualityFile, minutes, threads: cores, epochs: node.records.at(-1)?.epoch, bestValidationPerplexity: +best(node.records).toFixed(4) });
+    const p = await browser.newPage();
+    await p.goto(base + '/isolated');
+    await p.waitForFunction(() => document.body.dataset.ready === '1');
+    const r = (await p.evaluate(`(async () => {
+      const run = window.deeprnn.train(${JSON.stringify(input)});
+      const { modelJson } = await run.result;
+      return JSON.parse(modelJson).training;
+    })()`)) as { epochs: number; validationPerplexity: number };
+    emit({ kind: 'quality', where: 'Chromium, train() (cross-origin isolated)', corpus: qualityFile, minutes, threads: cores, epochs: r.epochs, bestValidationPerplexity: r.validationPerplexity });
     await p.close();
   }
   for (const backend of ['wasm', 'cpu']) {
     const p = await browser.newPage();
     await p.goto(`${base}/tfjs`);
     await p.waitForFunction(() => 'benchTfjs' in window);
-    const tokensPerSecond = await p.evaluate(({ backend, seconds }) => (window as unknown as { benchTfjs(b: string, s: number): Promise<number> }).benchTfjs(backend, seconds), { backend, seconds: Math.min(SECONDS, 15) });
+    const tokensPerSecond = await p.evaluate(`window.benchTfjs(${JSON.stringify(backend)}, ${Math.min(SECONDS, 15)})`);
     emit({ kind: 'train', where: `Chromium, tfjs ${backend} backend (trainer/engines/tfjs.ts)`, threads: 1, tokensPerSecond });
     await p.close();
   }
