@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Tools the tests drive, from Debian (never downloaded by the tests themselves): Chromium for the
-# browser tests, promtool (package prometheus) to check the /metrics page. Installed when missing.
+# Tools the tests drive, from Debian (never downloaded by the tests themselves): Chromium and
+# Firefox ESR for the browser tests, promtool (package prometheus) to check the /metrics page.
+# Installed when missing.
 set -euo pipefail
 missing=()
 [ -x /usr/bin/chromium ] || missing+=(chromium)
+[ -x /usr/bin/firefox-esr ] || missing+=(firefox-esr)
 command -v promtool >/dev/null || missing+=(prometheus)
 if [ ${#missing[@]} -eq 0 ]; then exit 0; fi
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then

@@ -1,0 +1,104 @@
+/**
+ * A second browser: Debian's Firefox ESR, driven by puppeteer-core over WebDriver BiDi. The
+ * README's snippet on a page of another origin against the Node server (in the page, on the
+ * kernel and on onnxruntime-web, and streamed from the server: the server's text for the same
+ * seed), and a short training in the page. Safari cannot be run here.
+ */
+import { createHash } from 'node:crypto';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import puppeteer, { type Browser, type Page } from 'puppeteer-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startNodeServer, type NodeServer } from '../../edge/node.ts';
+import type { GenerateResult } from '../../shared/contract.ts';
+import { parseOptions } from '../../trainer/argv.ts';
+import { TRAIN_OPTIONS } from '../../trainer/commands/train.ts';
+import { trainConfig } from '../../trainer/config.ts';
+import { train } from '../../trainer/train-files.ts';
+import { EDGE_MODEL_DIR } from '../edge/samples.ts';
+
+const ROOT = new URL('../..', import.meta.url).pathname;
+const FIREFOX = '/usr/bin/firefox-esr';
+
+let browser: Browser;
+let server: NodeServer;
+let pages: Server;
+let base = '';
+let dir = '';
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'deeprnn-firefox-'));
+  server = await startNodeServer({ modelDir: EDGE_MODEL_DIR, port: 0, host: '127.0.0.1', workers: 1 });
+  const readme = await readFile(join(ROOT, 'README.md'), 'utf8');
+  const snippet = /```html\n([\s\S]*?)```/.exec(readme.slice(readme.indexOf('## Embed generation in a web page')))![1].replaceAll('https://your-deeprnn-host', server.url);
+  const onnx = snippet.replace(/<deeprnn-generate model=/, '<deeprnn-generate runtime="onnx" model=').replace(/<deeprnn-generate endpoint=[\s\S]*?<\/deeprnn-generate>/, '');
+  const html: Record<string, string> = {
+    '/': `<!doctype html><html><body>${snippet}</body></html>`,
+    '/onnx': `<!doctype html><html><body>${onnx}</body></html>`,
+    '/train': `<!doctype html><script type="module">import * as d from '${server.url}/static/deeprnn.js'; window.deeprnn = d; document.body.dataset.ready = '1';</script><body></body>`,
+  };
+  pages = createServer((req, res) => (html[req.url ?? ''] ? res.writeHead(200, { 'content-type': 'text/html' }).end(html[req.url!]) : res.writeHead(404).end()));
+  await new Promise<void>((r) => pages.listen(0, '127.0.0.1', () => r()));
+  base = `http://localhost:${(pages.address() as { port: number }).port}`;
+  browser = await puppeteer.launch({ browser: 'firefox', executablePath: FIREFOX, headless: true, protocol: 'webDriverBiDi' });
+}, 120_000);
+afterAll(async () => {
+  await browser?.close();
+  pages?.close();
+  await server?.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+const serverText = async (body: object) => ((await (await fetch(`${server.url}/v1/generate`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })).json()) as GenerateResult).text;
+
+/** Every element's result (or error), once all have one. */
+async function results(page: Page): Promise<{ text: string | null; error: string | null }[]> {
+  await page.waitForFunction('[...document.querySelectorAll("deeprnn-generate")].every((e) => e.result || e.error)', { timeout: 60_000 });
+  return (await page.evaluate('[...document.querySelectorAll("deeprnn-generate")].map((e) => ({ text: e.result ? e.result.text : null, error: e.error }))')) as { text: string | null; error: string | null }[];
+}
+
+describe(`Firefox ESR (${FIREFOX}, WebDriver BiDi)`, () => {
+  it("the README's snippet on a page of another origin: in the page and streamed from the server, the server's text", async () => {
+    const page = await browser.newPage();
+    await page.goto(`${base}/`);
+    const [inPage, streamed] = await results(page);
+    expect(inPage.error).toBeNull();
+    expect(streamed.error).toBeNull();
+    expect(inPage.text).toBe(await serverText({ prefix: 'time traveller', numChars: 200, temperature: 0.8, seed: 42 }));
+    expect(streamed.text).toBe(await serverText({ prefix: 'the time', numChars: 200, temperature: 0.8, seed: 42 }));
+    await page.close();
+  });
+
+  it('runtime="onnx" (onnxruntime-web) gives the same text', async () => {
+    const page = await browser.newPage();
+    await page.goto(`${base}/onnx`);
+    const [r] = await results(page);
+    expect(r.error).toBeNull();
+    expect(r.text).toBe(await serverText({ prefix: 'time traveller', numChars: 200, temperature: 0.8, seed: 42 }));
+    await page.close();
+  });
+
+  it("trains in the page on relaxed SIMD: deeprnn train's weights, bit for bit", async () => {
+    const text = (await readFile(join(ROOT, 'data/timemachine.txt'), 'utf8')).slice(0, 6000);
+    const small = { hidden: 16, layers: 1, batchSize: 4, numSteps: 8, epochs: 2, seed: 3, maxTokens: 4000, threads: 1 };
+    const page = await browser.newPage();
+    await page.goto(`${base}/train`);
+    await page.waitForFunction('document.body.dataset.ready === "1"');
+    const r = (await page.evaluate(`(async () => {
+      const run = window.deeprnn.train(${JSON.stringify({ corpus: text, ...small })});
+      const out = await run.result;
+      const digest = await crypto.subtle.digest('SHA-256', out.weights);
+      return { backend: out.backend, stoppedBy: out.stoppedBy, sha256: [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, '0')).join('') };
+    })()`)) as { backend: string; stoppedBy: string; sha256: string };
+    expect(r.stoppedBy).toBe('completed');
+    const file = join(dir, 'corpus.txt');
+    await writeFile(file, text);
+    const args = Object.entries(small).flatMap(([k, v]) => [`--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`, String(v)]);
+    await train(trainConfig(parseOptions(TRAIN_OPTIONS, ['--corpus', file, ...args]).values), join(dir, 'cli'), { log: () => {} });
+    const node = createHash('sha256').update(await readFile(join(dir, 'cli', 'weights.bin'))).digest('hex');
+    expect(r.backend).toBe('wasm-relaxed-simd');
+    expect(r.sha256).toBe(node);
+    await page.close();
+  });
+});
