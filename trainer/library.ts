@@ -75,6 +75,8 @@ export interface TrainHost {
   /** Helper threads; without them (or without shared memory) one thread trains. */
   spawn?: HelperSpawner;
   sha256: () => Sha256;
+  /** A macrotask: how the run lets the host's messages in (default setTimeout; a page's worker: a MessageChannel, which browsers do not clamp to 4 ms as they do nested timers). */
+  yieldNow?: () => Promise<void>;
 }
 
 export interface TrainRun {
@@ -137,7 +139,7 @@ export function startTraining(input: TrainInput, host: TrainHost, onProgress: (p
     let paused = performance.now();
     const pause = async () => {
       if (performance.now() - paused < PAUSE_MS) return;
-      await new Promise<void>((resolve) => setTimeout(resolve, 0));
+      await (host.yieldNow ?? (() => new Promise<void>((resolve) => setTimeout(resolve, 0))))();
       paused = performance.now();
     };
     const r = await runTraining(config, {

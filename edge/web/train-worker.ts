@@ -43,6 +43,12 @@ async function kernels(): Promise<{ kernel: Kernel; evalKernel: Kernel; spawn?: 
   return { kernel, evalKernel: portable };
 }
 
+/** A macrotask that browsers do not clamp (nested setTimeout(0) waits 4 ms). */
+const channel = new MessageChannel();
+let woken: (() => void) | null = null;
+channel.port1.onmessage = () => woken?.();
+const yieldNow = () => new Promise<void>((resolve) => ((woken = resolve), channel.port2.postMessage(null)));
+
 let run: TrainRun | null = null;
 scope.onmessage = (e) => {
   const m = e.data;
@@ -54,7 +60,7 @@ scope.onmessage = (e) => {
       // Without shared memory one thread trains: the option's bound says so, and its default.
       const cores = spawn ? navigator.hardwareConcurrency || 1 : 1;
       const input = spawn ? m.input : { ...m.input, threads: m.input.threads === undefined ? undefined : 1 };
-      run = startTraining(input, { kernel, evalKernel, cores, spawn, sha256: () => new Sha256Js() }, (progress) => post({ type: 'progress', progress }));
+      run = startTraining(input, { kernel, evalKernel, cores, spawn, sha256: () => new Sha256Js(), yieldNow }, (progress) => post({ type: 'progress', progress }));
       const r = await run.result;
       const threads = (JSON.parse(r.modelJson) as { training: { hyperparameters: { threads: number } } }).training.hyperparameters.threads;
       post({ type: 'done', modelJson: r.modelJson, weights: r.weights, stoppedBy: r.stoppedBy, backend: `wasm-${kernel.flavor}${threads > 1 ? ` ×${threads} threads` : ''}` }, [r.weights.buffer]);
