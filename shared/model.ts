@@ -6,6 +6,9 @@ import type { Vocab } from './vocab.ts';
  * output layer. Tensor names, shapes and gate order are those of its PyTorch `state_dict`.
  */
 export type Cell = 'lstm' | 'gru' | 'rnn';
+/** Names a model may be given (export --name, train()): safe in a URL path segment (/models/{name}/…) and as a request's `model`. */
+export const MODEL_NAME = /^[A-Za-z0-9._-]{1,128}$/;
+
 export const CELLS: readonly Cell[] = ['lstm', 'gru', 'rnn'];
 
 export interface Architecture {

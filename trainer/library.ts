@@ -10,10 +10,10 @@
 import { encodeArtifact } from '../shared/artifact.ts';
 import { OptionError } from '../shared/errors.ts';
 import type { Kernel } from '../shared/kernel/kernel.ts';
-import type { Model } from '../shared/model.ts';
+import { MODEL_NAME, type Model } from '../shared/model.ts';
 import { AUTHOR_NAME } from '../shared/vocab.ts';
 import type { EpochRecord } from './checkpoint.ts';
-import { trainConfig, trainOptions } from './config.ts';
+import { trainConfig, trainOptions, type TrainConfig } from './config.ts';
 import { LIBRARY_TRAIN_OPTIONS } from './library-options.ts';
 import { buildCorpus, splitCorpus, type CorpusSource, type Sha256 } from './corpus.ts';
 import { NativeEngine, type HelperSpawner } from './engines/native.ts';
@@ -99,21 +99,19 @@ function sources(corpus: TrainInput['corpus']): CorpusSource[] {
   });
 }
 
-/** The options object → `deeprnn train`'s configuration, by the same table. */
-export function libraryConfig(input: TrainInput, cores: number) {
-  const { corpus, name, ...options } = input;
-  void corpus;
-  if (name !== undefined && (typeof name !== 'string' || !/^[A-Za-z0-9._-]{1,128}$/.test(name))) throw new OptionError('name must be 1 to 128 letters, digits, ".", "_" or "-"');
+/** The options object → `deeprnn train`'s configuration, by the same table; `corpus` names the texts. */
+export function libraryConfig(input: TrainInput, cores: number, corpus: string[]): TrainConfig {
+  const { corpus: _texts, name, ...options } = input;
+  if (name !== undefined && (typeof name !== 'string' || !MODEL_NAME.test(name))) throw new OptionError('name must be 1 to 128 letters, digits, ".", "_" or "-"');
   const values = optionsFromObject(trainOptions(cores), options, LIBRARY_TRAIN_OPTIONS);
-  return { ...trainConfig({ ...values, engine: 'native' }), corpus: [] as string[] };
+  return { ...trainConfig({ ...values, engine: 'native' }), corpus };
 }
 
 export function startTraining(input: TrainInput, host: TrainHost, onProgress: (p: TrainProgress) => void = () => {}): TrainRun {
   const abort = new AbortController();
   const result = (async (): Promise<TrainedModel> => {
-    const config = libraryConfig(input, host.cores);
     const src = sources(input.corpus);
-    config.corpus = src.map((s) => s.path);
+    const config = libraryConfig(input, host.cores, src.map((s) => s.path));
     const corpus = await buildCorpus(src, { preprocessing: config.preprocessing, keepBoilerplate: config.keepBoilerplate, authorTags: config.authorTags, sha256: host.sha256 });
     const split = splitCorpus(corpus, config);
     let files: { modelJson: string; weights: Uint8Array } | null = null;

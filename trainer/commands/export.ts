@@ -3,6 +3,7 @@ import { copyFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { WEIGHTS_DTYPES } from '../../shared/artifact.ts';
 import { OptionError } from '../../shared/errors.ts';
+import { MODEL_NAME } from '../../shared/model.ts';
 import { exportOnnx } from '../../shared/onnx.ts';
 import { readModelDir, writeFileAtomic, writeModelDir } from '../../shared/platform/node.ts';
 import { helpText, opt } from '../options.ts';
@@ -18,8 +19,6 @@ const OPTIONS = {
   force: opt.boolean({ help: 'overwrite a model (or an ONNX file) already at --out' }),
 };
 
-/** Names that are safe in a URL path segment (/models/{name}/…) and as a request's `model`. */
-const MODEL_NAME = /^[A-Za-z0-9._-]{1,128}$/;
 
 export const exportHelp = helpText(
   'Usage: deeprnn export --model DIR --out DIR2 [--dtype float32|float16|int8] [--name NAME]\n       deeprnn export --format onnx --model DIR --out FILE.onnx',
