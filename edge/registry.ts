@@ -47,7 +47,7 @@ export function checkUniqueNames(entries: readonly { name: string; source: strin
   const seen = new Map<string, string>();
   for (const e of entries) {
     const other = seen.get(e.name);
-    if (other !== undefined) throw new Error(`${other} and ${e.source} are both named ${JSON.stringify(e.name)}: a server serves each name once (rename one with deeprnn export --name, or serve one of them)`);
+    if (other !== undefined) throw new Error(`${other} and ${e.source} are both named ${JSON.stringify(e.name)}: a server serves each name once (serve one, or copy the other under a new name: deeprnn export --model DIR --name NEW --dtype int8 --out NEW_DIR)`);
     seen.set(e.name, e.source);
   }
 }
