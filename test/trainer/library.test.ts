@@ -1,8 +1,9 @@
 /** startTraining: the library's train, the same run as `deeprnn train` for the same options. */
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadModelFolders } from '../../edge/node.ts';
 import { loadKernelNode } from '../../shared/platform/node.ts';
 import { parseOptions } from '../../trainer/argv.ts';
 import { TRAIN_OPTIONS } from '../../trainer/commands/train.ts';
@@ -42,6 +43,14 @@ describe('startTraining (the library) and deeprnn train (the CLI)', () => {
       expect(progress.filter((p) => p.kind === 'epoch').map((p) => p.epoch)).toEqual([1, 2]);
       expect(progress.some((p) => p.kind === 'window' && p.window === 1 && p.perplexity > 1)).toBe(true);
       expect(progress.at(-1)!.validationPerplexity).toBeGreaterThan(1);
+      // The two files are an artifact every runtime reads as it is: a served folder, here.
+      const folder = join(dir, `library-${threads}`);
+      await mkdir(folder);
+      await writeFile(join(folder, 'model.json'), r.modelJson);
+      await writeFile(join(folder, 'weights.bin'), r.weights);
+      const [served] = await loadModelFolders([folder]);
+      expect(served.model.name).toBe('my-model');
+      expect(served.model.training?.corpus?.files).toEqual(['text']);
     });
   }
 
