@@ -100,38 +100,76 @@ const ROW_TILE = 16;
  */
 export function gemmPacked(wp: usize, bias: usize, x: usize, y: usize, blocks: i32, cols4: i32, n: i32, xStride: i32, yStride: i32): void {
   const blockBytes = <usize>cols4 << 7;
+  const xBytes = <usize>xStride << 2;
+  const yBytes = <usize>yStride << 2;
   for (let r0 = 0; r0 < n; r0 += ROW_TILE) {
     const r1 = min(r0 + ROW_TILE, n);
     for (let blk = 0; blk < blocks; blk++) {
       const wb = wp + <usize>blk * blockBytes;
       const bb = bias + (<usize>blk << 5);
-      for (let r = r0; r < r1; r++) {
-        const xr = x + ((<usize>r * <usize>xStride) << 2);
-        let p = wb;
-        let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
-        let a4 = f32x4.splat(0), a5 = f32x4.splat(0), a6 = f32x4.splat(0), a7 = f32x4.splat(0);
-        const end = xr + (<usize>cols4 << 4);
-        for (let xp = xr; xp < end; xp += 16, p += 128) {
-          const xv = v128.load(xp);
-          a0 = madd(v128.load(p, 0), xv, a0);
-          a1 = madd(v128.load(p, 16), xv, a1);
-          a2 = madd(v128.load(p, 32), xv, a2);
-          a3 = madd(v128.load(p, 48), xv, a3);
-          a4 = madd(v128.load(p, 64), xv, a4);
-          a5 = madd(v128.load(p, 80), xv, a5);
-          a6 = madd(v128.load(p, 96), xv, a6);
-          a7 = madd(v128.load(p, 112), xv, a7);
-        }
-        const yb = y + ((<usize>r * <usize>yStride) << 2) + (<usize>blk << 5);
-        storeSums(yb, a0, a1, a2, a3, false);
-        storeSums(yb + 16, a4, a5, a6, a7, false);
+      const yo = <usize>blk << 5;
+      // As gemmQ8: two batch rows share each weight load (the 4×2 tile), then the last row alone.
+      // Each output keeps its own accumulator over the chunks in order, so its bits do not move.
+      let r = r0;
+      for (; r + 2 <= r1; r += 2) {
+        const xa = x + <usize>r * xBytes;
+        const ya = y + <usize>r * yBytes + yo;
+        for (let half: usize = 0; half < 2; half++) gemmF32Tile4x2(wb + (half << 6), xa, xa + xBytes, ya + (half << 4), ya + yBytes + (half << 4), cols4);
         if (bias) {
-          v128.store(yb, f32x4.add(v128.load(yb), v128.load(bb)));
-          v128.store(yb, f32x4.add(v128.load(yb, 16), v128.load(bb, 16)), 16);
+          addBias8(ya, bb);
+          addBias8(ya + yBytes, bb);
         }
+      }
+      if (r < r1) {
+        const xa = x + <usize>r * xBytes;
+        const ya = y + <usize>r * yBytes + yo;
+        for (let half: usize = 0; half < 2; half++) gemmF32Tile4x1(wb + (half << 6), xa, ya + (half << 4), cols4);
+        if (bias) addBias8(ya, bb);
       }
     }
   }
+}
+
+/** 4 outputs of a packed 8-row f32 block (w: the block + 64·half) for batch rows a and b. */
+@inline function gemmF32Tile4x2(w: usize, xa: usize, xb: usize, ya: usize, yb: usize, cols4: i32): void {
+  let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+  let b0 = f32x4.splat(0), b1 = f32x4.splat(0), b2 = f32x4.splat(0), b3 = f32x4.splat(0);
+  let p = w;
+  const end = xa + (<usize>cols4 << 4);
+  for (let pa = xa, pb = xb; pa < end; pa += 16, pb += 16, p += 128) {
+    const u = v128.load(pa), v = v128.load(pb);
+    let m = v128.load(p, 0);
+    a0 = madd(m, u, a0); b0 = madd(m, v, b0);
+    m = v128.load(p, 16);
+    a1 = madd(m, u, a1); b1 = madd(m, v, b1);
+    m = v128.load(p, 32);
+    a2 = madd(m, u, a2); b2 = madd(m, v, b2);
+    m = v128.load(p, 48);
+    a3 = madd(m, u, a3); b3 = madd(m, v, b3);
+  }
+  storeSums(ya, a0, a1, a2, a3, false);
+  storeSums(yb, b0, b1, b2, b3, false);
+}
+
+/** `gemmF32Tile4x2` for one batch row. */
+@inline function gemmF32Tile4x1(w: usize, xa: usize, ya: usize, cols4: i32): void {
+  let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+  let p = w;
+  const end = xa + (<usize>cols4 << 4);
+  for (let pa = xa; pa < end; pa += 16, p += 128) {
+    const u = v128.load(pa);
+    a0 = madd(v128.load(p, 0), u, a0);
+    a1 = madd(v128.load(p, 16), u, a1);
+    a2 = madd(v128.load(p, 32), u, a2);
+    a3 = madd(v128.load(p, 48), u, a3);
+  }
+  storeSums(ya, a0, a1, a2, a3, false);
+}
+
+/** y[0..7] += b[0..7], one row's 8-output block. */
+@inline function addBias8(yb: usize, bb: usize): void {
+  v128.store(yb, f32x4.add(v128.load(yb), v128.load(bb)));
+  v128.store(yb, f32x4.add(v128.load(yb, 16), v128.load(bb, 16)), 16);
 }
 
 /**
@@ -240,10 +278,7 @@ export function gemmQ8(wq: usize, scales: usize, bias: usize, xq: usize, y: usiz
 @inline function finishQ8(yb: usize, sb: usize, bb: usize, hasBias: bool): void {
   v128.store(yb, f32x4.mul(v128.load(yb), v128.load(sb)));
   v128.store(yb, f32x4.mul(v128.load(yb, 16), v128.load(sb, 16)), 16);
-  if (hasBias) {
-    v128.store(yb, f32x4.add(v128.load(yb), v128.load(bb)));
-    v128.store(yb, f32x4.add(v128.load(yb, 16), v128.load(bb, 16)), 16);
-  }
+  if (hasBias) addBias8(yb, bb);
 }
 
 @inline function dotQ(w: v128, x0: v128, x1: v128, acc: v128): v128 {
