@@ -26,7 +26,6 @@ import { pageRoutes } from './routes/pages.ts';
 import type { Telemetry } from './telemetry.ts';
 
 export type { AssetReader } from './http.ts';
-export { IMMUTABLE, isContentHashed, mimeType } from './http.ts';
 
 export interface AppOptions {
   /** The served models; requests name one with `model`, else the first serves. */

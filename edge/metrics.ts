@@ -5,6 +5,7 @@
  * active rows — are read from the engines only when something scrapes.
  */
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { EngineStats } from './engine/scheduler.ts';
 import type { ModelRegistry } from './registry.ts';
 import type { Telemetry } from './telemetry.ts';
 
@@ -36,7 +37,7 @@ export function prometheusMetrics(models: ModelRegistry): Metrics {
   const firstChar = new Histogram({ name: 'deeprnn_time_to_first_char_seconds', help: 'Streamed generations: seconds from admission to the first character sent', labelNames: ['model'], buckets: LATENCY_BUCKETS, registers: [registry] });
   const total = new Histogram({ name: 'deeprnn_generation_duration_seconds', help: 'Generations: seconds from admission to the last character', labelNames: ['model'], buckets: LATENCY_BUCKETS, registers: [registry] });
   const chars = new Counter({ name: 'deeprnn_generated_chars_total', help: 'Characters generated', labelNames: ['model'], registers: [registry] });
-  const gauge = (name: string, help: string, read: (s: ReturnType<ModelRegistry['models'][number]['engine']['stats']>) => number) =>
+  const gauge = (name: string, help: string, read: (s: EngineStats) => number) =>
     new Gauge({
       name, help, labelNames: ['model'], registers: [registry],
       collect() {

@@ -12,13 +12,14 @@
 import type { OpenAPIHono } from '@hono/zod-openapi';
 import type { ExecutionContext } from 'hono';
 import kernelModule from '../shared/kernel/build/kernel.wasm';
+import { errorBody, errorType } from '../shared/contract.ts';
 import { instantiateKernel } from '../shared/kernel/kernel.ts';
 import { KernelModel } from '../shared/kernel/stepper.ts';
 import { createApp, parseOrigins } from './app.ts';
 import { IsolateRows, requestScopedEngine } from './engine/lane.ts';
 import { parseApiKeys, parseRateLimit } from './guards.ts';
 import type { AppEnv } from './http.ts';
-import { checkUniqueNames, ModelRegistry, servedModel } from './registry.ts';
+import { ModelRegistry, servedModel } from './registry.ts';
 import { fetchStagedModels } from './worker-models.ts';
 
 export interface Env {
@@ -38,7 +39,6 @@ async function build(env: Env): Promise<OpenAPIHono<AppEnv>> {
   const assets = env.ASSETS;
   if (!assets) throw new Error('the Worker has no ASSETS binding (wrangler.toml [assets])');
   const artifacts = await fetchStagedModels((path) => assets.fetch(new Request(new URL(path, 'https://assets.invalid'))));
-  checkUniqueNames(artifacts.map((a) => ({ name: a.model.name, source: a.model.name })));
   const kernel = await instantiateKernel(kernelModule);
   const rows = new IsolateRows(WORKERS_SCHEDULE.capacity);
   const registry = new ModelRegistry(artifacts.map((a) => servedModel(a, requestScopedEngine(new KernelModel(kernel, a.model), { rows, deadlineMs: WORKERS_SCHEDULE.deadlineMs }))));
@@ -61,7 +61,7 @@ export default {
     try {
       ready = await (app ??= build(env));
     } catch (e) {
-      return Response.json({ error: { code: 'model_unavailable', message: `the served models failed their checks: ${(e as Error).message}`, type: 'server_error', param: null } }, { status: 503 });
+      return Response.json(errorBody('model_unavailable', `the served models failed their checks: ${(e as Error).message}`, { type: errorType(503), param: null }), { status: 503 });
     }
     return ready.fetch(request, env, ctx);
   },

@@ -15,7 +15,7 @@ if (!COMMANDS.includes(command as (typeof COMMANDS)[number])) {
   console.error(`usage: tsx scripts/edge.ts ${COMMANDS.join('|')} [wrangler arguments]`);
   process.exit(2);
 }
-const modelDir = process.env.MODEL_DIR || DEFAULT_MODEL_DIR;
+const modelDir = DEFAULT_MODEL_DIR; // $MODEL_DIR, else the shipped model: what npm start serves
 try {
   const index = await stageModels(modelDir);
   console.log(`deeprnn: Workers will serve ${index.models.map((m) => m.name).join(', ')} (from ${modelDir}, copied into the static assets)`);

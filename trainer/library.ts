@@ -23,7 +23,6 @@ import { runTraining, type RunStore, type StopReason } from './train.ts';
 /** One text of a corpus: its name is its author for `authorTags`. */
 export type CorpusPart = { name: string; text: string } | { name: string; bytes: Uint8Array };
 
-export { LIBRARY_TRAIN_OPTIONS };
 
 export interface TrainInput {
   corpus: string | readonly CorpusPart[];
@@ -125,12 +124,9 @@ export function startTraining(input: TrainInput, host: TrainHost, onProgress: (p
       savePlot: async () => {},
       saveModel: async (model) => void (files = await encodeArtifact(model, 'float32')),
     };
-    const started = performance.now();
+    // The Trainer's clock, the one its time budget counts.
     const budget = config.timeBudgetMinutes * 60;
-    const timing = () => {
-      const elapsedSeconds = (performance.now() - started) / 1000;
-      return { elapsedSeconds, secondsLeft: budget > 0 ? Math.max(0, budget - elapsedSeconds) : null };
-    };
+    const timing = (elapsedSeconds: number) => ({ elapsedSeconds, secondsLeft: budget > 0 ? Math.max(0, budget - elapsedSeconds) : null });
     let epochStart = performance.now();
     // A macrotask at most every PAUSE_MS: the host's messages (stop) get their turn, and the run
     // loses nothing measurable to it.
@@ -158,10 +154,10 @@ export function startTraining(input: TrainInput, host: TrainHost, onProgress: (p
         window: (epoch, index, count, running) => {
           if (index === 0) epochStart = performance.now();
           const seconds = (performance.now() - epochStart) / 1000;
-          onProgress({ kind: 'window', epoch, window: index + 1, windows: count, perplexity: Math.exp(running.loss), validationPerplexity: null, tokensPerSecond: seconds > 0 ? Math.round(running.tokens / seconds) : 0, lr: running.lr, ...timing() });
+          onProgress({ kind: 'window', epoch, window: index + 1, windows: count, perplexity: Math.exp(running.loss), validationPerplexity: null, tokensPerSecond: seconds > 0 ? Math.round(running.tokens / seconds) : 0, lr: running.lr, ...timing(running.elapsedSeconds) });
         },
         epoch: (rec, _epochs, sample) => {
-          const p: TrainProgress = { kind: 'epoch', epoch: rec.epoch, window: 0, windows: 0, perplexity: rec.perplexity, validationPerplexity: rec.validationPerplexity, tokensPerSecond: rec.tokensPerSecond, lr: rec.lr ?? 0, ...timing() };
+          const p: TrainProgress = { kind: 'epoch', epoch: rec.epoch, window: 0, windows: 0, perplexity: rec.perplexity, validationPerplexity: rec.validationPerplexity, tokensPerSecond: rec.tokensPerSecond, lr: rec.lr ?? 0, ...timing(rec.elapsedSeconds) };
           if (rec.validationPerplexity !== null) p.sample = sample();
           onProgress(p);
         },

@@ -1,5 +1,4 @@
 /** `--engine`: which engine trains, and on what. */
-import type { Architecture } from '../../shared/model.ts';
 import { loadKernelNode } from '../../shared/platform/node.ts';
 import type { EngineChoice } from '../config.ts';
 import type { Engine, EngineSpec } from './engine.ts';
