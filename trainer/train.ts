@@ -43,8 +43,8 @@ export interface TrainHooks {
   log(line: string): void;
   /** After each epoch; `sample()` is a greedy continuation of the sample prefix by this epoch's weights (computed only if called). */
   epoch?(record: EpochRecord, epochs: number, sample: () => string): void;
-  /** After each window (progress display; tests use it to simulate a kill), with the epoch's running mean loss. */
-  window?(epoch: number, index: number, count: number, running: { loss: number; tokens: number; lr: number }): void;
+  /** After each window (progress display; tests use it to simulate a kill), with the epoch's running mean loss and the run's elapsed seconds (what the budget counts). */
+  window?(epoch: number, index: number, count: number, running: { loss: number; tokens: number; lr: number; elapsedSeconds: number }): void;
   /**
    * Awaited after each window: where a host lets its event loop run (a page's worker must see its
    * stop message while the run computes). A host that returns at once costs nothing.
@@ -248,7 +248,7 @@ export class Trainer {
       engine.step(this.lr);
       sum += loss;
       tokens += B * T;
-      this.hooks.window?.(epoch, index, perEpoch, { loss: sum / Math.max(1, tokens), tokens, lr: this.lr });
+      this.hooks.window?.(epoch, index, perEpoch, { loss: sum / Math.max(1, tokens), tokens, lr: this.lr, elapsedSeconds: this.elapsed() });
       await this.hooks.pause?.();
       const stopped: StopReason | null = this.signal?.aborted ? 'interrupted' : this.budgetSpent() ? 'time-budget' : null;
       const due = performance.now() - this.lastCheckpoint > CHECKPOINT_EVERY_MS;
