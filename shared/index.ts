@@ -12,7 +12,7 @@ import { BatchExecutor, runJob } from './batch.ts';
 import type { GeneratedToken, GenerateRequest, GenerateResult, ScoreRequest, ScoreResult } from './contract.ts';
 import { ScoreJob, validateScore } from './evaluate.ts';
 import { createJob, predict, validateGeneration } from './generate.ts';
-import { instantiateKernel, type Kernel } from './kernel/kernel.ts';
+import { base64Bytes, instantiateKernel, type Kernel } from './kernel/kernel.ts';
 import { KernelModel } from './kernel/stepper.ts';
 import type { Model } from './model.ts';
 
@@ -30,7 +30,7 @@ function bundledKernel(): Promise<Kernel> {
   if (typeof __DEEPRNN_KERNEL_BASE64__ !== 'string') {
     return Promise.reject(new Error('this build of deeprnn has no bundled kernel: pass { kernel } (a compiled kernel.wasm module) to loadModel'));
   }
-  bundled ??= WebAssembly.compile(Uint8Array.from(atob(__DEEPRNN_KERNEL_BASE64__), (c) => c.charCodeAt(0))).then((m) => instantiateKernel(m));
+  bundled ??= WebAssembly.compile(base64Bytes(__DEEPRNN_KERNEL_BASE64__)).then((m) => instantiateKernel(m));
   return bundled;
 }
 

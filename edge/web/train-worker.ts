@@ -8,7 +8,7 @@
  * window on shared memory, as `deeprnn train`'s threads do; otherwise one thread trains. One
  * worker per run; closing the tab ends it.
  */
-import { instantiateKernel, type Kernel } from '../../shared/kernel/kernel.ts';
+import { base64Bytes, instantiateKernel, type Kernel } from '../../shared/kernel/kernel.ts';
 import { Sha256Js } from '../../shared/sha256.ts';
 import type { HelperSpawner } from '../../trainer/engines/native.ts';
 import { startTraining, type TrainRun } from '../../trainer/library.ts';
@@ -16,7 +16,6 @@ import type { FromTrainWorker, ToTrainWorker } from './protocol.ts';
 
 const scope = self as unknown as { postMessage(m: FromTrainWorker, transfer?: Transferable[]): void; onmessage: ((e: MessageEvent<ToTrainWorker>) => void) | null };
 const post = (m: FromTrainWorker, transfer: Transferable[] = []) => scope.postMessage(m, transfer);
-const bytes = (b64: string) => Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
 
 /** Shared memory for threads: only in cross-origin isolated pages. */
 const isolated = (self as unknown as { crossOriginIsolated?: boolean }).crossOriginIsolated === true && typeof SharedArrayBuffer !== 'undefined';
@@ -34,11 +33,11 @@ const spawnHelper: HelperSpawner = (job) => {
 };
 
 async function kernels(): Promise<{ kernel: Kernel; evalKernel: Kernel; spawn?: HelperSpawner }> {
-  const portable = await instantiateKernel(await WebAssembly.compile(bytes(__DEEPRNN_KERNEL_BASE64__)));
+  const portable = await instantiateKernel(await WebAssembly.compile(base64Bytes(__DEEPRNN_KERNEL_BASE64__)));
   // Isolated: the build `deeprnn train` uses (relaxed SIMD on shared memory), with helper threads.
-  const shared = bytes(__DEEPRNN_TRAIN_SHARED_KERNEL_BASE64__);
+  const shared = base64Bytes(__DEEPRNN_TRAIN_SHARED_KERNEL_BASE64__);
   if (isolated && WebAssembly.validate(shared)) return { kernel: await instantiateKernel(await WebAssembly.compile(shared)), evalKernel: portable, spawn: spawnHelper };
-  const relaxed = bytes(__DEEPRNN_TRAIN_KERNEL_BASE64__);
+  const relaxed = base64Bytes(__DEEPRNN_TRAIN_KERNEL_BASE64__);
   const kernel = WebAssembly.validate(relaxed) ? await instantiateKernel(await WebAssembly.compile(relaxed)) : portable;
   return { kernel, evalKernel: portable };
 }

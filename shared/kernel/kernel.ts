@@ -191,6 +191,9 @@ function align(p: number): number {
 /** The largest memory a kernel may grow to (2 GiB), for builds on shared memory. */
 const MAX_PAGES = 32768;
 
+/** A kernel build bundled as base64 (browser module, package build) → its bytes. */
+export const base64Bytes = (b64: string): Uint8Array<ArrayBuffer> => Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+
 /**
  * Instantiate a compiled kernel. The portable build owns its memory; the Node build
  * (relaxed SIMD + threads) imports a shared one, which `memory` supplies or a new one is made.
