@@ -8,8 +8,8 @@
 import { GENERATE_FIELDS, SERVICE_LIMITS } from '../../shared/contract.ts';
 import { samplePrefix } from '../../shared/generate.ts';
 import type { Model } from '../../shared/model.ts';
+import { escapeHtml } from './html.ts';
 
-const escape = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
 /** What the demo page opens with: sampling, so the first text is not a greedy loop. */
 export const DEMO_SETTINGS = { temperature: 0.8, topK: 20, numChars: 200 } as const;
@@ -32,7 +32,7 @@ function modelCard(model: Model, hasPlot: boolean): string {
       ['engine', `${t.engine ?? '?'} (${t.backend ?? '?'}), ${t.tokensPerSecond ?? '?'} tokens/s${t.date ? `, ${t.date.slice(0, 10)}` : ''}`],
     );
   }
-  const table = rows.map(([k, v]) => `<tr><th>${escape(k)}</th><td>${escape(v)}</td></tr>`).join('');
+  const table = rows.map(([k, v]) => `<tr><th>${escapeHtml(k)}</th><td>${escapeHtml(v)}</td></tr>`).join('');
   const plot = hasPlot ? `<img src="/models/${encodeURIComponent(model.name)}/perplexity.svg" alt="perplexity per epoch (train and validation)" width="560">` : '';
   return `<section class="card"><h2>Model card</h2><table>${table}</table>${plot}</section>`;
 }
@@ -42,13 +42,13 @@ export function demoPage(model: Model, opts: { hasPlot: boolean; nonce: string; 
   const modelUrl = `/models/${encodeURIComponent(model.name)}`;
   const authors = [...model.vocab.authors.keys()];
   const authorField = authors.length
-    ? `<label>Author <select id="author"><option value="">(any)</option>${authors.map((a, i) => `<option value="${escape(a)}"${i === 0 ? ' selected' : ''}>${escape(a)}</option>`).join('')}</select></label>`
+    ? `<label>Author <select id="author"><option value="">(any)</option>${authors.map((a, i) => `<option value="${escapeHtml(a)}"${i === 0 ? ' selected' : ''}>${escapeHtml(a)}</option>`).join('')}</select></label>`
     : '';
   const models = opts.models ?? [model.name];
   // Choosing another model opens its page (its card, its sample prefix, its authors).
   const picker =
     models.length > 1
-      ? `<form id="pick" method="get" action="/"><label>Model <select id="model" name="model">${models.map((m) => `<option value="${escape(m)}"${m === model.name ? ' selected' : ''}>${escape(m)}</option>`).join('')}</select></label></form>`
+      ? `<form id="pick" method="get" action="/"><label>Model <select id="model" name="model">${models.map((m) => `<option value="${escapeHtml(m)}"${m === model.name ? ' selected' : ''}>${escapeHtml(m)}</option>`).join('')}</select></label></form>`
       : '';
   const s = DEMO_SETTINGS;
   return `<!doctype html>
@@ -56,7 +56,7 @@ export function demoPage(model: Model, opts: { hasPlot: boolean; nonce: string; 
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>deeprnn — ${escape(model.name)}</title>
+<title>deeprnn — ${escapeHtml(model.name)}</title>
 <script type="module" src="/static/deeprnn.js"></script>
 <style>
   body { font: 16px/1.5 system-ui, sans-serif; max-width: 48rem; margin: 2rem auto; padding: 0 1rem; color: #222; }
@@ -93,11 +93,11 @@ export function demoPage(model: Model, opts: { hasPlot: boolean; nonce: string; 
 </style>
 </head>
 <body>
-<h1>deeprnn · ${escape(model.name)}</h1>
+<h1>deeprnn · ${escapeHtml(model.name)}</h1>
 <p class="sub">A deep recurrent character-level language model (d2l.ai, “Deep Recurrent Neural Networks”).</p>
 ${picker}
 <form id="form">
-  <label class="wide">Prefix <input id="prefix" value="${escape(samplePrefix(model))}" maxlength="${SERVICE_LIMITS.maxPrefixChars}" required></label>
+  <label class="wide">Prefix <input id="prefix" value="${escapeHtml(samplePrefix(model))}" maxlength="${SERVICE_LIMITS.maxPrefixChars}" required></label>
   <label>Characters <input id="numChars" type="number" min="1" max="${SERVICE_LIMITS.maxNumChars}" value="${s.numChars}" required></label>
   <label>Temperature <input id="temperature" type="number" min="0" max="${GENERATE_FIELDS.temperature.max}" step="0.1" value="${s.temperature}"></label>
   <label>Top-k <input id="topK" type="number" min="1" value="${s.topK}" placeholder="all"></label>
@@ -113,7 +113,7 @@ ${picker}
   </fieldset>
   <div class="buttons wide"><button id="go" type="submit">Generate</button><button id="greedy" class="secondary" type="button" title="temperature 0: the most likely character each time, as d2l's predict_ch8">Greedy</button></div>
 </form>
-<deeprnn-generate id="gen" model="${escape(modelUrl)}"></deeprnn-generate>
+<deeprnn-generate id="gen" model="${escapeHtml(modelUrl)}"></deeprnn-generate>
 <div id="status" role="status"></div>
 <section class="card" id="train-section"><h2>Train on your text</h2>
 <p class="sub">Paste a text or drop a .txt file: <code>deeprnn train</code> runs in this page, in a Web Worker, on your text alone (nothing is sent anywhere), then you can generate from your model here and download it. It stays in this browser.</p>
@@ -121,7 +121,7 @@ ${picker}
 </section>
 ${modelCard(model, opts.hasPlot)}
 <footer>API: <a href="/docs">/docs</a> (OpenAPI at <a href="/openapi.json">/openapi.json</a>)</footer>
-<script type="module" nonce="${escape(opts.nonce)}">
+<script type="module" nonce="${escapeHtml(opts.nonce)}">
 const $ = (id) => document.getElementById(id);
 const gen = $('gen');
 const where = () => document.querySelector('input[name=where]:checked').value;
@@ -172,7 +172,7 @@ export function docsPage(nonce: string): string {
 <body>
 <div id="swagger-ui"></div>
 <script src="/static/swagger/swagger-ui-bundle.js"></script>
-<script nonce="${escape(nonce)}">
+<script nonce="${escapeHtml(nonce)}">
 window.ui = SwaggerUIBundle({ url: '/openapi.json', dom_id: '#swagger-ui', deepLinking: true, tryItOutEnabled: true });
 </script>
 </body>

@@ -18,6 +18,7 @@ import { camelName } from '../../trainer/options.ts';
 import type { TrainProgress } from '../../trainer/library.ts';
 import { LIBRARY_TRAIN_OPTIONS } from '../../trainer/library-options.ts';
 import { registerModel } from './client.ts';
+import { escapeHtml } from './html.ts';
 import { train, type PageTrainRun, type TrainedFiles } from './train.ts';
 
 /** The most text a page trains on: ~7 bytes of memory per character go with it (the CLI has no such bound). */
@@ -49,7 +50,6 @@ function idb<T>(mode: IDBTransactionMode, op: (s: IDBObjectStore) => IDBRequest<
 /** An option's attribute: its CLI name, but --hidden, whose name HTML already gives a meaning. */
 const attributeOf = (option: string) => (option === 'hidden' ? 'hidden-units' : option);
 
-const html = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
 export class DeeprnnTrain extends HTMLElement {
   /** Progress so far: epochs, and points within them. */
@@ -66,7 +66,7 @@ export class DeeprnnTrain extends HTMLElement {
   connectedCallback(): void {
     if (this.built) return;
     this.built = true;
-    const v = (name: string, d: string) => html(this.getAttribute(name) ?? d);
+    const v = (name: string, d: string) => escapeHtml(this.getAttribute(name) ?? d);
     this.innerHTML = `
 <div class="deeprnn-train">
   <textarea class="deeprnn-text" rows="8" placeholder="Paste a text to train on, or drop a .txt file here (UTF-8)"></textarea>
