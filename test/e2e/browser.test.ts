@@ -1,9 +1,10 @@
 import { mkdir } from 'node:fs/promises';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startNodeServer, type NodeServer } from '../../edge/node.ts';
 import { main } from '../../trainer/cli.ts';
 import { DEFAULT_MODEL_DIR } from '../../shared/platform/node.ts';
+import { launchChromium } from './pages.ts';
 
 // The demo page from the Node server (npm start's default model, int8), in Debian's Chromium:
 // generation in the page (Web Worker + WebAssembly kernel, and onnxruntime-web) and on the
@@ -16,10 +17,7 @@ let browser: Browser;
 let page: Page;
 beforeAll(async () => {
   server = await startNodeServer({ modelDir: DEFAULT_MODEL_DIR, port: 0, host: '127.0.0.1' });
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-  });
+  browser = await launchChromium();
   page = await browser.newPage({ viewport: { width: 900, height: 1300 } });
   page.on('pageerror', (e) => console.error('page error:', e.message));
   await page.goto(`${server.url}/`);

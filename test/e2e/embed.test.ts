@@ -1,12 +1,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
-import { createServer, type Server } from 'node:http';
+import type { Server } from 'node:http';
 import { join } from 'node:path';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startNodeServer, type NodeServer } from '../../edge/node.ts';
 import type { GenerateResult } from '../../shared/contract.ts';
 import { EDGE_MODEL_DIR, EDGE_MODEL_DIRS } from '../edge/samples.ts';
+import { launchChromium, pageServer, readmeSnippet } from './pages.ts';
 
 // <deeprnn-generate> as people embed it: the README's snippet, verbatim, on a page of ANOTHER
 // origin (localhost vs 127.0.0.1), against the Node server and against the Worker in `wrangler
@@ -14,25 +14,6 @@ import { EDGE_MODEL_DIR, EDGE_MODEL_DIRS } from '../edge/samples.ts';
 // the server's for the same seed; failures show in the element; memory stays flat; a second visit
 // does not download the weights again.
 const ROOT = new URL('../..', import.meta.url).pathname;
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
-
-/** The README's embedding snippet, as a user copies it. */
-async function readmeSnippet(): Promise<string> {
-  const readme = await readFile(join(ROOT, 'README.md'), 'utf8');
-  const section = readme.slice(readme.indexOf('## Embed generation in a web page'));
-  return /```html\n([\s\S]*?)```/.exec(section)![1];
-}
-
-/** A page server on another origin; `pages` maps paths to HTML (or a handler). */
-function pageServer(pages: Record<string, string | ((res: import('node:http').ServerResponse) => void)>): Promise<{ url: string; server: Server }> {
-  const server = createServer((req, res) => {
-    const page = pages[req.url ?? '/'];
-    if (typeof page === 'function') return page(res);
-    if (page === undefined) return void res.writeHead(404).end();
-    res.writeHead(200, { 'content-type': 'text/html' }).end(page);
-  });
-  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve({ url: `http://localhost:${(server.address() as { port: number }).port}`, server })));
-}
 
 /** `MODEL_DIR=… npm run dev:edge -- --port N`, as a user starts it: the models staged, then wrangler dev. */
 async function wranglerDev(): Promise<{ url: string; child: ChildProcess }> {
@@ -57,7 +38,7 @@ const results = (page: Page) =>
 
 let browser: Browser;
 beforeAll(async () => {
-  browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
+  browser = await launchChromium();
 }, 60_000);
 afterAll(() => browser?.close());
 

@@ -6,7 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer, type Server } from 'node:http';
+import type { Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import puppeteer, { type Browser, type Page } from 'puppeteer-core';
@@ -18,6 +18,7 @@ import { TRAIN_OPTIONS } from '../../trainer/commands/train.ts';
 import { trainConfig } from '../../trainer/config.ts';
 import { train } from '../../trainer/train-files.ts';
 import { EDGE_MODEL_DIR } from '../edge/samples.ts';
+import { modulePage, pageServer, readmeSnippet } from './pages.ts';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
 const FIREFOX = '/usr/bin/firefox-esr';
@@ -30,17 +31,11 @@ let dir = '';
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'deeprnn-firefox-'));
   server = await startNodeServer({ modelDir: EDGE_MODEL_DIR, port: 0, host: '127.0.0.1', workers: 1 });
-  const readme = await readFile(join(ROOT, 'README.md'), 'utf8');
-  const snippet = /```html\n([\s\S]*?)```/.exec(readme.slice(readme.indexOf('## Embed generation in a web page')))![1].replaceAll('https://your-deeprnn-host', server.url);
+  const snippet = (await readmeSnippet()).replaceAll('https://your-deeprnn-host', server.url);
   const onnx = snippet.replace(/<deeprnn-generate model=/, '<deeprnn-generate runtime="onnx" model=').replace(/<deeprnn-generate endpoint=[\s\S]*?<\/deeprnn-generate>/, '');
-  const html: Record<string, string> = {
-    '/': `<!doctype html><html><body>${snippet}</body></html>`,
-    '/onnx': `<!doctype html><html><body>${onnx}</body></html>`,
-    '/train': `<!doctype html><script type="module">import * as d from '${server.url}/static/deeprnn.js'; window.deeprnn = d; document.body.dataset.ready = '1';</script><body></body>`,
-  };
-  pages = createServer((req, res) => (html[req.url ?? ''] ? res.writeHead(200, { 'content-type': 'text/html' }).end(html[req.url!]) : res.writeHead(404).end()));
-  await new Promise<void>((r) => pages.listen(0, '127.0.0.1', () => r()));
-  base = `http://localhost:${(pages.address() as { port: number }).port}`;
+  const p = await pageServer({ '/': `<!doctype html><html><body>${snippet}</body></html>`, '/onnx': `<!doctype html><html><body>${onnx}</body></html>`, '/train': modulePage(server.url) });
+  pages = p.server;
+  base = p.url;
   browser = await puppeteer.launch({ browser: 'firefox', executablePath: FIREFOX, headless: true, protocol: 'webDriverBiDi' });
 }, 120_000);
 afterAll(async () => {

@@ -4,11 +4,12 @@ import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { build } from 'esbuild';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startNodeServer, type NodeServer } from '../../edge/node.ts';
 import type { GenerateResult } from '../../shared/contract.ts';
 import { EDGE_MODEL_DIR } from '../edge/samples.ts';
+import { launchChromium } from './pages.ts';
 
 // The npm package as a web app uses it: `npm pack`, installed into a new project, its entries
 // imported and bundled with esbuild for the browser, the page run in Chromium against a deeprnn
@@ -30,7 +31,7 @@ beforeAll(async () => {
   await writeFile(join(app, 'package.json'), JSON.stringify({ name: 'an-app', version: '1.0.0', type: 'module', private: true }));
   execFileSync('npm', ['install', join(dir, tarball), '--no-audit', '--no-fund', '--prefer-offline', '--ignore-scripts'], { cwd: app, stdio: 'ignore' });
   server = await startNodeServer({ modelDir: EDGE_MODEL_DIR, port: 0, host: '127.0.0.1' });
-  browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'] });
+  browser = await launchChromium();
 }, 180_000);
 afterAll(async () => {
   await browser?.close();

@@ -5,10 +5,10 @@
  */
 import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer, type Server } from 'node:http';
+import type { Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startNodeServer, type NodeServer } from '../../edge/node.ts';
 import { parseOptions } from '../../trainer/argv.ts';
@@ -16,9 +16,9 @@ import { TRAIN_OPTIONS } from '../../trainer/commands/train.ts';
 import { trainConfig } from '../../trainer/config.ts';
 import { train } from '../../trainer/train-files.ts';
 import { EDGE_MODEL_DIR } from '../edge/samples.ts';
+import { CROSS_ORIGIN_ISOLATED, launchChromium, modulePage, pageServer } from './pages.ts';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
 const SMALL = { hidden: 16, layers: 1, batchSize: 4, numSteps: 8, epochs: 2, seed: 3, maxTokens: 4000, threads: 1 };
 
 let browser: Browser;
@@ -31,10 +31,10 @@ beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'deeprnn-page-train-'));
   text = (await readFile(join(ROOT, 'data/timemachine.txt'), 'utf8')).slice(0, 6000);
   server = await startNodeServer({ modelDir: EDGE_MODEL_DIR, port: 0, host: '127.0.0.1', workers: 1 });
-  pages = createServer((_, res) => res.writeHead(200, { 'content-type': 'text/html' }).end(`<!doctype html><script type="module">import * as deeprnn from '${server.url}/static/deeprnn.js'; window.deeprnn = deeprnn; document.body.dataset.ready = '1';</script><body></body>`));
-  await new Promise<void>((r) => pages.listen(0, '127.0.0.1', () => r()));
-  pageUrl = `http://localhost:${(pages.address() as { port: number }).port}/`;
-  browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
+  const p = await pageServer({ '/': modulePage(server.url), '/isolated': { html: modulePage(server.url), headers: CROSS_ORIGIN_ISOLATED } });
+  pages = p.server;
+  pageUrl = `${p.url}/`;
+  browser = await launchChromium();
 }, 120_000);
 afterAll(async () => {
   await browser?.close();
@@ -85,17 +85,13 @@ describe('train() in a page of another origin (Chromium)', () => {
   });
 
   it('on a cross-origin isolated page, 2 threads give the weights deeprnn train --threads 2 gives', async () => {
-    const isolated = createServer((_, res) =>
-      res.writeHead(200, { 'content-type': 'text/html', 'cross-origin-opener-policy': 'same-origin', 'cross-origin-embedder-policy': 'require-corp' })
-        .end(`<!doctype html><script type="module">import * as deeprnn from '${server.url}/static/deeprnn.js'; window.deeprnn = deeprnn; document.body.dataset.ready = '1';</script><body></body>`));
-    await new Promise<void>((r) => isolated.listen(0, '127.0.0.1', () => r()));
     const file = join(dir, 'corpus2.txt');
     await writeFile(file, text);
     const args = Object.entries({ ...SMALL, threads: 2 }).flatMap(([k, v]) => [`--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`, String(v)]);
     const out = join(dir, 'cli2');
     await train(trainConfig(parseOptions(TRAIN_OPTIONS, ['--corpus', file, ...args]).values), out, { log: () => {} });
     const page = await browser.newPage();
-    await page.goto(`http://localhost:${(isolated.address() as { port: number }).port}/`);
+    await page.goto(`${pageUrl}isolated`);
     await page.waitForFunction(() => document.body.dataset.ready === '1');
     expect(await page.evaluate(() => crossOriginIsolated)).toBe(true);
     const r = await trainInPage(page, { corpus: text, ...SMALL, threads: 2 });
@@ -103,7 +99,6 @@ describe('train() in a page of another origin (Chromium)', () => {
     expect(r.backend).toBe('wasm-relaxed-simd ×2 threads');
     expect(r.sha256).toBe(createHash('sha256').update(await readFile(join(out, 'weights.bin'))).digest('hex'));
     await page.close();
-    isolated.close();
   });
 
   it('stop() gives the best model so far; bad input rejects with one clear message', async () => {
@@ -123,9 +118,8 @@ describe('<deeprnn-train> on a page of another origin (Chromium)', () => {
   it('trains on a pasted text with a live chart and samples, generates from the model, offers its files, and keeps it after a reload', async () => {
     const snippet = `<script type="module" src="${server.url}/static/deeprnn.js"></script>
 <deeprnn-train hidden-units="16" layers="1" time-budget="1" epochs="3" batch-size="4" num-steps="8" max-tokens="4000" seed="1"></deeprnn-train>`;
-    const host = createServer((_, res) => res.writeHead(200, { 'content-type': 'text/html' }).end(`<!doctype html><body>${snippet}</body>`));
-    await new Promise<void>((r) => host.listen(0, '127.0.0.1', () => r()));
-    const url = `http://localhost:${(host.address() as { port: number }).port}/`;
+    const host = await pageServer({ '/': `<!doctype html><body>${snippet}</body>` });
+    const url = `${host.url}/`;
     const context = await browser.newContext();
     const page = await context.newPage();
     const errors: string[] = [];
@@ -167,6 +161,6 @@ describe('<deeprnn-train> on a page of another origin (Chromium)', () => {
     expect(await page.textContent('deeprnn-train .deeprnn-error')).toMatch(/too few for one window/);
     expect(errors).toEqual([]);
     await context.close();
-    host.close();
+    host.server.close();
   });
 });
