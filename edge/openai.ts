@@ -13,7 +13,7 @@
  * - defaults are OpenAI's: max_tokens 16, temperature 1.
  */
 import {
-  checkField, GENERATE_FIELDS, MAX_LOGPROBS, MAX_SEED, SERVICE_LIMITS, type FinishReason, type GeneratedToken, type GenerateRequest,
+  checkField, GENERATE_FIELDS, MAX_SEED, SERVICE_LIMITS, type FinishReason, type GeneratedToken, type GenerateRequest,
 } from '../shared/contract.ts';
 import { OptionError } from '../shared/errors.ts';
 import { validateGeneration, type ValidatedGeneration } from '../shared/generate.ts';
@@ -93,10 +93,10 @@ export function planCompletion(raw: unknown): CompletionPlan {
   }
   let logprobs: number | null = null;
   if (r.logprobs !== undefined && r.logprobs !== null) {
-    if (typeof r.logprobs !== 'number' || !Number.isInteger(r.logprobs) || r.logprobs < 0 || r.logprobs > MAX_LOGPROBS) fail('logprobs', `must be a whole number in [0, ${MAX_LOGPROBS}] or null, got ${JSON.stringify(r.logprobs)}`);
+    checkField('logprobs', GENERATE_FIELDS.logprobs, r.logprobs, SERVICE_LIMITS);
     logprobs = r.logprobs as number;
   }
-  for (const flag of ['echo', 'stream'] as const) if (r[flag] !== undefined && r[flag] !== null && typeof r[flag] !== 'boolean') fail(flag, `must be true or false, got ${JSON.stringify(r[flag])}`);
+  for (const flag of ['echo', 'stream'] as const) if (r[flag] !== undefined && r[flag] !== null) checkField(flag, GENERATE_FIELDS.stream, r[flag], SERVICE_LIMITS);
   const echo = r.echo === true;
   if (echo && logprobs !== null) fail('echo', 'with logprobs is not supported: score the prompt with POST /v1/score');
   if (r.user !== undefined && r.user !== null && (typeof r.user !== 'string' || r.user.length > 256)) fail('user', 'must be a string of at most 256 characters');
