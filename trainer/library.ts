@@ -61,9 +61,6 @@ export interface TrainedModel {
   records: EpochRecord[];
 }
 
-/** How long a run computes before it lets the host's event loop run. */
-const PAUSE_MS = 50;
-
 export interface TrainHost {
   /** The kernel that trains (where it has relaxed SIMD and shared memory, the one `deeprnn train` uses). */
   kernel: Kernel;
@@ -128,14 +125,6 @@ export function startTraining(input: TrainInput, host: TrainHost, onProgress: (p
     const budget = config.timeBudgetMinutes * 60;
     const timing = (elapsedSeconds: number) => ({ elapsedSeconds, secondsLeft: budget > 0 ? Math.max(0, budget - elapsedSeconds) : null });
     let epochStart = performance.now();
-    // A macrotask at most every PAUSE_MS: the host's messages (stop) get their turn, and the run
-    // loses nothing measurable to it.
-    let paused = performance.now();
-    const pause = async () => {
-      if (performance.now() - paused < PAUSE_MS) return;
-      await (host.yieldNow ?? (() => new Promise<void>((resolve) => setTimeout(resolve, 0))))();
-      paused = performance.now();
-    };
     const r = await runTraining(config, {
       data: { corpus, split },
       store,
@@ -148,9 +137,9 @@ export function startTraining(input: TrainInput, host: TrainHost, onProgress: (p
       evalKernel: host.evalKernel,
       resume: null,
       signal: abort.signal,
+      yieldNow: host.yieldNow,
       hooks: {
         log: () => {},
-        pause,
         window: (epoch, index, count, running) => {
           if (index === 0) epochStart = performance.now();
           const seconds = (performance.now() - epochStart) / 1000;

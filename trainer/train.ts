@@ -45,12 +45,15 @@ export interface TrainHooks {
   epoch?(record: EpochRecord, epochs: number, sample: () => string): void;
   /** After each window (progress display; tests use it to simulate a kill), with the epoch's running mean loss and the run's elapsed seconds (what the budget counts). */
   window?(epoch: number, index: number, count: number, running: { loss: number; tokens: number; lr: number; elapsedSeconds: number }): void;
-  /**
-   * Awaited after each window: where a host lets its event loop run (a page's worker must see its
-   * stop message while the run computes). A host that returns at once costs nothing.
-   */
-  pause?(): Promise<void> | void;
 }
+
+/**
+ * How often a run lets its host's event loop in while it computes: a stop request (Ctrl-C in
+ * Node, a page's stop message) is only seen then, and an epoch of a large corpus lasts minutes.
+ */
+const YIELD_EVERY_MS = 50;
+/** A macrotask (the default; a page's worker passes a MessageChannel, which browsers do not clamp). */
+const macrotask = () => new Promise<void>((resolve) => setTimeout(resolve, 0));
 
 /** Why a run ended: all epochs done, the time budget spent, or asked to stop (Ctrl-C). */
 export type StopReason = 'completed' | 'time-budget' | 'interrupted';
@@ -93,6 +96,8 @@ export class Trainer {
   private elapsedBefore: number;
   private runStart = 0;
   private lastCheckpoint = 0;
+  /** When the run last let its host's event loop in. */
+  private lastYield = 0;
   private last: EpochRecord | null;
   private readonly samplePrefix: string;
   private lr: number;
@@ -110,6 +115,7 @@ export class Trainer {
     private readonly evalKernel: Kernel,
     private readonly resume: Checkpoint | null,
     private readonly signal?: AbortSignal,
+    private readonly yieldNow: () => Promise<void> = macrotask,
   ) {
     this.name = store.name;
     this.arch = { cell: config.cell, numLayers: config.numLayers, hiddenSize: config.hiddenSize, vocabSize: data.corpus.vocab.size, input: 'one-hot' };
@@ -249,7 +255,10 @@ export class Trainer {
       sum += loss;
       tokens += B * T;
       this.hooks.window?.(epoch, index, perEpoch, { loss: sum / Math.max(1, tokens), tokens, lr: this.lr, elapsedSeconds: this.elapsed() });
-      await this.hooks.pause?.();
+      if (performance.now() - this.lastYield >= YIELD_EVERY_MS) {
+        await this.yieldNow();
+        this.lastYield = performance.now();
+      }
       const stopped: StopReason | null = this.signal?.aborted ? 'interrupted' : this.budgetSpent() ? 'time-budget' : null;
       const due = performance.now() - this.lastCheckpoint > CHECKPOINT_EVERY_MS;
       if (stopped || due) {
@@ -364,6 +373,8 @@ export interface RunHost {
   resume: Checkpoint | null;
   /** Aborted to stop after the current window (Ctrl-C, a page's stop button). */
   signal?: AbortSignal;
+  /** How the run lets the host's event loop in (default: setTimeout 0). */
+  yieldNow?: () => Promise<void>;
 }
 
 /**
@@ -397,7 +408,7 @@ export async function runTraining(config: TrainConfig, host: RunHost): Promise<T
       const paramRng = new Rng(config.seed);
       engine.setParams(initParams(arch, () => paramRng.uniform()));
     }
-    const trainer = new Trainer(config, host.store, host.hooks, data, engine, host.evalKernel, resume, host.signal);
+    const trainer = new Trainer(config, host.store, host.hooks, data, engine, host.evalKernel, resume, host.signal, host.yieldNow);
     return await trainer.fit();
   } finally {
     await engine.dispose();

@@ -399,6 +399,27 @@ describe('deeprnn train / export from the command line', () => {
     expect(await readFile(join(killed, 'weights.bin'))).toEqual(await readFile(join(whole, 'weights.bin')));
   });
 
+  it('Ctrl-C is seen within the epoch: a run whose epoch lasts a minute stops after its window, not at the epoch end', async () => {
+    // The d2l network on a 700 KB text: one epoch is ~600 windows, a minute or more on 2 cores.
+    const book = join(dir, 'long-epoch.txt');
+    await writeFile(book, (await readFile(join(ROOT, 'data/timemachine.txt'), 'utf8')).repeat(4));
+    const o = await out('sigint-long');
+    const child = spawn(process.execPath, [join(ROOT, 'bin/deeprnn.js'), 'train', '--corpus', book, '--epochs', '1', '--out', o], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d));
+    const started = Date.now();
+    while (!existsSync(join(o, METRICS_FILE)) && Date.now() - started < 60_000) await new Promise((r) => setTimeout(r, 20));
+    await new Promise((r) => setTimeout(r, 1000)); // a few windows into the epoch
+    const asked = Date.now();
+    child.kill('SIGINT');
+    const code = await new Promise((r) => child.on('exit', r));
+    expect(code).toBe(130);
+    expect(stderr).toMatch(/SIGINT: stopping after this window/);
+    expect(Date.now() - asked).toBeLessThan(30_000); // validation of the held-out tenth included; the epoch alone would take longer
+    expect((await readCheckpoint(o)).position.window).toBeGreaterThan(0); // stopped inside epoch 1
+    expect((await readdir(o)).sort()).toEqual(['checkpoint.bin', 'metrics.jsonl', 'model.json', 'perplexity.svg', 'weights.bin']);
+  });
+
   it('Ctrl-C (SIGINT) finishes the window, writes a usable model and says how to resume; resuming ends where an uninterrupted run ends', async () => {
     const args = ['--corpus', corpusFile, '--hidden', '24', '--batch-size', '4', '--num-steps', '8', '--epochs', '30', '--engine', 'native', '--threads', '2', '--optimizer', 'adam', '--lr', '0.005', '--preprocessing', 'd2l', '--val-fraction', '0.1'];
     const whole = await out('sigint-whole');
