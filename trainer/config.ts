@@ -3,11 +3,13 @@
  * defaults from this table), and the configuration of a run they make: recorded in checkpoints
  * and in the model's training record.
  */
+import { OptionError } from '../shared/errors.ts';
 import { CELLS, type Cell } from '../shared/model.ts';
 import { PREPROCESSINGS, type Preprocessing } from '../shared/text.ts';
 import { ITERATORS, type IteratorKind } from './data.ts';
 import type { OptimizerName } from './engines/engine.ts';
 import { opt, type OptionValues } from './options.ts';
+import { SIZED_OPTIONS, type SizedOption, type SizingChoice } from './sizing.ts';
 
 export type EngineChoice = 'auto' | 'native' | 'tfjs' | 'tfjs-gpu' | 'tfjs-node' | 'tfjs-wasm' | 'tfjs-cpu';
 export const ENGINE_CHOICES: readonly EngineChoice[] = ['auto', 'native', 'tfjs', 'tfjs-gpu', 'tfjs-node', 'tfjs-wasm', 'tfjs-cpu'];
@@ -23,6 +25,9 @@ export const D2L_PRESET = {
 /** Without --preset: what a user bringing their own text would want (raw text, Adam, a held-out tenth). */
 const d2l = (v: Record<string, unknown>) => v.preset === 'd2l';
 const pick = <K extends keyof typeof D2L_PRESET, T>(key: K, otherwise: T) => (v: Record<string, unknown>) => (d2l(v) ? D2L_PRESET[key] : otherwise);
+/** Under `--size auto` an option left out is the sizing rule's to choose (trainer/sizing.ts): no default here. */
+const sized = <T>(fixed: T | ((v: Record<string, unknown>) => T)) => (v: Record<string, unknown>) => (v.size === 'auto' ? undefined : typeof fixed === 'function' ? (fixed as (v: Record<string, unknown>) => T)(v) : fixed);
+const SIZED_HELP = '; with --size auto, chosen by the sizing rule';
 
 /**
  * `deeprnn train`'s options — and, in camelCase, the library's `train()` options — declared once.
@@ -38,15 +43,18 @@ export const trainOptions = (cores: number) => ({
   'max-tokens': opt.int({ min: 0, max: Number.MAX_SAFE_INTEGER, help: 'keep the first N tokens, 0 = all (default 0; 10000 with --preset d2l)', default: pick('max-tokens', 0) }),
   'val-fraction': opt.number({ min: 0, max: 0.5, help: 'hold out the last F of each corpus file for validation, 0 ≤ F ≤ 0.5 (default 0.1; 0 with --preset d2l)', default: pick('val-fraction', 0.1) }),
   cell: opt.choice({ choices: CELLS, help: 'recurrent cell', default: 'lstm' as Cell }),
-  layers: opt.int({ min: 1, max: 16, help: 'stacked recurrent layers', default: 2 }),
-  hidden: opt.int({ min: 1, max: 4096, help: 'hidden units per layer', default: 256 }),
-  'batch-size': opt.int({ min: 1, max: 4096, help: 'rows of each minibatch', default: 32 }),
+  size: opt.choice({ choices: ['auto', 'fixed'] as const, help: 'auto: measure this machine and choose the network, batch, learning rate and regularisation for the text and the budget (trainer/sizing.ts; options you give are kept); fixed: the defaults below. Default: auto with --time-budget (not with --preset or --init-from), else fixed', default: (v) => (v['time-budget'] && !d2l(v) && !v['init-from'] ? 'auto' : 'fixed') as 'auto' | 'fixed' }),
+  layers: opt.int({ min: 1, max: 16, help: `stacked recurrent layers (default 2${SIZED_HELP})`, default: sized(2) }),
+  hidden: opt.int({ min: 1, max: 4096, help: `hidden units per layer (default 256${SIZED_HELP})`, default: sized(256) }),
+  'batch-size': opt.int({ min: 1, max: 4096, help: `rows of each minibatch (default 32${SIZED_HELP})`, default: sized((v) => (d2l(v) ? D2L_PRESET['batch-size'] : 32)) }),
   'num-steps': opt.int({ min: 1, max: 10000, help: 'time steps per window', default: 35 }),
   optimizer: opt.choice({ choices: ['sgd', 'adam'] as const, help: 'sgd or adam (default adam; sgd with --preset d2l)', default: pick('optimizer', 'adam' as OptimizerName) }),
-  lr: opt.number({ min: 0, max: 100, exclusiveMin: true, help: 'learning rate: the peak of the schedule (default for adam 0.002, and 0.008 when the schedule anneals it; 2 for sgd)', default: (v) => (v.optimizer === 'sgd' ? 2 : v['time-budget'] && v['lr-schedule'] !== 'constant' ? 0.008 : 0.002) }),
+  lr: opt.number({ min: 0, max: 100, exclusiveMin: true, help: `learning rate: the peak of the schedule (default for adam 0.002, and 0.008 when the schedule anneals it; 2 for sgd; with --size auto and an annealing schedule, chosen by the sizing rule)`, default: (v) => (v.optimizer === 'sgd' ? 2 : v['time-budget'] && v['lr-schedule'] !== 'constant' ? (v.size === 'auto' ? undefined : 0.008) : 0.002) }),
   'lr-schedule': opt.choice({ choices: LR_SCHEDULES, help: 'constant; cosine (decay to 2% of --lr over the run: the time budget when there is one, else the epochs); or wsd (warm up over the first 2%, hold --lr, then decay to 2% over the last 40%). Default: wsd with --time-budget, else constant', default: (v) => (v['time-budget'] ? 'wsd' : 'constant') as LrSchedule }),
   clip: opt.number({ min: 0, exclusiveMin: true, help: 'gradient clipping threshold θ on the global norm', default: 1 }),
-  dropout: opt.number({ min: 0, max: 0.95, help: 'dropout between recurrent layers, as nn.LSTM(dropout=P)', default: 0 }),
+  dropout: opt.number({ min: 0, max: 0.95, help: `dropout between recurrent layers, as nn.LSTM(dropout=P) (default 0${SIZED_HELP})`, default: sized(0) }),
+  'output-dropout': opt.number({ min: 0, max: 0.95, help: `dropout on the last recurrent layer's outputs, before the output layer (default 0${SIZED_HELP})`, default: sized(0) }),
+  'weight-decay': opt.number({ min: 0, max: 10, help: `decoupled weight decay λ (AdamW; with sgd, the same shrink by lr·λ per step) (default 0${SIZED_HELP})`, default: sized(0) }),
   epochs: opt.int({ min: 1, max: 1_000_000, help: 'epochs to train to (default 50; 500 with --preset d2l; unlimited with --time-budget)', default: (v) => (d2l(v) ? D2L_PRESET.epochs : v['time-budget'] ? 1_000_000 : 50) }),
   iterator: opt.choice({ choices: ITERATORS, help: 'sequential (state carried between windows) or random (state reset every window)', default: 'sequential' as IteratorKind }),
   seed: opt.int({ min: 0, max: 0xffffffff, help: 'seed: same seed, same engine and threads, same result', default: 0 }),
@@ -89,6 +97,14 @@ export interface TrainConfig {
   clip: number;
   /** Dropout between recurrent layers, as nn.LSTM(dropout=p); 0 = none (d2l). */
   dropout: number;
+  /** Dropout on the last layer's outputs, before the output layer; 0 = none. */
+  outputDropout: number;
+  /** Decoupled weight decay λ (AdamW); 0 = none. */
+  weightDecay: number;
+  /** `--size auto`: the options the sizing rule is to choose (not given); empty once it has, or with `--size fixed`. */
+  toSize: SizedOption[];
+  /** What the sizing rule chose, and why (null: not sized). */
+  sizing: SizingChoice | null;
   epochs: number;
   iterator: IteratorKind;
   seed: number;
@@ -103,8 +119,16 @@ export interface TrainConfig {
   unknownChars: 'refuse' | 'unk';
 }
 
+/** What an option the sizing rule chooses holds until it has (its `--size fixed` default). */
+const UNSIZED = { layers: 2, hidden: 256, 'batch-size': 32, lr: 0.008, dropout: 0, 'output-dropout': 0, 'weight-decay': 0 } as const satisfies Record<SizedOption, number>;
+
 /** Parsed options → a run's configuration. */
 export function trainConfig(v: TrainValues): TrainConfig {
+  if (v.size === 'auto' && !v['time-budget']) throw new OptionError('--size auto sizes the network to a time budget: give --time-budget MIN too');
+  if (v.size === 'auto' && v['init-from']) throw new OptionError("--size auto chooses a new network; --init-from keeps the model's: drop one of them");
+  if (v.size === 'auto' && d2l(v)) throw new OptionError('--preset d2l is the book\'s fixed network: drop --size auto');
+  const toSize = SIZED_OPTIONS.filter((k) => v[k] === undefined);
+  v = { ...v, ...Object.fromEntries(toSize.map((k) => [k, UNSIZED[k]])) };
   return {
     corpus: v.corpus ?? [],
     preprocessing: v.preprocessing!,
@@ -123,6 +147,10 @@ export function trainConfig(v: TrainValues): TrainConfig {
     lrSchedule: v['lr-schedule']!,
     clip: v.clip!,
     dropout: v.dropout!,
+    outputDropout: v['output-dropout']!,
+    weightDecay: v['weight-decay']!,
+    toSize,
+    sizing: null,
     epochs: v.epochs!,
     iterator: v.iterator!,
     seed: v.seed!,

@@ -22,6 +22,7 @@ import { checkWindows, randomWindows, sequentialWindows, windowsPerEpoch } from 
 import { windowSeed } from './engines/dropout.ts';
 import type { Engine } from './engines/engine.ts';
 import type { EngineSpec } from './engines/engine.ts';
+import { sizeRun, type ProbeShape, type SizedOption } from './sizing.ts';
 /** A checkpoint is also written mid-epoch at least this often (long epochs on large corpora). */
 const CHECKPOINT_EVERY_MS = 10 * 60 * 1000;
 /** A first guess at validation's cost, before one has been timed (the float32 kernel, one row). */
@@ -116,11 +117,13 @@ export class Trainer {
     private readonly resume: Checkpoint | null,
     private readonly signal?: AbortSignal,
     private readonly yieldNow: () => Promise<void> = macrotask,
+    /** Seconds the run spent before fitting that its budget counts (the sizing probes). */
+    spentBefore = 0,
   ) {
     this.name = store.name;
     this.arch = { cell: config.cell, numLayers: config.numLayers, hiddenSize: config.hiddenSize, vocabSize: data.corpus.vocab.size, input: 'one-hot' };
     this.best = resume?.best ?? null;
-    this.elapsedBefore = resume?.elapsedSeconds ?? 0;
+    this.elapsedBefore = resume?.elapsedSeconds ?? spentBefore;
     this.last = resume?.last ?? null;
     this.samplePrefix = config.predictPrefix || samplePrefixOf(data.corpus.vocab, data.corpus.ids[0], config.preprocessing);
     this.lr = config.lr;
@@ -239,7 +242,7 @@ export class Trainer {
       if (i++ < skip) continue;
       const index = i - 1;
       if (config.iterator === 'random') engine.resetState(); // random windows do not continue each other
-      const dropout = config.dropout > 0 ? { p: config.dropout, seed: windowSeed(config.seed, epoch, index) } : undefined;
+      const dropout = config.dropout > 0 || config.outputDropout > 0 ? { p: config.dropout, output: config.outputDropout, seed: windowSeed(config.seed, epoch, index) } : undefined;
       const loss = await engine.forwardBackward(w.x, w.y, dropout);
       const norm = engine.clipGradients(config.clip);
       if (!Number.isFinite(loss) || !Number.isFinite(norm) || loss / (B * T) > MAX_FINITE_LOSS) {
@@ -336,8 +339,9 @@ export class Trainer {
       hyperparameters: {
         preprocessing: config.preprocessing, keepBoilerplate: config.keepBoilerplate, authorTags: config.authorTags, maxTokens: config.maxTokens, valFraction: config.valFraction,
         batchSize: config.batchSize, numSteps: config.numSteps, optimizer: config.optimizer, lr: config.lr, lrSchedule: config.lrSchedule, clip: config.clip,
-        dropout: config.dropout, iterator: config.iterator, seed: config.seed, threads: config.threads, timeBudgetMinutes: config.timeBudgetMinutes, initFrom: config.initFrom,
+        dropout: config.dropout, outputDropout: config.outputDropout, weightDecay: config.weightDecay, iterator: config.iterator, seed: config.seed, threads: config.threads, timeBudgetMinutes: config.timeBudgetMinutes, initFrom: config.initFrom,
       },
+      ...(config.sizing ? { sizing: config.sizing } : {}),
       samplePrefix: this.samplePrefix,
       epochs: last.epoch,
       selectedEpoch: best ? best.epoch : last.epoch,
@@ -395,10 +399,16 @@ export async function runTraining(config: TrainConfig, host: RunHost): Promise<T
   const { data, resume, base } = host;
   if (resume && data.corpus.vocab.size !== config.vocabSize) throw new DeeprnnError('bad_checkpoint', `the corpus now gives ${data.corpus.vocab.size} tokens, the checkpoint was trained on ${config.vocabSize}: the corpus files changed`);
   config = { ...config, vocabSize: data.corpus.vocab.size };
-  checkWindows(data.split.train.length, config.batchSize, config.numSteps, 'training');
+  const sizing = config.toSize.length > 0 && !resume;
+  checkWindows(data.split.train.length, sizing && config.toSize.includes('batch-size') ? 1 : config.batchSize, config.numSteps, 'training');
   for (const v of data.split.validation) if (v.ids.length < 2) throw new OptionError(`the held-out part of ${v.file} has ${v.ids.length} characters: too few to validate (raise --val-fraction or use a longer file)`);
+  if (sizing) {
+    config = await sized(config, host);
+    host.hooks.log(config.sizing!.reason);
+  }
+  checkWindows(data.split.train.length, config.batchSize, config.numSteps, 'training');
   const arch: Architecture = { cell: config.cell, numLayers: config.numLayers, hiddenSize: config.hiddenSize, vocabSize: config.vocabSize, input: 'one-hot' };
-  const engine = await host.makeEngine({ choice: config.engine, arch, batchSize: config.batchSize, numSteps: config.numSteps, optimizer: { name: config.optimizer }, threads: config.threads });
+  const engine = await host.makeEngine(engineSpec(config, arch));
   try {
     if (resume) {
       engine.setParams(resume.params);
@@ -408,9 +418,66 @@ export async function runTraining(config: TrainConfig, host: RunHost): Promise<T
       const paramRng = new Rng(config.seed);
       engine.setParams(initParams(arch, () => paramRng.uniform()));
     }
-    const trainer = new Trainer(config, host.store, host.hooks, data, engine, host.evalKernel, resume, host.signal, host.yieldNow);
+    const trainer = new Trainer(config, host.store, host.hooks, data, engine, host.evalKernel, resume, host.signal, host.yieldNow, resume ? 0 : (config.sizing?.probeSeconds ?? 0));
     return await trainer.fit();
   } finally {
     await engine.dispose();
   }
+}
+
+/** The engine a configuration trains on. */
+function engineSpec(config: TrainConfig, arch: Architecture): EngineSpec {
+  return { choice: config.engine, arch, batchSize: config.batchSize, numSteps: config.numSteps, optimizer: { name: config.optimizer, weightDecay: config.weightDecay }, threads: config.threads };
+}
+
+/** A probe times at least this many windows and this long, after `warmup` that warm the engine up (compilation, first touches of memory). */
+const PROBE = { warmup: 2, windows: 3, seconds: 1 } as const;
+
+/**
+ * Training tokens/s of one shape on the run's own engine and threads: fresh weights, random
+ * tokens (a window's cost does not depend on which), forward, backward, clip and step.
+ */
+async function measureShape(config: TrainConfig, host: RunHost, shape: ProbeShape): Promise<number> {
+  const arch: Architecture = { cell: config.cell, numLayers: shape.numLayers, hiddenSize: shape.hiddenSize, vocabSize: config.vocabSize, input: 'one-hot' };
+  const engine = await host.makeEngine(engineSpec({ ...config, batchSize: shape.batchSize }, arch));
+  try {
+    const rng = new Rng(config.seed);
+    engine.setParams(initParams(arch, () => rng.uniform()));
+    const n = shape.batchSize * config.numSteps;
+    const x = Int32Array.from({ length: n }, () => Math.floor(rng.uniform() * config.vocabSize));
+    const y = Int32Array.from({ length: n }, () => Math.floor(rng.uniform() * config.vocabSize));
+    const window = async () => {
+      await engine.forwardBackward(x, y);
+      engine.clipGradients(config.clip);
+      engine.step(1e-6);
+    };
+    for (let w = 0; w < PROBE.warmup; w++) await window();
+    const t0 = performance.now();
+    let windows = 0;
+    while (windows < PROBE.windows || performance.now() - t0 < PROBE.seconds * 1000) {
+      await window();
+      windows++;
+    }
+    return (windows * n) / ((performance.now() - t0) / 1000);
+  } finally {
+    await engine.dispose();
+  }
+}
+
+/** `--size auto`: the sizing rule's choice (trainer/sizing.ts) applied to the configuration. */
+async function sized(config: TrainConfig, host: RunHost): Promise<TrainConfig> {
+  const given: Record<SizedOption, number> = {
+    layers: config.numLayers, hidden: config.hiddenSize, 'batch-size': config.batchSize, lr: config.lr,
+    dropout: config.dropout, 'output-dropout': config.outputDropout, 'weight-decay': config.weightDecay,
+  };
+  const fixed = Object.fromEntries(Object.entries(given).filter(([k]) => !config.toSize.includes(k as SizedOption)));
+  const choice = await sizeRun({
+    cell: config.cell, vocabSize: config.vocabSize, trainChars: host.data.split.train.length, budgetSeconds: config.timeBudgetMinutes * 60,
+    fixed, measure: (shape) => measureShape(config, host, shape), now: () => performance.now() / 1000,
+  });
+  return {
+    ...config, toSize: [], sizing: choice,
+    numLayers: choice.numLayers, hiddenSize: choice.hiddenSize, batchSize: choice.batchSize, lr: choice.lr,
+    dropout: choice.dropout, outputDropout: choice.outputDropout, weightDecay: choice.weightDecay,
+  };
 }

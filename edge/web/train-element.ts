@@ -2,9 +2,10 @@
  * <deeprnn-train>: train a model in the page on the visitor's own text, then generate from it.
  *
  *   <script type="module" src="https://your-host/static/deeprnn.js"></script>
- *   <deeprnn-train hidden-units="128" layers="2" time-budget="2"></deeprnn-train>
+ *   <deeprnn-train time-budget="2"></deeprnn-train>
  *
- * Paste a text or drop a .txt file, choose the size and the time budget, and train: `deeprnn
+ * Paste a text or drop a .txt file, choose the time budget (and the size, or leave it to the
+ * sizing rule, which measures the visitor's machine: trainer/sizing.ts), and train: `deeprnn
  * train` runs in a Web Worker (train.ts), a live perplexity chart (Vega-Lite) and a sample after
  * each validation show how it goes, Stop keeps the best model so far. The finished model is
  * generated from right there (<deeprnn-generate> on it), downloaded as the two files `deeprnn
@@ -72,8 +73,8 @@ export class DeeprnnTrain extends HTMLElement {
   <textarea class="deeprnn-text" rows="8" placeholder="Paste a text to train on, or drop a .txt file here (UTF-8)"></textarea>
   <div class="deeprnn-file"></div>
   <div class="deeprnn-settings">
-    <label>Hidden units <input class="deeprnn-hidden" type="number" min="1" max="4096" value="${v('hidden-units', '128')}"></label>
-    <label>Layers <input class="deeprnn-layers" type="number" min="1" max="16" value="${v('layers', '2')}"></label>
+    <label>Hidden units <input class="deeprnn-hidden" type="number" min="1" max="4096" placeholder="auto" value="${v('hidden-units', '')}"></label>
+    <label>Layers <input class="deeprnn-layers" type="number" min="1" max="16" placeholder="auto" value="${v('layers', '')}"></label>
     <label>Time budget (minutes) <input class="deeprnn-budget" type="number" min="0.05" step="0.5" value="${v('time-budget', '2')}"></label>
     <button class="deeprnn-go" type="button">Train</button>
     <button class="deeprnn-stop" type="button" disabled>Stop</button>
@@ -130,9 +131,11 @@ export class DeeprnnTrain extends HTMLElement {
       o[camelName(name)] = a === '' ? true : a;
     }
     const num = (sel: string) => (this.q(sel) as HTMLInputElement).value.trim();
-    o.hidden = num('.deeprnn-hidden');
-    o.layers = num('.deeprnn-layers');
-    o.timeBudget = num('.deeprnn-budget');
+    // An empty size field is the sizing rule's to fill (trainer/sizing.ts), as a left-out option is.
+    for (const [key, sel] of [['hidden', '.deeprnn-hidden'], ['layers', '.deeprnn-layers'], ['timeBudget', '.deeprnn-budget']] as const) {
+      if (num(sel) === '') delete o[key];
+      else o[key] = num(sel);
+    }
     return o;
   }
 

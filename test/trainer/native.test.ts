@@ -151,7 +151,7 @@ describe('native engine: training', () => {
         e.resetState();
         const losses: number[] = [];
         for (let w = 0; w < 3; w++) {
-          losses.push(await e.forwardBackward(randomTokens(42, V, w), randomTokens(42, V, w + 5), cell === 'lstm' ? { p: 0.3, seed: w } : undefined));
+          losses.push(await e.forwardBackward(randomTokens(42, V, w), randomTokens(42, V, w + 5), cell === 'lstm' ? { p: 0.3, output: 0.2, seed: w } : undefined));
           e.clipGradients(0.5);
           e.step(0.01);
         }

@@ -34,9 +34,9 @@ describe('tfjs engine (cpu backend) equals the native engine', () => {
   afterAll(() => Promise.all(engines.map((e) => e.dispose())));
 
   /** Both engines on the same model and window shape, from the same weights and a zero state. */
-  function pair(model: Model, B: number, T: number, optimizer: OptimizerName = 'sgd'): [NativeEngine, TfjsEngine] {
-    const native = new NativeEngine(kernel, model.arch, B, T, { name: optimizer });
-    const tfjs = new TfjsEngine(tf, model.arch, B, T, { name: optimizer });
+  function pair(model: Model, B: number, T: number, optimizer: OptimizerName = 'sgd', weightDecay = 0): [NativeEngine, TfjsEngine] {
+    const native = new NativeEngine(kernel, model.arch, B, T, { name: optimizer, weightDecay });
+    const tfjs = new TfjsEngine(tf, model.arch, B, T, { name: optimizer, weightDecay });
     engines.push(native, tfjs);
     for (const e of [native, tfjs]) {
       e.setParams(model.params);
@@ -68,22 +68,60 @@ describe('tfjs engine (cpu backend) equals the native engine', () => {
   }
 
   for (const cell of ['lstm', 'gru'] as const) {
-    it(`${cell}: with dropout between 3 layers, the same loss and gradients (autodiff checks the hand-written mask backward)`, async () => {
+    it(`${cell}: with dropout between 3 layers and on the output, the same loss and gradients (autodiff checks the hand-written mask backward)`, async () => {
       const B = 3;
       const T = 4;
       const model = randomModel(cell, { numLayers: 3, hiddenSize: 6, seed: 8, scale: 1 });
       const [native, tfjs] = pair(model, B, T);
       const x = tokens(B * T, model.arch.vocabSize, 3);
       const y = tokens(B * T, model.arch.vocabSize, 4);
-      const dropout = { p: 0.4, seed: 11 };
-      const [a, b] = [await native.forwardBackward(x, y, dropout), await tfjs.forwardBackward(x, y, dropout)];
-      expect(Math.abs(a - b) / (B * T)).toBeLessThan(1e-4);
-      expect(maxDiff(native.getGradients(), tfjs.getGradients())).toBeLessThan(1e-4);
+      const losses: number[] = [];
+      for (const dropout of [{ p: 0.4, output: 0, seed: 11 }, { p: 0.4, output: 0.3, seed: 11 }, { p: 0, output: 0.3, seed: 11 }]) {
+        native.resetState();
+        tfjs.resetState();
+        const [a, b] = [await native.forwardBackward(x, y, dropout), await tfjs.forwardBackward(x, y, dropout)];
+        expect(Math.abs(a - b) / (B * T)).toBeLessThan(1e-4);
+        expect(maxDiff(native.getGradients(), tfjs.getGradients())).toBeLessThan(1e-4);
+        losses.push(a);
+      }
       native.resetState();
       const plain = await native.forwardBackward(x, y);
-      expect(Math.abs(plain - a)).toBeGreaterThan(1e-3); // the masks do something
+      for (const l of losses) expect(Math.abs(plain - l)).toBeGreaterThan(1e-3); // every mask does something
+      expect(Math.abs(losses[0] - losses[1])).toBeGreaterThan(1e-3); // the output mask too
       native.resetState();
-      expect(await native.forwardBackward(x, y, { p: 0, seed: 11 })).toBe(plain); // p = 0 is no dropout
+      expect(await native.forwardBackward(x, y, { p: 0, output: 0, seed: 11 })).toBe(plain); // p = 0 is no dropout
+    });
+  }
+
+  for (const optimizer of ['adam', 'sgd'] as const) {
+    it(`${optimizer} with decoupled weight decay: the same weights after three steps, each shrunk by lr·λ before the step`, async () => {
+      const B = 2;
+      const T = 3;
+      const model = randomModel('lstm', { numLayers: 2, hiddenSize: 5, seed: 4, scale: 1 });
+      const [native, tfjs] = pair(model, B, T, optimizer, 0.5);
+      const [plain] = pair(model, B, T, optimizer, 0);
+      const x = tokens(B * T, model.arch.vocabSize, 1);
+      const y = tokens(B * T, model.arch.vocabSize, 2);
+      const lr = 0.05;
+      for (let w = 0; w < 3; w++) {
+        for (const e of [native, tfjs, plain]) {
+          await e.forwardBackward(x, y);
+          e.clipGradients(1);
+          e.step(lr);
+        }
+      }
+      expect(maxDiff(native.getParams(), tfjs.getParams())).toBeLessThan(1e-5);
+      expect(maxDiff(native.getParams(), plain.getParams())).toBeGreaterThan(1e-3);
+      // One step from the same weights and gradients: decayed = plain − lr·λ·w.
+      const [d1, p1] = pair(model, B, T, optimizer, 0.5).slice(0, 1).concat(pair(model, B, T, optimizer, 0).slice(0, 1));
+      for (const e of [d1, p1]) {
+        await e.forwardBackward(x, y);
+        e.clipGradients(1);
+        e.step(lr);
+      }
+      const w0 = model.params['rnn.weight_hh_l1'];
+      const [wd, wp] = [d1.getParams()['rnn.weight_hh_l1'], p1.getParams()['rnn.weight_hh_l1']];
+      wd.forEach((v, i) => expect(v).toBeCloseTo(wp[i] - lr * 0.5 * w0[i], 6));
     });
   }
 

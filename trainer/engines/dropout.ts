@@ -1,22 +1,37 @@
 /**
- * Dropout as PyTorch's nn.LSTM(dropout=p) applies it: on the outputs of every recurrent layer but
- * the last, in training only, kept values scaled by 1/(1 − p). The masks come from a seed the
- * training loop derives from (run seed, epoch, window), so they need no checkpoint state and every
- * engine draws the same ones.
+ * Dropout as PyTorch's nn.LSTM(dropout=p) applies it — on the outputs of every recurrent layer but
+ * the last — and, with `output`, on the last layer's outputs before the output layer (Zaremba et
+ * al.'s dropout on every non-recurrent connection); in training only, kept values scaled by
+ * 1/(1 − p). The masks come from a seed the training loop derives from (run seed, epoch, window),
+ * so they need no checkpoint state and every engine draws the same ones.
  */
 import { Rng } from '../../shared/rng.ts';
 
 export interface Dropout {
+  /** Between recurrent layers. */
   p: number;
+  /** On the last layer's outputs (0 = none, as nn.LSTM). */
+  output: number;
   seed: number;
 }
 
+/** The probability layer `layer` of `layers` drops its outputs with. */
+export function dropoutAt(d: Dropout, layer: number, layers: number): number {
+  return layer < layers - 1 ? d.p : d.output;
+}
+
+/** Whether a window with these settings drops anything in a network of `layers` layers. */
+export function drops(d: Dropout | undefined, layers: number): d is Dropout {
+  return d !== undefined && ((layers > 1 && d.p > 0) || d.output > 0);
+}
+
 /** The mask for layer `layer`'s output sequence, n = steps · batch · hidden values (time-major). */
-export function dropoutMask(d: Dropout, layer: number, n: number): Float32Array {
+export function dropoutMask(d: Dropout, layer: number, layers: number, n: number): Float32Array {
+  const p = dropoutAt(d, layer, layers);
   const rng = new Rng((Math.imul(d.seed ^ 0x27d4eb2d, 0x9e3779b1) + layer * 0x85ebca6b) >>> 0);
-  const keep = 1 / (1 - d.p);
+  const keep = 1 / (1 - p);
   const mask = new Float32Array(n);
-  for (let i = 0; i < n; i++) mask[i] = rng.uniform() < d.p ? 0 : keep;
+  for (let i = 0; i < n; i++) mask[i] = rng.uniform() < p ? 0 : keep;
   return mask;
 }
 

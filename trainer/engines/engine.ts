@@ -16,6 +16,11 @@ export interface OptimizerConfig {
   beta1?: number;
   beta2?: number;
   eps?: number;
+  /**
+   * Decoupled weight decay λ (torch.optim.AdamW's, and SGD's when set): every parameter shrinks by
+   * lr·λ before the step. 0 = none (plain Adam, d2l's SGD).
+   */
+  weightDecay?: number;
 }
 
 /** What an optimizer carries between steps (Adam's moments and step count; nothing for SGD). */

@@ -14,15 +14,15 @@
 import { OptionError } from '../../shared/errors.ts';
 import type { Kernel } from '../../shared/kernel/kernel.ts';
 import { numElements, numGates, tensorSpecs, type Architecture, type Params } from '../../shared/model.ts';
-import { dropoutMask, type Dropout } from './dropout.ts';
+import { dropoutMask, drops, type Dropout } from './dropout.ts';
 import type { Engine, OptimizerConfig, OptimizerState } from './engine.ts';
 import { Shard, type LayerBuffers, type ShardLayout } from './shard.ts';
 
 /** Control block: [0] job sequence, [1] jobs done, [2] opcode, [3] dropout on, [4] a thread failed. */
 export const CTRL = { seq: 0, done: 1, op: 2, dropping: 3, failed: 4 } as const;
 export const OP = { exit: 0, forwardBackward: 1, reduce: 2, step: 3 } as const;
-/** Float arguments and results: [0..7] args (lr, s, b1, b2, eps, c1, c2, adam?), then per thread: loss, Σ g². */
-export const ARGS = { lr: 0, scale: 1, b1: 2, b2: 3, eps: 4, c1: 5, c2: 6, adam: 7, results: 8 } as const;
+/** Float arguments and results: [0..8] args (lr, s, b1, b2, eps, c1, c2, adam?, decay = 1 − lr·λ), then per thread: loss, Σ g². */
+export const ARGS = { lr: 0, scale: 1, b1: 2, b2: 3, eps: 4, c1: 5, c2: 6, adam: 7, decay: 8, results: 9 } as const;
 
 /** Everything a helper thread needs, as plain data (pointers into the shared memory). */
 export interface ThreadJob {
@@ -73,6 +73,7 @@ export function stepSlice(k: Kernel['k'], a: Float64Array, G: number, P: number,
   const n = to - from;
   if (n <= 0) return;
   const o = from * 4;
+  if (a[ARGS.decay] !== 1) k.scale(P + o, n, a[ARGS.decay]); // AdamW: decay first, from the step's own weights
   if (a[ARGS.adam]) k.adam(P + o, G + o, M + o, V2 + o, n, a[ARGS.lr], a[ARGS.b1], a[ARGS.b2], a[ARGS.eps], a[ARGS.c1], a[ARGS.c2], a[ARGS.scale]);
   else k.sgd(P + o, G + o, n, a[ARGS.lr], a[ARGS.scale]);
 }
@@ -108,7 +109,7 @@ export class NativeEngine implements Engine {
     threads = 1,
     spawn?: HelperSpawner,
   ) {
-    this.optimizer = { beta1: 0.9, beta2: 0.999, eps: 1e-8, ...optimizer };
+    this.optimizer = { beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0, ...optimizer };
     const shared = typeof SharedArrayBuffer !== 'undefined' && kernel.k.memory.buffer instanceof SharedArrayBuffer;
     this.threads = shared && spawn ? Math.max(1, Math.min(threads, batchSize)) : 1;
     // Shared only when threads share them (a page that is not cross-origin isolated has no SharedArrayBuffer).
@@ -134,7 +135,7 @@ export class NativeEngine implements Engine {
     }
     const p = (name: string) => this.P + this.offsets.get(name)!;
     // Dropout masks for the whole window, [T·batch, H] time-major per layer; shards copy their rows.
-    this.masks = Array.from({ length: numLayers - 1 }, () => kernel.alloc(T * batchSize * H));
+    this.masks = Array.from({ length: numLayers }, () => kernel.alloc(T * batchSize * H));
     this.args = new Float64Array(buffer((ARGS.results + 2 * this.threads) * 8));
 
     const rowsPer = Math.floor(batchSize / this.threads);
@@ -162,8 +163,8 @@ export class NativeEngine implements Engine {
           dGh: cell === 'gru' ? kernel.alloc(N * GH) : dGx,
           dc: kernel.alloc(B * H),
           dhCarry: kernel.alloc(B * H),
-          mask: kernel.alloc(l < numLayers - 1 ? N * H : 0),
-          dropped: kernel.alloc(l < numLayers - 1 ? N * H : 0),
+          mask: kernel.alloc(N * H),
+          dropped: kernel.alloc(N * H),
         };
       });
       const dGhT = kernel.alloc(N * GH);
@@ -302,7 +303,7 @@ export class NativeEngine implements Engine {
     const { hiddenSize: H } = this.arch;
     const B = this.batchSize;
     for (let l = 0; l < this.masks.length; l++) {
-      const mask = dropoutMask(d, l, this.numSteps * B * H);
+      const mask = dropoutMask(d, l, this.masks.length, this.numSteps * B * H);
       for (const s of this.shards) {
         const { b0, dims } = s.layout;
         const dst = this.kernel.f32(s.layout.layers[l].mask, dims.N * H);
@@ -313,7 +314,7 @@ export class NativeEngine implements Engine {
 
   async forwardBackward(x: Int32Array, y: Int32Array, dropout?: Dropout): Promise<number> {
     this.load(x, y);
-    this.dropping = dropout !== undefined && dropout.p > 0 && this.masks.length > 0;
+    this.dropping = drops(dropout, this.arch.numLayers);
     if (this.dropping) this.loadMasks(dropout!);
     Atomics.store(this.ctrl, CTRL.dropping, this.dropping ? 1 : 0);
     const r = ARGS.results;
@@ -341,6 +342,7 @@ export class NativeEngine implements Engine {
     a[ARGS.lr] = lr;
     a[ARGS.scale] = this.scale;
     a[ARGS.adam] = o.name === 'adam' ? 1 : 0;
+    a[ARGS.decay] = 1 - lr * o.weightDecay;
     if (o.name === 'adam') {
       this.adamStep++;
       [a[ARGS.b1], a[ARGS.b2], a[ARGS.eps], a[ARGS.c1], a[ARGS.c2]] = [o.beta1, o.beta2, o.eps, 1 - o.beta1 ** this.adamStep, 1 - o.beta2 ** this.adamStep];

@@ -51,7 +51,7 @@ export interface LayerBuffers {
   /** [B, H]: dc carried from t+1 (LSTM), dh carried from t+1. */
   dc: number;
   dhCarry: number;
-  /** [N, H]: dropout on this layer's outputs (all layers but the last): the mask, outputs ⊙ mask. */
+  /** [N, H]: dropout on this layer's outputs (engines/dropout.ts; the last layer's feed the output layer): the mask, outputs ⊙ mask. */
   mask: number;
   dropped: number;
 }
@@ -88,10 +88,10 @@ export class Shard {
     return new Float32Array(this.k.memory.buffer, ptr, n);
   }
 
-  /** The input of layer l + 1: layer l's outputs, through its dropout mask while training. */
+  /** The input of layer l + 1 (of the output layer, for the last): layer l's outputs, through its dropout mask while training. */
   private outputOf(l: number, dropping: boolean): number {
     const { layers, dims } = this.layout;
-    return dropping && l < layers.length - 1 ? layers[l].dropped : layers[l].hs + dims.B * dims.H * 4;
+    return dropping ? layers[l].dropped : layers[l].hs + dims.B * dims.H * 4;
   }
 
   /** d2l's `begin_state`: zeros. */
@@ -136,7 +136,7 @@ export class Shard {
         else if (cell === 'gru') k.gruForward(gx, gh, L.acts + t * B * GH * 4, hPrev, hNext, B, H, GH, H);
         else k.rnnForward(gx, gh, hNext, B, H, GH, H);
       }
-      if (dropping && l < S.layers.length - 1) k.mul(L.hs + B * H * 4, L.mask, L.dropped, N * H);
+      if (dropping) k.mul(L.hs + B * H * 4, L.mask, L.dropped, N * H);
       input = this.outputOf(l, dropping);
     }
     k.gemmNT(input, S.wOut, S.logits, N, V, H, false);
@@ -154,11 +154,12 @@ export class Shard {
     const X = S.scratch;
     const top = S.layers[S.layers.length - 1];
     k.transpose(S.dLogits, X.dLogitsT, N, V);
-    k.transpose(top.hs + B * H * 4, X.aT, N, H);
+    k.transpose(this.outputOf(S.layers.length - 1, dropping), X.aT, N, H);
     k.gemmNT(X.dLogitsT, X.aT, S.gWOut, V, H, N, true); // dW_hq = dOᵀ H_L
     k.addColumnSums(S.dLogits, S.gBOut, N, V);
     k.transpose(S.wOut, X.wOutT, V, H);
     k.gemmNT(S.dLogits, X.wOutT, top.dH, N, H, V, false); // dH_L = dO W_hq
+    if (dropping) k.mul(top.dH, top.mask, top.dH, N * H); // through the output dropout mask
 
     for (let l = S.layers.length - 1; l >= 0; l--) {
       const L = S.layers[l];

@@ -11,7 +11,7 @@ import type * as TF from '@tensorflow/tfjs';
 import { existsSync, readdirSync } from 'node:fs';
 import { DeeprnnError, OptionError } from '../../shared/errors.ts';
 import { numElements, numGates, tensorSpecs, type Architecture, type Params } from '../../shared/model.ts';
-import { dropoutMask, type Dropout } from './dropout.ts';
+import { dropoutMask, drops, type Dropout } from './dropout.ts';
 import type { Engine, OptimizerConfig, OptimizerState } from './engine.ts';
 
 type Tf = typeof TF;
@@ -77,7 +77,7 @@ export class TfjsEngine implements Engine {
     readonly numSteps: number,
     optimizer: OptimizerConfig,
   ) {
-    this.optimizer = { beta1: 0.9, beta2: 0.999, eps: 1e-8, ...optimizer };
+    this.optimizer = { beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0, ...optimizer };
     this.backend = `tfjs-${tf.getBackend()}`;
     this.vars = new Map(tensorSpecs(arch).map((s) => [s.name, tf.variable(tf.zeros(s.shape), true)]));
   }
@@ -163,7 +163,7 @@ export class TfjsEngine implements Engine {
       next.h.push(tf.keep(h));
       if (cell === 'lstm') next.c.push(tf.keep(c));
       input = tf.concat(outs, 0);
-      if (dropout && dropout.p > 0 && l < arch.numLayers - 1) input = tf.mul(input, tf.tensor2d(dropoutMask(dropout, l, T * B * H), [T * B, H]));
+      if (drops(dropout, arch.numLayers)) input = tf.mul(input, tf.tensor2d(dropoutMask(dropout, l, arch.numLayers, T * B * H), [T * B, H]));
     }
     const logits = tf.add(tf.matMul(input, w('linear.weight'), false, true), w('linear.bias'));
     return tf.neg(tf.sum(tf.mul(ys, tf.logSoftmax(logits)))) as TF.Scalar;
@@ -247,6 +247,7 @@ export class TfjsEngine implements Engine {
     tf.tidy(() => {
       for (const [name, p] of this.vars) {
         const g = this.grads.get(name)!;
+        if (o.weightDecay > 0) p.assign(tf.mul(p, 1 - lr * o.weightDecay)); // AdamW: decay first
         if (o.name === 'sgd') {
           p.assign(tf.sub(p, tf.mul(g, lr)));
           continue;

@@ -1,0 +1,139 @@
+/**
+ * Sizing a run to its time budget (`--size auto`, the default with --time-budget): which network,
+ * batch, learning rate and regularisation the budget buys on this text and this machine.
+ *
+ * The rule, from the measurements in README "Sizing to the budget":
+ * 1. **Throughput is measured, not assumed**: each candidate width trains a few windows here,
+ *    on the engine and threads the run will use (a few seconds, counted in the budget).
+ * 2. **Width from compute**: the budget's tokens D = tokens/s × the seconds left; the network is
+ *    the width whose D / P (tokens per parameter) comes nearest `tokensPerParameter` — a wider
+ *    network sees too few tokens to use its size, a narrower one stops improving (compute-optimal
+ *    training, as for Chinchilla's transformers; the ratio is ours, measured on a corpus larger
+ *    than any budget here reads).
+ * 3. **Regularisation from repetition**: the passes over the text E = D / N decide the dropout
+ *    (between layers and on the output layer) and the weight decay: a text read once or twice
+ *    needs none, one read tens of times overfits without it.
+ * 4. **Learning rate from width**: Adam's best peak, measured at 256 units, scaled by 256/H (a
+ *    wider layer sums more inputs, so one step moves its outputs further), at most `maxLr`.
+ * Options given on the command line are never changed; the rule fits the rest around them.
+ */
+import type { Cell } from '../shared/model.ts';
+import { numElements, tensorSpecs } from '../shared/model.ts';
+
+/** The options the rule chooses when they are not given. */
+export const SIZED_OPTIONS = ['layers', 'hidden', 'batch-size', 'lr', 'dropout', 'output-dropout', 'weight-decay'] as const;
+export type SizedOption = (typeof SIZED_OPTIONS)[number];
+
+/** The rule's constants (README "Sizing to the budget" has the runs behind each). */
+export const SIZING_RULE = {
+  /** Candidate widths, narrowest first. */
+  hidden: [128, 192, 256, 384, 512, 768, 1024],
+  layers: 2,
+  batchSize: 32,
+  /** Compute-optimal tokens per parameter. */
+  tokensPerParameter: 20,
+  /** Adam's peak learning rate under wsd at 256 units, batch 32; ∝ 1/width, at most `maxLr`. */
+  lrAt256: 0.008,
+  maxLr: 0.012,
+  /** Passes over the text below which nothing is dropped; dropout grows with log(passes) past it, in steps of 0.05, to `maxDropout`. */
+  freePasses: 3,
+  dropoutPerDoubling: 0.06,
+  maxDropout: 0.5,
+  /** AdamW's λ once the text is read more than `decayPasses` times. */
+  weightDecay: 0.1,
+  decayPasses: 8,
+  /** The share of the budget validation is expected to take (trainer/train.ts `validationDue`: at most 5%). */
+  validationShare: 0.05,
+} as const;
+
+/** A shape a probe trains. */
+export interface ProbeShape {
+  numLayers: number;
+  hiddenSize: number;
+  batchSize: number;
+}
+
+/** The rule's choice, recorded in the checkpoint and in model.json's training record. */
+export interface SizingChoice extends ProbeShape {
+  lr: number;
+  dropout: number;
+  outputDropout: number;
+  weightDecay: number;
+  /** Training tokens/s measured per probed width. */
+  probes: { hiddenSize: number; tokensPerSecond: number }[];
+  /** What the budget buys at the chosen shape: tokens, passes over the text, tokens per parameter. */
+  budgetTokens: number;
+  passes: number;
+  parameters: number;
+  /** The seconds the probes took (counted in the budget). */
+  probeSeconds: number;
+  /** One line: what was chosen and why. */
+  reason: string;
+}
+
+export interface SizingRequest {
+  cell: Cell;
+  vocabSize: number;
+  /** Training characters (the split's training part). */
+  trainChars: number;
+  budgetSeconds: number;
+  /** Values given by the user (never changed). */
+  fixed: Partial<Record<SizedOption, number>>;
+  /** Training tokens/s of this shape on the run's engine (trainer/train.ts's probe). */
+  measure(shape: ProbeShape): Promise<number>;
+  now(): number;
+}
+
+export function parameterCount(cell: Cell, numLayers: number, hiddenSize: number, vocabSize: number): number {
+  return tensorSpecs({ cell, numLayers, hiddenSize, vocabSize, input: 'one-hot' }).reduce((n, s) => n + numElements(s.shape), 0);
+}
+
+/** Dropout for a text read `passes` times: none up to `freePasses`, then `dropoutPerDoubling` per doubling. */
+export function dropoutForPasses(passes: number): number {
+  const R = SIZING_RULE;
+  if (passes <= R.freePasses) return 0;
+  return Math.min(R.maxDropout, Math.round((R.dropoutPerDoubling * Math.log2(passes / R.freePasses)) * 20) / 20);
+}
+
+export function lrForWidth(hiddenSize: number): number {
+  return +Math.min(SIZING_RULE.maxLr, (SIZING_RULE.lrAt256 * 256) / hiddenSize).toPrecision(3);
+}
+
+/** Apply the rule: probe widths narrowest first, stop at the first that the budget cannot train. */
+export async function sizeRun(r: SizingRequest): Promise<SizingChoice> {
+  const R = SIZING_RULE;
+  const t0 = r.now();
+  const numLayers = r.fixed.layers ?? R.layers;
+  const batchSize = r.fixed['batch-size'] ?? R.batchSize;
+  const widths = r.fixed.hidden !== undefined ? [r.fixed.hidden] : R.hidden;
+  const probes: SizingChoice['probes'] = [];
+  // Widths are probed narrowest first; the first whose tokens per parameter fall below the target
+  // ends the probing (a wider one would be further below), and of the probed widths the one
+  // nearest the target, by ratio, is taken.
+  const options: { hiddenSize: number; tokens: number; parameters: number; miss: number }[] = [];
+  for (const hiddenSize of widths) {
+    const tokensPerSecond = await r.measure({ numLayers, hiddenSize, batchSize });
+    probes.push({ hiddenSize, tokensPerSecond: Math.round(tokensPerSecond) });
+    const seconds = r.budgetSeconds * (1 - R.validationShare) - (r.now() - t0);
+    const tokens = tokensPerSecond * Math.max(1, seconds);
+    const parameters = parameterCount(r.cell, numLayers, hiddenSize, r.vocabSize);
+    options.push({ hiddenSize, tokens, parameters, miss: Math.abs(Math.log(tokens / (R.tokensPerParameter * parameters))) });
+    if (tokens < R.tokensPerParameter * parameters) break;
+  }
+  const c = options.reduce((a, b) => (b.miss < a.miss ? b : a));
+  const passes = c.tokens / Math.max(1, r.trainChars);
+  const dropout = r.fixed.dropout ?? (numLayers > 1 ? dropoutForPasses(passes) : 0);
+  const outputDropout = r.fixed['output-dropout'] ?? dropoutForPasses(passes);
+  const weightDecay = r.fixed['weight-decay'] ?? (passes > R.decayPasses ? R.weightDecay : 0);
+  const lr = r.fixed.lr ?? lrForWidth(c.hiddenSize);
+  const probeSeconds = +(r.now() - t0).toFixed(2);
+  const shapeWhy = r.fixed.hidden !== undefined ? 'given' : `${(c.tokens / c.parameters).toFixed(0)} tokens per parameter, the nearest of the widths to ${R.tokensPerParameter}`;
+  const reason =
+    `sized to ${(r.budgetSeconds / 60).toPrecision(3)} min: ${numLayers}×${c.hiddenSize} ${r.cell.toUpperCase()} (${(c.parameters / 1e6).toFixed(2)} M parameters; ${shapeWhy}), ` +
+    `batch ${batchSize}, lr ${lr}: ~${(c.tokens / 1e6).toFixed(1)} M tokens at ${Math.round(probes.find((p) => p.hiddenSize === c.hiddenSize)!.tokensPerSecond)} tokens/s = ${passes.toFixed(1)} passes over ${r.trainChars} characters → ` +
+    `dropout ${dropout}, output dropout ${outputDropout}, weight decay ${weightDecay} (tokens/s by width: ${probes.map((p) => `${p.hiddenSize} ${p.tokensPerSecond}`).join(', ')}; ${probeSeconds.toFixed(1)} s)`;
+  return {
+    numLayers, hiddenSize: c.hiddenSize, batchSize, lr, dropout, outputDropout, weightDecay, probes,
+    budgetTokens: Math.round(c.tokens), passes: +passes.toFixed(2), parameters: c.parameters, probeSeconds, reason,
+  };
+}
