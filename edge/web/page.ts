@@ -117,7 +117,7 @@ ${picker}
 <div id="status" role="status"></div>
 <section class="card" id="train-section"><h2>Train on your text</h2>
 <p class="sub">Paste a text or drop a .txt file: <code>deeprnn train</code> runs in this page, in a Web Worker, on your text alone (nothing is sent anywhere), then you can generate from your model here and download it. It stays in this browser.</p>
-<deeprnn-train hidden-units="128" layers="2" time-budget="2"></deeprnn-train>
+<deeprnn-train time-budget="2"></deeprnn-train>
 </section>
 ${modelCard(model, opts.hasPlot)}
 <footer>API: <a href="/docs">/docs</a> (OpenAPI at <a href="/openapi.json">/openapi.json</a>)</footer>
