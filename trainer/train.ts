@@ -121,7 +121,7 @@ export class Trainer {
     spentBefore = 0,
   ) {
     this.name = store.name;
-    this.arch = { cell: config.cell, numLayers: config.numLayers, hiddenSize: config.hiddenSize, vocabSize: data.corpus.vocab.size, input: 'one-hot' };
+    this.arch = architecture({ ...config, vocabSize: data.corpus.vocab.size });
     this.best = resume?.best ?? null;
     this.elapsedBefore = resume?.elapsedSeconds ?? spentBefore;
     this.last = resume?.last ?? null;
@@ -242,7 +242,7 @@ export class Trainer {
       if (i++ < skip) continue;
       const index = i - 1;
       if (config.iterator === 'random') engine.resetState(); // random windows do not continue each other
-      const dropout = config.dropout > 0 || config.outputDropout > 0 ? { p: config.dropout, output: config.outputDropout, seed: windowSeed(config.seed, epoch, index) } : undefined;
+      const dropout = { p: config.dropout, output: config.outputDropout, seed: windowSeed(config.seed, epoch, index) }; // the engines' `drops` says whether it drops anything
       const loss = await engine.forwardBackward(w.x, w.y, dropout);
       const norm = engine.clipGradients(config.clip);
       if (!Number.isFinite(loss) || !Number.isFinite(norm) || loss / (B * T) > MAX_FINITE_LOSS) {
@@ -407,7 +407,7 @@ export async function runTraining(config: TrainConfig, host: RunHost): Promise<T
     host.hooks.log(config.sizing!.reason);
   }
   checkWindows(data.split.train.length, config.batchSize, config.numSteps, 'training');
-  const arch: Architecture = { cell: config.cell, numLayers: config.numLayers, hiddenSize: config.hiddenSize, vocabSize: config.vocabSize, input: 'one-hot' };
+  const arch = architecture(config);
   const engine = await host.makeEngine(engineSpec(config, arch));
   try {
     if (resume) {
@@ -425,6 +425,11 @@ export async function runTraining(config: TrainConfig, host: RunHost): Promise<T
   }
 }
 
+/** The network a configuration trains. */
+function architecture(c: Pick<TrainConfig, 'cell' | 'numLayers' | 'hiddenSize' | 'vocabSize'>): Architecture {
+  return { cell: c.cell, numLayers: c.numLayers, hiddenSize: c.hiddenSize, vocabSize: c.vocabSize, input: 'one-hot' };
+}
+
 /** The engine a configuration trains on. */
 function engineSpec(config: TrainConfig, arch: Architecture): EngineSpec {
   return { choice: config.engine, arch, batchSize: config.batchSize, numSteps: config.numSteps, optimizer: { name: config.optimizer, weightDecay: config.weightDecay }, threads: config.threads };
@@ -438,7 +443,7 @@ const PROBE = { warmup: 2, windows: 3, seconds: 1 } as const;
  * tokens (a window's cost does not depend on which), forward, backward, clip and step.
  */
 async function measureShape(config: TrainConfig, host: RunHost, shape: ProbeShape): Promise<number> {
-  const arch: Architecture = { cell: config.cell, numLayers: shape.numLayers, hiddenSize: shape.hiddenSize, vocabSize: config.vocabSize, input: 'one-hot' };
+  const arch = architecture({ ...config, ...shape });
   const engine = await host.makeEngine(engineSpec({ ...config, batchSize: shape.batchSize }, arch));
   try {
     const rng = new Rng(config.seed);

@@ -93,7 +93,6 @@ export class NativeEngine implements Engine {
   private readonly ctrl: Int32Array;
   private readonly args: Float64Array;
   private readonly workers: HelperThread[] = [];
-  private readonly masks: number[];
   private adamStep = 0;
   private scale = 1;
   private dropping = false;
@@ -134,8 +133,6 @@ export class NativeEngine implements Engine {
       off += numElements(s.shape) * 4;
     }
     const p = (name: string) => this.P + this.offsets.get(name)!;
-    // Dropout masks for the whole window, [T·batch, H] time-major per layer; shards copy their rows.
-    this.masks = Array.from({ length: numLayers }, () => kernel.alloc(T * batchSize * H));
     this.args = new Float64Array(buffer((ARGS.results + 2 * this.threads) * 8));
 
     const rowsPer = Math.floor(batchSize / this.threads);
@@ -302,8 +299,9 @@ export class NativeEngine implements Engine {
   private loadMasks(d: Dropout): void {
     const { hiddenSize: H } = this.arch;
     const B = this.batchSize;
-    for (let l = 0; l < this.masks.length; l++) {
-      const mask = dropoutMask(d, l, this.masks.length, this.numSteps * B * H);
+    const L = this.arch.numLayers;
+    for (let l = 0; l < L; l++) {
+      const mask = dropoutMask(d, l, L, this.numSteps * B * H); // the whole window's, [T·batch, H] time-major
       for (const s of this.shards) {
         const { b0, dims } = s.layout;
         const dst = this.kernel.f32(s.layout.layers[l].mask, dims.N * H);
