@@ -19,6 +19,8 @@ export interface KernelExports {
   q8MaxColumns(): number;
   quantize16(x: Ptr, xq: Ptr, n: number, rows: number, xStride: number, xqStride: number): void;
   gemmNT(a: Ptr, b: Ptr, c: Ptr, M: number, N: number, K: number, accumulate: boolean): void;
+  gemmNN(a: Ptr, bp: Ptr, c: Ptr, M: number, N: number, K: number, accumulate: boolean): void;
+  packB8(src: Ptr, dst: Ptr, K: number, N: number, transposed: boolean): void;
   transpose(src: Ptr, dst: Ptr, rows: number, cols: number): void;
   addRows(x: Ptr, b: Ptr, rows: number, cols: number): void;
   addColumnSums(x: Ptr, out: Ptr, rows: number, cols: number): void;

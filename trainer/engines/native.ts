@@ -164,7 +164,7 @@ export class NativeEngine implements Engine {
           dropped: kernel.alloc(N * H),
         };
       });
-      const dGhT = kernel.alloc(N * GH);
+      const ceil8 = (n: number) => Math.ceil(n / 8) * 8;
       const layout: ShardLayout = {
         dims: { H, V, B, T, N, GH, L: numLayers, cell },
         b0,
@@ -177,8 +177,8 @@ export class NativeEngine implements Engine {
         G,
         total: this.total,
         scratch: {
-          dLogitsT: kernel.alloc(N * V), wOutT: kernel.alloc(H * V), whhT: kernel.alloc(H * GH), wihT: kernel.alloc(H * GH),
-          dGhT, dGxT: cell === 'gru' ? kernel.alloc(N * GH) : dGhT, aT: kernel.alloc(N * H), bT: kernel.alloc(N * H),
+          aT: kernel.alloc(Math.max(V, GH) * N),
+          bP: kernel.alloc(Math.max(ceil8(GH) * H, ceil8(V) * H, ceil8(H) * Math.max(N, V, GH))),
         },
         gradScale: 1 / (T * batchSize),
       };

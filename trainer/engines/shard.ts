@@ -8,8 +8,10 @@
  * Layout: every sequence buffer is time-major, row n = t·Bt + b. The input-to-hidden products of
  * all T steps are one matrix product per layer; only H_{t-1} W_hhᵀ is sequential. Forward keeps
  * the gates' activations and every state; backward walks t = T−1 … 0 and forms the weight
- * gradients as one product per tensor after the walk. Every product is C = A·Bᵀ (gemmNT) on
- * transposed copies: dW = dGᵀX becomes (dGᵀ)(Xᵀ)ᵀ, dX = dG·W becomes dG·(Wᵀ)ᵀ.
+ * gradients as one product per tensor after the walk. Every product is C = A·B (gemmNN) with B
+ * packed in 8-column panels (packB8): forward X·Wᵀ packs Wᵀ straight from the stored W, backward
+ * dX = dG·W packs W, dW = dGᵀ·X transposes dG and packs X. A weight is packed once per window and
+ * serves all T steps.
  */
 import type { KernelExports } from '../../shared/kernel/kernel.ts';
 import type { Cell } from '../../shared/model.ts';
@@ -72,8 +74,12 @@ export interface ShardLayout {
   /** This shard's gradient block, all tensors in state_dict order, `total` floats. */
   G: number;
   total: number;
-  /** Transposed copies for the backward products. */
-  scratch: { dLogitsT: number; wOutT: number; whhT: number; wihT: number; dGhT: number; dGxT: number; aT: number; bT: number };
+  /**
+   * Operands rearranged for `gemmNN`: `aT` a transposed A (dOᵀ [V, N], dGᵀ [GH, N]); `bP` a B packed
+   * by `packB8` (a weight, or a sequence of states), ⌈cols/8⌉·8 · rows floats. Each holds one
+   * product's operand at a time.
+   */
+  scratch: { aT: number; bP: number };
   /** Gradient scale: 1 / (rows of the whole window), so shards' blocks sum to the window's mean. */
   gradScale: number;
 }
@@ -118,19 +124,22 @@ export class Shard {
     const { k } = this;
     const S = this.layout;
     const { H, V, B, T, N, GH, cell } = S.dims;
+    const { bP } = S.scratch;
     let input = S.tokens;
     for (const [l, L] of S.layers.entries()) {
       if (l === 0) k.gatherColumns(L.wIh, S.tokens, L.bIh, L.gx, N, GH, V, GH); // one-hot X W_ihᵀ
       else {
-        k.gemmNT(input, L.wIh, L.gx, N, GH, H, false);
+        k.packB8(L.wIh, bP, H, GH, true);
+        k.gemmNN(input, bP, L.gx, N, GH, H, false);
         k.addRows(L.gx, L.bIh, N, GH);
       }
+      k.packB8(L.wHh, bP, H, GH, true); // W_hhᵀ, for every step
       for (let t = 0; t < T; t++) {
         const hPrev = L.hs + t * B * H * 4;
         const hNext = hPrev + B * H * 4;
         const gx = L.gx + t * B * GH * 4;
         const gh = L.gh + t * B * GH * 4;
-        k.gemmNT(hPrev, L.wHh, gh, B, GH, H, false); // H_{t-1} W_hhᵀ
+        k.gemmNN(hPrev, bP, gh, B, GH, H, false); // H_{t-1} W_hhᵀ
         k.addRows(gh, L.bHh, B, GH);
         if (cell === 'lstm') k.lstmForward(gx, gh, gx, L.cs + t * B * H * 4, L.cs + (t + 1) * B * H * 4, hNext, B, H, GH, H, L.tcs + t * B * H * 4);
         else if (cell === 'gru') k.gruForward(gx, gh, L.acts + t * B * GH * 4, hPrev, hNext, B, H, GH, H);
@@ -139,7 +148,8 @@ export class Shard {
       if (dropping) k.mul(L.hs + B * H * 4, L.mask, L.dropped, N * H);
       input = this.outputOf(l, dropping);
     }
-    k.gemmNT(input, S.wOut, S.logits, N, V, H, false);
+    k.packB8(S.wOut, bP, H, V, true);
+    k.gemmNN(input, bP, S.logits, N, V, H, false);
     k.addRows(S.logits, S.bOut, N, V);
     return k.softmaxCrossEntropy(S.logits, S.targets, S.dLogits, N, V, gradScale);
   }
@@ -151,19 +161,20 @@ export class Shard {
     const { H, V, B, T, N, GH, cell } = S.dims;
     const loss = this.forward(S.gradScale, dropping);
     this.f32(S.G, S.total).fill(0);
-    const X = S.scratch;
+    const { aT, bP } = S.scratch;
     const top = S.layers[S.layers.length - 1];
-    k.transpose(S.dLogits, X.dLogitsT, N, V);
-    k.transpose(this.outputOf(S.layers.length - 1, dropping), X.aT, N, H);
-    k.gemmNT(X.dLogitsT, X.aT, S.gWOut, V, H, N, true); // dW_hq = dOᵀ H_L
+    const out = this.outputOf(S.layers.length - 1, dropping);
+    k.transpose(S.dLogits, aT, N, V);
+    k.packB8(out, bP, N, H, false);
+    k.gemmNN(aT, bP, S.gWOut, V, H, N, true); // dW_hq = dOᵀ H_L
     k.addColumnSums(S.dLogits, S.gBOut, N, V);
-    k.transpose(S.wOut, X.wOutT, V, H);
-    k.gemmNT(S.dLogits, X.wOutT, top.dH, N, H, V, false); // dH_L = dO W_hq
+    k.packB8(S.wOut, bP, V, H, false);
+    k.gemmNN(S.dLogits, bP, top.dH, N, H, V, false); // dH_L = dO W_hq
     if (dropping) k.mul(top.dH, top.mask, top.dH, N * H); // through the output dropout mask
 
     for (let l = S.layers.length - 1; l >= 0; l--) {
       const L = S.layers[l];
-      k.transpose(L.wHh, X.whhT, GH, H);
+      k.packB8(L.wHh, bP, GH, H, false); // W_hh, for every step
       this.f32(L.dhCarry, B * H).fill(0);
       this.f32(L.dc, B * H).fill(0);
       for (let t = T - 1; t >= 0; t--) {
@@ -175,22 +186,22 @@ export class Shard {
         if (cell === 'lstm') k.lstmBackward(L.acts + t * B * GH * 4, L.cs + t * B * H * 4, L.tcs + t * B * H * 4, dh, L.dc, dGx, B, H);
         else if (cell === 'gru') k.gruBackward(L.acts + t * B * GH * 4, L.gh + t * B * GH * 4, hPrev, dh, dGx, dGh, L.dhCarry, B, H);
         else k.rnnBackward(hPrev + B * H * 4, dh, dGx, B, H);
-        k.gemmNT(dGh, X.whhT, L.dhCarry, B, H, GH, cell === 'gru'); // dH_{t-1} = dG_t W_hh (+ z⊙dh for GRU)
+        k.gemmNN(dGh, bP, L.dhCarry, B, H, GH, cell === 'gru'); // dH_{t-1} = dG_t W_hh (+ z⊙dh for GRU)
       }
       // Weight gradients over all steps at once: dW_hh = Σ_t dG_tᵀ H_{t-1}, dW_ih = Σ_t dG_tᵀ X_t
-      k.transpose(L.dGh, X.dGhT, N, GH);
-      k.transpose(L.hs, X.aT, N, H);
-      k.gemmNT(X.dGhT, X.aT, L.gWHh, GH, H, N, true);
+      k.transpose(L.dGh, aT, N, GH);
+      k.packB8(L.hs, bP, N, H, false); // h_{-1} … h_{T-2}
+      k.gemmNN(aT, bP, L.gWHh, GH, H, N, true);
       k.addColumnSums(L.dGh, L.gBHh, N, GH);
       k.addColumnSums(L.dGx, L.gBIh, N, GH);
       if (l === 0) k.scatterColumns(L.dGx, S.tokens, L.gWIh, N, GH, V);
       else {
         const below = S.layers[l - 1];
-        if (cell === 'gru') k.transpose(L.dGx, X.dGxT, N, GH);
-        k.transpose(this.outputOf(l - 1, dropping), X.bT, N, H);
-        k.gemmNT(X.dGxT, X.bT, L.gWIh, GH, H, N, true);
-        k.transpose(L.wIh, X.wihT, GH, H);
-        k.gemmNT(L.dGx, X.wihT, below.dH, N, H, GH, false); // dX = dG W_ih
+        if (cell === 'gru') k.transpose(L.dGx, aT, N, GH); // LSTM and RNN: dG_x is dG_h, already there
+        k.packB8(this.outputOf(l - 1, dropping), bP, N, H, false);
+        k.gemmNN(aT, bP, L.gWIh, GH, H, N, true);
+        k.packB8(L.wIh, bP, GH, H, false);
+        k.gemmNN(L.dGx, bP, below.dH, N, H, GH, false); // dX = dG W_ih
         if (dropping) k.mul(below.dH, below.mask, below.dH, N * H); // through the dropout mask
       }
     }
