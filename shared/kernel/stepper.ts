@@ -49,7 +49,7 @@ interface Matrix {
 }
 
 interface LayerWeights {
-  /** Layer 0: W_ih as stored, f32 (its one-hot input selects a column); above: packed. */
+  /** Layer 0: W_ihᵀ [V, GH], f32 (its one-hot input selects a row); above: packed. */
   wIh: Matrix;
   wHh: Matrix;
   bIh: number;
@@ -82,7 +82,7 @@ export function loadKernelWeights(kernel: Kernel, model: Model): KernelWeights {
     model,
     int8,
     layers: layerParams(model.arch, model.params).map((p, l) => ({
-      wIh: l === 0 ? { ptr: kernel.put(p.wIh), scales: 0, rows: GH } : pack(p.wIh, GH, p.inSize),
+      wIh: l === 0 ? { ptr: kernel.put(transposed(p.wIh, GH, V)), scales: 0, rows: GH } : pack(p.wIh, GH, p.inSize),
       wHh: pack(p.wHh, GH, H),
       bIh: l === 0 ? kernel.put(p.bIh) : bias(p.bIh, GH),
       bHh: bias(p.bHh, GH),
@@ -90,6 +90,13 @@ export function loadKernelWeights(kernel: Kernel, model: Model): KernelWeights {
     wOut: pack(model.params['linear.weight'], V, H),
     bOut: bias(model.params['linear.bias'], V),
   };
+}
+
+/** mᵀ for m [rows, cols] row-major. */
+function transposed(m: Float32Array, rows: number, cols: number): Float32Array {
+  const t = new Float32Array(rows * cols);
+  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) t[c * rows + r] = m[r * cols + c];
+  return t;
 }
 
 export function freeKernelWeights(w: KernelWeights): void {
@@ -164,7 +171,7 @@ export function kernelRows(w: KernelWeights, capacity: number): KernelRows {
       w.layers.forEach((Lw, l) => {
         const h = f(hs[l], first, S);
         // Layer 0 reads one-hot characters: W_ih · onehot(t) is column t, no product needed.
-        if (l === 0) k.gatherColumns(Lw.wIh.ptr, tokens, Lw.bIh, gx, n, GH, V, GS);
+        if (l === 0) k.gatherRows(Lw.wIh.ptr, tokens, Lw.bIh, gx, n, GH, GS);
         else product(Lw.wIh, Lw.bIh, x, gx, n, GS);
         product(Lw.wHh, Lw.bHh, h, gh, n, GS);
         if (cell === 'lstm') {

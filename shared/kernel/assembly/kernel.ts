@@ -13,10 +13,6 @@
   return f32x4.add(f32x4.mul(a, b), c);
 }
 
-@inline function hsum(v: v128): f32 {
-  return f32x4.extract_lane(v, 0) + f32x4.extract_lane(v, 1) + f32x4.extract_lane(v, 2) + f32x4.extract_lane(v, 3);
-}
-
 @inline function at(p: usize, i: i32): usize {
   return p + (<usize>i << 2);
 }
@@ -32,56 +28,6 @@ export function fused(): bool {
 
 // ---------------------------------------------------------------------------------------------
 // Products
-
-/** Σ_k a[k] b[k] */
-@inline function dot(a: usize, b: usize, n: i32): f32 {
-  let s0 = f32x4.splat(0);
-  let s1 = f32x4.splat(0);
-  let k = 0;
-  for (; k + 8 <= n; k += 8) {
-    s0 = madd(v128.load(at(a, k)), v128.load(at(b, k)), s0);
-    s1 = madd(v128.load(at(a, k + 4)), v128.load(at(b, k + 4)), s1);
-  }
-  let s = hsum(f32x4.add(s0, s1));
-  for (; k < n; k++) s += load<f32>(at(a, k)) * load<f32>(at(b, k));
-  return s;
-}
-
-/**
- * y = W x (+ y when `accumulate`), W [rows, cols]. Four rows at a time share each load of x;
- * the batch-1 step of generation is made of these.
- */
-export function gemv(w: usize, x: usize, y: usize, rows: i32, cols: i32, accumulate: bool): void {
-  const stride = <usize>cols << 2;
-  let r = 0;
-  if ((cols & 3) == 0) {
-    // 8 rows at a time: 8 independent accumulator chains hide the multiply-add latency.
-    for (; r + 8 <= rows; r += 8) {
-      const w0 = w + <usize>r * stride;
-      let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
-      let a4 = f32x4.splat(0), a5 = f32x4.splat(0), a6 = f32x4.splat(0), a7 = f32x4.splat(0);
-      const end = x + stride;
-      let p = w0;
-      for (let xp = x; xp < end; xp += 16, p += 16) {
-        const xv = v128.load(xp);
-        a0 = madd(v128.load(p), xv, a0);
-        a1 = madd(v128.load(p + stride), xv, a1);
-        a2 = madd(v128.load(p + 2 * stride), xv, a2);
-        a3 = madd(v128.load(p + 3 * stride), xv, a3);
-        a4 = madd(v128.load(p + 4 * stride), xv, a4);
-        a5 = madd(v128.load(p + 5 * stride), xv, a5);
-        a6 = madd(v128.load(p + 6 * stride), xv, a6);
-        a7 = madd(v128.load(p + 7 * stride), xv, a7);
-      }
-      storeSums(at(y, r), a0, a1, a2, a3, accumulate);
-      storeSums(at(y, r + 4), a4, a5, a6, a7, accumulate);
-    }
-  }
-  for (; r < rows; r++) {
-    const s = dot(w + <usize>r * stride, x, cols);
-    store<f32>(at(y, r), accumulate ? load<f32>(at(y, r)) + s : s);
-  }
-}
 
 /**
  * Rows of X at a time (generation's batched step): weights are read once per tile of this many
@@ -238,20 +184,18 @@ export function gemmQ8(wq: usize, scales: usize, bias: usize, xq: usize, y: usiz
   for (let pa = xa, pb = xb; pa < end; pa += 32, pb += 32, p += 128) {
     const xa0 = v128.load(pa), xa1 = v128.load(pa, 16);
     const xb0 = v128.load(pb), xb1 = v128.load(pb, 16);
-    let v = v128.load(p, 0);
-    let lo = i16x8.extend_low_i8x16_s(v), hi = i16x8.extend_high_i8x16_s(v);
+    // load8x8_s loads eight int8 weights already widened to int16 (one instruction, where a
+    // 16-byte load and its two extends were three or four).
+    let lo = v128.load8x8_s(p, 0), hi = v128.load8x8_s(p, 8);
     a0 = i32x4.add(a0, i32x4.add(i32x4.dot_i16x8_s(lo, xa0), i32x4.dot_i16x8_s(hi, xa1)));
     b0 = i32x4.add(b0, i32x4.add(i32x4.dot_i16x8_s(lo, xb0), i32x4.dot_i16x8_s(hi, xb1)));
-    v = v128.load(p, 16);
-    lo = i16x8.extend_low_i8x16_s(v); hi = i16x8.extend_high_i8x16_s(v);
+    lo = v128.load8x8_s(p, 16); hi = v128.load8x8_s(p, 24);
     a1 = i32x4.add(a1, i32x4.add(i32x4.dot_i16x8_s(lo, xa0), i32x4.dot_i16x8_s(hi, xa1)));
     b1 = i32x4.add(b1, i32x4.add(i32x4.dot_i16x8_s(lo, xb0), i32x4.dot_i16x8_s(hi, xb1)));
-    v = v128.load(p, 32);
-    lo = i16x8.extend_low_i8x16_s(v); hi = i16x8.extend_high_i8x16_s(v);
+    lo = v128.load8x8_s(p, 32); hi = v128.load8x8_s(p, 40);
     a2 = i32x4.add(a2, i32x4.add(i32x4.dot_i16x8_s(lo, xa0), i32x4.dot_i16x8_s(hi, xa1)));
     b2 = i32x4.add(b2, i32x4.add(i32x4.dot_i16x8_s(lo, xb0), i32x4.dot_i16x8_s(hi, xb1)));
-    v = v128.load(p, 48);
-    lo = i16x8.extend_low_i8x16_s(v); hi = i16x8.extend_high_i8x16_s(v);
+    lo = v128.load8x8_s(p, 48); hi = v128.load8x8_s(p, 56);
     a3 = i32x4.add(a3, i32x4.add(i32x4.dot_i16x8_s(lo, xa0), i32x4.dot_i16x8_s(hi, xa1)));
     b3 = i32x4.add(b3, i32x4.add(i32x4.dot_i16x8_s(lo, xb0), i32x4.dot_i16x8_s(hi, xb1)));
   }
@@ -266,10 +210,10 @@ export function gemmQ8(wq: usize, scales: usize, bias: usize, xq: usize, y: usiz
   const end = xa + (<usize>cols16 << 5);
   for (let pa = xa; pa < end; pa += 32, p += 128) {
     const x0 = v128.load(pa), x1 = v128.load(pa, 16);
-    a0 = dotQ(v128.load(p, 0), x0, x1, a0);
-    a1 = dotQ(v128.load(p, 16), x0, x1, a1);
-    a2 = dotQ(v128.load(p, 32), x0, x1, a2);
-    a3 = dotQ(v128.load(p, 48), x0, x1, a3);
+    a0 = dotQ(p, 0, x0, x1, a0);
+    a1 = dotQ(p, 16, x0, x1, a1);
+    a2 = dotQ(p, 32, x0, x1, a2);
+    a3 = dotQ(p, 48, x0, x1, a3);
   }
   storeSums(ya, f32x4.convert_i32x4_s(a0), f32x4.convert_i32x4_s(a1), f32x4.convert_i32x4_s(a2), f32x4.convert_i32x4_s(a3), false);
 }
@@ -281,19 +225,30 @@ export function gemmQ8(wq: usize, scales: usize, bias: usize, xq: usize, y: usiz
   if (hasBias) addBias8(yb, bb);
 }
 
-@inline function dotQ(w: v128, x0: v128, x1: v128, acc: v128): v128 {
-  return i32x4.add(acc, i32x4.add(i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(w), x0), i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(w), x1)));
+/** acc + the exact products of the 16 int8 weights at p + offset with x0 ‖ x1. */
+@inline function dotQ(p: usize, offset: usize, x0: v128, x1: v128, acc: v128): v128 {
+  return i32x4.add(acc, i32x4.add(i32x4.dot_i16x8_s(v128.load8x8_s(p + offset), x0), i32x4.dot_i16x8_s(v128.load8x8_s(p + offset, 8), x1)));
 }
 
 /**
  * XQ[r] = round(32767 X[r]) as int16 for n values of each of `rows` rows, |x| clamped to 1 (every
  * product input here is a hidden state, inside [-1, 1]). xStride in floats, xqStride in int16s.
+ * Eight at a time: 32767·x + 1.5·2^23 rounds to the nearest integer (ties to even, as `nearest`)
+ * in the addition, and its bit pattern minus 0x4B400000 is that integer; the scalar tail rounds
+ * with `nearest`, the same integers.
  */
 export function quantize16(x: usize, xq: usize, n: i32, rows: i32, xStride: i32, xqStride: i32): void {
+  const lo = f32x4.splat(-1), hi = f32x4.splat(1), q = f32x4.splat(32767), magic = f32x4.splat(12582912.0), bias = i32x4.splat(0x4B400000);
   for (let r = 0; r < rows; r++) {
     const xr = x + ((<usize>r * <usize>xStride) << 2);
     const qr = xq + ((<usize>r * <usize>xqStride) << 1);
-    for (let k = 0; k < n; k++) {
+    let k = 0;
+    for (; k + 8 <= n; k += 8) {
+      const a = i32x4.sub(f32x4.add(f32x4.mul(f32x4.pmin(f32x4.pmax(ld(xr, k), lo), hi), q), magic), bias);
+      const b = i32x4.sub(f32x4.add(f32x4.mul(f32x4.pmin(f32x4.pmax(ld(xr, k + 4), lo), hi), q), magic), bias);
+      v128.store(qr + (<usize>k << 1), i16x8.narrow_i32x4_s(a, b));
+    }
+    for (; k < n; k++) {
       const v = min(max(load<f32>(at(xr, k)), -1), 1);
       store<i16>(qr + (<usize>k << 1), <i16>nearest<f32>(v * 32767));
     }
@@ -313,64 +268,6 @@ export function quantize16(x: usize, xq: usize, n: i32, rows: i32, xStride: i32,
   let sum = f32x4.add(lo, hi);
   if (accumulate) sum = f32x4.add(sum, v128.load(y));
   v128.store(y, sum);
-}
-
-/**
- * C[M,N] (+)= A[M,K] · B[N,K]ᵀ — the forward products X W_ihᵀ and H W_hhᵀ, where both operands
- * are contiguous along K. Blocks of 2 rows × 4 columns keep 8 accumulators in registers.
- */
-export function gemmNT(a: usize, b: usize, c: usize, M: i32, N: i32, K: i32, accumulate: bool): void {
-  const sk = <usize>K << 2;
-  let i = 0;
-  for (; i + 2 <= M; i += 2) {
-    const a0 = a + <usize>i * sk;
-    const a1 = a0 + sk;
-    const c0 = c + ((<usize>i * <usize>N) << 2);
-    const c1 = c0 + (<usize>N << 2);
-    let j = 0;
-    for (; j + 4 <= N; j += 4) {
-      const b0 = b + <usize>j * sk;
-      const b1 = b0 + sk;
-      const b2 = b1 + sk;
-      const b3 = b2 + sk;
-      let p00 = f32x4.splat(0), p01 = f32x4.splat(0), p02 = f32x4.splat(0), p03 = f32x4.splat(0);
-      let p10 = f32x4.splat(0), p11 = f32x4.splat(0), p12 = f32x4.splat(0), p13 = f32x4.splat(0);
-      let k = 0;
-      for (; k + 4 <= K; k += 4) {
-        const x0 = v128.load(at(a0, k));
-        const x1 = v128.load(at(a1, k));
-        const y0 = v128.load(at(b0, k));
-        const y1 = v128.load(at(b1, k));
-        const y2 = v128.load(at(b2, k));
-        const y3 = v128.load(at(b3, k));
-        p00 = madd(x0, y0, p00); p01 = madd(x0, y1, p01); p02 = madd(x0, y2, p02); p03 = madd(x0, y3, p03);
-        p10 = madd(x1, y0, p10); p11 = madd(x1, y1, p11); p12 = madd(x1, y2, p12); p13 = madd(x1, y3, p13);
-      }
-      let s00 = hsum(p00), s01 = hsum(p01), s02 = hsum(p02), s03 = hsum(p03);
-      let s10 = hsum(p10), s11 = hsum(p11), s12 = hsum(p12), s13 = hsum(p13);
-      for (; k < K; k++) {
-        const x0 = load<f32>(at(a0, k));
-        const x1 = load<f32>(at(a1, k));
-        const y0 = load<f32>(at(b0, k)), y1 = load<f32>(at(b1, k)), y2 = load<f32>(at(b2, k)), y3 = load<f32>(at(b3, k));
-        s00 += x0 * y0; s01 += x0 * y1; s02 += x0 * y2; s03 += x0 * y3;
-        s10 += x1 * y0; s11 += x1 * y1; s12 += x1 * y2; s13 += x1 * y3;
-      }
-      if (accumulate) {
-        s00 += load<f32>(at(c0, j)); s01 += load<f32>(at(c0, j + 1)); s02 += load<f32>(at(c0, j + 2)); s03 += load<f32>(at(c0, j + 3));
-        s10 += load<f32>(at(c1, j)); s11 += load<f32>(at(c1, j + 1)); s12 += load<f32>(at(c1, j + 2)); s13 += load<f32>(at(c1, j + 3));
-      }
-      store<f32>(at(c0, j), s00); store<f32>(at(c0, j + 1), s01); store<f32>(at(c0, j + 2), s02); store<f32>(at(c0, j + 3), s03);
-      store<f32>(at(c1, j), s10); store<f32>(at(c1, j + 1), s11); store<f32>(at(c1, j + 2), s12); store<f32>(at(c1, j + 3), s13);
-    }
-    for (; j < N; j++) {
-      const bj = b + <usize>j * sk;
-      const s0 = dot(a0, bj, K);
-      const s1 = dot(a1, bj, K);
-      store<f32>(at(c0, j), accumulate ? load<f32>(at(c0, j)) + s0 : s0);
-      store<f32>(at(c1, j), accumulate ? load<f32>(at(c1, j)) + s1 : s1);
-    }
-  }
-  if (i < M) gemv(b, a + <usize>i * sk, c + ((<usize>i * <usize>N) << 2), N, K, accumulate);
 }
 
 /**
@@ -564,6 +461,22 @@ export function gatherColumns(w: usize, tokens: usize, b: usize, out: usize, row
     const t = load<i32>(tokens + (<usize>r << 2));
     const o = out + ((<usize>r * <usize>outStride) << 2);
     for (let g = 0; g < G; g++) store<f32>(at(o, g), load<f32>(at(w, g * V + t)) + load<f32>(at(b, g)));
+  }
+}
+
+/**
+ * One-hot input from a transposed W_ih: out[r, :] = Wt[token_r, :] + b for Wt [V, G] — the row
+ * generation keeps for each token, so the gather is contiguous and four lanes at a time (the
+ * same sums as `gatherColumns`, one addition each). Output rows are outStride apart.
+ */
+export function gatherRows(wt: usize, tokens: usize, b: usize, out: usize, rows: i32, G: i32, outStride: i32): void {
+  for (let r = 0; r < rows; r++) {
+    const t = load<i32>(tokens + (<usize>r << 2));
+    const w = wt + ((<usize>t * <usize>G) << 2);
+    const o = out + ((<usize>r * <usize>outStride) << 2);
+    let g = 0;
+    for (; g + 4 <= G; g += 4) st(o, g, f32x4.add(ld(w, g), ld(b, g)));
+    for (; g < G; g++) store<f32>(at(o, g), load<f32>(at(w, g)) + load<f32>(at(b, g)));
   }
 }
 
