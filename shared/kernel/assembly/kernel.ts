@@ -794,9 +794,30 @@ export function gruForward(gx: usize, gh: usize, acts: usize, hPrev: usize, h: u
  * n block, where gh_n sits behind r). dhPrev receives the direct path z⊙dh; the host adds dGh W_hh.
  */
 export function gruBackward(acts: usize, gh: usize, hPrev: usize, dh: usize, dGx: usize, dGh: usize, dhPrev: usize, B: i32, H: i32): void {
+  const one = f32x4.splat(1);
   for (let b = 0; b < B; b++) {
     const row = b * 3 * H;
-    for (let j = 0; j < H; j++) {
+    let j = 0;
+    // Four lanes at a time: element-wise products and differences only, so the lanes compute
+    // exactly what the scalar loop below does.
+    for (; j + 4 <= H; j += 4) {
+      const s = b * H + j;
+      const r = ld(acts, row + j);
+      const z = ld(acts, row + H + j);
+      const n = ld(acts, row + 2 * H + j);
+      const dhs = ld(dh, s);
+      const dN = f32x4.mul(f32x4.mul(dhs, f32x4.sub(one, z)), f32x4.sub(one, f32x4.mul(n, n)));
+      const dZ = f32x4.mul(f32x4.mul(f32x4.mul(dhs, f32x4.sub(ld(hPrev, s), n)), z), f32x4.sub(one, z));
+      const dR = f32x4.mul(f32x4.mul(f32x4.mul(dN, ld(gh, row + 2 * H + j)), r), f32x4.sub(one, r));
+      st(dGx, row + j, dR);
+      st(dGx, row + H + j, dZ);
+      st(dGx, row + 2 * H + j, dN);
+      st(dGh, row + j, dR);
+      st(dGh, row + H + j, dZ);
+      st(dGh, row + 2 * H + j, f32x4.mul(dN, r));
+      st(dhPrev, s, f32x4.mul(dhs, z));
+    }
+    for (; j < H; j++) {
       const s = b * H + j;
       const r = load<f32>(at(acts, row + j));
       const z = load<f32>(at(acts, row + H + j));
@@ -830,7 +851,13 @@ export function rnnForward(gx: usize, gh: usize, h: usize, B: i32, H: i32, gStri
 /** dG = dh ⊙ (1 − h²) */
 export function rnnBackward(h: usize, dh: usize, dG: usize, B: i32, H: i32): void {
   const n = B * H;
-  for (let k = 0; k < n; k++) {
+  const one = f32x4.splat(1);
+  let k = 0;
+  for (; k + 4 <= n; k += 4) {
+    const hk = ld(h, k);
+    st(dG, k, f32x4.mul(ld(dh, k), f32x4.sub(one, f32x4.mul(hk, hk))));
+  }
+  for (; k < n; k++) {
     const hk = load<f32>(at(h, k));
     store<f32>(at(dG, k), load<f32>(at(dh, k)) * (1 - hk * hk));
   }
