@@ -9,11 +9,16 @@
  *    the width whose D / P (tokens per parameter) comes nearest `tokensPerParameter` — a wider
  *    network sees too few tokens to use its size, a narrower one stops improving (compute-optimal
  *    training, as for Chinchilla's transformers; ours was measured at equal compute on the
- *    largest book here, where the narrowest width, reading the most tokens, won below ~20).
+ *    largest book here, where the narrowest width, reading the most tokens, won below ~20) —
+ *    and **capped by the text**: at most `maxParametersPerChar` parameters per training character
+ *    (char-rnn's advice, parameters of the order of the characters, measured here).
  * 3. **Regularisation from repetition**: the passes over the text E = D / N decide the dropout
  *    (between layers and on the output layer) and the weight decay: a text read a few times
  *    needs none, one read tens of times overfits without it — and too much makes the network
- *    underfit (0.3 at 27 passes did; 0.2 did not).
+ *    underfit (0.3 at 27 passes did; 0.2 did not) — growing faster past ~50 passes (0.25 at 57
+ *    overfitted). The cap in 2 and this steeper slope keep long budgets on small texts from
+ *    building and overfitting networks many times the text's size; on the one such text measured
+ *    they did no harm but did not make 30 minutes beat 10 either (README, "Sizing to the budget").
  * 4. **Learning rate from width**: Adam's best peak, measured at 256 units, scaled by 256/H (a
  *    wider layer sums more inputs, so one step moves its outputs further), at most `maxLr`.
  * Options given on the command line are never changed; the rule fits the rest around them.
@@ -33,12 +38,25 @@ export const SIZING_RULE = {
   batchSize: 32,
   /** Compute-optimal tokens per parameter. */
   tokensPerParameter: 20,
+  /**
+   * At most this many parameters per training character, whatever the budget: past it a network
+   * memorises a small text more than it learns the language (2×256 at 2.8 per character, 30
+   * minutes on a 321 K book, ended worse than 2×192 at 1.65 in 10 — with dropout 0.25 or 0.3 —
+   * while 2×256 at 2.4 on a 377 K one gained from 30 minutes).
+   */
+  maxParametersPerChar: 2.5,
   /** Adam's peak learning rate under wsd at 256 units, batch 32; ∝ 1/width, at most `maxLr`. */
   lrAt256: 0.008,
   maxLr: 0.012,
-  /** Passes over the text below which nothing is dropped; dropout grows with log(passes) past it, in steps of 0.05, to `maxDropout`. */
+  /**
+   * Passes over the text below which nothing is dropped; dropout grows with log(passes) past it,
+   * `dropoutPerDoubling` per doubling, and `steepDropoutPerDoubling` past `steepPasses` (a text
+   * read 57 times overfitted at 0.25), in steps of 0.05, to `maxDropout`.
+   */
   freePasses: 3,
   dropoutPerDoubling: 0.06,
+  steepPasses: 48,
+  steepDropoutPerDoubling: 0.15,
   maxDropout: 0.5,
   /** AdamW's λ once the text is read more than `decayPasses` times. */
   weightDecay: 0.1,
@@ -89,11 +107,13 @@ export function parameterCount(cell: Cell, numLayers: number, hiddenSize: number
   return tensorSpecs({ cell, numLayers, hiddenSize, vocabSize, input: 'one-hot' }).reduce((n, s) => n + numElements(s.shape), 0);
 }
 
-/** Dropout for a text read `passes` times: none up to `freePasses`, then `dropoutPerDoubling` per doubling. */
+/** Dropout for a text read `passes` times: none up to `freePasses`, then the two slopes of SIZING_RULE per doubling. */
 export function dropoutForPasses(passes: number): number {
   const R = SIZING_RULE;
   if (passes <= R.freePasses) return 0;
-  return Math.min(R.maxDropout, Math.round((R.dropoutPerDoubling * Math.log2(passes / R.freePasses)) * 20) / 20);
+  const gentle = R.dropoutPerDoubling * Math.log2(Math.min(passes, R.steepPasses) / R.freePasses);
+  const steep = passes > R.steepPasses ? R.steepDropoutPerDoubling * Math.log2(passes / R.steepPasses) : 0;
+  return Math.min(R.maxDropout, Math.round((gentle + steep) * 20) / 20);
 }
 
 export function lrForWidth(hiddenSize: number): number {
@@ -112,7 +132,10 @@ export async function sizeRun(r: SizingRequest): Promise<SizingChoice> {
   // ends the probing (a wider one would be further below), and of the probed widths the one
   // nearest the target, by ratio, is taken.
   const options: { hiddenSize: number; tokens: number; parameters: number; miss: number }[] = [];
-  for (const hiddenSize of widths) {
+  const tooLarge = (hiddenSize: number) => parameterCount(r.cell, numLayers, hiddenSize, r.vocabSize) > R.maxParametersPerChar * r.trainChars;
+  // The text caps the width (the narrowest is always a candidate); a given --hidden is kept.
+  const capped = r.fixed.hidden !== undefined ? widths : widths.filter((h, i) => i === 0 || !tooLarge(h));
+  for (const hiddenSize of capped) {
     const tokensPerSecond = await r.measure({ numLayers, hiddenSize, batchSize });
     probes.push({ hiddenSize, tokensPerSecond: Math.round(tokensPerSecond) });
     const seconds = r.budgetSeconds * (1 - R.validationShare) - (r.now() - t0);
@@ -128,7 +151,13 @@ export async function sizeRun(r: SizingRequest): Promise<SizingChoice> {
   const weightDecay = r.fixed['weight-decay'] ?? (passes > R.decayPasses ? R.weightDecay : 0);
   const lr = r.fixed.lr ?? lrForWidth(c.hiddenSize);
   const probeSeconds = +(r.now() - t0).toFixed(2);
-  const shapeWhy = r.fixed.hidden !== undefined ? 'given' : `${(c.tokens / c.parameters).toFixed(0)} tokens per parameter, the nearest of the widths to ${R.tokensPerParameter}`;
+  const cappedBy = capped.length < widths.length && c.hiddenSize === capped.at(-1) && c === options.at(-1) && c.tokens >= R.tokensPerParameter * c.parameters;
+  const shapeWhy =
+    r.fixed.hidden !== undefined
+      ? 'given'
+      : cappedBy
+        ? `${(c.tokens / c.parameters).toFixed(0)} tokens per parameter; the widest under ${R.maxParametersPerChar} parameters per character of the text`
+        : `${(c.tokens / c.parameters).toFixed(0)} tokens per parameter, the nearest of the widths to ${R.tokensPerParameter}`;
   const reason =
     `sized to ${(r.budgetSeconds / 60).toPrecision(3)} min: ${numLayers}×${c.hiddenSize} ${r.cell.toUpperCase()} (${(c.parameters / 1e6).toFixed(2)} M parameters; ${shapeWhy}), ` +
     `batch ${batchSize}, lr ${lr}: ~${(c.tokens / 1e6).toFixed(1)} M tokens at ${Math.round(probes.find((p) => p.hiddenSize === c.hiddenSize)!.tokensPerSecond)} tokens/s = ${passes.toFixed(1)} passes over ${r.trainChars} characters → ` +

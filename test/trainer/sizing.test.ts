@@ -54,6 +54,21 @@ describe('the sizing rule (trainer/sizing.ts)', () => {
     expect(c.reason).toMatch(/^sized to 10\.0 min: 2×\d+ LSTM .* tokens per parameter, the nearest of the widths to 20\), batch 32, lr .* passes over 1000000 characters → dropout .*weight decay .*tokens\/s by width: 128 \d+/);
   });
 
+  it('a small text caps the width at maxParametersPerChar parameters per character, however long the budget', async () => {
+    const chars = 400_000;
+    const m = fakeMachine(15_000);
+    const c = await sizeRun(m.request({ trainChars: chars, budgetSeconds: 7200 }));
+    expect(c.parameters).toBeLessThanOrEqual(SIZING_RULE.maxParametersPerChar * chars);
+    const widths: readonly number[] = SIZING_RULE.hidden;
+    const wider = widths[widths.indexOf(c.hiddenSize) + 1];
+    expect(parameterCount('lstm', 2, wider, 80)).toBeGreaterThan(SIZING_RULE.maxParametersPerChar * chars);
+    expect(m.probed.every((p) => parameterCount('lstm', 2, p.hiddenSize, 80) <= SIZING_RULE.maxParametersPerChar * chars)).toBe(true); // wider ones are not probed
+    expect(c.reason).toMatch(/the widest under 2\.5 parameters per character of the text/);
+    // A text too small for even the narrowest still gets it; a given width is kept.
+    expect((await sizeRun(fakeMachine(15_000).request({ trainChars: 1000 }))).hiddenSize).toBe(SIZING_RULE.hidden[0]);
+    expect((await sizeRun(fakeMachine(15_000).request({ trainChars: chars, fixed: { hidden: 1024 } }))).hiddenSize).toBe(1024);
+  });
+
   it('a budget too small for any candidate takes the narrowest', async () => {
     const m = fakeMachine(100);
     const c = await sizeRun(m.request({ budgetSeconds: 5 }));
@@ -65,6 +80,8 @@ describe('the sizing rule (trainer/sizing.ts)', () => {
     expect(dropoutForPasses(1)).toBe(0);
     expect(dropoutForPasses(SIZING_RULE.freePasses)).toBe(0);
     expect(dropoutForPasses(4 * SIZING_RULE.freePasses)).toBeCloseTo(Math.round(2 * SIZING_RULE.dropoutPerDoubling * 20) / 20); // in steps of 0.05
+    expect(dropoutForPasses(SIZING_RULE.steepPasses)).toBeCloseTo(Math.round(SIZING_RULE.dropoutPerDoubling * Math.log2(SIZING_RULE.steepPasses / SIZING_RULE.freePasses) * 20) / 20);
+    expect(dropoutForPasses(2 * SIZING_RULE.steepPasses)).toBeCloseTo(Math.round((SIZING_RULE.dropoutPerDoubling * Math.log2(SIZING_RULE.steepPasses / SIZING_RULE.freePasses) + SIZING_RULE.steepDropoutPerDoubling) * 20) / 20); // steeper past steepPasses
     expect(dropoutForPasses(1e9)).toBe(SIZING_RULE.maxDropout);
     const big = await sizeRun(fakeMachine(15_000).request({ trainChars: 50_000_000 }));
     expect(big).toMatchObject({ dropout: 0, outputDropout: 0, weightDecay: 0 });
