@@ -1,0 +1,60 @@
+/**
+ * npm run bench:ceiling (not a test): the rate this machine's WebAssembly engine issues the
+ * kernel's inner instructions at (scripts/ceiling/peaks.ts, built here with asc), and what that
+ * makes the least a character or a training token of the d2l model (2×256 LSTM, vocabulary 28) can
+ * cost on one thread — the floor every `npm run bench` figure is measured against. JSON lines.
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import v8 from 'node:v8';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const emit = (o: object) => console.log(JSON.stringify(o));
+emit({ kind: 'machine', cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, node: process.version, v8: process.versions.v8, date: new Date().toISOString() });
+
+const dir = await mkdtemp(join(tmpdir(), 'deeprnn-ceiling-'));
+const wasmPath = join(dir, 'peaks.wasm');
+const asc = spawnSync(process.execPath, [join(ROOT, 'node_modules/assemblyscript/bin/asc.js'), join(ROOT, 'scripts/ceiling/peaks.ts'), '-O3', '--runtime', 'stub', '--enable', 'simd', '--enable', 'relaxed-simd', '--noAssert', '--use', 'abort=', '--initialMemory', '1', '-o', wasmPath], { encoding: 'utf8' });
+if (asc.status !== 0) throw new Error(`asc failed: ${asc.stderr}`);
+const bytes = await readFile(wasmPath);
+await rm(dir, { recursive: true, force: true });
+if (!WebAssembly.validate(bytes)) v8.setFlagsFromString('--experimental-wasm-relaxed-simd'); // Node 20: behind a flag
+type Peak = (n: number, p: number) => number;
+const peaks = new WebAssembly.Instance(new WebAssembly.Module(bytes), {}).exports as unknown as Record<'fma' | 'mulAdd' | 'dotI16' | 'dotI8', Peak> & { memory: WebAssembly.Memory };
+const operands = new Int16Array(peaks.memory.buffer, 1024, 40);
+operands.forEach((_, i) => (operands[i] = (i % 7) + 1));
+
+/** Multiply-accumulates per second of one loop, best of five 0.3-second runs. */
+function rate(f: Peak, macsPerIteration: number): number {
+  f(1e5, 1024);
+  let best = 0;
+  for (let r = 0; r < 5; r++) {
+    let n = 0;
+    const t0 = performance.now();
+    while (performance.now() - t0 < 300) {
+      f(1e6, 1024);
+      n++;
+    }
+    best = Math.max(best, (n * 1e6 * macsPerIteration) / ((performance.now() - t0) / 1000));
+  }
+  return best;
+}
+
+// The d2l model's multiply-accumulates per character: layer 0's one-hot input is a gather, so
+// W_hh of layer 0, W_ih and W_hh of layer 1 (4H × H each), and the output layer.
+const H = 256;
+const V = 28;
+const perChar = 3 * 4 * H * H + V * H;
+const rows: [string, Peak, number, string, number][] = [
+  ['f32x4.relaxed_madd (training: fused multiply-add)', peaks.fma, 40, 'training token (forward + backward ≈ 3× the forward products)', 3 * perChar],
+  ['f32x4.mul + f32x4.add (float32 generation, portable)', peaks.mulAdd, 40, 'float32 character', perChar],
+  ['i32x4.dot_i16x8_s + add (int8 generation, exact)', peaks.dotI16, 64, 'int8 character', perChar],
+  ['i32x4.relaxed_dot_i8x16_i7x16_add_s (8 × 7-bit, not used)', peaks.dotI8, 128, 'character with 7-bit states', perChar],
+];
+for (const [instruction, f, macs, unit, perUnit] of rows) {
+  const r = rate(f, macs);
+  emit({ kind: 'ceiling', instruction, gmacPerSecond: +(r / 1e9).toFixed(1), floor: unit, floorMicroseconds: +((perUnit / r) * 1e6).toFixed(2), floorPerSecond: Math.round(r / perUnit) });
+}
