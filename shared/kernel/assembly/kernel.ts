@@ -636,37 +636,33 @@ const E_BIAS = memory.data<i32>([127 - 0x4B400000, 127 - 0x4B400000, 127 - 0x4B4
 }
 
 /**
- * out[k] = σ(x[k] + y[k]) over n floats, eight at a time: two independent chains of expv's
- * polynomial in flight per iteration, which its latency needs. Whatever the unrolling, element
- * k takes the vector path iff k + 4 ≤ n (its bits do not depend on n's other elements).
+ * out[k] = σ(x[k] + y[k]), or tanh with `tanh`, over n floats, eight at a time: two independent
+ * chains of expv's polynomial in flight per iteration, which its latency needs. Whatever the
+ * unrolling, element k takes the vector path iff k + 4 ≤ n (its bits do not depend on n's other
+ * elements). Inlined with a constant `tanh`, so each call site keeps one activation and no branch.
  */
-function sigmoidSum(x: usize, y: usize, out: usize, n: i32): void {
+@inline function activateSum(x: usize, y: usize, out: usize, n: i32, tanh: bool): void {
   let k = 0;
   for (; k + 8 <= n; k += 8) {
-    const a = sigmoidv(f32x4.add(ld(x, k), ld(y, k)));
-    const b = sigmoidv(f32x4.add(ld(x, k + 4), ld(y, k + 4)));
+    const u = f32x4.add(ld(x, k), ld(y, k));
+    const v = f32x4.add(ld(x, k + 4), ld(y, k + 4));
+    const a = tanh ? tanhv(u) : sigmoidv(u);
+    const b = tanh ? tanhv(v) : sigmoidv(v);
     st(out, k, a);
     st(out, k + 4, b);
   }
-  for (; k + 4 <= n; k += 4) st(out, k, sigmoidv(f32x4.add(ld(x, k), ld(y, k))));
-  for (; k < n; k++) store<f32>(at(out, k), sigmoid(load<f32>(at(x, k)) + load<f32>(at(y, k))));
-}
-
-/** out[k] = tanh(x[k] + y[k]) over n floats, as `sigmoidSum`. */
-function tanhSum(x: usize, y: usize, out: usize, n: i32): void {
-  let k = 0;
-  for (; k + 8 <= n; k += 8) {
-    const a = tanhv(f32x4.add(ld(x, k), ld(y, k)));
-    const b = tanhv(f32x4.add(ld(x, k + 4), ld(y, k + 4)));
-    st(out, k, a);
-    st(out, k + 4, b);
+  for (; k + 4 <= n; k += 4) {
+    const u = f32x4.add(ld(x, k), ld(y, k));
+    st(out, k, tanh ? tanhv(u) : sigmoidv(u));
   }
-  for (; k + 4 <= n; k += 4) st(out, k, tanhv(f32x4.add(ld(x, k), ld(y, k))));
-  for (; k < n; k++) store<f32>(at(out, k), Mathf.tanh(load<f32>(at(x, k)) + load<f32>(at(y, k))));
+  for (; k < n; k++) {
+    const u = load<f32>(at(x, k)) + load<f32>(at(y, k));
+    store<f32>(at(out, k), tanh ? Mathf.tanh(u) : sigmoid(u));
+  }
 }
 
-/** LSTM's cell for four units at j: c = f⊙c_prev + i⊙g, h = o⊙tanh(c) (and tanh(c) kept when tc). */
-@inline function lstmCell4(acts: usize, row: i32, H: i32, cPrev: usize, c: usize, h: usize, tc: usize, s: i32, j: i32): v128 {
+/** LSTM's memory for four units at j: c = f⊙c_prev + i⊙g, stored at c + s and returned. */
+@inline function lstmCell4(acts: usize, row: i32, H: i32, cPrev: usize, c: usize, s: i32, j: i32): v128 {
   const cj = f32x4.add(f32x4.mul(ld(acts, row + H + j), ld(cPrev, s)), f32x4.mul(ld(acts, row + j), ld(acts, row + 2 * H + j)));
   st(c, s, cj);
   return cj;
@@ -688,14 +684,14 @@ export function lstmForward(gx: usize, gh: usize, acts: usize, cPrev: usize, c: 
   for (let b = 0; b < B; b++) {
     const row = b * gStride;
     const s0 = b * sStride;
-    sigmoidSum(at(gx, row), at(gh, row), at(acts, row), H); // i
-    sigmoidSum(at(gx, row + H), at(gh, row + H), at(acts, row + H), H); // f
-    tanhSum(at(gx, row + 2 * H), at(gh, row + 2 * H), at(acts, row + 2 * H), H); // g
-    sigmoidSum(at(gx, row + 3 * H), at(gh, row + 3 * H), at(acts, row + 3 * H), H); // o
+    activateSum(at(gx, row), at(gh, row), at(acts, row), H, false); // i
+    activateSum(at(gx, row + H), at(gh, row + H), at(acts, row + H), H, false); // f
+    activateSum(at(gx, row + 2 * H), at(gh, row + 2 * H), at(acts, row + 2 * H), H, true); // g
+    activateSum(at(gx, row + 3 * H), at(gh, row + 3 * H), at(acts, row + 3 * H), H, false); // o
     let j = 0;
     for (; j + 8 <= H; j += 8) {
-      const ta = tanhv(lstmCell4(acts, row, H, cPrev, c, h, tc, s0 + j, j));
-      const tb = tanhv(lstmCell4(acts, row, H, cPrev, c, h, tc, s0 + j + 4, j + 4));
+      const ta = tanhv(lstmCell4(acts, row, H, cPrev, c, s0 + j, j));
+      const tb = tanhv(lstmCell4(acts, row, H, cPrev, c, s0 + j + 4, j + 4));
       st(h, s0 + j, f32x4.mul(ld(acts, row + 3 * H + j), ta));
       st(h, s0 + j + 4, f32x4.mul(ld(acts, row + 3 * H + j + 4), tb));
       if (tc) {
@@ -704,7 +700,7 @@ export function lstmForward(gx: usize, gh: usize, acts: usize, cPrev: usize, c: 
       }
     }
     for (; j + 4 <= H; j += 4) {
-      const t = tanhv(lstmCell4(acts, row, H, cPrev, c, h, tc, s0 + j, j));
+      const t = tanhv(lstmCell4(acts, row, H, cPrev, c, s0 + j, j));
       st(h, s0 + j, f32x4.mul(ld(acts, row + 3 * H + j), t));
       if (tc) st(tc, s0 + j, t);
     }
@@ -771,8 +767,8 @@ export function gruForward(gx: usize, gh: usize, acts: usize, hPrev: usize, h: u
   for (let b = 0; b < B; b++) {
     const row = b * gStride;
     const s0 = b * sStride;
-    sigmoidSum(at(gx, row), at(gh, row), at(acts, row), H); // r (two passes, as lstmForward)
-    sigmoidSum(at(gx, row + H), at(gh, row + H), at(acts, row + H), H); // z
+    activateSum(at(gx, row), at(gh, row), at(acts, row), H, false); // r (two passes, as lstmForward)
+    activateSum(at(gx, row + H), at(gh, row + H), at(acts, row + H), H, false); // z
     let j = 0;
     for (; j + 4 <= H; j += 4) {
       const n = tanhv(f32x4.add(ld(gx, row + 2 * H + j), f32x4.mul(ld(acts, row + j), ld(gh, row + 2 * H + j))));
