@@ -76,13 +76,21 @@ export function loadKernelWeights(kernel: Kernel, model: Model): KernelWeights {
     return { ptr: kernel.putBytes(q), scales: kernel.put(scales), rows };
   };
   // Biases are padded to whole 8-row blocks: the products add them a block at a time.
+  /** mᵀ in the kernel, for m [rows, cols] row-major: the kernel's own transpose. */
+  const putTransposed = (m: Float32Array, rows: number, cols: number): number => {
+    const src = kernel.put(m);
+    const dst = kernel.alloc(rows * cols);
+    kernel.k.transpose(src, dst, rows, cols);
+    kernel.free(src);
+    return dst;
+  };
   const bias = (b: Float32Array, rows: number) => kernel.put(Float32Array.from({ length: padTo(rows, PACK_ROWS) }, (_, i) => b[i] ?? 0));
   return {
     kernel,
     model,
     int8,
     layers: layerParams(model.arch, model.params).map((p, l) => ({
-      wIh: l === 0 ? { ptr: kernel.put(transposed(p.wIh, GH, V)), scales: 0, rows: GH } : pack(p.wIh, GH, p.inSize),
+      wIh: l === 0 ? { ptr: putTransposed(p.wIh, GH, V), scales: 0, rows: GH } : pack(p.wIh, GH, p.inSize),
       wHh: pack(p.wHh, GH, H),
       bIh: l === 0 ? kernel.put(p.bIh) : bias(p.bIh, GH),
       bHh: bias(p.bHh, GH),
@@ -90,13 +98,6 @@ export function loadKernelWeights(kernel: Kernel, model: Model): KernelWeights {
     wOut: pack(model.params['linear.weight'], V, H),
     bOut: bias(model.params['linear.bias'], V),
   };
-}
-
-/** mᵀ for m [rows, cols] row-major. */
-function transposed(m: Float32Array, rows: number, cols: number): Float32Array {
-  const t = new Float32Array(rows * cols);
-  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) t[c * rows + r] = m[r * cols + c];
-  return t;
 }
 
 export function freeKernelWeights(w: KernelWeights): void {
