@@ -119,14 +119,14 @@ export async function encodeCheckpoint(ck: Checkpoint): Promise<Uint8Array> {
 /** The configuration a checkpoint holds, checked field by field (a hand-edited file could say anything). */
 function checkConfig(c: unknown, bad: (why: string) => never): TrainConfig {
   if (typeof c !== 'object' || c === null) bad('no run configuration');
-  const r: Record<string, unknown> = { outputDropout: 0, weightDecay: 0, toSize: [], sizing: null, ...(c as Record<string, unknown>) }; // older checkpoints: none of these
+  const r: Record<string, unknown> = { outputDropout: 0, weightDrop: 0, weightDecay: 0, toSize: [], sizing: null, ...(c as Record<string, unknown>) }; // older checkpoints: none of these
   const int = (k: string, min: number) => (Number.isInteger(r[k]) && (r[k] as number) >= min ? null : bad(`config.${k} is not a whole number ≥ ${min}`));
   const num = (k: string) => (typeof r[k] === 'number' && Number.isFinite(r[k]) ? null : bad(`config.${k} is not a number`));
   const one = (k: string, allowed: readonly unknown[]) => (allowed.includes(r[k]) ? null : bad(`config.${k} is ${JSON.stringify(r[k])}`));
   if (!Array.isArray(r.corpus) || !r.corpus.every((f) => typeof f === 'string')) bad('config.corpus is not a list of files');
   for (const k of ['numLayers', 'hiddenSize', 'vocabSize', 'batchSize', 'numSteps', 'epochs', 'threads']) int(k, 1);
   for (const k of ['maxTokens', 'seed']) int(k, 0);
-  for (const k of ['valFraction', 'lr', 'clip', 'dropout', 'outputDropout', 'weightDecay', 'timeBudgetMinutes']) num(k);
+  for (const k of ['valFraction', 'lr', 'clip', 'dropout', 'outputDropout', 'weightDrop', 'weightDecay', 'timeBudgetMinutes']) num(k);
   if (!Array.isArray(r.toSize) || r.toSize.length > 0) bad('config.toSize is not empty: the run was never sized');
   if (r.sizing !== null && (typeof r.sizing !== 'object' || typeof (r.sizing as { reason?: unknown }).reason !== 'string')) bad('config.sizing is not a sizing record');
   one('cell', CELLS);

@@ -54,6 +54,7 @@ export const trainOptions = (cores: number) => ({
   clip: opt.number({ min: 0, exclusiveMin: true, help: 'gradient clipping threshold θ on the global norm', default: 1 }),
   dropout: opt.number({ min: 0, max: 0.95, help: `dropout between recurrent layers, as nn.LSTM(dropout=P) (default 0${SIZED_HELP})`, default: sized(0) }),
   'output-dropout': opt.number({ min: 0, max: 0.95, help: `dropout on the last recurrent layer's outputs, before the output layer (default 0${SIZED_HELP})`, default: sized(0) }),
+  'weight-drop': opt.number({ min: 0, max: 0.95, help: `drop this share of every layer's hidden-to-hidden weights W_hh, one mask per window (AWD-LSTM's weight drop) (default 0${SIZED_HELP})`, default: sized(0) }),
   'weight-decay': opt.number({ min: 0, max: 10, help: `decoupled weight decay λ (AdamW; with sgd, the same shrink by lr·λ per step) (default 0${SIZED_HELP})`, default: sized(0) }),
   epochs: opt.int({ min: 1, max: 1_000_000, help: 'epochs to train to (default 50; 500 with --preset d2l; unlimited with --time-budget)', default: (v) => (d2l(v) ? D2L_PRESET.epochs : v['time-budget'] ? 1_000_000 : 50) }),
   iterator: opt.choice({ choices: ITERATORS, help: 'sequential (state carried between windows) or random (state reset every window)', default: 'sequential' as IteratorKind }),
@@ -99,6 +100,8 @@ export interface TrainConfig {
   dropout: number;
   /** Dropout on the last layer's outputs, before the output layer; 0 = none. */
   outputDropout: number;
+  /** Weight drop on W_hh (DropConnect, one mask per window); 0 = none. */
+  weightDrop: number;
   /** Decoupled weight decay λ (AdamW); 0 = none. */
   weightDecay: number;
   /** `--size auto`: the options the sizing rule is to choose (not given); empty once it has, or with `--size fixed`. */
@@ -120,7 +123,7 @@ export interface TrainConfig {
 }
 
 /** What an option the sizing rule chooses holds until it has (its `--size fixed` default). */
-const UNSIZED = { layers: 2, hidden: 256, 'batch-size': 32, lr: 0.008, dropout: 0, 'output-dropout': 0, 'weight-decay': 0 } as const satisfies Record<SizedOption, number>;
+const UNSIZED = { layers: 2, hidden: 256, 'batch-size': 32, lr: 0.008, dropout: 0, 'output-dropout': 0, 'weight-drop': 0, 'weight-decay': 0 } as const satisfies Record<SizedOption, number>;
 
 /** Parsed options → a run's configuration. */
 export function trainConfig(v: TrainValues): TrainConfig {
@@ -148,6 +151,7 @@ export function trainConfig(v: TrainValues): TrainConfig {
     clip: v.clip!,
     dropout: v.dropout!,
     outputDropout: v['output-dropout']!,
+    weightDrop: v['weight-drop']!,
     weightDecay: v['weight-decay']!,
     toSize,
     sizing: null,

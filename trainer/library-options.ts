@@ -3,5 +3,5 @@ import type { TrainOptionTable } from './config.ts';
 
 export const LIBRARY_TRAIN_OPTIONS = [
   'preprocessing', 'keep-boilerplate', 'author-tags', 'max-tokens', 'val-fraction', 'cell', 'layers', 'hidden', 'batch-size', 'num-steps', 'optimizer', 'lr',
-  'lr-schedule', 'clip', 'size', 'dropout', 'output-dropout', 'weight-decay', 'epochs', 'iterator', 'seed', 'threads', 'time-budget', 'predict-prefix',
+  'lr-schedule', 'clip', 'size', 'dropout', 'output-dropout', 'weight-drop', 'weight-decay', 'epochs', 'iterator', 'seed', 'threads', 'time-budget', 'predict-prefix',
 ] as const satisfies readonly (keyof TrainOptionTable)[];

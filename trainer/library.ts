@@ -130,7 +130,7 @@ export function startTraining(input: TrainInput, host: TrainHost, onProgress: (p
       store,
       base: null,
       makeEngine: async (s) => {
-        const engine = new NativeEngine(host.kernel, s.arch, s.batchSize, s.numSteps, s.optimizer, s.threads, host.spawn);
+        const engine = new NativeEngine(host.kernel, s.arch, s.batchSize, s.numSteps, s.optimizer, s.threads, host.spawn, s.weightDrop);
         await engine.ready();
         return engine;
       },

@@ -13,12 +13,15 @@
  *    and **capped by the text**: at most `maxParametersPerChar` parameters per training character
  *    (char-rnn's advice, parameters of the order of the characters, measured here).
  * 3. **Regularisation from repetition**: the passes over the text E = D / N decide the dropout
- *    (between layers and on the output layer) and the weight decay: a text read a few times
- *    needs none, one read tens of times overfits without it — and too much makes the network
- *    underfit (0.3 at 27 passes did; 0.2 did not) — growing faster past ~50 passes (0.25 at 57
- *    overfitted). The cap in 2 and this steeper slope keep long budgets on small texts from
- *    building and overfitting networks many times the text's size; on the one such text measured
- *    they did no harm but did not make 30 minutes beat 10 either (README, "Sizing to the budget").
+ *    (between layers and on the output layer), the weight drop (on W_hh) and the weight decay: a
+ *    text read a few times needs none, one read tens of times overfits without it. Dropout on the
+ *    activations stops at 0.2: more made the network underfit wherever it was measured (0.3 at
+ *    27 passes; 0.5 at 96, which ended worse than 0.2 at 35 passes in a third of the time; 0.3 at
+ *    115 with weight drop fitted the text worse than 0.2). Past ~30 passes the recurrent weights
+ *    are dropped too, as AWD-LSTM does: with dropout 0.2 and weight drop 0.3, 30 minutes (100
+ *    passes) beat 10 minutes on the small text that activations' dropout alone could not make
+ *    gain from them. The cap in 2 keeps long budgets on small texts from building networks many
+ *    times the text's size (README, "Sizing to the budget").
  * 4. **Learning rate from width**: Adam's best peak, measured at 256 units, scaled by 256/H (a
  *    wider layer sums more inputs, so one step moves its outputs further), at most `maxLr`.
  * Options given on the command line are never changed; the rule fits the rest around them.
@@ -27,7 +30,7 @@ import type { Cell } from '../shared/model.ts';
 import { numElements, tensorSpecs } from '../shared/model.ts';
 
 /** The options the rule chooses when they are not given. */
-export const SIZED_OPTIONS = ['layers', 'hidden', 'batch-size', 'lr', 'dropout', 'output-dropout', 'weight-decay'] as const;
+export const SIZED_OPTIONS = ['layers', 'hidden', 'batch-size', 'lr', 'dropout', 'output-dropout', 'weight-drop', 'weight-decay'] as const;
 export type SizedOption = (typeof SIZED_OPTIONS)[number];
 
 /** The rule's constants (README "Sizing to the budget" has the runs behind each). */
@@ -50,14 +53,18 @@ export const SIZING_RULE = {
   maxLr: 0.012,
   /**
    * Passes over the text below which nothing is dropped; dropout grows with log(passes) past it,
-   * `dropoutPerDoubling` per doubling, and `steepDropoutPerDoubling` past `steepPasses` (a text
-   * read 57 times overfitted at 0.25), in steps of 0.05, to `maxDropout`.
+   * `dropoutPerDoubling` per doubling, in steps of 0.05, to `maxDropout`.
    */
   freePasses: 3,
   dropoutPerDoubling: 0.06,
-  steepPasses: 48,
-  steepDropoutPerDoubling: 0.15,
-  maxDropout: 0.5,
+  maxDropout: 0.2,
+  /**
+   * Past `weightDropPasses` the recurrent weights are dropped too, `weightDropPerDoubling` per
+   * doubling, in steps of 0.05, to `maxWeightDrop` (none at 35 passes, 0.3 at 100 measured best).
+   */
+  weightDropPasses: 32,
+  weightDropPerDoubling: 0.18,
+  maxWeightDrop: 0.5,
   /** AdamW's λ once the text is read more than `decayPasses` times. */
   weightDecay: 0.1,
   decayPasses: 8,
@@ -77,6 +84,7 @@ export interface SizingChoice extends ProbeShape {
   lr: number;
   dropout: number;
   outputDropout: number;
+  weightDrop: number;
   weightDecay: number;
   /** Training tokens/s measured per probed width. */
   probes: { hiddenSize: number; tokensPerSecond: number }[];
@@ -107,13 +115,22 @@ export function parameterCount(cell: Cell, numLayers: number, hiddenSize: number
   return tensorSpecs({ cell, numLayers, hiddenSize, vocabSize, input: 'one-hot' }).reduce((n, s) => n + numElements(s.shape), 0);
 }
 
-/** Dropout for a text read `passes` times: none up to `freePasses`, then the two slopes of SIZING_RULE per doubling. */
+/** `perDoubling` for every doubling of the passes past `from`, in steps of 0.05, at most `max`. */
+function perDoubling(passes: number, from: number, perDoubling: number, max: number): number {
+  if (passes <= from) return 0;
+  return Math.min(max, Math.round(perDoubling * Math.log2(passes / from) * 20) / 20);
+}
+
+/** Dropout (between layers, on the output) for a text read `passes` times. */
 export function dropoutForPasses(passes: number): number {
   const R = SIZING_RULE;
-  if (passes <= R.freePasses) return 0;
-  const gentle = R.dropoutPerDoubling * Math.log2(Math.min(passes, R.steepPasses) / R.freePasses);
-  const steep = passes > R.steepPasses ? R.steepDropoutPerDoubling * Math.log2(passes / R.steepPasses) : 0;
-  return Math.min(R.maxDropout, Math.round((gentle + steep) * 20) / 20);
+  return perDoubling(passes, R.freePasses, R.dropoutPerDoubling, R.maxDropout);
+}
+
+/** Weight drop on W_hh for a text read `passes` times. */
+export function weightDropForPasses(passes: number): number {
+  const R = SIZING_RULE;
+  return perDoubling(passes, R.weightDropPasses, R.weightDropPerDoubling, R.maxWeightDrop);
 }
 
 export function lrForWidth(hiddenSize: number): number {
@@ -148,6 +165,7 @@ export async function sizeRun(r: SizingRequest): Promise<SizingChoice> {
   const passes = c.tokens / Math.max(1, r.trainChars);
   const dropout = r.fixed.dropout ?? (numLayers > 1 ? dropoutForPasses(passes) : 0);
   const outputDropout = r.fixed['output-dropout'] ?? dropoutForPasses(passes);
+  const weightDrop = r.fixed['weight-drop'] ?? weightDropForPasses(passes);
   const weightDecay = r.fixed['weight-decay'] ?? (passes > R.decayPasses ? R.weightDecay : 0);
   const lr = r.fixed.lr ?? lrForWidth(c.hiddenSize);
   const probeSeconds = +(r.now() - t0).toFixed(2);
@@ -161,9 +179,9 @@ export async function sizeRun(r: SizingRequest): Promise<SizingChoice> {
   const reason =
     `sized to ${(r.budgetSeconds / 60).toPrecision(3)} min: ${numLayers}×${c.hiddenSize} ${r.cell.toUpperCase()} (${(c.parameters / 1e6).toFixed(2)} M parameters; ${shapeWhy}), ` +
     `batch ${batchSize}, lr ${lr}: ~${(c.tokens / 1e6).toFixed(1)} M tokens at ${Math.round(probes.find((p) => p.hiddenSize === c.hiddenSize)!.tokensPerSecond)} tokens/s = ${passes.toFixed(1)} passes over ${r.trainChars} characters → ` +
-    `dropout ${dropout}, output dropout ${outputDropout}, weight decay ${weightDecay} (tokens/s by width: ${probes.map((p) => `${p.hiddenSize} ${p.tokensPerSecond}`).join(', ')}; ${probeSeconds.toFixed(1)} s)`;
+    `dropout ${dropout}, output dropout ${outputDropout}, weight drop ${weightDrop}, weight decay ${weightDecay} (tokens/s by width: ${probes.map((p) => `${p.hiddenSize} ${p.tokensPerSecond}`).join(', ')}; ${probeSeconds.toFixed(1)} s)`;
   return {
-    numLayers, hiddenSize: c.hiddenSize, batchSize, lr, dropout, outputDropout, weightDecay, probes,
+    numLayers, hiddenSize: c.hiddenSize, batchSize, lr, dropout, outputDropout, weightDrop, weightDecay, probes,
     budgetTokens: Math.round(c.tokens), passes: +passes.toFixed(2), parameters: c.parameters, probeSeconds, reason,
   };
 }

@@ -242,7 +242,7 @@ export class Trainer {
       if (i++ < skip) continue;
       const index = i - 1;
       if (config.iterator === 'random') engine.resetState(); // random windows do not continue each other
-      const dropout = { p: config.dropout, output: config.outputDropout, seed: windowSeed(config.seed, epoch, index) }; // the engines' `drops` says whether it drops anything
+      const dropout = { p: config.dropout, output: config.outputDropout, recurrent: config.weightDrop, seed: windowSeed(config.seed, epoch, index) }; // the engines' `drops` says whether it drops anything
       const loss = await engine.forwardBackward(w.x, w.y, dropout);
       const norm = engine.clipGradients(config.clip);
       if (!Number.isFinite(loss) || !Number.isFinite(norm) || loss / (B * T) > MAX_FINITE_LOSS) {
@@ -339,7 +339,7 @@ export class Trainer {
       hyperparameters: {
         preprocessing: config.preprocessing, keepBoilerplate: config.keepBoilerplate, authorTags: config.authorTags, maxTokens: config.maxTokens, valFraction: config.valFraction,
         batchSize: config.batchSize, numSteps: config.numSteps, optimizer: config.optimizer, lr: config.lr, lrSchedule: config.lrSchedule, clip: config.clip,
-        dropout: config.dropout, outputDropout: config.outputDropout, weightDecay: config.weightDecay, iterator: config.iterator, seed: config.seed, threads: config.threads, timeBudgetMinutes: config.timeBudgetMinutes, initFrom: config.initFrom,
+        dropout: config.dropout, outputDropout: config.outputDropout, weightDrop: config.weightDrop, weightDecay: config.weightDecay, iterator: config.iterator, seed: config.seed, threads: config.threads, timeBudgetMinutes: config.timeBudgetMinutes, initFrom: config.initFrom,
       },
       ...(config.sizing ? { sizing: config.sizing } : {}),
       samplePrefix: this.samplePrefix,
@@ -432,7 +432,7 @@ function architecture(c: Pick<TrainConfig, 'cell' | 'numLayers' | 'hiddenSize' |
 
 /** The engine a configuration trains on. */
 function engineSpec(config: TrainConfig, arch: Architecture): EngineSpec {
-  return { choice: config.engine, arch, batchSize: config.batchSize, numSteps: config.numSteps, optimizer: { name: config.optimizer, weightDecay: config.weightDecay }, threads: config.threads };
+  return { choice: config.engine, arch, batchSize: config.batchSize, numSteps: config.numSteps, optimizer: { name: config.optimizer, weightDecay: config.weightDecay }, threads: config.threads, weightDrop: config.weightDrop > 0 };
 }
 
 /** A probe times at least this many windows and this long, after `warmup` that warm the engine up (compilation, first touches of memory). */
@@ -473,7 +473,7 @@ async function measureShape(config: TrainConfig, host: RunHost, shape: ProbeShap
 async function sized(config: TrainConfig, host: RunHost): Promise<TrainConfig> {
   const given: Record<SizedOption, number> = {
     layers: config.numLayers, hidden: config.hiddenSize, 'batch-size': config.batchSize, lr: config.lr,
-    dropout: config.dropout, 'output-dropout': config.outputDropout, 'weight-decay': config.weightDecay,
+    dropout: config.dropout, 'output-dropout': config.outputDropout, 'weight-drop': config.weightDrop, 'weight-decay': config.weightDecay,
   };
   const fixed = Object.fromEntries(Object.entries(given).filter(([k]) => !config.toSize.includes(k as SizedOption)));
   const choice = await sizeRun({
@@ -483,6 +483,6 @@ async function sized(config: TrainConfig, host: RunHost): Promise<TrainConfig> {
   return {
     ...config, toSize: [], sizing: choice,
     numLayers: choice.numLayers, hiddenSize: choice.hiddenSize, batchSize: choice.batchSize, lr: choice.lr,
-    dropout: choice.dropout, outputDropout: choice.outputDropout, weightDecay: choice.weightDecay,
+    dropout: choice.dropout, outputDropout: choice.outputDropout, weightDrop: choice.weightDrop, weightDecay: choice.weightDecay,
   };
 }

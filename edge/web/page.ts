@@ -26,7 +26,7 @@ function modelCard(model: Model, hasPlot: boolean): string {
   if (t) {
     const hp = t.hyperparameters ?? {};
     rows.push(
-      ['trained', `${t.epochs ?? '?'} epochs${t.selectedEpoch && t.selectedEpoch !== t.epochs ? ` (kept epoch ${t.selectedEpoch}, best on validation)` : ''}, ${hp.optimizer ?? '?'} lr ${hp.lr ?? '?'}, batch ${hp.batchSize ?? '?'} × ${hp.numSteps ?? '?'} steps, clip ${hp.clip ?? '?'}${hp.dropout ? `, dropout ${hp.dropout}` : ''}`],
+      ['trained', `${t.epochs ?? '?'} epochs${t.selectedEpoch && t.selectedEpoch !== t.epochs ? ` (kept epoch ${t.selectedEpoch}, best on validation)` : ''}, ${hp.optimizer ?? '?'} lr ${hp.lr ?? '?'}, batch ${hp.batchSize ?? '?'} × ${hp.numSteps ?? '?'} steps, clip ${hp.clip ?? '?'}${hp.dropout ? `, dropout ${hp.dropout}` : ''}${hp.weightDrop ? `, weight drop ${hp.weightDrop}` : ''}`],
       ['perplexity', `train ${t.trainPerplexity ?? '?'}${t.validationPerplexity ? `, validation ${t.validationPerplexity}` : ''}`],
       ['corpus', `${(t.corpus?.files ?? []).join(', ')} (${t.corpus?.tokens ?? '?'} characters)`],
       ['engine', `${t.engine ?? '?'} (${t.backend ?? '?'}), ${t.tokensPerSecond ?? '?'} tokens/s${t.date ? `, ${t.date.slice(0, 10)}` : ''}`],

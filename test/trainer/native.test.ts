@@ -146,12 +146,12 @@ describe('native engine: training', () => {
       const model = randomModel(cell, { numLayers: 2, hiddenSize: 24, seed: 8, scale: 0.5 });
       const V = model.arch.vocabSize;
       const run = async (threads: number) => {
-        const e = new NativeEngine(kernels['relaxed-simd'], model.arch, 7, 6, { name: 'adam' }, threads, nodeHelpers);
+        const e = new NativeEngine(kernels['relaxed-simd'], model.arch, 7, 6, { name: 'adam' }, threads, nodeHelpers, true);
         e.setParams(model.params);
         e.resetState();
         const losses: number[] = [];
         for (let w = 0; w < 3; w++) {
-          losses.push(await e.forwardBackward(randomTokens(42, V, w), randomTokens(42, V, w + 5), cell === 'lstm' ? { p: 0.3, output: 0.2, seed: w } : undefined));
+          losses.push(await e.forwardBackward(randomTokens(42, V, w), randomTokens(42, V, w + 5), cell === 'lstm' ? { p: 0.3, output: 0.2, recurrent: 0.25, seed: w } : cell === 'gru' ? { p: 0, output: 0, recurrent: 0.25, seed: w } : undefined));
           e.clipGradients(0.5);
           e.step(0.01);
         }

@@ -35,7 +35,7 @@ describe('tfjs engine (cpu backend) equals the native engine', () => {
 
   /** Both engines on the same model and window shape, from the same weights and a zero state. */
   function pair(model: Model, B: number, T: number, optimizer: OptimizerName = 'sgd', weightDecay = 0): [NativeEngine, TfjsEngine] {
-    const native = new NativeEngine(kernel, model.arch, B, T, { name: optimizer, weightDecay });
+    const native = new NativeEngine(kernel, model.arch, B, T, { name: optimizer, weightDecay }, 1, undefined, true);
     const tfjs = new TfjsEngine(tf, model.arch, B, T, { name: optimizer, weightDecay });
     engines.push(native, tfjs);
     for (const e of [native, tfjs]) {
@@ -68,7 +68,7 @@ describe('tfjs engine (cpu backend) equals the native engine', () => {
   }
 
   for (const cell of ['lstm', 'gru'] as const) {
-    it(`${cell}: with dropout between 3 layers and on the output, the same loss and gradients (autodiff checks the hand-written mask backward)`, async () => {
+    it(`${cell}: with dropout between 3 layers, on the output and on W_hh, the same loss and gradients (autodiff checks the hand-written mask backward)`, async () => {
       const B = 3;
       const T = 4;
       const model = randomModel(cell, { numLayers: 3, hiddenSize: 6, seed: 8, scale: 1 });
@@ -76,7 +76,8 @@ describe('tfjs engine (cpu backend) equals the native engine', () => {
       const x = tokens(B * T, model.arch.vocabSize, 3);
       const y = tokens(B * T, model.arch.vocabSize, 4);
       const losses: number[] = [];
-      for (const dropout of [{ p: 0.4, output: 0, seed: 11 }, { p: 0.4, output: 0.3, seed: 11 }, { p: 0, output: 0.3, seed: 11 }]) {
+      const masks = [{ p: 0.4, output: 0, recurrent: 0, seed: 11 }, { p: 0.4, output: 0.3, recurrent: 0, seed: 11 }, { p: 0, output: 0.3, recurrent: 0, seed: 11 }, { p: 0, output: 0, recurrent: 0.5, seed: 11 }, { p: 0.4, output: 0.3, recurrent: 0.5, seed: 11 }];
+      for (const dropout of masks) {
         native.resetState();
         tfjs.resetState();
         const [a, b] = [await native.forwardBackward(x, y, dropout), await tfjs.forwardBackward(x, y, dropout)];
@@ -86,10 +87,21 @@ describe('tfjs engine (cpu backend) equals the native engine', () => {
       }
       native.resetState();
       const plain = await native.forwardBackward(x, y);
-      for (const l of losses) expect(Math.abs(plain - l)).toBeGreaterThan(1e-3); // every mask does something
+      for (const l of losses) expect(Math.abs(plain - l)).toBeGreaterThan(1e-4); // every mask does something
       expect(Math.abs(losses[0] - losses[1])).toBeGreaterThan(1e-3); // the output mask too
+      expect(Math.abs(losses[1] - losses[4])).toBeGreaterThan(1e-3); // and the weight mask
       native.resetState();
-      expect(await native.forwardBackward(x, y, { p: 0, output: 0, seed: 11 })).toBe(plain); // p = 0 is no dropout
+      expect(await native.forwardBackward(x, y, { p: 0, output: 0, recurrent: 0, seed: 11 })).toBe(plain); // p = 0 is no dropout
+      native.resetState();
+      await native.forwardBackward(x, y, { p: 0, output: 0, recurrent: 0.5, seed: 11 });
+      const dropped = native.getGradients();
+      for (let l = 0; l < 3; l++) {
+        const g = dropped[`rnn.weight_hh_l${l}`];
+        const zeros = g.filter((v) => v === 0).length;
+        expect(zeros / g.length).toBeGreaterThan(0.3); // a dropped weight gets no gradient
+        expect(zeros / g.length).toBeLessThan(0.7);
+      }
+      expect(native.getParams()).toEqual(model.params); // the stored weights are not the dropped ones
     });
   }
 

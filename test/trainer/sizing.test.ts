@@ -7,7 +7,7 @@ import { parseOptions } from '../../trainer/argv.ts';
 import { readCheckpoint } from '../../trainer/checkpoint-files.ts';
 import { TRAIN_OPTIONS } from '../../trainer/commands/train.ts';
 import { trainConfig } from '../../trainer/config.ts';
-import { dropoutForPasses, lrForWidth, parameterCount, SIZED_OPTIONS, SIZING_RULE, sizeRun, type ProbeShape, type SizingRequest } from '../../trainer/sizing.ts';
+import { dropoutForPasses, lrForWidth, weightDropForPasses, parameterCount, SIZED_OPTIONS, SIZING_RULE, sizeRun, type ProbeShape, type SizingRequest } from '../../trainer/sizing.ts';
 import { train } from '../../trainer/train-files.ts';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
@@ -80,16 +80,22 @@ describe('the sizing rule (trainer/sizing.ts)', () => {
     expect(dropoutForPasses(1)).toBe(0);
     expect(dropoutForPasses(SIZING_RULE.freePasses)).toBe(0);
     expect(dropoutForPasses(4 * SIZING_RULE.freePasses)).toBeCloseTo(Math.round(2 * SIZING_RULE.dropoutPerDoubling * 20) / 20); // in steps of 0.05
-    expect(dropoutForPasses(SIZING_RULE.steepPasses)).toBeCloseTo(Math.round(SIZING_RULE.dropoutPerDoubling * Math.log2(SIZING_RULE.steepPasses / SIZING_RULE.freePasses) * 20) / 20);
-    expect(dropoutForPasses(2 * SIZING_RULE.steepPasses)).toBeCloseTo(Math.round((SIZING_RULE.dropoutPerDoubling * Math.log2(SIZING_RULE.steepPasses / SIZING_RULE.freePasses) + SIZING_RULE.steepDropoutPerDoubling) * 20) / 20); // steeper past steepPasses
     expect(dropoutForPasses(1e9)).toBe(SIZING_RULE.maxDropout);
+    // The recurrent weights are dropped only past weightDropPasses, then per doubling.
+    expect(weightDropForPasses(SIZING_RULE.weightDropPasses)).toBe(0);
+    expect(weightDropForPasses(2 * SIZING_RULE.weightDropPasses)).toBeCloseTo(Math.round(SIZING_RULE.weightDropPerDoubling * 20) / 20);
+    expect(weightDropForPasses(1e9)).toBe(SIZING_RULE.maxWeightDrop);
+    // The measured War of the Worlds runs: 10 minutes, 31 passes estimated → dropout 0.2, no weight drop; 30 minutes, 102.5 → 0.2 and 0.3.
+    expect([dropoutForPasses(31), weightDropForPasses(31)]).toEqual([0.2, 0]);
+    expect([dropoutForPasses(102.5), weightDropForPasses(102.5)]).toEqual([0.2, 0.3]);
     const big = await sizeRun(fakeMachine(15_000).request({ trainChars: 50_000_000 }));
-    expect(big).toMatchObject({ dropout: 0, outputDropout: 0, weightDecay: 0 });
+    expect(big).toMatchObject({ dropout: 0, outputDropout: 0, weightDrop: 0, weightDecay: 0 });
     const small = await sizeRun(fakeMachine(15_000).request({ trainChars: 100_000 }));
     expect(small.passes).toBeGreaterThan(SIZING_RULE.decayPasses);
     expect(small.dropout).toBe(dropoutForPasses(small.passes));
     expect(small.outputDropout).toBeGreaterThan(0);
     expect(small.weightDecay).toBe(SIZING_RULE.weightDecay);
+    expect(small.weightDrop).toBe(weightDropForPasses(small.passes));
   });
 
   it('never changes what was given: a given width is the only one probed, given values are kept', async () => {
@@ -113,13 +119,13 @@ describe('--size: which options the rule chooses', () => {
   it('auto with --time-budget: every sizing option not given; explicit flags win', () => {
     expect(parse(['--time-budget', '10']).toSize).toEqual([...SIZED_OPTIONS]);
     const c = parse(['--time-budget', '10', '--hidden', '300', '--dropout', '0.2', '--batch-size', '16']);
-    expect(c.toSize).toEqual(['layers', 'lr', 'output-dropout', 'weight-decay']);
+    expect(c.toSize).toEqual(['layers', 'lr', 'output-dropout', 'weight-drop', 'weight-decay']);
     expect(c).toMatchObject({ hiddenSize: 300, dropout: 0.2, batchSize: 16 });
     expect(parse(['--time-budget', '10', '--lr-schedule', 'constant']).toSize).not.toContain('lr'); // the rule's lr is for an annealed schedule
   });
 
   it('fixed: the defaults (and without a budget, or with --preset d2l or --init-from, nothing is sized)', () => {
-    expect(parse(['--time-budget', '10', '--size', 'fixed'])).toMatchObject({ toSize: [], numLayers: 2, hiddenSize: 256, batchSize: 32, lr: 0.008, dropout: 0, outputDropout: 0, weightDecay: 0 });
+    expect(parse(['--time-budget', '10', '--size', 'fixed'])).toMatchObject({ toSize: [], numLayers: 2, hiddenSize: 256, batchSize: 32, lr: 0.008, dropout: 0, outputDropout: 0, weightDrop: 0, weightDecay: 0 });
     expect(parse([]).toSize).toEqual([]);
     expect(parse(['--preset', 'd2l', '--time-budget', '5']).toSize).toEqual([]);
     expect(parse(['--init-from', 'models/x', '--time-budget', '5']).toSize).toEqual([]);
@@ -155,7 +161,7 @@ describe('a sized run', () => {
     expect(sizing.reason).toBe(lines[0]);
     expect(model.arch.hiddenSize).toBe(sizing.hiddenSize);
     expect(sizing.probes.length).toBeGreaterThan(0);
-    expect(model.training!.hyperparameters).toMatchObject({ outputDropout: expect.any(Number), weightDecay: expect.any(Number) });
+    expect(model.training!.hyperparameters).toMatchObject({ outputDropout: expect.any(Number), weightDrop: expect.any(Number), weightDecay: expect.any(Number) });
     expect(firstWindowAt!).toBeGreaterThanOrEqual(sizing.probeSeconds); // the budget's clock started with the probes
     const ck = await readCheckpoint(out);
     expect(ck.config).toMatchObject({ toSize: [], hiddenSize: sizing.hiddenSize, sizing: { reason: lines[0] } });

@@ -68,6 +68,7 @@ describe('deeprnn train options: one table', () => {
       [['--lr-schedule', 'linear'], /--lr-schedule must be one of constant, cosine/],
       [['--clip', '-1'], /--clip/],
       [['--dropout', '1'], /--dropout/],
+      [['--weight-drop', '1'], /--weight-drop must be a number in \[0, 0\.95\]/],
       [['--epochs', '0'], /--epochs/],
       [['--iterator', 'shuffled'], /--iterator/],
       [['--seed', '4294967296'], /--seed/],
@@ -153,8 +154,8 @@ describe('train_ch8', () => {
   });
 
   for (const [iterator, optimizer, dropout, threads] of [['sequential', 'adam', 0.3, 2], ['random', 'sgd', 0, 1]] as const) {
-    it(`resumes a run stopped mid-epoch to the same result (${iterator} iterator, ${optimizer}, dropout ${dropout}, ${threads} thread${threads > 1 ? 's' : ''})`, async () => {
-      const config = small({ epochs: 4, iterator, optimizer, lr: optimizer === 'adam' ? 0.01 : 1, dropout, threads, valFraction: 0.1 });
+    it(`resumes a run stopped mid-epoch to the same result (${iterator} iterator, ${optimizer}, dropout ${dropout}${dropout ? ' and weight drop' : ''}, ${threads} thread${threads > 1 ? 's' : ''})`, async () => {
+      const config = small({ epochs: 4, iterator, optimizer, lr: optimizer === 'adam' ? 0.01 : 1, dropout, weightDrop: dropout, threads, valFraction: 0.1 });
       const whole = await train(config, await out('whole'), quiet);
       const o = await out('stopped');
       const stop = new AbortController();

@@ -49,7 +49,8 @@ export interface Engine {
    * (d2l's X, Y). The state starts from where the previous window left it, detached, and is
    * carried on. Gradients of the mean cross-entropy are kept for `clipGradients` / `step`.
    * Returns the summed (not mean) loss over the window's tokens. `dropout`: between layers, as
-   * nn.LSTM(dropout=p), with this window's masks (engines/dropout.ts).
+   * nn.LSTM(dropout=p), on the output layer's inputs and on W_hh, with this window's masks
+   * (engines/dropout.ts).
    */
   forwardBackward(x: Int32Array, y: Int32Array, dropout?: Dropout): Promise<number>;
   /** The gradients of the last `forwardBackward`, before clipping (a copy). */
@@ -71,4 +72,6 @@ export interface EngineSpec {
   numSteps: number;
   optimizer: OptimizerConfig;
   threads: number;
+  /** Whether windows may drop recurrent weights (the native engine then keeps room for a dropped copy of each W_hh). */
+  weightDrop: boolean;
 }

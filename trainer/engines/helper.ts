@@ -24,7 +24,7 @@ export function runHelper(job: ThreadJob, ready: () => void = () => {}): void {
     const op = Atomics.load(ctrl, CTRL.op);
     if (op === OP.exit) break;
     try {
-      if (op === OP.forwardBackward) args[r] = shard.forwardBackward(Atomics.load(ctrl, CTRL.dropping) === 1);
+      if (op === OP.forwardBackward) args[r] = shard.forwardBackward(Atomics.load(ctrl, CTRL.dropping) === 1, Atomics.load(ctrl, CTRL.weightDropping) === 1);
       else if (op === OP.reduce) args[r + 1] = reduceSlice(k, job.blocks, job.slice);
       else if (op === OP.step) stepSlice(k, args, job.blocks[0], job.P, job.M, job.V2, job.slice);
     } catch (e) {

@@ -31,6 +31,6 @@ export async function createEngine(s: EngineSpec): Promise<Engine> {
   let choice = s.choice;
   if (choice === 'auto') choice = (await gpuAvailable()) ? 'tfjs-gpu' : 'native';
   if (choice === 'tfjs') choice = (await gpuAvailable()) ? 'tfjs-gpu' : (await tfjsNodeAvailable()) ? 'tfjs-node' : 'tfjs-wasm';
-  if (choice === 'native') return new NativeEngine(await loadKernelNode('fastest'), s.arch, s.batchSize, s.numSteps, s.optimizer, s.threads, nodeHelpers);
+  if (choice === 'native') return new NativeEngine(await loadKernelNode('fastest'), s.arch, s.batchSize, s.numSteps, s.optimizer, s.threads, nodeHelpers, s.weightDrop);
   return new TfjsEngine(await loadTfjs(TFJS[choice]), s.arch, s.batchSize, s.numSteps, s.optimizer);
 }

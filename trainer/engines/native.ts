@@ -14,12 +14,12 @@
 import { OptionError } from '../../shared/errors.ts';
 import type { Kernel } from '../../shared/kernel/kernel.ts';
 import { numElements, numGates, tensorSpecs, type Architecture, type Params } from '../../shared/model.ts';
-import { dropoutMask, drops, type Dropout } from './dropout.ts';
+import { dropoutMask, drops, dropsWeights, weightDropMask, type Dropout } from './dropout.ts';
 import type { Engine, OptimizerConfig, OptimizerState } from './engine.ts';
 import { Shard, type LayerBuffers, type ShardLayout } from './shard.ts';
 
-/** Control block: [0] job sequence, [1] jobs done, [2] opcode, [3] dropout on, [4] a thread failed. */
-export const CTRL = { seq: 0, done: 1, op: 2, dropping: 3, failed: 4 } as const;
+/** Control block: [0] job sequence, [1] jobs done, [2] opcode, [3] dropout on, [4] a thread failed, [5] weight drop on. */
+export const CTRL = { seq: 0, done: 1, op: 2, dropping: 3, failed: 4, weightDropping: 5 } as const;
 export const OP = { exit: 0, forwardBackward: 1, reduce: 2, step: 3 } as const;
 /** Float arguments and results: [0..8] args (lr, s, b1, b2, eps, c1, c2, adam?, decay = 1 − lr·λ), then per thread: loss, Σ g². */
 export const ARGS = { lr: 0, scale: 1, b1: 2, b2: 3, eps: 4, c1: 5, c2: 6, adam: 7, decay: 8, results: 9 } as const;
@@ -96,9 +96,13 @@ export class NativeEngine implements Engine {
   private adamStep = 0;
   private scale = 1;
   private dropping = false;
+  private weightDropping = false;
   private readonly optimizer: Required<OptimizerConfig>;
 
-  /** `threads`: how many threads share each window (capped by the batch size), started by `spawn`. */
+  /**
+   * `threads`: how many threads share each window (capped by the batch size), started by `spawn`.
+   * `weightDrop`: whether windows may drop recurrent weights (room for a dropped copy of each W_hh).
+   */
   constructor(
     private readonly kernel: Kernel,
     readonly arch: Architecture,
@@ -107,6 +111,7 @@ export class NativeEngine implements Engine {
     optimizer: OptimizerConfig,
     threads = 1,
     spawn?: HelperSpawner,
+    private readonly weightDrop = false,
   ) {
     this.optimizer = { beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0, ...optimizer };
     const shared = typeof SharedArrayBuffer !== 'undefined' && kernel.k.memory.buffer instanceof SharedArrayBuffer;
@@ -135,6 +140,8 @@ export class NativeEngine implements Engine {
     const p = (name: string) => this.P + this.offsets.get(name)!;
     this.args = new Float64Array(buffer((ARGS.results + 2 * this.threads) * 8));
 
+    // One dropped copy of each W_hh per window, shared by every shard.
+    const wHhDrop = Array.from({ length: numLayers }, () => (weightDrop ? { wHhMask: kernel.alloc(GH * H), wHhDropped: kernel.alloc(GH * H) } : { wHhMask: 0, wHhDropped: 0 }));
     const rowsPer = Math.floor(batchSize / this.threads);
     const extra = batchSize % this.threads;
     let b0 = 0;
@@ -162,6 +169,7 @@ export class NativeEngine implements Engine {
           dhCarry: kernel.alloc(B * H),
           mask: kernel.alloc(N * H),
           dropped: kernel.alloc(N * H),
+          ...wHhDrop[l],
         };
       });
       const ceil8 = (n: number) => Math.ceil(n / 8) * 8;
@@ -310,13 +318,26 @@ export class NativeEngine implements Engine {
     }
   }
 
+  /** This window's W_hh masks and the dropped copies every shard's steps use. */
+  private dropWeights(d: Dropout): void {
+    if (!this.weightDrop) throw new OptionError('this engine was built without weight drop: create it with weightDrop to drop recurrent weights');
+    const n = numGates(this.arch.cell) * this.arch.hiddenSize * this.arch.hiddenSize; // [GH, H]
+    for (const [l, L] of this.shards[0].layout.layers.entries()) {
+      this.kernel.f32(L.wHhMask, n).set(weightDropMask(d, l, n));
+      this.k.mul(L.wHh, L.wHhMask, L.wHhDropped, n);
+    }
+  }
+
   async forwardBackward(x: Int32Array, y: Int32Array, dropout?: Dropout): Promise<number> {
     this.load(x, y);
     this.dropping = drops(dropout, this.arch.numLayers);
     if (this.dropping) this.loadMasks(dropout!);
+    this.weightDropping = dropsWeights(dropout);
+    if (this.weightDropping) this.dropWeights(dropout!);
     Atomics.store(this.ctrl, CTRL.dropping, this.dropping ? 1 : 0);
+    Atomics.store(this.ctrl, CTRL.weightDropping, this.weightDropping ? 1 : 0);
     const r = ARGS.results;
-    this.parallel(OP.forwardBackward, () => (this.args[r] = this.shards[0].forwardBackward(this.dropping)));
+    this.parallel(OP.forwardBackward, () => (this.args[r] = this.shards[0].forwardBackward(this.dropping, this.weightDropping)));
     // Σ of the threads' gradients into block 0, and Σ g² per slice, summed in slice order.
     this.parallel(OP.reduce, () => (this.args[r + 1] = reduceSlice(this.k, this.shards.map((s) => s.layout.G), this.slices[0])));
     this.scale = 1;

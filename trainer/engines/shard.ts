@@ -56,6 +56,12 @@ export interface LayerBuffers {
   /** [N, H]: dropout on this layer's outputs (engines/dropout.ts; the last layer's feed the output layer): the mask, outputs ⊙ mask. */
   mask: number;
   dropped: number;
+  /**
+   * [GH, H], shared by all shards (0 when the engine was built without weight drop): this window's
+   * weight-drop mask of W_hh and W_hh ⊙ mask, which the steps use in place of W_hh.
+   */
+  wHhMask: number;
+  wHhDropped: number;
 }
 
 export interface ShardLayout {
@@ -119,8 +125,13 @@ export class Shard {
     }
   }
 
+  /** The W_hh the steps multiply by: this window's dropped copy while weight-dropping. */
+  private wHhOf(L: LayerBuffers, weightDropping: boolean): number {
+    return weightDropping ? L.wHhDropped : L.wHh;
+  }
+
   /** Forward over the shard's rows (tokens and targets already loaded); the summed loss. */
-  private forward(gradScale: number, dropping: boolean): number {
+  private forward(gradScale: number, dropping: boolean, weightDropping: boolean): number {
     const { k } = this;
     const S = this.layout;
     const { H, V, B, T, N, GH, cell } = S.dims;
@@ -133,7 +144,7 @@ export class Shard {
         k.gemmNN(input, bP, L.gx, N, GH, H, false);
         k.addRows(L.gx, L.bIh, N, GH);
       }
-      k.packB8(L.wHh, bP, H, GH, true); // W_hhᵀ, for every step
+      k.packB8(this.wHhOf(L, weightDropping), bP, H, GH, true); // W_hhᵀ, for every step
       for (let t = 0; t < T; t++) {
         const hPrev = L.hs + t * B * H * 4;
         const hNext = hPrev + B * H * 4;
@@ -155,11 +166,11 @@ export class Shard {
   }
 
   /** Forward and backward through time; the shard's gradients land in its block G. Returns Σ loss. */
-  forwardBackward(dropping: boolean): number {
+  forwardBackward(dropping: boolean, weightDropping: boolean): number {
     const { k } = this;
     const S = this.layout;
     const { H, V, B, T, N, GH, cell } = S.dims;
-    const loss = this.forward(S.gradScale, dropping);
+    const loss = this.forward(S.gradScale, dropping, weightDropping);
     this.f32(S.G, S.total).fill(0);
     const { aT, bP } = S.scratch;
     const top = S.layers[S.layers.length - 1];
@@ -174,7 +185,7 @@ export class Shard {
 
     for (let l = S.layers.length - 1; l >= 0; l--) {
       const L = S.layers[l];
-      k.packB8(L.wHh, bP, GH, H, false); // W_hh, for every step
+      k.packB8(this.wHhOf(L, weightDropping), bP, GH, H, false); // W_hh, for every step
       this.f32(L.dhCarry, B * H).fill(0);
       this.f32(L.dc, B * H).fill(0);
       for (let t = T - 1; t >= 0; t--) {
@@ -192,6 +203,7 @@ export class Shard {
       k.transpose(L.dGh, aT, N, GH);
       k.packB8(L.hs, bP, N, H, false); // h_{-1} … h_{T-2}
       k.gemmNN(aT, bP, L.gWHh, GH, H, N, true);
+      if (weightDropping) k.mul(L.gWHh, L.wHhMask, L.gWHh, GH * H); // d(W_hh ⊙ m)/dW_hh = m
       k.addColumnSums(L.dGh, L.gBHh, N, GH);
       k.addColumnSums(L.dGx, L.gBIh, N, GH);
       if (l === 0) k.scatterColumns(L.dGx, S.tokens, L.gWIh, N, GH, V);

@@ -11,7 +11,7 @@ import type * as TF from '@tensorflow/tfjs';
 import { existsSync, readdirSync } from 'node:fs';
 import { DeeprnnError, OptionError } from '../../shared/errors.ts';
 import { numElements, numGates, tensorSpecs, type Architecture, type Params } from '../../shared/model.ts';
-import { dropoutMask, drops, type Dropout } from './dropout.ts';
+import { dropoutMask, drops, dropsWeights, weightDropMask, type Dropout } from './dropout.ts';
 import type { Engine, OptimizerConfig, OptimizerState } from './engine.ts';
 
 type Tf = typeof TF;
@@ -138,12 +138,13 @@ export class TfjsEngine implements Engine {
     for (let l = 0; l < arch.numLayers; l++) {
       // All steps' input products at once; only H_{t-1} W_hhᵀ is sequential.
       const gxAll = tf.add(tf.matMul(input, w(`rnn.weight_ih_l${l}`), false, true), w(`rnn.bias_ih_l${l}`)) as TF.Tensor2D;
+      const wHh = dropsWeights(dropout) ? (tf.mul(w(`rnn.weight_hh_l${l}`), tf.tensor2d(weightDropMask(dropout, l, G * H * H), [G * H, H])) as TF.Tensor2D) : w(`rnn.weight_hh_l${l}`);
       let h: TF.Tensor2D = this.state ? this.state.h[l] : tf.zeros([B, H]);
       let c: TF.Tensor2D = this.state && cell === 'lstm' ? this.state.c[l] : tf.zeros([B, H]);
       const outs: TF.Tensor2D[] = [];
       for (let t = 0; t < T; t++) {
         const gx = gxAll.slice([t * B, 0], [B, G * H]);
-        const gh = tf.add(tf.matMul(h, w(`rnn.weight_hh_l${l}`), false, true), w(`rnn.bias_hh_l${l}`)) as TF.Tensor2D;
+        const gh = tf.add(tf.matMul(h, wHh, false, true), w(`rnn.bias_hh_l${l}`)) as TF.Tensor2D;
         if (cell === 'lstm') {
           const [i, f, g, o] = tf.split(tf.add(gx, gh), 4, 1);
           c = tf.add(tf.mul(tf.sigmoid(f), c), tf.mul(tf.sigmoid(i), tf.tanh(g))) as TF.Tensor2D;
