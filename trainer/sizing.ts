@@ -15,9 +15,9 @@
  * 3. **Regularisation from repetition**: the passes over the text E = D / N decide the dropout
  *    (between layers and on the output layer), the weight drop (on W_hh) and the weight decay: a
  *    text read a few times needs none, one read tens of times overfits without it. Dropout on the
- *    activations stops at 0.2: more made the network underfit wherever it was measured (0.3 at
- *    27 passes; 0.5 at 96, which ended worse than 0.2 at 35 passes in a third of the time; 0.3 at
- *    115 with weight drop fitted the text worse than 0.2). Past ~30 passes the recurrent weights
+ *    activations stops at 0.2: more did worse wherever it was measured (0.3 at 27 passes
+ *    underfitted; 0.5 at 96 ended worse than 0.2 at 35 passes in a third of the time; 0.3 with
+ *    weight drop at 96 fitted the text worse than 0.2). Past ~30 passes the recurrent weights
  *    are dropped too, as AWD-LSTM does: with dropout 0.2 and weight drop 0.3, 30 minutes (100
  *    passes) beat 10 minutes on the small text that activations' dropout alone could not make
  *    gain from them. The cap in 2 keeps long budgets on small texts from building networks many
