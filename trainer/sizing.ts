@@ -115,10 +115,10 @@ export function parameterCount(cell: Cell, numLayers: number, hiddenSize: number
   return tensorSpecs({ cell, numLayers, hiddenSize, vocabSize, input: 'one-hot' }).reduce((n, s) => n + numElements(s.shape), 0);
 }
 
-/** `perDoubling` for every doubling of the passes past `from`, in steps of 0.05, at most `max`. */
-function perDoubling(passes: number, from: number, perDoubling: number, max: number): number {
+/** `slope` for every doubling of the passes past `from`, in steps of 0.05, at most `max`. */
+function perDoubling(passes: number, from: number, slope: number, max: number): number {
   if (passes <= from) return 0;
-  return Math.min(max, Math.round(perDoubling * Math.log2(passes / from) * 20) / 20);
+  return Math.min(max, Math.round(slope * Math.log2(passes / from) * 20) / 20);
 }
 
 /** Dropout (between layers, on the output) for a text read `passes` times. */

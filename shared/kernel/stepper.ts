@@ -75,7 +75,6 @@ export function loadKernelWeights(kernel: Kernel, model: Model): KernelWeights {
     const { q, scales } = packRowsQ8(w, rows, cols);
     return { ptr: kernel.putBytes(q), scales: kernel.put(scales), rows };
   };
-  // Biases are padded to whole 8-row blocks: the products add them a block at a time.
   /** mᵀ in the kernel, for m [rows, cols] row-major: the kernel's own transpose. */
   const putTransposed = (m: Float32Array, rows: number, cols: number): number => {
     const src = kernel.put(m);
@@ -84,6 +83,7 @@ export function loadKernelWeights(kernel: Kernel, model: Model): KernelWeights {
     kernel.free(src);
     return dst;
   };
+  // Biases are padded to whole 8-row blocks: the products add them a block at a time.
   const bias = (b: Float32Array, rows: number) => kernel.put(Float32Array.from({ length: padTo(rows, PACK_ROWS) }, (_, i) => b[i] ?? 0));
   return {
     kernel,

@@ -95,8 +95,6 @@ export class NativeEngine implements Engine {
   private readonly workers: HelperThread[] = [];
   private adamStep = 0;
   private scale = 1;
-  private dropping = false;
-  private weightDropping = false;
   private readonly optimizer: Required<OptimizerConfig>;
 
   /**
@@ -330,14 +328,14 @@ export class NativeEngine implements Engine {
 
   async forwardBackward(x: Int32Array, y: Int32Array, dropout?: Dropout): Promise<number> {
     this.load(x, y);
-    this.dropping = drops(dropout, this.arch.numLayers);
-    if (this.dropping) this.loadMasks(dropout!);
-    this.weightDropping = dropsWeights(dropout);
-    if (this.weightDropping) this.dropWeights(dropout!);
-    Atomics.store(this.ctrl, CTRL.dropping, this.dropping ? 1 : 0);
-    Atomics.store(this.ctrl, CTRL.weightDropping, this.weightDropping ? 1 : 0);
+    const dropping = drops(dropout, this.arch.numLayers);
+    if (dropping) this.loadMasks(dropout!);
+    const weightDropping = dropsWeights(dropout);
+    if (weightDropping) this.dropWeights(dropout!);
+    Atomics.store(this.ctrl, CTRL.dropping, dropping ? 1 : 0);
+    Atomics.store(this.ctrl, CTRL.weightDropping, weightDropping ? 1 : 0);
     const r = ARGS.results;
-    this.parallel(OP.forwardBackward, () => (this.args[r] = this.shards[0].forwardBackward(this.dropping, this.weightDropping)));
+    this.parallel(OP.forwardBackward, () => (this.args[r] = this.shards[0].forwardBackward(dropping, weightDropping)));
     // Σ of the threads' gradients into block 0, and Σ g² per slice, summed in slice order.
     this.parallel(OP.reduce, () => (this.args[r + 1] = reduceSlice(this.k, this.shards.map((s) => s.layout.G), this.slices[0])));
     this.scale = 1;
