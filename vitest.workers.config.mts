@@ -10,6 +10,8 @@ import { EDGE_MODEL_DIRS, nodeSampleTexts } from './test/edge/samples.ts';
 await stageModels(EDGE_MODEL_DIRS);
 
 export default defineConfig({
-  plugins: [cloudflareTest({ main: './edge/worker.ts', wrangler: { configPath: './wrangler.toml' } })],
+  // CPU_MS: a paid plan's budget, so the cases shared with Node see whole generations; the free
+  // plan's 10 ms (wrangler.toml) and its slices are tested against plain `wrangler dev` (test/e2e/wrangler.test.ts).
+  plugins: [cloudflareTest({ main: './edge/worker.ts', wrangler: { configPath: './wrangler.toml' }, miniflare: { bindings: { CPU_MS: '30000' } } })],
   test: { include: ['test/workers/**/*.test.ts'], testTimeout: 60_000, provide: { nodeTexts: await nodeSampleTexts() } },
 });

@@ -45,6 +45,15 @@ export interface AppOptions {
   telemetry?: Telemetry;
   /** GET /metrics, where the runtime keeps metrics (Node: Prometheus' text format). */
   metrics?: () => Promise<{ contentType: string; body: string }>;
+  /** Sign continuations with this (CONTINUATION_SECRET), and resume only those signed with it. */
+  continuationSecret?: string;
+  /** CPU milliseconds per request (CPU_MS): what does not fit ends with finishReason "budget" and a continuation. */
+  cpuMs?: number;
+  /**
+   * The platform's rate limiter (Workers' [[ratelimits]] binding), keyed by API key, else client
+   * address: used instead of the per-process token buckets when present.
+   */
+  rateLimiter?: { limit(o: { key: string }): Promise<{ success: boolean }> };
 }
 
 /** ALLOWED_ORIGINS, comma-separated; empty or "*" allows any origin. */
@@ -86,12 +95,25 @@ export function createApp(o: AppOptions): OpenAPIHono<AppEnv> {
       await next();
     });
   }
-  if (o.rateLimit) {
+  const clientKey = (c: Context) => {
+    const key = /^Bearer\s+(\S+)/i.exec(c.req.header('authorization') ?? '')?.[1];
+    return key ? `key:${key}` : `ip:${o.clientAddress?.(c) ?? 'unknown'}`;
+  };
+  if (o.rateLimiter) {
+    // The platform's limiter counts across isolates and places: one client's requests, wherever they land.
+    const limiter = o.rateLimiter;
+    app.use('/v1/*', async (c, next) => {
+      if (!(await limiter.limit({ key: clientKey(c) })).success) {
+        c.header('Retry-After', '60');
+        return jsonError(c, 429, 'rate_limited', 'too many requests from this client; retry later', null);
+      }
+      await next();
+    });
+  } else if (o.rateLimit) {
+    // Per process (Node) or per isolate (Workers, where it limits little: see docs/workers.md).
     const buckets = new TokenBuckets(o.rateLimit);
     app.use('/v1/*', async (c, next) => {
-      const key = /^Bearer\s+(\S+)/i.exec(c.req.header('authorization') ?? '')?.[1];
-      const client = key ? `key:${key}` : `ip:${o.clientAddress?.(c) ?? 'unknown'}`;
-      const wait = buckets.take(client);
+      const wait = buckets.take(clientKey(c));
       if (wait > 0) {
         c.header('Retry-After', String(wait));
         return jsonError(c, 429, 'rate_limited', `too many requests from this client; retry in ${wait} s`, null);
@@ -100,7 +122,7 @@ export function createApp(o: AppOptions): OpenAPIHono<AppEnv> {
     });
   }
 
-  const ctx = { registry, telemetry: o.telemetry, assets: o.assets };
+  const ctx = { registry, telemetry: o.telemetry, assets: o.assets, generation: { secret: o.continuationSecret || undefined, cpuMs: o.cpuMs } };
   app.route('/', apiRoutes(ctx));
   app.route('/', openaiRoutes(ctx));
   app.route('/', fileRoutes(ctx));

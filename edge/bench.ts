@@ -22,7 +22,7 @@ import { readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { createApp } from './app.ts';
-import { IsolateRows, requestScopedEngine } from './engine/lane.ts';
+import { IsolateRows, requestScopedEngine, WORKERS_SCHEDULE } from './engine/lane.ts';
 import { ModelRegistry, servedModel } from './registry.ts';
 import { KernelModel } from '../shared/kernel/stepper.ts';
 import { loadKernelNode, readArtifactDir } from '../shared/platform/node.ts';
@@ -46,7 +46,7 @@ const pct = (xs: number[], p: number) => (xs.length ? [...xs].sort((a, b) => a -
 /** Start the server as `npm start` does (its command line, from package.json), in its own process. */
 async function startServer(): Promise<{ url: string; stop(): void }> {
   const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { scripts: { start: string } };
-  const [, ...args] = pkg.scripts.start.split(/\s+/); // node [flags] --import tsx edge/node.ts
+  const [, ...args] = pkg.scripts.start.replace(/^exec /, '').split(/\s+/); // [exec] node [flags] --import tsx edge/node.ts
   const child = spawn(process.execPath, args, { cwd: fileURLToPath(new URL('..', import.meta.url)), env: { ...process.env, PORT: '0', HOST: '127.0.0.1' }, stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';
   child.stdout.on('data', (d: Buffer) => (out += d));
@@ -109,7 +109,7 @@ emit({ kind: 'machine', cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length
 if (!external && runs('cpu')) {
   // CPU per request as Workers bill it: the handler's own work, in this process, on the Workers engine.
   const artifact = await readArtifactDir(fileURLToPath(new URL('../models/timemachine-deep-lstm-int8', import.meta.url)));
-  const engine = requestScopedEngine(new KernelModel(await loadKernelNode(), artifact.model), { rows: new IsolateRows(16), deadlineMs: 30_000 });
+  const engine = requestScopedEngine(new KernelModel(await loadKernelNode(), artifact.model), { rows: new IsolateRows(WORKERS_SCHEDULE.capacity), deadlineMs: WORKERS_SCHEDULE.deadlineMs, ticksPerYield: WORKERS_SCHEDULE.ticksPerYield });
   const app = createApp({ registry: new ModelRegistry([servedModel(artifact, engine)]) });
   const send = async () => (await app.request('/v1/generate', post(100, { seed: 1 }))).arrayBuffer();
   for (let i = 0; i < 20; i++) await send();

@@ -30,6 +30,13 @@ export function parseRateLimit(value: string | undefined): RateLimit | null {
   return { perMinute: Number(m[1]), burst: m[2] !== undefined ? Number(m[2]) : Math.max(1, Math.ceil(Number(m[1]))) };
 }
 
+/** CPU_MS: CPU milliseconds a request may spend, a whole number in [1, 300000]; empty: `fallback`. */
+export function parseCpuMs(value: string | undefined, fallback: number | undefined): number | undefined {
+  if (value === undefined || value.trim() === '') return fallback;
+  if (!/^\s*\d+\s*$/.test(value) || Number(value) < 1 || Number(value) > 300_000) throw new Error(`CPU_MS must be a whole number of milliseconds in [1, 300000], got ${JSON.stringify(value)}`);
+  return Number(value);
+}
+
 /** Clients remembered at once; the least recently seen are forgotten first (they start full again). */
 const MAX_CLIENTS = 10_000;
 

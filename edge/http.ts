@@ -9,6 +9,7 @@ import { bodyLimit } from 'hono/body-limit';
 import { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { checkField, errorBody, errorParam, errorType, GENERATE_FIELDS, SERVICE_LIMITS } from '../shared/contract.ts';
+import type { GenerationOptions } from '../shared/generate.ts';
 import type { ModelRegistry, ServedModel } from './registry.ts';
 import type { Telemetry } from './telemetry.ts';
 
@@ -27,6 +28,8 @@ export interface RouteContext {
   registry: ModelRegistry;
   telemetry?: Telemetry;
   assets?: AssetReader;
+  /** The runtime's continuation secret and CPU budget, handed to every generation's checks. */
+  generation: GenerationOptions;
 }
 
 /** A route group: a sub-app of its own, mounted by createApp with `app.route('/', group)`. */

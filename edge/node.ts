@@ -18,7 +18,7 @@ import { createApp, parseOrigins, type AssetReader } from './app.ts';
 import { localEngine } from './engine/lane.ts';
 import type { GenerationService } from './engine/scheduler.ts';
 import { startThreadEngine } from './engine/threads.ts';
-import { parseApiKeys, parseRateLimit, type RateLimit } from './guards.ts';
+import { parseApiKeys, parseCpuMs, parseRateLimit, type RateLimit } from './guards.ts';
 import { prometheusMetrics } from './metrics.ts';
 import { paced } from './pacing.ts';
 import { checkUniqueNames, ModelRegistry, parseModelDirs, servedModel, type ServedArtifact } from './registry.ts';
@@ -59,6 +59,8 @@ export const SETTINGS = {
   DEADLINE_MS: { default: '30000', help: 'per-request time limit; generation ends with finishReason "deadline"', parse: (v: string) => int('DEADLINE_MS', v, 1, 3_600_000) },
   API_KEYS: { default: '', help: 'comma-separated API keys; when set, /v1/* needs Authorization: Bearer <key>', parse: parseApiKeys },
   RATE_LIMIT: { default: '', help: 'per-client limit, e.g. "60/min" or "60/min,burst=10" (default: none)', parse: parseRateLimit },
+  CONTINUATION_SECRET: { default: '', help: 'sign continuation tokens with HMAC-SHA-256 and resume only those signed with it (default: checksum only)', parse: (v: string) => v || undefined },
+  CPU_MS: { default: '', help: 'CPU milliseconds per request, planned from each model\'s cost: the rest comes back as finishReason "budget" and a continuation (default: no budget)', parse: (v: string) => parseCpuMs(v, undefined) },
 } as const;
 
 export type ServerConfig = { [K in keyof typeof SETTINGS]: ReturnType<(typeof SETTINGS)[K]['parse']> };
@@ -101,6 +103,9 @@ export interface NodeServerOptions {
   deadlineMs?: number;
   apiKeys?: readonly string[];
   rateLimit?: RateLimit | null;
+  continuationSecret?: string;
+  /** CPU milliseconds per request (no budget when absent). */
+  cpuMs?: number;
 }
 
 /**
@@ -183,6 +188,8 @@ export async function startNodeServer(o: NodeServerOptions): Promise<NodeServer>
     apiKeys: o.apiKeys,
     rateLimit: o.rateLimit,
     clientAddress: (c) => getConnInfo(c).remote.address,
+    continuationSecret: o.continuationSecret,
+    cpuMs: o.cpuMs,
   });
   return new Promise((resolve, reject) => {
     const fetch = paced(app.fetch, { perTurn: PER_TURN, maxWaiting: PACING_MAX_WAITING, immediate: (r) => HEALTHZ.test(r.url), nextTurn: setImmediate });
@@ -220,6 +227,7 @@ async function main(): Promise<void> {
     running = await startNodeServer({
       modelDir: config.MODEL_DIR, port: config.PORT, host: config.HOST, corsOrigins: config.ALLOWED_ORIGINS, workers: config.WORKERS, batch: config.BATCH,
       queueSize: config.QUEUE_SIZE, deadlineMs: config.DEADLINE_MS, apiKeys: config.API_KEYS, rateLimit: config.RATE_LIMIT,
+      continuationSecret: config.CONTINUATION_SECRET, cpuMs: config.CPU_MS,
     });
   } catch (e) {
     console.error(`deeprnn: cannot start the server: ${(e as Error).message}`);

@@ -16,7 +16,7 @@ import {
   checkField, GENERATE_FIELDS, MAX_SEED, SERVICE_LIMITS, type FinishReason, type GeneratedToken, type GenerateRequest,
 } from '../shared/contract.ts';
 import { OptionError } from '../shared/errors.ts';
-import { validateGeneration, type ValidatedGeneration } from '../shared/generate.ts';
+import { validateGeneration, type GenerationOptions, type ValidatedGeneration } from '../shared/generate.ts';
 import type { Model } from '../shared/model.ts';
 
 /** Choices one request may ask for: prompts × n (each is a row of a batch). */
@@ -123,9 +123,9 @@ export function planCompletion(raw: unknown): CompletionPlan {
 }
 
 /** The contract's validator on one choice, its messages in OpenAI's field names. */
-export function validateChoice(model: Model, q: GenerateRequest, promptIndex: number, prompts: number): ValidatedGeneration {
+export function validateChoice(model: Model, q: GenerateRequest, promptIndex: number, prompts: number, o: GenerationOptions = {}): ValidatedGeneration {
   try {
-    return validateGeneration(model, q, SERVICE_LIMITS, 'api');
+    return validateGeneration(model, q, SERVICE_LIMITS, 'api', o);
   } catch (e) {
     if (!(e instanceof OptionError)) throw e;
     const renamed = e.message.replace(/^(\w+)/, (name) => (name === 'prefix' && prompts > 1 ? `prompt[${promptIndex}]` : (OPENAI_NAME[name] ?? name)));

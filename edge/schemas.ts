@@ -34,13 +34,18 @@ function fieldSchema(spec: FieldSpec): z.ZodType {
   if (spec.example !== undefined) meta.example = spec.example;
   if ('default' in spec && spec.default !== undefined) meta.default = spec.default;
   s = s.openapi(meta);
-  return spec.api === 'required' ? s : s.optional();
+  return spec.api === 'required' && spec.unless === undefined ? s : s.optional();
 }
 
 function requestSchema(fields: Record<string, FieldSpec>): z.ZodObject {
   const shape: Record<string, z.ZodType> = {};
   for (const [name, spec] of Object.entries(fields)) if (spec.api !== 'absent') shape[name] = fieldSchema(spec);
-  return z.strictObject(shape);
+  // Fields required unless another is given: one alternative each way.
+  const conditional = Object.entries(fields).filter(([, f]) => f.api === 'required' && f.unless !== undefined);
+  const schema = z.strictObject(shape);
+  if (!conditional.length) return schema;
+  const other = conditional[0][1].unless!;
+  return schema.openapi({ anyOf: [{ required: conditional.map(([n]) => n) }, { required: [other] }] });
 }
 
 export const GenerateRequestSchema = requestSchema(GENERATE_FIELDS).openapi('GenerateRequest');
@@ -67,7 +72,7 @@ export const GeneratedTokenSchema = z
   })
   .openapi('GeneratedToken') satisfies z.ZodType<GeneratedToken>;
 
-const FinishReasonSchema = z.enum(FINISH_REASONS as [FinishReason, ...FinishReason[]]).openapi({ description: 'length: numChars reached; stop: a stop sequence was generated; deadline: the server ended it at its time limit.' });
+const FinishReasonSchema = z.enum(FINISH_REASONS as [FinishReason, ...FinishReason[]]).openapi({ description: 'length: numChars reached; stop: a stop sequence was generated; deadline: the server ended it at its time limit; budget: the server\'s CPU budget per request was spent (go on with the continuation).' });
 
 const BeamSchema = z
   .object({ generated: z.string(), text: z.string(), score: z.number(), logprob: z.number(), finishReason: FinishReasonSchema })
@@ -85,6 +90,7 @@ export const GenerateResponseSchema = z
     author: z.string().optional(),
     logprobs: z.array(GeneratedTokenSchema).optional(),
     beams: z.array(BeamSchema).optional().openapi({ description: 'With beamWidth > 1: the best numReturn beams, best first.' }),
+    continuation: z.string().optional().openapi({ description: 'When the generation ended before a stop sequence (length, deadline, budget; not beam search): send it back as `continuation` to go on exactly where it stopped.' }),
     timings: z.object({ totalMs: z.number().openapi({ description: 'Wall time from admission (Workers freeze clocks during CPU work, so it reads less there).' }) }),
   })
   .openapi('GenerateResponse') satisfies z.ZodType<GenerateResult, unknown>;

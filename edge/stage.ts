@@ -5,10 +5,15 @@
  * 25 MiB per file, where the bundle allows 3 MiB (free) or 10 MiB (paid) compressed. The Worker
  * fetches them from its ASSETS binding once per isolate and checks them again (SHA-256, finite
  * values, shapes) before serving (edge/worker.ts). Node only: this runs on the deploying machine.
+ *
+ * Run as a program (`node --import tsx edge/stage.ts`) it is wrangler.toml's [build] command, so
+ * a plain `npx wrangler dev`, `npx wrangler deploy` (`--dry-run` too) and Cloudflare's
+ * git-connected builds stage MODEL_DIR (unset: the shipped model) and say what goes out.
  */
 import { copyFile, mkdir, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { DEFAULT_MODEL_DIR } from '../shared/platform/node.ts';
 import { loadModelFolders } from './node.ts';
 import { parseModelDirs } from './registry.ts';
 import { MODELS_INDEX, type ModelsIndex } from './worker-models.ts';
@@ -44,3 +49,17 @@ export async function stageModels(modelDir: string, assetsDir = ASSETS_DIR, maxF
   await writeFile(join(out, MODELS_INDEX), JSON.stringify(index, null, 2));
   return index;
 }
+
+/** wrangler's [build] command: stage $MODEL_DIR (else the shipped model) and say so; one line and exit 1 on a bad model. */
+async function main(): Promise<void> {
+  const modelDir = DEFAULT_MODEL_DIR;
+  try {
+    const index = await stageModels(modelDir);
+    console.log(`deeprnn: the Worker will serve ${index.models.map((m) => m.name).join(', ')} (from ${modelDir}, copied into ${join(ASSETS_DIR, 'models')}; set MODEL_DIR to serve others)`);
+  } catch (e) {
+    console.error(`deeprnn: cannot stage the models for the Worker: ${(e as Error).message}`);
+    process.exit(1);
+  }
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) await main();

@@ -16,8 +16,8 @@ import { errorBody, errorType } from '../shared/contract.ts';
 import { instantiateKernel } from '../shared/kernel/kernel.ts';
 import { KernelModel } from '../shared/kernel/stepper.ts';
 import { createApp, parseOrigins } from './app.ts';
-import { IsolateRows, requestScopedEngine } from './engine/lane.ts';
-import { parseApiKeys, parseRateLimit } from './guards.ts';
+import { IsolateRows, requestScopedEngine, WORKERS_SCHEDULE } from './engine/lane.ts';
+import { parseApiKeys, parseCpuMs, parseRateLimit } from './guards.ts';
 import type { AppEnv } from './http.ts';
 import { ModelRegistry, servedModel } from './registry.ts';
 import { fetchStagedModels } from './worker-models.ts';
@@ -26,12 +26,20 @@ export interface Env {
   ALLOWED_ORIGINS?: string;
   /** A secret (`wrangler secret put API_KEYS`): comma-separated keys. */
   API_KEYS?: string;
+  /** The per-isolate token bucket, where no LIMITER is bound. */
   RATE_LIMIT?: string;
+  /** Workers' rate-limiting binding ([[ratelimits]] in wrangler.toml): counted across isolates. */
+  LIMITER?: { limit(o: { key: string }): Promise<{ success: boolean }> };
+  /** CPU milliseconds a request may spend (default 10: the free plan). */
+  CPU_MS?: string;
+  /** A secret (`wrangler secret put CONTINUATION_SECRET`): continuations are signed with it. */
+  CONTINUATION_SECRET?: string;
   ASSETS?: { fetch(request: Request): Promise<Response> };
 }
 
-/** Rows of generation an isolate runs at once (each request in its own context, any model), and the deadline. */
-const WORKERS_SCHEDULE = { capacity: 16, deadlineMs: 25_000 };
+/** Workers' free plan: 10 ms of CPU per request. A paid plan sets CPU_MS (and limits.cpu_ms) higher. */
+const DEFAULT_CPU_MS = 10;
+
 
 let app: Promise<OpenAPIHono<AppEnv>> | undefined;
 
@@ -41,12 +49,15 @@ async function build(env: Env): Promise<OpenAPIHono<AppEnv>> {
   const artifacts = await fetchStagedModels((path) => assets.fetch(new Request(new URL(path, 'https://assets.invalid'))));
   const kernel = await instantiateKernel(kernelModule);
   const rows = new IsolateRows(WORKERS_SCHEDULE.capacity);
-  const registry = new ModelRegistry(artifacts.map((a) => servedModel(a, requestScopedEngine(new KernelModel(kernel, a.model), { rows, deadlineMs: WORKERS_SCHEDULE.deadlineMs }))));
+  const registry = new ModelRegistry(artifacts.map((a) => servedModel(a, requestScopedEngine(new KernelModel(kernel, a.model), { rows, deadlineMs: WORKERS_SCHEDULE.deadlineMs, ticksPerYield: WORKERS_SCHEDULE.ticksPerYield }))));
   return createApp({
     registry,
     corsOrigins: parseOrigins(env.ALLOWED_ORIGINS),
     apiKeys: parseApiKeys(env.API_KEYS),
     rateLimit: parseRateLimit(env.RATE_LIMIT),
+    rateLimiter: env.LIMITER,
+    continuationSecret: env.CONTINUATION_SECRET,
+    cpuMs: parseCpuMs(env.CPU_MS, DEFAULT_CPU_MS),
     clientAddress: (c) => c.req.header('cf-connecting-ip'),
     assets: async (path, request) => {
       const r = await assets.fetch(new Request(new URL(`/static/${path}`, request.url), { headers: request.headers }));
@@ -61,7 +72,8 @@ export default {
     try {
       ready = await (app ??= build(env));
     } catch (e) {
-      return Response.json(errorBody('model_unavailable', `the served models failed their checks: ${(e as Error).message}`, { type: errorType(503), param: null }), { status: 503 });
+      app = undefined; // a later request tries again (a staging fixed, a binding added)
+      return Response.json(errorBody('model_unavailable', `the Worker cannot serve: ${(e as Error).message}`, { type: errorType(503), param: null }), { status: 503 });
     }
     return ready.fetch(request, env, ctx);
   },

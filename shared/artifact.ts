@@ -162,7 +162,7 @@ export async function decodeArtifact(files: ArtifactFiles): Promise<Model> {
     checkFinite(t.name, params[t.name]);
   }
   const v = json.vocabulary;
-  return { name: json.name, arch: json.architecture, vocab: new Vocab(v.tokens, v.unkIndex), preprocessing: v.preprocessing, params, training: json.training, storage: w.dtype };
+  return { name: json.name, arch: json.architecture, vocab: new Vocab(v.tokens, v.unkIndex), preprocessing: v.preprocessing, params, training: json.training, storage: w.dtype, weightsSha256: digest };
 }
 
 /** NaN or ±Inf weights make a model that loads and prints garbage: refuse it, naming the tensor. */

@@ -61,6 +61,9 @@ export class PrefixCache {
   }
 }
 
+/** A job whose state after its prefix depends on the prefix alone (it starts at zeros, and needs no logits along it). */
+const cacheable = (job: RowJob) => !job.read && !job.initialState;
+
 export class BatchExecutor {
   private entries: Entry[] = [];
   private used = 0;
@@ -89,8 +92,9 @@ export class BatchExecutor {
     if (job.rows > this.freeRows) return false;
     const e: Entry = { job, first: this.used, read: 0, ready: false, cached: false };
     for (let r = 0; r < job.rows; r++) this.stepper.reset(e.first + r);
+    if (job.initialState) this.stepper.writeState(e.first, job.initialState);
     // A job that only needs the state after its prefix (not the logits along it) may start from a cached one.
-    const key = !job.read && this.cache ? this.cache.key(job.prefill) : null;
+    const key = this.cache && cacheable(job) ? this.cache.key(job.prefill) : null;
     const cached = key === null ? undefined : this.cache!.get(key);
     if (cached) {
       this.stepper.loadRow(e.first, cached);
@@ -102,11 +106,17 @@ export class BatchExecutor {
     return true;
   }
 
+  /** Whether `job` is still in (a job that only reads a prefix is finished before it leaves). */
+  has(job: RowJob): boolean {
+    return this.entries.some((e) => e.job === job);
+  }
+
   /** Take a job out (finished, cancelled or past its deadline); its rows go to the others. */
   remove(job: RowJob): void {
     const i = this.entries.findIndex((e) => e.job === job);
     if (i < 0) return;
     const [gone] = this.entries.splice(i, 1);
+    gone.job.leave?.(this.stepper.readState(gone.first), gone.ready ? gone.job.prefill.length : gone.read);
     const n = gone.job.rows;
     for (let r = gone.first + n; r < this.used; r++) this.stepper.copy(r, r - n);
     for (const e of this.entries) if (e.first > gone.first) e.first -= n;
@@ -131,32 +141,43 @@ export class BatchExecutor {
       }
       if (e.read < ids.length) break; // in arrival order: later jobs wait for this one
       if (e.job.finished) continue; // all it needed was the prefix (scoring)
-      const key = !e.job.read && this.cache ? this.cache.key(ids) : null;
+      const key = this.cache && cacheable(e.job) ? this.cache.key(ids) : null;
       if (key !== null && !e.cached) this.cache!.set(key, this.stepper.saveRow(e.first));
       e.ready = true;
       this.readyRows += e.job.rows;
     }
-    const finished: RowJob[] = this.entries.filter((e) => !e.ready && e.job.finished).map((e) => e.job);
+    const finished: RowJob[] = [];
+    // A job that only reads (scoring, a prefix cut by a budget) is done once it has read it all.
+    for (const e of this.entries) if (!e.ready && e.job.finished && e.read >= e.job.prefill.length) finished.push(e.job);
     for (const job of finished) this.remove(job);
     if (this.readyRows === 0) return finished;
-    const ready = this.entries.filter((e) => e.ready);
-    for (const e of ready) e.job.inputs(this.tokens, e.first);
+    // Ready jobs hold rows [0, readyRows), in entry order.
+    for (const e of this.entries) if (e.ready) e.job.inputs(this.tokens, e.first);
     const logits = this.stepper.step(0, this.tokens.subarray(0, this.readyRows));
     const stride = this.stepper.logitsStride;
-    for (const e of ready) {
-      const ops: RowOps = { gather: (from) => this.stepper.gather(e.first, from) };
-      if (!e.job.advance(logits, e.first * stride, stride, ops)) finished.push(e.job);
+    let done = false;
+    for (const e of this.entries) {
+      if (!e.ready) continue;
+      this.current = e;
+      if (!e.job.advance(logits, e.first * stride, stride, this.ops)) {
+        finished.push(e.job);
+        done = true;
+      }
     }
-    for (const job of finished) if (job.finished) this.remove(job);
+    if (done) for (const job of finished) if (job.finished) this.remove(job);
     return finished;
   }
+
+  /** The entry advancing now: what `ops` acts on (one object for every call, not one per job and tick). */
+  private current: Entry | null = null;
+  private readonly ops: RowOps = { gather: (from) => this.stepper.gather(this.current!.first, from) };
 }
 
 /** Run one job to its end on `stepper`, synchronously (the CLI, tests). */
 export function runJob(job: RowJob, stepper: RowStepper): RowJob {
   const ex = new BatchExecutor(stepper, Number.MAX_SAFE_INTEGER);
   if (!ex.add(job)) throw new RangeError(`the job needs ${job.rows} rows; the stepper has ${stepper.capacity}`);
-  while (!job.finished) ex.tick();
+  while (ex.has(job)) ex.tick();
   return job;
 }
 

@@ -46,6 +46,8 @@ class BeamJob implements DecodeJob {
   private readonly V: number;
   private readonly width: number;
   private readonly alpha: number;
+  /** Steps taken: a CPU budget ends the search after its share (beam search has no continuation). */
+  private steps = 0;
 
   constructor(
     private readonly model: Model,
@@ -58,6 +60,7 @@ class BeamJob implements DecodeJob {
     this.V = model.arch.vocabSize;
     this.start = startEvent(model, g);
     this.alive = [{ parent: null, id: g.ids[g.ids.length - 1], emit: false, logprob: 0, top: null, sum: 0, len: 0, tail: g.prefix.slice(-TAIL) }];
+    if (g.budget?.chars === 0) this.stop('budget');
   }
 
   private score(n: Node): number {
@@ -113,6 +116,7 @@ class BeamJob implements DecodeJob {
     // running ranks below all of them (its score can only fall: log-probabilities are ≤ 0).
     const best = this.alive.reduce((m, n) => Math.max(m, this.score(n)), -Infinity);
     if (this.alive.length === 0 || (this.done.length >= this.width && this.ranked()[this.width - 1].score >= best)) this.finish();
+    else if (this.g.budget && ++this.steps >= this.g.budget.chars) this.stop('budget');
     return !this.finished;
   }
 

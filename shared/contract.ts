@@ -25,13 +25,16 @@ export const MAX_BEAM_WIDTH = 16;
 export const LENGTH_PENALTY_RANGE = [-10, 10] as const;
 /** Characters a request generates when it does not say (d2l's `predict_ch8(…, 50, …)`). */
 export const DEFAULT_NUM_CHARS = 50;
+/** The longest continuation token read: a state of ~17,000 floats (e.g. 4 LSTM layers of 2,048). */
+export const MAX_CONTINUATION_CHARS = 96 * 1024;
 
 /**
  * Why a generation ended: `length` (numChars reached), `stop` (a stop sequence was generated),
- * `deadline` (the server's per-request time limit).
+ * `deadline` (the server's per-request time limit), `budget` (the server's CPU budget per
+ * request: the rest follows from the continuation).
  */
-export type FinishReason = 'length' | 'stop' | 'deadline';
-export const FINISH_REASONS: readonly FinishReason[] = ['length', 'stop', 'deadline'];
+export type FinishReason = 'length' | 'stop' | 'deadline' | 'budget';
+export const FINISH_REASONS: readonly FinishReason[] = ['length', 'stop', 'deadline', 'budget'];
 
 // ---------------------------------------------------------------------------------------------
 // Fields
@@ -41,6 +44,10 @@ interface FieldBase {
   description: string;
   /** In the HTTP API: required, optional, or not a field there (CLI-only knobs have none). */
   api: 'required' | 'optional' | 'absent';
+  /** A required field that may be left out when this other field is given. */
+  unless?: string;
+  /** Its CLI option's name when that is not the field's name in kebab-case. */
+  option?: string;
   /** Also a CLI option (`--kebab-case`) and an element attribute (`kebab-case`). */
   cli: boolean;
   element: boolean;
@@ -63,12 +70,12 @@ const MODEL_FIELD = {
 
 export const GENERATE_FIELDS = {
   prefix: {
-    kind: 'string', maxChars: 'maxPrefixChars', api: 'required', cli: true, element: true, example: 'time traveller',
-    description: "Text the model warms up on, put through the model's preprocessing (d2l models: letters only, lower-case); the bound applies to what the model reads. Defaults, outside the HTTP API, to the sample prefix stored with the model.",
+    kind: 'string', maxChars: 'maxPrefixChars', api: 'required', unless: 'continuation', cli: true, element: true, example: 'time traveller',
+    description: "Text the model warms up on, put through the model's preprocessing (d2l models: letters only, lower-case); the bound applies to what the model reads. Defaults, outside the HTTP API, to the sample prefix stored with the model. With a continuation: optional, text the model reads after where it stopped, before it goes on (co-writing).",
   },
   numChars: {
-    kind: 'integer', min: 1, max: 'maxNumChars', default: DEFAULT_NUM_CHARS, api: 'required', cli: true, element: true, example: 50,
-    description: 'Characters to generate at most (fewer when a stop sequence ends the text).',
+    kind: 'integer', min: 1, max: 'maxNumChars', default: DEFAULT_NUM_CHARS, api: 'required', unless: 'continuation', cli: true, element: true, example: 50,
+    description: 'Characters to generate at most (fewer when a stop sequence ends the text). With a continuation: optional, default the characters its request still wanted (else 50).',
   },
   temperature: {
     kind: 'number', min: 0, max: MAX_TEMPERATURE, default: 0, api: 'optional', cli: true, element: true, example: 0.8,
@@ -115,6 +122,11 @@ export const GENERATE_FIELDS = {
     description: 'Server-Sent Events instead of one JSON response (also chosen by Accept: text/event-stream).',
   },
   model: MODEL_FIELD,
+  continuation: {
+    kind: 'string', maxChars: MAX_CONTINUATION_CHARS, api: 'optional', cli: true, option: 'continue', element: false,
+    description:
+      'Go on from where a result stopped: the `continuation` token of a result whose finishReason is length, deadline or budget. The text that follows is what the uninterrupted generation writes, on any runtime. Settings (temperature, topK, topP, seed, stop, logprobs, author) come from the token; one that contradicts it is refused. Beam search returns no continuation.',
+  },
 } as const satisfies Record<string, FieldSpec>;
 
 export const SCORE_FIELDS = {
@@ -137,8 +149,8 @@ export type GenerateRequest = Request<typeof GENERATE_FIELDS>;
 export type ScoreRequest = Request<typeof SCORE_FIELDS>;
 
 const kebab = (name: string) => name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
-/** A field's name as a CLI option (without the dashes) and as an element attribute. */
-export const optionName = kebab;
+/** A field's name as an element attribute, and as a CLI option (without the dashes) unless its spec names another. */
+export const optionName = (name: string, spec?: FieldSpec): string => spec?.option ?? kebab(name);
 
 export function maxOf(spec: FieldSpec, limits: Limits): number {
   const m = spec.kind === 'string' || spec.kind === 'strings' ? spec.maxChars : spec.kind === 'boolean' ? 1 : spec.max;
@@ -196,7 +208,7 @@ export function checkField(name: string, spec: FieldSpec, v: unknown, limits: Li
   const bad = () => new OptionError(`${name} must be ${describeBounds(spec, limits)}, got ${JSON.stringify(v) ?? String(v)}`);
   switch (spec.kind) {
     case 'string':
-      if (typeof v !== 'string' || v.length === 0 || [...v].length > maxOf(spec, limits)) throw bad();
+      if (typeof v !== 'string' || v.length === 0 || (v.length > maxOf(spec, limits) && [...v].length > maxOf(spec, limits))) throw bad();
       return;
     case 'strings':
       if (!Array.isArray(v) || v.length > spec.maxItems || v.some((s) => typeof s !== 'string' || s.length === 0 || [...s].length > spec.maxChars)) throw bad();
@@ -231,7 +243,9 @@ export function checkRequest<T extends Record<string, FieldSpec>>(fields: T, raw
     const spec = fields[key];
     const v = record[key];
     if (v === undefined) {
-      if (surface === 'api' && spec.api === 'required') throw new OptionError(`${key} is required: ${describeBounds(spec, limits)}`);
+      if (surface === 'api' && spec.api === 'required' && (spec.unless === undefined || record[spec.unless] === undefined)) {
+        throw new OptionError(`${key} is required${spec.unless ? ` (unless ${spec.unless} is given)` : ''}: ${describeBounds(spec, limits)}`);
+      }
       continue;
     }
     checkField(key, spec, v, limits);
@@ -316,6 +330,8 @@ export interface GenerateResult {
   logprobs?: GeneratedToken[];
   /** With beamWidth > 1: the best `numReturn` beams, best first (the top-level text is the first). */
   beams?: BeamResult[];
+  /** When it ended before a stop sequence (length, deadline, budget; not beam search): the token that goes on from here. */
+  continuation?: string;
   timings: { totalMs: number };
 }
 
@@ -369,6 +385,7 @@ export function generateResult(r: Omit<GenerateResult, 'text' | 'numChars'>): Ge
   if (r.author !== undefined) out.author = r.author;
   if (r.logprobs !== undefined) out.logprobs = r.logprobs;
   if (r.beams !== undefined) out.beams = r.beams;
+  if (r.continuation !== undefined) out.continuation = r.continuation;
   return out;
 }
 

@@ -12,8 +12,10 @@
 import { runJob } from './batch.ts';
 import { beamJob } from './beam.ts';
 import {
-  checkRequest, generateResult, GENERATE_FIELDS, LIBRARY_LIMITS, type FinishReason, type GeneratedToken, type GenerateRequest, type GenerateResult, type Limits, type StartEvent,
+  checkRequest, DEFAULT_NUM_CHARS, generateResult, GENERATE_FIELDS, LIBRARY_LIMITS, type FinishReason, type GeneratedToken, type GenerateRequest, type GenerateResult, type Limits, type StartEvent,
 } from './contract.ts';
+import { checkContinuation, decodeContinuation, encodeContinuation, TAIL_CHARS, type Continuation } from './continuation.ts';
+import { planBudget, type StepBudget } from './cost.ts';
 import { OptionError } from './errors.ts';
 import { KernelModel, referenceRows, type RowStepper } from './kernel/stepper.ts';
 import type { Model } from './model.ts';
@@ -35,7 +37,28 @@ export interface ValidatedGeneration {
   stop: string[];
   beam: { width: number; lengthPenalty: number; numReturn: number } | null;
   author?: { name: string; id: number };
+  /** Resuming a continuation: the state and sampler it starts from (`ids` are what it still has to read). */
+  resume?: { state: Float32Array; rng: number[]; generated: number };
+  /** The text the stop sequences and paragraph starts see before this generation's first character. */
+  tails: { text: string; stop: string };
+  /** What the continuation it returns names (model, weights) and signs with; null: none is made. */
+  token: { model: string; weightsSha256: string; secret?: string } | null;
+  /** Steps a CPU budget allows this request (absent: no budget). */
+  budget?: StepBudget;
 }
+
+/** What the runtime adds to a request's checks: its continuation secret and its CPU budget. */
+export interface GenerationOptions {
+  /** Sign continuations with HMAC-SHA-256, and accept only those signed so. */
+  secret?: string;
+  /** CPU milliseconds a request may spend (Workers: CPU_MS); what does not fit ends with finishReason "budget". */
+  cpuMs?: number;
+}
+
+/** Fields a continuation fixes: a request may repeat them, not change them. */
+const FIXED_BY_CONTINUATION = ['temperature', 'topK', 'topP', 'seed', 'stop', 'logprobs', 'author'] as const;
+/** Fields that never go with a continuation. */
+const NOT_WITH_CONTINUATION = ['beamWidth', 'lengthPenalty', 'numReturn'] as const;
 
 /** The sample prefix a model was trained with (demo page, CLI and element default). */
 export function samplePrefix(model: Model): string {
@@ -48,14 +71,29 @@ export function samplePrefix(model: Model): string {
  * missing fields), then what depends on the model. `surface` 'library' fills defaults (CLI,
  * element, worker); 'api' requires what the HTTP API requires.
  */
-export function validateGeneration(model: Model, raw: unknown, limits: Limits = LIBRARY_LIMITS, surface: 'api' | 'library' = 'library'): ValidatedGeneration {
+export function validateGeneration(model: Model, raw: unknown, limits: Limits = LIBRARY_LIMITS, surface: 'api' | 'library' = 'library', o: GenerationOptions = {}): ValidatedGeneration {
   const r: GenerateRequest = checkRequest(GENERATE_FIELDS, raw, limits, surface);
-  const prefix = normalizePrefix(r.prefix ?? samplePrefix(model), model.preprocessing);
-  const prefixChars = [...prefix].length;
-  if (prefixChars === 0) throw new OptionError('prefix is empty');
-  if (prefixChars > limits.maxPrefixChars) {
-    throw new OptionError(`prefix must have at most ${limits.maxPrefixChars} characters as the model reads it; after its preprocessing it has ${prefixChars}`);
+  const g = r.continuation !== undefined ? resumed(model, r, limits, o) : fresh(model, r, limits, o);
+  if (o.cpuMs !== undefined) {
+    g.budget = planBudget(model, o.cpuMs, g.ids.length - 1, g.numChars, g.beam?.width ?? 1);
+    if (g.beam && g.budget.prefill < g.ids.length - 1) {
+      throw new OptionError(`beam search cannot read this prefix within this server's CPU budget of ${o.cpuMs} ms per request (at most ${g.budget.prefill} characters), and its beams cannot be continued: shorten the prefix, or sample (beamWidth 1), which continues past the budget`);
+    }
   }
+  return g;
+}
+
+/** The prefix as the model reads it, checked against the bound. */
+function readPrefix(model: Model, prefix: string, limits: Limits): string {
+  const p = normalizePrefix(prefix, model.preprocessing);
+  const n = [...p].length;
+  if (n > limits.maxPrefixChars) throw new OptionError(`prefix must have at most ${limits.maxPrefixChars} characters as the model reads it; after its preprocessing it has ${n}`);
+  return p;
+}
+
+function fresh(model: Model, r: GenerateRequest, limits: Limits, o: GenerationOptions): ValidatedGeneration {
+  const prefix = readPrefix(model, r.prefix ?? samplePrefix(model), limits);
+  if (prefix.length === 0) throw new OptionError('prefix is empty');
   const beamWidth = r.beamWidth ?? 1;
   if (beamWidth > 1 && ((r.temperature ?? 0) !== 0 || r.topK !== undefined || r.topP !== undefined)) {
     throw new OptionError('beamWidth > 1 is a deterministic search: temperature, topK and topP do not apply to it');
@@ -92,6 +130,45 @@ export function validateGeneration(model: Model, raw: unknown, limits: Limits = 
     stop,
     beam: beamWidth > 1 ? { width: beamWidth, lengthPenalty: r.lengthPenalty ?? 1, numReturn: r.numReturn ?? 1 } : null,
     author,
+    tails: { text: prefix.slice(-TAIL_CHARS), stop: '' },
+    token: beamWidth > 1 ? null : { model: model.name, weightsSha256: model.weightsSha256 ?? '', secret: o.secret },
+  };
+}
+
+/** A request with a continuation: the token's settings, checked against the request's. */
+function resumed(model: Model, r: GenerateRequest, limits: Limits, o: GenerationOptions): ValidatedGeneration {
+  const c = decodeContinuation(r.continuation!, o.secret);
+  checkContinuation(c, model);
+  for (const k of NOT_WITH_CONTINUATION) if (r[k] !== undefined) throw new OptionError(`${k} is not allowed with a continuation: beam search returns none`);
+  const fixed: Record<(typeof FIXED_BY_CONTINUATION)[number], unknown> = {
+    temperature: c.settings.temperature, topK: c.settings.topK, topP: c.settings.topP, seed: c.seed, logprobs: c.settings.logprobs, author: c.settings.author, stop: c.settings.stop,
+  };
+  for (const k of FIXED_BY_CONTINUATION) {
+    const asked = k === 'stop' && r.stop ? r.stop.map((s) => normalizePrefix(s, model.preprocessing)) : r[k];
+    if (asked === undefined || (k === 'logprobs' && asked === 0 && fixed.logprobs === 0)) continue;
+    if (JSON.stringify(asked) !== JSON.stringify(fixed[k])) {
+      throw new OptionError(`${k} is ${JSON.stringify(r[k])} here and ${fixed[k] === undefined ? 'unset' : JSON.stringify(fixed[k])} in the continuation, whose settings it goes on with: leave ${k} out`);
+    }
+  }
+  const prefix = r.prefix === undefined ? '' : readPrefix(model, r.prefix, limits);
+  const author = c.settings.author === undefined ? undefined : { name: c.settings.author, id: model.vocab.authors.get(c.settings.author)! };
+  const sampling: SamplingOptions = { temperature: c.settings.temperature };
+  if (c.settings.topK !== undefined) sampling.topK = c.settings.topK;
+  if (c.settings.topP !== undefined) sampling.topP = c.settings.topP;
+  return {
+    prefix,
+    ids: [...c.feed, ...model.vocab.encode(prefix)],
+    numChars: r.numChars ?? (c.remaining > 0 ? Math.min(c.remaining, limits.maxNumChars) : DEFAULT_NUM_CHARS),
+    sampling,
+    seed: c.seed,
+    logprobs: c.settings.logprobs,
+    stop: c.settings.stop,
+    beam: null,
+    author,
+    resume: { state: c.state, rng: c.rng, generated: c.generated },
+    // Text the user adds starts a new stretch for the stop sequences: they match what the model writes.
+    tails: prefix ? { text: (c.textTail + prefix).slice(-TAIL_CHARS), stop: '' } : { text: c.textTail, stop: c.stopTail },
+    token: { model: model.name, weightsSha256: model.weightsSha256 ?? '', secret: o.secret },
   };
 }
 
@@ -115,8 +192,12 @@ export interface RowJob {
   inputs(out: Int32Array, at: number): void;
   /** Its rows' logits after a step (row i at at + i · stride). Returns false once finished. */
   advance(logits: Float32Array, at: number, stride: number, ops: RowOps): boolean;
-  /** Set once the job has nothing more to do. */
+  /** Set once the job has nothing more to do (a job that only reads a prefix is finished from the start). */
   readonly finished: boolean;
+  /** Its row 0 starts from this state (the layout of `RowStepper.readState`) instead of zeros. */
+  readonly initialState?: Float32Array;
+  /** It leaves the executor: its row 0's state then, and how many prefill ids it had read. */
+  leave?(state: Float32Array, read: number): void;
 }
 
 /** A generation: a `RowJob` that streams characters and ends with a `GenerateResult`. */
@@ -142,40 +223,55 @@ class SamplingJob implements DecodeJob {
   readonly rows = 1;
   readonly prefill: number[];
   readonly start: StartEvent;
+  readonly initialState?: Float32Array;
   finished = false;
-  private next: number;
+  /** Ids fed after the prefill, before the next choice: the next input, or what a budget left unread. */
+  private after: number[];
   private readonly rng: Rng;
   private generated = '';
   private count = 0;
+  /** Characters this request may generate: numChars, or fewer under a CPU budget. */
+  private readonly allowed: number;
   private reason: FinishReason = 'length';
   private readonly out: GeneratedToken[] = [];
   private readonly all: GeneratedToken[] = [];
   private readonly V: number;
+  private textTail: string;
+  private stopTail: string;
+  private continuation?: string;
 
   constructor(
     private readonly model: Model,
     private readonly g: ValidatedGeneration,
   ) {
-    this.prefill = g.ids.slice(0, -1);
-    this.next = g.ids[g.ids.length - 1];
-    this.rng = new Rng(g.seed);
+    const reading = g.ids.length - 1;
+    const readable = Math.min(reading, g.budget?.prefill ?? reading);
+    this.prefill = g.ids.slice(0, readable);
+    this.after = g.ids.slice(readable);
+    this.allowed = Math.min(g.numChars, readable < reading ? 0 : (g.budget?.chars ?? g.numChars));
+    // Nothing to generate within the budget: read what fits, then hand the rest on.
+    if (this.allowed === 0) this.end('budget');
+    this.rng = g.resume ? Rng.fromState(g.resume.rng) : new Rng(g.seed);
+    if (g.resume) this.initialState = g.resume.state;
+    this.textTail = g.tails.text;
+    this.stopTail = g.tails.stop;
     this.V = model.arch.vocabSize;
     this.start = startEvent(model, g);
   }
 
   inputs(out: Int32Array, at: number): void {
-    out[at] = this.next;
+    out[at] = this.after[0];
   }
 
   advance(logits: Float32Array, at: number): boolean {
     const { vocab, preprocessing } = this.model;
     const row = logits.subarray(at, at + this.V);
     // Author tags may be chosen where a paragraph starts; the requested author's tag is fed then.
-    const tagsAllowed = this.g.author !== undefined && atParagraphStart(this.g.prefix + this.generated, preprocessing);
+    const tagsAllowed = this.g.author !== undefined && atParagraphStart(this.textTail, preprocessing);
     const excluded = (id: number) => vocab.isSpecial(id) && !(tagsAllowed && id !== vocab.unkIndex);
     const c = choose(row, this.V, this.g.sampling, this.rng, excluded, this.g.logprobs > 0 ? this.g.logprobs : -1);
     if (vocab.isSpecial(c.id)) {
-      this.next = this.g.author!.id;
+      this.after = [this.g.author!.id];
       return true;
     }
     const text = vocab.tokens[c.id];
@@ -187,16 +283,37 @@ class SamplingJob implements DecodeJob {
     this.out.push(token);
     if (this.g.logprobs > 0) this.all.push(token);
     this.generated += text;
+    this.textTail = (this.textTail + text).slice(-TAIL_CHARS);
+    this.stopTail = (this.stopTail + text).slice(-TAIL_CHARS);
     this.count++;
-    this.next = c.id;
-    if (this.g.stop.some((s) => this.generated.endsWith(s))) this.end('stop');
+    this.after = [c.id];
+    if (this.g.stop.some((s) => this.stopTail.endsWith(s))) this.end('stop');
     else if (this.count >= this.g.numChars) this.end('length');
+    else if (this.count >= this.allowed) this.end('budget');
     return !this.finished;
   }
 
   private end(reason: FinishReason): void {
     this.reason = reason;
     this.finished = true;
+  }
+
+  leave(state: Float32Array, read: number): void {
+    if (!this.finished || this.reason === 'stop' || !this.g.token) return;
+    const c: Continuation = {
+      model: this.g.token.model,
+      weightsSha256: this.g.token.weightsSha256,
+      seed: this.g.seed,
+      rng: this.rng.getState(),
+      feed: [...this.prefill.slice(read), ...this.after],
+      generated: (this.g.resume?.generated ?? 0) + this.count,
+      remaining: this.reason === 'length' ? 0 : this.g.numChars - this.count,
+      settings: { ...this.g.sampling, stop: this.g.stop, logprobs: this.g.logprobs, ...(this.g.author ? { author: this.g.author.name } : {}) },
+      textTail: this.textTail,
+      stopTail: this.stopTail,
+      state,
+    };
+    this.continuation = encodeContinuation(c, this.g.token.secret);
   }
 
   take(): GeneratedToken[] {
@@ -210,7 +327,7 @@ class SamplingJob implements DecodeJob {
   result(timings: { totalMs: number }): GenerateResult {
     return generateResult({
       model: this.model.name, prefix: this.g.prefix, generated: this.generated, seed: this.g.seed, finishReason: this.reason, timings,
-      author: this.g.author?.name, logprobs: this.g.logprobs > 0 ? this.all : undefined,
+      author: this.g.author?.name, logprobs: this.g.logprobs > 0 ? this.all : undefined, continuation: this.continuation,
     });
   }
 }
@@ -225,8 +342,8 @@ export function createJob(model: Model, g: ValidatedGeneration): DecodeJob {
  * run the job to its end, return the result. On a `KernelModel` it borrows a pooled stepper; on
  * a `RowStepper` it uses that one; without either, the reference pass.
  */
-export function predict(model: Model, request: unknown, on?: KernelModel | RowStepper, limits: Limits = LIBRARY_LIMITS): GenerateResult {
-  const g = validateGeneration(model, request, limits);
+export function predict(model: Model, request: unknown, on?: KernelModel | RowStepper, limits: Limits = LIBRARY_LIMITS, o: GenerationOptions = {}): GenerateResult {
+  const g = validateGeneration(model, request, limits, 'library', o);
   const job = createJob(model, g);
   const rows = on instanceof KernelModel ? on.acquire(job.rows) : (on ?? referenceRows(model, job.rows));
   const t0 = performance.now();

@@ -11,7 +11,10 @@ import { decodeArtifact, MODEL_JSON, WEIGHTS_BIN, type ArtifactFiles } from './a
 import { BatchExecutor, runJob } from './batch.ts';
 import type { GeneratedToken, GenerateRequest, GenerateResult, ScoreRequest, ScoreResult } from './contract.ts';
 import { ScoreJob, validateScore } from './evaluate.ts';
-import { createJob, predict, validateGeneration } from './generate.ts';
+import { createJob, predict, validateGeneration, type GenerationOptions } from './generate.ts';
+export type { GenerationOptions } from './generate.ts';
+export { decodeContinuation, type Continuation } from './continuation.ts';
+export { generateFromServer, type RemoteOptions } from './remote.ts';
 import { base64Bytes, instantiateKernel, type Kernel } from './kernel/kernel.ts';
 import { KernelModel } from './kernel/stepper.ts';
 import type { Model } from './model.ts';
@@ -70,21 +73,26 @@ export async function loadModel(source: string | URL | ArtifactFiles, o: LoadOpt
   return { model, kernelModel, dispose: () => kernelModel.dispose() };
 }
 
-/** Generate (d2l's predict_ch8 and more: sampling, beam search, stop sequences, log-probabilities). */
-export function generate(m: LoadedModel, request: Partial<GenerateRequest>): GenerateResult {
-  return predict(m.model, request, m.kernelModel);
+/**
+ * Generate (d2l's predict_ch8 and more: sampling, beam search, stop sequences, log-probabilities).
+ * A result that ends before a stop sequence carries `continuation`: pass it back as
+ * `{ continuation }` — here, to a server, or to another runtime — to go on exactly there.
+ * `options.secret` signs the tokens (and then only signed ones are taken).
+ */
+export function generate(m: LoadedModel, request: Partial<GenerateRequest>, options: GenerationOptions = {}): GenerateResult {
+  return predict(m.model, request, m.kernelModel, undefined, options);
 }
 
 /** The same generation, character by character, yielding to the event loop between batches. */
-export async function* stream(m: LoadedModel, request: Partial<GenerateRequest>): AsyncGenerator<GeneratedToken, GenerateResult> {
-  const job = createJob(m.model, validateGeneration(m.model, request));
+export async function* stream(m: LoadedModel, request: Partial<GenerateRequest>, options: GenerationOptions = {}): AsyncGenerator<GeneratedToken, GenerateResult> {
+  const job = createJob(m.model, validateGeneration(m.model, request, undefined, 'library', options));
   const rows = m.kernelModel.acquire(job.rows);
   const t0 = Date.now();
   try {
     const ex = new BatchExecutor(rows);
     ex.add(job);
-    while (!job.finished) {
-      for (let i = 0; i < 16 && !job.finished; i++) ex.tick();
+    while (ex.has(job)) {
+      for (let i = 0; i < 16 && ex.has(job); i++) ex.tick();
       yield* job.take();
       await new Promise((r) => setTimeout(r, 0));
     }

@@ -84,6 +84,8 @@ export interface Model {
    * the same everywhere.
    */
   storage?: 'float32' | 'float16' | 'int8';
+  /** SHA-256 of weights.bin (hex), for models read from an artifact: continuations name the weights they resume on. */
+  weightsSha256?: string;
 }
 
 /** Per-layer views of the params, in the order the forward pass reads them. */

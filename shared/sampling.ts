@@ -57,7 +57,7 @@ interface Filtered {
 function filtered(logits: ArrayLike<number>, V: number, o: SamplingOptions, excluded: Excluded): Filtered {
   const ids: number[] = [];
   for (let i = 0; i < V; i++) if (!excluded(i)) ids.push(i);
-  ids.sort((a, b) => logits[b] - logits[a] || a - b);
+  byLogit(ids, logits);
   const k = Math.min(o.topK ?? ids.length, ids.length);
   ids.length = k;
   const max = logits[ids[0]];
@@ -74,6 +74,29 @@ function filtered(logits: ArrayLike<number>, V: number, o: SamplingOptions, excl
   let mass = 0;
   for (let j = 0; j < n; j++) mass += weights[j];
   return { ids, weights, n, mass };
+}
+
+/**
+ * Sort ids by decreasing logit, ties by increasing id. Insertion sort for a character
+ * vocabulary (it is sampled once per character: a comparator sort's calls cost more there); the
+ * order — and so every sampled text — is the same either way.
+ */
+function byLogit(ids: number[], logits: ArrayLike<number>): void {
+  if (ids.length > 128) {
+    ids.sort((a, b) => logits[b] - logits[a] || a - b);
+    return;
+  }
+  for (let i = 1; i < ids.length; i++) {
+    const id = ids[i];
+    const l = logits[id];
+    let j = i - 1;
+    // ids enter in increasing order, so an equal logit already ahead keeps its place (lower id first).
+    while (j >= 0 && logits[ids[j]] < l) {
+      ids[j + 1] = ids[j];
+      j--;
+    }
+    ids[j + 1] = id;
+  }
 }
 
 /** A choice, with its log-probability and the `top` likeliest alternatives when asked for. */

@@ -35,6 +35,18 @@ export class Sha256Js {
 
   /** Lower-case hex; the hash cannot be updated after. */
   digest(): string {
+    return Array.from(this.finish(), (x) => x.toString(16).padStart(8, '0')).join('');
+  }
+
+  /** The 32 bytes; the hash cannot be updated after. */
+  digestBytes(): Uint8Array {
+    const out = new Uint8Array(32);
+    const view = new DataView(out.buffer);
+    this.finish().forEach((x, i) => view.setUint32(4 * i, x));
+    return out;
+  }
+
+  private finish(): Uint32Array {
     const bits = this.length * 8;
     const pad = new Uint8Array((this.filled < 56 ? 56 : 120) - this.filled + 8);
     pad[0] = 0x80;
@@ -42,7 +54,7 @@ export class Sha256Js {
     view.setUint32(pad.length - 8, Math.floor(bits / 2 ** 32));
     view.setUint32(pad.length - 4, bits >>> 0);
     this.update(pad);
-    return Array.from(this.h, (x) => x.toString(16).padStart(8, '0')).join('');
+    return this.h;
   }
 
   private compress(b: Uint8Array, at: number): void {
@@ -65,4 +77,25 @@ export class Sha256Js {
     const H = this.h;
     H[0] += a; H[1] += bb; H[2] += c; H[3] += d; H[4] += e; H[5] += f; H[6] += g; H[7] += h;
   }
+}
+
+/** SHA-256 of one buffer, as bytes. */
+export function sha256Bytes(data: Uint8Array): Uint8Array {
+  const h = new Sha256Js();
+  h.update(data);
+  return h.digestBytes();
+}
+
+/** HMAC-SHA-256 (RFC 2104), synchronous: the library's generate() is, in every runtime. */
+export function hmacSha256(key: Uint8Array, data: Uint8Array): Uint8Array {
+  const k = new Uint8Array(64);
+  k.set(key.length > 64 ? sha256Bytes(key) : key);
+  const pad = (x: number) => k.map((b) => b ^ x);
+  const inner = new Sha256Js();
+  inner.update(pad(0x36));
+  inner.update(data);
+  const outer = new Sha256Js();
+  outer.update(pad(0x5c));
+  outer.update(inner.digestBytes());
+  return outer.digestBytes();
 }

@@ -52,7 +52,7 @@ export function contractOptions(fields: Record<string, FieldSpec>, override: Par
     const dflt = 'default' in f ? f.default : undefined;
     const def: OptionDef = f.kind === 'strings' ? { type: 'list', help } : f.kind === 'boolean' ? { type: 'boolean', help } : { type: 'string', help, arg: f.kind === 'string' ? 'TEXT' : f.kind === 'integer' ? 'N' : 'X' };
     if (dflt !== undefined && def.type === 'string') def.help += `; default ${dflt}`;
-    table[optionName(name)] = { ...def, ...override[name] } as OptionDef;
+    table[optionName(name, f)] = { ...def, ...override[name] } as OptionDef;
   }
   return table;
 }
@@ -61,10 +61,10 @@ export function contractOptions(fields: Record<string, FieldSpec>, override: Par
 export function contractValues(fields: Record<string, FieldSpec>, values: Record<string, unknown>): Record<string, unknown> {
   const raw: Record<string, string | string[]> = {};
   for (const [name, f] of Object.entries(fields)) {
-    const v = values[optionName(name)];
+    const v = values[optionName(name, f)];
     if (f.cli && v !== undefined && typeof v !== 'boolean') raw[name] = v as string | string[];
   }
-  return fromStrings(fields, raw, (f) => `--${optionName(f)}`);
+  return fromStrings(fields, raw, (f) => `--${optionName(f, fields[f])}`);
 }
 
 function parseValue(label: string, d: OptionDef, raw: string | boolean | string[]): unknown {

@@ -101,11 +101,16 @@ export class LocalLane implements Lane {
       while (this.running.size > 0 && !this.closed) {
         const events: LaneEvent[] = [];
         try {
-          const finished = new Set(this.executor.tick());
-          const flush = performance.now() - flushed >= (this.o.flushEveryMs ?? 0);
-          if (flush) flushed = performance.now();
-          for (const r of [...this.running.values()]) {
-            if (finished.has(r.job)) events.push(...this.finish(r));
+          const finished = this.executor.tick();
+          // Streams flush on a clock where one is set (a thread's lane); else every tick.
+          let flush = true;
+          if (this.o.flushEveryMs) {
+            const now = performance.now();
+            flush = now - flushed >= this.o.flushEveryMs;
+            if (flush) flushed = now;
+          }
+          for (const r of this.running.values()) {
+            if (finished.length && finished.includes(r.job)) events.push(...this.finish(r));
             else if (flush && r.work.kind === 'generate' && r.work.stream) {
               const tokens = (r.job as DecodeJob).take();
               if (tokens.length) events.push({ type: 'tokens', id: r.work.id, tokens });
@@ -144,6 +149,13 @@ export function localEngine(kernelModel: KernelModel, o: SchedulerOptions & { ca
   scheduler = new Scheduler([lane], kernelModel.engine, o);
   return scheduler;
 }
+
+/**
+ * The Workers engine's settings (the entry and `npm run bench:http` use the same): rows an
+ * isolate runs at once (each request in its own context, any model), the deadline, and how often
+ * a request's lane yields — a yield's CPU is billed too, so it yields every 32 characters.
+ */
+export const WORKERS_SCHEDULE = { capacity: 16, deadlineMs: 25_000, ticksPerYield: 32 } as const;
 
 /** The rows of generation an isolate runs at once, shared by every model it serves. */
 export class IsolateRows {

@@ -5,7 +5,7 @@
  */
 import { createRoute, z } from '@hono/zod-openapi';
 import { streamSSE } from 'hono/streaming';
-import { errorBody, SERVICE_LIMITS, type GenerateResult } from '../../shared/contract.ts';
+import { errorBody, MAX_CONTINUATION_CHARS, SERVICE_LIMITS, type GenerateResult } from '../../shared/contract.ts';
 import { DeeprnnError } from '../../shared/errors.ts';
 import { validateScore } from '../../shared/evaluate.ts';
 import { samplePrefix, startEvent, validateGeneration } from '../../shared/generate.ts';
@@ -99,14 +99,15 @@ export function apiRoutes(ctx: RouteContext) {
     }),
   );
 
-  jsonBody(app, '/v1/generate', SERVICE_LIMITS.maxBodyBytes);
+  // Room for a continuation token beside the other fields.
+  jsonBody(app, '/v1/generate', SERVICE_LIMITS.maxBodyBytes + MAX_CONTINUATION_CHARS);
   jsonBody(app, '/v1/score', SERVICE_LIMITS.maxScoreBodyBytes);
 
   app.post('/v1/generate', async (c) => {
     const body = await readJson(c);
     const served = resolveModel(c, registry, bodyModel(body));
     const { model, engine } = served;
-    const g = validateGeneration(model, body, SERVICE_LIMITS, 'api');
+    const g = validateGeneration(model, body, SERVICE_LIMITS, 'api', ctx.generation);
     const wantsStream = (body as { stream?: boolean }).stream ?? (c.req.header('accept') ?? '').includes('text/event-stream');
     const start = startEvent(model, g);
     if (!wantsStream) {

@@ -44,7 +44,12 @@ const CompletionSchema = z
     created: z.number().int(),
     model: z.string(),
     system_fingerprint: z.string(),
-    choices: z.array(z.object({ text: z.string(), index: z.number().int(), logprobs: z.unknown().nullable(), finish_reason: z.enum(['length', 'stop']).nullable() })),
+    choices: z.array(
+      z.object({
+        text: z.string(), index: z.number().int(), logprobs: z.unknown().nullable(), finish_reason: z.enum(['length', 'stop']).nullable(),
+        continuation: z.string().optional().openapi({ description: "deeprnn's extension: when the choice ended before a stop (finish_reason length, which includes the server's CPU budget), the token that goes on from here with POST /v1/generate {\"continuation\": …}." }),
+      }),
+    ),
     usage: z.object({ prompt_tokens: z.number().int(), completion_tokens: z.number().int(), total_tokens: z.number().int() }).optional(),
   })
   .openapi('Completion');
@@ -59,6 +64,7 @@ function choiceOf(plan: CompletionPlan, g: ValidatedGeneration, r: GenerateResul
     index,
     logprobs: plan.logprobs === null ? null : completionLogprobs(tokens.slice(0, tokens.length - countTokens(tokens, cut)), plan.logprobs, offset),
     finish_reason: finishReason(r.finishReason),
+    ...(r.continuation !== undefined ? { continuation: r.continuation } : {}),
   };
 }
 
@@ -80,7 +86,7 @@ export function openaiRoutes(ctx: RouteContext) {
   app.post('/v1/completions', async (c) => {
     const plan = planCompletion(await readJson(c));
     const served = resolveModel(c, registry, plan.model);
-    const gs = plan.requests.map((q, i) => validateChoice(served.model, q, Math.floor(i / plan.n), plan.prompts.length));
+    const gs = plan.requests.map((q, i) => validateChoice(served.model, q, Math.floor(i / plan.n), plan.prompts.length, ctx.generation));
     const abort = new AbortController();
     clientGone(c)?.addEventListener('abort', () => abort.abort(), { once: true });
     // Every choice is admitted, or none: a refusal (503) cancels the ones already started.
@@ -136,7 +142,8 @@ export function openaiRoutes(ctx: RouteContext) {
             }
             const r = await gen.result;
             results[index] = r;
-            await send(chunk(index, hold.finish(r.finishReason), offset, finishReason(r.finishReason)));
+            const last = chunk(index, hold.finish(r.finishReason), offset, finishReason(r.finishReason));
+            await send(r.continuation === undefined ? last : { ...last, choices: last.choices.map((ch) => ({ ...ch, continuation: r.continuation })) });
           }),
         );
       } catch (e) {

@@ -15,7 +15,8 @@
  * bundled into the worker: browsers refuse workers from another origin's URL, and a page must
  * never resolve our files against its own URL.
  */
-import { errorBody, fromStrings, GENERATE_FIELDS, optionName, type ErrorBody, type GeneratedToken, type GenerateRequest, type GenerateResult, type StartEvent } from '../../shared/contract.ts';
+import { fromStrings, GENERATE_FIELDS, optionName, type GeneratedToken, type GenerateRequest, type GenerateResult, type StartEvent } from '../../shared/contract.ts';
+import { generateFromServer } from '../../shared/remote.ts';
 import { BROWSER_RUNTIMES, LOCAL_MODEL_SCHEME, type BrowserRuntime, type FromWorker, type ModelRef, type ToWorker, type WorkerStats } from './protocol.ts';
 
 /** The contract's fields that are element attributes (`num-chars`, `top-k`, …). */
@@ -65,23 +66,6 @@ export function workerStats(): Promise<WorkerStats> {
     });
     generationWorker().postMessage({ type: 'stats', id } satisfies ToWorker);
   });
-}
-
-/** Parse a Server-Sent Events body, calling `on` for each event as it arrives. */
-async function readSse(body: ReadableStream<Uint8Array>, on: (event: string, data: unknown) => void): Promise<void> {
-  const reader = body.getReader();
-  const decoder = new TextDecoder();
-  let buffer = '';
-  for (;;) {
-    const { value, done } = await reader.read();
-    if (done) return;
-    buffer += decoder.decode(value, { stream: true });
-    for (let end = buffer.indexOf('\n\n'); end >= 0; end = buffer.indexOf('\n\n')) {
-      const block = buffer.slice(0, end);
-      buffer = buffer.slice(end + 2);
-      on(/^event: (.*)$/m.exec(block)?.[1] ?? 'message', JSON.parse(/^data: (.*)$/m.exec(block)?.[1] ?? 'null'));
-    }
-  }
 }
 
 export class DeeprnnGenerate extends HTMLElement {
@@ -252,26 +236,13 @@ export class DeeprnnGenerate extends HTMLElement {
     });
   }
 
+  /** Streamed from a server, following its continuations (a CPU budget per request) without a seam. */
   private async fromServer(endpoint: string, request: Partial<GenerateRequest>): Promise<GenerateResult> {
     const abort = new AbortController();
     this.stopCurrent = () => abort.abort();
-    let res: Response;
-    try {
-      res = await fetch(endpoint, { method: 'POST', headers: { 'content-type': 'application/json', accept: 'text/event-stream' }, body: JSON.stringify({ ...request, model: this.getAttribute('model-name') || undefined, stream: true }), signal: abort.signal });
-    } catch (e) {
-      if (abort.signal.aborted) throw new Error('stopped');
-      throw new Error(`cannot reach ${endpoint}: the host is unreachable or does not allow this page's origin (CORS) (${(e as Error).message})`);
-    }
-    if (!res.ok || !res.body) throw new Error(((await res.json().catch(() => null)) as ErrorBody | null)?.error?.message ?? `${endpoint}: HTTP ${res.status}`);
-    let result: GenerateResult | null = null;
-    await readSse(res.body, (event, data) => {
-      if (event === 'start') this.begin(data as StartEvent);
-      else if (event === 'token') this.tokens([data as GeneratedToken]);
-      else if (event === 'done') result = data as GenerateResult;
-      else if (event === 'error') throw new Error(((data as ErrorBody | null) ?? errorBody('internal', 'the server failed')).error.message);
-    });
+    const modelName = this.getAttribute('model-name') || undefined;
+    const result = await generateFromServer(endpoint, { ...request, model: modelName }, { signal: abort.signal, onStart: (e) => this.begin(e), onTokens: (t) => this.tokens(t) });
     this.stopCurrent = null;
-    if (!result) throw new Error('the stream ended before its done event');
     return this.finish(result);
   }
 }

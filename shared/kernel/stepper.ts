@@ -39,6 +39,12 @@ export interface RowStepper {
   /** A copy of a row's state, and back (the executor's prefix cache). */
   saveRow(row: number): Float32Array;
   loadRow(row: number, state: Float32Array): void;
+  /**
+   * A row's state in the one layout every stepper shares — per layer h [H], then (LSTM) per layer
+   * c [H] — and back: what a continuation carries from one runtime to another.
+   */
+  readState(row: number): Float32Array;
+  writeState(row: number, state: Float32Array): void;
 }
 
 /** A packed weight matrix: f32 (`scales` 0) or int8 with per-row scales. */
@@ -146,6 +152,34 @@ export function kernelRows(w: KernelWeights, capacity: number): KernelRows {
   const tokens = alloc(capacity); // [capacity] i32
   const logits = alloc(capacity * VS); // [capacity, VS]
   const f = (ptr: number, row: number, stride: number) => ptr + row * stride * 4;
+  // Views of the step's input and output, made again only when the memory grows (which detaches them).
+  let viewed: ArrayBuffer | null = null;
+  let tokensView = new Int32Array(0); // [capacity]
+  let logitsView = new Float32Array(0); // [capacity, VS]
+  const views = () => {
+    const buffer = k.memory.buffer;
+    if (buffer === viewed) return;
+    viewed = buffer;
+    tokensView = new Int32Array(buffer, tokens, capacity);
+    logitsView = new Float32Array(buffer, logits, capacity * VS);
+  };
+
+  /** A row's state without the padding: per layer h [H], then (LSTM) per layer c [H]. */
+  const readState = (row: number): Float32Array => {
+    const out = new Float32Array(L * H * (cell === 'lstm' ? 2 : 1));
+    for (let l = 0; l < L; l++) {
+      out.set(kernel.f32(f(hs[l], row, S), H), l * H);
+      if (cell === 'lstm') out.set(kernel.f32(f(cs[l], row, S), H), (L + l) * H);
+    }
+    return out;
+  };
+  /** The padding after H stays as it is: zero, as reset left it (the int8 product reads it). */
+  const writeState = (row: number, state: Float32Array): void => {
+    for (let l = 0; l < L; l++) {
+      kernel.f32(f(hs[l], row, S), H).set(state.subarray(l * H, (l + 1) * H));
+      if (cell === 'lstm') kernel.f32(f(cs[l], row, S), H).set(state.subarray((L + l) * H, (L + l + 1) * H));
+    }
+  };
 
   /** Y = M X (+ b) for `n` rows of hidden states starting at x (row stride S). */
   const product = (m: Matrix, bias: number, x: number, y: number, n: number, yStride: number) => {
@@ -162,14 +196,16 @@ export function kernelRows(w: KernelWeights, capacity: number): KernelRows {
     step(first, ids) {
       const n = ids.length;
       if (!(first >= 0 && n >= 1 && first + n <= capacity)) throw new RangeError(`rows [${first}, ${first + n}) are outside [0, ${capacity})`);
-      const t = kernel.i32(tokens, n);
+      views();
+      const t = tokensView;
       for (let i = 0; i < n; i++) {
         const id = ids[i];
         if (!(id >= 0 && id < V)) throw new RangeError(`token id ${id} is outside the vocabulary [0, ${V})`);
         t[i] = id;
       }
       let x = 0;
-      w.layers.forEach((Lw, l) => {
+      for (let l = 0; l < L; l++) {
+        const Lw = w.layers[l];
         const h = f(hs[l], first, S);
         // Layer 0 reads one-hot characters: W_ih · onehot(t) is column t, no product needed.
         if (l === 0) k.gatherRows(Lw.wIh.ptr, tokens, Lw.bIh, gx, n, GH, GS);
@@ -181,9 +217,9 @@ export function kernelRows(w: KernelWeights, capacity: number): KernelRows {
         } else if (cell === 'gru') k.gruForward(gx, gh, acts, h, h, n, H, GS, S);
         else k.rnnForward(gx, gh, h, n, H, GS, S);
         x = h;
-      });
+      }
       product(w.wOut, w.bOut, x, logits, n, VS);
-      return kernel.f32(logits, n * VS);
+      return n === capacity ? logitsView : logitsView.subarray(0, n * VS);
     },
     reset(row) {
       for (let l = 0; l < L; l++) {
@@ -198,20 +234,10 @@ export function kernelRows(w: KernelWeights, capacity: number): KernelRows {
         if (cell === 'lstm') kernel.f32(f(cs[l], to, S), S).set(kernel.f32(f(cs[l], from, S), S));
       }
     },
-    saveRow(row) {
-      const out = new Float32Array(L * S * (cell === 'lstm' ? 2 : 1));
-      for (let l = 0; l < L; l++) {
-        out.set(kernel.f32(f(hs[l], row, S), S), l * S);
-        if (cell === 'lstm') out.set(kernel.f32(f(cs[l], row, S), S), (L + l) * S);
-      }
-      return out;
-    },
-    loadRow(row, state) {
-      for (let l = 0; l < L; l++) {
-        kernel.f32(f(hs[l], row, S), S).set(state.subarray(l * S, (l + 1) * S));
-        if (cell === 'lstm') kernel.f32(f(cs[l], row, S), S).set(state.subarray((L + l) * S, (L + l + 1) * S));
-      }
-    },
+    saveRow: readState,
+    loadRow: writeState,
+    readState,
+    writeState,
     gather(first, from) {
       const span = Math.max(from.length, ...from.map((r) => r + 1));
       if (first + span > capacity) throw new RangeError(`rows [${first}, ${first + span}) are outside [0, ${capacity})`);
@@ -235,6 +261,16 @@ export function referenceRows(model: Model, capacity: number): RowStepper {
   const states: RecurrentState[] = Array.from({ length: capacity }, () => beginState(model.arch));
   const logits = new Float32Array(capacity * V);
   const clone = (s: RecurrentState): RecurrentState => ({ h: s.h.map((a) => a.slice()), c: s.c.map((a) => a.slice()) });
+  const readState = (row: number) => {
+    const s = states[row];
+    return Float32Array.from([...s.h, ...s.c].flatMap((a) => [...a]));
+  };
+  const writeState = (row: number, state: Float32Array) => {
+    const H = model.arch.hiddenSize;
+    const L = model.arch.numLayers;
+    const part = (i: number) => state.slice(i * H, (i + 1) * H);
+    states[row] = { h: Array.from({ length: L }, (_, l) => part(l)), c: model.arch.cell === 'lstm' ? Array.from({ length: L }, (_, l) => part(L + l)) : [] };
+  };
   return {
     capacity,
     vocabSize: V,
@@ -257,16 +293,10 @@ export function referenceRows(model: Model, capacity: number): RowStepper {
       const before = from.map((src) => clone(states[first + src]));
       before.forEach((st, i) => (states[first + i] = st));
     },
-    saveRow(row) {
-      const s = states[row];
-      return Float32Array.from([...s.h, ...s.c].flatMap((a) => [...a]));
-    },
-    loadRow(row, state) {
-      const H = model.arch.hiddenSize;
-      const L = model.arch.numLayers;
-      const part = (i: number) => state.slice(i * H, (i + 1) * H);
-      states[row] = { h: Array.from({ length: L }, (_, l) => part(l)), c: model.arch.cell === 'lstm' ? Array.from({ length: L }, (_, l) => part(L + l)) : [] };
-    },
+    saveRow: readState,
+    loadRow: writeState,
+    readState,
+    writeState,
   };
 }
 

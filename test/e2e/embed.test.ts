@@ -5,6 +5,7 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startNodeServer, type NodeServer } from '../../edge/node.ts';
 import type { GenerateResult } from '../../shared/contract.ts';
+import { generateFromServer } from '../../shared/remote.ts';
 import { EDGE_MODEL_DIR, EDGE_MODEL_DIRS } from '../edge/samples.ts';
 import { launchChromium, pageServer, readmeSnippet } from './pages.ts';
 
@@ -82,7 +83,8 @@ for (const [name, start] of runtimes) {
       expect(errors).toEqual([]);
       expect(inPage.error).toBeNull();
       expect(streamed.error).toBeNull();
-      const server = async (body: object) => ((await (await fetch(`${host.url}/v1/generate`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })).json()) as GenerateResult).text;
+      // The server's text, its budget slices (Workers) followed.
+      const server = async (body: object) => (await generateFromServer(`${host.url}/v1/generate`, body)).text;
       expect(inPage.result!.text).toBe(await server({ prefix: 'time traveller', numChars: 200, temperature: 0.8, seed: 42 })); // prefix: the model's sample prefix
       expect(inPage.text).toBe(inPage.result!.text); // what a person sees
       expect(streamed.result!.text).toBe(await server({ prefix: 'the time', numChars: 200, temperature: 0.8, seed: 42 }));
@@ -94,8 +96,7 @@ for (const [name, start] of runtimes) {
       await page.goto(`${pages.url}/named`);
       const [r] = await results(page);
       expect(r.error).toBeNull();
-      const server = await fetch(`${host.url}/v1/generate`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'authors-deep-lstm', author: 'doyle', prefix: 'The ', numChars: 80, temperature: 0.7, seed: 9 }) });
-      const expected = (await server.json()) as GenerateResult;
+      const expected = await generateFromServer(`${host.url}/v1/generate`, { model: 'authors-deep-lstm', author: 'doyle', prefix: 'The ', numChars: 80, temperature: 0.7, seed: 9 });
       expect(expected.model).toBe('authors-deep-lstm');
       expect(r.result!.text).toBe(expected.text);
       await page.close();
@@ -106,8 +107,7 @@ for (const [name, start] of runtimes) {
       await page.goto(`${pages.url}/onnx`);
       const [r] = await results(page);
       expect(r.error).toBeNull();
-      const server = await fetch(`${host.url}/v1/generate`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ prefix: 'time traveller', numChars: 200, temperature: 0.8, seed: 42 }) });
-      expect(r.result!.text).toBe(((await server.json()) as GenerateResult).text);
+      expect(r.result!.text).toBe((await generateFromServer(`${host.url}/v1/generate`, { prefix: 'time traveller', numChars: 200, temperature: 0.8, seed: 42 })).text);
       await page.close();
     });
   });

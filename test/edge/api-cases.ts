@@ -246,7 +246,8 @@ export function apiCases(fetch: Fetch): void {
       expect(doc.openapi).toBe('3.1.0');
       expect(Object.keys(doc.paths).sort()).toEqual(['/v1/chat/completions', '/v1/completions', '/v1/generate', '/v1/models', '/v1/models/{id}', '/v1/score']);
       const req = doc.components.schemas.GenerateRequest;
-      expect(req.required.sort()).toEqual(['numChars', 'prefix']);
+      // prefix and numChars, unless a continuation goes on from an earlier result
+      expect((req as unknown as { anyOf: { required: string[] }[] }).anyOf).toEqual([{ required: ['prefix', 'numChars'] }, { required: ['continuation'] }]);
       expect(req.additionalProperties).toBe(false);
       expect(req.properties.numChars).toMatchObject({ type: 'integer', minimum: 1, maximum: 2000 });
       expect(req.properties.beamWidth).toMatchObject({ type: 'integer', minimum: 1, maximum: 16 });
@@ -359,6 +360,53 @@ export function apiCases(fetch: Fetch): void {
     });
   });
 
+  describe('continuations', () => {
+    const gen = async (body: object) => (await fetch('/v1/generate', post(body))).json() as Promise<GenerateResult & { error?: { code: string; param: string | null; message: string } }>;
+
+    it('resuming gives the uninterrupted text, from JSON results and from the stream\'s done event', async () => {
+      const request = { prefix: 'the time machine', temperature: 0.9, topK: 10, seed: 42 };
+      const full = await gen({ ...request, numChars: 200 });
+      const a = await gen({ ...request, numChars: 60 });
+      expect(a.finishReason).toBe('length');
+      const streamed = parseSse(await (await fetch('/v1/generate', post({ continuation: a.continuation, numChars: 70, stream: true }))).text());
+      const done = streamed.at(-1)!;
+      expect(done.event).toBe('done');
+      const b = done.data as unknown as GenerateResult;
+      const c = await gen({ continuation: b.continuation, numChars: 70 });
+      expect(a.text + b.text + c.text).toBe(full.text);
+      expect(c.seed).toBe(42);
+    });
+
+    it('/v1/completions returns the continuation beside finish_reason; /v1/generate goes on from it', async () => {
+      const r = (await (await fetch('/v1/completions', post({ prompt: 'time traveller', max_tokens: 30, temperature: 0.7, seed: 5 }))).json()) as { choices: { text: string; finish_reason: string; continuation?: string }[] };
+      expect(r.choices[0].finish_reason).toBe('length');
+      const next = await gen({ continuation: r.choices[0].continuation, numChars: 30 });
+      const full = await gen({ prefix: 'time traveller', numChars: 60, temperature: 0.7, seed: 5 });
+      expect(r.choices[0].text + next.text).toBe(full.generated);
+    });
+
+    it('tampered, truncated, foreign-model and garbage tokens, and contradicting settings, are 400s naming continuation', async () => {
+      const a = await gen({ prefix: 'time traveller', numChars: 10, seed: 1, temperature: 0.5 });
+      const t = a.continuation!;
+      const foreign = (await gen({ model: SERVED[1], prefix: 'The ', numChars: 5, seed: 1 })).continuation!;
+      const bad: [string, object, RegExp][] = [
+        ['tampered', { continuation: t.slice(0, 30) + (t[30] === 'A' ? 'B' : 'A') + t.slice(31) }, /damaged|malformed/],
+        ['truncated', { continuation: t.slice(0, -20) }, /damaged|malformed/],
+        ['garbage', { continuation: 'xyz' }, /not a deeprnn continuation token/],
+        ['foreign', { continuation: foreign }, /is from model "authors-deep-lstm"/],
+        ['contradiction', { continuation: t, temperature: 1 }, /temperature is 1 here and 0.5 in the continuation/],
+        ['not a string', { continuation: 5 }, /continuation must be a string/],
+      ];
+      for (const [what, body, message] of bad) {
+        const r = await fetch('/v1/generate', post({ numChars: 5, ...body }));
+        const e = ((await r.json()) as { error: { code: string; message: string; param: string | null } }).error;
+        expect(r.status, what).toBe(400);
+        expect(e.message, what).toMatch(message);
+        expect(e.param, what).toBe(what === 'contradiction' ? 'temperature' : 'continuation');
+      }
+    });
+  });
+
   describe('POST /v1/score', () => {
     it("gives each character's log-probability and the totals; they sum to what generation reports", async () => {
       const g = (await (await fetch('/v1/generate', post({ prefix: 'the time', numChars: 30, logprobs: 1 }))).json()) as GenerateResult;
@@ -413,7 +461,7 @@ export function apiCases(fetch: Fetch): void {
       ['an author for a model without authors', post({ prefix: 'a', numChars: 5, author: 'doyle' }), 400, 'invalid_request'],
       ['stream not a boolean', post({ prefix: 'a', numChars: 5, stream: 'yes' }), 400, 'invalid_request'],
       ['an unknown field', post({ prefix: 'a', numChars: 5, temprature: 1 }), 400, 'invalid_request'],
-      ['a body over 16 KiB', post({ prefix: 'a', numChars: 5, pad: 'x'.repeat(17000) }), 413, 'payload_too_large'],
+      ['a body over 16 KiB + the longest continuation', post({ prefix: 'a', numChars: 5, pad: 'x'.repeat(17000 + 96 * 1024) }), 413, 'payload_too_large'],
       ['not JSON', { method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'prefix=a' }, 415, 'unsupported_media_type'],
       ['JSON text sequences are not JSON', { method: 'POST', headers: { 'content-type': 'application/json-seq' }, body: '{}' }, 415, 'unsupported_media_type'],
       ['GET on /v1/generate', { method: 'GET' }, 405, 'method_not_allowed'],

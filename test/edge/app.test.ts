@@ -8,7 +8,7 @@ import { createApp, parseOrigins } from '../../edge/app.ts';
 import type { GenerationService } from '../../edge/engine/scheduler.ts';
 import { ModelRegistry, servedModel, type ServedArtifact } from '../../edge/registry.ts';
 import { localEngine } from '../../edge/engine/lane.ts';
-import { parseRateLimit, TokenBuckets } from '../../edge/guards.ts';
+import { parseCpuMs, parseRateLimit, TokenBuckets } from '../../edge/guards.ts';
 import { nodeAssets, serverConfig, startNodeServer, type NodeServer } from '../../edge/node.ts';
 import type { GenerateResult } from '../../shared/contract.ts';
 import { KernelModel, type KernelRows } from '../../shared/kernel/stepper.ts';
@@ -123,6 +123,36 @@ describe('the edge app in Node (app.request, the in-thread engine as on Workers)
     expect(b.take('x')).toBe(1);
     now += 1000;
     expect(b.take('x')).toBe(0);
+  });
+
+  it("a platform rate limiter (Workers' LIMITER binding) replaces the per-process buckets, keyed by API key, else address", async () => {
+    const engine = localEngine(new KernelModel(await loadKernelNode(), artifact.model), SCHEDULE);
+    const seen: string[] = [];
+    const limiter = { limit: async ({ key }: { key: string }) => (seen.push(key), { success: seen.filter((k) => k === key).length <= 2 }) };
+    const app = createApp({ registry: one(artifact, engine), rateLimiter: limiter, rateLimit: { perMinute: 1, burst: 1 }, clientAddress: () => '10.0.0.9' });
+    expect((await app.request('/v1/models')).status).toBe(200);
+    expect((await app.request('/v1/models')).status).toBe(200); // the bucket (burst 1) is not used
+    const limited = await app.request('/v1/models');
+    expect(limited.status).toBe(429);
+    expect(limited.headers.get('retry-after')).toBe('60');
+    expect((await app.request('/v1/models', { headers: { authorization: 'Bearer abc' } })).status).toBe(200);
+    expect(seen).toEqual(['ip:10.0.0.9', 'ip:10.0.0.9', 'ip:10.0.0.9', 'key:abc']);
+  });
+
+  it('CPU_MS and CONTINUATION_SECRET: a budget ends with finishReason budget, and only signed tokens resume', async () => {
+    const engine = localEngine(new KernelModel(await loadKernelNode(), artifact.model), SCHEDULE);
+    const app = createApp({ registry: one(artifact, engine), cpuMs: 5, continuationSecret: 'k' });
+    const r = (await (await app.request('/v1/generate', post({ prefix: 'the', numChars: 500, seed: 1 }))).json()) as GenerateResult;
+    expect(r.finishReason).toBe('budget');
+    const next = await app.request('/v1/generate', post({ continuation: r.continuation }));
+    expect(next.status).toBe(200);
+    const unsigned = createApp({ registry: one(artifact, engine) });
+    const plain = (await (await unsigned.request('/v1/generate', post({ prefix: 'the', numChars: 5, seed: 1 }))).json()) as GenerateResult;
+    const refused = await app.request('/v1/generate', post({ continuation: plain.continuation }));
+    expect(refused.status).toBe(400);
+    expect(((await refused.json()) as { error: { message: string } }).error.message).toMatch(/not signed/);
+    expect(() => parseCpuMs('0', 10)).toThrow(/CPU_MS must be/);
+    expect(parseCpuMs('', 10)).toBe(10);
   });
 
   it('allows only the configured origins when ALLOWED_ORIGINS is set, on the API and the static files', async () => {

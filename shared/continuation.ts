@@ -1,0 +1,343 @@
+/**
+ * Generation state as a value: what a sampling generation needs to go on exactly where it
+ * stopped — on this runtime or another — as one opaque, versioned token.
+ *
+ *   token   = "drc1." base64url(payload ‖ checksum ‖ [hmac])
+ *   payload = the fields of `Continuation`, little-endian (layout in `write`/`read` below)
+ *   checksum = CRC-32(payload)                corruption → 400
+ *   hmac     = HMAC-SHA-256(secret, payload) present when the maker had CONTINUATION_SECRET
+ *
+ * The recurrent state travels as the kernel holds it (float32 bits, every layer's h, then every
+ * LSTM layer's c), so the text that follows is the text an uninterrupted generation writes. The
+ * token is checked field by field on the way in: whatever a client sends, a bad token is a 400
+ * (OptionError), never a fault inside the engine.
+ */
+import { GENERATE_FIELDS, MAX_STOP_CHARS, MAX_STOP_SEQUENCES, checkField, LIBRARY_LIMITS, type FieldSpec } from './contract.ts';
+import { OptionError } from './errors.ts';
+import type { Model } from './model.ts';
+import { hmacSha256 } from './sha256.ts';
+
+export const CONTINUATION_VERSION = 1;
+const PREFIX = `drc${CONTINUATION_VERSION}.`;
+const CHECKSUM_BYTES = 4;
+const HMAC_BYTES = 32;
+/** Characters of text kept for the stop matcher and paragraph starts. */
+export const TAIL_CHARS = MAX_STOP_CHARS + 2;
+/** Ids a token may still have to read (an unread prefix: at most a request's prefix). */
+const MAX_FEED = LIBRARY_LIMITS.maxPrefixChars + 2;
+
+/** The sampler's settings, fixed for a generation and all its continuations. */
+export interface ContinuationSettings {
+  temperature: number;
+  topK?: number;
+  topP?: number;
+  /** As the model reads them (after its preprocessing). */
+  stop: string[];
+  author?: string;
+  logprobs: number;
+}
+
+export interface Continuation {
+  model: string;
+  /** SHA-256 of the weights (hex): a token resumes on these weights only. */
+  weightsSha256: string;
+  seed: number;
+  /** The sampler's xoshiro128** state. */
+  rng: number[];
+  /** Ids still to feed before the next character is chosen, in order (never empty): the last character, after the unread rest of a prefix a budget cut. */
+  feed: number[];
+  /** Characters generated so far, over every slice. */
+  generated: number;
+  /** Characters the request that made this token still wanted (0 when it ended on its own numChars). */
+  remaining: number;
+  settings: ContinuationSettings;
+  /** The last characters of prefix + text (where paragraphs start, for author tags). */
+  textTail: string;
+  /** The last characters generated since the user last wrote (what stop sequences match). */
+  stopTail: string;
+  /** Per layer h, then (LSTM) per layer c: numLayers · hiddenSize each, float32. */
+  state: Float32Array;
+}
+
+/** Floats of recurrent state a model's continuation holds. */
+export function stateLength(model: Model): number {
+  const { numLayers: L, hiddenSize: H, cell } = model.arch;
+  return L * H * (cell === 'lstm' ? 2 : 1);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Bytes
+
+const utf8 = new TextEncoder();
+const fromUtf8 = new TextDecoder('utf-8', { fatal: true });
+
+class Writer {
+  private buf = new Uint8Array(8192);
+  private view = new DataView(this.buf.buffer);
+  length = 0;
+  private room(n: number): void {
+    if (this.length + n <= this.buf.length) return;
+    const bigger = new Uint8Array(Math.max(this.buf.length * 2, this.length + n));
+    bigger.set(this.buf);
+    this.buf = bigger;
+    this.view = new DataView(bigger.buffer);
+  }
+  u8(v: number): void {
+    this.room(1);
+    this.view.setUint8(this.length++, v);
+  }
+  u32(v: number): void {
+    this.room(4);
+    this.view.setUint32(this.length, v, true);
+    this.length += 4;
+  }
+  f64(v: number): void {
+    this.room(8);
+    this.view.setFloat64(this.length, v, true);
+    this.length += 8;
+  }
+  bytes(b: Uint8Array): void {
+    this.room(b.length);
+    this.buf.set(b, this.length);
+    this.length += b.length;
+  }
+  str(s: string): void {
+    const b = utf8.encode(s);
+    this.u32(b.length);
+    this.bytes(b);
+  }
+  done(): Uint8Array {
+    return this.buf.subarray(0, this.length);
+  }
+}
+
+const malformed = () => new OptionError('continuation is malformed: send the token exactly as a response returned it');
+
+class Reader {
+  private at = 0;
+  private readonly view: DataView;
+  constructor(private readonly buf: Uint8Array) {
+    this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  }
+  private need(n: number): void {
+    if (this.at + n > this.buf.length) throw malformed();
+  }
+  u8(): number {
+    this.need(1);
+    return this.view.getUint8(this.at++);
+  }
+  u32(): number {
+    this.need(4);
+    const v = this.view.getUint32(this.at, true);
+    this.at += 4;
+    return v;
+  }
+  f64(): number {
+    this.need(8);
+    const v = this.view.getFloat64(this.at, true);
+    this.at += 8;
+    return v;
+  }
+  bytes(n: number): Uint8Array {
+    this.need(n);
+    const b = this.buf.subarray(this.at, this.at + n);
+    this.at += n;
+    return b;
+  }
+  /** A string of at most `max` bytes. */
+  str(max: number): string {
+    const n = this.u32();
+    if (n > max) throw malformed();
+    try {
+      return fromUtf8.decode(this.bytes(n));
+    } catch {
+      throw malformed();
+    }
+  }
+  /** `n` float32 values, copied (the token's bytes need not be aligned). */
+  f32s(n: number): Float32Array {
+    const out = new Float32Array(n);
+    new Uint8Array(out.buffer).set(this.bytes(n * 4));
+    if (new Uint8Array(new Uint16Array([1]).buffer)[0] !== 1) throw new Error('big-endian hosts are not supported');
+    return out;
+  }
+  get done(): boolean {
+    return this.at === this.buf.length;
+  }
+}
+
+/** Bytes → base64url without padding (btoa is in every runtime we serve: Node, Workers, browsers). */
+export function base64url(bytes: Uint8Array): string {
+  let binary = '';
+  for (let i = 0; i < bytes.length; i += 0x8000) binary += String.fromCharCode.apply(null, bytes.subarray(i, i + 0x8000) as unknown as number[]);
+  return btoa(binary).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+}
+
+/** base64url → bytes, or null when it is not base64url. */
+export function fromBase64url(s: string): Uint8Array | null {
+  if (s.length % 4 === 1 || !/^[A-Za-z0-9_-]*$/.test(s)) return null;
+  let binary: string;
+  try {
+    binary = atob(s.replace(/-/g, '+').replace(/_/g, '/'));
+  } catch {
+    return null;
+  }
+  const out = new Uint8Array(binary.length);
+  for (let i = 0; i < binary.length; i++) out[i] = binary.charCodeAt(i);
+  return out;
+}
+
+const CRC_TABLE = new Uint32Array(256);
+for (let n = 0; n < 256; n++) {
+  let c = n;
+  for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+  CRC_TABLE[n] = c >>> 0;
+}
+/** CRC-32 (IEEE): catches damage in transit; forgery is the HMAC's job. */
+export function crc32(bytes: Uint8Array): number {
+  let c = 0xffffffff;
+  for (let i = 0; i < bytes.length; i++) c = CRC_TABLE[(c ^ bytes[i]) & 255] ^ (c >>> 8);
+  return (c ^ 0xffffffff) >>> 0;
+}
+const checksum = (payload: Uint8Array) => {
+  const out = new Uint8Array(CHECKSUM_BYTES);
+  new DataView(out.buffer).setUint32(0, crc32(payload), true);
+  return out;
+};
+
+const hex = (b: Uint8Array) => Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
+const fromHex = (s: string) => Uint8Array.from(s.match(/../g) ?? [], (h) => parseInt(h, 16));
+const sameBytes = (a: Uint8Array, b: Uint8Array) => a.length === b.length && a.every((x, i) => x === b[i]);
+
+// ---------------------------------------------------------------------------------------------
+// Token ↔ value
+
+/** A continuation → its token; signed with HMAC-SHA-256 when `secret` is given. */
+export function encodeContinuation(c: Continuation, secret?: string): string {
+  const w = new Writer();
+  w.u8(secret ? 1 : 0); // flags: bit 0, signed
+  w.str(c.model);
+  w.bytes(fromHex(c.weightsSha256.padEnd(64, '0').slice(0, 64)));
+  w.u32(c.seed);
+  for (let i = 0; i < 4; i++) w.u32(c.rng[i]);
+  w.u32(c.feed.length);
+  for (const id of c.feed) w.u32(id);
+  w.u32(c.generated);
+  w.u32(c.remaining);
+  const s = c.settings;
+  w.f64(s.temperature);
+  w.u32(s.topK ?? 0);
+  w.f64(s.topP ?? 0);
+  w.u8(s.logprobs);
+  w.str(s.author ?? '');
+  w.u8(s.stop.length);
+  for (const x of s.stop) w.str(x);
+  w.str(c.textTail);
+  w.str(c.stopTail);
+  w.u32(c.state.length);
+  w.bytes(new Uint8Array(c.state.buffer, c.state.byteOffset, c.state.byteLength));
+  const payload = w.done();
+  const out = new Uint8Array(payload.length + CHECKSUM_BYTES + (secret ? HMAC_BYTES : 0));
+  out.set(payload);
+  out.set(checksum(payload), payload.length);
+  if (secret) out.set(hmacSha256(utf8.encode(secret), payload), payload.length + CHECKSUM_BYTES);
+  return PREFIX + base64url(out);
+}
+
+/**
+ * A token → its continuation, checked: the version, the checksum, the signature (required when
+ * `secret` is set; a signed token read without a secret — a page's library — is taken on its
+ * checksum), and every field's type and range. The model-specific checks are `checkContinuation`'s.
+ */
+export function decodeContinuation(token: string, secret?: string): Continuation {
+  const m = /^drc(\d+)\.([A-Za-z0-9_-]*)$/.exec(token);
+  if (!m) throw new OptionError('continuation is not a deeprnn continuation token (one starts with "drc1."): send the token exactly as a response returned it');
+  if (Number(m[1]) !== CONTINUATION_VERSION) throw new OptionError(`continuation is in format version ${m[1]}; this version of deeprnn reads version ${CONTINUATION_VERSION}`);
+  const bytes = fromBase64url(m[2]);
+  if (!bytes || bytes.length < 1 + CHECKSUM_BYTES) throw malformed();
+  const signed = (bytes[0] & 1) === 1;
+  if (bytes[0] > 1) throw malformed();
+  const end = bytes.length - CHECKSUM_BYTES - (signed ? HMAC_BYTES : 0);
+  if (end < 1) throw malformed();
+  const payload = bytes.subarray(0, end);
+  if (!sameBytes(checksum(payload), bytes.subarray(end, end + CHECKSUM_BYTES))) {
+    throw new OptionError('continuation is damaged (its checksum does not match): send the token exactly as a response returned it');
+  }
+  if (secret) {
+    if (!signed) throw new OptionError('continuation is not signed, and this server only resumes the continuations it signed');
+    if (!sameBytes(hmacSha256(utf8.encode(secret), payload), bytes.subarray(end + CHECKSUM_BYTES))) {
+      throw new OptionError("continuation is not signed by this server: its signature does not match (or CONTINUATION_SECRET changed)");
+    }
+  }
+  const r = new Reader(payload);
+  r.u8();
+  const model = r.str(128);
+  const weightsSha256 = hex(r.bytes(32));
+  const seed = r.u32();
+  const rng = [r.u32(), r.u32(), r.u32(), r.u32()];
+  const nFeed = r.u32();
+  if (nFeed < 1 || nFeed > MAX_FEED) throw malformed();
+  const feed = Array.from({ length: nFeed }, () => r.u32());
+  const generated = r.u32();
+  const remaining = r.u32();
+  const temperature = r.f64();
+  const topK = r.u32();
+  const topP = r.f64();
+  const logprobs = r.u8();
+  const author = r.str(256);
+  const nStop = r.u8();
+  if (nStop > MAX_STOP_SEQUENCES) throw malformed();
+  const stop = Array.from({ length: nStop }, () => r.str(MAX_STOP_CHARS * 4));
+  const textTail = r.str(TAIL_CHARS * 4);
+  const stopTail = r.str(TAIL_CHARS * 4);
+  const nState = r.u32();
+  if (nState > 1 << 24) throw malformed();
+  const state = r.f32s(nState);
+  if (!r.done) throw malformed();
+
+  // Every field within what a generation request may hold: a token is input like any other.
+  const field = (name: string, spec: FieldSpec, v: unknown) => {
+    try {
+      checkField(name, spec, v, LIBRARY_LIMITS);
+    } catch {
+      throw new OptionError(`continuation is invalid: it holds temperature/topK/topP/logprobs/stop/author out of bounds (invalid ${name} ${JSON.stringify(v)})`);
+    }
+  };
+  field('temperature', GENERATE_FIELDS.temperature, temperature);
+  if (topK !== 0) field('topK', GENERATE_FIELDS.topK, topK);
+  if (topP !== 0) field('topP', GENERATE_FIELDS.topP, topP);
+  field('logprobs', GENERATE_FIELDS.logprobs, logprobs);
+  if (stop.length) field('stop', GENERATE_FIELDS.stop, stop);
+  if (author) field('author', GENERATE_FIELDS.author, author);
+  if (remaining > LIBRARY_LIMITS.maxNumChars) throw new OptionError(`continuation is invalid: it holds a remaining count of ${remaining}`);
+  if (rng.every((x) => x === 0)) throw new OptionError('continuation is invalid: its sampler state is all zeros');
+  if ([...textTail].length > TAIL_CHARS || [...stopTail].length > TAIL_CHARS) throw malformed();
+  for (let i = 0; i < state.length; i++) if (!Number.isFinite(state[i])) throw new OptionError(`continuation is invalid: its recurrent state holds a non-finite value at ${i}`);
+  const settings: ContinuationSettings = { temperature, stop, logprobs };
+  if (topK !== 0) settings.topK = topK;
+  if (topP !== 0) settings.topP = topP;
+  if (author) settings.author = author;
+  return { model, weightsSha256, seed, rng, feed, generated, remaining, settings, textTail, stopTail, state };
+}
+
+const short = (sha: string) => (sha ? sha.slice(0, 12) : 'unsaved');
+
+/**
+ * A decoded continuation against the model asked to resume it: the same model and weights, a
+ * state of the model's size (hidden states within tanh's range), ids in its vocabulary, an
+ * author it knows, stop sequences in its alphabet.
+ */
+export function checkContinuation(c: Continuation, model: Model): void {
+  const mine = model.weightsSha256 ?? '';
+  if (c.model !== model.name || c.weightsSha256 !== mine.padEnd(64, '0').slice(0, 64)) {
+    throw new OptionError(`continuation is from model ${JSON.stringify(c.model)} (weights ${short(c.weightsSha256)}), not from ${JSON.stringify(model.name)} (weights ${short(mine)}): resume it on the model that made it`);
+  }
+  const n = stateLength(model);
+  if (c.state.length !== n) throw new OptionError(`continuation is invalid: its recurrent state has ${c.state.length} values; model ${model.name} has ${n}`);
+  const hs = model.arch.numLayers * model.arch.hiddenSize;
+  for (let i = 0; i < hs; i++) if (Math.abs(c.state[i]) > 1) throw new OptionError(`continuation is invalid: its hidden state holds ${c.state[i]} at ${i}, outside [-1, 1]`);
+  const V = model.arch.vocabSize;
+  for (const id of c.feed) if (id >= V) throw new OptionError(`continuation is invalid: it holds token id ${id}, outside the vocabulary of ${V}`);
+  if (c.settings.author !== undefined && !model.vocab.authors.has(c.settings.author)) throw new OptionError(`continuation is invalid: it asks for author ${JSON.stringify(c.settings.author)}, whom model ${model.name} does not know`);
+  for (const s of c.settings.stop) for (const ch of s) if (!model.vocab.has(ch)) throw new OptionError(`continuation is invalid: it holds a stop sequence with ${JSON.stringify(ch)}, which model ${model.name} cannot write`);
+}
