@@ -123,7 +123,7 @@ export const GENERATE_FIELDS = {
   },
   model: MODEL_FIELD,
   continuation: {
-    kind: 'string', maxChars: MAX_CONTINUATION_CHARS, api: 'optional', cli: true, option: 'continue', element: false,
+    kind: 'string', maxChars: MAX_CONTINUATION_CHARS, api: 'optional', cli: true, option: 'continue', element: true,
     description:
       'Go on from where a result stopped: the `continuation` token of a result whose finishReason is length, deadline or budget. The text that follows is what the uninterrupted generation writes, on any runtime. Settings (temperature, topK, topP, seed, stop, logprobs, author) come from the token; one that contradicts it is refused. Beam search returns no continuation.',
   },

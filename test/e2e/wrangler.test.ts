@@ -94,6 +94,31 @@ describe('plain wrangler dev: the free plan\'s 10 ms of CPU per request', () => 
     expect(fromNode.text + (await post({ continuation: fromNode.continuation, numChars: 60 })).text).toBe(full);
   });
 
+  it('in a page: the in-page kernel\'s token resumes on the Worker and in Node, and the Worker\'s resumes in the page', async () => {
+    const request = { prefix: 'the machine', temperature: 1, topP: 0.95, seed: 12 };
+    const full = predict(model, { ...request, numChars: 120 }, km).text;
+    const fromWorker = (await (await fetch(`${worker.url}/v1/generate`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ ...request, numChars: 60 }) })).json()) as GenerateResult;
+    const m = `${worker.url}/models/timemachine-deep-lstm`;
+    const html = `<!doctype html><html><body><script type="module" src="${worker.url}/static/deeprnn.js"></script>
+      <deeprnn-generate model="${m}" prefix="the machine" num-chars="60" temperature="1" top-p="0.95" seed="12" autostart></deeprnn-generate>
+      <deeprnn-generate model="${m}" continuation="${fromWorker.continuation}" num-chars="60" autostart></deeprnn-generate></body></html>`;
+    const local = await pageServer({ '/': html });
+    const page = await browser.newPage();
+    await page.goto(local.url);
+    const [inPage, resumed] = await page.waitForFunction(() => {
+      const els = [...document.querySelectorAll('deeprnn-generate')] as (HTMLElement & { result: GenerateResult | null; error: string | null })[];
+      return els.every((e) => e.result || e.error) ? els.map((e) => ({ result: e.result, error: e.error })) : null;
+    }, undefined, { timeout: 60_000 }).then((h) => h.jsonValue() as Promise<{ result: GenerateResult | null; error: string | null }[]>);
+    await page.close();
+    local.server.close();
+    expect(inPage.error).toBeNull();
+    expect(resumed.error).toBeNull();
+    expect(fromWorker.text + resumed.result!.text).toBe(full);
+    expect(inPage.result!.text + predict(model, { continuation: inPage.result!.continuation, numChars: 60 }, km).text).toBe(full);
+    const onWorker = (await (await fetch(`${worker.url}/v1/generate`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ continuation: inPage.result!.continuation, numChars: 60 }) })).json()) as GenerateResult;
+    expect(inPage.result!.text + onWorker.text).toBe(full);
+  });
+
   it('tampered and garbage tokens are 400s', async () => {
     for (const continuation of ['drc1.AAAA', 'nonsense', `drc1.${'A'.repeat(400)}`]) {
       const r = await fetch(`${worker.url}/v1/generate`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ continuation }) });
