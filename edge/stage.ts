@@ -10,7 +10,7 @@
  * a plain `npx wrangler dev`, `npx wrangler deploy` (`--dry-run` too) and Cloudflare's
  * git-connected builds stage MODEL_DIR (unset: the shipped model) and say what goes out.
  */
-import { copyFile, mkdir, rm, stat, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DEFAULT_MODEL_DIR } from '../shared/platform/node.ts';
@@ -31,7 +31,9 @@ export async function stageModels(modelDir: string, assetsDir = ASSETS_DIR, maxF
   const dirs = parseModelDirs(modelDir);
   const artifacts = await loadModelFolders(dirs);
   const out = join(assetsDir, 'models');
-  await rm(out, { recursive: true, force: true });
+  // Built aside, then swapped in: a Worker already serving from `out` (another wrangler dev) never sees it half-written.
+  const next = `${out}.next-${process.pid}`;
+  await rm(next, { recursive: true, force: true });
   const index: ModelsIndex = { models: [] };
   for (const [i, a] of artifacts.entries()) {
     const files = ['model.json', 'weights.bin', ...(a.files.plotSvg !== undefined ? ['perplexity.svg'] : [])];
@@ -42,11 +44,16 @@ export async function stageModels(modelDir: string, assetsDir = ASSETS_DIR, maxF
       }
     }
     const folder = String(i);
-    await mkdir(join(out, folder), { recursive: true });
-    for (const f of files) await copyFile(join(dirs[i], f), join(out, folder, f));
+    await mkdir(join(next, folder), { recursive: true });
+    for (const f of files) await copyFile(join(dirs[i], f), join(next, folder, f));
     index.models.push({ name: a.model.name, folder, plot: a.files.plotSvg !== undefined });
   }
-  await writeFile(join(out, MODELS_INDEX), JSON.stringify(index, null, 2));
+  await mkdir(next, { recursive: true });
+  await writeFile(join(next, MODELS_INDEX), JSON.stringify(index, null, 2));
+  const old = `${out}.old-${process.pid}`;
+  await rename(out, old).catch(() => {}); // none yet
+  await rename(next, out);
+  await rm(old, { recursive: true, force: true });
   return index;
 }
 
