@@ -11,7 +11,7 @@
  * git-connected builds stage MODEL_DIR (unset: the shipped model) and say what goes out.
  */
 import { copyFile, mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DEFAULT_MODEL_DIR } from '../shared/platform/node.ts';
 import { loadModelFolders } from './node.ts';
@@ -31,8 +31,9 @@ export async function stageModels(modelDir: string, assetsDir = ASSETS_DIR, maxF
   const dirs = parseModelDirs(modelDir);
   const artifacts = await loadModelFolders(dirs);
   const out = join(assetsDir, 'models');
-  // Built aside, then swapped in: a Worker already serving from `out` (another wrangler dev) never sees it half-written.
-  const next = `${out}.next-${process.pid}`;
+  // Built beside the assets folder (never uploaded with it, even if this run dies), then swapped
+  // in: a Worker already serving from `out` (another wrangler dev) never sees it half-written.
+  const next = join(dirname(assetsDir), `.models-next-${process.pid}`);
   await rm(next, { recursive: true, force: true });
   const index: ModelsIndex = { models: [] };
   for (const [i, a] of artifacts.entries()) {
@@ -48,9 +49,9 @@ export async function stageModels(modelDir: string, assetsDir = ASSETS_DIR, maxF
     for (const f of files) await copyFile(join(dirs[i], f), join(next, folder, f));
     index.models.push({ name: a.model.name, folder, plot: a.files.plotSvg !== undefined });
   }
-  await mkdir(next, { recursive: true });
   await writeFile(join(next, MODELS_INDEX), JSON.stringify(index, null, 2));
-  const old = `${out}.old-${process.pid}`;
+  const old = join(dirname(assetsDir), `.models-old-${process.pid}`);
+  await mkdir(assetsDir, { recursive: true });
   await rename(out, old).catch(() => {}); // none yet
   await rename(next, out);
   await rm(old, { recursive: true, force: true });

@@ -40,7 +40,6 @@ export interface Env {
 /** Workers' free plan: 10 ms of CPU per request. A paid plan sets CPU_MS (and limits.cpu_ms) higher. */
 const DEFAULT_CPU_MS = 10;
 
-
 let app: Promise<OpenAPIHono<AppEnv>> | undefined;
 
 async function build(env: Env): Promise<OpenAPIHono<AppEnv>> {

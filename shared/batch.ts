@@ -116,7 +116,7 @@ export class BatchExecutor {
     const i = this.entries.findIndex((e) => e.job === job);
     if (i < 0) return;
     const [gone] = this.entries.splice(i, 1);
-    gone.job.leave?.(this.stepper.readState(gone.first), gone.ready ? gone.job.prefill.length : gone.read);
+    gone.job.leave?.(gone.read, () => this.stepper.readState(gone.first));
     const n = gone.job.rows;
     for (let r = gone.first + n; r < this.used; r++) this.stepper.copy(r, r - n);
     for (const e of this.entries) if (e.first > gone.first) e.first -= n;
@@ -155,16 +155,12 @@ export class BatchExecutor {
     for (const e of this.entries) if (e.ready) e.job.inputs(this.tokens, e.first);
     const logits = this.stepper.step(0, this.tokens.subarray(0, this.readyRows));
     const stride = this.stepper.logitsStride;
-    let done = false;
     for (const e of this.entries) {
       if (!e.ready) continue;
       this.current = e;
-      if (!e.job.advance(logits, e.first * stride, stride, this.ops)) {
-        finished.push(e.job);
-        done = true;
-      }
+      if (!e.job.advance(logits, e.first * stride, stride, this.ops)) finished.push(e.job);
     }
-    if (done) for (const job of finished) if (job.finished) this.remove(job);
+    for (const job of finished) if (job.finished) this.remove(job);
     return finished;
   }
 

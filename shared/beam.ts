@@ -6,7 +6,7 @@
  * APIs, by summed log-probability / length ^ lengthPenalty. Deterministic: ties go to the
  * earlier beam, then the lower id. Width 1 is greedy decoding.
  */
-import { generateResult, MAX_STOP_CHARS, type BeamResult, type FinishReason, type GeneratedToken, type GenerateResult, type StartEvent } from './contract.ts';
+import { generateResult, TAIL_CHARS, type BeamResult, type FinishReason, type GeneratedToken, type GenerateResult, type StartEvent } from './contract.ts';
 import { startEvent, type DecodeJob, type RowOps, type ValidatedGeneration } from './generate.ts';
 import type { Model } from './model.ts';
 import { asTokenLogprobs, logSumExp, modelTop } from './sampling.ts';
@@ -33,7 +33,6 @@ interface Finished {
   reason: FinishReason;
 }
 
-const TAIL = MAX_STOP_CHARS + 2;
 
 class BeamJob implements DecodeJob {
   readonly rows: number;
@@ -59,7 +58,7 @@ class BeamJob implements DecodeJob {
     this.prefill = g.ids.slice(0, -1);
     this.V = model.arch.vocabSize;
     this.start = startEvent(model, g);
-    this.alive = [{ parent: null, id: g.ids[g.ids.length - 1], emit: false, logprob: 0, top: null, sum: 0, len: 0, tail: g.prefix.slice(-TAIL) }];
+    this.alive = [{ parent: null, id: g.ids[g.ids.length - 1], emit: false, logprob: 0, top: null, sum: 0, len: 0, tail: g.prefix.slice(-TAIL_CHARS) }];
     if (g.budget?.chars === 0) this.stop('budget');
   }
 
@@ -101,7 +100,7 @@ class BeamJob implements DecodeJob {
       }
       const node: Node = {
         parent, id: emit ? c.id : this.g.author!.id, emit, logprob: c.lp, top, sum: c.sum, len: parent.len + (emit ? 1 : 0),
-        tail: emit ? (parent.tail + vocab.tokens[c.id]).slice(-TAIL) : parent.tail,
+        tail: emit ? (parent.tail + vocab.tokens[c.id]).slice(-TAIL_CHARS) : parent.tail,
       };
       if (emit && this.g.stop.some((s) => node.tail.endsWith(s) && node.len >= [...s].length)) this.setAside(node, 'stop');
       else if (node.len >= this.g.numChars) this.setAside(node, 'length');

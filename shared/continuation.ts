@@ -12,7 +12,7 @@
  * token is checked field by field on the way in: whatever a client sends, a bad token is a 400
  * (OptionError), never a fault inside the engine.
  */
-import { GENERATE_FIELDS, MAX_STOP_CHARS, MAX_STOP_SEQUENCES, checkField, LIBRARY_LIMITS, type FieldSpec } from './contract.ts';
+import { GENERATE_FIELDS, MAX_STOP_CHARS, MAX_STOP_SEQUENCES, checkField, LIBRARY_LIMITS, TAIL_CHARS, type FieldSpec } from './contract.ts';
 import { OptionError } from './errors.ts';
 import type { Model } from './model.ts';
 import { hmacSha256 } from './sha256.ts';
@@ -21,8 +21,6 @@ export const CONTINUATION_VERSION = 1;
 const PREFIX = `drc${CONTINUATION_VERSION}.`;
 const CHECKSUM_BYTES = 4;
 const HMAC_BYTES = 32;
-/** Characters of text kept for the stop matcher and paragraph starts. */
-export const TAIL_CHARS = MAX_STOP_CHARS + 2;
 /** Ids a token may still have to read (an unread prefix: at most a request's prefix). */
 const MAX_FEED = LIBRARY_LIMITS.maxPrefixChars + 2;
 
@@ -101,6 +99,12 @@ class Writer {
     this.buf.set(b, this.length);
     this.length += b.length;
   }
+  /** float32 values, little-endian whatever the host (their bits as they are: states are finite). */
+  f32s(values: Float32Array): void {
+    this.room(values.length * 4);
+    for (let i = 0; i < values.length; i++) this.view.setFloat32(this.length + 4 * i, values[i], true);
+    this.length += values.length * 4;
+  }
   str(s: string): void {
     const b = utf8.encode(s);
     this.u32(b.length);
@@ -154,11 +158,12 @@ class Reader {
       throw malformed();
     }
   }
-  /** `n` float32 values, copied (the token's bytes need not be aligned). */
+  /** `n` float32 values, little-endian. */
   f32s(n: number): Float32Array {
+    this.need(n * 4);
     const out = new Float32Array(n);
-    new Uint8Array(out.buffer).set(this.bytes(n * 4));
-    if (new Uint8Array(new Uint16Array([1]).buffer)[0] !== 1) throw new Error('big-endian hosts are not supported');
+    for (let i = 0; i < n; i++) out[i] = this.view.getFloat32(this.at + 4 * i, true);
+    this.at += n * 4;
     return out;
   }
   get done(): boolean {
@@ -217,7 +222,7 @@ export function encodeContinuation(c: Continuation, secret?: string): string {
   const w = new Writer();
   w.u8(secret ? 1 : 0); // flags: bit 0, signed
   w.str(c.model);
-  w.bytes(fromHex(c.weightsSha256.padEnd(64, '0').slice(0, 64)));
+  w.bytes(fromHex(c.weightsSha256));
   w.u32(c.seed);
   for (let i = 0; i < 4; i++) w.u32(c.rng[i]);
   w.u32(c.feed.length);
@@ -235,7 +240,7 @@ export function encodeContinuation(c: Continuation, secret?: string): string {
   w.str(c.textTail);
   w.str(c.stopTail);
   w.u32(c.state.length);
-  w.bytes(new Uint8Array(c.state.buffer, c.state.byteOffset, c.state.byteLength));
+  w.f32s(c.state);
   const payload = w.done();
   const out = new Uint8Array(payload.length + CHECKSUM_BYTES + (secret ? HMAC_BYTES : 0));
   out.set(payload);
@@ -320,7 +325,11 @@ export function decodeContinuation(token: string, secret?: string): Continuation
   return { model, weightsSha256, seed, rng, feed, generated, remaining, settings, textTail, stopTail, state };
 }
 
-const short = (sha: string) => (sha ? sha.slice(0, 12) : 'unsaved');
+/** What a model made in memory (never saved, so never hashed) names as its weights. */
+const UNSAVED = '0'.repeat(64);
+/** The weights a model's continuations name: SHA-256 of weights.bin. */
+export const weightsDigest = (model: Model): string => model.weightsSha256 ?? UNSAVED;
+const short = (sha: string) => (sha === UNSAVED ? 'unsaved' : sha.slice(0, 12));
 
 /**
  * A decoded continuation against the model asked to resume it: the same model and weights, a
@@ -328,8 +337,8 @@ const short = (sha: string) => (sha ? sha.slice(0, 12) : 'unsaved');
  * author it knows, stop sequences in its alphabet.
  */
 export function checkContinuation(c: Continuation, model: Model): void {
-  const mine = model.weightsSha256 ?? '';
-  if (c.model !== model.name || c.weightsSha256 !== mine.padEnd(64, '0').slice(0, 64)) {
+  const mine = weightsDigest(model);
+  if (c.model !== model.name || c.weightsSha256 !== mine) {
     throw new OptionError(`continuation is from model ${JSON.stringify(c.model)} (weights ${short(c.weightsSha256)}), not from ${JSON.stringify(model.name)} (weights ${short(mine)}): resume it on the model that made it`);
   }
   const n = stateLength(model);

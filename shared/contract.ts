@@ -21,6 +21,8 @@ export const MAX_TEMPERATURE = 100;
 export const MAX_LOGPROBS = 10;
 export const MAX_STOP_SEQUENCES = 4;
 export const MAX_STOP_CHARS = 32;
+/** The last characters a generation keeps of its text: enough for a stop sequence and a paragraph start. */
+export const TAIL_CHARS = MAX_STOP_CHARS + 2;
 export const MAX_BEAM_WIDTH = 16;
 export const LENGTH_PENALTY_RANGE = [-10, 10] as const;
 /** Characters a request generates when it does not say (d2l's `predict_ch8(…, 50, …)`). */
@@ -149,8 +151,10 @@ export type GenerateRequest = Request<typeof GENERATE_FIELDS>;
 export type ScoreRequest = Request<typeof SCORE_FIELDS>;
 
 const kebab = (name: string) => name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
-/** A field's name as an element attribute, and as a CLI option (without the dashes) unless its spec names another. */
-export const optionName = (name: string, spec?: FieldSpec): string => spec?.option ?? kebab(name);
+/** A field's name as an element attribute. */
+export const attributeName = kebab;
+/** A field's name as a CLI option (without the dashes): its spec's `option`, else the attribute's. */
+export const optionName = (name: string, spec: FieldSpec): string => spec.option ?? kebab(name);
 
 export function maxOf(spec: FieldSpec, limits: Limits): number {
   const m = spec.kind === 'string' || spec.kind === 'strings' ? spec.maxChars : spec.kind === 'boolean' ? 1 : spec.max;

@@ -12,9 +12,9 @@
 import { runJob } from './batch.ts';
 import { beamJob } from './beam.ts';
 import {
-  checkRequest, DEFAULT_NUM_CHARS, generateResult, GENERATE_FIELDS, LIBRARY_LIMITS, type FinishReason, type GeneratedToken, type GenerateRequest, type GenerateResult, type Limits, type StartEvent,
+  checkRequest, DEFAULT_NUM_CHARS, generateResult, GENERATE_FIELDS, LIBRARY_LIMITS, TAIL_CHARS, type FinishReason, type GeneratedToken, type GenerateRequest, type GenerateResult, type Limits, type StartEvent,
 } from './contract.ts';
-import { checkContinuation, decodeContinuation, encodeContinuation, TAIL_CHARS, type Continuation } from './continuation.ts';
+import { checkContinuation, decodeContinuation, encodeContinuation, weightsDigest, type Continuation } from './continuation.ts';
 import { planBudget, type StepBudget } from './cost.ts';
 import { OptionError } from './errors.ts';
 import { KernelModel, referenceRows, type RowStepper } from './kernel/stepper.ts';
@@ -83,6 +83,17 @@ export function validateGeneration(model: Model, raw: unknown, limits: Limits = 
   return g;
 }
 
+/** The sampler's settings from a request's (or a token's) fields. */
+function samplingOf(s: { temperature?: number; topK?: number; topP?: number }): SamplingOptions {
+  const o: SamplingOptions = { temperature: s.temperature ?? 0 };
+  if (s.topK !== undefined) o.topK = s.topK;
+  if (s.topP !== undefined) o.topP = s.topP;
+  return o;
+}
+
+/** What a sampling generation's continuation names and signs with. */
+const tokenFor = (model: Model, o: GenerationOptions): ValidatedGeneration['token'] => ({ model: model.name, weightsSha256: weightsDigest(model), secret: o.secret });
+
 /** The prefix as the model reads it, checked against the bound. */
 function readPrefix(model: Model, prefix: string, limits: Limits): string {
   const p = normalizePrefix(prefix, model.preprocessing);
@@ -115,23 +126,20 @@ function fresh(model: Model, r: GenerateRequest, limits: Limits, o: GenerationOp
     if (id === undefined) throw new OptionError(known.length ? `author must be one of ${known.join(', ')}, got ${JSON.stringify(r.author)}` : `this model was trained without author tags, so it takes no author (got ${JSON.stringify(r.author)})`);
     author = { name: r.author, id };
   }
-  const sampling: SamplingOptions = { temperature: r.temperature ?? 0 };
-  if (r.topK !== undefined) sampling.topK = r.topK;
-  if (r.topP !== undefined) sampling.topP = r.topP;
   const ids = model.vocab.encode(prefix);
   if (author) ids.unshift(author.id);
   return {
     prefix,
     ids,
     numChars: r.numChars ?? GENERATE_FIELDS.numChars.default,
-    sampling,
+    sampling: samplingOf(r),
     seed: r.seed ?? crypto.getRandomValues(new Uint32Array(1))[0],
     logprobs: r.logprobs ?? 0,
     stop,
     beam: beamWidth > 1 ? { width: beamWidth, lengthPenalty: r.lengthPenalty ?? 1, numReturn: r.numReturn ?? 1 } : null,
     author,
     tails: { text: prefix.slice(-TAIL_CHARS), stop: '' },
-    token: beamWidth > 1 ? null : { model: model.name, weightsSha256: model.weightsSha256 ?? '', secret: o.secret },
+    token: beamWidth > 1 ? null : tokenFor(model, o),
   };
 }
 
@@ -145,21 +153,17 @@ function resumed(model: Model, r: GenerateRequest, limits: Limits, o: Generation
   };
   for (const k of FIXED_BY_CONTINUATION) {
     const asked = k === 'stop' && r.stop ? r.stop.map((s) => normalizePrefix(s, model.preprocessing)) : r[k];
-    if (asked === undefined || (k === 'logprobs' && asked === 0 && fixed.logprobs === 0)) continue;
-    if (JSON.stringify(asked) !== JSON.stringify(fixed[k])) {
+    if (asked !== undefined && JSON.stringify(asked) !== JSON.stringify(fixed[k])) {
       throw new OptionError(`${k} is ${JSON.stringify(r[k])} here and ${fixed[k] === undefined ? 'unset' : JSON.stringify(fixed[k])} in the continuation, whose settings it goes on with: leave ${k} out`);
     }
   }
   const prefix = r.prefix === undefined ? '' : readPrefix(model, r.prefix, limits);
   const author = c.settings.author === undefined ? undefined : { name: c.settings.author, id: model.vocab.authors.get(c.settings.author)! };
-  const sampling: SamplingOptions = { temperature: c.settings.temperature };
-  if (c.settings.topK !== undefined) sampling.topK = c.settings.topK;
-  if (c.settings.topP !== undefined) sampling.topP = c.settings.topP;
   return {
     prefix,
     ids: [...c.feed, ...model.vocab.encode(prefix)],
     numChars: r.numChars ?? (c.remaining > 0 ? Math.min(c.remaining, limits.maxNumChars) : DEFAULT_NUM_CHARS),
-    sampling,
+    sampling: samplingOf(c.settings),
     seed: c.seed,
     logprobs: c.settings.logprobs,
     stop: c.settings.stop,
@@ -168,7 +172,7 @@ function resumed(model: Model, r: GenerateRequest, limits: Limits, o: Generation
     resume: { state: c.state, rng: c.rng, generated: c.generated },
     // Text the user adds starts a new stretch for the stop sequences: they match what the model writes.
     tails: prefix ? { text: (c.textTail + prefix).slice(-TAIL_CHARS), stop: '' } : { text: c.textTail, stop: c.stopTail },
-    token: { model: model.name, weightsSha256: model.weightsSha256 ?? '', secret: o.secret },
+    token: tokenFor(model, o),
   };
 }
 
@@ -196,8 +200,8 @@ export interface RowJob {
   readonly finished: boolean;
   /** Its row 0 starts from this state (the layout of `RowStepper.readState`) instead of zeros. */
   readonly initialState?: Float32Array;
-  /** It leaves the executor: its row 0's state then, and how many prefill ids it had read. */
-  leave?(state: Float32Array, read: number): void;
+  /** It leaves the executor, having read `read` prefill ids; `state()` reads its row 0's state then. */
+  leave?(read: number, state: () => Float32Array): void;
 }
 
 /** A generation: a `RowJob` that streams characters and ends with a `GenerateResult`. */
@@ -244,11 +248,11 @@ class SamplingJob implements DecodeJob {
     private readonly model: Model,
     private readonly g: ValidatedGeneration,
   ) {
-    const reading = g.ids.length - 1;
-    const readable = Math.min(reading, g.budget?.prefill ?? reading);
+    // A budget reads what fits of the prefix (and then generates nothing: planBudget), the rest goes on in the continuation.
+    const readable = Math.min(g.ids.length - 1, g.budget?.prefill ?? Infinity);
     this.prefill = g.ids.slice(0, readable);
     this.after = g.ids.slice(readable);
-    this.allowed = Math.min(g.numChars, readable < reading ? 0 : (g.budget?.chars ?? g.numChars));
+    this.allowed = Math.min(g.numChars, g.budget?.chars ?? Infinity);
     // Nothing to generate within the budget: read what fits, then hand the rest on.
     if (this.allowed === 0) this.end('budget');
     this.rng = g.resume ? Rng.fromState(g.resume.rng) : new Rng(g.seed);
@@ -298,7 +302,7 @@ class SamplingJob implements DecodeJob {
     this.finished = true;
   }
 
-  leave(state: Float32Array, read: number): void {
+  leave(read: number, state: () => Float32Array): void {
     if (!this.finished || this.reason === 'stop' || !this.g.token) return;
     const c: Continuation = {
       model: this.g.token.model,
@@ -311,7 +315,7 @@ class SamplingJob implements DecodeJob {
       settings: { ...this.g.sampling, stop: this.g.stop, logprobs: this.g.logprobs, ...(this.g.author ? { author: this.g.author.name } : {}) },
       textTail: this.textTail,
       stopTail: this.stopTail,
-      state,
+      state: state(),
     };
     this.continuation = encodeContinuation(c, this.g.token.secret);
   }

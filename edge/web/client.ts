@@ -15,7 +15,7 @@
  * bundled into the worker: browsers refuse workers from another origin's URL, and a page must
  * never resolve our files against its own URL.
  */
-import { fromStrings, GENERATE_FIELDS, optionName, type GeneratedToken, type GenerateRequest, type GenerateResult, type StartEvent } from '../../shared/contract.ts';
+import { attributeName, fromStrings, GENERATE_FIELDS, type GeneratedToken, type GenerateRequest, type GenerateResult, type StartEvent } from '../../shared/contract.ts';
 import { generateFromServer } from '../../shared/remote.ts';
 import { BROWSER_RUNTIMES, LOCAL_MODEL_SCHEME, type BrowserRuntime, type FromWorker, type ModelRef, type ToWorker, type WorkerStats } from './protocol.ts';
 
@@ -144,12 +144,12 @@ export class DeeprnnGenerate extends HTMLElement {
   get request(): Partial<GenerateRequest> {
     const values: Record<string, string | string[]> = {};
     for (const name of Object.keys(ATTRIBUTE_FIELDS)) {
-      const v = this.getAttribute(optionName(name));
+      const v = this.getAttribute(attributeName(name));
       if (v === null || v === '') continue;
       // stop: one sequence, or a JSON array of them (["\n\n", "."]).
       values[name] = name === 'stop' && v.trim().startsWith('[') ? (JSON.parse(v) as string[]) : v;
     }
-    return fromStrings(ATTRIBUTE_FIELDS, values, (f) => `attribute ${optionName(f)}`);
+    return fromStrings(ATTRIBUTE_FIELDS, values, (f) => `attribute ${attributeName(f)}`);
   }
 
   stop(): void {
