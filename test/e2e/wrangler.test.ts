@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createConnection } from 'node:net';
+import { createConnection, createServer, type AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -19,7 +19,13 @@ import { launchChromium, pageServer } from './pages.ts';
 const ROOT = new URL('../..', import.meta.url).pathname;
 const WRANGLER = `${ROOT}node_modules/wrangler/bin/wrangler.js`;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const port = () => 8900 + Math.floor(Math.random() * 600);
+/** A port nothing listens on now (the OS picks it): a random one could be wrangler's inspector (9229) or another test's. */
+const port = () => new Promise<number>((resolve) => {
+  const s = createServer().listen(0, '127.0.0.1', () => {
+    const { port: p } = s.address() as AddressInfo;
+    s.close(() => resolve(p));
+  });
+});
 
 async function waitUp(url: string): Promise<boolean> {
   for (let i = 0; i < 240; i++) {
@@ -42,7 +48,7 @@ let browser: Browser;
 let pages: { url: string; server: Server };
 
 beforeAll(async () => {
-  const p = port();
+  const p = await port();
   const child = spawn(process.execPath, [WRANGLER, 'dev', '--port', String(p), '--ip', '127.0.0.1', '--log-level', 'error'], {
     cwd: ROOT, env: { ...process.env, MODEL_DIR: EDGE_MODEL_DIRS, WRANGLER_SEND_METRICS: 'false' }, stdio: 'ignore', detached: true,
   });
@@ -144,14 +150,17 @@ describe('plain wrangler dev: the free plan\'s 10 ms of CPU per request', () => 
 describe('signals: the npm scripts stop everything they started', () => {
   const npm = (script: string, p: number) =>
     spawn('npm', ['run', script, ...(script === 'dev:edge' ? ['--', '--port', String(p), '--ip', '127.0.0.1', '--log-level', 'error'] : [])], {
-      cwd: ROOT, env: { ...process.env, PORT: String(p), HOST: '127.0.0.1', WORKERS: '1', WRANGLER_SEND_METRICS: 'false' }, stdio: 'ignore',
+      cwd: ROOT, env: { ...process.env, PORT: String(p), HOST: '127.0.0.1', WORKERS: '1', WRANGLER_SEND_METRICS: 'false' }, stdio: ['ignore', 'pipe', 'pipe'],
     });
 
   for (const script of ['start', 'dev:edge']) {
     it(`SIGTERM to the pid of npm run ${script} frees its port`, async () => {
-      const p = port();
+      const p = await port();
       const child = npm(script, p);
-      expect(await waitUp(`http://127.0.0.1:${p}`)).toBe(true);
+      let output = '';
+      child.stdout!.on('data', (d: Buffer) => (output += d));
+      child.stderr!.on('data', (d: Buffer) => (output += d));
+      expect(await waitUp(`http://127.0.0.1:${p}`), output).toBe(true);
       child.kill('SIGTERM');
       let up = true;
       for (let i = 0; i < 60 && up; i++) {
