@@ -97,7 +97,7 @@ export const GENERATE_FIELDS = {
   },
   stop: {
     kind: 'strings', maxItems: MAX_STOP_SEQUENCES, maxChars: MAX_STOP_CHARS, api: 'optional', cli: true, element: true, example: ['\n\n', '.'],
-    description: `Up to ${MAX_STOP_SEQUENCES} sequences of 1 to ${MAX_STOP_CHARS} characters: generation ends as soon as the generated text ends with one of them (finishReason "stop"). The stop sequence is kept at the end of the text. Read through the model's preprocessing, like the prefix.`,
+    description: `Up to ${MAX_STOP_SEQUENCES} sequences of 1 to ${MAX_STOP_CHARS} characters: generation ends as soon as the generated text ends with one of them (finishReason "stop"). The stop sequence is kept at the end of the text. Matched against what the model writes, as given (never through its preprocessing): a character the model cannot write is refused, naming its alphabet (GET /v1/models lists each model's tokens).`,
   },
   logprobs: {
     kind: 'integer', min: 0, max: MAX_LOGPROBS, default: 0, api: 'optional', cli: true, element: false, example: 3,
@@ -414,5 +414,5 @@ export function errorType(status: number): string {
 
 /** The request field an error message is about (messages start with the field's name), or null. */
 export function errorParam(message: string): string | null {
-  return /^(\w+)(?:\[\d+\])? (?:must|is|can)\b/.exec(message)?.[1] ?? null;
+  return /^(\w+)(?:\[\d+\])?(?: "(?:[^"\\]|\\.)*")? (?:must|is|can)\b/.exec(message)?.[1] ?? null;
 }

@@ -94,6 +94,24 @@ function samplingOf(s: { temperature?: number; topK?: number; topP?: number }): 
 /** What a sampling generation's continuation names and signs with. */
 const tokenFor = (model: Model, o: GenerationOptions): ValidatedGeneration['token'] => ({ model: model.name, weightsSha256: weightsDigest(model), secret: o.secret });
 
+/**
+ * Stop sequences are matched against what the model writes, as given (NFC): never put through
+ * the preprocessing, which would turn d2l's "." into a space and stop at the first word. A
+ * character the model can never write makes the stop a 400 naming it and the model's alphabet.
+ */
+function checkStops(model: Model, stops: readonly string[]): string[] {
+  return stops.map((raw, i) => {
+    const s = raw.normalize('NFC');
+    const missing = [...new Set([...s].filter((c) => !model.vocab.has(c)))];
+    if (missing.length > 0) {
+      throw new OptionError(
+        `stop[${i}] ${JSON.stringify(raw)} can never be generated: ${model.name} cannot write ${missing.map((c) => JSON.stringify(c)).join(', ')} (its alphabet: ${model.vocab.describeAlphabet()})`,
+      );
+    }
+    return s;
+  });
+}
+
 /** The prefix as the model reads it, checked against the bound. */
 function readPrefix(model: Model, prefix: string, limits: Limits): string {
   const p = normalizePrefix(prefix, model.preprocessing);
@@ -111,14 +129,7 @@ function fresh(model: Model, r: GenerateRequest, limits: Limits, o: GenerationOp
   }
   if ((r.numReturn ?? 1) > beamWidth) throw new OptionError(`numReturn must be at most beamWidth (${beamWidth}), got ${r.numReturn}`);
   if (beamWidth === 1 && r.lengthPenalty !== undefined && r.lengthPenalty !== 1) throw new OptionError('lengthPenalty applies to beam search only (beamWidth > 1)');
-  const stop = (r.stop ?? []).map((s, i) => {
-    const n = normalizePrefix(s, model.preprocessing);
-    const missing = [...new Set([...n].filter((c) => !model.vocab.has(c)))];
-    if (n.length === 0 || missing.length > 0) {
-      throw new OptionError(`stop[${i}] ${JSON.stringify(s)} can never be generated: the model has no ${missing.length ? missing.map((c) => JSON.stringify(c)).join(', ') : 'characters for it'}`);
-    }
-    return n;
-  });
+  const stop = checkStops(model, r.stop ?? []);
   let author: ValidatedGeneration['author'];
   if (r.author !== undefined) {
     const id = model.vocab.authors.get(r.author);
@@ -152,7 +163,7 @@ function resumed(model: Model, r: GenerateRequest, limits: Limits, o: Generation
     temperature: c.settings.temperature, topK: c.settings.topK, topP: c.settings.topP, seed: c.seed, logprobs: c.settings.logprobs, author: c.settings.author, stop: c.settings.stop,
   };
   for (const k of FIXED_BY_CONTINUATION) {
-    const asked = k === 'stop' && r.stop ? r.stop.map((s) => normalizePrefix(s, model.preprocessing)) : r[k];
+    const asked = k === 'stop' && r.stop ? checkStops(model, r.stop) : r[k];
     if (asked !== undefined && JSON.stringify(asked) !== JSON.stringify(fixed[k])) {
       throw new OptionError(`${k} is ${JSON.stringify(r[k])} here and ${fixed[k] === undefined ? 'unset' : JSON.stringify(fixed[k])} in the continuation, whose settings it goes on with: leave ${k} out`);
     }

@@ -78,6 +78,29 @@ export class Vocab {
     return i !== undefined && this.special[i] === 0;
   }
 
+  /** The characters the model can write, in code-point order (no <unk>, no tags). */
+  get alphabet(): string[] {
+    return this.tokens.filter((_, i) => this.special[i] === 0).sort((a, b) => a.codePointAt(0)! - b.codePointAt(0)!);
+  }
+
+  /**
+   * The alphabet in one short line for messages: printable runs of three or more consecutive
+   * code points as `a–z`, the rest as JSON strings ("\n", " ").
+   */
+  describeAlphabet(): string {
+    const cs = this.alphabet;
+    const parts: string[] = [];
+    const show = (c: string) => (/^[\p{L}\p{N}]$/u.test(c) ? c : JSON.stringify(c));
+    for (let i = 0; i < cs.length; ) {
+      let j = i;
+      while (j + 1 < cs.length && cs[j + 1].codePointAt(0) === cs[j].codePointAt(0)! + 1 && /^[\p{L}\p{N}]$/u.test(cs[j + 1])) j++;
+      if (j - i >= 2 && /^[\p{L}\p{N}]$/u.test(cs[i])) parts.push(`${cs[i]}–${cs[j]}`);
+      else for (let k = i; k <= j; k++) parts.push(show(cs[k]));
+      i = j + 1;
+    }
+    return parts.join(' ');
+  }
+
   /** <unk> and author tags: ids that stand for no printable character. */
   isSpecial = (id: number): boolean => this.special[id] === 1;
 

@@ -459,6 +459,7 @@ export function apiCases(fetch: Fetch): void {
       ['five stop sequences', post({ prefix: 'a', numChars: 5, stop: ['a', 'b', 'c', 'd', 'e'] }), 400, 'invalid_request'],
       ['beamWidth 17', post({ prefix: 'a', numChars: 5, beamWidth: 17 }), 400, 'invalid_request'],
       ['an author for a model without authors', post({ prefix: 'a', numChars: 5, author: 'doyle' }), 400, 'invalid_request'],
+      ['a stop the model cannot write (d2l letters: no ".")', post({ prefix: 'a', numChars: 5, stop: ['.'] }), 400, 'invalid_request'],
       ['stream not a boolean', post({ prefix: 'a', numChars: 5, stream: 'yes' }), 400, 'invalid_request'],
       ['an unknown field', post({ prefix: 'a', numChars: 5, temprature: 1 }), 400, 'invalid_request'],
       ['a body over 16 KiB + the longest continuation', post({ prefix: 'a', numChars: 5, pad: 'x'.repeat(17000 + 96 * 1024) }), 413, 'payload_too_large'],
@@ -475,6 +476,21 @@ export function apiCases(fetch: Fetch): void {
         expect(body.error.message.length).toBeGreaterThan(5);
       });
     }
+
+    it('matches stop sequences as written: one the model cannot write names it and the alphabet, on both APIs; one it can write works on both', async () => {
+      const body = (await (await fetch('/v1/generate', post({ prefix: 'the time', numChars: 50, stop: ['.'] }))).json()) as { error: { message: string; param: string } };
+      expect(body.error.param).toBe('stop');
+      expect(body.error.message).toBe('stop[0] "." can never be generated: timemachine-deep-lstm cannot write "." (its alphabet: " " a–z)');
+      const upper = await fetch('/v1/completions', post({ prompt: 'the time', max_tokens: 5, stop: ['\n', 'The'] }));
+      expect(upper.status).toBe(400);
+      expect(((await upper.json()) as { error: { message: string } }).error.message).toMatch(/^stop\[0\] "\\n" can never be generated: timemachine-deep-lstm cannot write "\\n"/);
+      const q = { model: SERVED[1], prefix: 'It was', numChars: 1000, seed: 3, temperature: 0.8 };
+      const free = (await (await fetch('/v1/generate', post(q))).json()) as GenerateResult;
+      const at = free.generated.indexOf('.');
+      expect(at).toBeGreaterThan(0);
+      const raw = (await (await fetch('/v1/generate', post({ ...q, stop: ['.'] }))).json()) as GenerateResult;
+      expect(raw).toMatchObject({ finishReason: 'stop', generated: free.generated.slice(0, at + 1) });
+    });
 
     it('names the field at fault, and the field a near-miss meant, before a missing one', async () => {
       const body = (await (await fetch('/v1/generate', post({ prefix: 'a', numChars: 5000 }))).json()) as { error: { message: string } };

@@ -53,6 +53,7 @@ describe('deeprnn generate', () => {
       [['--prefix', 'a', '--beam-width', '4', '--temperature', '1'], /beamWidth > 1 is a deterministic search/],
       [['--prefix', 'a', '--bogus'], /Unknown option '--bogus'/],
       [['--prefix', 'a', '--num-char', '3'], /did you mean --num-chars\?/],
+      [['--prefix', 'a', '--stop', '?'], /^deeprnn generate: stop\[0\] "\?" can never be generated: \S+ cannot write "\?" \(its alphabet: [^\n]+\)\n$/],
     ];
     for (const [args, message] of cases) {
       const r = await cli(['generate', '--model', dir, ...args]);
