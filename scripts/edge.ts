@@ -2,8 +2,9 @@
  * npm run dev:edge / npm run deploy: `wrangler dev` or `wrangler deploy` with the arguments after
  * `--` (`MODEL_DIR=runs/alice npm run dev:edge -- --port 8790`). wrangler.toml's [build] command
  * (edge/stage.ts) stages MODEL_DIR's models — unset: the shipped one — as it does for a plain
- * `npx wrangler dev`; this adds what a shortcut should: no telemetry prompt, and a stop that
- * stops everything. SIGTERM or SIGINT here ends wrangler and the workerd it started (they run
+ * `npx wrangler dev`; this adds what a shortcut should: no telemetry prompt, no fetch of
+ * Cloudflare's `request.cf` sample for `wrangler dev` (the app never reads `cf`, and offline the
+ * fetch prints a network stack trace at every start), and a stop that stops everything. SIGTERM or SIGINT here ends wrangler and the workerd it started (they run
  * in a process group of their own, which is signalled whole), then this process.
  */
 import { spawn } from 'node:child_process';
@@ -19,7 +20,7 @@ const wrangler = fileURLToPath(new URL('../node_modules/wrangler/bin/wrangler.js
 const child = spawn(process.execPath, [wrangler, command, ...args], {
   stdio: 'inherit',
   detached: true, // its own process group: a signal reaches wrangler and workerd alike
-  env: { ...process.env, WRANGLER_SEND_METRICS: process.env.WRANGLER_SEND_METRICS ?? 'false' },
+  env: { ...process.env, WRANGLER_SEND_METRICS: process.env.WRANGLER_SEND_METRICS ?? 'false', CLOUDFLARE_CF_FETCH_ENABLED: process.env.CLOUDFLARE_CF_FETCH_ENABLED ?? 'false' },
 });
 const group = (signal: NodeJS.Signals) => {
   try {
