@@ -3,6 +3,8 @@
  * package's browser entries, in dist/:
  *   deeprnn.js   `import { loadModel, generate } from 'deeprnn'` — the shared library, with the
  *                portable kernel bundled in (no Node built-ins: browsers, Workers, Node)
+ *   ai-sdk.js    `import { createDeeprnn } from 'deeprnn/ai-sdk'` — the AI SDK provider (its types from
+ *                @ai-sdk/provider, an optional peer: nothing of it is imported at run time)
  *   web.js       `import 'deeprnn/web'` — <deeprnn-generate>, <deeprnn-train> and train() (build/web/static/deeprnn.js), with its chunks
  *   types/       declarations of both
  */
@@ -27,6 +29,7 @@ await build({
   logLevel: 'warning',
   define: { __DEEPRNN_KERNEL_BASE64__: JSON.stringify(kernel.toString('base64')) },
 });
+await build({ entryPoints: [join(root, 'shared/ai-sdk.ts')], outfile: join(dist, 'ai-sdk.js'), bundle: true, format: 'esm', platform: 'neutral', target: 'es2022', logLevel: 'warning' });
 // The element's module, and the chunks it loads on demand (the chart), beside it.
 const statics = join(root, 'build/web/static');
 for (const f of await readdir(statics)) if (f.endsWith('.js')) await copyFile(join(statics, f), join(dist, f === 'deeprnn.js' ? 'web.js' : f));

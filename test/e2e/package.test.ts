@@ -1,8 +1,9 @@
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { build } from 'esbuild';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -91,6 +92,20 @@ export async function run(): Promise<GenerateResult> {
 `);
     await writeFile(join(app, 'tsconfig.json'), JSON.stringify({ compilerOptions: { target: 'ES2022', module: 'ESNext', moduleResolution: 'Bundler', strict: true, noEmit: true, lib: ['ES2022', 'DOM'], skipLibCheck: false, types: [] }, files: ['typed.ts'] }));
     execFileSync(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', join(app, 'tsconfig.json')], { cwd: app, stdio: 'pipe' });
+  });
+
+  it('deeprnn/ai-sdk: the AI SDK in a Node app writes the server\'s text', async () => {
+    execFileSync('npm', ['install', `ai@${JSON.parse(await readFile(join(ROOT, 'node_modules/ai/package.json'), 'utf8')).version}`, '--no-audit', '--no-fund', '--prefer-offline', '--ignore-scripts'], { cwd: app, stdio: 'ignore' });
+    await writeFile(join(app, 'sdk.mjs'), `import { generateText } from 'ai';
+import { createDeeprnn } from 'deeprnn/ai-sdk';
+const deeprnn = createDeeprnn({ baseURL: process.argv[2] });
+const { text } = await generateText({ model: deeprnn(), prompt: 'time traveller', maxOutputTokens: 60, temperature: 0.8, seed: 5 });
+process.stdout.write(text);
+`);
+    // Not execFileSync: the server answers from this process.
+    const { stdout: out } = await promisify(execFile)(process.execPath, ['sdk.mjs', server.url], { cwd: app, encoding: 'utf8' });
+    const expected = ((await (await fetch(`${server.url}/v1/generate`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ prefix: 'time traveller', numChars: 60, temperature: 0.8, seed: 5 }) })).json()) as GenerateResult).generated;
+    expect(out).toBe(expected);
   });
 
   it('installs its CLI: deeprnn generate runs on the bundled default model', () => {

@@ -2,7 +2,9 @@
  * The API's contract, written once and run twice: against the app in Node (app.request) and
  * against the real Workers entry inside workerd (test/workers). Nothing here imports Node.
  */
+import { generateText, streamText } from 'ai';
 import OpenAI from 'openai';
+import { createDeeprnn } from '../../shared/ai-sdk.ts';
 import { describe, expect, it } from 'vitest';
 import type { GenerateResult, ScoreResult } from '../../shared/contract.ts';
 
@@ -209,6 +211,36 @@ export function apiCases(fetch: Fetch): void {
       const chat = await openai.chat.completions.create({ model: SERVED[0], messages: [{ role: 'user', content: 'hi' }] }).catch((e: InstanceType<typeof OpenAI.APIError>) => e);
       expect((chat as InstanceType<typeof OpenAI.APIError>).status).toBe(404);
       expect((chat as InstanceType<typeof OpenAI.APIError>).message).toContain('/v1/completions');
+    });
+  });
+
+  describe('the AI SDK, through deeprnn/ai-sdk: the prompt sent raw', () => {
+    const deeprnn = createDeeprnn({ baseURL: 'https://edge.test', fetch: async (input, init) => fetch(new URL(input instanceof Request ? input.url : String(input)).pathname, init) });
+
+    it("generateText and streamText give /v1/generate's text for the same seed and settings, with usage and finish reasons in the SDK's shapes", async () => {
+      const ours = await generate({ prefix: 'the time traveller', numChars: 60, temperature: 0.9, topK: 12, seed: 5 });
+      const settings = { prompt: 'the time traveller', maxOutputTokens: 60, temperature: 0.9, topK: 12, seed: 5, maxRetries: 0 } as const;
+      const r = await generateText({ model: deeprnn(), ...settings });
+      expect(r.text).toBe(ours.generated);
+      expect(r.finishReason).toBe('length');
+      expect(r.usage).toMatchObject({ inputTokens: 18, outputTokens: 60, totalTokens: 78 });
+      expect(r.providerMetadata?.deeprnn).toMatchObject({ seed: 5, finishReason: 'length', continuation: ours.continuation });
+      const s = streamText({ model: deeprnn(), ...settings });
+      let streamed = '';
+      for await (const delta of s.textStream) streamed += delta;
+      expect(streamed).toBe(ours.generated);
+      expect(await s.finishReason).toBe('length');
+      expect((await s.usage).outputTokens).toBe(60);
+    });
+
+    it('names the model, takes stop sequences, logprobs and an author, and surfaces 400s as errors', async () => {
+      const q = { model: SERVED[1], prefix: 'It was', numChars: 300, temperature: 0.7, seed: 2, stop: ['.'], logprobs: 2, author: 'doyle' };
+      const ours = await generate(q);
+      const r = await generateText({ model: deeprnn(SERVED[1]), prompt: 'It was', maxOutputTokens: 300, temperature: 0.7, seed: 2, stopSequences: ['.'], providerOptions: { deeprnn: { logprobs: 2, author: 'doyle' } }, maxRetries: 0 });
+      expect(r.text).toBe(ours.generated);
+      expect(r.finishReason).toBe(ours.finishReason === 'stop' ? 'stop' : 'length');
+      expect((r.providerMetadata?.deeprnn as { logprobs: unknown[] }).logprobs).toEqual(ours.logprobs);
+      await expect(generateText({ model: deeprnn(), prompt: 'the', stopSequences: ['.'], maxRetries: 0 })).rejects.toThrow(/stop\[0\] "\." can never be generated/);
     });
   });
 
