@@ -29,16 +29,16 @@ export const OPENAI_DEFAULTS = { max_tokens: 16, temperature: 1 } as const;
  * ignored. Their neutral values (what clients such as LangChain send by default: penalties 0, an
  * empty logit_bias, best_of equal to n, no suffix) ask for nothing and pass.
  */
-const UNSUPPORTED: Record<string, { why: string; neutral: (v: unknown, r: Record<string, unknown>) => boolean }> = {
-  best_of: { why: 'generate n choices and score them with POST /v1/score, or use POST /v1/generate with beamWidth', neutral: (v, r) => v === (r.n ?? 1) },
-  logit_bias: { why: 'a character model has no token ids to bias', neutral: (v) => typeof v === 'object' && v !== null && !Array.isArray(v) && Object.keys(v).length === 0 },
-  suffix: { why: 'a left-to-right character model cannot fill in before a suffix', neutral: (v) => v === '' },
-  presence_penalty: { why: 'use temperature, top_p or stop instead', neutral: (v) => v === 0 },
-  frequency_penalty: { why: 'use temperature, top_p or stop instead', neutral: (v) => v === 0 },
+export const UNSUPPORTED_FIELDS: Record<string, { why: string; neutral: (v: unknown, r: Record<string, unknown>) => boolean; neutralText: string; schema: { [k: string]: unknown } }> = {
+  best_of: { why: 'generate n choices and score them with POST /v1/score, or use POST /v1/generate with beamWidth', neutral: (v, r) => v === (r.n ?? 1), neutralText: 'equal to n', schema: { type: 'integer' } },
+  logit_bias: { why: 'a character model has no token ids to bias', neutral: (v) => typeof v === 'object' && v !== null && !Array.isArray(v) && Object.keys(v).length === 0, neutralText: '{}', schema: { type: 'object', maxProperties: 0 } },
+  suffix: { why: 'a left-to-right character model cannot fill in before a suffix', neutral: (v) => v === '', neutralText: '""', schema: { type: 'string', maxLength: 0 } },
+  presence_penalty: { why: 'use temperature, top_p or stop instead', neutral: (v) => v === 0, neutralText: '0', schema: { type: 'number', const: 0 } },
+  frequency_penalty: { why: 'use temperature, top_p or stop instead', neutral: (v) => v === 0, neutralText: '0', schema: { type: 'number', const: 0 } },
 };
 const FIELDS = ['model', 'prompt', 'max_tokens', 'temperature', 'top_p', 'n', 'stop', 'logprobs', 'echo', 'seed', 'user', 'stream', 'stream_options'] as const;
 /** Fields the request may carry: ours, and OpenAI's that we refuse unless neutral. */
-const ACCEPTED: readonly string[] = [...FIELDS, ...Object.keys(UNSUPPORTED)];
+const ACCEPTED: readonly string[] = [...FIELDS, ...Object.keys(UNSUPPORTED_FIELDS)];
 /** OpenAI's names for the contract's fields, in validation messages. */
 const OPENAI_NAME: Record<string, string> = { prefix: 'prompt', numChars: 'max_tokens', topP: 'top_p' };
 
@@ -65,7 +65,7 @@ export function planCompletion(raw: unknown): CompletionPlan {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new OptionError('the request must be a JSON object');
   const r = raw as Record<string, unknown>;
   for (const key of Object.keys(r)) {
-    const u = UNSUPPORTED[key];
+    const u = UNSUPPORTED_FIELDS[key];
     if (u) {
       if (r[key] !== null && !u.neutral(r[key], r)) fail(key, `is not supported by this server (got ${JSON.stringify(r[key])}): ${u.why}`);
       continue;
@@ -99,7 +99,7 @@ export function planCompletion(raw: unknown): CompletionPlan {
   for (const flag of ['echo', 'stream'] as const) if (r[flag] !== undefined && r[flag] !== null) checkField(flag, GENERATE_FIELDS.stream, r[flag], SERVICE_LIMITS);
   const echo = r.echo === true;
   if (echo && logprobs !== null) fail('echo', 'with logprobs is not supported: score the prompt with POST /v1/score');
-  if (r.user !== undefined && r.user !== null && (typeof r.user !== 'string' || r.user.length > 256)) fail('user', 'must be a string of at most 256 characters');
+  if (r.user !== undefined && r.user !== null && (typeof r.user !== 'string' || [...r.user].length > 256)) fail('user', 'must be a string of at most 256 characters');
   let includeUsage = false;
   if (r.stream_options !== undefined && r.stream_options !== null) {
     const o = r.stream_options as Record<string, unknown>;

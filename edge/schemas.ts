@@ -1,55 +1,13 @@
 /**
- * The API's shapes for OpenAPI, derived from the contract (shared/contract.ts): request schemas
- * are built from its field tables with the service limits; response and event schemas are
- * checked by the compiler against the contract's types. Requests are validated by the
- * contract's validator, not here, so the CLI, the browser and the HTTP API say the same thing.
+ * The API's response and event shapes for OpenAPI, checked by the compiler against the
+ * contract's types (shared/contract.ts). Request schemas are JSON Schema written from the
+ * contract's field tables and the served models (edge/openapi.ts); requests are validated by the
+ * contract's validator, so the CLI, the browser and the HTTP API say the same thing.
  */
 import { z } from '@hono/zod-openapi';
-import {
-  FINISH_REASONS, GENERATE_FIELDS, maxOf, SCORE_FIELDS, SERVICE_LIMITS, type BeamResult, type ErrorBody, type FinishReason, type FieldSpec, type GeneratedToken, type GenerateResult, type ScoreResult, type StartEvent, type TokenLogprob,
-} from '../shared/contract.ts';
+import { FINISH_REASONS, type BeamResult, type ErrorBody, type FinishReason, type GeneratedToken, type GenerateResult, type ScoreResult, type StartEvent, type TokenLogprob } from '../shared/contract.ts';
 import { CELLS } from '../shared/model.ts';
 import { PREPROCESSINGS } from '../shared/text.ts';
-
-function fieldSchema(spec: FieldSpec): z.ZodType {
-  const max = maxOf(spec, SERVICE_LIMITS);
-  let s: z.ZodType;
-  switch (spec.kind) {
-    case 'string':
-      s = z.string().min(1).max(max * 4); // the bound on characters as read is checked after normalisation
-      break;
-    case 'strings':
-      s = z.array(z.string().min(1).max(spec.maxChars * 2)).max(spec.maxItems);
-      break;
-    case 'boolean':
-      s = z.boolean();
-      break;
-    case 'integer':
-      s = z.number().int().min(spec.min).max(max);
-      break;
-    case 'number':
-      s = (spec.exclusiveMin ? z.number().gt(spec.min) : z.number().min(spec.min)).max(spec.max);
-  }
-  const meta: { description: string; example?: unknown; default?: unknown } = { description: spec.description };
-  if (spec.example !== undefined) meta.example = spec.example;
-  if ('default' in spec && spec.default !== undefined) meta.default = spec.default;
-  s = s.openapi(meta);
-  return spec.api === 'required' && spec.unless === undefined ? s : s.optional();
-}
-
-function requestSchema(fields: Record<string, FieldSpec>): z.ZodObject {
-  const shape: Record<string, z.ZodType> = {};
-  for (const [name, spec] of Object.entries(fields)) if (spec.api !== 'absent') shape[name] = fieldSchema(spec);
-  // Fields required unless another is given: one alternative each way.
-  const conditional = Object.entries(fields).filter(([, f]) => f.api === 'required' && f.unless !== undefined);
-  const schema = z.strictObject(shape);
-  if (!conditional.length) return schema;
-  const other = conditional[0][1].unless!;
-  return schema.openapi({ anyOf: [{ required: conditional.map(([n]) => n) }, { required: [other] }] });
-}
-
-export const GenerateRequestSchema = requestSchema(GENERATE_FIELDS).openapi('GenerateRequest');
-export const ScoreRequestSchema = requestSchema(SCORE_FIELDS).openapi('ScoreRequest');
 
 export const ErrorSchema = z
   .object({

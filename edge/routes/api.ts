@@ -11,20 +11,28 @@ import { validateScore } from '../../shared/evaluate.ts';
 import { samplePrefix, startEvent, validateGeneration } from '../../shared/generate.ts';
 import { bodyModel, clientGone, jsonBody, readJson, resolveModel, routeGroup, type RouteContext } from '../http.ts';
 import type { ServedModel } from '../registry.ts';
+import { generateRequestJsonSchema, requestExamples, scoreRequestJsonSchema, servedFacts } from '../openapi.ts';
 import {
-  ErrorSchema, GeneratedTokenSchema, GenerateRequestSchema, GenerateResponseSchema, ModelInfoSchema, ModelsResponseSchema, ScoreRequestSchema, ScoreResponseSchema, StartEventSchema, type ModelsResponse,
+  ErrorSchema, GeneratedTokenSchema, GenerateResponseSchema, ModelInfoSchema, ModelsResponseSchema, ScoreResponseSchema, StartEventSchema, type ModelsResponse,
 } from '../schemas.ts';
 import { trackGeneration } from '../telemetry.ts';
 
-export const errorResponses = {
-  400: { description: 'Invalid request (the message names the field)', content: { 'application/json': { schema: ErrorSchema } } },
-  401: { description: 'API key missing or wrong (only when the server sets API_KEYS)', content: { 'application/json': { schema: ErrorSchema } } },
-  404: { description: 'No served model has that name (the message lists those served)', content: { 'application/json': { schema: ErrorSchema } } },
-  413: { description: 'Body too large', content: { 'application/json': { schema: ErrorSchema } } },
-  415: { description: 'Body is not JSON', content: { 'application/json': { schema: ErrorSchema } } },
-  429: { description: 'Rate limit reached (only when the server sets RATE_LIMIT); see Retry-After', content: { 'application/json': { schema: ErrorSchema } } },
-  503: { description: 'The server is at capacity; see Retry-After', content: { 'application/json': { schema: ErrorSchema } } },
+const ERROR_STATUSES = {
+  400: 'Invalid request (the message names the field)',
+  401: 'API key missing or wrong (only when the server sets API_KEYS)',
+  404: 'No served model has that name (the message lists those served)',
+  413: 'Body too large',
+  415: 'Body is not JSON',
+  429: 'Rate limit reached (only when the server sets RATE_LIMIT or binds a rate limiter); see Retry-After',
+  503: 'The server is at capacity (see Retry-After), or a Worker cannot load its models',
 } as const;
+type ErrorStatus = keyof typeof ERROR_STATUSES;
+/** The error responses an operation can answer, every one in the Error shape. */
+export const errorResponses = (...statuses: ErrorStatus[]) =>
+  Object.fromEntries(statuses.map((s) => [s, { description: ERROR_STATUSES[s], content: { 'application/json': { schema: ErrorSchema } } }]));
+/** What a POST with a JSON body can answer besides 200; a GET, what every /v1 route can. */
+export const POST_ERRORS = [400, 401, 404, 413, 415, 429, 503] as const satisfies ErrorStatus[];
+export const GET_ERRORS = [401, 429, 503] as const satisfies ErrorStatus[];
 
 const SSE_DESCRIPTION =
   'With stream: true or Accept: text/event-stream, Server-Sent Events: `start` (StartEvent) once; `token` (GeneratedToken) per character, with its logprob and alternatives when logprobs > 0 ' +
@@ -56,10 +64,14 @@ export function apiRoutes(ctx: RouteContext) {
   // Registered for /openapi.json only: requests are validated by the contract's validator.
   app.openAPIRegistry.register('StartEvent', StartEventSchema);
   app.openAPIRegistry.register('GeneratedToken', GeneratedTokenSchema);
+  const facts = servedFacts(registry);
+  const examples = requestExamples(facts);
+  app.openAPIRegistry.registerComponent('schemas', 'GenerateRequest', generateRequestJsonSchema(facts));
+  app.openAPIRegistry.registerComponent('schemas', 'ScoreRequest', scoreRequestJsonSchema(facts));
   app.openAPIRegistry.registerPath(
     createRoute({
       method: 'post', path: '/v1/generate', summary: "Generate text (d2l's predict_ch8, with sampling, beam search, stop sequences and log-probabilities)",
-      request: { body: { required: true, content: { 'application/json': { schema: GenerateRequestSchema } } } },
+      request: { body: { required: true, content: { 'application/json': { schema: { $ref: '#/components/schemas/GenerateRequest' }, example: examples.generate } } } },
       responses: {
         200: {
           description: `The generated text. ${SSE_DESCRIPTION}`,
@@ -69,33 +81,42 @@ export function apiRoutes(ctx: RouteContext) {
               schema: {
                 type: 'object',
                 description: 'One Server-Sent Event: its `event` name and its JSON `data`.',
-                properties: { event: { type: 'string', enum: ['start', 'token', 'done', 'error'] }, data: { oneOf: [{ $ref: '#/components/schemas/StartEvent' }, { $ref: '#/components/schemas/GeneratedToken' }, { $ref: '#/components/schemas/GenerateResponse' }, { $ref: '#/components/schemas/Error' }] } },
+                properties: { event: { type: 'string', enum: ['start', 'token', 'done', 'error'] }, data: { type: 'object' } },
+                required: ['event', 'data'],
+                allOf: (
+                  [
+                    ['start', 'StartEvent'],
+                    ['token', 'GeneratedToken'],
+                    ['done', 'GenerateResponse'],
+                    ['error', 'Error'],
+                  ] as const
+                ).map(([event, schema]) => ({ if: { properties: { event: { const: event } } }, then: { properties: { data: { $ref: `#/components/schemas/${schema}` } } } })),
               },
             },
           },
         },
-        ...errorResponses,
+        ...errorResponses(...POST_ERRORS),
       },
     }),
   );
   app.openAPIRegistry.registerPath(
     createRoute({
       method: 'post', path: '/v1/score', summary: "Score a text: each character's log-probability under the model, and perplexity",
-      request: { body: { required: true, content: { 'application/json': { schema: ScoreRequestSchema } } } },
-      responses: { 200: { description: 'Per-character natural-log probabilities and totals', content: { 'application/json': { schema: ScoreResponseSchema } } }, ...errorResponses },
+      request: { body: { required: true, content: { 'application/json': { schema: { $ref: '#/components/schemas/ScoreRequest' }, example: examples.score } } } },
+      responses: { 200: { description: 'Per-character natural-log probabilities and totals', content: { 'application/json': { schema: ScoreResponseSchema } } }, ...errorResponses(...POST_ERRORS) },
     }),
   );
   app.openAPIRegistry.registerPath(
     createRoute({
       method: 'get', path: '/v1/models', summary: "The models served, the default first: OpenAI's list shape, with each model's architecture, vocabulary, authors and training record (never the weights)",
-      responses: { 200: { description: 'Models', content: { 'application/json': { schema: ModelsResponseSchema } } } },
+      responses: { 200: { description: 'Models', content: { 'application/json': { schema: ModelsResponseSchema } } }, ...errorResponses(...GET_ERRORS) },
     }),
   );
   app.openAPIRegistry.registerPath(
     createRoute({
       method: 'get', path: '/v1/models/{id}', summary: 'One served model (what OpenAI clients call models.retrieve)',
-      request: { params: z.object({ id: z.string() }) },
-      responses: { 200: { description: 'The model', content: { 'application/json': { schema: ModelInfoSchema } } }, 404: errorResponses[404] },
+      request: { params: z.object({ id: z.string().openapi({ example: facts[0].name }) }) },
+      responses: { 200: { description: 'The model', content: { 'application/json': { schema: ModelInfoSchema } } }, ...errorResponses(...GET_ERRORS, 404) },
     }),
   );
 

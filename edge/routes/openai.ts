@@ -14,28 +14,11 @@ import { clientGone, jsonBody, jsonError, readJson, resolveModel, routeGroup, ty
 import { completionLogprobs, countTokens, finishReason, MAX_CHOICES, OPENAI_DEFAULTS, planCompletion, StopHoldback, stopLength, validateChoice, type CompletionPlan } from '../openai.ts';
 import { ErrorSchema } from '../schemas.ts';
 import { trackGeneration } from '../telemetry.ts';
-import { errorResponses } from './api.ts';
+import { completionRequestJsonSchema, requestExamples, servedFacts } from '../openapi.ts';
+import { errorResponses, GET_ERRORS, POST_ERRORS } from './api.ts';
 
 const CHAT_MESSAGE =
   'this server serves character-level models, which continue a text and have no notion of chat turns or roles: use POST /v1/completions with the text to continue as the prompt';
-
-const CompletionRequestSchema = z
-  .object({
-    model: z.string().optional().openapi({ description: 'A served model (GET /v1/models); default: the first.' }),
-    prompt: z.union([z.string(), z.array(z.string())]).openapi({ description: 'The text to continue (or several: one set of choices each).', example: 'time traveller' }),
-    max_tokens: z.number().int().optional().openapi({ description: `Characters to generate (a token is a character); default ${OPENAI_DEFAULTS.max_tokens}.` }),
-    temperature: z.number().optional().openapi({ description: `Default ${OPENAI_DEFAULTS.temperature}; 0 is greedy.` }),
-    top_p: z.number().optional(),
-    n: z.number().int().optional().openapi({ description: `Choices per prompt (prompts × n ≤ ${MAX_CHOICES}); choice j uses seed + j.` }),
-    stop: z.union([z.string(), z.array(z.string())]).optional().openapi({ description: 'Up to 4 sequences; the text ends before the first one generated (it is not returned).' }),
-    logprobs: z.number().int().optional().openapi({ description: "Each character's logprob and this many alternatives." }),
-    echo: z.boolean().optional().openapi({ description: 'Return the prompt, as the model read it, before the text.' }),
-    seed: z.number().int().optional(),
-    user: z.string().optional(),
-    stream: z.boolean().optional().openapi({ description: 'Server-Sent Events: `data: {chunk}` … `data: [DONE]`.' }),
-    stream_options: z.object({ include_usage: z.boolean().optional() }).optional(),
-  })
-  .openapi('CompletionRequest');
 
 const CompletionSchema = z
   .object({
@@ -71,11 +54,25 @@ function choiceOf(plan: CompletionPlan, g: ValidatedGeneration, r: GenerateResul
 export function openaiRoutes(ctx: RouteContext) {
   const { registry, telemetry } = ctx;
   const app = routeGroup();
+  const facts = servedFacts(registry);
+  app.openAPIRegistry.registerComponent('schemas', 'CompletionRequest', completionRequestJsonSchema(facts));
+  app.openAPIRegistry.register('Completion', CompletionSchema);
   app.openAPIRegistry.registerPath(
     createRoute({
       method: 'post', path: '/v1/completions', summary: "OpenAI's completions API (a token is a character), on the same contract as /v1/generate: the same bounds, and the same text for the same seed and settings",
-      request: { body: { required: true, content: { 'application/json': { schema: CompletionRequestSchema } } } },
-      responses: { 200: { description: 'A completion; with stream: true, Server-Sent Events of chunks in the same shape, then `data: [DONE]`', content: { 'application/json': { schema: CompletionSchema } } }, ...errorResponses },
+      request: { body: { required: true, content: { 'application/json': { schema: { $ref: '#/components/schemas/CompletionRequest' }, example: requestExamples(facts).completion } } } },
+      responses: {
+        200: {
+          description: 'A completion; with stream: true, Server-Sent Events: `data: {chunk}` per group of characters (a Completion with one choice and finish_reason null, then the choice\'s last chunk with its finish_reason), with stream_options.include_usage a chunk with no choices and the usage, then `data: [DONE]`',
+          content: {
+            'application/json': { schema: CompletionSchema },
+            'text/event-stream': {
+              schema: { type: 'object', description: 'One Server-Sent Event: its JSON `data`, or the literal [DONE].', properties: { data: { anyOf: [{ $ref: '#/components/schemas/Completion' }, { $ref: '#/components/schemas/Error' }, { const: '[DONE]' }] } }, required: ['data'] },
+            },
+          },
+        },
+        ...errorResponses(...POST_ERRORS),
+      },
     }),
   );
   app.openAPIRegistry.registerPath(

@@ -15,6 +15,7 @@ import { KernelModel, type KernelRows } from '../../shared/kernel/stepper.ts';
 import { predict } from '../../shared/generate.ts';
 import { loadKernelNode, readModelDir } from '../../shared/platform/node.ts';
 import { apiCases, post, SAMPLES, SERVED, type Fetch } from './api-cases.ts';
+import { Conformance, type OpenApiDocument } from './openapi-conformance.ts';
 import { EDGE_MODEL_DIR, EDGE_MODEL_DIRS, edgeModel, nodeSampleTexts, SECOND_MODEL_DIR } from './samples.ts';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
@@ -24,6 +25,7 @@ const SCHEDULE = { capacity: 16, queueSize: 64, deadlineMs: 30_000 };
 const one = (a: ServedArtifact, engine: GenerationService) => new ModelRegistry([servedModel(a, engine)]);
 let artifact: ServedArtifact;
 let fetchApp: Fetch;
+let conformance: Conformance;
 beforeAll(async () => {
   artifact = await edgeModel();
   const second = await edgeModel(SECOND_MODEL_DIR);
@@ -32,6 +34,7 @@ beforeAll(async () => {
   const registry = new ModelRegistry([artifact, second].map((a) => servedModel(a, localEngine(new KernelModel(kernel, a.model), SCHEDULE))));
   const app = createApp({ registry, assets: await nodeAssets() });
   fetchApp = async (path, init) => app.request(path, init);
+  conformance = new Conformance((await (await app.request('/openapi.json')).json()) as OpenApiDocument);
 });
 
 /** A kernel model whose steppers count the rows they step (cancellation must stop the counting). */
@@ -49,7 +52,20 @@ async function countingModel(): Promise<{ km: KernelModel; steps: () => number }
 }
 
 describe('the edge app in Node (app.request, the in-thread engine as on Workers)', () => {
-  apiCases((path, init) => fetchApp(path, init));
+  apiCases((path, init) => conformance.wrap(fetchApp)(path, init));
+
+  it('every response above is what /openapi.json documents (status, media type, body, each event), checked by Ajv', async () => {
+    expect(conformance.problems).toEqual([]);
+    // The check can fail: a body of the wrong shape, an undocumented status.
+    const probe = new Conformance(conformance.doc);
+    await probe.check('/v1/generate', 'POST', new Response(JSON.stringify({ model: 1 }), { status: 200, headers: { 'content-type': 'application/json' } }));
+    await probe.check('/v1/models', 'GET', new Response('{}', { status: 418, headers: { 'content-type': 'application/json' } }));
+    expect(probe.problems).toEqual([expect.stringMatching(/^POST \/v1\/generate → 200: /), 'GET /v1/models → 418: status not documented']);
+    // The suite reached every operation, and most of what each can answer.
+    for (const op of ['POST /v1/generate → 200', 'POST /v1/generate → 400', 'POST /v1/generate → 404', 'POST /v1/generate → 413', 'POST /v1/generate → 415', 'POST /v1/score → 200', 'POST /v1/score → 400', 'POST /v1/completions → 200', 'POST /v1/completions → 400', 'GET /v1/models → 200', 'GET /v1/models/{id} → 200', 'GET /v1/models/{id} → 404', 'POST /v1/chat/completions → 404']) {
+      expect([...conformance.seen]).toContain(op);
+    }
+  });
 
   it('generates the same texts as the library (the Workers tests compare against these)', async () => {
     const texts = await nodeSampleTexts();

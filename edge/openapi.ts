@@ -1,0 +1,201 @@
+/**
+ * The request side of /openapi.json, as JSON Schema (2020-12, OpenAPI 3.1) written from the
+ * contract's field tables (shared/contract.ts), the OpenAI mapping's table (edge/openai.ts) and
+ * the models this server serves — so that what the document accepts is what the server accepts:
+ * the service limits exactly (code points, as JSON Schema counts them), the rules between fields
+ * (beam search and sampling, numReturn ≤ beamWidth, what a continuation excludes, prompts × n),
+ * and per model the characters a stop sequence may hold and the authors it knows. The examples
+ * are written for the first served model, so /docs' Try it out succeeds on any server.
+ * Left to the server alone: what a continuation token holds, and a prefix whose preprocessing
+ * makes it longer than the bound (NFKD: "㎯" reads as "mm/s2") or empty.
+ */
+import { GENERATE_FIELDS, MAX_BEAM_WIDTH, MAX_SEED, maxOf, SCORE_FIELDS, SERVICE_LIMITS, type FieldSpec } from '../shared/contract.ts';
+import { samplePrefix } from '../shared/generate.ts';
+import { MAX_CHOICES, OPENAI_DEFAULTS, UNSUPPORTED_FIELDS } from './openai.ts';
+import type { ModelRegistry } from './registry.ts';
+
+/** A JSON Schema object (the subset the document uses). */
+export type JsonSchema = { [k: string]: unknown };
+
+/** What the document needs to know of each served model. */
+export interface ServedFacts {
+  name: string;
+  /** The characters it can write, in code-point order. */
+  alphabet: readonly string[];
+  authors: readonly string[];
+  samplePrefix: string;
+}
+
+export const servedFacts = (registry: ModelRegistry): ServedFacts[] =>
+  registry.models.map((m) => ({ name: m.name, alphabet: m.model.vocab.alphabet, authors: [...m.model.vocab.authors.keys()], samplePrefix: samplePrefix(m.model) }));
+
+/** One field of the contract as JSON Schema, at the service limits. */
+export function fieldJsonSchema(spec: FieldSpec): JsonSchema {
+  const max = maxOf(spec, SERVICE_LIMITS);
+  let s: JsonSchema;
+  switch (spec.kind) {
+    case 'string':
+      s = { type: 'string', minLength: 1, maxLength: max };
+      break;
+    case 'strings':
+      s = { type: 'array', maxItems: spec.maxItems, items: { type: 'string', minLength: 1, maxLength: spec.maxChars } };
+      break;
+    case 'boolean':
+      s = { type: 'boolean' };
+      break;
+    case 'integer':
+      s = { type: 'integer', minimum: spec.min, maximum: max };
+      break;
+    case 'number':
+      s = { type: 'number', ...(spec.exclusiveMin ? { exclusiveMinimum: spec.min } : { minimum: spec.min }), maximum: spec.max };
+  }
+  s.description = spec.description;
+  if ('default' in spec && spec.default !== undefined) s.default = spec.default;
+  return s;
+}
+
+/** A character as \\uXXXX escapes (an astral one as its surrogate pair). */
+const escapeChar = (c: string): string => Array.from({ length: c.length }, (_, i) => `\\u${c.charCodeAt(i).toString(16).padStart(4, '0')}`).join('');
+
+/** A pattern matching strings made only of these characters (astral ones as surrogate pairs, read whole under the u flag). */
+export const onlyOf = (chars: readonly string[]): string => `^(?:${chars.map(escapeChar).join('|')})+$`;
+
+/** "This request is served by model `name`": it names it, or it names none and `name` is the default. */
+function servedBy(f: ServedFacts, isDefault: boolean): JsonSchema {
+  const named = { required: ['model'], properties: { model: { const: f.name } } };
+  return isDefault ? { anyOf: [{ not: { required: ['model'] } }, named] } : named;
+}
+
+/** Per served model: what its stop sequences may hold, and which authors (if any) it takes. */
+function perModel(facts: readonly ServedFacts[], stop: ((pattern: string) => JsonSchema) | null): JsonSchema[] {
+  return facts.map((f, i) => ({
+    if: servedBy(f, i === 0),
+    then: {
+      properties: {
+        ...(stop ? { stop: stop(onlyOf(f.alphabet)) } : {}),
+        author: f.authors.length ? { enum: [...f.authors] } : false,
+      },
+    },
+  }));
+}
+
+/** The property examples the contract gives, each valid on the first served model and all of them together. */
+function examples(fields: Record<string, FieldSpec>, first: ServedFacts): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [name, spec] of Object.entries(fields)) {
+    if (spec.api === 'absent') continue;
+    if (name === 'model') out[name] = first.name;
+    else if (name === 'author') {
+      if (first.authors.length) out[name] = first.authors[0];
+    } else if (name === 'stop') {
+      const writable = (spec.example as string[]).filter((s) => [...s].every((c) => first.alphabet.includes(c)));
+      if (writable.length) out[name] = writable;
+    } else if (spec.example !== undefined) out[name] = spec.example;
+  }
+  return out;
+}
+
+function objectOf(fields: Record<string, FieldSpec>, first: ServedFacts): { properties: Record<string, JsonSchema> } {
+  const ex = examples(fields, first);
+  const properties: Record<string, JsonSchema> = {};
+  for (const [name, spec] of Object.entries(fields)) {
+    if (spec.api === 'absent') continue;
+    properties[name] = fieldJsonSchema(spec);
+    if (name in ex) properties[name].example = ex[name];
+  }
+  return { properties };
+}
+
+/** POST /v1/generate's body. */
+export function generateRequestJsonSchema(facts: readonly ServedFacts[]): JsonSchema {
+  const { properties } = objectOf(GENERATE_FIELDS, facts[0]);
+  properties.model.enum = facts.map((f) => f.name);
+  const beam = { required: ['beamWidth'], properties: { beamWidth: { minimum: 2 } } };
+  const rules: JsonSchema[] = [
+    // Beam search is deterministic; lengthPenalty and numReturn are beam search's.
+    { if: beam, then: { properties: { temperature: { const: 0 }, topK: false, topP: false } }, else: { properties: { lengthPenalty: { const: 1 }, numReturn: { const: 1 } } } },
+    // numReturn ≤ beamWidth.
+    ...Array.from({ length: MAX_BEAM_WIDTH - 1 }, (_, i) => ({
+      if: { required: ['numReturn'], properties: { numReturn: { minimum: i + 2 } } },
+      then: { required: ['beamWidth'], properties: { beamWidth: { minimum: i + 2 } } },
+    })),
+    // A continuation goes on sampling: no beam search with it.
+    { if: { required: ['continuation'] }, then: { properties: { beamWidth: false, lengthPenalty: false, numReturn: false } } },
+    ...perModel(facts, (pattern) => ({ items: { pattern } })),
+  ];
+  return {
+    type: 'object',
+    properties,
+    additionalProperties: false,
+    anyOf: [{ required: ['prefix', 'numChars'] }, { required: ['continuation'] }],
+    allOf: rules,
+    description: 'A generation: prefix and numChars, or a continuation (then both are optional).',
+  };
+}
+
+/** POST /v1/score's body. */
+export function scoreRequestJsonSchema(facts: readonly ServedFacts[]): JsonSchema {
+  const { properties } = objectOf(SCORE_FIELDS, facts[0]);
+  properties.model.enum = facts.map((f) => f.name);
+  const required = Object.entries(SCORE_FIELDS).filter(([, f]) => f.api === 'required').map(([n]) => n);
+  return { type: 'object', properties, additionalProperties: false, required, allOf: perModel(facts, null) };
+}
+
+const nullable = (s: JsonSchema): JsonSchema => ({ anyOf: [s, { type: 'null' }], ...(s.description ? { description: s.description } : {}) });
+const bare = (s: JsonSchema): JsonSchema => {
+  const { description: _, default: __, example: ___, ...rest } = s;
+  return rest;
+};
+
+/** POST /v1/completions' body: OpenAI's names on the contract's bounds (edge/openai.ts maps them). */
+export function completionRequestJsonSchema(facts: readonly ServedFacts[]): JsonSchema {
+  const F = GENERATE_FIELDS;
+  const prompt = bare(fieldJsonSchema(F.prefix));
+  const stopItem = bare(fieldJsonSchema(F.stop)).items as JsonSchema;
+  const properties: Record<string, JsonSchema> = {
+    model: { type: 'string', enum: facts.map((f) => f.name), description: 'A served model (GET /v1/models); default: the first.', example: facts[0].name },
+    prompt: { anyOf: [prompt, { type: 'array', minItems: 1, maxItems: MAX_CHOICES, items: prompt }], description: 'The text to continue (or several: one set of choices each). Token ids are not taken: send text.', example: facts[0].samplePrefix },
+    max_tokens: nullable({ ...bare(fieldJsonSchema(F.numChars)), description: `Characters to generate (a token is a character); default ${OPENAI_DEFAULTS.max_tokens}.` }),
+    temperature: nullable({ ...bare(fieldJsonSchema(F.temperature)), description: `Default ${OPENAI_DEFAULTS.temperature}; 0 is greedy.` }),
+    top_p: nullable({ ...bare(fieldJsonSchema(F.topP)), description: F.topP.description }),
+    n: nullable({ type: 'integer', minimum: 1, maximum: MAX_CHOICES, description: `Choices per prompt (prompts × n ≤ ${MAX_CHOICES}); choice j uses seed + j.` }),
+    stop: nullable({ anyOf: [stopItem, { ...bare(fieldJsonSchema(F.stop)) }], description: `Up to ${F.stop.maxItems} sequences of the model's characters; the text ends before the first one generated (it is not returned).` }),
+    logprobs: nullable({ ...bare(fieldJsonSchema(F.logprobs)), description: "Each character's logprob and this many alternatives." }),
+    echo: nullable({ type: 'boolean', description: 'Return the prompt, as the model read it, before the text.' }),
+    seed: nullable({ type: 'integer', minimum: 0, maximum: MAX_SEED, description: F.seed.description }),
+    user: nullable({ type: 'string', maxLength: 256, description: 'Accepted and ignored.' }),
+    stream: nullable({ type: 'boolean', description: 'Server-Sent Events: `data: {chunk}` … `data: [DONE]`.' }),
+    stream_options: nullable({ type: 'object', properties: { include_usage: { type: 'boolean' } }, additionalProperties: false, description: 'With stream: true, {"include_usage": true} adds a last chunk with the usage.' }),
+  };
+  for (const [name, u] of Object.entries(UNSUPPORTED_FIELDS)) properties[name] = nullable({ ...u.schema, description: `Not supported (${u.why}); accepted only as ${u.neutralText}.` });
+  const rules: JsonSchema[] = [
+    { if: { required: ['echo'], properties: { echo: { const: true } } }, then: { properties: { logprobs: { type: 'null' } } } },
+    { if: { not: { required: ['stream'], properties: { stream: { const: true } } } }, then: { properties: { stream_options: { type: 'null' } } } },
+    // prompts × n ≤ MAX_CHOICES, and best_of (when given) equal to n.
+    ...Array.from({ length: MAX_CHOICES }, (_, i) => ({
+      if: { required: ['prompt'], properties: { prompt: { type: 'array', minItems: i + 1 } } },
+      then: { properties: { n: { anyOf: [{ type: 'null' }, { maximum: Math.floor(MAX_CHOICES / (i + 1)) }] } } },
+    })),
+    ...Array.from({ length: MAX_CHOICES }, (_, i) => ({
+      if: i === 0 ? { anyOf: [{ not: { required: ['n'] } }, { properties: { n: { anyOf: [{ type: 'null' }, { const: 1 }] } } }] } : { required: ['n'], properties: { n: { const: i + 1 } } },
+      then: { properties: { best_of: { anyOf: [{ type: 'null' }, { const: i + 1 }] } } },
+    })),
+    ...perModel(facts, (pattern) => ({ anyOf: [{ type: 'null' }, { type: 'string', pattern }, { type: 'array', items: { pattern } }] })).map((r) => {
+      // OpenAI's request has no author.
+      const then = r.then as { properties: Record<string, unknown> };
+      delete then.properties.author;
+      return r;
+    }),
+  ];
+  return { type: 'object', properties, additionalProperties: false, required: ['prompt'], allOf: rules };
+}
+
+/** The examples Swagger UI's Try it out sends: a request that works on the first served model. */
+export function requestExamples(facts: readonly ServedFacts[]) {
+  const f = facts[0];
+  return {
+    generate: { model: f.name, prefix: f.samplePrefix, numChars: 100, temperature: 0.8, seed: 7 },
+    score: { model: f.name, text: f.samplePrefix },
+    completion: { model: f.name, prompt: f.samplePrefix, max_tokens: 50, temperature: 0.8, seed: 7 },
+  };
+}
