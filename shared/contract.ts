@@ -25,6 +25,11 @@ export const MAX_STOP_CHARS = 32;
 export const TAIL_CHARS = MAX_STOP_CHARS + 2;
 export const MAX_BEAM_WIDTH = 16;
 export const LENGTH_PENALTY_RANGE = [-10, 10] as const;
+/**
+ * The model folder (from the repository's root) that `npm start`, `deeprnn generate` and a plain
+ * `wrangler dev` serve unless MODEL_DIR says otherwise: shared/platform/node.ts explains the choice.
+ */
+export const DEFAULT_MODEL = 'models/books-deep-lstm-int8';
 /** Characters a request generates when it does not say (d2l's `predict_ch8(…, 50, …)`). */
 export const DEFAULT_NUM_CHARS = 50;
 /** The longest continuation token read: a state of ~17,000 floats (e.g. 4 LSTM layers of 2,048). */

@@ -6,7 +6,7 @@
  * command line is read by trainer/argv.ts (Node); the library's options objects come through
  * `optionsFromObject`, with the same table.
  */
-import { describeBounds, fromStrings, LIBRARY_LIMITS, nearestName, optionName, type FieldSpec } from '../shared/contract.ts';
+import { DEFAULT_MODEL, describeBounds, fromStrings, LIBRARY_LIMITS, nearestName, optionName, type FieldSpec } from '../shared/contract.ts';
 import { OptionError } from '../shared/errors.ts';
 
 interface Base<V> {
@@ -41,7 +41,7 @@ export const opt = {
 };
 
 /** `--model DIR` of the commands that read a model (generate, score, evaluate). */
-export const modelOption = opt.string({ arg: 'DIR', help: 'model artifact folder (default: $MODEL_DIR or models/timemachine-deep-lstm-int8)' });
+export const modelOption = opt.string({ arg: 'DIR', help: `model artifact folder (default: $MODEL_DIR or ${DEFAULT_MODEL})` });
 
 /** The contract's fields as CLI options (`numChars` → `--num-chars`), with the library's bounds. */
 export function contractOptions(fields: Record<string, FieldSpec>, override: Partial<Record<string, Partial<OptionDef>>> = {}): OptionTable {

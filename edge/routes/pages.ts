@@ -1,8 +1,9 @@
 /**
  * The pages: `/` (the demo page, for the model `?model=` names, with a picker of every served
- * model) and `/docs` (Swagger UI). Each page's scripts carry the response's nonce; nothing else
+ * model), `/docs` (Swagger UI) and `/favicon.ico`. Each page's scripts carry the response's nonce; nothing else
  * may run.
  */
+import { faviconIco } from '../web/favicon.ts';
 import { demoPage, docsPage } from '../web/page.ts';
 import { resolveModel, routeGroup, type AppContext, type RouteContext } from '../http.ts';
 
@@ -26,5 +27,7 @@ export function pageRoutes(ctx: RouteContext) {
     return page(c, (nonce) => demoPage(m.model, { hasPlot: m.files.plotSvg !== undefined, nonce, models: ctx.registry.names }));
   });
   app.get('/docs', (c) => page(c, (nonce) => docsPage(nonce)));
+  const icon = faviconIco();
+  app.get('/favicon.ico', (c) => c.body(icon.slice().buffer, 200, { 'Content-Type': 'image/x-icon', 'Cache-Control': 'public, max-age=86400' }));
   return app;
 }

@@ -11,8 +11,18 @@ import type { Model } from '../../shared/model.ts';
 import { escapeHtml } from './html.ts';
 
 
-/** What the demo page opens with: sampling, so the first text is not a greedy loop. */
-export const DEMO_SETTINGS = { temperature: 0.8, topK: 20, numChars: 200 } as const;
+/** What the demo page opens with: sampling, so the first text is not a greedy loop; its first text, on load, with this seed. */
+export const DEMO_SETTINGS = { temperature: 0.8, topK: 20, numChars: 200, firstSeed: 1 } as const;
+
+/** A setting's one-line hint: the first clause of its description in the contract. */
+export function hint(field: keyof typeof GENERATE_FIELDS): string {
+  const d = GENERATE_FIELDS[field].description;
+  const cut = d.search(/[.;(]|, put through| Drawn/);
+  return (cut > 0 ? d.slice(0, cut) : d).trim().replace(/[,:]$/, '');
+}
+
+const label = (text: string, field: keyof typeof GENERATE_FIELDS, control: string, cls = '') =>
+  `<label${cls ? ` class="${cls}"` : ''}>${text} ${control.replace(/^<(input|select)/, `<$1 aria-describedby="hint-${field}"`)}<small id="hint-${field}" class="hint">${escapeHtml(hint(field))}</small></label>`;
 
 function modelCard(model: Model, hasPlot: boolean): string {
   const t = model.training;
@@ -34,7 +44,7 @@ function modelCard(model: Model, hasPlot: boolean): string {
   }
   const table = rows.map(([k, v]) => `<tr><th>${escapeHtml(k)}</th><td>${escapeHtml(v)}</td></tr>`).join('');
   const plot = hasPlot ? `<img src="/models/${encodeURIComponent(model.name)}/perplexity.svg" alt="perplexity per epoch (train and validation)" width="560">` : '';
-  return `<section class="card"><h2>Model card</h2><table>${table}</table>${plot}</section>`;
+  return `<section class="card" aria-labelledby="card-title"><h2 id="card-title">Model card</h2><table>${table}</table>${plot}</section>`;
 }
 
 /** The demo page for `model`; `models` are all the served ones (a picker when there are several). */
@@ -42,7 +52,7 @@ export function demoPage(model: Model, opts: { hasPlot: boolean; nonce: string; 
   const modelUrl = `/models/${encodeURIComponent(model.name)}`;
   const authors = [...model.vocab.authors.keys()];
   const authorField = authors.length
-    ? `<label>Author <select id="author"><option value="">(any)</option>${authors.map((a, i) => `<option value="${escapeHtml(a)}"${i === 0 ? ' selected' : ''}>${escapeHtml(a)}</option>`).join('')}</select></label>`
+    ? label('Author', 'author', `<select id="author"><option value="">(any)</option>${authors.map((a, i) => `<option value="${escapeHtml(a)}"${i === 0 ? ' selected' : ''}>${escapeHtml(a)}</option>`).join('')}</select>`)
     : '';
   const models = opts.models ?? [model.name];
   // Choosing another model opens its page (its card, its sample prefix, its authors).
@@ -57,14 +67,16 @@ export function demoPage(model: Model, opts: { hasPlot: boolean; nonce: string; 
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>deeprnn — ${escapeHtml(model.name)}</title>
+<link rel="icon" href="/favicon.ico" sizes="16x16">
 <script type="module" src="/static/deeprnn.js"></script>
 <style>
   body { font: 16px/1.5 system-ui, sans-serif; max-width: 48rem; margin: 2rem auto; padding: 0 1rem; color: #222; }
   h1 { font-size: 1.4rem; margin: 0; }
   h2 { font-size: 1.05rem; margin: 0 0 0.5rem; }
   .sub { color: #666; margin: 0.2rem 0 1.5rem; }
-  form { display: grid; grid-template-columns: repeat(auto-fit, minmax(8.5rem, 1fr)); gap: 0.8rem; align-items: end; }
+  form { display: grid; grid-template-columns: repeat(auto-fit, minmax(10rem, 1fr)); gap: 0.8rem; align-items: start; }
   label { display: flex; flex-direction: column; font-size: 0.85rem; color: #444; }
+  .hint { color: #595959; font-size: 0.75rem; line-height: 1.25; margin-top: 0.2rem; }
   .wide { grid-column: 1 / -1; }
   input, select { font: inherit; padding: 0.35rem 0.5rem; border: 1px solid #bbb; border-radius: 4px; }
   fieldset { border: 1px solid #ddd; border-radius: 6px; display: flex; gap: 1.2rem; flex-wrap: wrap; align-items: center; }
@@ -93,17 +105,20 @@ export function demoPage(model: Model, opts: { hasPlot: boolean; nonce: string; 
 </style>
 </head>
 <body>
+<header>
 <h1>deeprnn · ${escapeHtml(model.name)}</h1>
 <p class="sub">A deep recurrent character-level language model (d2l.ai, “Deep Recurrent Neural Networks”).</p>
+</header>
+<main>
 ${picker}
-<form id="form">
-  <label class="wide">Prefix <input id="prefix" value="${escapeHtml(samplePrefix(model))}" maxlength="${SERVICE_LIMITS.maxPrefixChars}" required></label>
-  <label>Characters <input id="numChars" type="number" min="1" max="${SERVICE_LIMITS.maxNumChars}" value="${s.numChars}" required></label>
-  <label>Temperature <input id="temperature" type="number" min="0" max="${GENERATE_FIELDS.temperature.max}" step="0.1" value="${s.temperature}"></label>
-  <label>Top-k <input id="topK" type="number" min="1" value="${s.topK}" placeholder="all"></label>
-  <label>Top-p <input id="topP" type="number" min="0.01" max="1" step="0.01" placeholder="1"></label>
-  <label>Seed <input id="seed" type="number" min="0" max="${GENERATE_FIELDS.seed.max}" placeholder="random"></label>
-  <label>Beam width <input id="beamWidth" type="number" min="1" max="${GENERATE_FIELDS.beamWidth.max}" value="1"></label>
+<form id="form" aria-label="Generation settings">
+  ${label('Prefix', 'prefix', `<input id="prefix" value="${escapeHtml(samplePrefix(model))}" maxlength="${SERVICE_LIMITS.maxPrefixChars}" required>`, 'wide')}
+  ${label('Characters', 'numChars', `<input id="numChars" type="number" min="1" max="${SERVICE_LIMITS.maxNumChars}" value="${s.numChars}" required>`)}
+  ${label('Temperature', 'temperature', `<input id="temperature" type="number" min="0" max="${GENERATE_FIELDS.temperature.max}" step="0.1" value="${s.temperature}">`)}
+  ${label('Top-k', 'topK', `<input id="topK" type="number" min="1" value="${s.topK}" placeholder="all">`)}
+  ${label('Top-p', 'topP', `<input id="topP" type="number" min="0.01" max="1" step="0.01" placeholder="1">`)}
+  ${label('Seed', 'seed', `<input id="seed" type="number" min="0" max="${GENERATE_FIELDS.seed.max}" placeholder="random">`)}
+  ${label('Beam width', 'beamWidth', `<input id="beamWidth" type="number" min="1" max="${GENERATE_FIELDS.beamWidth.max}" value="1">`)}
   ${authorField}
   <fieldset class="wide">
     <legend>Generate</legend>
@@ -113,13 +128,16 @@ ${picker}
   </fieldset>
   <div class="buttons wide"><button id="go" type="submit">Generate</button><button id="greedy" class="secondary" type="button" title="temperature 0: the most likely character each time, as d2l's predict_ch8">Greedy</button></div>
 </form>
+<section aria-label="Generated text">
 <deeprnn-generate id="gen" model="${escapeHtml(modelUrl)}"></deeprnn-generate>
 <div id="status" role="status"></div>
-<section class="card" id="train-section"><h2>Train on your text</h2>
+</section>
+<section class="card" id="train-section" aria-labelledby="train-title"><h2 id="train-title">Train on your text</h2>
 <p class="sub">Paste a text or drop a .txt file: <code>deeprnn train</code> runs in this page, in a Web Worker, on your text alone (nothing is sent anywhere), then you can generate from your model here and download it. It stays in this browser.</p>
 <deeprnn-train time-budget="2"></deeprnn-train>
 </section>
 ${modelCard(model, opts.hasPlot)}
+</main>
 <footer>API: <a href="/docs">/docs</a> (OpenAPI at <a href="/openapi.json">/openapi.json</a>)</footer>
 <script type="module" nonce="${escapeHtml(opts.nonce)}">
 const $ = (id) => document.getElementById(id);
@@ -128,7 +146,7 @@ const where = () => document.querySelector('input[name=where]:checked').value;
 const sync = () => ($('runtime').disabled = where() === 'server');
 document.querySelectorAll('input[name=where]').forEach((r) => r.addEventListener('change', sync));
 const FIELDS = [['prefix', 'prefix'], ['numChars', 'num-chars'], ['temperature', 'temperature'], ['topK', 'top-k'], ['topP', 'top-p'], ['seed', 'seed'], ['beamWidth', 'beam-width'], ['author', 'author']];
-async function run() {
+async function run(first = false) {
   const beam = Number($('beamWidth').value || 1) > 1;
   for (const [id, attr] of FIELDS) {
     const el = $(id);
@@ -136,6 +154,8 @@ async function run() {
     // Beam search is a deterministic search: the sampling knobs do not apply to it.
     if (v === '' || (beam && ['temperature', 'top-k', 'top-p'].includes(attr))) gen.removeAttribute(attr); else gen.setAttribute(attr, v);
   }
+  // The text a visitor finds on arrival: the opening settings, one seed, written in this page.
+  if (first) gen.setAttribute('seed', ${JSON.stringify(String(DEMO_SETTINGS.firstSeed))});
   if (where() === 'server') { gen.setAttribute('endpoint', '/v1/generate'); gen.setAttribute('model-name', ${JSON.stringify(model.name).replace(/</g, '\\u003c')}); gen.removeAttribute('model'); }
   else { gen.setAttribute('model', ${JSON.stringify(modelUrl)}); gen.removeAttribute('endpoint'); gen.setAttribute('runtime', $('runtime').value); }
   $('go').disabled = $('greedy').disabled = true;
@@ -153,6 +173,7 @@ async function run() {
 $('model')?.addEventListener('change', () => $('pick').submit());
 $('form').addEventListener('submit', (event) => { event.preventDefault(); run(); });
 $('greedy').addEventListener('click', () => { $('temperature').value = '0'; $('topK').value = ''; $('topP').value = ''; run(); });
+run(true);
 </script>
 </body>
 </html>
@@ -170,7 +191,7 @@ export function docsPage(nonce: string): string {
 <link rel="stylesheet" href="/static/swagger/swagger-ui.css">
 </head>
 <body>
-<div id="swagger-ui"></div>
+<main id="swagger-ui"></main>
 <script src="/static/swagger/swagger-ui-bundle.js"></script>
 <script nonce="${escapeHtml(nonce)}">
 window.ui = SwaggerUIBundle({ url: '/openapi.json', dom_id: '#swagger-ui', deepLinking: true, tryItOutEnabled: true });

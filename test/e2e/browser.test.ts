@@ -3,7 +3,9 @@ import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startNodeServer, type NodeServer } from '../../edge/node.ts';
 import { main } from '../../trainer/cli.ts';
-import { DEFAULT_MODEL_DIR } from '../../shared/platform/node.ts';
+import { DEFAULT_MODEL_DIR, readModelDir } from '../../shared/platform/node.ts';
+import { samplePrefix } from '../../shared/generate.ts';
+import { DEMO_SETTINGS } from '../../edge/web/page.ts';
 import { launchChromium } from './pages.ts';
 
 // The demo page from the Node server (npm start's default model, int8), in Debian's Chromium:
@@ -21,6 +23,7 @@ beforeAll(async () => {
   page = await browser.newPage({ viewport: { width: 900, height: 1300 } });
   page.on('pageerror', (e) => console.error('page error:', e.message));
   await page.goto(`${server.url}/`);
+  await page.waitForFunction(() => document.body.dataset.done, undefined, { timeout: 60_000 }); // the text written on arrival
 }, 60_000);
 afterAll(async () => {
   await browser?.close();
@@ -44,6 +47,28 @@ async function generate(where: 'browser' | 'server', runtime: 'kernel' | 'onnx' 
 }
 
 describe('the demo page in Chromium', () => {
+  it('opens with a first text written in the page; landmarks, regions and labels pass axe; a hint per setting; a favicon', async () => {
+    const model = await readModelDir(DEFAULT_MODEL_DIR);
+    let cli = '';
+    const s = DEMO_SETTINGS;
+    await main(['generate', '--model', DEFAULT_MODEL_DIR, '--prefix', samplePrefix(model), '--num-chars', String(s.numChars), '--temperature', String(s.temperature), '--top-k', String(s.topK), '--seed', String(s.firstSeed)], (t) => (cli += t), () => {});
+    expect(await page.textContent('deeprnn-generate pre')).toBe(cli);
+    // axe-core, injected past the page's CSP in a context of its own.
+    const context = await browser.newContext({ bypassCSP: true });
+    const audit = await context.newPage();
+    await audit.goto(`${server.url}/`);
+    await audit.waitForFunction(() => document.body.dataset.done, undefined, { timeout: 60_000 });
+    await audit.addScriptTag({ path: new URL('../../node_modules/axe-core/axe.min.js', import.meta.url).pathname });
+    const violations = await audit.evaluate(async () => (await (window as unknown as { axe: { run(): Promise<{ violations: { id: string; nodes: { target: string[] }[] }[] }> } }).axe.run()).violations.map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`));
+    expect(violations).toEqual([]);
+    expect(await audit.locator('.hint').count()).toBeGreaterThanOrEqual(7);
+    await context.close();
+    const icon = await fetch(`${server.url}/favicon.ico`);
+    expect(icon.status).toBe(200);
+    expect(icon.headers.get('content-type')).toBe('image/x-icon');
+    expect([...new Uint8Array(await icon.arrayBuffer()).slice(0, 4)]).toEqual([0, 0, 1, 0]);
+  });
+
   it('generates the same text in the browser (kernel and ONNX), on the server, and with deeprnn generate', async () => {
     let cli = '';
     await main(['generate', '--model', DEFAULT_MODEL_DIR, '--prefix', SETTINGS.prefix, '--num-chars', SETTINGS.numChars, '--seed', SETTINGS.seed], (s) => (cli += s), () => {});
