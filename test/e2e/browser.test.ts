@@ -36,6 +36,7 @@ async function generate(where: 'browser' | 'server', runtime: 'kernel' | 'onnx' 
   await page.fill('#temperature', '0');
   await page.fill('#topK', '');
   await page.fill('#seed', SETTINGS.seed);
+  if (await page.locator('#author').count()) await page.selectOption('#author', ''); // (any), as the CLI without --author
   await page.check(`input[name=where][value=${where}]`);
   if (where === 'browser') await page.selectOption('#runtime', runtime);
   const before = await page.evaluate(() => document.body.dataset.done ?? '');
@@ -51,7 +52,9 @@ describe('the demo page in Chromium', () => {
     const model = await readModelDir(DEFAULT_MODEL_DIR);
     let cli = '';
     const s = DEMO_SETTINGS;
-    await main(['generate', '--model', DEFAULT_MODEL_DIR, '--prefix', samplePrefix(model), '--num-chars', String(s.numChars), '--temperature', String(s.temperature), '--top-k', String(s.topK), '--seed', String(s.firstSeed)], (t) => (cli += t), () => {});
+    // The page opens on the model's first author, when it has authors.
+    const author = [...model.vocab.authors.keys()].slice(0, 1).flatMap((a) => ['--author', a]);
+    await main(['generate', '--model', DEFAULT_MODEL_DIR, '--prefix', samplePrefix(model), '--num-chars', String(s.numChars), '--temperature', String(s.temperature), '--top-k', String(s.topK), '--seed', String(s.firstSeed), ...author], (t) => (cli += t), () => {});
     expect(await page.textContent('deeprnn-generate pre')).toBe(cli);
     // axe-core, injected past the page's CSP in a context of its own.
     const context = await browser.newContext({ bypassCSP: true });

@@ -61,7 +61,7 @@ for (const [name, start] of runtimes) {
     let context: BrowserContext;
     beforeAll(async () => {
       host = await start();
-      const snippet = (await readmeSnippet()).replaceAll('https://your-deeprnn-host', host.url);
+      const snippet = (await readmeSnippet()).replaceAll('https://your-deeprnn-host', host.url).replaceAll('/models/books-deep-lstm', '/models/timemachine-deep-lstm');
       const onnx = snippet.replace(/<deeprnn-generate model=/, '<deeprnn-generate runtime="onnx" model=').replace(/<deeprnn-generate endpoint=[\s\S]*?<\/deeprnn-generate>/, '');
       // The server's second model, by name, through the same endpoint.
       const named = `<script type="module" src="${host.url}/static/deeprnn.js"></script><deeprnn-generate endpoint="${host.url}/v1/generate" model-name="authors-deep-lstm" author="doyle" prefix="The " num-chars="80" temperature="0.7" seed="9" autostart></deeprnn-generate>`;

@@ -31,7 +31,7 @@ let dir = '';
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'deeprnn-firefox-'));
   server = await startNodeServer({ modelDir: EDGE_MODEL_DIR, port: 0, host: '127.0.0.1', workers: 1 });
-  const snippet = (await readmeSnippet()).replaceAll('https://your-deeprnn-host', server.url);
+  const snippet = (await readmeSnippet()).replaceAll('https://your-deeprnn-host', server.url).replaceAll('/models/books-deep-lstm', '/models/timemachine-deep-lstm');
   const onnx = snippet.replace(/<deeprnn-generate model=/, '<deeprnn-generate runtime="onnx" model=').replace(/<deeprnn-generate endpoint=[\s\S]*?<\/deeprnn-generate>/, '');
   const p = await pageServer({ '/': `<!doctype html><html><body>${snippet}</body></html>`, '/onnx': `<!doctype html><html><body>${onnx}</body></html>`, '/train': modulePage(server.url) });
   pages = p.server;

@@ -293,9 +293,13 @@ export function apiCases(fetch: Fetch): void {
       const r = await fetch('/');
       expect(r.headers.get('content-type')).toMatch(/text\/html/);
       const html = await r.text();
-      expect(html).toMatch(/<form id="form">[\s\S]*Temperature[\s\S]*\/v1\/generate/);
+      expect(html).toMatch(/<form id="form"[^>]*>[\s\S]*Temperature[\s\S]*\/v1\/generate/);
       expect(html).toMatch(/id="temperature"[^>]*value="0\.8"/); // opens sampling, not greedy
       expect(html).toMatch(/id="prefix" value="time traveller"/); // the model's own sample prefix
+      expect(html).toMatch(/<main>[\s\S]*<\/main>/);
+      expect(html).toMatch(/<small id="hint-topK" class="hint">Sample only among the k most likely characters<\/small>/);
+      const icon = await fetch('/favicon.ico');
+      expect([icon.status, icon.headers.get('content-type')]).toEqual([200, 'image/x-icon']);
       expect(html).toContain('id="greedy"');
       const csp = r.headers.get('content-security-policy')!;
       expect(csp).toMatch(/script-src 'self' 'nonce-[^']+'/);
