@@ -58,6 +58,7 @@ interface FieldBase {
   /** Also a CLI option (`--kebab-case`) and an element attribute (`kebab-case`). */
   cli: boolean;
   element: boolean;
+  /** For the OpenAPI document: the examples of all fields together make one valid request. */
   example?: unknown;
 }
 export type FieldSpec = FieldBase &
@@ -109,7 +110,7 @@ export const GENERATE_FIELDS = {
     description: `For each generated character, its natural-log probability and the ${MAX_LOGPROBS} at most most likely alternatives (0: none). Sampling reports the distribution actually drawn from (after temperature, top-k and top-p, renormalised, <unk> and author tags excluded); greedy and beam search report the model's own distribution.`,
   },
   beamWidth: {
-    kind: 'integer', min: 1, max: MAX_BEAM_WIDTH, default: 1, api: 'optional', cli: true, element: true, example: 4,
+    kind: 'integer', min: 1, max: MAX_BEAM_WIDTH, default: 1, api: 'optional', cli: true, element: true,
     description: 'Beam search over this many hypotheses (1: greedy or sampling). Deterministic; temperature, topK and topP do not apply.',
   },
   lengthPenalty: {

@@ -70,6 +70,19 @@ describe("the README's front page, as written, against a default npm start", () 
     expect(models.data.map((m) => m.id), out).toEqual(['books-deep-lstm']);
   });
 
+  it("/docs' Try it out succeeds on every operation: each example, as the document gives it", async () => {
+    const doc = (await (await fetch(`${base}/openapi.json`)).json()) as { paths: Record<string, Record<string, { requestBody?: { content: Record<string, { example?: unknown }> } }>> };
+    let tried = 0;
+    for (const [route, ops] of Object.entries(doc.paths)) {
+      const example = ops.post?.requestBody?.content['application/json']?.example;
+      if (example === undefined) continue;
+      const r = await fetch(base + route, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(example) });
+      expect(r.status, `${route}: ${await r.clone().text()}`).toBe(200);
+      tried++;
+    }
+    expect(tried).toBe(3);
+  });
+
   it('every shell command after the two commands runs and succeeds', async () => {
     const shell = await blocks('sh');
     expect(shell[0]).toMatch(/npm install && npm start/);

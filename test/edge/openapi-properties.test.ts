@@ -169,7 +169,15 @@ describe('the document and the server agree on generated requests', () => {
     expect(doc.problems).toEqual([]);
   });
 
-  it("every operation's example, as /docs' Try it out sends it, succeeds on this server", async () => {
+  it("every operation's example, as /docs' Try it out sends it, and its fields' examples taken together, succeed on this server", async () => {
+    type Props = Record<string, { example?: unknown }>;
+    const schemas = (doc.doc.components.schemas ?? {}) as Record<string, { properties: Props }>;
+    for (const [route, name] of [['/v1/generate', 'GenerateRequest'], ['/v1/score', 'ScoreRequest'], ['/v1/completions', 'CompletionRequest']] as const) {
+      const together = Object.fromEntries(Object.entries(schemas[name].properties).flatMap(([k, p]) => (p.example === undefined ? [] : [[k, p.example]])));
+      expect(doc.requestValidator(route, 'post')(together), `${route} ${JSON.stringify(together)}`).toBe(true);
+      const res = await app.request(route, post(together));
+      expect(res.status, `${route} ${JSON.stringify(together)}: ${await res.clone().text()}`).toBe(200);
+    }
     for (const [route, ops] of Object.entries(doc.doc.paths)) {
       for (const [method, op] of Object.entries(ops)) {
         const example = op.requestBody?.content['application/json']?.example;
