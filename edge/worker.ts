@@ -12,6 +12,7 @@
 import type { OpenAPIHono } from '@hono/zod-openapi';
 import type { ExecutionContext } from 'hono';
 import kernelModule from '../shared/kernel/build/kernel.wasm';
+import kernelDotModule from '../shared/kernel/build/kernel-dot.wasm';
 import { errorBody, errorType } from '../shared/contract.ts';
 import { instantiateKernel } from '../shared/kernel/kernel.ts';
 import { KernelModel } from '../shared/kernel/stepper.ts';
@@ -46,7 +47,8 @@ async function build(env: Env): Promise<OpenAPIHono<AppEnv>> {
   const assets = env.ASSETS;
   if (!assets) throw new Error('the Worker has no ASSETS binding (wrangler.toml [assets])');
   const artifacts = await fetchStagedModels((path) => assets.fetch(new Request(new URL(path, 'https://assets.invalid'))));
-  const kernel = await instantiateKernel(kernelModule);
+  // kernel-dot.wasm where workerd runs relaxed SIMD (it does by default), else the portable build: the same texts.
+  const kernel = await instantiateKernel(kernelDotModule).catch(() => instantiateKernel(kernelModule));
   const rows = new IsolateRows(WORKERS_SCHEDULE.capacity);
   const registry = new ModelRegistry(artifacts.map((a) => servedModel(a, requestScopedEngine(new KernelModel(kernel, a.model), { rows, deadlineMs: WORKERS_SCHEDULE.deadlineMs, ticksPerYield: WORKERS_SCHEDULE.ticksPerYield }))));
   return createApp({

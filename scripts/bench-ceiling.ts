@@ -23,7 +23,7 @@ const bytes = await readFile(wasmPath);
 await rm(dir, { recursive: true, force: true });
 if (!WebAssembly.validate(bytes)) v8.setFlagsFromString('--experimental-wasm-relaxed-simd'); // Node 20: behind a flag
 type Peak = (n: number, p: number) => number;
-const peaks = new WebAssembly.Instance(new WebAssembly.Module(bytes), {}).exports as unknown as Record<'fma' | 'mulAdd' | 'dotI16' | 'dotI8', Peak> & { memory: WebAssembly.Memory };
+const peaks = new WebAssembly.Instance(new WebAssembly.Module(bytes), {}).exports as unknown as Record<'fma' | 'mulAdd' | 'dotI16' | 'dotI8' | 'dotI16Loaded' | 'dotI7Loaded', Peak> & { memory: WebAssembly.Memory };
 const operands = new Int16Array(peaks.memory.buffer, 1024, 40);
 operands.forEach((_, i) => (operands[i] = (i % 7) + 1));
 
@@ -51,8 +51,9 @@ const perChar = 3 * 4 * H * H + V * H;
 const rows: [string, Peak, number, string, number][] = [
   ['f32x4.relaxed_madd (training: fused multiply-add)', peaks.fma, 40, 'training token (forward + backward ≈ 3× the forward products)', 3 * perChar],
   ['f32x4.mul + f32x4.add (float32 generation, portable)', peaks.mulAdd, 40, 'float32 character', perChar],
-  ['i32x4.dot_i16x8_s + add (int8 generation, exact)', peaks.dotI16, 64, 'int8 character', perChar],
-  ['i32x4.relaxed_dot_i8x16_i7x16_add_s (8 × 7-bit, not used)', peaks.dotI8, 128, 'character with 7-bit states', perChar],
+  ['load8x8_s + i32x4.dot_i16x8_s + add, weights loaded (int8 renditions with int16 states, as gemmQ8 at batch 1)', peaks.dotI16Loaded, 48, 'int8 character, int16 states', perChar],
+  ['v128.load + i16x8.relaxed_dot_i8x16_i7x16_s + extadd_pairwise + add, weights loaded (7-bit states, as gemmQ7)', peaks.dotI7Loaded, 96, 'int8 character, 7-bit states', perChar],
+  ['i32x4.dot_i16x8_s + add, operands in registers (the loop this bench measured before 2026-12-05: an upper bound no product reaches)', peaks.dotI16, 64, 'int8 character', perChar],
 ];
 for (const [instruction, f, macs, unit, perUnit] of rows) {
   const r = rate(f, macs);

@@ -5,7 +5,7 @@
  */
 import { ArtifactError } from './errors.ts';
 import { fromFloat16Bits, toFloat16Bits } from './float16.ts';
-import { CELLS, numElements, tensorSpecs, type Architecture, type Cell, type Model, type Params, type TrainingRecord } from './model.ts';
+import { CELLS, numElements, STATE_BITS, tensorSpecs, type Architecture, type Cell, type Model, type Params, type StateBits, type TrainingRecord } from './model.ts';
 import { PREPROCESSINGS, type Preprocessing } from './text.ts';
 import { Vocab } from './vocab.ts';
 
@@ -96,7 +96,7 @@ export interface ModelJson {
   name: string;
   architecture: Architecture;
   vocabulary: { tokens: string[]; unkIndex: number; preprocessing: Preprocessing };
-  weights: { file: typeof WEIGHTS_BIN; dtype: WeightsDtype; byteLength: number; sha256: string; tensors: TensorEntry[] };
+  weights: { file: typeof WEIGHTS_BIN; dtype: WeightsDtype; byteLength: number; sha256: string; tensors: TensorEntry[]; stateBits?: StateBits };
   training: TrainingRecord | null;
 }
 
@@ -112,8 +112,9 @@ export async function sha256Hex(bytes: Uint8Array): Promise<string> {
 }
 
 /** Model → the two files of an artifact. */
-export async function encodeArtifact(model: Model, dtype: WeightsDtype = 'float32'): Promise<{ modelJson: string; weights: Uint8Array }> {
+export async function encodeArtifact(model: Model, dtype: WeightsDtype = 'float32', stateBits: StateBits = 16): Promise<{ modelJson: string; weights: Uint8Array }> {
   if (dtype === 'int8') checkInt8(model.arch);
+  if (stateBits !== 16 && dtype !== 'int8') throw new ArtifactError('bad_state_bits', `stateBits ${stateBits} applies to int8 weights, not ${dtype}`);
   const specs = tensorSpecs(model.arch);
   const bytes = new Uint8Array(specs.reduce((n, s) => n + tensorByteLength(s.shape, dtype), 0));
   const view = new DataView(bytes.buffer);
@@ -135,7 +136,7 @@ export async function encodeArtifact(model: Model, dtype: WeightsDtype = 'float3
     name: model.name,
     architecture: { ...model.arch },
     vocabulary: { tokens: [...model.vocab.tokens], unkIndex: model.vocab.unkIndex, preprocessing: model.preprocessing },
-    weights: { file: WEIGHTS_BIN, dtype, byteLength: bytes.length, sha256: await sha256Hex(bytes), tensors },
+    weights: { file: WEIGHTS_BIN, dtype, byteLength: bytes.length, sha256: await sha256Hex(bytes), tensors, ...(stateBits === 7 ? { stateBits } : {}) },
     training: model.training,
   };
   return { modelJson: JSON.stringify(json, null, 2) + '\n', weights: bytes };
@@ -162,7 +163,7 @@ export async function decodeArtifact(files: ArtifactFiles): Promise<Model> {
     checkFinite(t.name, params[t.name]);
   }
   const v = json.vocabulary;
-  return { name: json.name, arch: json.architecture, vocab: new Vocab(v.tokens, v.unkIndex), preprocessing: v.preprocessing, params, training: json.training, storage: w.dtype, weightsSha256: digest };
+  return { name: json.name, arch: json.architecture, vocab: new Vocab(v.tokens, v.unkIndex), preprocessing: v.preprocessing, params, training: json.training, storage: w.dtype, ...(w.stateBits === 7 ? { stateBits: 7 as const } : {}), weightsSha256: digest };
 }
 
 /** NaN or ±Inf weights make a model that loads and prints garbage: refuse it, naming the tensor. */
@@ -188,7 +189,7 @@ function int(v: unknown, path: string, min: number, max = Number.MAX_SAFE_INTEGE
   if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) fail('bad_model_json', `${path} must be an integer in [${min}, ${max}], got ${JSON.stringify(v)}`);
   return v;
 }
-function oneOf<T extends string>(v: unknown, path: string, allowed: readonly T[]): T {
+function oneOf<T extends string | number>(v: unknown, path: string, allowed: readonly T[]): T {
   if (!allowed.includes(v as T)) fail('bad_model_json', `${path} must be one of ${allowed.join(', ')}, got ${JSON.stringify(v)}`);
   return v as T;
 }
@@ -250,6 +251,8 @@ export function parseModelJson(input: unknown): ModelJson {
     return { name: spec.name, shape: spec.shape, offset: t.offset };
   });
   if (offset !== byteLength) fail('tensor_mismatch', `the tensors take ${offset} bytes but weights.byteLength is ${byteLength}`);
+  const stateBits = w.stateBits === undefined ? undefined : oneOf<StateBits>(w.stateBits, 'weights.stateBits', STATE_BITS);
+  if (stateBits === 7 && dtype !== 'int8') fail('bad_model_json', `weights.stateBits 7 applies to int8 weights, not ${dtype}`);
 
   const training = root.training === null || root.training === undefined ? null : (obj(root.training, 'training') as TrainingRecord);
   return {
@@ -258,7 +261,7 @@ export function parseModelJson(input: unknown): ModelJson {
     name,
     architecture: arch,
     vocabulary: { tokens, unkIndex, preprocessing },
-    weights: { file: WEIGHTS_BIN, dtype, byteLength, sha256, tensors },
+    weights: { file: WEIGHTS_BIN, dtype, byteLength, sha256, tensors, ...(stateBits === 7 ? { stateBits } : {}) },
     training,
   };
 }

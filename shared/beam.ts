@@ -78,7 +78,8 @@ class BeamJob implements DecodeJob {
     for (const [b, node] of this.alive.entries()) {
       const row = logits.subarray(at + b * stride, at + b * stride + V);
       const lse = logSumExp(row, V);
-      const tags = this.g.author !== undefined && atParagraphStart(node.tail, preprocessing);
+      // As sampling does (generate.ts): tags where a paragraph starts, the requested author's or the model's own.
+      const tags = vocab.authors.size > 0 && atParagraphStart(node.tail, preprocessing);
       for (let id = 0; id < V; id++) {
         if (vocab.isSpecial(id) && !(tags && id !== vocab.unkIndex)) continue;
         const lp = row[id] - lse;
@@ -99,7 +100,7 @@ class BeamJob implements DecodeJob {
         top = tops.get(c.beam)!;
       }
       const node: Node = {
-        parent, id: emit ? c.id : this.g.author!.id, emit, logprob: c.lp, top, sum: c.sum, len: parent.len + (emit ? 1 : 0),
+        parent, id: emit ? c.id : (this.g.author?.id ?? c.id), emit, logprob: c.lp, top, sum: c.sum, len: parent.len + (emit ? 1 : 0),
         tail: emit ? (parent.tail + vocab.tokens[c.id]).slice(-TAIL_CHARS) : parent.tail,
       };
       if (emit && this.g.stop.some((s) => node.tail.endsWith(s) && node.len >= [...s].length)) this.setAside(node, 'stop');

@@ -328,7 +328,13 @@ export function decodeContinuation(token: string, secret?: string): Continuation
 /** What a model made in memory (never saved, so never hashed) names as its weights. */
 const UNSAVED = '0'.repeat(64);
 /** The weights a model's continuations name: SHA-256 of weights.bin. */
-export const weightsDigest = (model: Model): string => model.weightsSha256 ?? UNSAVED;
+export const weightsDigest = (model: Model): string => {
+  const sha = model.weightsSha256 ?? UNSAVED;
+  // A 7-bit rendition writes other texts than the int16 one of the same weights: its tokens name
+  // the weights' SHA-256 with the last byte xored with 7, so neither resumes the other's.
+  if (model.stateBits !== 7) return sha;
+  return sha.slice(0, 62) + (parseInt(sha.slice(62), 16) ^ 7).toString(16).padStart(2, '0');
+};
 const short = (sha: string) => (sha === UNSAVED ? 'unsaved' : sha.slice(0, 12));
 
 /**

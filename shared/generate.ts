@@ -281,12 +281,15 @@ class SamplingJob implements DecodeJob {
   advance(logits: Float32Array, at: number): boolean {
     const { vocab, preprocessing } = this.model;
     const row = logits.subarray(at, at + this.V);
-    // Author tags may be chosen where a paragraph starts; the requested author's tag is fed then.
-    const tagsAllowed = this.g.author !== undefined && atParagraphStart(this.textTail, preprocessing);
+    // Author tags may be chosen where a paragraph starts, as training put them there: the
+    // requested author's tag is fed then, or with no author the tag the model chose (it picks
+    // who writes the paragraph). Forbidding them there left a tagged model, which expects a tag
+    // after every blank line, writing line break after line break.
+    const tagsAllowed = vocab.authors.size > 0 && atParagraphStart(this.textTail, preprocessing);
     const excluded = (id: number) => vocab.isSpecial(id) && !(tagsAllowed && id !== vocab.unkIndex);
     const c = choose(row, this.V, this.g.sampling, this.rng, excluded, this.g.logprobs > 0 ? this.g.logprobs : -1);
     if (vocab.isSpecial(c.id)) {
-      this.after = [this.g.author!.id];
+      this.after = [this.g.author ? this.g.author.id : c.id];
       return true;
     }
     const text = vocab.tokens[c.id];

@@ -84,9 +84,18 @@ export interface Model {
    * the same everywhere.
    */
   storage?: 'float32' | 'float16' | 'int8';
+  /**
+   * Int8 renditions: how hidden states enter the integer products — 16 (int16, 32767·h: the
+   * format's first int8 path, and what an int8 model.json without `stateBits` means) or 7
+   * (u = round(63·h) + 64, on the relaxed dot product). Recorded in model.json; one text per seed either way.
+   */
+  stateBits?: StateBits;
   /** SHA-256 of weights.bin (hex), for models read from an artifact: continuations name the weights they resume on. */
   weightsSha256?: string;
 }
+
+export type StateBits = 7 | 16;
+export const STATE_BITS: readonly StateBits[] = [16, 7];
 
 /** Per-layer views of the params, in the order the forward pass reads them. */
 export interface LayerParams {

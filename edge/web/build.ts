@@ -21,12 +21,13 @@ await mkdir(`${out}ort`, { recursive: true });
 await mkdir(`${out}swagger`, { recursive: true });
 
 const kernel = await readFile(`${root}shared/kernel/build/kernel.wasm`);
+const dotKernel = await readFile(`${root}shared/kernel/build/kernel-dot.wasm`);
 const common = { bundle: true, format: 'esm', platform: 'browser', target: 'es2022', minify: true, logLevel: 'warning', sourcemap } as const;
 const worker = await build({
   ...common,
   entryPoints: [`${root}edge/web/worker.ts`],
   write: false,
-  define: { __DEEPRNN_KERNEL_BASE64__: JSON.stringify(kernel.toString('base64')) },
+  define: { __DEEPRNN_KERNEL_BASE64__: JSON.stringify(kernel.toString('base64')), __DEEPRNN_KERNEL_DOT_BASE64__: JSON.stringify(dotKernel.toString('base64')) },
 });
 const trainKernel = await readFile(`${root}shared/kernel/build/kernel-relaxed-unshared.wasm`);
 const sharedKernel = await readFile(`${root}shared/kernel/build/kernel-relaxed.wasm`);
@@ -37,6 +38,7 @@ const trainWorker = await build({
   write: false,
   define: {
     __DEEPRNN_KERNEL_BASE64__: JSON.stringify(kernel.toString('base64')),
+    __DEEPRNN_KERNEL_DOT_BASE64__: JSON.stringify(dotKernel.toString('base64')),
     __DEEPRNN_TRAIN_KERNEL_BASE64__: JSON.stringify(trainKernel.toString('base64')),
     __DEEPRNN_TRAIN_SHARED_KERNEL_BASE64__: JSON.stringify(sharedKernel.toString('base64')),
     __DEEPRNN_TRAIN_HELPER_SOURCE__: JSON.stringify(trainHelper.outputFiles[0].text),

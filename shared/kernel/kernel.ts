@@ -17,6 +17,9 @@ export interface KernelExports {
   gemmQ8(wq: Ptr, scales: Ptr, bias: Ptr, xq: Ptr, y: Ptr, blocks: number, cols16: number, n: number, xqStride: number, yStride: number): void;
   q8MaxColumns(): number;
   quantize16(x: Ptr, xq: Ptr, n: number, rows: number, xStride: number, xqStride: number): void;
+  quantize7(x: Ptr, xu: Ptr, n: number, rows: number, xStride: number, xuStride: number): void;
+  gemmQ7(wq: Ptr, rowsums: Ptr, scales7: Ptr, bias: Ptr, xu: Ptr, y: Ptr, blocks: number, cols16: number, n: number, xuStride: number, yStride: number): void;
+  relaxedDot(): number;
   gemmNN(a: Ptr, bp: Ptr, c: Ptr, M: number, N: number, K: number, accumulate: boolean): void;
   packB8(src: Ptr, dst: Ptr, K: number, N: number, transposed: boolean): void;
   transpose(src: Ptr, dst: Ptr, rows: number, cols: number): void;
@@ -172,17 +175,25 @@ export function packRows8(w: Float32Array, rows: number, cols: number): Float32A
  * chunks, chunk k of rows 0…7 side by side; `scales` holds s / 32767 per row, undoing the int16
  * scaling of x. Rows pad to a multiple of 8, columns to 16, with zeros.
  */
-export function packRowsQ8(w: Float32Array, rows: number, cols: number): { q: Int8Array; scales: Float32Array } {
+export function packRowsQ8(w: Float32Array, rows: number, cols: number): { q: Int8Array; scales: Float32Array; scales7: Float32Array; rowsums: Int32Array } {
   const cols16 = padTo(cols, 16) / 16;
   const q = new Int8Array(padTo(rows, PACK_ROWS) * cols16 * 16);
   const scales = new Float32Array(padTo(rows, PACK_ROWS));
+  // The 7-bit path's: each row's scale over 63 (its states are 63·h), and Σ q (its zero point, 64).
+  const scales7 = new Float32Array(padTo(rows, PACK_ROWS));
+  const rowsums = new Int32Array(padTo(rows, PACK_ROWS));
   for (let r = 0; r < rows; r++) {
     const s = int8Scale(w, r * cols, cols);
     scales[r] = s / 32767;
+    scales7[r] = s / 63;
     const blk = Math.floor(r / PACK_ROWS);
-    for (let c = 0; c < cols; c++) q[((blk * cols16 + (c >> 4)) * PACK_ROWS + (r % PACK_ROWS)) * 16 + (c & 15)] = toInt8(w[r * cols + c], s);
+    for (let c = 0; c < cols; c++) {
+      const v = toInt8(w[r * cols + c], s);
+      q[((blk * cols16 + (c >> 4)) * PACK_ROWS + (r % PACK_ROWS)) * 16 + (c & 15)] = v;
+      rowsums[r] += v;
+    }
   }
-  return { q, scales };
+  return { q, scales, scales7, rowsums };
 }
 
 function align(p: number): number {
@@ -191,6 +202,19 @@ function align(p: number): number {
 
 /** The largest memory a kernel may grow to (2 GiB), for builds on shared memory. */
 const MAX_PAGES = 32768;
+
+/**
+ * The generation build for this engine, of the two bundled: kernel-dot.wasm (relaxed SIMD for the
+ * 7-bit integer products, floats as the portable build) where the engine validates it, else the
+ * portable kernel.wasm. Both write the same texts.
+ */
+export function generationKernelBytes(portableBase64: string, dotBase64?: string): Uint8Array<ArrayBuffer> {
+  if (dotBase64) {
+    const dot = base64Bytes(dotBase64);
+    if (WebAssembly.validate(dot)) return dot;
+  }
+  return base64Bytes(portableBase64);
+}
 
 /** A kernel build bundled as base64 (browser module, package build) → its bytes. */
 export const base64Bytes = (b64: string): Uint8Array<ArrayBuffer> => Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));

@@ -47,11 +47,13 @@ export interface RowStepper {
   writeState(row: number, state: Float32Array): void;
 }
 
-/** A packed weight matrix: f32 (`scales` 0) or int8 with per-row scales. */
+/** A packed weight matrix: f32 (`scales` 0) or int8 with per-row scales (and, for 7-bit states, scales over 63 and row sums). */
 interface Matrix {
   ptr: number;
   scales: number;
   rows: number;
+  scales7?: number;
+  rowsums?: number;
 }
 
 interface LayerWeights {
@@ -78,7 +80,8 @@ export function loadKernelWeights(kernel: Kernel, model: Model): KernelWeights {
   const int8 = model.storage === 'int8';
   const pack = (w: Float32Array, rows: number, cols: number): Matrix => {
     if (!int8) return { ptr: kernel.put(packRows8(w, rows, cols)), scales: 0, rows };
-    const { q, scales } = packRowsQ8(w, rows, cols);
+    const { q, scales, scales7, rowsums } = packRowsQ8(w, rows, cols);
+    if (model.stateBits === 7) return { ptr: kernel.putBytes(q), scales: kernel.put(scales), rows, scales7: kernel.put(scales7), rowsums: kernel.putBytes(new Uint8Array(rowsums.buffer)) };
     return { ptr: kernel.putBytes(q), scales: kernel.put(scales), rows };
   };
   /** mᵀ in the kernel, for m [rows, cols] row-major: the kernel's own transpose. */
@@ -111,6 +114,8 @@ export function freeKernelWeights(w: KernelWeights): void {
   const matrix = (m: Matrix) => {
     k.free(m.ptr);
     if (m.scales) k.free(m.scales);
+    if (m.scales7) k.free(m.scales7);
+    if (m.rowsums) k.free(m.rowsums);
   };
   for (const L of w.layers) {
     matrix(L.wIh);
@@ -145,7 +150,7 @@ export function kernelRows(w: KernelWeights, capacity: number): KernelRows {
   };
   const hs = Array.from({ length: L }, () => alloc(capacity * S)); // [capacity, S] per layer
   const cs = Array.from({ length: L }, () => alloc(cell === 'lstm' ? capacity * S : 0)); // [capacity, S] (LSTM)
-  const xq = alloc((capacity * S) / 2); // [capacity, S] int16: each product's input, quantised (int8 path)
+  const xq = alloc((capacity * S) / 2); // [capacity, S] int16 (int8 path) or [capacity, S] uint8 (7-bit states): each product's input, quantised
   const gx = alloc(capacity * GS); // [capacity, GS]: W_ih x + b_ih
   const gh = alloc(capacity * GS); // [capacity, GS]: W_hh h + b_hh
   const acts = alloc(capacity * GS); // [capacity, GS]: activated gates (not read back here)
@@ -185,6 +190,10 @@ export function kernelRows(w: KernelWeights, capacity: number): KernelRows {
   const product = (m: Matrix, bias: number, x: number, y: number, n: number, yStride: number) => {
     const blocks = padTo(m.rows, PACK_ROWS) / PACK_ROWS;
     if (!w.int8) return k.gemmPacked(m.ptr, bias, x, y, blocks, padTo(H, 4) / 4, n, S, yStride);
+    if (m.scales7) {
+      k.quantize7(x, xq, H, n, S, S);
+      return k.gemmQ7(m.ptr, m.rowsums!, m.scales7, bias, xq, y, blocks, S / 16, n, S, yStride);
+    }
     k.quantize16(x, xq, H, n, S, S);
     k.gemmQ8(m.ptr, m.scales, bias, xq, y, blocks, S / 16, n, S, yStride);
   };

@@ -10,7 +10,7 @@ import { Worker, type WorkerOptions } from 'node:worker_threads';
 import { decodeArtifact, encodeArtifact, MODEL_JSON, WEIGHTS_BIN, type WeightsDtype } from '../artifact.ts';
 import { DEFAULT_MODEL } from '../contract.ts';
 import { ArtifactError } from '../errors.ts';
-import type { Model } from '../model.ts';
+import type { Model, StateBits } from '../model.ts';
 import { instantiateKernel, type Kernel, type KernelFlavor } from '../kernel/kernel.ts';
 
 async function readOrFail(path: string): Promise<Uint8Array> {
@@ -60,9 +60,9 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array): 
  * Write `model` as an artifact in `dir`. weights.bin goes first and model.json last: a crash in
  * between leaves a model.json whose SHA-256 no longer matches, which loading refuses.
  */
-export async function writeModelDir(dir: string, model: Model, dtype: WeightsDtype = 'float32'): Promise<void> {
+export async function writeModelDir(dir: string, model: Model, dtype: WeightsDtype = 'float32', stateBits: StateBits = 16): Promise<void> {
   await mkdir(dir, { recursive: true });
-  const files = await encodeArtifact({ ...model, name: model.name || basename(resolve(dir)) }, dtype);
+  const files = await encodeArtifact({ ...model, name: model.name || basename(resolve(dir)) }, dtype, stateBits);
   await writeFileAtomic(join(dir, WEIGHTS_BIN), files.weights);
   await writeFileAtomic(join(dir, MODEL_JSON), files.modelJson);
 }
@@ -76,12 +76,15 @@ export async function writeModelDir(dir: string, model: Model, dtype: WeightsDty
 export const DEFAULT_MODEL_DIR = process.env.MODEL_DIR || resolve(new URL(`../../${DEFAULT_MODEL}`, import.meta.url).pathname);
 
 /**
- * The kernel for Node. `simd` (the default) is the portable build that Workers and browsers run
- * too, so generated text is bit-identical everywhere. `relaxed-simd` fuses multiply-adds and
- * shares its memory with worker threads: the training build. Node 20's V8 has relaxed SIMD
- * behind a flag, switched on here before compiling; `fastest` takes it when that works.
+ * The kernel for Node. `simd` (the default) is the generation build that Workers and browsers run
+ * too, so generated text is bit-identical everywhere: kernel-dot.wasm where the engine has relaxed
+ * SIMD (its floats are the portable build's; only the 7-bit integer products use the relaxed dot
+ * product, exact), else the portable kernel.wasm — `portable` asks for that one alone.
+ * `relaxed-simd` fuses multiply-adds and shares its memory with worker threads: the training
+ * build. Node 20's V8 has relaxed SIMD behind a flag, switched on here before compiling;
+ * `fastest` takes it when that works.
  */
-export async function loadKernelNode(flavor: KernelFlavor | 'fastest' = 'simd'): Promise<Kernel> {
+export async function loadKernelNode(flavor: KernelFlavor | 'fastest' | 'portable' = 'simd'): Promise<Kernel> {
   const dir = new URL('../kernel/build/', import.meta.url);
   const read = async (name: string): Promise<Uint8Array<ArrayBuffer>> => {
     try {
@@ -90,7 +93,14 @@ export async function loadKernelNode(flavor: KernelFlavor | 'fastest' = 'simd'):
       throw new ArtifactError('missing_kernel', `the WebAssembly kernel ${name} is not built: run "npm run build:kernel" (npm install does it)`);
     }
   };
-  if (flavor !== 'simd') {
+  const relaxed = (bytes: Uint8Array<ArrayBuffer>) => {
+    if (!WebAssembly.validate(bytes)) v8.setFlagsFromString('--experimental-wasm-relaxed-simd');
+    return WebAssembly.validate(bytes);
+  };
+  if (flavor === 'simd') {
+    const bytes = await read('kernel-dot.wasm');
+    if (relaxed(bytes)) return instantiateKernel(await WebAssembly.compile(bytes));
+  } else if (flavor !== 'portable') {
     const bytes = await read('kernel-relaxed.wasm');
     if (!WebAssembly.validate(bytes)) v8.setFlagsFromString('--experimental-wasm-relaxed-simd');
     if (WebAssembly.validate(bytes)) return instantiateKernel(await WebAssembly.compile(bytes));

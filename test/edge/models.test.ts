@@ -50,7 +50,7 @@ describe('MODEL_DIR: one folder or several', () => {
     const copy = join(dir, 'tm-int8-copy');
     let said = '';
     await exportCommand(['--model', EDGE_MODEL_DIR, '--dtype', 'int8', '--name', 'tm-copy', '--out', copy], (s) => (said = s));
-    expect(said).toBe(`wrote ${copy} (int8, named tm-copy)`);
+    expect(said).toBe(`wrote ${copy} (int8, 7-bit states, named tm-copy)`);
     expect(await readFile(join(copy, 'weights.bin'))).toEqual(await readFile(join(EDGE_MODEL_DIR, 'weights.bin'))); // int8 → int8 is exact
     expect((await loadModelFolders([EDGE_MODEL_DIR, copy])).map((a) => a.model.name)).toEqual(['timemachine-deep-lstm', 'tm-copy']);
     await expect(exportCommand(['--model', EDGE_MODEL_DIR, '--name', 'a/b', '--out', join(dir, 'x')], () => {})).rejects.toThrow(/--name must be 1 to 128 letters/);

@@ -178,6 +178,20 @@ describe('loading refuses a corrupt model, naming the problem', () => {
     expect((await refusal(decodeArtifact(await withJson((j) => (j.weights.dtype = 'int4' as never))))).message).toMatch(/weights\.dtype/);
     expect((await refusal(decodeArtifact(await withJson((j) => (j.weights.sha256 = 'abc'))))).message).toMatch(/sha256/);
     expect((await refusal(decodeArtifact(await withJson((j) => (j.training = 'yes' as never))))).message).toMatch(/training must be an object/);
+    expect((await refusal(decodeArtifact(await withJson((j) => (j.weights.stateBits = 8 as never))))).message).toMatch(/weights\.stateBits must be one of 16, 7, got 8/);
+    // 7-bit states belong to int8 weights (these are float32).
+    expect((await refusal(decodeArtifact(await withJson((j) => (j.weights.stateBits = 7))))).message).toMatch(/stateBits 7 applies to int8 weights, not float32/);
+  });
+
+  it('records 7-bit states for int8 renditions that use them; older int8 renditions have none', async () => {
+    const model = randomModel('gru', { hiddenSize: 16 });
+    const u7 = await encodeArtifact(model, 'int8', 7);
+    const i16 = await encodeArtifact(model, 'int8');
+    expect((JSON.parse(u7.modelJson) as ModelJson).weights.stateBits).toBe(7);
+    expect('stateBits' in (JSON.parse(i16.modelJson) as ModelJson).weights).toBe(false);
+    expect(u7.weights).toEqual(i16.weights); // the same weights; only the arithmetic differs
+    expect([(await decodeArtifact(u7)).stateBits, (await decodeArtifact(i16)).stateBits]).toEqual([7, undefined]);
+    await expect(encodeArtifact(model, 'float16', 7)).rejects.toThrow(/stateBits 7 applies to int8 weights/);
   });
 
   it('weights that are NaN or ±Inf, even under a recomputed SHA-256', async () => {

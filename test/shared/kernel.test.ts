@@ -1,5 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { decodeArtifact, encodeArtifact, MAX_INT8_COLUMNS } from '../../shared/artifact.ts';
+import { decodeArtifact, encodeArtifact, int8Scale, MAX_INT8_COLUMNS, toInt8 } from '../../shared/artifact.ts';
+import { packRowsQ8, type Kernel } from '../../shared/kernel/kernel.ts';
+import { loadKernelNode } from '../../shared/platform/node.ts';
 import { KernelModel, kernelRows, loadKernelWeights, referenceRows, type RowStepper } from '../../shared/kernel/stepper.ts';
 import type { Model } from '../../shared/model.ts';
 import { Vocab } from '../../shared/vocab.ts';
@@ -132,6 +134,70 @@ describe('WebAssembly kernel: the int8 path (models stored as int8)', () => {
     expect(Math.abs(logits[0] - H) / H).toBeLessThan(1e-3);
     km.release(rows);
     km.dispose();
+  });
+});
+
+describe('WebAssembly kernel: 7-bit states on the relaxed dot product (int8 renditions with stateBits 7)', () => {
+  /** Every generation build: portable (standard SIMD), kernel-dot (relaxed dot product), and the training build. */
+  let builds: Kernel[];
+  beforeAll(async () => {
+    builds = [await loadKernelNode('portable'), await loadKernelNode('simd'), kernels['relaxed-simd']];
+    expect(builds.map((k) => k.k.relaxedDot())).toEqual([0, 1, 1]);
+  });
+
+  it('gemmQ7 is the exact integer product, less the zero point, converted once: the same bits on every build', () => {
+    const rows = 24, cols = 70, S = 80, n = 3;
+    const w = Float32Array.from({ length: rows * cols }, (_, i) => Math.sin(i * 1.7) * (1 + (i % 5)));
+    const x = Float32Array.from({ length: n * S }, (_, i) => (i % S < cols ? Math.cos(i * 0.91) * 1.2 : 0)); // some past ±1: clamped
+    const { q, scales7, rowsums } = packRowsQ8(w, rows, cols);
+    const outs = builds.map((k) => {
+      const [wp, sp, rp, xp, up, yp] = [k.putBytes(q), k.put(scales7), k.putBytes(new Uint8Array(rowsums.buffer)), k.put(x), k.alloc(n * S), k.alloc(n * rows)];
+      k.k.quantize7(xp, up, cols, n, S, S);
+      k.k.gemmQ7(wp, rp, sp, 0, up, yp, rows / 8, S / 16, n, S, rows);
+      const u = Array.from(new Uint8Array(k.k.memory.buffer, up, n * S));
+      const y = Array.from(k.f32(yp, n * rows));
+      for (const p of [wp, sp, rp, xp, up, yp]) k.free(p);
+      return { u, y };
+    });
+    for (const o of outs.slice(1)) expect(o).toEqual(outs[0]);
+    // u = round(63·clamp(x)) + 64, ties to even; the padding stays 0.
+    const nearest = (v: number) => (Math.abs(v % 1) === 0.5 ? 2 * Math.round(v / 2) : Math.round(v));
+    expect(outs[0].u).toEqual(Array.from(x, (v, i) => (i % S < cols ? nearest(Math.max(-1, Math.min(1, v)) * 63) + 64 : 0)));
+    for (let r = 0; r < n; r++) {
+      for (let o = 0; o < rows; o++) {
+        const s = int8Scale(w, o * cols, cols);
+        let total = 0;
+        for (let c = 0; c < cols; c++) total += toInt8(w[o * cols + c], s) * (outs[0].u[r * S + c] - 64);
+        expect(outs[0].y[r * rows + o]).toBe(Math.fround(Math.fround(total) * Math.fround(s / 63)));
+      }
+    }
+  });
+
+  it('a 7-bit rendition: one text on every build, within 0.5% of the float32 perplexity; the int16 rendition keeps its own texts', async () => {
+    const float = randomModel('lstm', { numLayers: 2, hiddenSize: 48, seed: 8, scale: 0.9 });
+    const u7 = await decodeArtifact(await encodeArtifact(float, 'int8', 7));
+    const i16 = await decodeArtifact(await encodeArtifact(float, 'int8'));
+    expect([u7.stateBits, i16.stateBits]).toEqual([7, undefined]);
+    const tokens = randomTokens(300, float.arch.vocabSize, 2);
+    const logits = builds.map((k) => run(kernelRows(loadKernelWeights(k, u7), 1), tokens));
+    for (const l of logits.slice(1)) expect(l).toEqual(logits[0]);
+    const nll = (rows: number[][]) => rows.slice(0, -1).reduce((a, l, i) => a + Math.log(l.reduce((z, v) => z + Math.exp(v), 0)) - l[tokens[i + 1]], 0);
+    const ref = nll(run(referenceRows(float, 1), tokens));
+    expect(Math.abs(Math.exp((nll(logits[0]) - ref) / 299) - 1)).toBeLessThan(0.005);
+    expect(run(kernelRows(loadKernelWeights(builds[0], i16), 1), tokens)).not.toEqual(logits[0]);
+  });
+});
+
+describe('int8 renditions without stateBits (exported before 2026-12-05)', () => {
+  it("keep today's path and today's texts, on every generation build", async () => {
+    const { readModelDir } = await import('../../shared/platform/node.ts');
+    const { predict } = await import('../../shared/generate.ts');
+    const float = await readModelDir(new URL('../../models/timemachine-deep-lstm', import.meta.url).pathname);
+    const old = await decodeArtifact(await encodeArtifact(float, 'int8')); // no stateBits: int16 states
+    for (const k of [await loadKernelNode('portable'), await loadKernelNode('simd')]) {
+      // The text the shipped int8 rendition wrote before it was exported with 7-bit states.
+      expect(predict(old, { prefix: 'time traveller', numChars: 60, temperature: 0.8, seed: 42 }, new KernelModel(k, old)).text).toBe('time traveller and there will i was seemed the morlocks there was companib');
+    }
   });
 });
 

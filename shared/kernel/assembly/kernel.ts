@@ -6,10 +6,12 @@
 // element-wise cells with their derivatives (d2l §9.3: H_t = φ(X_t W_xh + H_{t-1} W_hh + b)).
 
 // ---------------------------------------------------------------------------------------------
-// Multiply-add: fused where the engine has relaxed SIMD (one instruction, one rounding), else
-// mul + add. Chosen at compile time: the build makes one .wasm of each kind.
+// Multiply-add: fused in the training builds (relaxed SIMD: one instruction, one rounding), else
+// mul + add. Chosen at compile time (`--use FUSED_MADD=1|0`): the generation builds never fuse,
+// so their floats are the portable build's — kernel-dot.wasm has relaxed SIMD for the 7-bit
+// integer products alone, and writes the portable build's texts.
 @inline function madd(a: v128, b: v128, c: v128): v128 {
-  if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_madd(a, b, c);
+  if (ASC_FEATURE_RELAXED_SIMD && FUSED_MADD) return f32x4.relaxed_madd(a, b, c);
   return f32x4.add(f32x4.mul(a, b), c);
 }
 
@@ -23,6 +25,11 @@ export function heapBase(): usize {
 
 /** True when this build fuses multiply-adds (relaxed SIMD). */
 export function fused(): bool {
+  return ASC_FEATURE_RELAXED_SIMD && FUSED_MADD != 0;
+}
+
+/** True when this build's 7-bit products use the relaxed dot product (kernel-dot.wasm and the training builds). */
+export function relaxedDot(): bool {
   return ASC_FEATURE_RELAXED_SIMD;
 }
 
@@ -253,6 +260,145 @@ export function quantize16(x: usize, xq: usize, n: i32, rows: i32, xStride: i32,
       store<i16>(qr + (<usize>k << 1), <i16>nearest<f32>(v * 32767));
     }
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The 7-bit state path, for int8 renditions that record it (model.json: weights.stateBits 7):
+// hidden states enter the products as u = round(63·h) + 64 ∈ [1, 127], so that the relaxed
+// dot product of int8 weights and 7-bit states (16 multiply-adds per instruction) is exact on
+// every lowering; the zero point comes off exactly with each row's weight sum. Builds without
+// relaxed SIMD compute the same integers with the standard dot product. Every output is its
+// exact integer total, converted once: the same bits whichever instructions summed it.
+
+/**
+ * XU[r] = round(63·clamp(X[r], −1, 1)) + 64 as uint8 for n values of each of `rows` rows (ties to
+ * even, as `nearest`), sixteen at a time, then a scalar tail giving the same integers. xStride in
+ * floats, xuStride in bytes. The bytes after n are left as they are (zero: their weights are zero).
+ */
+export function quantize7(x: usize, xu: usize, n: i32, rows: i32, xStride: i32, xuStride: i32): void {
+  const lo = f32x4.splat(-1), hi = f32x4.splat(1), q = f32x4.splat(63), magic = f32x4.splat(12582912.0), bias = i32x4.splat(0x4B400000 - 64);
+  for (let r = 0; r < rows; r++) {
+    const xr = x + ((<usize>r * <usize>xStride) << 2);
+    const ur = xu + <usize>r * <usize>xuStride;
+    let k = 0;
+    for (; k + 16 <= n; k += 16) {
+      const a = i32x4.sub(f32x4.add(f32x4.mul(f32x4.pmin(f32x4.pmax(ld(xr, k), lo), hi), q), magic), bias);
+      const b = i32x4.sub(f32x4.add(f32x4.mul(f32x4.pmin(f32x4.pmax(ld(xr, k + 4), lo), hi), q), magic), bias);
+      const c = i32x4.sub(f32x4.add(f32x4.mul(f32x4.pmin(f32x4.pmax(ld(xr, k + 8), lo), hi), q), magic), bias);
+      const d = i32x4.sub(f32x4.add(f32x4.mul(f32x4.pmin(f32x4.pmax(ld(xr, k + 12), lo), hi), q), magic), bias);
+      v128.store(ur + <usize>k, i8x16.narrow_i16x8_u(i16x8.narrow_i32x4_s(a, b), i16x8.narrow_i32x4_s(c, d)));
+    }
+    for (; k < n; k++) {
+      const v = min(max(load<f32>(at(xr, k)), -1), 1);
+      store<u8>(ur + <usize>k, <u8>(<i32>nearest<f32>(v * 63) + 64));
+    }
+  }
+}
+
+/**
+ * Y[r] = scale7 ⊙ (Q XU[r] − 64·rowsum) (+ b): the int8 product on 7-bit states. Q as `gemmQ8`
+ * packs it (blocks of 8 rows × 16-column chunks), `rowsums` each packed row's Σ Q as i32,
+ * `scales7` each row's scale over 63, XU from `quantize7` (xuStride in bytes). Precondition as
+ * `gemmQ8`'s: cols16 · 16 ≤ Q8_MAX_COLUMNS (the totals stay far inside i32).
+ */
+export function gemmQ7(wq: usize, rowsums: usize, scales7: usize, bias: usize, xu: usize, y: usize, blocks: i32, cols16: i32, n: i32, xuStride: i32, yStride: i32): void {
+  if (cols16 > Q8_MAX_COLUMNS / 16) unreachable();
+  const blockBytes = <usize>cols16 << 7;
+  const yBytes = <usize>yStride << 2;
+  let r = 0;
+  // With the relaxed dot product, two batch rows share each weight load (the 4×2 tile: 8
+  // accumulators, 2 state vectors, a weight vector and a product live — no spill); the
+  // standard-SIMD build widens both operands and steps rows one at a time. Same integers.
+  if (ASC_FEATURE_RELAXED_SIMD) {
+    for (; r + 2 <= n; r += 2) {
+      const ua = xu + <usize>r * <usize>xuStride;
+      const ya = y + <usize>r * yBytes;
+      for (let blk = 0; blk < blocks; blk++) {
+        const wb = wq + <usize>blk * blockBytes;
+        for (let half: usize = 0; half < 2; half++) {
+          const o = (<usize>blk << 3) + (half << 2);
+          gemmQ7Tile4x2(wb + (half << 6), ua, ua + <usize>xuStride, ya + (o << 2), ya + yBytes + (o << 2), rowsums + (o << 2), scales7 + (o << 2), cols16);
+        }
+        if (bias != 0) {
+          addBias8(ya + (<usize>blk << 5), bias + (<usize>blk << 5));
+          addBias8(ya + yBytes + (<usize>blk << 5), bias + (<usize>blk << 5));
+        }
+      }
+    }
+  }
+  for (; r < n; r++) {
+    const ur = xu + <usize>r * <usize>xuStride;
+    const yr = y + <usize>r * yBytes;
+    for (let blk = 0; blk < blocks; blk++) {
+      const wb = wq + <usize>blk * blockBytes;
+      for (let half: usize = 0; half < 2; half++) {
+        const o = (<usize>blk << 3) + (half << 2); // the first of these 4 outputs
+        gemmQ7Tile4x1(wb + (half << 6), ur, yr + (o << 2), rowsums + (o << 2), scales7 + (o << 2), cols16);
+      }
+      if (bias != 0) addBias8(yr + (<usize>blk << 5), bias + (<usize>blk << 5));
+    }
+  }
+}
+
+/** `gemmQ7Tile4x1` for two batch rows at once (relaxed builds). */
+@inline function gemmQ7Tile4x2(w: usize, ua: usize, ub: usize, ya: usize, yb: usize, rowsums: usize, scales7: usize, cols16: i32): void {
+  let a0 = i32x4.splat(0), a1 = i32x4.splat(0), a2 = i32x4.splat(0), a3 = i32x4.splat(0);
+  let b0 = i32x4.splat(0), b1 = i32x4.splat(0), b2 = i32x4.splat(0), b3 = i32x4.splat(0);
+  let p = w;
+  const end = ua + <usize>cols16 * 16;
+  for (let pa = ua, pb = ub; pa < end; pa += 16, pb += 16, p += 128) {
+    const u = v128.load(pa), v = v128.load(pb);
+    let q = v128.load(p);
+    a0 = i32x4.add(a0, i32x4.extadd_pairwise_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(q, u)));
+    b0 = i32x4.add(b0, i32x4.extadd_pairwise_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(q, v)));
+    q = v128.load(p, 16);
+    a1 = i32x4.add(a1, i32x4.extadd_pairwise_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(q, u)));
+    b1 = i32x4.add(b1, i32x4.extadd_pairwise_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(q, v)));
+    q = v128.load(p, 32);
+    a2 = i32x4.add(a2, i32x4.extadd_pairwise_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(q, u)));
+    b2 = i32x4.add(b2, i32x4.extadd_pairwise_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(q, v)));
+    q = v128.load(p, 48);
+    a3 = i32x4.add(a3, i32x4.extadd_pairwise_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(q, u)));
+    b3 = i32x4.add(b3, i32x4.extadd_pairwise_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(q, v)));
+  }
+  storeQ7(ya, a0, a1, a2, a3, rowsums, scales7);
+  storeQ7(yb, b0, b1, b2, b3, rowsums, scales7);
+}
+
+/** 4 outputs of a packed block (w: the block + 64·half) for one batch row: exact totals, converted once. */
+@inline function gemmQ7Tile4x1(w: usize, ur: usize, y: usize, rowsums: usize, scales7: usize, cols16: i32): void {
+  let a0 = i32x4.splat(0), a1 = i32x4.splat(0), a2 = i32x4.splat(0), a3 = i32x4.splat(0);
+  let p = w;
+  const end = ur + <usize>cols16 * 16;
+  for (let pu = ur; pu < end; pu += 16, p += 128) {
+    if (ASC_FEATURE_RELAXED_SIMD) {
+      const u = v128.load(pu);
+      a0 = i32x4.add(a0, i32x4.extadd_pairwise_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(p), u)));
+      a1 = i32x4.add(a1, i32x4.extadd_pairwise_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(p, 16), u)));
+      a2 = i32x4.add(a2, i32x4.extadd_pairwise_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(p, 32), u)));
+      a3 = i32x4.add(a3, i32x4.extadd_pairwise_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(p, 48), u)));
+    } else {
+      const ulo = v128.load8x8_u(pu), uhi = v128.load8x8_u(pu, 8);
+      a0 = dotQ(p, 0, ulo, uhi, a0);
+      a1 = dotQ(p, 16, ulo, uhi, a1);
+      a2 = dotQ(p, 32, ulo, uhi, a2);
+      a3 = dotQ(p, 48, ulo, uhi, a3);
+    }
+  }
+  storeQ7(y, a0, a1, a2, a3, rowsums, scales7);
+}
+
+/** y[0..3] = scale7 ⊙ (the exact totals of a, b, c, d − 64 · rowsum): a 4×4 transpose and integer adds, then one conversion each. */
+@inline function storeQ7(y: usize, a0: v128, a1: v128, a2: v128, a3: v128, rowsums: usize, scales7: usize): void {
+  const ab0 = v128.shuffle<i32>(a0, a1, 0, 4, 1, 5);
+  const ab1 = v128.shuffle<i32>(a0, a1, 2, 6, 3, 7);
+  const cd0 = v128.shuffle<i32>(a2, a3, 0, 4, 1, 5);
+  const cd1 = v128.shuffle<i32>(a2, a3, 2, 6, 3, 7);
+  const s0 = i32x4.add(ab0, ab1);
+  const s1 = i32x4.add(cd0, cd1);
+  const total = i32x4.add(v128.shuffle<i32>(s0, s1, 0, 1, 4, 5), v128.shuffle<i32>(s0, s1, 2, 3, 6, 7));
+  const centred = i32x4.sub(total, i32x4.shl(v128.load(rowsums), 6));
+  v128.store(y, f32x4.mul(f32x4.convert_i32x4_s(centred), v128.load(scales7)));
 }
 
 /** y[0..3] (+)= the horizontal sums of a, b, c, d — a 4×4 transpose, then three adds. */
