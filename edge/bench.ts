@@ -12,7 +12,7 @@
  *     one on each of the first two models, each one's requests/s; then both clients on the first
  *     model alone, and the two totals' ratio
  *   - a soak (BENCH_SOAK_SECONDS, default off): RSS before and after
- * Loopback only. Settings: BENCH_SECONDS (10), BENCH_URL, BENCH_SOAK_SECONDS (0), BENCH_ONLY (a
+ * Loopback only. Settings: BENCH_SECONDS (10), BENCH_URL, BENCH_SOAK_SECONDS (0), BENCH_CPU_MODEL, BENCH_ONLY (a
  * comma list of the parts to run: cpu, load, models, abandoned, streams, long; default all), and
  * the server's own (WORKERS, BATCH, QUEUE_SIZE, MODEL_DIR …) passed through.
  */
@@ -108,7 +108,8 @@ emit({ kind: 'machine', cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length
 
 if (!external && runs('cpu')) {
   // CPU per request as Workers bill it: the handler's own work, in this process, on the Workers engine.
-  const artifact = await readArtifactDir(fileURLToPath(new URL('../models/timemachine-deep-lstm-int8', import.meta.url)));
+  // BENCH_CPU_MODEL: another rendition for the same figure (e.g. an int16-state export, as a peer).
+  const artifact = await readArtifactDir(process.env.BENCH_CPU_MODEL ?? fileURLToPath(new URL('../models/timemachine-deep-lstm-int8', import.meta.url)));
   const engine = requestScopedEngine(new KernelModel(await loadKernelNode(), artifact.model), { rows: new IsolateRows(WORKERS_SCHEDULE.capacity), deadlineMs: WORKERS_SCHEDULE.deadlineMs, ticksPerYield: WORKERS_SCHEDULE.ticksPerYield });
   const app = createApp({ registry: new ModelRegistry([servedModel(artifact, engine)]) });
   const send = async () => (await app.request('/v1/generate', post(100, { seed: 1 }))).arrayBuffer();

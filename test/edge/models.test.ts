@@ -56,6 +56,17 @@ describe('MODEL_DIR: one folder or several', () => {
     await expect(exportCommand(['--model', EDGE_MODEL_DIR, '--name', 'a/b', '--out', join(dir, 'x')], () => {})).rejects.toThrow(/--name must be 1 to 128 letters/);
   });
 
+  it('deeprnn export --state-bits: int8 renditions with 7-bit states (the default) or int16 states, recorded in model.json', async () => {
+    const i16 = join(dir, 'tm-i16');
+    let said = '';
+    await exportCommand(['--model', EDGE_MODEL_DIR, '--dtype', 'int8', '--state-bits', '16', '--out', i16], (s) => (said = s));
+    expect(said).toBe(`wrote ${i16} (int8, 16-bit states)`);
+    expect(JSON.parse(await readFile(join(i16, 'model.json'), 'utf8')).weights.stateBits).toBeUndefined();
+    expect(JSON.parse(await readFile(join(EDGE_MODEL_DIR, 'model.json'), 'utf8')).weights.stateBits).toBe(7);
+    await expect(exportCommand(['--model', EDGE_MODEL_DIR, '--dtype', 'float16', '--state-bits', '7', '--out', join(dir, 'y')], () => {})).rejects.toThrow('--state-bits applies to int8 artifacts');
+    await expect(exportCommand(['--model', EDGE_MODEL_DIR, '--dtype', 'int8', '--state-bits', '8', '--out', join(dir, 'z')], () => {})).rejects.toThrow(/--state-bits/);
+  });
+
   it('npm start: one line and exit 1, before listening', async () => {
     const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'edge/node.ts')], { env: { ...process.env, MODEL_DIR: `${EDGE_MODEL_DIR},${FLOAT_DIR}`, PORT: '0', HOST: '127.0.0.1' }, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';

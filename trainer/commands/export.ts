@@ -15,7 +15,7 @@ const OPTIONS = {
   out: opt.string({ arg: 'DIR|FILE', help: 'where to write: a folder for an artifact, a file for ONNX (required)' }),
   format: opt.choice({ choices: ['artifact', 'onnx'] as const, help: 'artifact (a model folder) or onnx', default: 'artifact' as const }),
   dtype: opt.choice({ choices: WEIGHTS_DTYPES, help: 'weights of the artifact: float16 halves them, int8 (per-row scales) quarters them (default float16)' }),
-  stateBits: opt.choice({ choices: ['7', '16'] as const, help: 'int8: how hidden states enter the integer products — 7 (u = round(63·h) + 64, on the relaxed dot product where the engine has it, the same integers elsewhere; the default) or 16 (int16, the int8 path of renditions exported before 2026-12-05)' }),
+  'state-bits': opt.choice({ choices: ['7', '16'] as const, help: 'int8: how hidden states enter the integer products — 7 (u = round(63·h) + 64, on the relaxed dot product where the engine has it, the same integers elsewhere; the default) or 16 (int16, the int8 path of renditions exported before 2026-12-05)' }),
   name: opt.string({ arg: 'NAME', help: "the rendition's name, as servers list it and requests name it: letters, digits, . _ - (default: the model's own)" }),
   force: opt.boolean({ help: 'overwrite a model (or an ONNX file) already at --out' }),
 };
@@ -42,8 +42,8 @@ export async function exportCommand(argv: string[], out: (s: string) => void): P
     return out(`wrote ${values.out} (ONNX, opset 17)`);
   }
   const dtype = values.dtype ?? 'float16';
-  if (values.stateBits !== undefined && dtype !== 'int8') throw new OptionError('--state-bits applies to int8 artifacts');
-  const stateBits = dtype === 'int8' ? (Number(values.stateBits ?? '7') as 7 | 16) : 16;
+  if (values['state-bits'] !== undefined && dtype !== 'int8') throw new OptionError('--state-bits applies to int8 artifacts');
+  const stateBits = dtype === 'int8' ? (Number(values['state-bits'] ?? '7') as 7 | 16) : 16;
   const { model: from, out: to } = values;
   await withOutDir(to, { force: values.force === true }, async () => {
     await writeModelDir(to, model, dtype, stateBits);
