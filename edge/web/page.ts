@@ -14,11 +14,11 @@ import { escapeHtml } from './html.ts';
 /** What the demo page opens with: sampling, so the first text is not a greedy loop; its first text, on load, with this seed. */
 export const DEMO_SETTINGS = { temperature: 0.8, topK: 20, numChars: 200, firstSeed: 1 } as const;
 
-/** A setting's one-line hint: the first clause of its description in the contract. */
+/** A setting's one-line hint: the first clause of its description in the contract, without its asides in parentheses. */
 export function hint(field: keyof typeof GENERATE_FIELDS): string {
   const d = GENERATE_FIELDS[field].description;
-  const cut = d.search(/[.;(]|, put through| Drawn/);
-  return (cut > 0 ? d.slice(0, cut) : d).trim().replace(/[,:]$/, '');
+  const cut = d.search(/;|\.(\s|$)/);
+  return (cut > 0 ? d.slice(0, cut) : d).replace(/\s*\([^)]*\)/g, '').trim().replace(/[,:]$/, '');
 }
 
 const label = (text: string, field: keyof typeof GENERATE_FIELDS, control: string, cls = '') =>

@@ -298,6 +298,9 @@ export function apiCases(fetch: Fetch): void {
       expect(html).toMatch(/id="prefix" value="time traveller"/); // the model's own sample prefix
       expect(html).toMatch(/<main>[\s\S]*<\/main>/);
       expect(html).toMatch(/<small id="hint-topK" class="hint">Sample only among the k most likely characters<\/small>/);
+      const hints = [...html.matchAll(/<small id="hint-(\w+)" class="hint">([^<]*)<\/small>/g)].map((m) => [m[1], m[2]]);
+      expect(hints.length).toBeGreaterThanOrEqual(7);
+      for (const [field, text] of hints) expect(text.split(' ').length, `${field}: ${text}`).toBeGreaterThanOrEqual(3); // a line that says something
       const icon = await fetch('/favicon.ico');
       expect([icon.status, icon.headers.get('content-type')]).toEqual([200, 'image/x-icon']);
       expect(html).toContain('id="greedy"');
