@@ -331,13 +331,42 @@ export function gemmQ7(wq: usize, rowsums: usize, scales7: usize, bias: usize, x
     const yr = y + <usize>r * yBytes;
     for (let blk = 0; blk < blocks; blk++) {
       const wb = wq + <usize>blk * blockBytes;
-      for (let half: usize = 0; half < 2; half++) {
-        const o = (<usize>blk << 3) + (half << 2); // the first of these 4 outputs
-        gemmQ7Tile4x1(wb + (half << 6), ur, yr + (o << 2), rowsums + (o << 2), scales7 + (o << 2), cols16);
+      const o = <usize>blk << 3; // the block's first output
+      if (ASC_FEATURE_RELAXED_SIMD) {
+        gemmQ7Tile8x1(wb, ur, yr + (o << 2), rowsums + (o << 2), scales7 + (o << 2), cols16);
+      } else {
+        for (let half: usize = 0; half < 2; half++) {
+          gemmQ7Tile4x1(wb + (half << 6), ur, yr + ((o + (half << 2)) << 2), rowsums + ((o + (half << 2)) << 2), scales7 + ((o + (half << 2)) << 2), cols16);
+        }
       }
       if (bias != 0) addBias8(yr + (<usize>blk << 5), bias + (<usize>blk << 5));
     }
   }
+}
+
+/**
+ * All 8 outputs of a packed block for one batch row (relaxed builds): one state vector per
+ * 16-column chunk serves 8 weight vectors — 8 accumulators, the state, a weight and a product
+ * live (11) — half the state loads and loop steps of two 4-output passes.
+ */
+@inline function gemmQ7Tile8x1(w: usize, ur: usize, y: usize, rowsums: usize, scales7: usize, cols16: i32): void {
+  let a0 = i32x4.splat(0), a1 = i32x4.splat(0), a2 = i32x4.splat(0), a3 = i32x4.splat(0);
+  let a4 = i32x4.splat(0), a5 = i32x4.splat(0), a6 = i32x4.splat(0), a7 = i32x4.splat(0);
+  let p = w;
+  const end = ur + <usize>cols16 * 16;
+  for (let pu = ur; pu < end; pu += 16, p += 128) {
+    const u = v128.load(pu);
+    a0 = i32x4.add(a0, i32x4.extadd_pairwise_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(p), u)));
+    a1 = i32x4.add(a1, i32x4.extadd_pairwise_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(p, 16), u)));
+    a2 = i32x4.add(a2, i32x4.extadd_pairwise_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(p, 32), u)));
+    a3 = i32x4.add(a3, i32x4.extadd_pairwise_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(p, 48), u)));
+    a4 = i32x4.add(a4, i32x4.extadd_pairwise_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(p, 64), u)));
+    a5 = i32x4.add(a5, i32x4.extadd_pairwise_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(p, 80), u)));
+    a6 = i32x4.add(a6, i32x4.extadd_pairwise_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(p, 96), u)));
+    a7 = i32x4.add(a7, i32x4.extadd_pairwise_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(p, 112), u)));
+  }
+  storeQ7(y, a0, a1, a2, a3, rowsums, scales7);
+  storeQ7(y + 16, a4, a5, a6, a7, rowsums + 16, scales7 + 16);
 }
 
 /** `gemmQ7Tile4x1` for two batch rows at once (relaxed builds). */
