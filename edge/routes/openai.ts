@@ -11,7 +11,7 @@ import { DeeprnnError } from '../../shared/errors.ts';
 import { startEvent, type ValidatedGeneration } from '../../shared/generate.ts';
 import type { Generation } from '../engine/scheduler.ts';
 import { clientGone, jsonBody, jsonError, readJson, resolveModel, routeGroup, type RouteContext } from '../http.ts';
-import { completionLogprobs, countTokens, finishReason, MAX_CHOICES, OPENAI_DEFAULTS, planCompletion, StopHoldback, stopLength, validateChoice, type CompletionPlan } from '../openai.ts';
+import { completionLogprobs, countTokens, finishReason, planCompletion, StopHoldback, stopLength, validateChoice, type CompletionPlan } from '../openai.ts';
 import { ErrorSchema } from '../schemas.ts';
 import { trackGeneration } from '../telemetry.ts';
 import { completionRequestJsonSchema, requestExamples, servedFacts } from '../openapi.ts';
@@ -76,7 +76,7 @@ export function openaiRoutes(ctx: RouteContext) {
     }),
   );
   app.openAPIRegistry.registerPath(
-    createRoute({ method: 'post', path: '/v1/chat/completions', summary: 'Not served: character models have no chat turns (404 pointing to /v1/completions)', responses: { 404: { description: CHAT_MESSAGE, content: { 'application/json': { schema: ErrorSchema } } } } }),
+    createRoute({ method: 'post', path: '/v1/chat/completions', summary: 'Not served: character models have no chat turns (404 pointing to /v1/completions)', responses: { ...errorResponses(...GET_ERRORS), 404: { description: CHAT_MESSAGE, content: { 'application/json': { schema: ErrorSchema } } } } }),
   );
 
   jsonBody(app, '/v1/completions');

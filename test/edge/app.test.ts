@@ -61,6 +61,10 @@ describe('the edge app in Node (app.request, the in-thread engine as on Workers)
     await probe.check('/v1/generate', 'POST', new Response(JSON.stringify({ model: 1 }), { status: 200, headers: { 'content-type': 'application/json' } }));
     await probe.check('/v1/models', 'GET', new Response('{}', { status: 418, headers: { 'content-type': 'application/json' } }));
     expect(probe.problems).toEqual([expect.stringMatching(/^POST \/v1\/generate → 200: /), 'GET /v1/models → 418: status not documented']);
+    // Every /v1 route is behind the API-key and rate checks, and a Worker answers 503 when it cannot load its models.
+    for (const [route, ops] of Object.entries(conformance.doc.paths)) {
+      for (const [method, op] of Object.entries(ops)) expect(Object.keys(op.responses), `${method} ${route}`).toEqual(expect.arrayContaining(['401', '429', '503']));
+    }
     // The suite reached every operation, and most of what each can answer.
     for (const op of ['POST /v1/generate → 200', 'POST /v1/generate → 400', 'POST /v1/generate → 404', 'POST /v1/generate → 413', 'POST /v1/generate → 415', 'POST /v1/score → 200', 'POST /v1/score → 400', 'POST /v1/completions → 200', 'POST /v1/completions → 400', 'GET /v1/models → 200', 'GET /v1/models/{id} → 200', 'GET /v1/models/{id} → 404', 'POST /v1/chat/completions → 404']) {
       expect([...conformance.seen]).toContain(op);
