@@ -89,13 +89,14 @@ export class Vocab {
    */
   describeAlphabet(): string {
     const cs = this.alphabet;
+    const plain = (c: string) => /^[\p{L}\p{N}]$/u.test(c);
     const parts: string[] = [];
-    const show = (c: string) => (/^[\p{L}\p{N}]$/u.test(c) ? c : JSON.stringify(c));
     for (let i = 0; i < cs.length; ) {
+      // A run of plain characters with consecutive code points: cs[i..j].
       let j = i;
-      while (j + 1 < cs.length && cs[j + 1].codePointAt(0) === cs[j].codePointAt(0)! + 1 && /^[\p{L}\p{N}]$/u.test(cs[j + 1])) j++;
-      if (j - i >= 2 && /^[\p{L}\p{N}]$/u.test(cs[i])) parts.push(`${cs[i]}–${cs[j]}`);
-      else for (let k = i; k <= j; k++) parts.push(show(cs[k]));
+      while (plain(cs[i]) && j + 1 < cs.length && plain(cs[j + 1]) && cs[j + 1].codePointAt(0) === cs[j].codePointAt(0)! + 1) j++;
+      if (j - i >= 2) parts.push(`${cs[i]}–${cs[j]}`);
+      else for (let k = i; k <= j; k++) parts.push(plain(cs[k]) ? cs[k] : JSON.stringify(cs[k]));
       i = j + 1;
     }
     return parts.join(' ');
