@@ -66,14 +66,18 @@ function servedBy(f: ServedFacts, isDefault: boolean): JsonSchema {
   return isDefault ? { anyOf: [{ not: { required: ['model'] } }, named] } : named;
 }
 
-/** Per served model: what its stop sequences may hold, and which authors (if any) it takes. */
-function perModel(facts: readonly ServedFacts[], stop: ((pattern: string) => JsonSchema) | null): JsonSchema[] {
+/**
+ * Per served model: what its stop sequences may hold (`stop` shapes the pattern into the
+ * request's stop field; null: the request has none), and, where the request has an `author`,
+ * which authors (if any) the model takes.
+ */
+function perModel(facts: readonly ServedFacts[], o: { stop: ((pattern: string) => JsonSchema) | null; author: boolean }): JsonSchema[] {
   return facts.map((f, i) => ({
     if: servedBy(f, i === 0),
     then: {
       properties: {
-        ...(stop ? { stop: stop(onlyOf(f.alphabet)) } : {}),
-        author: f.authors.length ? { enum: [...f.authors] } : false,
+        ...(o.stop ? { stop: o.stop(onlyOf(f.alphabet)) } : {}),
+        ...(o.author ? { author: f.authors.length ? { enum: [...f.authors] } : false } : {}),
       },
     },
   }));
@@ -121,7 +125,7 @@ export function generateRequestJsonSchema(facts: readonly ServedFacts[]): JsonSc
     })),
     // A continuation goes on sampling: no beam search with it.
     { if: { required: ['continuation'] }, then: { properties: { beamWidth: false, lengthPenalty: false, numReturn: false } } },
-    ...perModel(facts, (pattern) => ({ items: { pattern } })),
+    ...perModel(facts, { stop: (pattern) => ({ items: { pattern } }), author: true }),
   ];
   return {
     type: 'object',
@@ -138,7 +142,7 @@ export function scoreRequestJsonSchema(facts: readonly ServedFacts[]): JsonSchem
   const { properties } = objectOf(SCORE_FIELDS, facts[0]);
   properties.model.enum = facts.map((f) => f.name);
   const required = Object.entries(SCORE_FIELDS).filter(([, f]) => f.api === 'required').map(([n]) => n);
-  return { type: 'object', properties, additionalProperties: false, required, allOf: perModel(facts, null) };
+  return { type: 'object', properties, additionalProperties: false, required, allOf: perModel(facts, { stop: null, author: true }) };
 }
 
 const nullable = (s: JsonSchema): JsonSchema => ({ anyOf: [s, { type: 'null' }], ...(s.description ? { description: s.description } : {}) });
@@ -180,12 +184,8 @@ export function completionRequestJsonSchema(facts: readonly ServedFacts[]): Json
       if: i === 0 ? { anyOf: [{ not: { required: ['n'] } }, { properties: { n: { anyOf: [{ type: 'null' }, { const: 1 }] } } }] } : { required: ['n'], properties: { n: { const: i + 1 } } },
       then: { properties: { best_of: { anyOf: [{ type: 'null' }, { const: i + 1 }] } } },
     })),
-    ...perModel(facts, (pattern) => ({ anyOf: [{ type: 'null' }, { type: 'string', pattern }, { type: 'array', items: { pattern } }] })).map((r) => {
-      // OpenAI's request has no author.
-      const then = r.then as { properties: Record<string, unknown> };
-      delete then.properties.author;
-      return r;
-    }),
+    // OpenAI's request has no author.
+    ...perModel(facts, { stop: (pattern) => ({ anyOf: [{ type: 'null' }, { type: 'string', pattern }, { type: 'array', items: { pattern } }] }), author: false }),
   ];
   return { type: 'object', properties, additionalProperties: false, required: ['prompt'], allOf: rules };
 }

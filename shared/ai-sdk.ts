@@ -19,19 +19,13 @@
 import type {
   LanguageModelV3, LanguageModelV3CallOptions, LanguageModelV3FinishReason, LanguageModelV3GenerateResult, LanguageModelV3Prompt, LanguageModelV3StreamPart, LanguageModelV3StreamResult, LanguageModelV3Usage, SharedV3Warning,
 } from '@ai-sdk/provider';
-import { BatchExecutor } from './batch.ts';
 import { DEFAULT_NUM_CHARS, type GeneratedToken, type GenerateRequest, type GenerateResult } from './contract.ts';
 import { OptionError } from './errors.ts';
-import { createJob, validateGeneration } from './generate.ts';
-import type { KernelModel } from './kernel/stepper.ts';
-import type { Model } from './model.ts';
+import { stream, type LoadedModel } from './index.ts';
 import { generateFromServer } from './remote.ts';
 
 /** A model loaded by the library (`loadModel` from 'deeprnn'). */
-export interface InProcessModel {
-  readonly model: Model;
-  readonly kernelModel: KernelModel;
-}
+export type InProcessModel = Pick<LoadedModel, 'model' | 'kernelModel'>;
 
 export interface DeeprnnProviderSettings {
   /** A deeprnn server (`npm start`, a Worker): its origin, e.g. http://localhost:8787. */
@@ -140,25 +134,19 @@ function inProcessBackend(m: InProcessModel): Backend {
     async run(request, signal, onTokens) {
       if (request.model !== undefined && request.model !== m.model.name) throw new OptionError(`model must be ${m.model.name} (the model this provider was given), got ${JSON.stringify(request.model)}`);
       const { model: _, ...rest } = request;
-      const job = createJob(m.model, validateGeneration(m.model, rest, undefined, 'library'));
-      const rows = m.kernelModel.acquire(job.rows);
-      const t0 = Date.now();
-      try {
-        const ex = new BatchExecutor(rows);
-        ex.add(job);
-        while (ex.has(job)) {
+      // The library's stream; a stop or a failing consumer is thrown into it, so its rows go back to the pool.
+      const tokens = stream(m, rest);
+      let next = await tokens.next();
+      while (!next.done) {
+        try {
           if (signal?.aborted) throw new Error('stopped');
-          for (let i = 0; i < 16 && ex.has(job); i++) ex.tick();
-          const tokens = [...job.take()];
-          if (tokens.length) onTokens(tokens);
-          await new Promise((r) => setTimeout(r, 0)); // a page stays responsive; a stream flushes
+          onTokens([next.value]);
+        } catch (e) {
+          await tokens.throw(e);
         }
-        const last = [...job.take()];
-        if (last.length) onTokens(last);
-        return job.result({ totalMs: Date.now() - t0 });
-      } finally {
-        m.kernelModel.release(rows);
+        next = await tokens.next();
       }
+      return next.value;
     },
   };
 }

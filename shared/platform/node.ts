@@ -102,8 +102,7 @@ export async function loadKernelNode(flavor: KernelFlavor | 'fastest' | 'portabl
     if (relaxed(bytes)) return instantiateKernel(await WebAssembly.compile(bytes));
   } else if (flavor !== 'portable') {
     const bytes = await read('kernel-relaxed.wasm');
-    if (!WebAssembly.validate(bytes)) v8.setFlagsFromString('--experimental-wasm-relaxed-simd');
-    if (WebAssembly.validate(bytes)) return instantiateKernel(await WebAssembly.compile(bytes));
+    if (relaxed(bytes)) return instantiateKernel(await WebAssembly.compile(bytes));
     if (flavor === 'relaxed-simd') throw new ArtifactError('missing_kernel', 'this Node.js cannot run relaxed SIMD');
   }
   return instantiateKernel(await WebAssembly.compile(await read('kernel.wasm')));

@@ -9,7 +9,7 @@ import { predict } from '../../shared/generate.ts';
 import { readModelDir } from '../../shared/platform/node.ts';
 import { generateFromServer } from '../../shared/remote.ts';
 import { EDGE_MODEL_DIR, EDGE_MODEL_DIRS } from '../edge/samples.ts';
-import { launchChromium, pageServer, readmeSnippet } from './pages.ts';
+import { freePort, launchChromium, pageServer, readmeSnippet } from './pages.ts';
 
 // <deeprnn-generate> as people embed it: the README's snippet, verbatim, on a page of ANOTHER
 // origin (localhost vs 127.0.0.1), against the Node server and against the Worker in `wrangler
@@ -20,7 +20,7 @@ const ROOT = new URL('../..', import.meta.url).pathname;
 
 /** `MODEL_DIR=… npm run dev:edge -- --port N`, as a user starts it: the models staged, then wrangler dev. */
 async function wranglerDev(): Promise<{ url: string; child: ChildProcess }> {
-  const port = 8700 + Math.floor(Math.random() * 200);
+  const port = await freePort();
   const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'scripts/edge.ts'), 'dev', '--port', String(port), '--ip', '127.0.0.1', '--log-level', 'error'], {
     cwd: ROOT, env: { ...process.env, MODEL_DIR: EDGE_MODEL_DIRS, WRANGLER_SEND_METRICS: 'false' }, stdio: 'ignore',
   });

@@ -5,6 +5,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { createServer, type Server, type ServerResponse } from 'node:http';
+import { createServer as createTcpServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
 
@@ -19,6 +20,15 @@ export const CROSS_ORIGIN_ISOLATED = { 'cross-origin-opener-policy': 'same-origi
 
 /** A page's HTML, with extra response headers, or a handler of its own. */
 export type PageSpec = string | { html: string; headers: Record<string, string> } | ((res: ServerResponse) => void);
+
+/** A port nothing listens on now (the OS picks it): a random one could be wrangler's inspector (9229) or another test's. */
+export const freePort = (): Promise<number> =>
+  new Promise((resolve) => {
+    const s = createTcpServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as AddressInfo;
+      s.close(() => resolve(port));
+    });
+  });
 
 /** A page server on another origin; `pages` maps paths to pages. */
 export function pageServer(pages: Record<string, PageSpec>): Promise<{ url: string; server: Server }> {

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createConnection, createServer, type AddressInfo } from 'node:net';
+import { createConnection } from 'node:net';
 import type { Server } from 'node:http';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -10,7 +10,7 @@ import type { Model } from '../../shared/model.ts';
 import { loadKernelNode, readModelDir } from '../../shared/platform/node.ts';
 import { generateFromServer } from '../../shared/remote.ts';
 import { EDGE_MODEL_DIR, EDGE_MODEL_DIRS } from '../edge/samples.ts';
-import { launchChromium, pageServer } from './pages.ts';
+import { freePort, launchChromium, pageServer } from './pages.ts';
 
 // The Worker as a Workers user runs it: a plain `wrangler dev` (its [build] command stages the
 // models), the free plan's CPU_MS of 10 from wrangler.toml. Long requests come back in budget
@@ -19,13 +19,6 @@ import { launchChromium, pageServer } from './pages.ts';
 const ROOT = new URL('../..', import.meta.url).pathname;
 const WRANGLER = `${ROOT}node_modules/wrangler/bin/wrangler.js`;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-/** A port nothing listens on now (the OS picks it): a random one could be wrangler's inspector (9229) or another test's. */
-const port = () => new Promise<number>((resolve) => {
-  const s = createServer().listen(0, '127.0.0.1', () => {
-    const { port: p } = s.address() as AddressInfo;
-    s.close(() => resolve(p));
-  });
-});
 
 async function waitUp(url: string): Promise<boolean> {
   for (let i = 0; i < 240; i++) {
@@ -48,7 +41,7 @@ let browser: Browser;
 let pages: { url: string; server: Server };
 
 beforeAll(async () => {
-  const p = await port();
+  const p = await freePort();
   const child = spawn(process.execPath, [WRANGLER, 'dev', '--port', String(p), '--ip', '127.0.0.1', '--log-level', 'error'], {
     cwd: ROOT, env: { ...process.env, MODEL_DIR: EDGE_MODEL_DIRS, WRANGLER_SEND_METRICS: 'false' }, stdio: 'ignore', detached: true,
   });
@@ -155,7 +148,7 @@ describe('signals: the npm scripts stop everything they started', () => {
 
   for (const script of ['start', 'dev:edge']) {
     it(`SIGTERM to the pid of npm run ${script} frees its port`, async () => {
-      const p = await port();
+      const p = await freePort();
       const child = npm(script, p);
       let output = '';
       child.stdout!.on('data', (d: Buffer) => (output += d));

@@ -12,6 +12,13 @@ import { splitCorpus, type IdArray } from '../../trainer/corpus.ts';
 import { readCorpus } from '../../trainer/corpus-files.ts';
 
 const root = new URL('../..', import.meta.url).pathname;
+/** The four shipped books, each under its author: what the authors and books models were trained on. */
+const FOUR_BOOKS = [
+  { path: `${root}data/timemachine.txt`, author: 'wells' },
+  { path: `${root}data/corpora/wells-war-of-the-worlds.txt`, author: 'wells' },
+  { path: `${root}data/corpora/doyle-sherlock-holmes.txt`, author: 'doyle' },
+  { path: `${root}data/corpora/shelley-frankenstein.txt`, author: 'shelley' },
+];
 const book = readTimeMachineLines(readFileSync(`${root}data/timemachine.txt`, 'utf8')).join('');
 
 describe('models/d2l-deep-lstm (npx deeprnn train --preset d2l)', () => {
@@ -57,12 +64,7 @@ describe('models/timemachine-deep-lstm, the served model', () => {
 
 describe('models/authors-deep-lstm, the multi-author model (exercise 4)', () => {
   const dir = `${root}models/authors-deep-lstm`;
-  const files = [
-    { path: `${root}data/timemachine.txt`, author: 'wells' },
-    { path: `${root}data/corpora/wells-war-of-the-worlds.txt`, author: 'wells' },
-    { path: `${root}data/corpora/doyle-sherlock-holmes.txt`, author: 'doyle' },
-    { path: `${root}data/corpora/shelley-frankenstein.txt`, author: 'shelley' },
-  ];
+  const files = FOUR_BOOKS;
 
   it("writes as the author asked for: Doyle's held-out text is likelier under his tag, Wells' and Shelley's under theirs than under Doyle's", async () => {
     const model = await readModelDir(dir);
@@ -96,12 +98,7 @@ describe('models/authors-deep-lstm, the multi-author model (exercise 4)', () => 
 
 describe('models/books-deep-lstm, the default served model', () => {
   const dir = `${root}models/books-deep-lstm`;
-  const files = [
-    { path: `${root}data/timemachine.txt`, author: 'wells' },
-    { path: `${root}data/corpora/wells-war-of-the-worlds.txt`, author: 'wells' },
-    { path: `${root}data/corpora/doyle-sherlock-holmes.txt`, author: 'doyle' },
-    { path: `${root}data/corpora/shelley-frankenstein.txt`, author: 'shelley' },
-  ];
+  const files = FOUR_BOOKS;
 
   it('was sized by the rule on the four books, raw text; held out, it beats the fixed-size authors model on every book, and its int8 rendition is within 1%', async () => {
     const [model, int8, older] = await Promise.all([readModelDir(dir), readModelDir(`${dir}-int8`), readModelDir(`${root}models/authors-deep-lstm`)]);

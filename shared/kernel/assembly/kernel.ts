@@ -336,7 +336,8 @@ export function gemmQ7(wq: usize, rowsums: usize, scales7: usize, bias: usize, x
         gemmQ7Tile8x1(wb, ur, yr + (o << 2), rowsums + (o << 2), scales7 + (o << 2), cols16);
       } else {
         for (let half: usize = 0; half < 2; half++) {
-          gemmQ7Tile4x1(wb + (half << 6), ur, yr + ((o + (half << 2)) << 2), rowsums + ((o + (half << 2)) << 2), scales7 + ((o + (half << 2)) << 2), cols16);
+          const at = (o + (half << 2)) << 2; // byte offset of these 4 outputs
+          gemmQ7Tile4x1(wb + (half << 6), ur, yr + at, rowsums + at, scales7 + at, cols16);
         }
       }
       if (bias != 0) addBias8(yr + (<usize>blk << 5), bias + (<usize>blk << 5));
@@ -394,25 +395,20 @@ export function gemmQ7(wq: usize, rowsums: usize, scales7: usize, bias: usize, x
   storeQ7(yb, b0, b1, b2, b3, rowsums, scales7);
 }
 
-/** 4 outputs of a packed block (w: the block + 64·half) for one batch row: exact totals, converted once. */
+/**
+ * 4 outputs of a packed block (w: the block + 64·half) for one batch row, on standard SIMD (the
+ * builds without relaxed SIMD): both operands widened to int16, `dot_i16x8_s`. Exact totals, converted once.
+ */
 @inline function gemmQ7Tile4x1(w: usize, ur: usize, y: usize, rowsums: usize, scales7: usize, cols16: i32): void {
   let a0 = i32x4.splat(0), a1 = i32x4.splat(0), a2 = i32x4.splat(0), a3 = i32x4.splat(0);
   let p = w;
   const end = ur + <usize>cols16 * 16;
   for (let pu = ur; pu < end; pu += 16, p += 128) {
-    if (ASC_FEATURE_RELAXED_SIMD) {
-      const u = v128.load(pu);
-      a0 = i32x4.add(a0, i32x4.extadd_pairwise_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(p), u)));
-      a1 = i32x4.add(a1, i32x4.extadd_pairwise_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(p, 16), u)));
-      a2 = i32x4.add(a2, i32x4.extadd_pairwise_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(p, 32), u)));
-      a3 = i32x4.add(a3, i32x4.extadd_pairwise_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(p, 48), u)));
-    } else {
-      const ulo = v128.load8x8_u(pu), uhi = v128.load8x8_u(pu, 8);
-      a0 = dotQ(p, 0, ulo, uhi, a0);
-      a1 = dotQ(p, 16, ulo, uhi, a1);
-      a2 = dotQ(p, 32, ulo, uhi, a2);
-      a3 = dotQ(p, 48, ulo, uhi, a3);
-    }
+    const ulo = v128.load8x8_u(pu), uhi = v128.load8x8_u(pu, 8);
+    a0 = dotQ(p, 0, ulo, uhi, a0);
+    a1 = dotQ(p, 16, ulo, uhi, a1);
+    a2 = dotQ(p, 32, ulo, uhi, a2);
+    a3 = dotQ(p, 48, ulo, uhi, a3);
   }
   storeQ7(y, a0, a1, a2, a3, rowsums, scales7);
 }
