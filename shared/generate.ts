@@ -254,6 +254,8 @@ class SamplingJob implements DecodeJob {
   private textTail: string;
   private stopTail: string;
   private continuation?: string;
+  /** Where a paragraph starts, an author tag may be chosen: only <unk> stays excluded. */
+  private readonly onlyUnk: (id: number) => boolean;
 
   constructor(
     private readonly model: Model,
@@ -271,6 +273,8 @@ class SamplingJob implements DecodeJob {
     this.textTail = g.tails.text;
     this.stopTail = g.tails.stop;
     this.V = model.arch.vocabSize;
+    const unk = model.vocab.unkIndex;
+    this.onlyUnk = (id) => id === unk;
     this.start = startEvent(model, g);
   }
 
@@ -286,8 +290,7 @@ class SamplingJob implements DecodeJob {
     // who writes the paragraph). Forbidding them there left a tagged model, which expects a tag
     // after every blank line, writing line break after line break.
     const tagsAllowed = vocab.authors.size > 0 && atParagraphStart(this.textTail, preprocessing);
-    const excluded = (id: number) => vocab.isSpecial(id) && !(tagsAllowed && id !== vocab.unkIndex);
-    const c = choose(row, this.V, this.g.sampling, this.rng, excluded, this.g.logprobs > 0 ? this.g.logprobs : -1);
+    const c = choose(row, this.V, this.g.sampling, this.rng, tagsAllowed ? this.onlyUnk : vocab.isSpecial, this.g.logprobs > 0 ? this.g.logprobs : -1);
     if (vocab.isSpecial(c.id)) {
       this.after = [this.g.author ? this.g.author.id : c.id];
       return true;
@@ -305,10 +308,15 @@ class SamplingJob implements DecodeJob {
     this.stopTail = (this.stopTail + text).slice(-TAIL_CHARS);
     this.count++;
     this.after = [c.id];
-    if (this.g.stop.some((s) => this.stopTail.endsWith(s))) this.end('stop');
+    if (this.stopped()) this.end('stop');
     else if (this.count >= this.g.numChars) this.end('length');
     else if (this.count >= this.allowed) this.end('budget');
     return !this.finished;
+  }
+
+  private stopped(): boolean {
+    for (const s of this.g.stop) if (this.stopTail.endsWith(s)) return true;
+    return false;
   }
 
   private end(reason: FinishReason): void {

@@ -92,4 +92,30 @@ describe('sampling', () => {
     const g = choose(logits, 5, { temperature: 0 }, rng, none, 1);
     expect(g.logprob).toBeCloseTo(5 - Math.log([...logits].reduce((s, v) => s + Math.exp(v), 0)), 6);
   });
+
+  it('draws the same ids whichever sort orders the candidates (insertion, packed float32 keys, comparator)', () => {
+    // Logits with ties, ±0 and both signs; a float32 array takes the packed-key sort above 32
+    // candidates, a plain array the comparator sort: the order is total, so every draw is equal.
+    const rng = new Rng(11);
+    for (const V of [5, 28, 33, 115, 300]) {
+      for (let trial = 0; trial < 20; trial++) {
+        const f32 = Float32Array.from({ length: V }, () => {
+          const r = rng.uniform();
+          return r < 0.1 ? 0 : r < 0.2 ? -0 : r < 0.35 ? 1.5 : Math.fround((rng.uniform() - 0.5) * 20);
+        });
+        // Every fifth array all zeros of both signs: each draw then lands on a tie.
+        if (trial % 5 === 4) f32.forEach((_, i) => (f32[i] = rng.uniform() < 0.5 ? 0 : -0));
+        const plain = Array.from(f32);
+        for (const o of [{ temperature: 0.8 }, { temperature: 1.3, topK: 7 }, { temperature: 1, topP: 0.9 }] as SamplingOptions[]) {
+          const a = new Rng(trial);
+          const b = new Rng(trial);
+          for (let i = 0; i < 10; i++) {
+            const x = choose(f32, V, o, a, unk, 3);
+            const y = choose(plain, V, o, b, unk, 3);
+            expect([x.id, x.logprob, x.top]).toEqual([y.id, y.logprob, y.top]);
+          }
+        }
+      }
+    }
+  });
 });
