@@ -15,13 +15,16 @@
 import { numGates, type Model } from './model.ts';
 
 /**
- * Measured on Intel Sapphire Rapids, 2026-12-04 (`npm run bench:budget`): int8 0.0393 ns and
- * float32 0.1286 ns per multiply-add (the whole kernel step, cells included), 5–11 µs per
- * character and 160–370 µs per request outside it; rounded up, then × slowerCpu.
+ * Measured on Intel Sapphire Rapids (`npm run bench:budget`): 2026-12-04, int8 with int16 states
+ * 0.0393 ns and float32 0.1286 ns per multiply-add (the whole kernel step, cells included), 5–11
+ * µs per character and 160–370 µs per request outside it; 2026-12-05, int8 with 7-bit states
+ * 0.0290–0.0305 ns. Rounded up, then × slowerCpu.
  */
 export const COST = {
-  /** ns per multiply-add of the int8 path at batch 1 (the step's cells and calls included). */
+  /** ns per multiply-add of the int8 path with int16 states at batch 1 (the step's cells and calls included). */
   int8NsPerMac: 0.04,
+  /** … with 7-bit states (the relaxed dot product; model.json `weights.stateBits: 7`). */
+  int8State7NsPerMac: 0.032,
   /** ns per multiply-add of the float32 path at batch 1. */
   floatNsPerMac: 0.13,
   /** µs per step beyond that. */
@@ -50,7 +53,7 @@ export interface StepCosts {
 }
 
 export function stepCosts(model: Model, rows = 1): StepCosts {
-  const ns = model.storage === 'int8' ? COST.int8NsPerMac : COST.floatNsPerMac;
+  const ns = model.storage !== 'int8' ? COST.floatNsPerMac : model.stateBits === 7 ? COST.int8State7NsPerMac : COST.int8NsPerMac;
   const step = (n: number) => ((n * macsPerStep(model) * ns) / 1000 + COST.stepUs) * COST.slowerCpu;
   return { prefixUs: step(1), charUs: step(rows) + COST.charUs * COST.slowerCpu, requestUs: COST.requestUs * COST.slowerCpu };
 }
