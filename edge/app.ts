@@ -9,7 +9,6 @@
  */
 import { OpenAPIHono } from '@hono/zod-openapi';
 import type { Context } from 'hono';
-import { cors } from 'hono/cors';
 import { HTTPException } from 'hono/http-exception';
 import { methodNotAllowed } from 'hono/method-not-allowed';
 import { matchedRoutes } from 'hono/route';
@@ -17,7 +16,7 @@ import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { DeeprnnError, OptionError } from '../shared/errors.ts';
 import { OverloadedError } from './engine/scheduler.ts';
 import { sameKey, TokenBuckets, type RateLimit } from './guards.ts';
-import { jsonError, type AppEnv, type AssetReader } from './http.ts';
+import { corsHeaders, jsonError, responseHeader, type AppEnv, type AssetReader } from './http.ts';
 import { UnknownModelError, type ModelRegistry } from './registry.ts';
 import { apiRoutes } from './routes/api.ts';
 import { fileRoutes } from './routes/files.ts';
@@ -75,13 +74,13 @@ export function createApp(o: AppOptions): OpenAPIHono<AppEnv> {
 
   app.use('*', async (c, next) => {
     await next();
-    c.header('X-Content-Type-Options', 'nosniff');
-    c.header('Referrer-Policy', 'strict-origin-when-cross-origin');
+    responseHeader(c, 'X-Content-Type-Options', 'nosniff');
+    responseHeader(c, 'Referrer-Policy', 'strict-origin-when-cross-origin');
     o.telemetry?.request(routeLabel(c), c.req.method, c.res.status, c.get('model'));
   });
   app.use('*', methodNotAllowed({ app, onMethodNotAllowed: (c, allowed) => (c.header('Allow', allowed.join(', ')), jsonError(c, 405, 'method_not_allowed', `${c.req.method} is not allowed here; use ${allowed.join(', ')}`, null)) }));
   for (const path of ['/v1/*', '/static/*', '/models/*', '/openapi.json']) {
-    app.use(path, cors({ origin: corsOrigin, allowMethods: ['GET', 'POST', 'OPTIONS'], allowHeaders: ['Content-Type', 'Accept', 'Authorization'], exposeHeaders: ['Retry-After', 'ETag'], maxAge: 600 }));
+    app.use(path, corsHeaders({ origin: corsOrigin, allowMethods: ['GET', 'POST', 'OPTIONS'], allowHeaders: ['Content-Type', 'Accept', 'Authorization'], exposeHeaders: ['Retry-After', 'ETag'], maxAge: 600 }));
   }
 
   if (o.apiKeys?.length) {

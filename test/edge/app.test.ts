@@ -181,8 +181,29 @@ describe('the edge app in Node (app.request, the in-thread engine as on Workers)
     const app = createApp({ registry: one(artifact, localEngine(new KernelModel(await loadKernelNode(), artifact.model), SCHEDULE)), corsOrigins: ['https://a.example'], assets: await nodeAssets() });
     for (const path of ['/v1/models', '/static/deeprnn.js', '/models/timemachine-deep-lstm/model.json']) {
       expect((await app.request(path, { headers: { origin: 'https://a.example' } })).headers.get('access-control-allow-origin'), path).toBe('https://a.example');
-      expect((await app.request(path, { headers: { origin: 'https://evil.example' } })).headers.get('access-control-allow-origin'), path).toBeNull();
+      const evil = await app.request(path, { headers: { origin: 'https://evil.example' } });
+      expect(evil.headers.get('access-control-allow-origin'), path).toBeNull();
+      // Caches must key the answer on the origin, and pages may read the headers we expose.
+      expect(evil.headers.get('vary'), path).toMatch(/\bOrigin\b/);
+      expect((await app.request(path, { headers: { origin: 'https://a.example' } })).headers.get('access-control-expose-headers'), path).toBe('Retry-After,ETag');
     }
+    // On every route, errors included, the headers a browser needs are on the route's own response.
+    const bad = await app.request('/v1/generate', { method: 'POST', headers: { origin: 'https://a.example', 'content-type': 'application/json' }, body: '{"numChars": 0}' });
+    expect([bad.status, bad.headers.get('access-control-allow-origin'), bad.headers.get('x-content-type-options')]).toEqual([400, 'https://a.example', 'nosniff']);
+    const pre = await app.request('/v1/generate', { method: 'OPTIONS', headers: { origin: 'https://a.example', 'access-control-request-method': 'POST' } });
+    expect([pre.status, pre.headers.get('access-control-allow-origin'), pre.headers.get('access-control-allow-methods')]).toEqual([204, 'https://a.example', 'GET,POST,OPTIONS']);
+  });
+
+  it('refuses a body over the limit from its Content-Length alone, and one without a length as it streams', async () => {
+    const app = createApp({ registry: one(artifact, localEngine(new KernelModel(await loadKernelNode(), artifact.model), SCHEDULE)) });
+    const declared = await app.request('/v1/generate', { method: 'POST', headers: { 'content-type': 'application/json', 'content-length': String(1 << 20) }, body: '{}' });
+    expect(declared.status).toBe(413);
+    const big = JSON.stringify({ prefix: 'a', numChars: 1, pad: 'x'.repeat(1 << 20) });
+    const chunked = new ReadableStream<Uint8Array>({ start: (c) => (c.enqueue(new TextEncoder().encode(big)), c.close()) });
+    const streamed = await app.request('/v1/generate', { method: 'POST', headers: { 'content-type': 'application/json' }, body: chunked, duplex: 'half' } as RequestInit);
+    expect(streamed.status).toBe(413);
+    const ok = JSON.stringify({ prefix: 'the', numChars: 3, seed: 1 });
+    expect((await app.request('/v1/generate', { method: 'POST', headers: { 'content-type': 'application/json', 'content-length': String(ok.length) }, body: ok })).status).toBe(200);
   });
 });
 
