@@ -61,6 +61,9 @@ export class PrefixCache {
   }
 }
 
+/** `tick`'s answer when no job finished (frozen: callers only read it). */
+const NONE: readonly RowJob[] = Object.freeze([]);
+
 /** A job whose state after its prefix depends on the prefix alone (it starts at zeros, and needs no logits along it). */
 const cacheable = (job: RowJob) => !job.read && !job.initialState;
 
@@ -128,13 +131,14 @@ export class BatchExecutor {
    * One step of every ready job, after some prefix reading for the joining ones. Returns the
    * jobs that finished (already removed). Callers read each job's new characters with `take`.
    */
-  tick(): RowJob[] {
+  tick(): readonly RowJob[] {
     let budget = this.prefillPerTick;
     for (const e of this.entries) {
       if (e.ready) continue;
       const ids = e.job.prefill;
       while (e.read < ids.length && budget > 0) {
-        const logits = this.stepper.step(e.first, [ids[e.read]]);
+        this.one[0] = ids[e.read];
+        const logits = this.stepper.step(e.first, this.one);
         e.job.read?.(e.read, logits);
         e.read++;
         budget--;
@@ -146,23 +150,33 @@ export class BatchExecutor {
       e.ready = true;
       this.readyRows += e.job.rows;
     }
-    const finished: RowJob[] = [];
+    // Allocated only when a job finishes: a tick runs once per character.
+    let finished: RowJob[] | null = null;
     // A job that only reads (scoring, a prefix cut by a budget) is done once it has read it all.
-    for (const e of this.entries) if (!e.ready && e.job.finished && e.read >= e.job.prefill.length) finished.push(e.job);
-    for (const job of finished) this.remove(job);
-    if (this.readyRows === 0) return finished;
+    for (const e of this.entries) if (!e.ready && e.job.finished && e.read >= e.job.prefill.length) (finished ??= []).push(e.job);
+    if (finished) for (const job of finished) this.remove(job);
+    if (this.readyRows === 0) return finished ?? NONE;
     // Ready jobs hold rows [0, readyRows), in entry order.
     for (const e of this.entries) if (e.ready) e.job.inputs(this.tokens, e.first);
-    const logits = this.stepper.step(0, this.tokens.subarray(0, this.readyRows));
+    const logits = this.stepper.step(0, this.tokensOf(this.readyRows));
     const stride = this.stepper.logitsStride;
     for (const e of this.entries) {
       if (!e.ready) continue;
       this.current = e;
-      if (!e.job.advance(logits, e.first * stride, stride, this.ops)) finished.push(e.job);
+      if (!e.job.advance(logits, e.first * stride, stride, this.ops)) (finished ??= []).push(e.job);
     }
+    if (!finished) return NONE;
     for (const job of finished) if (job.finished) this.remove(job);
     return finished;
   }
+
+  /** tokens[0, n), one view per n made once. */
+  private tokensOf(n: number): Int32Array {
+    return (this.tokenViews[n] ??= this.tokens.subarray(0, n));
+  }
+  private readonly tokenViews: Int32Array[] = [];
+  /** A prefix id being read. */
+  private readonly one = new Int32Array(1);
 
   /** The entry advancing now: what `ops` acts on (one object for every call, not one per job and tick). */
   private current: Entry | null = null;

@@ -248,11 +248,22 @@ class SamplingJob implements DecodeJob {
   /** Characters this request may generate: numChars, or fewer under a CPU budget. */
   private readonly allowed: number;
   private reason: FinishReason = 'length';
+  /** Tokens with log-probabilities not yet taken (without them a token is its character: `take` cuts them from `generated`). */
   private readonly out: GeneratedToken[] = [];
   private readonly all: GeneratedToken[] = [];
+  /** Code units of `generated` already taken. */
+  private taken = 0;
   private readonly V: number;
+  /**
+   * The last TAIL_CHARS characters before the next choice, of the text read and written
+   * (paragraph starts) and of the text written since the prefix (stop sequences). Kept character
+   * by character only where a choice reads them — tagged models, stop sequences — and otherwise
+   * made once, when a continuation needs them (the same strings: slicing commutes with appending).
+   */
   private textTail: string;
   private stopTail: string;
+  private readonly tracksText: boolean;
+  private readonly tracksStops: boolean;
   private continuation?: string;
   /** Where a paragraph starts, an author tag may be chosen: only <unk> stays excluded. */
   private readonly onlyUnk: (id: number) => boolean;
@@ -272,6 +283,8 @@ class SamplingJob implements DecodeJob {
     if (g.resume) this.initialState = g.resume.state;
     this.textTail = g.tails.text;
     this.stopTail = g.tails.stop;
+    this.tracksText = model.vocab.authors.size > 0;
+    this.tracksStops = g.stop.length > 0;
     this.V = model.arch.vocabSize;
     const unk = model.vocab.unkIndex;
     this.onlyUnk = (id) => id === unk;
@@ -289,26 +302,25 @@ class SamplingJob implements DecodeJob {
     // requested author's tag is fed then, or with no author the tag the model chose (it picks
     // who writes the paragraph). Forbidding them there left a tagged model, which expects a tag
     // after every blank line, writing line break after line break.
-    const tagsAllowed = vocab.authors.size > 0 && atParagraphStart(this.textTail, preprocessing);
+    const tagsAllowed = this.tracksText && atParagraphStart(this.textTail, preprocessing);
     const c = choose(row, this.V, this.g.sampling, this.rng, tagsAllowed ? this.onlyUnk : vocab.isSpecial, this.g.logprobs > 0 ? this.g.logprobs : -1);
     if (vocab.isSpecial(c.id)) {
       this.after = [this.g.author ? this.g.author.id : c.id];
       return true;
     }
     const text = vocab.tokens[c.id];
-    const token: GeneratedToken = { text };
     if (this.g.logprobs > 0) {
-      token.logprob = c.logprob;
-      token.top = asTokenLogprobs(c.top, vocab.tokens);
+      const token: GeneratedToken = { text, logprob: c.logprob, top: asTokenLogprobs(c.top, vocab.tokens) };
+      this.out.push(token);
+      this.all.push(token);
     }
-    this.out.push(token);
-    if (this.g.logprobs > 0) this.all.push(token);
     this.generated += text;
-    this.textTail = (this.textTail + text).slice(-TAIL_CHARS);
-    this.stopTail = (this.stopTail + text).slice(-TAIL_CHARS);
+    if (this.tracksText) this.textTail = (this.textTail + text).slice(-TAIL_CHARS);
+    if (this.tracksStops) this.stopTail = (this.stopTail + text).slice(-TAIL_CHARS);
     this.count++;
-    this.after = [c.id];
-    if (this.stopped()) this.end('stop');
+    this.after[0] = c.id;
+    this.after.length = 1;
+    if (this.tracksStops && this.stopped()) this.end('stop');
     else if (this.count >= this.g.numChars) this.end('length');
     else if (this.count >= this.allowed) this.end('budget');
     return !this.finished;
@@ -335,15 +347,24 @@ class SamplingJob implements DecodeJob {
       generated: (this.g.resume?.generated ?? 0) + this.count,
       remaining: this.reason === 'length' ? 0 : this.g.numChars - this.count,
       settings: { ...this.g.sampling, stop: this.g.stop, logprobs: this.g.logprobs, ...(this.g.author ? { author: this.g.author.name } : {}) },
-      textTail: this.textTail,
-      stopTail: this.stopTail,
+      textTail: this.tracksText ? this.textTail : this.tail(this.textTail),
+      stopTail: this.tracksStops ? this.stopTail : this.tail(this.stopTail),
       state: state(),
     };
     this.continuation = encodeContinuation(c, this.g.token.secret);
   }
 
+  /** A tail as it was before generating, carried to now. */
+  private tail(before: string): string {
+    return (before + this.generated.slice(-TAIL_CHARS)).slice(-TAIL_CHARS);
+  }
+
   take(): GeneratedToken[] {
-    return this.out.splice(0);
+    if (this.g.logprobs > 0) return this.out.splice(0);
+    // Every generated token is one character (a vocabulary's printable tokens are), so the text since the last take is its tokens.
+    const fresh = this.generated.slice(this.taken);
+    this.taken = this.generated.length;
+    return Array.from(fresh, (text) => ({ text }));
   }
 
   stop(reason: FinishReason): void {

@@ -161,12 +161,14 @@ export function kernelRows(w: KernelWeights, capacity: number): KernelRows {
   let viewed: ArrayBuffer | null = null;
   let tokensView = new Int32Array(0); // [capacity]
   let logitsView = new Float32Array(0); // [capacity, VS]
+  let logitsViews: Float32Array[] = []; // [n][n, VS]: logitsView's first n rows, made once per n (a step runs once per character)
   const views = () => {
     const buffer = k.memory.buffer;
     if (buffer === viewed) return;
     viewed = buffer;
     tokensView = new Int32Array(buffer, tokens, capacity);
     logitsView = new Float32Array(buffer, logits, capacity * VS);
+    logitsViews = [];
   };
 
   /** A row's state without the padding: per layer h [H], then (LSTM) per layer c [H]. */
@@ -228,7 +230,7 @@ export function kernelRows(w: KernelWeights, capacity: number): KernelRows {
         x = h;
       }
       product(w.wOut, w.bOut, x, logits, n, VS);
-      return n === capacity ? logitsView : logitsView.subarray(0, n * VS);
+      return n === capacity ? logitsView : (logitsViews[n] ??= logitsView.subarray(0, n * VS));
     },
     reset(row) {
       for (let l = 0; l < L; l++) {
