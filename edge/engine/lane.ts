@@ -85,8 +85,10 @@ export class LocalLane implements Lane {
     const id = r.work.id;
     if (r.job instanceof ScoreJob) return [{ type: 'scored', id, result: r.job.result() }];
     const events: LaneEvent[] = [];
-    const tail = r.job.take();
-    if (tail.length && r.work.kind === 'generate' && r.work.stream) events.push({ type: 'tokens', id, tokens: tail });
+    if (r.work.kind === 'generate' && r.work.stream) {
+      const tail = r.job.take();
+      if (tail.length) events.push({ type: 'tokens', id, tokens: tail });
+    }
     events.push({ type: 'generated', id, result: r.job.result({ totalMs: Math.round(performance.now() - r.started) }) });
     return events;
   }
