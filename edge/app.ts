@@ -22,6 +22,7 @@ import { apiRoutes } from './routes/api.ts';
 import { fileRoutes } from './routes/files.ts';
 import { openaiRoutes } from './routes/openai.ts';
 import { pageRoutes } from './routes/pages.ts';
+import type { Kernel } from '../shared/kernel/kernel.ts';
 import type { Telemetry } from './telemetry.ts';
 
 export type { AssetReader } from './http.ts';
@@ -48,6 +49,8 @@ export interface AppOptions {
   continuationSecret?: string;
   /** CPU milliseconds per request (CPU_MS): what does not fit ends with finishReason "budget" and a continuation. */
   cpuMs?: number;
+  /** The kernel build generation runs on: the CPU_MS plan prices its steps (shared/cost.ts). */
+  kernelBuild?: Kernel['build'];
   /**
    * The platform's rate limiter (Workers' [[ratelimits]] binding), keyed by API key, else client
    * address: used instead of the per-process token buckets when present.
@@ -121,7 +124,7 @@ export function createApp(o: AppOptions): OpenAPIHono<AppEnv> {
     });
   }
 
-  const ctx = { registry, telemetry: o.telemetry, assets: o.assets, generation: { secret: o.continuationSecret || undefined, cpuMs: o.cpuMs } };
+  const ctx = { registry, telemetry: o.telemetry, assets: o.assets, generation: { secret: o.continuationSecret || undefined, cpuMs: o.cpuMs, kernelBuild: o.kernelBuild } };
   app.route('/', apiRoutes(ctx));
   app.route('/', openaiRoutes(ctx));
   app.route('/', fileRoutes(ctx));

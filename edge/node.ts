@@ -150,13 +150,13 @@ export async function startNodeServer(o: NodeServerOptions): Promise<NodeServer>
   const schedule = { capacity: o.batch ?? 128, queueSize: o.queueSize ?? 256, deadlineMs: o.deadlineMs ?? 30_000 };
   let services: GenerationService[];
   let closeEngine: () => Promise<void>;
+  // The build every generation thread picks too (the same engine): what /healthz names and CPU_MS plans with.
+  const kernel = await loadKernelNode();
   if (workers > 0) {
-    const threads = await startThreadEngine(artifacts.map((a) => ({ files: a.files, engine: engineName('simd', a.model) })), { ...schedule, workers });
+    const threads = await startThreadEngine(artifacts.map((a) => ({ files: a.files, engine: `${engineName('simd', a.model)} (${kernel.build})` })), { ...schedule, workers });
     services = threads.services;
     closeEngine = threads.close;
   } else {
-    const kernel = await loadKernelNode();
-    services = artifacts.map((a) => localEngine(new KernelModel(kernel, a.model), schedule));
     closeEngine = async () => void (await Promise.all(services.map((s) => s.close())));
   }
   const registry = new ModelRegistry(artifacts.map((a, i) => servedModel(a, services[i])));
@@ -190,6 +190,7 @@ export async function startNodeServer(o: NodeServerOptions): Promise<NodeServer>
     clientAddress: (c) => getConnInfo(c).remote.address,
     continuationSecret: o.continuationSecret,
     cpuMs: o.cpuMs,
+    kernelBuild: kernel.build,
   });
   return new Promise((resolve, reject) => {
     const fetch = paced(app.fetch, { perTurn: PER_TURN, maxWaiting: PACING_MAX_WAITING, immediate: (r) => HEALTHZ.test(r.url), nextTurn: setImmediate });

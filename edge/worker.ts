@@ -13,8 +13,9 @@ import type { OpenAPIHono } from '@hono/zod-openapi';
 import type { ExecutionContext } from 'hono';
 import kernelModule from '../shared/kernel/build/kernel.wasm';
 import kernelDotModule from '../shared/kernel/build/kernel-dot.wasm';
+import kernelDotAddModule from '../shared/kernel/build/kernel-dotadd.wasm';
 import { errorBody, errorType } from '../shared/contract.ts';
-import { instantiateKernel } from '../shared/kernel/kernel.ts';
+import { generationKernel } from '../shared/kernel/kernel.ts';
 import { KernelModel } from '../shared/kernel/stepper.ts';
 import { createApp, parseOrigins } from './app.ts';
 import { IsolateRows, requestScopedEngine, WORKERS_SCHEDULE } from './engine/lane.ts';
@@ -47,8 +48,8 @@ async function build(env: Env): Promise<OpenAPIHono<AppEnv>> {
   const assets = env.ASSETS;
   if (!assets) throw new Error('the Worker has no ASSETS binding (wrangler.toml [assets])');
   const artifacts = await fetchStagedModels((path) => assets.fetch(new Request(new URL(path, 'https://assets.invalid'))));
-  // kernel-dot.wasm where workerd runs relaxed SIMD (it does by default), else the portable build: the same texts.
-  const kernel = await instantiateKernel(kernelDotModule).catch(() => instantiateKernel(kernelModule));
+  // The fastest build this workerd runs (shared/kernel/kernel.ts generationKernel): the same texts.
+  const kernel = await generationKernel({ portable: kernelModule, dot: kernelDotModule, dotAdd: kernelDotAddModule });
   const rows = new IsolateRows(WORKERS_SCHEDULE.capacity);
   const registry = new ModelRegistry(artifacts.map((a) => servedModel(a, requestScopedEngine(new KernelModel(kernel, a.model), { rows, deadlineMs: WORKERS_SCHEDULE.deadlineMs, ticksPerYield: WORKERS_SCHEDULE.ticksPerYield }))));
   return createApp({
@@ -59,6 +60,7 @@ async function build(env: Env): Promise<OpenAPIHono<AppEnv>> {
     rateLimiter: env.LIMITER,
     continuationSecret: env.CONTINUATION_SECRET,
     cpuMs: parseCpuMs(env.CPU_MS, DEFAULT_CPU_MS),
+    kernelBuild: kernel.build,
     clientAddress: (c) => c.req.header('cf-connecting-ip'),
     assets: async (path, request) => {
       const r = await assets.fetch(new Request(new URL(`/static/${path}`, request.url), { headers: request.headers }));

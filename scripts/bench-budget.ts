@@ -42,7 +42,7 @@ for (const name of MODELS) {
   const artifact = await readArtifactDir(dir);
   const model = artifact.model;
   const app = (cpuMs?: number) =>
-    createApp({ registry: new ModelRegistry([servedModel(artifact, requestScopedEngine(new KernelModel(kernel, model), { rows: new IsolateRows(WORKERS_SCHEDULE.capacity), deadlineMs: WORKERS_SCHEDULE.deadlineMs, ticksPerYield: WORKERS_SCHEDULE.ticksPerYield }))]), cpuMs });
+    createApp({ registry: new ModelRegistry([servedModel(artifact, requestScopedEngine(new KernelModel(kernel, model), { rows: new IsolateRows(WORKERS_SCHEDULE.capacity), deadlineMs: WORKERS_SCHEDULE.deadlineMs, ticksPerYield: WORKERS_SCHEDULE.ticksPerYield }))]), cpuMs, kernelBuild: kernel.build });
   const free = app();
   const send = async (a: ReturnType<typeof app>, body: object) => (await a.request('/v1/generate', post(body))).json() as Promise<GenerateResult>;
   /** Main-thread CPU ms per request, over enough requests for /proc's 10 ms ticks. */
@@ -66,7 +66,7 @@ for (const name of MODELS) {
   const one = await cpuPer(free, { prefix, numChars: 1, temperature: 0.8, seed: 1 });
   const many = await cpuPer(free, { prefix, numChars: 201, temperature: 0.8, seed: 1 });
   const perChar = ((many - one) / 200) * 1000;
-  const plan = stepCosts(model);
+  const plan = stepCosts(model, 1, kernel.build);
   emit({
     kind: 'model', model: name, storage: model.storage, macsPerStep: macsPerStep(model), kernelStepUs: +stepUs.toFixed(1), nsPerMac: +((stepUs * 1000) / macsPerStep(model)).toFixed(4),
     measured: { charUs: +perChar.toFixed(1), requestUs: +((one - (prefix.length - 1 + 1) * perChar / 1000) * 1000).toFixed(0) },
@@ -85,7 +85,7 @@ for (const name of MODELS) {
   for (const [what, body] of [['2000 characters', { prefix, numChars: 2000, temperature: 0.8, seed: 1 }], ['1000-character prefix', { prefix: 'the time traveller '.repeat(60).slice(0, 1000), numChars: 50, seed: 1 }]] as const) {
     const first = await send(budgeted, body);
     const sliceCpu = await cpuPer(budgeted, body);
-    const planned = planBudget(model, 10, [...body.prefix].length - 1, body.numChars);
+    const planned = planBudget(model, 10, [...body.prefix].length - 1, body.numChars, 1, kernel.build);
     emit({ kind: 'free-plan-slice', model: name, request: what, cpuMsLimit: 10, planned, charsInFirstSlice: first.numChars, finishReason: first.finishReason, measuredCpuMs: +sliceCpu.toFixed(2) });
   }
 }

@@ -2,9 +2,11 @@
  * npm run bench:ceiling (not a test): the rate this machine's WebAssembly engine issues the
  * kernel's inner instructions at (scripts/ceiling/peaks.ts, built here with asc), and what that
  * makes the least a character or a training token of the d2l model (2×256 LSTM, vocabulary 28) can
- * cost on one thread — the floor every `npm run bench` figure is measured against. JSON lines.
+ * cost on one thread — the floor every `npm run bench` figure is measured against; then each
+ * generation build's gemmQ7 in Debian's Chromium, whose newer V8 lowers the kernel differently. JSON lines.
  */
 import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -63,3 +65,45 @@ for (const [instruction, f, macs, unit, perUnit] of rows) {
   const r = rate(f, macs, f === peaks.fma || f === peaks.mulAdd ? FLOATS : 1024);
   emit({ kind: 'ceiling', instruction, gmacPerSecond: +(r / 1e9).toFixed(1), floor: unit, floorMicroseconds: +((perUnit / r) * 1e6).toFixed(2), floorPerSecond: Math.round(r / perUnit) });
 }
+
+// The generation builds' gemmQ7 in Debian's Chromium (when installed): a newer V8 than Node 20's,
+// with its own lowering — the dot-add is one AVX-VNNI instruction there on CPUs that have it.
+// 1,024 outputs × 256 columns (one layer's W_hh), at batch 1 and 32; which build the page takes.
+if (existsSync('/usr/bin/chromium')) {
+  const { chromium } = await import('playwright-core');
+  const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--headless', '--no-sandbox', '--disable-gpu'] });
+  try {
+    const page = await browser.newPage();
+    const files: Record<string, string> = {};
+    for (const f of ['kernel.wasm', 'kernel-dot.wasm', 'kernel-dotadd.wasm']) files[f] = (await readFile(join(ROOT, 'shared/kernel/build', f))).toString('base64');
+    const out = await page.evaluate(async (files: Record<string, string>) => {
+      type Exports = { memory: WebAssembly.Memory; gemmQ7Exact(): number; dotAddUnsaturated(): number; gemmQ7(...a: number[]): void };
+      const rows: { build: string; exact: number; dotAddUnsaturated: number; batch: number; gmacPerSecond: number }[] = [];
+      for (const [build, b64] of Object.entries(files)) {
+        const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+        if (!WebAssembly.validate(bytes)) continue;
+        const k = (await WebAssembly.instantiate(bytes, {})).instance.exports as unknown as Exports;
+        k.memory.grow(32);
+        const m = new Uint8Array(k.memory.buffer);
+        const wq = 1 << 20, sums = wq + 1024 * 256, scales = sums + 4096, xu = scales + 4096, y = xu + 32 * 256;
+        for (let i = 0; i < 1024 * 256; i++) m[wq + i] = (Math.imul(i, 2654435761) >>> 24) & 0xff;
+        for (let i = 0; i < 32 * 256; i++) m[xu + i] = 1 + ((i * 40503) % 127);
+        for (const n of [1, 32]) {
+          const reps = n === 1 ? 4000 : 200;
+          for (let r = 0; r < reps / 4; r++) k.gemmQ7(wq, sums, scales, 0, xu, y, 128, 16, n, 256, 1024);
+          let best = Infinity;
+          for (let trial = 0; trial < 5; trial++) {
+            const t = performance.now();
+            for (let r = 0; r < reps; r++) k.gemmQ7(wq, sums, scales, 0, xu, y, 128, 16, n, 256, 1024);
+            best = Math.min(best, (performance.now() - t) / reps);
+          }
+          rows.push({ build, exact: k.gemmQ7Exact(), dotAddUnsaturated: k.dotAddUnsaturated(), batch: n, gmacPerSecond: +((1024 * 256 * n) / best / 1e6).toFixed(1) });
+        }
+      }
+      return rows;
+    }, files);
+    for (const r of out) emit({ kind: 'chromium-gemmQ7', browser: `Chromium ${browser.version()}`, ...r });
+  } finally {
+    await browser.close();
+  }
+} else emit({ kind: 'chromium-gemmQ7', skipped: 'no /usr/bin/chromium' });

@@ -20,6 +20,7 @@ await rm(dist, { recursive: true, force: true });
 await mkdir(dist, { recursive: true });
 const kernel = await readFile(join(root, 'shared/kernel/build/kernel.wasm'));
 const dotKernel = await readFile(join(root, 'shared/kernel/build/kernel-dot.wasm'));
+const dotAddKernel = await readFile(join(root, 'shared/kernel/build/kernel-dotadd.wasm'));
 await build({
   entryPoints: [join(root, 'shared/index.ts')],
   outfile: join(dist, 'deeprnn.js'),
@@ -28,7 +29,7 @@ await build({
   platform: 'neutral',
   target: 'es2022',
   logLevel: 'warning',
-  define: { __DEEPRNN_KERNEL_BASE64__: JSON.stringify(kernel.toString('base64')), __DEEPRNN_KERNEL_DOT_BASE64__: JSON.stringify(dotKernel.toString('base64')) },
+  define: { __DEEPRNN_KERNEL_BASE64__: JSON.stringify(kernel.toString('base64')), __DEEPRNN_KERNEL_DOT_BASE64__: JSON.stringify(dotKernel.toString('base64')), __DEEPRNN_KERNEL_DOTADD_BASE64__: JSON.stringify(dotAddKernel.toString('base64')) },
 });
 await build({ entryPoints: [join(root, 'shared/ai-sdk.ts')], outfile: join(dist, 'ai-sdk.js'), bundle: true, format: 'esm', platform: 'neutral', target: 'es2022', logLevel: 'warning' });
 // The element's module, and the chunks it loads on demand (the chart), beside it.

@@ -8,25 +8,32 @@
  *               + characters       · (step(width rows) + CHAR_US)
  *   step(rows)  = rows · multiply-adds per row · ns per multiply-add (float or int8) + STEP_US
  *
- * The constants are measured on the Workers engine (`npm run bench:budget` prints the measured
- * and the planned CPU side by side), then multiplied by `slowerCpu` for CPUs slower than the one
- * measured — the figures and the machine are in docs/workers.md.
+ * The cost of a step is measured in workerd itself — the V8 Workers run, whose lowering of the
+ * kernel's SIMD differs from Node 20's (the int16-state product runs 1.6× slower there) — as the
+ * wall time of long requests under `wrangler dev` (`npm run bench:workerd`; wall time bounds the
+ * CPU), per kernel build; the costs outside the step on the Workers engine in process (`npm run
+ * bench:budget`). Then × `slowerCpu` for CPUs slower than the one measured — the figures and the
+ * machine are in docs/workers.md.
  */
+import type { Kernel } from './kernel/kernel.ts';
 import { numGates, type Model } from './model.ts';
 
 /**
- * Measured on Intel Sapphire Rapids (`npm run bench:budget`): 2026-12-04, int8 with int16 states
- * 0.0393 ns and float32 0.1286 ns per multiply-add (the whole kernel step, cells included), 5–11
- * µs per character and 160–370 µs per request outside it; 2026-12-05, int8 with 7-bit states
- * 0.0290–0.0305 ns. Rounded up, then × slowerCpu.
+ * Measured on Intel Sapphire Rapids, 2026-12-05: a 2,000-character request under `wrangler dev`
+ * (the d2l model, 793,600 multiply-adds per step) took 23.1 µs per character on kernel-dotadd.wasm,
+ * 32.8 on kernel-dot.wasm, 51.8 with int16 states and 115.1 in float32 — 0.027, 0.039, 0.063 and
+ * 0.143 ns per multiply-add with everything else in the character counted in; 2026-12-04 (bench:budget,
+ * in process) 160–370 µs per request and 5–11 µs per character outside the step. Rounded up, then × slowerCpu.
  */
 export const COST = {
-  /** ns per multiply-add of the int8 path with int16 states at batch 1 (the step's cells and calls included). */
-  int8NsPerMac: 0.04,
-  /** … with 7-bit states (the relaxed dot product; model.json `weights.stateBits: 7`). */
-  int8State7NsPerMac: 0.032,
-  /** ns per multiply-add of the float32 path at batch 1. */
-  floatNsPerMac: 0.13,
+  /** ns per multiply-add, int8 weights with 7-bit states, where workerd runs kernel-dotadd.wasm (its dot-add one AVX-VNNI instruction). */
+  int8State7DotAddNsPerMac: 0.03,
+  /** … on kernel-dot.wasm: what workerd runs elsewhere. */
+  int8State7NsPerMac: 0.04,
+  /** ns per multiply-add of the int8 path with int16 states (renditions exported before 2026-12-05). */
+  int8NsPerMac: 0.065,
+  /** ns per multiply-add of the float32 path. */
+  floatNsPerMac: 0.15,
   /** µs per step beyond that. */
   stepUs: 1,
   /** µs per generated character outside the step (sampling, its event, its share of the response). */
@@ -52,8 +59,15 @@ export interface StepCosts {
   requestUs: number;
 }
 
-export function stepCosts(model: Model, rows = 1): StepCosts {
-  const ns = model.storage !== 'int8' ? COST.floatNsPerMac : model.stateBits === 7 ? COST.int8State7NsPerMac : COST.int8NsPerMac;
+/** ns per multiply-add for this model on this kernel build (unknown build: the slower 7-bit one). */
+export function nsPerMac(model: Model, build?: Kernel['build']): number {
+  if (model.storage !== 'int8') return COST.floatNsPerMac;
+  if (model.stateBits !== 7) return COST.int8NsPerMac;
+  return build === 'kernel-dotadd.wasm' ? COST.int8State7DotAddNsPerMac : COST.int8State7NsPerMac;
+}
+
+export function stepCosts(model: Model, rows = 1, build?: Kernel['build']): StepCosts {
+  const ns = nsPerMac(model, build);
   const step = (n: number) => ((n * macsPerStep(model) * ns) / 1000 + COST.stepUs) * COST.slowerCpu;
   return { prefixUs: step(1), charUs: step(rows) + COST.charUs * COST.slowerCpu, requestUs: COST.requestUs * COST.slowerCpu };
 }
@@ -69,8 +83,8 @@ export interface StepBudget {
  * across continuations), then characters. At least one prefix id or one character always fits,
  * so a chain of continuations always moves forward.
  */
-export function planBudget(model: Model, cpuMs: number, prefixIds: number, numChars: number, rows = 1): StepBudget {
-  const c = stepCosts(model, rows);
+export function planBudget(model: Model, cpuMs: number, prefixIds: number, numChars: number, rows = 1, build?: Kernel['build']): StepBudget {
+  const c = stepCosts(model, rows, build);
   let left = cpuMs * 1000 - c.requestUs;
   const prefill = Math.min(prefixIds, Math.max(0, Math.floor(left / c.prefixUs)));
   left -= prefill * c.prefixUs;

@@ -17,6 +17,7 @@ import {
 import { checkContinuation, decodeContinuation, encodeContinuation, weightsDigest, type Continuation } from './continuation.ts';
 import { planBudget, type StepBudget } from './cost.ts';
 import { OptionError } from './errors.ts';
+import type { Kernel } from './kernel/kernel.ts';
 import { KernelModel, referenceRows, type RowStepper } from './kernel/stepper.ts';
 import type { Model } from './model.ts';
 import { Rng } from './rng.ts';
@@ -53,6 +54,8 @@ export interface GenerationOptions {
   secret?: string;
   /** CPU milliseconds a request may spend (Workers: CPU_MS); what does not fit ends with finishReason "budget". */
   cpuMs?: number;
+  /** The kernel build the steps run on, which the budget's plan prices (shared/cost.ts). */
+  kernelBuild?: Kernel['build'];
 }
 
 /** Fields a continuation fixes: a request may repeat them, not change them. */
@@ -75,7 +78,7 @@ export function validateGeneration(model: Model, raw: unknown, limits: Limits = 
   const r: GenerateRequest = checkRequest(GENERATE_FIELDS, raw, limits, surface);
   const g = r.continuation !== undefined ? resumed(model, r, limits, o) : fresh(model, r, limits, o);
   if (o.cpuMs !== undefined) {
-    g.budget = planBudget(model, o.cpuMs, g.ids.length - 1, g.numChars, g.beam?.width ?? 1);
+    g.budget = planBudget(model, o.cpuMs, g.ids.length - 1, g.numChars, g.beam?.width ?? 1, o.kernelBuild);
     if (g.beam && g.budget.prefill < g.ids.length - 1) {
       throw new OptionError(`beam search cannot read this prefix within this server's CPU budget of ${o.cpuMs} ms per request (at most ${g.budget.prefill} characters), and its beams cannot be continued: shorten the prefix, or sample (beamWidth 1), which continues past the budget`);
     }

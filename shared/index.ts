@@ -15,7 +15,7 @@ import { createJob, predict, validateGeneration, type GenerationOptions } from '
 export type { GenerationOptions } from './generate.ts';
 export { decodeContinuation, type Continuation } from './continuation.ts';
 export { generateFromServer, type RemoteOptions } from './remote.ts';
-import { generationKernelBytes, instantiateKernel, type Kernel } from './kernel/kernel.ts';
+import { base64Bytes, generationKernel, instantiateKernel, type Kernel } from './kernel/kernel.ts';
 import { KernelModel } from './kernel/stepper.ts';
 import type { Model } from './model.ts';
 
@@ -27,6 +27,7 @@ export { Vocab } from './vocab.ts';
 
 declare const __DEEPRNN_KERNEL_BASE64__: string | undefined;
 declare const __DEEPRNN_KERNEL_DOT_BASE64__: string | undefined;
+declare const __DEEPRNN_KERNEL_DOTADD_BASE64__: string | undefined;
 
 let bundled: Promise<Kernel> | undefined;
 /** The portable kernel bundled into the package build (compiled from bytes: browsers and Node). */
@@ -34,7 +35,11 @@ function bundledKernel(): Promise<Kernel> {
   if (typeof __DEEPRNN_KERNEL_BASE64__ !== 'string') {
     return Promise.reject(new Error('this build of deeprnn has no bundled kernel: pass { kernel } (a compiled kernel.wasm module) to loadModel'));
   }
-  bundled ??= WebAssembly.compile(generationKernelBytes(__DEEPRNN_KERNEL_BASE64__, typeof __DEEPRNN_KERNEL_DOT_BASE64__ === 'string' ? __DEEPRNN_KERNEL_DOT_BASE64__ : undefined)).then((m) => instantiateKernel(m));
+  bundled ??= generationKernel({
+    portable: base64Bytes(__DEEPRNN_KERNEL_BASE64__),
+    dot: typeof __DEEPRNN_KERNEL_DOT_BASE64__ === 'string' ? base64Bytes(__DEEPRNN_KERNEL_DOT_BASE64__) : undefined,
+    dotAdd: typeof __DEEPRNN_KERNEL_DOTADD_BASE64__ === 'string' ? base64Bytes(__DEEPRNN_KERNEL_DOTADD_BASE64__) : undefined,
+  });
   return bundled;
 }
 

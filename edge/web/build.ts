@@ -22,12 +22,13 @@ await mkdir(`${out}swagger`, { recursive: true });
 
 const kernel = await readFile(`${root}shared/kernel/build/kernel.wasm`);
 const dotKernel = await readFile(`${root}shared/kernel/build/kernel-dot.wasm`);
+const dotAddKernel = await readFile(`${root}shared/kernel/build/kernel-dotadd.wasm`);
 const common = { bundle: true, format: 'esm', platform: 'browser', target: 'es2022', minify: true, logLevel: 'warning', sourcemap } as const;
 const worker = await build({
   ...common,
   entryPoints: [`${root}edge/web/worker.ts`],
   write: false,
-  define: { __DEEPRNN_KERNEL_BASE64__: JSON.stringify(kernel.toString('base64')), __DEEPRNN_KERNEL_DOT_BASE64__: JSON.stringify(dotKernel.toString('base64')) },
+  define: { __DEEPRNN_KERNEL_BASE64__: JSON.stringify(kernel.toString('base64')), __DEEPRNN_KERNEL_DOT_BASE64__: JSON.stringify(dotKernel.toString('base64')), __DEEPRNN_KERNEL_DOTADD_BASE64__: JSON.stringify(dotAddKernel.toString('base64')) },
 });
 const trainKernel = await readFile(`${root}shared/kernel/build/kernel-relaxed-unshared.wasm`);
 const sharedKernel = await readFile(`${root}shared/kernel/build/kernel-relaxed.wasm`);

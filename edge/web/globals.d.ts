@@ -3,6 +3,7 @@
 declare const __DEEPRNN_WORKER_SOURCE__: string;
 declare const __DEEPRNN_KERNEL_BASE64__: string;
 declare const __DEEPRNN_KERNEL_DOT_BASE64__: string;
+declare const __DEEPRNN_KERNEL_DOTADD_BASE64__: string;
 // The training worker's source, and the relaxed-SIMD kernel it trains with where the browser has
 // relaxed SIMD (the arithmetic `deeprnn train` uses in Node: the same weights for the same run).
 declare const __DEEPRNN_TRAIN_WORKER_SOURCE__: string;

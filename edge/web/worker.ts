@@ -12,7 +12,7 @@
 import { decodeArtifact, MODEL_JSON, parseModelJson, WEIGHTS_BIN } from '../../shared/artifact.ts';
 import { runJobAsync } from '../../shared/batch.ts';
 import { createJob, startEvent, validateGeneration, type DecodeJob } from '../../shared/generate.ts';
-import { generationKernelBytes, instantiateKernel, type Kernel } from '../../shared/kernel/kernel.ts';
+import { base64Bytes, generationKernel, type Kernel } from '../../shared/kernel/kernel.ts';
 import { KernelModel } from '../../shared/kernel/stepper.ts';
 import type { Model } from '../../shared/model.ts';
 import { onnxRows } from '../../shared/onnx.ts';
@@ -37,9 +37,7 @@ async function fetchOk(url: string, init?: RequestInit): Promise<Response> {
 
 let kernel: Promise<Kernel> | undefined;
 function loadKernel(): Promise<Kernel> {
-  kernel ??= (async () => {
-    return instantiateKernel(await WebAssembly.compile(generationKernelBytes(__DEEPRNN_KERNEL_BASE64__, __DEEPRNN_KERNEL_DOT_BASE64__)));
-  })();
+  kernel ??= generationKernel({ portable: base64Bytes(__DEEPRNN_KERNEL_BASE64__), dot: base64Bytes(__DEEPRNN_KERNEL_DOT_BASE64__), dotAdd: base64Bytes(__DEEPRNN_KERNEL_DOTADD_BASE64__) });
   return kernel;
 }
 

@@ -20,6 +20,9 @@ export interface KernelExports {
   quantize7(x: Ptr, xu: Ptr, n: number, rows: number, xStride: number, xuStride: number): void;
   gemmQ7(wq: Ptr, rowsums: Ptr, scales7: Ptr, bias: Ptr, xu: Ptr, y: Ptr, blocks: number, cols16: number, n: number, xuStride: number, yStride: number): void;
   relaxedDot(): number;
+  dotAdd(): number;
+  dotAddUnsaturated(): number;
+  gemmQ7Exact(): number;
   gemmNN(a: Ptr, bp: Ptr, c: Ptr, M: number, N: number, K: number, accumulate: boolean): void;
   packB8(src: Ptr, dst: Ptr, K: number, N: number, transposed: boolean): void;
   transpose(src: Ptr, dst: Ptr, rows: number, cols: number): void;
@@ -67,6 +70,13 @@ export class Kernel {
     this.k = exports;
     this.flavor = exports.fused() ? 'relaxed-simd' : 'simd';
     this.top = align(exports.heapBase());
+  }
+
+  /** Which build this is, by its file: what benchmarks and diagnostics name. */
+  get build(): 'kernel.wasm' | 'kernel-dot.wasm' | 'kernel-dotadd.wasm' | 'kernel-relaxed.wasm' {
+    if (this.k.fused()) return 'kernel-relaxed.wasm';
+    if (this.k.dotAdd()) return 'kernel-dotadd.wasm';
+    return this.k.relaxedDot() ? 'kernel-dot.wasm' : 'kernel.wasm';
   }
 
   /**
@@ -203,17 +213,44 @@ function align(p: number): number {
 /** The largest memory a kernel may grow to (2 GiB), for builds on shared memory. */
 const MAX_PAGES = 32768;
 
+/** A kernel build as a runtime holds it: its bytes (pages, the package, Node) or a module compiled for it (workerd imports .wasm files as modules). */
+export type KernelBuild = Uint8Array<ArrayBuffer> | WebAssembly.Module;
+
+/** The generation builds a runtime bundles: the portable one always, the relaxed ones where it can carry them. */
+export interface GenerationBuilds {
+  /** kernel.wasm: standard SIMD, every engine. */
+  portable: KernelBuild;
+  /** kernel-dot.wasm: the 7-bit products on `relaxed_dot_i8x16_i7x16_s` + a widening add. */
+  dot?: KernelBuild;
+  /** kernel-dotadd.wasm: the 7-bit products on `relaxed_dot_i8x16_i7x16_add_s`. */
+  dotAdd?: KernelBuild;
+}
+
 /**
- * The generation build for this engine, of the two bundled: kernel-dot.wasm (relaxed SIMD for the
- * 7-bit integer products, floats as the portable build) where the engine validates it, else the
- * portable kernel.wasm. Both write the same texts.
+ * The generation kernel for this engine — every build writes the same texts (their floats are
+ * the portable build's, their 7-bit integer sums exact), so the choice is speed alone:
+ * kernel-dotadd.wasm where the engine runs it, gets its sums right (`gemmQ7Exact`: V8 11.3, in
+ * Node 20, does not) and makes its dot-add one instruction (`dotAddUnsaturated`: x64 with
+ * AVX-VNNI in recent V8; elsewhere it is a longer sequence than the other build's), else
+ * kernel-dot.wasm where the engine has relaxed SIMD, else kernel.wasm.
  */
-export function generationKernelBytes(portableBase64: string, dotBase64?: string): Uint8Array<ArrayBuffer> {
-  if (dotBase64) {
-    const dot = base64Bytes(dotBase64);
-    if (WebAssembly.validate(dot)) return dot;
-  }
-  return base64Bytes(portableBase64);
+export async function generationKernel(builds: GenerationBuilds): Promise<Kernel> {
+  const load = async (b: KernelBuild | undefined): Promise<Kernel | null> => {
+    if (!b) return null;
+    try {
+      if (b instanceof WebAssembly.Module) return await instantiateKernel(b);
+      return WebAssembly.validate(b) ? await instantiateKernel(await WebAssembly.compile(b)) : null;
+    } catch {
+      return null; // an engine without relaxed SIMD: the next build
+    }
+  };
+  const dotAdd = await load(builds.dotAdd);
+  if (dotAdd && dotAdd.k.gemmQ7Exact() && dotAdd.k.dotAddUnsaturated()) return dotAdd;
+  const dot = await load(builds.dot);
+  if (dot) return dot;
+  const portable = await load(builds.portable);
+  if (!portable) throw new Error('this engine cannot run the WebAssembly kernel (it needs 128-bit SIMD)');
+  return portable;
 }
 
 /** A kernel build bundled as base64 (browser module, package build) → its bytes. */

@@ -333,9 +333,9 @@ export class KernelModel {
     this.weights = loadKernelWeights(kernel, model);
   }
 
-  /** Which code computes the steps, e.g. "wasm-simd int8". */
+  /** Which code computes the steps, e.g. "wasm-simd int8 (kernel-dotadd.wasm)": the build the engine chose. */
   get engine(): string {
-    return engineName(this.kernel.flavor, this.model);
+    return `${engineName(this.kernel.flavor, this.model)} (${this.kernel.build})`;
   }
 
   /** A stepper with room for `capacity` rows, all at zeros. */

@@ -11,7 +11,7 @@ import { decodeArtifact, encodeArtifact, MODEL_JSON, WEIGHTS_BIN, type WeightsDt
 import { DEFAULT_MODEL } from '../contract.ts';
 import { ArtifactError } from '../errors.ts';
 import type { Model, StateBits } from '../model.ts';
-import { instantiateKernel, type Kernel, type KernelFlavor } from '../kernel/kernel.ts';
+import { generationKernel, instantiateKernel, type Kernel, type KernelFlavor } from '../kernel/kernel.ts';
 
 async function readOrFail(path: string): Promise<Uint8Array> {
   try {
@@ -77,9 +77,10 @@ export const DEFAULT_MODEL_DIR = process.env.MODEL_DIR || resolve(new URL(`../..
 
 /**
  * The kernel for Node. `simd` (the default) is the generation build that Workers and browsers run
- * too, so generated text is bit-identical everywhere: kernel-dot.wasm where the engine has relaxed
- * SIMD (its floats are the portable build's; only the 7-bit integer products use the relaxed dot
- * product, exact), else the portable kernel.wasm — `portable` asks for that one alone.
+ * too, so generated text is bit-identical everywhere: kernel-dotadd.wasm or kernel-dot.wasm where
+ * the engine has relaxed SIMD (their floats are the portable build's; only the 7-bit integer
+ * products use the relaxed dot product, exact; `generationKernel` picks between them), else the
+ * portable kernel.wasm — `portable` asks for that one alone.
  * `relaxed-simd` fuses multiply-adds and shares its memory with worker threads: the training
  * build. Node 20's V8 has relaxed SIMD behind a flag, switched on here before compiling;
  * `fastest` takes it when that works.
@@ -98,8 +99,9 @@ export async function loadKernelNode(flavor: KernelFlavor | 'fastest' | 'portabl
     return WebAssembly.validate(bytes);
   };
   if (flavor === 'simd') {
-    const bytes = await read('kernel-dot.wasm');
-    if (relaxed(bytes)) return instantiateKernel(await WebAssembly.compile(bytes));
+    const dot = await read('kernel-dot.wasm');
+    relaxed(dot);
+    return generationKernel({ portable: await read('kernel.wasm'), dot, dotAdd: await read('kernel-dotadd.wasm') });
   } else if (flavor !== 'portable') {
     const bytes = await read('kernel-relaxed.wasm');
     if (relaxed(bytes)) return instantiateKernel(await WebAssembly.compile(bytes));

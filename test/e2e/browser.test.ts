@@ -6,7 +6,7 @@ import { main } from '../../trainer/cli.ts';
 import { DEFAULT_MODEL_DIR, readModelDir } from '../../shared/platform/node.ts';
 import { predict, samplePrefix } from '../../shared/generate.ts';
 import { DEMO_SETTINGS } from '../../edge/web/page.ts';
-import { launchChromium } from './pages.ts';
+import { kernelBuildsInPage, launchChromium } from './pages.ts';
 
 // The demo page from the Node server (npm start's default model, int8), in Debian's Chromium:
 // generation in the page (Web Worker + WebAssembly kernel, and onnxruntime-web) and on the
@@ -91,5 +91,14 @@ describe('the demo page in Chromium', () => {
     expect(await page.evaluate(() => (document.getElementById('gen') as HTMLElement & { text: string }).text)).toBe(cli);
     await mkdir(OUT, { recursive: true });
     await page.screenshot({ path: `${OUT}demo-page.png`, fullPage: true });
+  });
+
+  it("every kernel build gives the same 7-bit products on Chromium's own lowering of them; the page takes the fastest exact one", async () => {
+    const report = await kernelBuildsInPage((f, a) => page.evaluate(f, a));
+    expect(report.builds['kernel.wasm']).toMatchObject({ runs: true, exact: 1 });
+    expect(report.builds['kernel-dot.wasm']).toMatchObject({ runs: true, exact: 1 });
+    expect(report.builds['kernel-dotadd.wasm']).toMatchObject({ runs: true });
+    expect(report.agree).toBe(true);
+    console.log('Chromium kernel builds:', JSON.stringify(report.builds));
   });
 });

@@ -20,7 +20,7 @@ import { TRAIN_OPTIONS } from '../../trainer/commands/train.ts';
 import { trainConfig } from '../../trainer/config.ts';
 import { train } from '../../trainer/train-files.ts';
 import { EDGE_MODEL_DIR } from '../edge/samples.ts';
-import { modulePage, pageServer, readmeSnippet } from './pages.ts';
+import { kernelBuildsInPage, modulePage, pageServer, readmeSnippet } from './pages.ts';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
 const FIREFOX = '/usr/bin/firefox-esr';
@@ -64,6 +64,16 @@ describe(`Firefox ESR (${FIREFOX}, WebDriver BiDi)`, () => {
     expect(streamed.error).toBeNull();
     expect(inPage.text).toBe(await serverText({ prefix: 'time traveller', numChars: 200, temperature: 0.8, seed: 42 }));
     expect(streamed.text).toBe(await serverText({ prefix: 'the time', numChars: 200, temperature: 0.8, seed: 42 }));
+    await page.close();
+  });
+
+  it('every kernel build that runs gives the same 7-bit products on SpiderMonkey', async () => {
+    const page = await browser.newPage();
+    await page.goto(`${base}/`);
+    const report = await kernelBuildsInPage((f, a) => page.evaluate(f, a));
+    expect(report.builds['kernel.wasm']).toMatchObject({ runs: true, exact: 1 });
+    expect(report.agree).toBe(true);
+    console.log('Firefox kernel builds:', JSON.stringify(report.builds));
     await page.close();
   });
 

@@ -52,3 +52,51 @@ export async function readmeSnippet(): Promise<string> {
   const section = readme.slice(readme.indexOf('## Embed generation in a web page'));
   return /```html\n([\s\S]*?)```/.exec(section)![1];
 }
+
+/** What `kernelBuildsInPage` reports of each generation build, and whether their products agree. */
+export interface KernelBuildsReport {
+  builds: Record<string, { runs: boolean; exact?: number; unsaturated?: number }>;
+  /** Every build that runs and passes its self-test gives gemmQ7's outputs bit for bit alike. */
+  agree: boolean;
+}
+
+/**
+ * Every generation build compiled in a page, its self-test (`gemmQ7Exact`) and dot-add probe read,
+ * and one gemmQ7 of 1,024 outputs × 256 columns at batch 1 and 32 compared across the builds that
+ * pass — the products the page's texts come from, on this browser's own lowering of them.
+ */
+type InPage = (files: Record<string, string>) => Promise<KernelBuildsReport>;
+export async function kernelBuildsInPage(evaluate: (f: InPage, files: Record<string, string>) => Promise<KernelBuildsReport>): Promise<KernelBuildsReport> {
+  const b64 = async (name: string) => (await readFile(join(ROOT, 'shared/kernel/build', name))).toString('base64');
+  const files = { 'kernel.wasm': await b64('kernel.wasm'), 'kernel-dot.wasm': await b64('kernel-dot.wasm'), 'kernel-dotadd.wasm': await b64('kernel-dotadd.wasm') };
+  return evaluate(async (files: Record<string, string>) => {
+    type Exports = { memory: WebAssembly.Memory; gemmQ7Exact(): number; dotAddUnsaturated(): number; gemmQ7(...a: number[]): void };
+    const builds: KernelBuildsReport['builds'] = {};
+    const outputs: number[][] = [];
+    for (const [name, b64] of Object.entries(files)) {
+      const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+      if (!WebAssembly.validate(bytes)) {
+        builds[name] = { runs: false };
+        continue;
+      }
+      const k = (await WebAssembly.instantiate(bytes, {})).instance.exports as unknown as Exports;
+      builds[name] = { runs: true, exact: k.gemmQ7Exact(), unsaturated: k.dotAddUnsaturated() };
+      if (!k.gemmQ7Exact()) continue;
+      k.memory.grow(32);
+      const m = new Uint8Array(k.memory.buffer);
+      const base = 1 << 20;
+      const wq = base, sums = wq + 1024 * 256, scales = sums + 4096, xu = scales + 4096, y = xu + 32 * 256;
+      for (let i = 0; i < 1024 * 256; i++) m[wq + i] = (Math.imul(i, 2654435761) >>> 24) & 0xff;
+      for (let i = 0; i < 32 * 256; i++) m[xu + i] = 1 + ((i * 40503) % 127);
+      new Float32Array(k.memory.buffer, scales, 1024).fill(1 / 4096);
+      const out: number[] = [];
+      for (const n of [1, 32]) {
+        k.gemmQ7(wq, sums, scales, 0, xu, y, 128, 16, n, 256, 1024);
+        out.push(...new Float32Array(k.memory.buffer, y, n * 1024));
+      }
+      outputs.push(out);
+    }
+    const agree = outputs.every((o) => o.length === outputs[0].length && o.every((v, i) => Object.is(v, outputs[0][i])));
+    return { builds, agree };
+  }, files);
+}

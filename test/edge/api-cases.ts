@@ -250,7 +250,7 @@ export function apiCases(fetch: Fetch): void {
       expect(r.status).toBe(200);
       const h = (await r.json()) as { status: string; engine: string; capacity: number };
       expect(h).toMatchObject({ status: 'ok' });
-      expect(h.engine).toMatch(/^wasm-simd int8/);
+      expect(h.engine).toMatch(/^wasm-simd int8 \(kernel(-dot|-dotadd)?\.wasm\)$/);
       expect(h.capacity).toBeGreaterThan(0);
     });
 

@@ -1,6 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
 import { decodeArtifact, encodeArtifact, int8Scale, MAX_INT8_COLUMNS, toInt8 } from '../../shared/artifact.ts';
-import { packRowsQ8, type Kernel } from '../../shared/kernel/kernel.ts';
+import { generationKernel, instantiateKernel, packRowsQ8, type Kernel } from '../../shared/kernel/kernel.ts';
 import { loadKernelNode } from '../../shared/platform/node.ts';
 import { KernelModel, kernelRows, loadKernelWeights, referenceRows, type RowStepper } from '../../shared/kernel/stepper.ts';
 import type { Model } from '../../shared/model.ts';
@@ -138,11 +139,30 @@ describe('WebAssembly kernel: the int8 path (models stored as int8)', () => {
 });
 
 describe('WebAssembly kernel: 7-bit states on the relaxed dot product (int8 renditions with stateBits 7)', () => {
-  /** Every generation build: portable (standard SIMD), kernel-dot (relaxed dot product), and the training build. */
+  /** Every build: portable (standard SIMD), kernel-dot (relaxed dot product), kernel-dotadd (relaxed dot-add), and the training build. */
   let builds: Kernel[];
   beforeAll(async () => {
-    builds = [await loadKernelNode('portable'), await loadKernelNode('simd'), kernels['relaxed-simd']];
-    expect(builds.map((k) => k.k.relaxedDot())).toEqual([0, 1, 1]);
+    const chosen = await loadKernelNode('simd'); // switches relaxed SIMD on in this Node
+    const build = async (name: string) => instantiateKernel(await WebAssembly.compile(readFileSync(new URL(`../../shared/kernel/build/${name}`, import.meta.url))));
+    const dotAdd = await build('kernel-dotadd.wasm');
+    builds = [await loadKernelNode('portable'), await build('kernel-dot.wasm'), kernels['relaxed-simd']];
+    expect(builds.map((k) => k.build)).toEqual(['kernel.wasm', 'kernel-dot.wasm', 'kernel-relaxed.wasm']);
+    expect(builds.map((k) => k.k.gemmQ7Exact())).toEqual([1, 1, 1]);
+    // The dot-add build joins where this engine computes it exactly (Node 20's V8 does not), and
+    // Node generates on it only where its dot-add is also the one-instruction kind.
+    if (dotAdd.k.gemmQ7Exact()) builds.push(dotAdd);
+    expect(chosen.build).toBe(dotAdd.k.gemmQ7Exact() && dotAdd.k.dotAddUnsaturated() ? 'kernel-dotadd.wasm' : 'kernel-dot.wasm');
+  });
+
+  it("catches an engine's wrong dot-add (Node 20's V8), and the loader then never takes that build", async () => {
+    const bytes = (name: string) => new Uint8Array(readFileSync(new URL(`../../shared/kernel/build/${name}`, import.meta.url)));
+    const dotAdd = await instantiateKernel(await WebAssembly.compile(bytes('kernel-dotadd.wasm')));
+    // V8 11.3 lowers i32x4.relaxed_dot_i8x16_i7x16_add_s wrongly (120 for 4 · 3 · 5 + 7; twice the sums in gemmQ7's tiles).
+    if (process.versions.v8.startsWith('11.')) expect(dotAdd.k.gemmQ7Exact()).toBe(0);
+    const picked = await generationKernel({ portable: bytes('kernel.wasm'), dot: bytes('kernel-dot.wasm'), dotAdd: bytes('kernel-dotadd.wasm') });
+    expect(picked.build).toBe(dotAdd.k.gemmQ7Exact() && dotAdd.k.dotAddUnsaturated() ? 'kernel-dotadd.wasm' : 'kernel-dot.wasm');
+    // Without relaxed builds, the portable one.
+    expect((await generationKernel({ portable: bytes('kernel.wasm') })).build).toBe('kernel.wasm');
   });
 
   it('gemmQ7 is the exact integer product, less the zero point, converted once: the same bits on every build', () => {

@@ -7,7 +7,10 @@ const fetch = (path: string, init?: RequestInit) => SELF.fetch(`https://edge.tes
 describe('the Workers entry in workerd (bundled model and kernel)', () => {
   apiCases(fetch);
 
-  it('gives the same text as Node for the same seed', async () => {
+  it('runs the fastest exact build workerd offers, and gives the same text as Node for the same seed', async () => {
+    const { engine } = (await (await fetch('/healthz')).json()) as { engine: string };
+    console.log('workerd:', engine);
+    expect(engine).toMatch(/\(kernel-dot(add)?\.wasm\)$/); // workerd has relaxed SIMD
     const expected = inject('nodeTexts');
     expect(expected).toHaveLength(SAMPLES.length);
     for (const [i, s] of SAMPLES.entries()) {

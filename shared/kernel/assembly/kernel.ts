@@ -28,9 +28,75 @@ export function fused(): bool {
   return ASC_FEATURE_RELAXED_SIMD && FUSED_MADD != 0;
 }
 
-/** True when this build's 7-bit products use the relaxed dot product (kernel-dot.wasm and the training builds). */
+/** True when this build's 7-bit products use the relaxed dot product (kernel-dot.wasm, kernel-dotadd.wasm and the training builds). */
 export function relaxedDot(): bool {
   return ASC_FEATURE_RELAXED_SIMD;
+}
+
+/** True when this build's 7-bit products accumulate with `i32x4.relaxed_dot_i8x16_i7x16_add_s` (kernel-dotadd.wasm: `--use DOT_ADD=1`). */
+export function dotAdd(): bool {
+  return ASC_FEATURE_RELAXED_SIMD && DOT_ADD != 0;
+}
+
+/**
+ * Whether this engine computes `i32x4.relaxed_dot_i8x16_i7x16_add_s` as one unsigned × signed
+ * sum of four products, without saturating: x64 engines that lower it to AVX-VNNI's `vpdpbusd`
+ * (V8 on CPUs with AVX-VNNI). Asked with a second operand of 255, outside the 7 bits where every
+ * lowering agrees (so the answer differs, never a product kernels compute): vpdpbusd gives
+ * 4 · 127 · 255 = 129540; the pmaddubsw + pmaddwd sequence saturates its pair sums (65534); arm's
+ * sdot reads 255 as −1 (−508). Where it is true, the dot-add is one instruction and its build
+ * runs 2.2× the products of the i16 dot + widen (Chromium 156, Sapphire Rapids, measured); where
+ * it is a sequence, it ran slower than that build (V8 11.3: 28.5 against 22.5 µs per step).
+ */
+export function dotAddUnsaturated(): bool {
+  if (!ASC_FEATURE_RELAXED_SIMD) return false;
+  const probe = i32x4.relaxed_dot_i8x16_i7x16_add_s(i8x16.splat(127), i8x16.splat(-1), i32x4.splat(0));
+  return i32x4.extract_lane(probe, 0) == 129540;
+}
+
+// gemmQ7Exact's operands: one packed block (8 rows × 32 columns), two rows of states, the rows'
+// weight sums, unit scales, and room for the two rows' outputs.
+const T_W = memory.data(256, 16);
+const T_U = memory.data(64, 16);
+const T_SUMS = memory.data(32, 16);
+const T_SCALES = memory.data<f32>([1, 1, 1, 1, 1, 1, 1, 1], 16);
+const T_Y = memory.data(64, 16);
+
+/**
+ * Whether `gemmQ7` in this build gives the exact integer sums on this engine: a block of 8 rows ×
+ * 32 columns against one row (the 8×1 tile) and two (the 4×2 tile), checked against the scalar
+ * sums. Engines may lower the relaxed dot-add wrongly: V8 11.3 (Node 20) returned 120 for
+ * 4 · 3 · 5 + 7 and twice the sums in the tiles. The loaders take kernel-dotadd.wasm only where this holds.
+ */
+export function gemmQ7Exact(): bool {
+  for (let i = 0; i < 256; i++) store<i8>(T_W + i, <i8>(((i * 37) % 255) - 127));
+  for (let i = 0; i < 64; i++) store<u8>(T_U + i, <u8>(1 + ((i * 29) % 127)));
+  for (let r = 0; r < 8; r++) {
+    let sum = 0;
+    for (let k = 0; k < 32; k++) sum += <i32>load<i8>(T_W + ((k >> 4) << 7) + (r << 4) + (k & 15));
+    store<i32>(T_SUMS + (r << 2), sum);
+  }
+  for (let n = 1; n <= 2; n++) {
+    gemmQ7(T_W, T_SUMS, T_SCALES, 0, T_U, T_Y, 1, 2, n, 32, 8);
+    for (let b = 0; b < n; b++) {
+      for (let r = 0; r < 8; r++) {
+        let total = 0;
+        for (let k = 0; k < 32; k++) total += <i32>load<i8>(T_W + ((k >> 4) << 7) + (r << 4) + (k & 15)) * <i32>load<u8>(T_U + b * 32 + k);
+        if (load<f32>(T_Y + ((b * 8 + r) << 2)) != <f32>(total - 64 * load<i32>(T_SUMS + (r << 2)))) return false;
+      }
+    }
+  }
+  return true;
+}
+
+/**
+ * acc + the 7-bit product of 16 int8 weights w and 16 states u ∈ [1, 127], four lanes of four:
+ * one dot-add (kernel-dotadd.wasm), or the i16 dot and a widening add. The same exact integers —
+ * the 7-bit operand is where every lowering of both agrees.
+ */
+@inline function dot7(w: v128, u: v128, acc: v128): v128 {
+  if (DOT_ADD) return i32x4.relaxed_dot_i8x16_i7x16_add_s(w, u, acc);
+  return i32x4.add(acc, i32x4.extadd_pairwise_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(w, u)));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -357,14 +423,14 @@ export function gemmQ7(wq: usize, rowsums: usize, scales7: usize, bias: usize, x
   const end = ur + <usize>cols16 * 16;
   for (let pu = ur; pu < end; pu += 16, p += 128) {
     const u = v128.load(pu);
-    a0 = i32x4.add(a0, i32x4.extadd_pairwise_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(p), u)));
-    a1 = i32x4.add(a1, i32x4.extadd_pairwise_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(p, 16), u)));
-    a2 = i32x4.add(a2, i32x4.extadd_pairwise_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(p, 32), u)));
-    a3 = i32x4.add(a3, i32x4.extadd_pairwise_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(p, 48), u)));
-    a4 = i32x4.add(a4, i32x4.extadd_pairwise_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(p, 64), u)));
-    a5 = i32x4.add(a5, i32x4.extadd_pairwise_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(p, 80), u)));
-    a6 = i32x4.add(a6, i32x4.extadd_pairwise_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(p, 96), u)));
-    a7 = i32x4.add(a7, i32x4.extadd_pairwise_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(p, 112), u)));
+    a0 = dot7(v128.load(p), u, a0);
+    a1 = dot7(v128.load(p, 16), u, a1);
+    a2 = dot7(v128.load(p, 32), u, a2);
+    a3 = dot7(v128.load(p, 48), u, a3);
+    a4 = dot7(v128.load(p, 64), u, a4);
+    a5 = dot7(v128.load(p, 80), u, a5);
+    a6 = dot7(v128.load(p, 96), u, a6);
+    a7 = dot7(v128.load(p, 112), u, a7);
   }
   storeQ7(y, a0, a1, a2, a3, rowsums, scales7);
   storeQ7(y + 16, a4, a5, a6, a7, rowsums + 16, scales7 + 16);
@@ -379,17 +445,17 @@ export function gemmQ7(wq: usize, rowsums: usize, scales7: usize, bias: usize, x
   for (let pa = ua, pb = ub; pa < end; pa += 16, pb += 16, p += 128) {
     const u = v128.load(pa), v = v128.load(pb);
     let q = v128.load(p);
-    a0 = i32x4.add(a0, i32x4.extadd_pairwise_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(q, u)));
-    b0 = i32x4.add(b0, i32x4.extadd_pairwise_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(q, v)));
+    a0 = dot7(q, u, a0);
+    b0 = dot7(q, v, b0);
     q = v128.load(p, 16);
-    a1 = i32x4.add(a1, i32x4.extadd_pairwise_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(q, u)));
-    b1 = i32x4.add(b1, i32x4.extadd_pairwise_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(q, v)));
+    a1 = dot7(q, u, a1);
+    b1 = dot7(q, v, b1);
     q = v128.load(p, 32);
-    a2 = i32x4.add(a2, i32x4.extadd_pairwise_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(q, u)));
-    b2 = i32x4.add(b2, i32x4.extadd_pairwise_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(q, v)));
+    a2 = dot7(q, u, a2);
+    b2 = dot7(q, v, b2);
     q = v128.load(p, 48);
-    a3 = i32x4.add(a3, i32x4.extadd_pairwise_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(q, u)));
-    b3 = i32x4.add(b3, i32x4.extadd_pairwise_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(q, v)));
+    a3 = dot7(q, u, a3);
+    b3 = dot7(q, v, b3);
   }
   storeQ7(ya, a0, a1, a2, a3, rowsums, scales7);
   storeQ7(yb, b0, b1, b2, b3, rowsums, scales7);
