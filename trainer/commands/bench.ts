@@ -103,10 +103,12 @@ export async function benchCommand(argv: string[], out: (s: string) => void): Pr
   // as renditions exported before 2026-12-05 are (int16 states).
   const int8 = await decodeArtifact(await encodeArtifact(model, 'int8', 7));
   const int8i16 = await decodeArtifact(await encodeArtifact(model, 'int8'));
+  // The generation build this Node picks (kernel-dotadd.wasm where its V8 makes the dot-add one exact instruction).
+  const build = (await loadKernelNode('simd')).build;
   const steppers: [string, () => Promise<RowStepper>][] = [
     ['reference (TypeScript)', async () => referenceRows(model, 1)],
     ...KERNEL_FLAVORS.map((f): [string, () => Promise<RowStepper>] => [`wasm-${f}, float32 model`, async () => new KernelModel(await loadKernelNode(f), model).acquire(1)]),
-    ['wasm-simd, int8 model (7-bit states)', async () => new KernelModel(await loadKernelNode('simd'), int8).acquire(1)],
+    [`wasm-simd, int8 model (7-bit states, ${build})`, async () => new KernelModel(await loadKernelNode('simd'), int8).acquire(1)],
     ['wasm-simd, int8 model (7-bit states, standard SIMD: engines without relaxed SIMD)', async () => new KernelModel(await loadKernelNode('portable'), int8).acquire(1)],
     ['wasm-simd, int8 model (int16 states)', async () => new KernelModel(await loadKernelNode('simd'), int8i16).acquire(1)],
   ];
@@ -153,7 +155,7 @@ export async function benchCommand(argv: string[], out: (s: string) => void): Pr
   const onnx = exportOnnx(model);
   const stepRows: [string, (batch: number) => Promise<{ step(tokens: number[]): unknown }>][] = [
     ['wasm-simd, float32 model', async (b) => { const rows = new KernelModel(await loadKernelNode('simd'), model).acquire(b); return { step: (t) => rows.step(0, t) }; }],
-    ['wasm-simd, int8 model (7-bit states)', async (b) => { const rows = new KernelModel(await loadKernelNode('simd'), int8).acquire(b); return { step: (t) => rows.step(0, t) }; }],
+    [`wasm-simd, int8 model (7-bit states, ${build})`, async (b) => { const rows = new KernelModel(await loadKernelNode('simd'), int8).acquire(b); return { step: (t) => rows.step(0, t) }; }],
     ['wasm-simd, int8 model (int16 states)', async (b) => { const rows = new KernelModel(await loadKernelNode('simd'), int8i16).acquire(b); return { step: (t) => rows.step(0, t) }; }],
     ['onnxruntime-web 1.30 (wasm, 1 thread), float32', async (b) => { const rows = onnxRows(ortWeb, await ortWeb.InferenceSession.create(onnx), model.arch, b); return { step: (t) => rows.step(0, t) }; }],
   ];
