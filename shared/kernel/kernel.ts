@@ -220,7 +220,7 @@ export type KernelBuild = Uint8Array<ArrayBuffer> | WebAssembly.Module;
 export interface GenerationBuilds {
   /** kernel.wasm: standard SIMD, every engine. */
   portable: KernelBuild;
-  /** kernel-dot.wasm: the 7-bit products on `relaxed_dot_i8x16_i7x16_s` + a widening add. */
+  /** kernel-dot.wasm: the 7-bit products on `relaxed_dot_i8x16_i7x16_s`, widened by a dot with 1s. */
   dot?: KernelBuild;
   /** kernel-dotadd.wasm: the 7-bit products on `relaxed_dot_i8x16_i7x16_add_s`. */
   dotAdd?: KernelBuild;
@@ -232,7 +232,7 @@ export interface GenerationBuilds {
  * kernel-dotadd.wasm where the engine runs it, gets its sums right (`gemmQ7Exact`: V8 11.3, in
  * Node 20, does not) and makes its dot-add one instruction (`dotAddUnsaturated`: x64 with
  * AVX-VNNI in recent V8; elsewhere it is a longer sequence than the other build's), else
- * kernel-dot.wasm where the engine has relaxed SIMD, else kernel.wasm.
+ * kernel-dot.wasm where the engine has relaxed SIMD and gets its sums right too, else kernel.wasm.
  */
 export async function generationKernel(builds: GenerationBuilds): Promise<Kernel> {
   const load = async (b: KernelBuild | undefined): Promise<Kernel | null> => {
@@ -247,7 +247,7 @@ export async function generationKernel(builds: GenerationBuilds): Promise<Kernel
   const dotAdd = await load(builds.dotAdd);
   if (dotAdd && dotAdd.k.gemmQ7Exact() && dotAdd.k.dotAddUnsaturated()) return dotAdd;
   const dot = await load(builds.dot);
-  if (dot) return dot;
+  if (dot && dot.k.gemmQ7Exact()) return dot;
   const portable = await load(builds.portable);
   if (!portable) throw new Error('this engine cannot run the WebAssembly kernel (it needs 128-bit SIMD)');
   return portable;
