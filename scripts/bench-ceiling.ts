@@ -12,6 +12,7 @@ import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import v8 from 'node:v8';
+import { kernelBuildsInPage, launchChromium } from '../test/e2e/pages.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const emit = (o: object) => console.log(JSON.stringify(o));
@@ -68,41 +69,20 @@ for (const [instruction, f, macs, unit, perUnit] of rows) {
 
 // The generation builds' gemmQ7 in Debian's Chromium (when installed): a newer V8 than Node 20's,
 // with its own lowering — the dot-add is one AVX-VNNI instruction there on CPUs that have it.
-// 1,024 outputs × 256 columns (one layer's W_hh), at batch 1 and 32; which build the page takes.
+// One layer's W_hh (1,024 outputs × 256 columns) at batch 1 and 32, measured by the page helper
+// the browser tests check the builds' agreement with.
 if (existsSync('/usr/bin/chromium')) {
-  const { chromium } = await import('playwright-core');
-  const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--headless', '--no-sandbox', '--disable-gpu'] });
+  const browser = await launchChromium();
   try {
     const page = await browser.newPage();
-    const files: Record<string, string> = {};
-    for (const f of ['kernel.wasm', 'kernel-dot.wasm', 'kernel-dotadd.wasm']) files[f] = (await readFile(join(ROOT, 'shared/kernel/build', f))).toString('base64');
-    const out = await page.evaluate(async (files: Record<string, string>) => {
-      type Exports = { memory: WebAssembly.Memory; gemmQ7Exact(): number; dotAddUnsaturated(): number; gemmQ7(...a: number[]): void };
-      const rows: { build: string; exact: number; dotAddUnsaturated: number; batch: number; gmacPerSecond: number }[] = [];
-      for (const [build, b64] of Object.entries(files)) {
-        const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
-        if (!WebAssembly.validate(bytes)) continue;
-        const k = (await WebAssembly.instantiate(bytes, {})).instance.exports as unknown as Exports;
-        k.memory.grow(32);
-        const m = new Uint8Array(k.memory.buffer);
-        const wq = 1 << 20, sums = wq + 1024 * 256, scales = sums + 4096, xu = scales + 4096, y = xu + 32 * 256;
-        for (let i = 0; i < 1024 * 256; i++) m[wq + i] = (Math.imul(i, 2654435761) >>> 24) & 0xff;
-        for (let i = 0; i < 32 * 256; i++) m[xu + i] = 1 + ((i * 40503) % 127);
-        for (const n of [1, 32]) {
-          const reps = n === 1 ? 4000 : 200;
-          for (let r = 0; r < reps / 4; r++) k.gemmQ7(wq, sums, scales, 0, xu, y, 128, 16, n, 256, 1024);
-          let best = Infinity;
-          for (let trial = 0; trial < 5; trial++) {
-            const t = performance.now();
-            for (let r = 0; r < reps; r++) k.gemmQ7(wq, sums, scales, 0, xu, y, 128, 16, n, 256, 1024);
-            best = Math.min(best, (performance.now() - t) / reps);
-          }
-          rows.push({ build, exact: k.gemmQ7Exact(), dotAddUnsaturated: k.dotAddUnsaturated(), batch: n, gmacPerSecond: +((1024 * 256 * n) / best / 1e6).toFixed(1) });
-        }
+    const report = await kernelBuildsInPage((f, a) => page.evaluate(f, a), true);
+    for (const [build, r] of Object.entries(report.builds)) {
+      if (!r.runs) continue;
+      for (const batch of [1, 32] as const) {
+        emit({ kind: 'chromium-gemmQ7', browser: `Chromium ${browser.version()}`, build, exact: r.exact, dotAddUnsaturated: r.unsaturated, batch, gmacPerSecond: r.gmacPerSecond?.[`batch${batch}`] });
       }
-      return rows;
-    }, files);
-    for (const r of out) emit({ kind: 'chromium-gemmQ7', browser: `Chromium ${browser.version()}`, ...r });
+    }
+    emit({ kind: 'chromium-gemmQ7', buildsAgree: report.agree });
   } finally {
     await browser.close();
   }

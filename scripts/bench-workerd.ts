@@ -8,7 +8,6 @@
  * into a temporary folder. BENCH_WORKERD_MODELS: a comma list of model folders instead.
  */
 import { spawn } from 'node:child_process';
-import { createServer, type AddressInfo } from 'node:net';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,16 +15,9 @@ import { fileURLToPath } from 'node:url';
 import { COST, stepCosts } from '../shared/cost.ts';
 import type { Kernel } from '../shared/kernel/kernel.ts';
 import { readModelDir, writeModelDir } from '../shared/platform/node.ts';
+import { freePort } from '../test/e2e/pages.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
-/** A port nothing listens on now (the OS picks it). */
-const freePort = (): Promise<number> =>
-  new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
 const emit = (o: object) => console.log(JSON.stringify(o));
 emit({ kind: 'machine', cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, node: process.version, date: new Date().toISOString() });
 

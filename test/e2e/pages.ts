@@ -1,7 +1,8 @@
 /**
- * What the browser tests share: Debian's Chromium as the probe launches it, page servers on
- * another origin (localhost, where the deeprnn servers listen on 127.0.0.1), and the README's
- * embedding snippet as a user copies it.
+ * What the browser tests share, and the benchmarks that drive a browser or a local server with
+ * them: Debian's Chromium as the probe launches it, free ports, page servers on another origin
+ * (localhost, where the deeprnn servers listen on 127.0.0.1), the README's embedding snippet as a
+ * user copies it, and the kernel builds run in a page.
  */
 import { readFile } from 'node:fs/promises';
 import { createServer, type Server, type ServerResponse } from 'node:http';
@@ -55,21 +56,22 @@ export async function readmeSnippet(): Promise<string> {
 
 /** What `kernelBuildsInPage` reports of each generation build, and whether their products agree. */
 export interface KernelBuildsReport {
-  builds: Record<string, { runs: boolean; exact?: number; unsaturated?: number }>;
+  builds: Record<string, { runs: boolean; exact?: number; unsaturated?: number; gmacPerSecond?: { batch1: number; batch32: number } }>;
   /** Every build that runs and passes its self-test gives gemmQ7's outputs bit for bit alike. */
   agree: boolean;
 }
 
 /**
  * Every generation build compiled in a page, its self-test (`gemmQ7Exact`) and dot-add probe read,
- * and one gemmQ7 of 1,024 outputs × 256 columns at batch 1 and 32 compared across the builds that
- * pass — the products the page's texts come from, on this browser's own lowering of them.
+ * and one gemmQ7 of 1,024 outputs × 256 columns (one layer's W_hh) at batch 1 and 32, compared
+ * across the builds that pass — the products the page's texts come from, on this browser's own
+ * lowering of them. `timed`: also each build's rate, best of five rounds (npm run bench:ceiling).
  */
-type InPage = (files: Record<string, string>) => Promise<KernelBuildsReport>;
-export async function kernelBuildsInPage(evaluate: (f: InPage, files: Record<string, string>) => Promise<KernelBuildsReport>): Promise<KernelBuildsReport> {
+type InPage = (a: { files: Record<string, string>; timed: boolean }) => Promise<KernelBuildsReport>;
+export async function kernelBuildsInPage(evaluate: (f: InPage, a: { files: Record<string, string>; timed: boolean }) => Promise<KernelBuildsReport>, timed = false): Promise<KernelBuildsReport> {
   const b64 = async (name: string) => (await readFile(join(ROOT, 'shared/kernel/build', name))).toString('base64');
   const files = { 'kernel.wasm': await b64('kernel.wasm'), 'kernel-dot.wasm': await b64('kernel-dot.wasm'), 'kernel-dotadd.wasm': await b64('kernel-dotadd.wasm') };
-  return evaluate(async (files: Record<string, string>) => {
+  return evaluate(async ({ files, timed }) => {
     type Exports = { memory: WebAssembly.Memory; gemmQ7Exact(): number; dotAddUnsaturated(): number; gemmQ7(...a: number[]): void };
     const builds: KernelBuildsReport['builds'] = {};
     const outputs: number[][] = [];
@@ -80,23 +82,36 @@ export async function kernelBuildsInPage(evaluate: (f: InPage, files: Record<str
         continue;
       }
       const k = (await WebAssembly.instantiate(bytes, {})).instance.exports as unknown as Exports;
-      builds[name] = { runs: true, exact: k.gemmQ7Exact(), unsaturated: k.dotAddUnsaturated() };
-      if (!k.gemmQ7Exact()) continue;
+      const report: KernelBuildsReport['builds'][string] = { runs: true, exact: k.gemmQ7Exact(), unsaturated: k.dotAddUnsaturated() };
+      builds[name] = report;
       k.memory.grow(32);
       const m = new Uint8Array(k.memory.buffer);
-      const base = 1 << 20;
-      const wq = base, sums = wq + 1024 * 256, scales = sums + 4096, xu = scales + 4096, y = xu + 32 * 256;
+      const wq = 1 << 20, sums = wq + 1024 * 256, scales = sums + 4096, xu = scales + 4096, y = xu + 32 * 256;
       for (let i = 0; i < 1024 * 256; i++) m[wq + i] = (Math.imul(i, 2654435761) >>> 24) & 0xff;
       for (let i = 0; i < 32 * 256; i++) m[xu + i] = 1 + ((i * 40503) % 127);
       new Float32Array(k.memory.buffer, scales, 1024).fill(1 / 4096);
+      // (No named functions in here: under tsx they would call a helper the page does not have.)
+      const operands = [wq, sums, scales, 0, xu, y, 128, 16] as const;
       const out: number[] = [];
+      const rate: number[] = [];
       for (const n of [1, 32]) {
-        k.gemmQ7(wq, sums, scales, 0, xu, y, 128, 16, n, 256, 1024);
+        k.gemmQ7(...operands, n, 256, 1024);
         out.push(...new Float32Array(k.memory.buffer, y, n * 1024));
+        if (!timed) continue;
+        const reps = n === 1 ? 4000 : 200;
+        for (let r = 0; r < reps / 4; r++) k.gemmQ7(...operands, n, 256, 1024);
+        let best = Infinity;
+        for (let trial = 0; trial < 5; trial++) {
+          const t = performance.now();
+          for (let r = 0; r < reps; r++) k.gemmQ7(...operands, n, 256, 1024);
+          best = Math.min(best, (performance.now() - t) / reps);
+        }
+        rate.push(+((1024 * 256 * n) / best / 1e6).toFixed(1));
       }
-      outputs.push(out);
+      if (timed) report.gmacPerSecond = { batch1: rate[0], batch32: rate[1] };
+      if (report.exact) outputs.push(out);
     }
     const agree = outputs.every((o) => o.length === outputs[0].length && o.every((v, i) => Object.is(v, outputs[0][i])));
     return { builds, agree };
-  }, files);
+  }, { files, timed });
 }
