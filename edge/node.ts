@@ -153,7 +153,7 @@ export async function startNodeServer(o: NodeServerOptions): Promise<NodeServer>
   // The build every generation thread picks too (the same engine): what /healthz names and CPU_MS plans with.
   const kernel = await loadKernelNode();
   if (workers > 0) {
-    const threads = await startThreadEngine(artifacts.map((a) => ({ files: a.files, engine: `${engineName('simd', a.model)} (${kernel.build})` })), { ...schedule, workers });
+    const threads = await startThreadEngine(artifacts.map((a) => ({ files: a.files, engine: engineName(kernel, a.model) })), { ...schedule, workers });
     services = threads.services;
     closeEngine = threads.close;
   } else {

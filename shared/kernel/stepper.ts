@@ -311,9 +311,9 @@ export function referenceRows(model: Model, capacity: number): RowStepper {
   };
 }
 
-/** Which code computes a model's steps, e.g. "wasm-simd int8" (reported by /healthz). */
-export function engineName(flavor: Kernel['flavor'], model: Model): string {
-  return `wasm-${flavor}${model.storage === 'int8' ? ' int8' : ''}`;
+/** Which code computes a model's steps, e.g. "wasm-simd int8 (kernel-dotadd.wasm)": the build the engine chose (reported by /healthz). */
+export function engineName(kernel: Kernel, model: Model): string {
+  return `wasm-${kernel.flavor}${model.storage === 'int8' ? ' int8' : ''} (${kernel.build})`;
 }
 
 /**
@@ -333,9 +333,9 @@ export class KernelModel {
     this.weights = loadKernelWeights(kernel, model);
   }
 
-  /** Which code computes the steps, e.g. "wasm-simd int8 (kernel-dotadd.wasm)": the build the engine chose. */
+  /** Which code computes the steps (`engineName`). */
   get engine(): string {
-    return `${engineName(this.kernel.flavor, this.model)} (${this.kernel.build})`;
+    return engineName(this.kernel, this.model);
   }
 
   /** A stepper with room for `capacity` rows, all at zeros. */

@@ -75,6 +75,9 @@ export async function writeModelDir(dir: string, model: Model, dtype: WeightsDty
  */
 export const DEFAULT_MODEL_DIR = process.env.MODEL_DIR || resolve(new URL(`../../${DEFAULT_MODEL}`, import.meta.url).pathname);
 
+/** The generation build this process chose (`loadKernelNode('simd')`), compiled. */
+let generationModule: WebAssembly.Module | undefined;
+
 /**
  * The kernel for Node. `simd` (the default) is the generation build that Workers and browsers run
  * too, so generated text is bit-identical everywhere: kernel-dotadd.wasm or kernel-dot.wasm where
@@ -99,9 +102,13 @@ export async function loadKernelNode(flavor: KernelFlavor | 'fastest' | 'portabl
     return WebAssembly.validate(bytes);
   };
   if (flavor === 'simd') {
+    // The choice (three compilations and their self-tests) is made once per process; later kernels instantiate its module.
+    if (generationModule) return instantiateKernel(generationModule);
     const dot = await read('kernel-dot.wasm');
-    relaxed(dot);
-    return generationKernel({ portable: await read('kernel.wasm'), dot, dotAdd: await read('kernel-dotadd.wasm') });
+    relaxed(dot); // switches Node 20's flag on before any relaxed build compiles
+    const kernel = await generationKernel({ portable: await read('kernel.wasm'), dot, dotAdd: await read('kernel-dotadd.wasm') });
+    generationModule = kernel.module;
+    return kernel;
   } else if (flavor !== 'portable') {
     const bytes = await read('kernel-relaxed.wasm');
     if (relaxed(bytes)) return instantiateKernel(await WebAssembly.compile(bytes));
