@@ -66,8 +66,6 @@ export function stateLength(model: Model): number {
 // ---------------------------------------------------------------------------------------------
 // Bytes
 
-/** Every runtime we serve is little-endian; the DataView path keeps a big-endian host exact. */
-const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 const utf8 = new TextEncoder();
 const fromUtf8 = new TextDecoder('utf-8', { fatal: true });
 
@@ -109,8 +107,7 @@ class Writer {
   /** float32 values, little-endian whatever the host (their bits as they are: states are finite). */
   f32s(values: Float32Array): void {
     this.room(values.length * 4);
-    if (LITTLE_ENDIAN) this.buf.set(new Uint8Array(values.buffer, values.byteOffset, values.byteLength), this.length);
-    else for (let i = 0; i < values.length; i++) this.view.setFloat32(this.length + 4 * i, values[i], true);
+    for (let i = 0; i < values.length; i++) this.view.setFloat32(this.length + 4 * i, values[i], true);
     this.length += values.length * 4;
   }
   str(s: string): void {
@@ -170,8 +167,7 @@ class Reader {
   f32s(n: number): Float32Array {
     this.need(n * 4);
     const out = new Float32Array(n);
-    if (LITTLE_ENDIAN) new Uint8Array(out.buffer).set(this.buf.subarray(this.at, this.at + n * 4));
-    else for (let i = 0; i < n; i++) out[i] = this.view.getFloat32(this.at + 4 * i, true);
+    for (let i = 0; i < n; i++) out[i] = this.view.getFloat32(this.at + 4 * i, true);
     this.at += n * 4;
     return out;
   }
@@ -187,7 +183,6 @@ const B64_CODE = Uint8Array.from(B64, (c) => c.charCodeAt(0));
 /** char code → 6-bit value, 255 for a character outside base64url. */
 const B64_VALUE = new Uint8Array(256).fill(255);
 for (let i = 0; i < 64; i++) B64_VALUE[B64_CODE[i]] = i;
-const ascii = new TextDecoder('utf-8');
 
 /** Bytes → base64url without padding. */
 export function base64url(bytes: Uint8Array): string {
@@ -208,7 +203,7 @@ export function base64url(bytes: Uint8Array): string {
     out[o++] = B64_CODE[(v >>> 12) & 63];
     if (i + 1 < n) out[o++] = B64_CODE[(v >>> 6) & 63];
   }
-  return ascii.decode(out);
+  return fromUtf8.decode(out); // ASCII: nothing for the fatal decoder to refuse
 }
 
 /** base64url (unpadded, as `base64url` writes it; the unused low bits of the last character are ignored, as atob does) → bytes, or null when it is not base64url. */
