@@ -19,11 +19,11 @@ import type { Kernel } from './kernel/kernel.ts';
 import { numGates, type Model } from './model.ts';
 
 /**
- * Measured on Intel Sapphire Rapids, 2026-12-05: a 2,000-character request under `wrangler dev`
- * (the d2l model, 793,600 multiply-adds per step) took 23.1 µs per character on kernel-dotadd.wasm,
- * 32.8 on kernel-dot.wasm, 51.8 with int16 states and 115.1 in float32 — 0.027, 0.039, 0.063 and
- * 0.143 ns per multiply-add with everything else in the character counted in; 2026-12-04 (bench:budget,
- * in process) 160–370 µs per request and 5–11 µs per character outside the step. Rounded up, then × slowerCpu.
+ * Measured on Intel Sapphire Rapids, 2026-12-05 (`npm run bench:workerd`, the d2l model, 793,600
+ * multiply-adds per step): a character in workerd, everything in it counted, took 21.1–22.5 µs on
+ * kernel-dotadd.wasm, 31.2–32.7 on kernel-dot.wasm, 53.4 with int16 states and 116.0 in float32;
+ * the plan below gives 32.8, 40.7, 60.6 and 128.0 µs before × slowerCpu. Outside the steps
+ * (2026-12-04, `npm run bench:budget`, in process): 160–370 µs per request, 5–11 per character.
  */
 export const COST = {
   /** ns per multiply-add, int8 weights with 7-bit states, where workerd runs kernel-dotadd.wasm (its dot-add one AVX-VNNI instruction). */

@@ -45,8 +45,9 @@ export function dotAdd(): bool {
  * lowering agrees (so the answer differs, never a product kernels compute): vpdpbusd gives
  * 4 · 127 · 255 = 129540; the pmaddubsw + pmaddwd sequence saturates its pair sums (65534); arm's
  * sdot reads 255 as −1 (−508). Where it is true, the dot-add is one instruction and its build
- * runs 2.2× the products of the i16 dot + widen (Chromium 156, Sapphire Rapids, measured); where
- * it is a sequence, it ran slower than that build (V8 11.3: 28.5 against 22.5 µs per step).
+ * runs gemmQ7 1.65–1.96× as fast as kernel-dot.wasm (Chromium 156, Sapphire Rapids); where it is a
+ * sequence, it ran slower than that build (the same Chromium without AVX-VNNI: 28.9 against 33.2
+ * GMAC/s at batch 1).
  */
 export function dotAddUnsaturated(): bool {
   if (!ASC_FEATURE_RELAXED_SIMD) return false;
@@ -73,7 +74,7 @@ export function gemmQ7Exact(): bool {
   for (let i = 0; i < 64; i++) store<u8>(T_U + i, <u8>(1 + ((i * 29) % 127)));
   for (let r = 0; r < 8; r++) {
     let sum = 0;
-    for (let k = 0; k < 32; k++) sum += <i32>load<i8>(T_W + ((k >> 4) << 7) + (r << 4) + (k & 15));
+    for (let k = 0; k < 32; k++) sum += testWeight(r, k);
     store<i32>(T_SUMS + (r << 2), sum);
   }
   for (let n = 1; n <= 2; n++) {
@@ -81,7 +82,7 @@ export function gemmQ7Exact(): bool {
     for (let b = 0; b < n; b++) {
       for (let r = 0; r < 8; r++) {
         let total = 0;
-        for (let k = 0; k < 32; k++) total += <i32>load<i8>(T_W + ((k >> 4) << 7) + (r << 4) + (k & 15)) * <i32>load<u8>(T_U + b * 32 + k);
+        for (let k = 0; k < 32; k++) total += testWeight(r, k) * <i32>load<u8>(T_U + b * 32 + k);
         if (load<f32>(T_Y + ((b * 8 + r) << 2)) != <f32>(total - 64 * load<i32>(T_SUMS + (r << 2)))) return false;
       }
     }
@@ -89,13 +90,18 @@ export function gemmQ7Exact(): bool {
   return true;
 }
 
+/** Row r, column k of gemmQ7Exact's block, as packed: 16-column chunks of 8 rows × 16 bytes. */
+@inline function testWeight(r: i32, k: i32): i32 {
+  return <i32>load<i8>(T_W + ((k >> 4) << 7) + (r << 4) + (k & 15));
+}
+
 /**
  * acc + the 7-bit product of 16 int8 weights w and 16 states u ∈ [1, 127], four lanes of four:
  * one dot-add (kernel-dotadd.wasm), or the i16 dot widened by a dot with `ones` (i16x8 of 1s,
  * which the tile holds in a register). The same exact integers — the 7-bit operand is where every
  * lowering of both agrees. Widening with `extadd_pairwise_i16x8_s` is the same sum, but V8 11.3
- * reads its 1s from memory at every use, and the 8×1 tile then spilled three accumulators per
- * iteration: batch 1's step 22.5–23.6 → 19.2–19.4 µs with the register (Node 20, Sapphire Rapids).
+ * reads its 1s from memory at every use and kept more of the 8×1 tile on the stack: batch 1's
+ * step 22.5–23.6 → 19.2–19.4 µs with the register (Node 20, Sapphire Rapids).
  */
 @inline function dot7(w: v128, u: v128, acc: v128, ones: v128): v128 {
   if (DOT_ADD) return i32x4.relaxed_dot_i8x16_i7x16_add_s(w, u, acc);
@@ -376,8 +382,9 @@ export function gemmQ7(wq: usize, rowsums: usize, scales7: usize, bias: usize, x
   const yBytes = <usize>yStride << 2;
   let r = 0;
   // With the relaxed dot product, two batch rows share each weight load (the 4×2 tile: 8
-  // accumulators, 2 state vectors, a weight vector and a product live — no spill); the
-  // standard-SIMD build widens both operands and steps rows one at a time. Same integers.
+  // accumulators, 2 state vectors, a weight vector, the 1s and a product live — TurboFan in Node
+  // 20 keeps one accumulator on the stack); the standard-SIMD build widens both operands and
+  // steps rows one at a time. Same integers.
   if (ASC_FEATURE_RELAXED_SIMD) {
     for (; r + 2 <= n; r += 2) {
       const ua = xu + <usize>r * <usize>xuStride;
@@ -416,8 +423,9 @@ export function gemmQ7(wq: usize, rowsums: usize, scales7: usize, bias: usize, x
 
 /**
  * All 8 outputs of a packed block for one batch row (relaxed builds): one state vector per
- * 16-column chunk serves 8 weight vectors — 8 accumulators, the state, a weight and a product
- * live (11) — half the state loads and loop steps of two 4-output passes.
+ * 16-column chunk serves 8 weight vectors — 8 accumulators, the state, a weight, the 1s and a
+ * product live (12; TurboFan in Node 20 still keeps two accumulators on the stack, and hoists
+ * weight loads into two more slots) — half the state loads and loop steps of two 4-output passes.
  */
 @inline function gemmQ7Tile8x1(w: usize, ur: usize, y: usize, rowsums: usize, scales7: usize, cols16: i32): void {
   let a0 = i32x4.splat(0), a1 = i32x4.splat(0), a2 = i32x4.splat(0), a3 = i32x4.splat(0);
