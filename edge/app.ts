@@ -60,7 +60,10 @@ export interface AppOptions {
 
 /** ALLOWED_ORIGINS, comma-separated; empty or "*" allows any origin. */
 export function parseOrigins(value: string | undefined): '*' | string[] {
-  const list = (value ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  const list = (value ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   return list.length === 0 || list.includes('*') ? '*' : list;
 }
 
@@ -81,9 +84,26 @@ export function createApp(o: AppOptions): OpenAPIHono<AppEnv> {
     responseHeader(c, 'Referrer-Policy', 'strict-origin-when-cross-origin');
     o.telemetry?.request(routeLabel(c), c.req.method, c.res.status, c.get('model'));
   });
-  app.use('*', methodNotAllowed({ app, onMethodNotAllowed: (c, allowed) => (c.header('Allow', allowed.join(', ')), jsonError(c, 405, 'method_not_allowed', `${c.req.method} is not allowed here; use ${allowed.join(', ')}`, null)) }));
+  app.use(
+    '*',
+    methodNotAllowed({
+      app,
+      onMethodNotAllowed: (c, allowed) => (
+        c.header('Allow', allowed.join(', ')), jsonError(c, 405, 'method_not_allowed', `${c.req.method} is not allowed here; use ${allowed.join(', ')}`, null)
+      ),
+    }),
+  );
   for (const path of ['/v1/*', '/static/*', '/models/*', '/openapi.json']) {
-    app.use(path, corsHeaders({ origin: corsOrigin, allowMethods: ['GET', 'POST', 'OPTIONS'], allowHeaders: ['Content-Type', 'Accept', 'Authorization'], exposeHeaders: ['Retry-After', 'ETag'], maxAge: 600 }));
+    app.use(
+      path,
+      corsHeaders({
+        origin: corsOrigin,
+        allowMethods: ['GET', 'POST', 'OPTIONS'],
+        allowHeaders: ['Content-Type', 'Accept', 'Authorization'],
+        exposeHeaders: ['Retry-After', 'ETag'],
+        maxAge: 600,
+      }),
+    );
   }
 
   if (o.apiKeys?.length) {
@@ -92,7 +112,13 @@ export function createApp(o: AppOptions): OpenAPIHono<AppEnv> {
       const m = /^Bearer\s+(\S+)\s*$/i.exec(c.req.header('authorization') ?? '');
       if (!m || !keys.some((k) => sameKey(k, m[1]))) {
         c.header('WWW-Authenticate', 'Bearer realm="deeprnn"');
-        return jsonError(c, 401, m ? 'invalid_api_key' : 'unauthorized', m ? 'the API key is not valid' : 'this server needs an API key: send Authorization: Bearer <key>', null);
+        return jsonError(
+          c,
+          401,
+          m ? 'invalid_api_key' : 'unauthorized',
+          m ? 'the API key is not valid' : 'this server needs an API key: send Authorization: Bearer <key>',
+          null,
+        );
       }
       await next();
     });
@@ -124,7 +150,12 @@ export function createApp(o: AppOptions): OpenAPIHono<AppEnv> {
     });
   }
 
-  const ctx = { registry, telemetry: o.telemetry, assets: o.assets, generation: { secret: o.continuationSecret || undefined, cpuMs: o.cpuMs, kernelBuild: o.kernelBuild } };
+  const ctx = {
+    registry,
+    telemetry: o.telemetry,
+    assets: o.assets,
+    generation: { secret: o.continuationSecret || undefined, cpuMs: o.cpuMs, kernelBuild: o.kernelBuild },
+  };
   app.route('/', apiRoutes(ctx));
   app.route('/', openaiRoutes(ctx));
   app.route('/', fileRoutes(ctx));
@@ -134,9 +165,15 @@ export function createApp(o: AppOptions): OpenAPIHono<AppEnv> {
     const models = registry.models.map((m) => ({ name: m.name, engine: m.engine.engine, ...m.engine.stats() }));
     const total = (k: 'running' | 'queued' | 'activeRows' | 'capacity') => models.reduce((n, m) => n + m[k], 0);
     return c.json({
-      status: 'ok', model: registry.default.name, engine: registry.default.engine.engine,
-      running: total('running'), queued: total('queued'), activeRows: total('activeRows'), capacity: total('capacity'),
-      models, ...o.health?.(c.req.query('reset') !== undefined),
+      status: 'ok',
+      model: registry.default.name,
+      engine: registry.default.engine.engine,
+      running: total('running'),
+      queued: total('queued'),
+      activeRows: total('activeRows'),
+      capacity: total('capacity'),
+      models,
+      ...o.health?.(c.req.query('reset') !== undefined),
     });
   });
   if (o.metrics) {
@@ -148,7 +185,12 @@ export function createApp(o: AppOptions): OpenAPIHono<AppEnv> {
   }
   app.doc31('/openapi.json', {
     openapi: '3.1.0',
-    info: { title: 'deeprnn generation API', version: '3.0.0', description: 'Character-level text generation and scoring with a deep recurrent network (d2l.ai, "Deep Recurrent Neural Networks"), for every model the server serves; OpenAI-compatible completions beside it. Interactive documentation at /docs.' },
+    info: {
+      title: 'deeprnn generation API',
+      version: '3.0.0',
+      description:
+        'Character-level text generation and scoring with a deep recurrent network (d2l.ai, "Deep Recurrent Neural Networks"), for every model the server serves; OpenAI-compatible completions beside it. Interactive documentation at /docs.',
+    },
   });
 
   app.notFound((c) => jsonError(c, 404, 'not_found', `no route for ${c.req.method} ${new URL(c.req.url).pathname}`, null));
@@ -161,7 +203,13 @@ export function createApp(o: AppOptions): OpenAPIHono<AppEnv> {
     }
     if (e instanceof HTTPException) {
       const status = e.status as ContentfulStatusCode;
-      return jsonError(c, status, status === 400 ? 'invalid_json' : 'http_error', status === 400 ? `the body is not valid JSON: ${e.message}` : e.message, null);
+      return jsonError(
+        c,
+        status,
+        status === 400 ? 'invalid_json' : 'http_error',
+        status === 400 ? `the body is not valid JSON: ${e.message}` : e.message,
+        null,
+      );
     }
     if (e instanceof DeeprnnError && e.code === 'cancelled') return jsonError(c, 503, 'cancelled', e.message, null); // nobody is there to read it
     console.error(e);

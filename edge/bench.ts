@@ -30,7 +30,9 @@ import { loadKernelNode, readArtifactDir } from '../shared/platform/node.ts';
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const SOAK = Number(process.env.BENCH_SOAK_SECONDS ?? 0);
 const PARTS = ['cpu', 'load', 'models', 'abandoned', 'streams', 'long'] as const;
-const only = process.env.BENCH_ONLY?.split(',').map((s) => s.trim()).filter(Boolean);
+const only = process.env.BENCH_ONLY?.split(',')
+  .map((s) => s.trim())
+  .filter(Boolean);
 const unknownPart = only?.find((p) => !(PARTS as readonly string[]).includes(p));
 if (unknownPart !== undefined) {
   console.error(`BENCH_ONLY: unknown part ${JSON.stringify(unknownPart)} (the parts: ${PARTS.join(', ')})`);
@@ -39,7 +41,12 @@ if (unknownPart !== undefined) {
 const runs = (part: (typeof PARTS)[number]) => !only || only.includes(part);
 const emit = (o: object) => console.log(JSON.stringify(o));
 const body = (numChars: number, extra: object = {}) => JSON.stringify({ prefix: 'time traveller', numChars, temperature: 0.8, ...extra });
-const post = (numChars: number, extra: object = {}, signal?: AbortSignal): RequestInit => ({ method: 'POST', headers: { 'content-type': 'application/json' }, body: body(numChars, extra), signal });
+const post = (numChars: number, extra: object = {}, signal?: AbortSignal): RequestInit => ({
+  method: 'POST',
+  headers: { 'content-type': 'application/json' },
+  body: body(numChars, extra),
+  signal,
+});
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const pct = (xs: number[], p: number) => (xs.length ? [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))] : null);
 
@@ -47,7 +54,11 @@ const pct = (xs: number[], p: number) => (xs.length ? [...xs].sort((a, b) => a -
 async function startServer(): Promise<{ url: string; stop(): void }> {
   const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { scripts: { start: string } };
   const [, ...args] = pkg.scripts.start.replace(/^exec /, '').split(/\s+/); // [exec] node [flags] --import tsx edge/node.ts
-  const child = spawn(process.execPath, args, { cwd: fileURLToPath(new URL('..', import.meta.url)), env: { ...process.env, PORT: '0', HOST: '127.0.0.1' }, stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, args, {
+    cwd: fileURLToPath(new URL('..', import.meta.url)),
+    env: { ...process.env, PORT: '0', HOST: '127.0.0.1' },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   let out = '';
   child.stdout.on('data', (d: Buffer) => (out += d));
   for (let i = 0; i < 600 && !/ at (http:\/\/\S+)/.test(out); i++) await sleep(50);
@@ -56,7 +67,14 @@ async function startServer(): Promise<{ url: string; stop(): void }> {
   return { url, stop: () => child.kill('SIGTERM') };
 }
 
-type Health = { running?: number; queued?: number; eventLoopDelayMs?: { p50: number; p99: number; max: number }; rssBytes?: number; heapUsedBytes?: number; cpuSeconds?: number };
+type Health = {
+  running?: number;
+  queued?: number;
+  eventLoopDelayMs?: { p50: number; p99: number; max: number };
+  rssBytes?: number;
+  heapUsedBytes?: number;
+  cpuSeconds?: number;
+};
 
 const external = process.env.BENCH_URL;
 const server = external ? { url: external.replace(/\/$/, ''), stop() {} } : await startServer();
@@ -91,8 +109,14 @@ async function startProbe(): Promise<{ stop(): Promise<Stats> }> {
   const child = spawn(process.execPath, ['-e', PROBE, `${url}/healthz`], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
   const messages: unknown[] = [];
   let wake = () => {};
-  child.on('message', (m) => { messages.push(m); wake(); });
-  const next = async () => { while (!messages.length) await new Promise<void>((r) => (wake = r)); return messages.shift(); };
+  child.on('message', (m) => {
+    messages.push(m);
+    wake();
+  });
+  const next = async () => {
+    while (!messages.length) await new Promise<void>((r) => (wake = r));
+    return messages.shift();
+  };
   await next(); // 'ready'
   return {
     async stop() {
@@ -104,7 +128,15 @@ async function startProbe(): Promise<{ stop(): Promise<Stats> }> {
   };
 }
 
-emit({ kind: 'machine', cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, node: process.version, date: new Date().toISOString(), server: external ?? 'npm start (this checkout)', settings: { WORKERS: process.env.WORKERS, BATCH: process.env.BATCH, QUEUE_SIZE: process.env.QUEUE_SIZE } });
+emit({
+  kind: 'machine',
+  cpu: cpus()[0]?.model ?? 'unknown',
+  cores: cpus().length,
+  node: process.version,
+  date: new Date().toISOString(),
+  server: external ?? 'npm start (this checkout)',
+  settings: { WORKERS: process.env.WORKERS, BATCH: process.env.BATCH, QUEUE_SIZE: process.env.QUEUE_SIZE },
+});
 
 if (!external && runs('cpu')) {
   // CPU per request as Workers bill it: the handler's own work, in this process, on the Workers engine.
@@ -115,7 +147,11 @@ if (!external && runs('cpu')) {
   // path adds — routing, validation, sampling, the continuation, JSON.
   const kernel = await loadKernelNode();
   const artifact = await readArtifactDir(process.env.BENCH_CPU_MODEL ?? fileURLToPath(new URL('../models/timemachine-deep-lstm-int8', import.meta.url)));
-  const engine = requestScopedEngine(new KernelModel(kernel, artifact.model), { rows: new IsolateRows(WORKERS_SCHEDULE.capacity), deadlineMs: WORKERS_SCHEDULE.deadlineMs, ticksPerYield: WORKERS_SCHEDULE.ticksPerYield });
+  const engine = requestScopedEngine(new KernelModel(kernel, artifact.model), {
+    rows: new IsolateRows(WORKERS_SCHEDULE.capacity),
+    deadlineMs: WORKERS_SCHEDULE.deadlineMs,
+    ticksPerYield: WORKERS_SCHEDULE.ticksPerYield,
+  });
   const app = createApp({ registry: new ModelRegistry([servedModel(artifact, engine)]) });
   const payload = body(100, { seed: 1 });
   const headers = { 'content-type': 'application/json', 'content-length': String(new TextEncoder().encode(payload).length) };
@@ -141,18 +177,52 @@ if (!external && runs('cpu')) {
   for (let round = 0; round < 3; round++) {
     const ms = await request(300);
     const k = await kernelOnly(300);
-    emit({ kind: 'cpu-per-request', numChars: 100, model: 'int8 (the Workers model)', engine: 'Workers engine, in process', round, cpuMs: +ms.toFixed(2), kernelMs: +k.toFixed(2), outsideMs: +(ms - k).toFixed(2) });
+    emit({
+      kind: 'cpu-per-request',
+      numChars: 100,
+      model: 'int8 (the Workers model)',
+      engine: 'Workers engine, in process',
+      round,
+      cpuMs: +ms.toFixed(2),
+      kernelMs: +k.toFixed(2),
+      outsideMs: +(ms - k).toFixed(2),
+    });
   }
 }
 
-for (const [connections, numChars] of runs('load') ? ([[32, 50], [32, 500], [128, 50], [128, 500]] as const) : []) {
+for (const [connections, numChars] of runs('load')
+  ? ([
+      [32, 50],
+      [32, 500],
+      [128, 50],
+      [128, 500],
+    ] as const)
+  : []) {
   const probe = await startProbe();
   await health(true);
-  const r = await autocannon({ url: `${url}/v1/generate`, connections, duration: SECONDS, timeout: 10, method: 'POST', headers: { 'content-type': 'application/json' }, body: body(numChars) });
+  const r = await autocannon({
+    url: `${url}/v1/generate`,
+    connections,
+    duration: SECONDS,
+    timeout: 10,
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: body(numChars),
+  });
   const h = await health(true);
   emit({
-    kind: 'load', connections, numChars, seconds: SECONDS, requestsPerSecond: r.requests.average, ok: r['2xx'], refused503: r.non2xx, errors: r.errors, timeouts: r.timeouts,
-    latencyMs: { p50: r.latency.p50, p99: r.latency.p99, max: r.latency.max }, healthzMs: await probe.stop(), serverEventLoopDelayMs: h.eventLoopDelayMs ?? null,
+    kind: 'load',
+    connections,
+    numChars,
+    seconds: SECONDS,
+    requestsPerSecond: r.requests.average,
+    ok: r['2xx'],
+    refused503: r.non2xx,
+    errors: r.errors,
+    timeouts: r.timeouts,
+    latencyMs: { p50: r.latency.p50, p99: r.latency.p99, max: r.latency.max },
+    healthzMs: await probe.stop(),
+    serverEventLoopDelayMs: h.eventLoopDelayMs ?? null,
   });
   while (((await health()).running ?? 0) > 0) await sleep(100);
 }
@@ -162,7 +232,16 @@ if (runs('models')) {
   const names = ((await (await fetch(`${url}/v1/models`)).json()) as { data: { id: string }[] }).data.map((m) => m.id);
   if (names.length < 2) emit({ kind: 'models', skipped: `the server serves one model (${names[0]}); start it with MODEL_DIR=a,b to measure two` });
   else {
-    const load = (model: string, connections: number) => autocannon({ url: `${url}/v1/generate`, connections, duration: SECONDS, timeout: 10, method: 'POST', headers: { 'content-type': 'application/json' }, body: body(50, { model }) });
+    const load = (model: string, connections: number) =>
+      autocannon({
+        url: `${url}/v1/generate`,
+        connections,
+        duration: SECONDS,
+        timeout: 10,
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: body(50, { model }),
+      });
     const [a, b] = await Promise.all([load(names[0], 16), load(names[1], 16)]);
     while (((await health()).running ?? 0) > 0) await sleep(100);
     // Alone: the same two clients of 16 connections (the load generator shares these cores, so
@@ -171,9 +250,17 @@ if (runs('models')) {
     const alone = { requests: { average: alone2[0].requests.average + alone2[1].requests.average } };
     const total = a.requests.average + b.requests.average;
     emit({
-      kind: 'models', numChars: 50, seconds: SECONDS,
-      shared: { [names[0]]: { connections: 16, requestsPerSecond: a.requests.average, p99Ms: a.latency.p99, errors: a.errors + a.non2xx }, [names[1]]: { connections: 16, requestsPerSecond: b.requests.average, p99Ms: b.latency.p99, errors: b.errors + b.non2xx } },
-      totalRequestsPerSecond: +total.toFixed(1), aloneRequestsPerSecond: alone.requests.average, aloneModel: names[0], totalOverAlone: +(total / alone.requests.average).toFixed(3),
+      kind: 'models',
+      numChars: 50,
+      seconds: SECONDS,
+      shared: {
+        [names[0]]: { connections: 16, requestsPerSecond: a.requests.average, p99Ms: a.latency.p99, errors: a.errors + a.non2xx },
+        [names[1]]: { connections: 16, requestsPerSecond: b.requests.average, p99Ms: b.latency.p99, errors: b.errors + b.non2xx },
+      },
+      totalRequestsPerSecond: +total.toFixed(1),
+      aloneRequestsPerSecond: alone.requests.average,
+      aloneModel: names[0],
+      totalOverAlone: +(total / alone.requests.average).toFixed(3),
     });
     while (((await health()).running ?? 0) > 0) await sleep(100);
   }
@@ -183,7 +270,12 @@ if (runs('abandoned')) {
   // Clients that hang up: 100 non-streaming 2000-character requests, abandoned after 0.3 s.
   const before = await health(true);
   const aborts = Array.from({ length: 100 }, () => new AbortController());
-  const sent = aborts.map((a) => fetch(`${url}/v1/generate`, post(2000, {}, a.signal)).then((r) => r.arrayBuffer(), () => null));
+  const sent = aborts.map((a) =>
+    fetch(`${url}/v1/generate`, post(2000, {}, a.signal)).then(
+      (r) => r.arrayBuffer(),
+      () => null,
+    ),
+  );
   await sleep(300);
   for (const a of aborts) a.abort();
   await Promise.all(sent);
@@ -191,7 +283,14 @@ if (runs('abandoned')) {
   for (let i = 0; i < 200 && ((idle.running ?? 0) > 0 || (idle.queued ?? 0) > 0); i++) idle = await health(await sleep(50).then(() => false));
   await sleep(500);
   const after = await health();
-  emit({ kind: 'abandoned', clients: 100, numChars: 2000, hangUpAfterMs: 300, serverCpuSeconds: before.cpuSeconds !== undefined && after.cpuSeconds !== undefined ? +(after.cpuSeconds - before.cpuSeconds).toFixed(3) : null, idleAgain: (idle.running ?? 0) === 0 });
+  emit({
+    kind: 'abandoned',
+    clients: 100,
+    numChars: 2000,
+    hangUpAfterMs: 300,
+    serverCpuSeconds: before.cpuSeconds !== undefined && after.cpuSeconds !== undefined ? +(after.cpuSeconds - before.cpuSeconds).toFixed(3) : null,
+    idleAgain: (idle.running ?? 0) === 0,
+  });
 }
 
 if (runs('streams')) {
@@ -201,19 +300,38 @@ if (runs('streams')) {
   await health(true);
   const aborts = Array.from({ length: 200 }, () => new AbortController());
   const t0 = performance.now();
-  const opened = aborts.map((a) => fetch(`${url}/v1/generate`, post(2000, { stream: true }, a.signal)).then((r) => ({ ms: performance.now() - t0, status: r.status, r }), () => null));
+  const opened = aborts.map((a) =>
+    fetch(`${url}/v1/generate`, post(2000, { stream: true }, a.signal)).then(
+      (r) => ({ ms: performance.now() - t0, status: r.status, r }),
+      () => null,
+    ),
+  );
   const got = await Promise.all(opened);
   await sleep(2000);
   const healthz = await probe.stop();
   const ok = got.filter((g) => g?.status === 200).map((g) => +g!.ms.toFixed(1));
-  emit({ kind: 'sse-streams', streams: 200, headers200: ok.length, refused503: got.filter((g) => g?.status === 503).length, timeToHeadersMs: { p50: pct(ok, 50), p99: pct(ok, 99), max: ok.length ? Math.max(...ok) : null }, healthzMs: healthz, serverEventLoopDelayMs: (await health(true)).eventLoopDelayMs ?? null });
+  emit({
+    kind: 'sse-streams',
+    streams: 200,
+    headers200: ok.length,
+    refused503: got.filter((g) => g?.status === 503).length,
+    timeToHeadersMs: { p50: pct(ok, 50), p99: pct(ok, 99), max: ok.length ? Math.max(...ok) : null },
+    healthzMs: healthz,
+    serverEventLoopDelayMs: (await health(true)).eventLoopDelayMs ?? null,
+  });
 
   // Fairness: with those streams running, a 20-character request.
   await sleep(500);
   const t1 = performance.now();
   const small = await fetch(`${url}/v1/generate`, post(20));
   await small.arrayBuffer();
-  emit({ kind: 'fairness', during: `${ok.length} streams of 2000 characters`, numChars: 20, status: small.status, latencyMs: +(performance.now() - t1).toFixed(1) });
+  emit({
+    kind: 'fairness',
+    during: `${ok.length} streams of 2000 characters`,
+    numChars: 20,
+    status: small.status,
+    latencyMs: +(performance.now() - t1).toFixed(1),
+  });
   for (const a of aborts) a.abort();
   for (const g of got) await g?.r.body?.cancel().catch(() => {});
   while (((await health()).running ?? 0) > 0) await sleep(100);
@@ -224,14 +342,26 @@ if (runs('long')) {
   await health(true);
   const t0 = performance.now();
   await (await fetch(`${url}/v1/generate`, post(2000))).arrayBuffer();
-  emit({ kind: 'one-long-request', numChars: 2000, ms: +(performance.now() - t0).toFixed(1), serverEventLoopDelayMs: (await health(true)).eventLoopDelayMs ?? null });
+  emit({
+    kind: 'one-long-request',
+    numChars: 2000,
+    ms: +(performance.now() - t0).toFixed(1),
+    serverEventLoopDelayMs: (await health(true)).eventLoopDelayMs ?? null,
+  });
 }
 
 if (SOAK > 0) {
   // The server's RSS (all its threads) before, every tenth of the soak, and after.
   const mb = (bytes?: number) => (bytes ? Math.round(bytes / 2 ** 20) : null);
   const before = await health(true);
-  const load = autocannon({ url: `${url}/v1/generate`, connections: 32, duration: SOAK, method: 'POST', headers: { 'content-type': 'application/json' }, body: body(50) });
+  const load = autocannon({
+    url: `${url}/v1/generate`,
+    connections: 32,
+    duration: SOAK,
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: body(50),
+  });
   const during: { rssMB: number | null; heapMB: number | null }[] = [];
   for (let i = 1; i < 10; i++) {
     await sleep((SOAK * 1000) / 10);
@@ -241,7 +371,18 @@ if (SOAK > 0) {
   const r = await load;
   await sleep(2000);
   const after = await health(true);
-  emit({ kind: 'soak', seconds: SOAK, connections: 32, numChars: 50, requests: r.requests.total, errors: r.errors, rssBeforeMB: mb(before.rssBytes), during, rssAfterMB: mb(after.rssBytes), eventLoopDelayMs: after.eventLoopDelayMs ?? null });
+  emit({
+    kind: 'soak',
+    seconds: SOAK,
+    connections: 32,
+    numChars: 50,
+    requests: r.requests.total,
+    errors: r.errors,
+    rssBeforeMB: mb(before.rssBytes),
+    during,
+    rssAfterMB: mb(after.rssBytes),
+    eventLoopDelayMs: after.eventLoopDelayMs ?? null,
+  });
 }
 
 server.stop();

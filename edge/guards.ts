@@ -5,7 +5,10 @@
 
 /** API_KEYS: comma-separated keys; empty means no key is needed. */
 export function parseApiKeys(value: string | undefined): string[] {
-  return (value ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  return (value ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
 }
 
 /** Compare without leaking, through timing, how much of a key matched. */
@@ -26,14 +29,16 @@ export interface RateLimit {
 export function parseRateLimit(value: string | undefined): RateLimit | null {
   if (value === undefined || value.trim() === '') return null;
   const m = /^\s*(\d+(?:\.\d+)?)\s*\/\s*min\s*(?:,\s*burst\s*=\s*(\d+))?\s*$/.exec(value);
-  if (!m || Number(m[1]) <= 0 || (m[2] !== undefined && Number(m[2]) < 1)) throw new Error(`RATE_LIMIT must look like "60/min" or "60/min,burst=10", got ${JSON.stringify(value)}`);
+  if (!m || Number(m[1]) <= 0 || (m[2] !== undefined && Number(m[2]) < 1))
+    throw new Error(`RATE_LIMIT must look like "60/min" or "60/min,burst=10", got ${JSON.stringify(value)}`);
   return { perMinute: Number(m[1]), burst: m[2] !== undefined ? Number(m[2]) : Math.max(1, Math.ceil(Number(m[1]))) };
 }
 
 /** CPU_MS: CPU milliseconds a request may spend, a whole number in [1, 300000]; empty: `fallback`. */
 export function parseCpuMs(value: string | undefined, fallback: number | undefined): number | undefined {
   if (value === undefined || value.trim() === '') return fallback;
-  if (!/^\s*\d+\s*$/.test(value) || Number(value) < 1 || Number(value) > 300_000) throw new Error(`CPU_MS must be a whole number of milliseconds in [1, 300000], got ${JSON.stringify(value)}`);
+  if (!/^\s*\d+\s*$/.test(value) || Number(value) < 1 || Number(value) > 300_000)
+    throw new Error(`CPU_MS must be a whole number of milliseconds in [1, 300000], got ${JSON.stringify(value)}`);
   return Number(value);
 }
 

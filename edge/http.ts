@@ -49,7 +49,8 @@ export function resolveModel(c: AppContext, registry: ModelRegistry, name: unkno
 }
 
 /** The `model` field of a JSON body, if it is an object with one. */
-export const bodyModel = (body: unknown): unknown => (typeof body === 'object' && body !== null && !Array.isArray(body) ? (body as { model?: unknown }).model : undefined);
+export const bodyModel = (body: unknown): unknown =>
+  typeof body === 'object' && body !== null && !Array.isArray(body) ? (body as { model?: unknown }).model : undefined;
 
 /** An error response, in the one shape every route uses (shared/contract.ts `ErrorBody`). */
 export function jsonError(c: Context, status: ContentfulStatusCode, code: string, message: string, param: string | null = errorParam(message)) {
@@ -140,8 +141,16 @@ export async function readJson(c: Context): Promise<unknown> {
 export const clientGone = (c: Context): AbortSignal | undefined => c.req.raw.signal;
 
 const MIME: Record<string, string> = {
-  js: 'text/javascript; charset=utf-8', mjs: 'text/javascript; charset=utf-8', wasm: 'application/wasm', onnx: 'application/octet-stream',
-  css: 'text/css; charset=utf-8', json: 'application/json', map: 'application/json', svg: 'image/svg+xml', html: 'text/html; charset=utf-8', txt: 'text/plain; charset=utf-8',
+  js: 'text/javascript; charset=utf-8',
+  mjs: 'text/javascript; charset=utf-8',
+  wasm: 'application/wasm',
+  onnx: 'application/octet-stream',
+  css: 'text/css; charset=utf-8',
+  json: 'application/json',
+  map: 'application/json',
+  svg: 'image/svg+xml',
+  html: 'text/html; charset=utf-8',
+  txt: 'text/plain; charset=utf-8',
 };
 export const mimeType = (path: string): string => MIME[/\.([a-z0-9]+)$/i.exec(path)?.[1]?.toLowerCase() ?? ''] ?? 'application/octet-stream';
 /** Names esbuild gives content-hashed files (`chunk-ABCD1234.js`): their content never changes. */

@@ -22,24 +22,65 @@ export function prometheusMetrics(models: ModelRegistry): Metrics {
   const registry = new Registry();
   // The process, by hand rather than prom-client's default set, three of whose gauges end in
   // _total, which promtool's lint refuses.
-  new Gauge({ name: 'deeprnn_process_resident_memory_bytes', help: 'Resident memory of the server process, all threads', registers: [registry], collect() { this.set(process.memoryUsage.rss()); } });
-  new Gauge({ name: 'deeprnn_event_loop_heap_used_bytes', help: "The event loop's JavaScript heap in use", registers: [registry], collect() { this.set(process.memoryUsage().heapUsed); } });
+  new Gauge({
+    name: 'deeprnn_process_resident_memory_bytes',
+    help: 'Resident memory of the server process, all threads',
+    registers: [registry],
+    collect() {
+      this.set(process.memoryUsage.rss());
+    },
+  });
+  new Gauge({
+    name: 'deeprnn_event_loop_heap_used_bytes',
+    help: "The event loop's JavaScript heap in use",
+    registers: [registry],
+    collect() {
+      this.set(process.memoryUsage().heapUsed);
+    },
+  });
   new Counter({
-    name: 'deeprnn_process_cpu_seconds_total', help: 'CPU time of the server process, all threads (user + system)', registers: [registry],
+    name: 'deeprnn_process_cpu_seconds_total',
+    help: 'CPU time of the server process, all threads (user + system)',
+    registers: [registry],
     collect() {
       const u = process.cpuUsage();
       this.reset();
       this.inc((u.user + u.system) / 1e6);
     },
   });
-  const requests = new Counter({ name: 'deeprnn_http_requests_total', help: 'HTTP responses, by route pattern, method, status and model', labelNames: ['route', 'method', 'status', 'model'], registers: [registry] });
-  const refusals = new Counter({ name: 'deeprnn_refusals_total', help: 'Requests refused: 401 (API key), 429 (rate limit), 503 (at capacity); model is empty when refused before the body was read', labelNames: ['status', 'model'], registers: [registry] });
-  const firstChar = new Histogram({ name: 'deeprnn_time_to_first_char_seconds', help: 'Streamed generations: seconds from admission to the first character sent', labelNames: ['model'], buckets: LATENCY_BUCKETS, registers: [registry] });
-  const total = new Histogram({ name: 'deeprnn_generation_duration_seconds', help: 'Generations: seconds from admission to the last character', labelNames: ['model'], buckets: LATENCY_BUCKETS, registers: [registry] });
+  const requests = new Counter({
+    name: 'deeprnn_http_requests_total',
+    help: 'HTTP responses, by route pattern, method, status and model',
+    labelNames: ['route', 'method', 'status', 'model'],
+    registers: [registry],
+  });
+  const refusals = new Counter({
+    name: 'deeprnn_refusals_total',
+    help: 'Requests refused: 401 (API key), 429 (rate limit), 503 (at capacity); model is empty when refused before the body was read',
+    labelNames: ['status', 'model'],
+    registers: [registry],
+  });
+  const firstChar = new Histogram({
+    name: 'deeprnn_time_to_first_char_seconds',
+    help: 'Streamed generations: seconds from admission to the first character sent',
+    labelNames: ['model'],
+    buckets: LATENCY_BUCKETS,
+    registers: [registry],
+  });
+  const total = new Histogram({
+    name: 'deeprnn_generation_duration_seconds',
+    help: 'Generations: seconds from admission to the last character',
+    labelNames: ['model'],
+    buckets: LATENCY_BUCKETS,
+    registers: [registry],
+  });
   const chars = new Counter({ name: 'deeprnn_generated_chars_total', help: 'Characters generated', labelNames: ['model'], registers: [registry] });
   const gauge = (name: string, help: string, read: (s: EngineStats) => number) =>
     new Gauge({
-      name, help, labelNames: ['model'], registers: [registry],
+      name,
+      help,
+      labelNames: ['model'],
+      registers: [registry],
       collect() {
         for (const m of models.models) this.set({ model: m.name }, read(m.engine.stats()));
       },

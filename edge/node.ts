@@ -43,24 +43,53 @@ export async function nodeAssets(dir = STATIC_DIR): Promise<AssetReader> {
 }
 
 function int(name: string, value: string, min: number, max: number): number {
-  if (!/^\d+$/.test(value.trim()) || Number(value) < min || Number(value) > max) throw new Error(`${name} must be a whole number in [${min}, ${max}], got ${JSON.stringify(value)}`);
+  if (!/^\d+$/.test(value.trim()) || Number(value) < min || Number(value) > max)
+    throw new Error(`${name} must be a whole number in [${min}, ${max}], got ${JSON.stringify(value)}`);
   return Number(value);
 }
 
 /** The server's settings: one row each, with its default and what it means (printed by --help). */
 export const SETTINGS = {
-  MODEL_DIR: { default: DEFAULT_MODEL_DIR, help: 'model artifact folder to serve, or several separated by commas (the first is the default model)', parse: parseModelDirs },
+  MODEL_DIR: {
+    default: DEFAULT_MODEL_DIR,
+    help: 'model artifact folder to serve, or several separated by commas (the first is the default model)',
+    parse: parseModelDirs,
+  },
   PORT: { default: '8787', help: 'TCP port (0: any free port)', parse: (v: string) => int('PORT', v, 0, 65535) },
   HOST: { default: '', help: 'interface to bind (default: all)', parse: (v: string) => v || undefined },
   ALLOWED_ORIGINS: { default: '*', help: 'comma-separated origins allowed by CORS on /v1, /static and /models', parse: parseOrigins },
-  WORKERS: { default: String(availableParallelism()), help: 'generation threads (default: one per core; 0: generate on the main thread)', parse: (v: string) => int('WORKERS', v, 0, 256) },
-  BATCH: { default: '128', help: 'rows of each model\'s batch in each thread: generations advanced together (beam search takes one per beam)', parse: (v: string) => int('BATCH', v, 1, 4096) },
-  QUEUE_SIZE: { default: '256', help: 'requests that may wait for a free row; past it, 503 with Retry-After', parse: (v: string) => int('QUEUE_SIZE', v, 0, 1_000_000) },
-  DEADLINE_MS: { default: '30000', help: 'per-request time limit; generation ends with finishReason "deadline"', parse: (v: string) => int('DEADLINE_MS', v, 1, 3_600_000) },
+  WORKERS: {
+    default: String(availableParallelism()),
+    help: 'generation threads (default: one per core; 0: generate on the main thread)',
+    parse: (v: string) => int('WORKERS', v, 0, 256),
+  },
+  BATCH: {
+    default: '128',
+    help: "rows of each model's batch in each thread: generations advanced together (beam search takes one per beam)",
+    parse: (v: string) => int('BATCH', v, 1, 4096),
+  },
+  QUEUE_SIZE: {
+    default: '256',
+    help: 'requests that may wait for a free row; past it, 503 with Retry-After',
+    parse: (v: string) => int('QUEUE_SIZE', v, 0, 1_000_000),
+  },
+  DEADLINE_MS: {
+    default: '30000',
+    help: 'per-request time limit; generation ends with finishReason "deadline"',
+    parse: (v: string) => int('DEADLINE_MS', v, 1, 3_600_000),
+  },
   API_KEYS: { default: '', help: 'comma-separated API keys; when set, /v1/* needs Authorization: Bearer <key>', parse: parseApiKeys },
   RATE_LIMIT: { default: '', help: 'per-client limit, e.g. "60/min" or "60/min,burst=10" (default: none)', parse: parseRateLimit },
-  CONTINUATION_SECRET: { default: '', help: 'sign continuation tokens with HMAC-SHA-256 and resume only those signed with it (default: checksum only)', parse: (v: string) => v || undefined },
-  CPU_MS: { default: '', help: 'CPU milliseconds per request, planned from each model\'s cost: the rest comes back as finishReason "budget" and a continuation (default: no budget)', parse: (v: string) => parseCpuMs(v, undefined) },
+  CONTINUATION_SECRET: {
+    default: '',
+    help: 'sign continuation tokens with HMAC-SHA-256 and resume only those signed with it (default: checksum only)',
+    parse: (v: string) => v || undefined,
+  },
+  CPU_MS: {
+    default: '',
+    help: 'CPU milliseconds per request, planned from each model\'s cost: the rest comes back as finishReason "budget" and a continuation (default: no budget)',
+    parse: (v: string) => parseCpuMs(v, undefined),
+  },
 } as const;
 
 export type ServerConfig = { [K in keyof typeof SETTINGS]: ReturnType<(typeof SETTINGS)[K]['parse']> };
@@ -153,7 +182,10 @@ export async function startNodeServer(o: NodeServerOptions): Promise<NodeServer>
   // The build every generation thread picks too (the same engine): what /healthz names and CPU_MS plans with.
   const kernel = await loadKernelNode();
   if (workers > 0) {
-    const threads = await startThreadEngine(artifacts.map((a) => ({ files: a.files, engine: engineName(kernel, a.model) })), { ...schedule, workers });
+    const threads = await startThreadEngine(
+      artifacts.map((a) => ({ files: a.files, engine: engineName(kernel, a.model) })),
+      { ...schedule, workers },
+    );
     services = threads.services;
     closeEngine = threads.close;
   } else {
@@ -210,7 +242,15 @@ export async function startNodeServer(o: NodeServerOptions): Promise<NodeServer>
     });
     server.once('error', (e: NodeJS.ErrnoException) => {
       void closeEngine();
-      reject(new Error(e.code === 'EADDRINUSE' ? `port ${o.port} is already in use${o.host ? ` on ${o.host}` : ''} (set PORT to another one)` : e.code === 'EACCES' ? `no permission to listen on port ${o.port}` : e.message));
+      reject(
+        new Error(
+          e.code === 'EADDRINUSE'
+            ? `port ${o.port} is already in use${o.host ? ` on ${o.host}` : ''} (set PORT to another one)`
+            : e.code === 'EACCES'
+              ? `no permission to listen on port ${o.port}`
+              : e.message,
+        ),
+      );
     });
   });
 }
@@ -226,9 +266,18 @@ async function main(): Promise<void> {
   try {
     config = serverConfig(process.env);
     running = await startNodeServer({
-      modelDir: config.MODEL_DIR, port: config.PORT, host: config.HOST, corsOrigins: config.ALLOWED_ORIGINS, workers: config.WORKERS, batch: config.BATCH,
-      queueSize: config.QUEUE_SIZE, deadlineMs: config.DEADLINE_MS, apiKeys: config.API_KEYS, rateLimit: config.RATE_LIMIT,
-      continuationSecret: config.CONTINUATION_SECRET, cpuMs: config.CPU_MS,
+      modelDir: config.MODEL_DIR,
+      port: config.PORT,
+      host: config.HOST,
+      corsOrigins: config.ALLOWED_ORIGINS,
+      workers: config.WORKERS,
+      batch: config.BATCH,
+      queueSize: config.QUEUE_SIZE,
+      deadlineMs: config.DEADLINE_MS,
+      apiKeys: config.API_KEYS,
+      rateLimit: config.RATE_LIMIT,
+      continuationSecret: config.CONTINUATION_SECRET,
+      cpuMs: config.CPU_MS,
     });
   } catch (e) {
     console.error(`deeprnn: cannot start the server: ${(e as Error).message}`);

@@ -12,9 +12,7 @@
  * - `echo` puts the prompt, as the model read it, before the text;
  * - defaults are OpenAI's: max_tokens 16, temperature 1.
  */
-import {
-  checkField, GENERATE_FIELDS, MAX_SEED, SERVICE_LIMITS, type FinishReason, type GeneratedToken, type GenerateRequest,
-} from '../shared/contract.ts';
+import { checkField, GENERATE_FIELDS, MAX_SEED, SERVICE_LIMITS, type FinishReason, type GeneratedToken, type GenerateRequest } from '../shared/contract.ts';
 import { OptionError } from '../shared/errors.ts';
 import { validateGeneration, type GenerationOptions, type ValidatedGeneration } from '../shared/generate.ts';
 import type { Model } from '../shared/model.ts';
@@ -29,10 +27,28 @@ export const OPENAI_DEFAULTS = { max_tokens: 16, temperature: 1 } as const;
  * ignored. Their neutral values (what clients such as LangChain send by default: penalties 0, an
  * empty logit_bias, best_of equal to n, no suffix) ask for nothing and pass.
  */
-export const UNSUPPORTED_FIELDS: Record<string, { why: string; neutral: (v: unknown, r: Record<string, unknown>) => boolean; neutralText: string; schema: { [k: string]: unknown } }> = {
-  best_of: { why: 'generate n choices and score them with POST /v1/score, or use POST /v1/generate with beamWidth', neutral: (v, r) => v === (r.n ?? 1), neutralText: 'equal to n', schema: { type: 'integer' } },
-  logit_bias: { why: 'a character model has no token ids to bias', neutral: (v) => typeof v === 'object' && v !== null && !Array.isArray(v) && Object.keys(v).length === 0, neutralText: '{}', schema: { type: 'object', maxProperties: 0 } },
-  suffix: { why: 'a left-to-right character model cannot fill in before a suffix', neutral: (v) => v === '', neutralText: '""', schema: { type: 'string', maxLength: 0 } },
+export const UNSUPPORTED_FIELDS: Record<
+  string,
+  { why: string; neutral: (v: unknown, r: Record<string, unknown>) => boolean; neutralText: string; schema: { [k: string]: unknown } }
+> = {
+  best_of: {
+    why: 'generate n choices and score them with POST /v1/score, or use POST /v1/generate with beamWidth',
+    neutral: (v, r) => v === (r.n ?? 1),
+    neutralText: 'equal to n',
+    schema: { type: 'integer' },
+  },
+  logit_bias: {
+    why: 'a character model has no token ids to bias',
+    neutral: (v) => typeof v === 'object' && v !== null && !Array.isArray(v) && Object.keys(v).length === 0,
+    neutralText: '{}',
+    schema: { type: 'object', maxProperties: 0 },
+  },
+  suffix: {
+    why: 'a left-to-right character model cannot fill in before a suffix',
+    neutral: (v) => v === '',
+    neutralText: '""',
+    schema: { type: 'string', maxLength: 0 },
+  },
   presence_penalty: { why: 'use temperature, top_p or stop instead', neutral: (v) => v === 0, neutralText: '0', schema: { type: 'number', const: 0 } },
   frequency_penalty: { why: 'use temperature, top_p or stop instead', neutral: (v) => v === 0, neutralText: '0', schema: { type: 'number', const: 0 } },
 };
@@ -74,10 +90,16 @@ export function planCompletion(raw: unknown): CompletionPlan {
   }
   if (r.model !== undefined) checkField('model', GENERATE_FIELDS.model, r.model, SERVICE_LIMITS);
   const prompt = r.prompt ?? fail('prompt', 'is required: a string, or a list of strings');
-  const prompts = typeof prompt === 'string' ? [prompt] : Array.isArray(prompt) && prompt.length > 0 && prompt.every((p) => typeof p === 'string') ? (prompt as string[]) : fail('prompt', 'must be a string or a non-empty list of strings (token ids are not supported: send text)');
+  const prompts =
+    typeof prompt === 'string'
+      ? [prompt]
+      : Array.isArray(prompt) && prompt.length > 0 && prompt.every((p) => typeof p === 'string')
+        ? (prompt as string[])
+        : fail('prompt', 'must be a string or a non-empty list of strings (token ids are not supported: send text)');
   prompts.forEach((p, i) => checkField(prompts.length > 1 ? `prompt[${i}]` : 'prompt', GENERATE_FIELDS.prefix, p, SERVICE_LIMITS));
   const n = r.n ?? 1;
-  if (typeof n !== 'number' || !Number.isInteger(n) || n < 1 || n > MAX_CHOICES) fail('n', `must be a whole number in [1, ${MAX_CHOICES}], got ${JSON.stringify(n)}`);
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < 1 || n > MAX_CHOICES)
+    fail('n', `must be a whole number in [1, ${MAX_CHOICES}], got ${JSON.stringify(n)}`);
   if (prompts.length * (n as number) > MAX_CHOICES) fail('n', `times the number of prompts must be at most ${MAX_CHOICES}, got ${prompts.length} × ${n}`);
   const maxTokens = r.max_tokens ?? OPENAI_DEFAULTS.max_tokens;
   checkField('max_tokens', GENERATE_FIELDS.numChars, maxTokens, SERVICE_LIMITS);
@@ -96,14 +118,22 @@ export function planCompletion(raw: unknown): CompletionPlan {
     checkField('logprobs', GENERATE_FIELDS.logprobs, r.logprobs, SERVICE_LIMITS);
     logprobs = r.logprobs as number;
   }
-  for (const flag of ['echo', 'stream'] as const) if (r[flag] !== undefined && r[flag] !== null) checkField(flag, GENERATE_FIELDS.stream, r[flag], SERVICE_LIMITS);
+  for (const flag of ['echo', 'stream'] as const)
+    if (r[flag] !== undefined && r[flag] !== null) checkField(flag, GENERATE_FIELDS.stream, r[flag], SERVICE_LIMITS);
   const echo = r.echo === true;
   if (echo && logprobs !== null) fail('echo', 'with logprobs is not supported: score the prompt with POST /v1/score');
-  if (r.user !== undefined && r.user !== null && (typeof r.user !== 'string' || [...r.user].length > 256)) fail('user', 'must be a string of at most 256 characters');
+  if (r.user !== undefined && r.user !== null && (typeof r.user !== 'string' || [...r.user].length > 256))
+    fail('user', 'must be a string of at most 256 characters');
   let includeUsage = false;
   if (r.stream_options !== undefined && r.stream_options !== null) {
     const o = r.stream_options as Record<string, unknown>;
-    if (typeof o !== 'object' || Array.isArray(o) || Object.keys(o).some((k) => k !== 'include_usage') || (o.include_usage !== undefined && typeof o.include_usage !== 'boolean')) fail('stream_options', 'must be {"include_usage": true|false}');
+    if (
+      typeof o !== 'object' ||
+      Array.isArray(o) ||
+      Object.keys(o).some((k) => k !== 'include_usage') ||
+      (o.include_usage !== undefined && typeof o.include_usage !== 'boolean')
+    )
+      fail('stream_options', 'must be {"include_usage": true|false}');
     if (r.stream !== true) fail('stream_options', 'is only allowed with stream: true');
     includeUsage = o.include_usage === true;
   }

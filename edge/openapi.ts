@@ -27,7 +27,12 @@ export interface ServedFacts {
 }
 
 export const servedFacts = (registry: ModelRegistry): ServedFacts[] =>
-  registry.models.map((m) => ({ name: m.name, alphabet: m.model.vocab.alphabet, authors: [...m.model.vocab.authors.keys()], samplePrefix: samplePrefix(m.model) }));
+  registry.models.map((m) => ({
+    name: m.name,
+    alphabet: m.model.vocab.alphabet,
+    authors: [...m.model.vocab.authors.keys()],
+    samplePrefix: samplePrefix(m.model),
+  }));
 
 /** One field of the contract as JSON Schema, at the service limits. */
 export function fieldJsonSchema(spec: FieldSpec): JsonSchema {
@@ -117,7 +122,11 @@ export function generateRequestJsonSchema(facts: readonly ServedFacts[]): JsonSc
   const beam = { required: ['beamWidth'], properties: { beamWidth: { minimum: 2 } } };
   const rules: JsonSchema[] = [
     // Beam search is deterministic; lengthPenalty and numReturn are beam search's.
-    { if: beam, then: { properties: { temperature: { const: 0 }, topK: false, topP: false } }, else: { properties: { lengthPenalty: { const: 1 }, numReturn: { const: 1 } } } },
+    {
+      if: beam,
+      then: { properties: { temperature: { const: 0 }, topK: false, topP: false } },
+      else: { properties: { lengthPenalty: { const: 1 }, numReturn: { const: 1 } } },
+    },
     // numReturn ≤ beamWidth.
     ...Array.from({ length: MAX_BEAM_WIDTH - 1 }, (_, i) => ({
       if: { required: ['numReturn'], properties: { numReturn: { minimum: i + 2 } } },
@@ -141,7 +150,9 @@ export function generateRequestJsonSchema(facts: readonly ServedFacts[]): JsonSc
 export function scoreRequestJsonSchema(facts: readonly ServedFacts[]): JsonSchema {
   const { properties } = objectOf(SCORE_FIELDS, facts[0]);
   properties.model.enum = facts.map((f) => f.name);
-  const required = Object.entries(SCORE_FIELDS).filter(([, f]) => f.api === 'required').map(([n]) => n);
+  const required = Object.entries(SCORE_FIELDS)
+    .filter(([, f]) => f.api === 'required')
+    .map(([n]) => n);
   return { type: 'object', properties, additionalProperties: false, required, allOf: perModel(facts, { stop: null, author: true }) };
 }
 
@@ -158,20 +169,41 @@ export function completionRequestJsonSchema(facts: readonly ServedFacts[]): Json
   const stopItem = bare(fieldJsonSchema(F.stop)).items as JsonSchema;
   const properties: Record<string, JsonSchema> = {
     model: { type: 'string', enum: facts.map((f) => f.name), description: 'A served model (GET /v1/models); default: the first.', example: facts[0].name },
-    prompt: { anyOf: [prompt, { type: 'array', minItems: 1, maxItems: MAX_CHOICES, items: prompt }], description: 'The text to continue (or several: one set of choices each). Token ids are not taken: send text.', example: facts[0].samplePrefix },
-    max_tokens: nullable({ ...bare(fieldJsonSchema(F.numChars)), description: `Characters to generate (a token is a character); default ${OPENAI_DEFAULTS.max_tokens}.` }),
+    prompt: {
+      anyOf: [prompt, { type: 'array', minItems: 1, maxItems: MAX_CHOICES, items: prompt }],
+      description: 'The text to continue (or several: one set of choices each). Token ids are not taken: send text.',
+      example: facts[0].samplePrefix,
+    },
+    max_tokens: nullable({
+      ...bare(fieldJsonSchema(F.numChars)),
+      description: `Characters to generate (a token is a character); default ${OPENAI_DEFAULTS.max_tokens}.`,
+    }),
     temperature: nullable({ ...bare(fieldJsonSchema(F.temperature)), description: `Default ${OPENAI_DEFAULTS.temperature}; 0 is greedy.` }),
     top_p: nullable({ ...bare(fieldJsonSchema(F.topP)), description: F.topP.description }),
-    n: nullable({ type: 'integer', minimum: 1, maximum: MAX_CHOICES, description: `Choices per prompt (prompts × n ≤ ${MAX_CHOICES}); choice j uses seed + j.` }),
-    stop: nullable({ anyOf: [stopItem, { ...bare(fieldJsonSchema(F.stop)) }], description: `Up to ${F.stop.maxItems} sequences of the model's characters; the text ends before the first one generated (it is not returned).` }),
+    n: nullable({
+      type: 'integer',
+      minimum: 1,
+      maximum: MAX_CHOICES,
+      description: `Choices per prompt (prompts × n ≤ ${MAX_CHOICES}); choice j uses seed + j.`,
+    }),
+    stop: nullable({
+      anyOf: [stopItem, { ...bare(fieldJsonSchema(F.stop)) }],
+      description: `Up to ${F.stop.maxItems} sequences of the model's characters; the text ends before the first one generated (it is not returned).`,
+    }),
     logprobs: nullable({ ...bare(fieldJsonSchema(F.logprobs)), description: "Each character's logprob and this many alternatives." }),
     echo: nullable({ type: 'boolean', description: 'Return the prompt, as the model read it, before the text.' }),
     seed: nullable({ type: 'integer', minimum: 0, maximum: MAX_SEED, description: F.seed.description }),
     user: nullable({ type: 'string', maxLength: 256, description: 'Accepted and ignored.' }),
     stream: nullable({ type: 'boolean', description: 'Server-Sent Events: `data: {chunk}` … `data: [DONE]`.' }),
-    stream_options: nullable({ type: 'object', properties: { include_usage: { type: 'boolean' } }, additionalProperties: false, description: 'With stream: true, {"include_usage": true} adds a last chunk with the usage.' }),
+    stream_options: nullable({
+      type: 'object',
+      properties: { include_usage: { type: 'boolean' } },
+      additionalProperties: false,
+      description: 'With stream: true, {"include_usage": true} adds a last chunk with the usage.',
+    }),
   };
-  for (const [name, u] of Object.entries(UNSUPPORTED_FIELDS)) properties[name] = nullable({ ...u.schema, description: `Not supported (${u.why}); accepted only as ${u.neutralText}.` });
+  for (const [name, u] of Object.entries(UNSUPPORTED_FIELDS))
+    properties[name] = nullable({ ...u.schema, description: `Not supported (${u.why}); accepted only as ${u.neutralText}.` });
   const rules: JsonSchema[] = [
     { if: { required: ['echo'], properties: { echo: { const: true } } }, then: { properties: { logprobs: { type: 'null' } } } },
     { if: { not: { required: ['stream'], properties: { stream: { const: true } } } }, then: { properties: { stream_options: { type: 'null' } } } },
@@ -181,11 +213,17 @@ export function completionRequestJsonSchema(facts: readonly ServedFacts[]): Json
       then: { properties: { n: { anyOf: [{ type: 'null' }, { maximum: Math.floor(MAX_CHOICES / (i + 1)) }] } } },
     })),
     ...Array.from({ length: MAX_CHOICES }, (_, i) => ({
-      if: i === 0 ? { anyOf: [{ not: { required: ['n'] } }, { properties: { n: { anyOf: [{ type: 'null' }, { const: 1 }] } } }] } : { required: ['n'], properties: { n: { const: i + 1 } } },
+      if:
+        i === 0
+          ? { anyOf: [{ not: { required: ['n'] } }, { properties: { n: { anyOf: [{ type: 'null' }, { const: 1 }] } } }] }
+          : { required: ['n'], properties: { n: { const: i + 1 } } },
       then: { properties: { best_of: { anyOf: [{ type: 'null' }, { const: i + 1 }] } } },
     })),
     // OpenAI's request has no author.
-    ...perModel(facts, { stop: (pattern) => ({ anyOf: [{ type: 'null' }, { type: 'string', pattern }, { type: 'array', items: { pattern } }] }), author: false }),
+    ...perModel(facts, {
+      stop: (pattern) => ({ anyOf: [{ type: 'null' }, { type: 'string', pattern }, { type: 'array', items: { pattern } }] }),
+      author: false,
+    }),
   ];
   return { type: 'object', properties, additionalProperties: false, required: ['prompt'], allOf: rules };
 }

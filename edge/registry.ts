@@ -38,7 +38,8 @@ export class UnknownModelError extends DeeprnnError {
  */
 export function parseModelDirs(value: string): string[] {
   const dirs = value.split(',').map((s) => s.trim());
-  if (dirs.length === 0 || dirs.some((d) => d === '')) throw new Error(`MODEL_DIR must be one model folder or several separated by commas, got ${JSON.stringify(value)}`);
+  if (dirs.length === 0 || dirs.some((d) => d === ''))
+    throw new Error(`MODEL_DIR must be one model folder or several separated by commas, got ${JSON.stringify(value)}`);
   return dirs;
 }
 
@@ -47,7 +48,10 @@ export function checkUniqueNames(entries: readonly { name: string; source: strin
   const seen = new Map<string, string>();
   for (const e of entries) {
     const other = seen.get(e.name);
-    if (other !== undefined) throw new Error(`${other} and ${e.source} are both named ${JSON.stringify(e.name)}: a server serves each name once (serve one, or copy the other under a new name: deeprnn export --model DIR --name NEW --dtype int8 --out NEW_DIR)`);
+    if (other !== undefined)
+      throw new Error(
+        `${other} and ${e.source} are both named ${JSON.stringify(e.name)}: a server serves each name once (serve one, or copy the other under a new name: deeprnn export --model DIR --name NEW --dtype int8 --out NEW_DIR)`,
+      );
     seen.set(e.name, e.source);
   }
 }

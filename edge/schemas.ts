@@ -5,7 +5,17 @@
  * contract's validator, so the CLI, the browser and the HTTP API say the same thing.
  */
 import { z } from '@hono/zod-openapi';
-import { FINISH_REASONS, type BeamResult, type ErrorBody, type FinishReason, type GeneratedToken, type GenerateResult, type ScoreResult, type StartEvent, type TokenLogprob } from '../shared/contract.ts';
+import {
+  FINISH_REASONS,
+  type BeamResult,
+  type ErrorBody,
+  type FinishReason,
+  type GeneratedToken,
+  type GenerateResult,
+  type ScoreResult,
+  type StartEvent,
+  type TokenLogprob,
+} from '../shared/contract.ts';
 import { CELLS } from '../shared/model.ts';
 import { PREPROCESSINGS } from '../shared/text.ts';
 
@@ -14,7 +24,13 @@ export const ErrorSchema = z
     error: z.object({
       code: z.string().openapi({ example: 'invalid_request' }),
       message: z.string().openapi({ example: 'numChars must be a whole number in [1, 2000], got 5000' }),
-      type: z.string().optional().openapi({ description: "OpenAI's error type for the status (invalid_request_error, authentication_error, rate_limit_error, server_error)", example: 'invalid_request_error' }),
+      type: z
+        .string()
+        .optional()
+        .openapi({
+          description: "OpenAI's error type for the status (invalid_request_error, authentication_error, rate_limit_error, server_error)",
+          example: 'invalid_request_error',
+        }),
       param: z.string().nullable().optional().openapi({ description: 'The request field at fault, when there is one', example: 'numChars' }),
     }),
   })
@@ -30,7 +46,12 @@ export const GeneratedTokenSchema = z
   })
   .openapi('GeneratedToken') satisfies z.ZodType<GeneratedToken>;
 
-const FinishReasonSchema = z.enum(FINISH_REASONS as [FinishReason, ...FinishReason[]]).openapi({ description: 'length: numChars reached; stop: a stop sequence was generated; deadline: the server ended it at its time limit; budget: the server\'s CPU budget per request was spent (go on with the continuation).' });
+const FinishReasonSchema = z
+  .enum(FINISH_REASONS as [FinishReason, ...FinishReason[]])
+  .openapi({
+    description:
+      "length: numChars reached; stop: a stop sequence was generated; deadline: the server ended it at its time limit; budget: the server's CPU budget per request was spent (go on with the continuation).",
+  });
 
 const BeamSchema = z
   .object({ generated: z.string(), text: z.string(), score: z.number(), logprob: z.number(), finishReason: FinishReasonSchema })
@@ -48,8 +69,16 @@ export const GenerateResponseSchema = z
     author: z.string().optional(),
     logprobs: z.array(GeneratedTokenSchema).optional(),
     beams: z.array(BeamSchema).optional().openapi({ description: 'With beamWidth > 1: the best numReturn beams, best first.' }),
-    continuation: z.string().optional().openapi({ description: 'When the generation ended before a stop sequence (length, deadline, budget; not beam search): send it back as `continuation` to go on exactly where it stopped.' }),
-    timings: z.object({ totalMs: z.number().openapi({ description: 'Wall time from admission (Workers freeze clocks during CPU work, so it reads less there).' }) }),
+    continuation: z
+      .string()
+      .optional()
+      .openapi({
+        description:
+          'When the generation ended before a stop sequence (length, deadline, budget; not beam search): send it back as `continuation` to go on exactly where it stopped.',
+      }),
+    timings: z.object({
+      totalMs: z.number().openapi({ description: 'Wall time from admission (Workers freeze clocks during CPU work, so it reads less there).' }),
+    }),
   })
   .openapi('GenerateResponse') satisfies z.ZodType<GenerateResult, unknown>;
 
@@ -84,8 +113,19 @@ export const ModelInfoSchema = z
     created: z.number().int().openapi({ description: 'When it was trained (Unix seconds; 0 when not recorded).' }),
     owned_by: z.string(),
     name: z.string(),
-    architecture: z.object({ cell: z.enum(CELLS as [string, ...string[]]), numLayers: z.number().int(), hiddenSize: z.number().int(), vocabSize: z.number().int(), input: z.literal('one-hot') }),
-    vocabulary: z.object({ tokens: z.array(z.string()), unkIndex: z.number().int(), preprocessing: z.enum(PREPROCESSINGS as [string, ...string[]]), authors: z.array(z.string()) }),
+    architecture: z.object({
+      cell: z.enum(CELLS as [string, ...string[]]),
+      numLayers: z.number().int(),
+      hiddenSize: z.number().int(),
+      vocabSize: z.number().int(),
+      input: z.literal('one-hot'),
+    }),
+    vocabulary: z.object({
+      tokens: z.array(z.string()),
+      unkIndex: z.number().int(),
+      preprocessing: z.enum(PREPROCESSINGS as [string, ...string[]]),
+      authors: z.array(z.string()),
+    }),
     weights: z.object({ dtype: z.string(), sha256: z.string() }),
     samplePrefix: z.string(),
     training: z.record(z.string(), z.unknown()).nullable(),

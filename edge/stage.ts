@@ -41,7 +41,9 @@ export async function stageModels(modelDir: string, assetsDir = ASSETS_DIR, maxF
     for (const f of files) {
       const size = (await stat(join(dirs[i], f))).size;
       if (size > maxFileBytes) {
-        throw new Error(`MODEL_DIR: ${join(dirs[i], f)} is ${(size / 2 ** 20).toFixed(1)} MiB; a Workers static asset may be at most ${(maxFileBytes / 2 ** 20).toFixed(0)} MiB (export an int8 rendition: deeprnn export --model ${dirs[i]} --dtype int8 --out DIR)`);
+        throw new Error(
+          `MODEL_DIR: ${join(dirs[i], f)} is ${(size / 2 ** 20).toFixed(1)} MiB; a Workers static asset may be at most ${(maxFileBytes / 2 ** 20).toFixed(0)} MiB (export an int8 rendition: deeprnn export --model ${dirs[i]} --dtype int8 --out DIR)`,
+        );
       }
     }
     const folder = String(i);
@@ -63,7 +65,9 @@ async function main(): Promise<void> {
   const modelDir = DEFAULT_MODEL_DIR;
   try {
     const index = await stageModels(modelDir);
-    console.log(`deeprnn: the Worker will serve ${index.models.map((m) => m.name).join(', ')} (from ${modelDir}, copied into ${join(ASSETS_DIR, 'models')}; set MODEL_DIR to serve others)`);
+    console.log(
+      `deeprnn: the Worker will serve ${index.models.map((m) => m.name).join(', ')} (from ${modelDir}, copied into ${join(ASSETS_DIR, 'models')}; set MODEL_DIR to serve others)`,
+    );
   } catch (e) {
     console.error(`deeprnn: cannot stage the models for the Worker: ${(e as Error).message}`);
     process.exit(1);

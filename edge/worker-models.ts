@@ -18,7 +18,10 @@ export interface ModelsIndex {
 export async function fetchStagedModels(fetchAsset: (path: string) => Promise<Response>): Promise<ServedArtifact[]> {
   const get = async (path: string): Promise<Response> => {
     const r = await fetchAsset(path);
-    if (!r.ok) throw new Error(`${path}: HTTP ${r.status}${r.status === 404 ? ' (no models in the assets: start with npm run dev:edge or npm run deploy, which copy MODEL_DIR\'s models there)' : ''}`);
+    if (!r.ok)
+      throw new Error(
+        `${path}: HTTP ${r.status}${r.status === 404 ? " (no models in the assets: start with npm run dev:edge or npm run deploy, which copy MODEL_DIR's models there)" : ''}`,
+      );
     return r;
   };
   const index = (await (await get(`/models/${MODELS_INDEX}`)).json()) as ModelsIndex;

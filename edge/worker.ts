@@ -51,7 +51,14 @@ async function build(env: Env): Promise<OpenAPIHono<AppEnv>> {
   // The fastest build this workerd runs (shared/kernel/kernel.ts generationKernel): the same texts.
   const kernel = await generationKernel({ portable: kernelModule, dot: kernelDotModule, dotAdd: kernelDotAddModule });
   const rows = new IsolateRows(WORKERS_SCHEDULE.capacity);
-  const registry = new ModelRegistry(artifacts.map((a) => servedModel(a, requestScopedEngine(new KernelModel(kernel, a.model), { rows, deadlineMs: WORKERS_SCHEDULE.deadlineMs, ticksPerYield: WORKERS_SCHEDULE.ticksPerYield }))));
+  const registry = new ModelRegistry(
+    artifacts.map((a) =>
+      servedModel(
+        a,
+        requestScopedEngine(new KernelModel(kernel, a.model), { rows, deadlineMs: WORKERS_SCHEDULE.deadlineMs, ticksPerYield: WORKERS_SCHEDULE.ticksPerYield }),
+      ),
+    ),
+  );
   return createApp({
     registry,
     corsOrigins: parseOrigins(env.ALLOWED_ORIGINS),
@@ -76,7 +83,9 @@ export default {
       ready = await (app ??= build(env));
     } catch (e) {
       app = undefined; // a later request tries again (a staging fixed, a binding added)
-      return Response.json(errorBody('model_unavailable', `the Worker cannot serve: ${(e as Error).message}`, { type: errorType(503), param: null }), { status: 503 });
+      return Response.json(errorBody('model_unavailable', `the Worker cannot serve: ${(e as Error).message}`, { type: errorType(503), param: null }), {
+        status: 503,
+      });
     }
     return ready.fetch(request, env, ctx);
   },

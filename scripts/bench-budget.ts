@@ -42,7 +42,20 @@ for (const name of MODELS) {
   const artifact = await readArtifactDir(dir);
   const model = artifact.model;
   const app = (cpuMs?: number) =>
-    createApp({ registry: new ModelRegistry([servedModel(artifact, requestScopedEngine(new KernelModel(kernel, model), { rows: new IsolateRows(WORKERS_SCHEDULE.capacity), deadlineMs: WORKERS_SCHEDULE.deadlineMs, ticksPerYield: WORKERS_SCHEDULE.ticksPerYield }))]), cpuMs, kernelBuild: kernel.build });
+    createApp({
+      registry: new ModelRegistry([
+        servedModel(
+          artifact,
+          requestScopedEngine(new KernelModel(kernel, model), {
+            rows: new IsolateRows(WORKERS_SCHEDULE.capacity),
+            deadlineMs: WORKERS_SCHEDULE.deadlineMs,
+            ticksPerYield: WORKERS_SCHEDULE.ticksPerYield,
+          }),
+        ),
+      ]),
+      cpuMs,
+      kernelBuild: kernel.build,
+    });
   const free = app();
   const send = async (a: ReturnType<typeof app>, body: object) => (await a.request('/v1/generate', post(body))).json() as Promise<GenerateResult>;
   /** Main-thread CPU ms per request, over enough requests for /proc's 10 ms ticks. */
@@ -68,8 +81,13 @@ for (const name of MODELS) {
   const perChar = ((many - one) / 200) * 1000;
   const plan = stepCosts(model, 1, kernel.build);
   emit({
-    kind: 'model', model: name, storage: model.storage, macsPerStep: macsPerStep(model), kernelStepUs: +stepUs.toFixed(1), nsPerMac: +((stepUs * 1000) / macsPerStep(model)).toFixed(4),
-    measured: { charUs: +perChar.toFixed(1), requestUs: +((one - (prefix.length - 1 + 1) * perChar / 1000) * 1000).toFixed(0) },
+    kind: 'model',
+    model: name,
+    storage: model.storage,
+    macsPerStep: macsPerStep(model),
+    kernelStepUs: +stepUs.toFixed(1),
+    nsPerMac: +((stepUs * 1000) / macsPerStep(model)).toFixed(4),
+    measured: { charUs: +perChar.toFixed(1), requestUs: +((one - ((prefix.length - 1 + 1) * perChar) / 1000) * 1000).toFixed(0) },
     planned: { charUs: +plan.charUs.toFixed(1), prefixUs: +plan.prefixUs.toFixed(1), requestUs: +plan.requestUs.toFixed(0) },
   });
   for (const [what, body] of [
@@ -82,11 +100,23 @@ for (const name of MODELS) {
   }
   // The free plan: each slice of a 2,000-character request, and of a 1,000-character prefix.
   const budgeted = app(10);
-  for (const [what, body] of [['2000 characters', { prefix, numChars: 2000, temperature: 0.8, seed: 1 }], ['1000-character prefix', { prefix: 'the time traveller '.repeat(60).slice(0, 1000), numChars: 50, seed: 1 }]] as const) {
+  for (const [what, body] of [
+    ['2000 characters', { prefix, numChars: 2000, temperature: 0.8, seed: 1 }],
+    ['1000-character prefix', { prefix: 'the time traveller '.repeat(60).slice(0, 1000), numChars: 50, seed: 1 }],
+  ] as const) {
     const first = await send(budgeted, body);
     const sliceCpu = await cpuPer(budgeted, body);
     const planned = planBudget(model, 10, [...body.prefix].length - 1, body.numChars, 1, kernel.build);
-    emit({ kind: 'free-plan-slice', model: name, request: what, cpuMsLimit: 10, planned, charsInFirstSlice: first.numChars, finishReason: first.finishReason, measuredCpuMs: +sliceCpu.toFixed(2) });
+    emit({
+      kind: 'free-plan-slice',
+      model: name,
+      request: what,
+      cpuMsLimit: 10,
+      planned,
+      charsInFirstSlice: first.numChars,
+      finishReason: first.finishReason,
+      measuredCpuMs: +sliceCpu.toFixed(2),
+    });
   }
 }
 
@@ -101,7 +131,20 @@ const w0 = performance.now();
 for (let i = 0; i < 20; i++) {
   const model = await decodeArtifact(files);
   const k = await generationKernel(builds);
-  const a = createApp({ registry: new ModelRegistry([servedModel({ model, files }, requestScopedEngine(new KernelModel(k, model), { rows: new IsolateRows(16), deadlineMs: 25_000 }))]), cpuMs: 10, kernelBuild: k.build });
+  const a = createApp({
+    registry: new ModelRegistry([
+      servedModel({ model, files }, requestScopedEngine(new KernelModel(k, model), { rows: new IsolateRows(16), deadlineMs: 25_000 })),
+    ]),
+    cpuMs: 10,
+    kernelBuild: k.build,
+  });
   await (await a.request('/v1/generate', post({ prefix: 'time traveller', numChars: 100, seed: 1 }))).arrayBuffer();
 }
-emit({ kind: 'first-request', model: 'timemachine-deep-lstm-int8', what: 'decode + SHA-256 + compile and choose the kernel build + 100 characters', build: kernel.build, cpuMs: +((mainCpuMs() - t0) / 20).toFixed(1), wallMs: +((performance.now() - w0) / 20).toFixed(1) });
+emit({
+  kind: 'first-request',
+  model: 'timemachine-deep-lstm-int8',
+  what: 'decode + SHA-256 + compile and choose the kernel build + 100 characters',
+  build: kernel.build,
+  cpuMs: +((mainCpuMs() - t0) / 20).toFixed(1),
+  wallMs: +((performance.now() - w0) / 20).toFixed(1),
+});

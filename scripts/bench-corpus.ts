@@ -27,10 +27,22 @@ if (process.argv[2] === '--child') {
   const seconds = (performance.now() - t0) / 1000;
   const chars = corpus.ids[0].length;
   const peak = hwm();
-  console.log(JSON.stringify({ characters: chars, vocabulary: corpus.vocab.size, loadSeconds: +seconds.toFixed(2), peakRssMB: Math.round(peak / 2 ** 20), bytesPerCharacter: +((peak - before) / chars).toFixed(2), startRssMB: Math.round(before / 2 ** 20) }));
+  console.log(
+    JSON.stringify({
+      characters: chars,
+      vocabulary: corpus.vocab.size,
+      loadSeconds: +seconds.toFixed(2),
+      peakRssMB: Math.round(peak / 2 ** 20),
+      bytesPerCharacter: +((peak - before) / chars).toFixed(2),
+      startRssMB: Math.round(before / 2 ** 20),
+    }),
+  );
 } else {
   const root = fileURLToPath(new URL('..', import.meta.url));
-  const books = [join(root, 'data/timemachine.txt'), ...(await readdir(join(root, 'data/corpora'))).filter((f) => f.endsWith('.txt')).map((f) => join(root, 'data/corpora', f))];
+  const books = [
+    join(root, 'data/timemachine.txt'),
+    ...(await readdir(join(root, 'data/corpora'))).filter((f) => f.endsWith('.txt')).map((f) => join(root, 'data/corpora', f)),
+  ];
   const text = Buffer.concat(await Promise.all(books.map((b) => readFile(b))));
   for (const mb of (process.env.SIZES_MB ?? '3,50,200').split(',').map(Number)) {
     const path = join(tmpdir(), `deeprnn-corpus-${mb}mb.txt`);

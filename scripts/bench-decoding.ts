@@ -48,7 +48,17 @@ const decoders: [string, object][] = [
   ['sampling T=0.8, top-k 20', { temperature: 0.8, topK: 20 }],
   ['sampling T=1', { temperature: 1 }],
 ];
-console.log(JSON.stringify({ kind: 'setup', model: model.name, storage: model.storage, prefixes: prefixes.length, numChars: 200, heldOutCharacters: heldOut.length, date: new Date().toISOString() }));
+console.log(
+  JSON.stringify({
+    kind: 'setup',
+    model: model.name,
+    storage: model.storage,
+    prefixes: prefixes.length,
+    numChars: 200,
+    heldOutCharacters: heldOut.length,
+    date: new Date().toISOString(),
+  }),
+);
 for (const [name, options] of decoders) {
   let logprob = 0;
   let chars = 0;
@@ -59,10 +69,21 @@ for (const [name, options] of decoders) {
     const r = predict(model, { prefix, numChars: 200, seed: i, ...options }, km);
     // Every output scored the same way, by the model's own distribution (sampling's reported
     // log-probabilities are those of its filtered distribution).
-    logprob += score(loaded, { text: r.text }).chars.slice(-r.numChars).reduce((s, c) => s + (c.logprob ?? 0), 0);
+    logprob += score(loaded, { text: r.text })
+      .chars.slice(-r.numChars)
+      .reduce((s, c) => s + (c.logprob ?? 0), 0);
     chars += r.numChars;
     if (loops(r.generated)) looped++;
     variety += distinct4(r.generated);
   }
-  console.log(JSON.stringify({ kind: 'decoder', decoder: name, meanLogprobPerChar: +(logprob / chars).toFixed(4), loopingOutputs: `${looped}/${prefixes.length}`, distinct4grams: +(variety / prefixes.length).toFixed(3), msPerOutput: +((performance.now() - t0) / prefixes.length).toFixed(1) }));
+  console.log(
+    JSON.stringify({
+      kind: 'decoder',
+      decoder: name,
+      meanLogprobPerChar: +(logprob / chars).toFixed(4),
+      loopingOutputs: `${looped}/${prefixes.length}`,
+      distinct4grams: +(variety / prefixes.length).toFixed(3),
+      msPerOutput: +((performance.now() - t0) / prefixes.length).toFixed(1),
+    }),
+  );
 }

@@ -38,14 +38,26 @@ for (const f of await readdir(out)) {
   gzip += gzipSync(b, { level: 9 }).length;
 }
 await rm(out, { recursive: true, force: true });
-emit({ kind: 'bundle', files: 'worker.js + kernel.wasm', bytes, gzipBytes: gzip, wranglerSays: /Total Upload: ([^\n]+)/.exec(dry.stdout)?.[1] ?? null, modelWeightsBytes: weights });
+emit({
+  kind: 'bundle',
+  files: 'worker.js + kernel.wasm',
+  bytes,
+  gzipBytes: gzip,
+  wranglerSays: /Total Upload: ([^\n]+)/.exec(dry.stdout)?.[1] ?? null,
+  modelWeightsBytes: weights,
+});
 
 // wrangler dev: wait until it accepts connections, then time the first requests.
-const child = spawn(process.execPath, ['--import', 'tsx', ...edge(['dev', '--port', String(PORT), '--ip', '127.0.0.1', '--log-level', 'error'])], { cwd: ROOT, env, stdio: 'ignore' });
-const listening = async () => new Promise<boolean>((resolve) => {
-  const s = connect(PORT, '127.0.0.1', () => (s.destroy(), resolve(true)));
-  s.on('error', () => resolve(false));
+const child = spawn(process.execPath, ['--import', 'tsx', ...edge(['dev', '--port', String(PORT), '--ip', '127.0.0.1', '--log-level', 'error'])], {
+  cwd: ROOT,
+  env,
+  stdio: 'ignore',
 });
+const listening = async () =>
+  new Promise<boolean>((resolve) => {
+    const s = connect(PORT, '127.0.0.1', () => (s.destroy(), resolve(true)));
+    s.on('error', () => resolve(false));
+  });
 try {
   const t0 = performance.now();
   while (!(await listening())) {
@@ -62,7 +74,11 @@ try {
   const first = await time('/healthz');
   const second = await time('/healthz');
   const name = ((await (await fetch(`http://127.0.0.1:${PORT}/v1/models`)).json()) as { data: { id: string }[] }).data.map((m) => m.id);
-  const gen = await time('/v1/generate', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ prefix: 'The ', numChars: 100, seed: 1 }) });
+  const gen = await time('/v1/generate', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ prefix: 'The ', numChars: 100, seed: 1 }),
+  });
   emit({ kind: 'wrangler-dev', listenMs: +listenMs.toFixed(0), firstRequest: first, secondRequest: second, firstGenerate100: gen, models: name });
 } finally {
   child.kill('SIGTERM');

@@ -32,7 +32,10 @@ const cores = availableParallelism();
 emit({ kind: 'machine', cpu: cpus()[0]?.model ?? 'unknown', cores, node: process.version, date: new Date().toISOString(), seconds: SECONDS });
 
 /** tokens/s: the last window's figure (its epoch so far), and the epochs' own. */
-const rate = (ps: TrainProgress[]) => ({ tokensPerSecond: ps.filter((p) => p.kind === 'window').at(-1)?.tokensPerSecond ?? null, epochs: ps.filter((p) => p.kind === 'epoch').map((p) => p.tokensPerSecond) });
+const rate = (ps: TrainProgress[]) => ({
+  tokensPerSecond: ps.filter((p) => p.kind === 'window').at(-1)?.tokensPerSecond ?? null,
+  epochs: ps.filter((p) => p.kind === 'epoch').map((p) => p.tokensPerSecond),
+});
 
 for (const threads of [1, cores]) {
   const ps: TrainProgress[] = [];
@@ -56,32 +59,47 @@ window.benchTfjs = async (backend, seconds) => {
   while (performance.now() - t0 < seconds * 1000) { await e.forwardBackward(x, y); e.clipGradients(1); e.step(0.001); n++; }
   return Math.round((n * 32 * 35) / ((performance.now() - t0) / 1000));
 };`,
-    resolveDir: ROOT, loader: 'ts',
+    resolveDir: ROOT,
+    loader: 'ts',
   },
-  bundle: true, format: 'esm', platform: 'browser', write: false, logLevel: 'error',
-  plugins: [{
-    name: 'no-node',
-    setup(b) {
-      b.onResolve({ filter: /^node:/ }, () => ({ path: 'stub', namespace: 'stub' }));
-      b.onLoad({ filter: /.*/, namespace: 'stub' }, () => ({ contents: 'export const existsSync = () => false, readdirSync = () => [];' }));
+  bundle: true,
+  format: 'esm',
+  platform: 'browser',
+  write: false,
+  logLevel: 'error',
+  plugins: [
+    {
+      name: 'no-node',
+      setup(b) {
+        b.onResolve({ filter: /^node:/ }, () => ({ path: 'stub', namespace: 'stub' }));
+        b.onLoad({ filter: /.*/, namespace: 'stub' }, () => ({ contents: 'export const existsSync = () => false, readdirSync = () => [];' }));
+      },
     },
-  }],
+  ],
 });
 const tfjsWasm = async (name: string) => readFile(`${ROOT}node_modules/@tensorflow/tfjs-backend-wasm/dist/${name}`);
-const page = () => `<!doctype html><script type="module">import * as d from '${server.url}/static/deeprnn.js'; window.deeprnn = d; document.body.dataset.ready = '1';</script><body></body>`;
+const page = () =>
+  `<!doctype html><script type="module">import * as d from '${server.url}/static/deeprnn.js'; window.deeprnn = d; document.body.dataset.ready = '1';</script><body></body>`;
 const pages = createServer(async (req, res) => {
   const coi = { 'cross-origin-opener-policy': 'same-origin', 'cross-origin-embedder-policy': 'require-corp' };
   if (req.url === '/isolated') return void res.writeHead(200, { 'content-type': 'text/html', ...coi }).end(page());
-  if (req.url === '/tfjs') return void res.writeHead(200, { 'content-type': 'text/html' }).end('<!doctype html><script type="module" src="/tfjs.js"></script><body></body>');
+  if (req.url === '/tfjs')
+    return void res.writeHead(200, { 'content-type': 'text/html' }).end('<!doctype html><script type="module" src="/tfjs.js"></script><body></body>');
   if (req.url === '/tfjs.js') return void res.writeHead(200, { 'content-type': 'text/javascript' }).end(tfjsBundle.outputFiles[0].text);
   if (req.url?.startsWith('/tfjs/')) return void res.writeHead(200, { 'content-type': 'application/wasm' }).end(await tfjsWasm(req.url.slice(6)));
   res.writeHead(200, { 'content-type': 'text/html' }).end(page());
 });
 await new Promise<void>((r) => pages.listen(0, '127.0.0.1', () => r()));
 const base = `http://localhost:${(pages.address() as { port: number }).port}`;
-const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'] });
+const browser = await chromium.launch({
+  executablePath: '/usr/bin/chromium',
+  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+});
 try {
-  for (const [path, threads] of [['/', 1], ['/isolated', cores]] as const) {
+  for (const [path, threads] of [
+    ['/', 1],
+    ['/isolated', cores],
+  ] as const) {
     const p = await browser.newPage();
     await p.goto(base + path);
     await p.waitForFunction(() => document.body.dataset.ready === '1');
@@ -103,7 +121,15 @@ try {
     const host = { kernel: await loadKernelNode('fastest'), evalKernel: await loadKernelNode('simd'), cores, spawn: nodeHelpers, sha256: nodeSha256 };
     const node = await startTraining(input, host).result;
     const best = (records: { validationPerplexity: number | null }[]) => Math.min(...records.map((r) => r.validationPerplexity ?? Infinity));
-    emit({ kind: 'quality', where: 'Node', corpus: qualityFile, minutes, threads: cores, epochs: node.records.at(-1)?.epoch, bestValidationPerplexity: +best(node.records).toFixed(4) });
+    emit({
+      kind: 'quality',
+      where: 'Node',
+      corpus: qualityFile,
+      minutes,
+      threads: cores,
+      epochs: node.records.at(-1)?.epoch,
+      bestValidationPerplexity: +best(node.records).toFixed(4),
+    });
     const p = await browser.newPage();
     await p.goto(base + '/isolated');
     await p.waitForFunction(() => document.body.dataset.ready === '1');
@@ -112,7 +138,15 @@ try {
       const { modelJson } = await run.result;
       return JSON.parse(modelJson).training;
     })()`)) as { epochs: number; validationPerplexity: number };
-    emit({ kind: 'quality', where: 'Chromium, train() (cross-origin isolated)', corpus: qualityFile, minutes, threads: cores, epochs: r.epochs, bestValidationPerplexity: r.validationPerplexity });
+    emit({
+      kind: 'quality',
+      where: 'Chromium, train() (cross-origin isolated)',
+      corpus: qualityFile,
+      minutes,
+      threads: cores,
+      epochs: r.epochs,
+      bestValidationPerplexity: r.validationPerplexity,
+    });
     await p.close();
   }
   for (const backend of ['wasm', 'cpu']) {

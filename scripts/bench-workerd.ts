@@ -24,19 +24,44 @@ emit({ kind: 'machine', cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length
 const tmp = await mkdtemp(join(tmpdir(), 'deeprnn-bench-workerd-'));
 const int16 = join(tmp, 'timemachine-deep-lstm-int16');
 await writeModelDir(int16, await readModelDir(join(ROOT, 'models/timemachine-deep-lstm')), 'int8', 16);
-const dirs = process.env.BENCH_WORKERD_MODELS?.split(',') ?? [join(ROOT, 'models/timemachine-deep-lstm-int8'), int16, join(ROOT, 'models/timemachine-deep-lstm')];
+const dirs = process.env.BENCH_WORKERD_MODELS?.split(',') ?? [
+  join(ROOT, 'models/timemachine-deep-lstm-int8'),
+  int16,
+  join(ROOT, 'models/timemachine-deep-lstm'),
+];
 
 try {
   for (const dir of dirs) {
     const port = await freePort();
-    const child = spawn(process.execPath, [join(ROOT, 'node_modules/wrangler/bin/wrangler.js'), 'dev', '--port', String(port), '--ip', '127.0.0.1', '--log-level', 'error', '--var', 'CPU_MS:300000'], {
-      cwd: ROOT, env: { ...process.env, MODEL_DIR: dir, WRANGLER_SEND_METRICS: 'false', CLOUDFLARE_CF_FETCH_ENABLED: 'false' }, stdio: 'ignore', detached: true,
-    });
+    const child = spawn(
+      process.execPath,
+      [
+        join(ROOT, 'node_modules/wrangler/bin/wrangler.js'),
+        'dev',
+        '--port',
+        String(port),
+        '--ip',
+        '127.0.0.1',
+        '--log-level',
+        'error',
+        '--var',
+        'CPU_MS:300000',
+      ],
+      {
+        cwd: ROOT,
+        env: { ...process.env, MODEL_DIR: dir, WRANGLER_SEND_METRICS: 'false', CLOUDFLARE_CF_FETCH_ENABLED: 'false' },
+        stdio: 'ignore',
+        detached: true,
+      },
+    );
     const url = `http://127.0.0.1:${port}`;
     try {
       let health: { engine?: string } | null = null;
       for (let i = 0; i < 120 && !health; i++) {
-        health = await fetch(`${url}/healthz`).then((r) => (r.ok ? r.json() : null), () => null);
+        health = await fetch(`${url}/healthz`).then(
+          (r) => (r.ok ? r.json() : null),
+          () => null,
+        );
         if (!health) await new Promise((r) => setTimeout(r, 500));
       }
       if (!health?.engine) throw new Error(`wrangler dev did not start for ${dir}`);
@@ -44,7 +69,9 @@ try {
         const body = JSON.stringify({ prefix: 'time traveller', numChars, temperature: 0.8, seed: 1 });
         const once = async () => {
           const t = performance.now();
-          const r = (await (await fetch(`${url}/v1/generate`, { method: 'POST', headers: { 'content-type': 'application/json' }, body })).json()) as { numChars?: number };
+          const r = (await (await fetch(`${url}/v1/generate`, { method: 'POST', headers: { 'content-type': 'application/json' }, body })).json()) as {
+            numChars?: number;
+          };
           if (r.numChars !== numChars) throw new Error(`unexpected answer: ${JSON.stringify(r).slice(0, 200)}`);
           return performance.now() - t;
         };
@@ -59,9 +86,16 @@ try {
       const build = /\((kernel[\w-]*\.wasm)\)$/.exec(health.engine)?.[1] as Kernel['build'] | undefined;
       const plan = stepCosts(model, 1, build);
       emit({
-        kind: 'workerd', model: model.name, storage: model.storage, stateBits: model.stateBits ?? null, engine: health.engine,
-        microsecondsPerChar: +(((long - short) / 1999) * 1000).toFixed(1), request2000Ms: +long.toFixed(1), request1Ms: +short.toFixed(1),
-        plannedCharUs: +plan.charUs.toFixed(1), plannedCharUsBeforeMargin: +(plan.charUs / COST.slowerCpu).toFixed(1),
+        kind: 'workerd',
+        model: model.name,
+        storage: model.storage,
+        stateBits: model.stateBits ?? null,
+        engine: health.engine,
+        microsecondsPerChar: +(((long - short) / 1999) * 1000).toFixed(1),
+        request2000Ms: +long.toFixed(1),
+        request1Ms: +short.toFixed(1),
+        plannedCharUs: +plan.charUs.toFixed(1),
+        plannedCharUsBeforeMargin: +(plan.charUs / COST.slowerCpu).toFixed(1),
       });
     } finally {
       try {

@@ -29,9 +29,21 @@ await build({
   platform: 'neutral',
   target: 'es2022',
   logLevel: 'warning',
-  define: { __DEEPRNN_KERNEL_BASE64__: JSON.stringify(kernel.toString('base64')), __DEEPRNN_KERNEL_DOT_BASE64__: JSON.stringify(dotKernel.toString('base64')), __DEEPRNN_KERNEL_DOTADD_BASE64__: JSON.stringify(dotAddKernel.toString('base64')) },
+  define: {
+    __DEEPRNN_KERNEL_BASE64__: JSON.stringify(kernel.toString('base64')),
+    __DEEPRNN_KERNEL_DOT_BASE64__: JSON.stringify(dotKernel.toString('base64')),
+    __DEEPRNN_KERNEL_DOTADD_BASE64__: JSON.stringify(dotAddKernel.toString('base64')),
+  },
 });
-await build({ entryPoints: [join(root, 'shared/ai-sdk.ts')], outfile: join(dist, 'ai-sdk.js'), bundle: true, format: 'esm', platform: 'neutral', target: 'es2022', logLevel: 'warning' });
+await build({
+  entryPoints: [join(root, 'shared/ai-sdk.ts')],
+  outfile: join(dist, 'ai-sdk.js'),
+  bundle: true,
+  format: 'esm',
+  platform: 'neutral',
+  target: 'es2022',
+  logLevel: 'warning',
+});
 // The element's module, and the chunks it loads on demand (the chart), beside it.
 const statics = join(root, 'build/web/static');
 for (const f of await readdir(statics)) if (f.endsWith('.js')) await copyFile(join(statics, f), join(dist, f === 'deeprnn.js' ? 'web.js' : f));

@@ -20,7 +20,11 @@ const wrangler = fileURLToPath(new URL('../node_modules/wrangler/bin/wrangler.js
 const child = spawn(process.execPath, [wrangler, command, ...args], {
   stdio: 'inherit',
   detached: true, // its own process group: a signal reaches wrangler and workerd alike
-  env: { ...process.env, WRANGLER_SEND_METRICS: process.env.WRANGLER_SEND_METRICS ?? 'false', CLOUDFLARE_CF_FETCH_ENABLED: process.env.CLOUDFLARE_CF_FETCH_ENABLED ?? 'false' },
+  env: {
+    ...process.env,
+    WRANGLER_SEND_METRICS: process.env.WRANGLER_SEND_METRICS ?? 'false',
+    CLOUDFLARE_CF_FETCH_ENABLED: process.env.CLOUDFLARE_CF_FETCH_ENABLED ?? 'false',
+  },
 });
 const group = (signal: NodeJS.Signals) => {
   try {

@@ -17,7 +17,15 @@
  * `providerMetadata.deeprnn`. A server's CPU-budget slices are followed, as one text.
  */
 import type {
-  LanguageModelV3, LanguageModelV3CallOptions, LanguageModelV3FinishReason, LanguageModelV3GenerateResult, LanguageModelV3Prompt, LanguageModelV3StreamPart, LanguageModelV3StreamResult, LanguageModelV3Usage, SharedV3Warning,
+  LanguageModelV3,
+  LanguageModelV3CallOptions,
+  LanguageModelV3FinishReason,
+  LanguageModelV3GenerateResult,
+  LanguageModelV3Prompt,
+  LanguageModelV3StreamPart,
+  LanguageModelV3StreamResult,
+  LanguageModelV3Usage,
+  SharedV3Warning,
 } from '@ai-sdk/provider';
 import { DEFAULT_NUM_CHARS, type GeneratedToken, type GenerateRequest, type GenerateResult } from './contract.ts';
 import { OptionError } from './errors.ts';
@@ -66,17 +74,27 @@ export function promptText(prompt: LanguageModelV3Prompt, warnings: SharedV3Warn
     }
     for (const part of message.content) {
       if (part.type === 'text') text += part.text;
-      else warnings.push({ type: 'unsupported', feature: `${part.type} parts in the prompt`, details: 'a character model reads text only; the part was left out' });
+      else
+        warnings.push({
+          type: 'unsupported',
+          feature: `${part.type} parts in the prompt`,
+          details: 'a character model reads text only; the part was left out',
+        });
     }
   }
   return text;
 }
 
 /** The SDK's call options → a generation request of the contract, and what was left out. */
-export function requestOf(options: LanguageModelV3CallOptions, modelId: string | undefined): { request: Partial<GenerateRequest>; warnings: SharedV3Warning[] } {
+export function requestOf(
+  options: LanguageModelV3CallOptions,
+  modelId: string | undefined,
+): { request: Partial<GenerateRequest>; warnings: SharedV3Warning[] } {
   const warnings: SharedV3Warning[] = [];
   const own = (options.providerOptions?.deeprnn ?? {}) as DeeprnnCallOptions;
-  for (const key of Object.keys(own)) if (!['logprobs', 'author', 'continuation'].includes(key)) throw new OptionError(`providerOptions.deeprnn.${key} is not an option (options: logprobs, author, continuation)`);
+  for (const key of Object.keys(own))
+    if (!['logprobs', 'author', 'continuation'].includes(key))
+      throw new OptionError(`providerOptions.deeprnn.${key} is not an option (options: logprobs, author, continuation)`);
   const prompt = promptText(options.prompt, warnings);
   const request: Partial<GenerateRequest> = {};
   if (modelId !== undefined) request.model = modelId;
@@ -95,11 +113,15 @@ export function requestOf(options: LanguageModelV3CallOptions, modelId: string |
     if (own.logprobs !== undefined) request.logprobs = own.logprobs;
     if (own.author !== undefined) request.author = own.author;
   }
-  for (const [feature, value] of [['presencePenalty', options.presencePenalty], ['frequencyPenalty', options.frequencyPenalty]] as const) {
+  for (const [feature, value] of [
+    ['presencePenalty', options.presencePenalty],
+    ['frequencyPenalty', options.frequencyPenalty],
+  ] as const) {
     if (value !== undefined && value !== 0) warnings.push({ type: 'unsupported', feature, details: 'use temperature, topP, topK or stopSequences' });
   }
   if (options.tools?.length) warnings.push({ type: 'unsupported', feature: 'tools', details: 'a character model has no tool calls' });
-  if (options.responseFormat?.type === 'json') warnings.push({ type: 'unsupported', feature: 'responseFormat json', details: 'a character model writes free text' });
+  if (options.responseFormat?.type === 'json')
+    warnings.push({ type: 'unsupported', feature: 'responseFormat json', details: 'a character model writes free text' });
   return { request, warnings };
 }
 
@@ -108,13 +130,23 @@ export const finishReasonOf = (r: GenerateResult['finishReason']): LanguageModel
 
 function usageOf(prefix: string, r: GenerateResult): LanguageModelV3Usage {
   const input = [...prefix].length;
-  return { inputTokens: { total: input, noCache: input, cacheRead: undefined, cacheWrite: undefined }, outputTokens: { total: r.numChars, text: r.numChars, reasoning: undefined } };
+  return {
+    inputTokens: { total: input, noCache: input, cacheRead: undefined, cacheWrite: undefined },
+    outputTokens: { total: r.numChars, text: r.numChars, reasoning: undefined },
+  };
 }
 
 function metadataOf(r: GenerateResult): { deeprnn: { [k: string]: JsonValue | undefined } } {
   const m: { [k: string]: JsonValue | undefined } = { model: r.model, seed: r.seed, finishReason: r.finishReason };
   if (r.continuation !== undefined) m.continuation = r.continuation;
-  if (r.logprobs !== undefined) m.logprobs = r.logprobs.map((t): JsonValue => ({ text: t.text, ...(t.logprob !== undefined ? { logprob: t.logprob } : {}), ...(t.top ? { top: t.top.map((a) => ({ text: a.text, logprob: a.logprob })) } : {}) }));
+  if (r.logprobs !== undefined)
+    m.logprobs = r.logprobs.map(
+      (t): JsonValue => ({
+        text: t.text,
+        ...(t.logprob !== undefined ? { logprob: t.logprob } : {}),
+        ...(t.top ? { top: t.top.map((a) => ({ text: a.text, logprob: a.logprob })) } : {}),
+      }),
+    );
   return { deeprnn: m };
 }
 
@@ -132,7 +164,8 @@ function serverBackend(s: DeeprnnProviderSettings & { baseURL: string }): Backen
 function inProcessBackend(m: InProcessModel): Backend {
   return {
     async run(request, signal, onTokens) {
-      if (request.model !== undefined && request.model !== m.model.name) throw new OptionError(`model must be ${m.model.name} (the model this provider was given), got ${JSON.stringify(request.model)}`);
+      if (request.model !== undefined && request.model !== m.model.name)
+        throw new OptionError(`model must be ${m.model.name} (the model this provider was given), got ${JSON.stringify(request.model)}`);
       const { model: _, ...rest } = request;
       // The library's stream; a stop or a failing consumer is thrown into it, so its rows go back to the pool.
       const tokens = stream(m, rest);
@@ -206,7 +239,8 @@ class DeeprnnLanguageModel implements LanguageModelV3 {
 
 /** A provider for the AI SDK over a deeprnn server (`baseURL`) or a model loaded in this process (`model`). */
 export function createDeeprnn(settings: DeeprnnProviderSettings): DeeprnnProvider {
-  if ((settings.baseURL === undefined) === (settings.model === undefined)) throw new OptionError('createDeeprnn needs exactly one of baseURL (a deeprnn server) and model (a model loaded with loadModel)');
+  if ((settings.baseURL === undefined) === (settings.model === undefined))
+    throw new OptionError('createDeeprnn needs exactly one of baseURL (a deeprnn server) and model (a model loaded with loadModel)');
   const backend = settings.model ? inProcessBackend(settings.model) : serverBackend({ ...settings, baseURL: settings.baseURL! });
   const languageModel = (modelId?: string): LanguageModelV3 => {
     const name = modelId ?? settings.model?.model.name;
@@ -214,4 +248,3 @@ export function createDeeprnn(settings: DeeprnnProviderSettings): DeeprnnProvide
   };
   return Object.assign((modelId?: string) => languageModel(modelId), { languageModel });
 }
-

@@ -5,7 +5,18 @@
  */
 import { ArtifactError } from './errors.ts';
 import { fromFloat16Bits, toFloat16Bits } from './float16.ts';
-import { CELLS, numElements, STATE_BITS, tensorSpecs, type Architecture, type Cell, type Model, type Params, type StateBits, type TrainingRecord } from './model.ts';
+import {
+  CELLS,
+  numElements,
+  STATE_BITS,
+  tensorSpecs,
+  type Architecture,
+  type Cell,
+  type Model,
+  type Params,
+  type StateBits,
+  type TrainingRecord,
+} from './model.ts';
 import { PREPROCESSINGS, type Preprocessing } from './text.ts';
 import { Vocab } from './vocab.ts';
 
@@ -42,7 +53,10 @@ export const MAX_INT8_COLUMNS = 2064;
 
 function checkInt8(arch: Architecture): void {
   if (arch.hiddenSize > MAX_INT8_COLUMNS) {
-    throw new ArtifactError('int8_too_wide', `int8 weights support hidden sizes up to ${MAX_INT8_COLUMNS} (their products must sum exactly in 32-bit integers); this model has ${arch.hiddenSize}: keep it in float32 or float16`);
+    throw new ArtifactError(
+      'int8_too_wide',
+      `int8 weights support hidden sizes up to ${MAX_INT8_COLUMNS} (their products must sum exactly in 32-bit integers); this model has ${arch.hiddenSize}: keep it in float32 or float16`,
+    );
   }
 }
 
@@ -112,7 +126,11 @@ export async function sha256Hex(bytes: Uint8Array): Promise<string> {
 }
 
 /** Model → the two files of an artifact. */
-export async function encodeArtifact(model: Model, dtype: WeightsDtype = 'float32', stateBits: StateBits = 16): Promise<{ modelJson: string; weights: Uint8Array }> {
+export async function encodeArtifact(
+  model: Model,
+  dtype: WeightsDtype = 'float32',
+  stateBits: StateBits = 16,
+): Promise<{ modelJson: string; weights: Uint8Array }> {
   if (dtype === 'int8') checkInt8(model.arch);
   if (stateBits !== 16 && dtype !== 'int8') throw new ArtifactError('bad_state_bits', `stateBits ${stateBits} applies to int8 weights, not ${dtype}`);
   const specs = tensorSpecs(model.arch);
@@ -153,7 +171,10 @@ export async function decodeArtifact(files: ArtifactFiles): Promise<Model> {
   }
   const digest = await sha256Hex(bytes);
   if (digest !== w.sha256) {
-    throw new ArtifactError('weights_hash_mismatch', `weights.bin SHA-256 is ${digest}, model.json says ${w.sha256}: the file is corrupt or belongs to another model`);
+    throw new ArtifactError(
+      'weights_hash_mismatch',
+      `weights.bin SHA-256 is ${digest}, model.json says ${w.sha256}: the file is corrupt or belongs to another model`,
+    );
   }
   if (w.dtype === 'int8') checkInt8(json.architecture);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -163,13 +184,24 @@ export async function decodeArtifact(files: ArtifactFiles): Promise<Model> {
     checkFinite(t.name, params[t.name]);
   }
   const v = json.vocabulary;
-  return { name: json.name, arch: json.architecture, vocab: new Vocab(v.tokens, v.unkIndex), preprocessing: v.preprocessing, params, training: json.training, storage: w.dtype, ...(w.stateBits === 7 ? { stateBits: 7 as const } : {}), weightsSha256: digest };
+  return {
+    name: json.name,
+    arch: json.architecture,
+    vocab: new Vocab(v.tokens, v.unkIndex),
+    preprocessing: v.preprocessing,
+    params,
+    training: json.training,
+    storage: w.dtype,
+    ...(w.stateBits === 7 ? { stateBits: 7 as const } : {}),
+    weightsSha256: digest,
+  };
 }
 
 /** NaN or ±Inf weights make a model that loads and prints garbage: refuse it, naming the tensor. */
 function checkFinite(name: string, data: Float32Array): void {
   for (let i = 0; i < data.length; i++) {
-    if (!Number.isFinite(data[i])) throw new ArtifactError('non_finite_weights', `${name}[${i}] is ${data[i]}: the weights are not all finite numbers (a diverged or damaged model)`);
+    if (!Number.isFinite(data[i]))
+      throw new ArtifactError('non_finite_weights', `${name}[${i}] is ${data[i]}: the weights are not all finite numbers (a diverged or damaged model)`);
   }
 }
 
@@ -186,7 +218,8 @@ function obj(v: unknown, path: string): Record<string, unknown> {
   return v;
 }
 function int(v: unknown, path: string, min: number, max = Number.MAX_SAFE_INTEGER): number {
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) fail('bad_model_json', `${path} must be an integer in [${min}, ${max}], got ${JSON.stringify(v)}`);
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max)
+    fail('bad_model_json', `${path} must be an integer in [${min}, ${max}], got ${JSON.stringify(v)}`);
   return v;
 }
 function oneOf<T extends string | number>(v: unknown, path: string, allowed: readonly T[]): T {
@@ -211,7 +244,8 @@ export function parseModelJson(input: unknown): ModelJson {
   }
   const root = obj(raw, 'the document');
   if (root.format !== FORMAT_NAME) fail('bad_format', `format must be "${FORMAT_NAME}", got ${JSON.stringify(root.format)}`);
-  if (root.version !== FORMAT_VERSION) fail('unsupported_version', `version ${JSON.stringify(root.version)} is not supported (this build reads version ${FORMAT_VERSION})`);
+  if (root.version !== FORMAT_VERSION)
+    fail('unsupported_version', `version ${JSON.stringify(root.version)} is not supported (this build reads version ${FORMAT_VERSION})`);
   const name = typeof root.name === 'string' && root.name.length > 0 ? root.name : fail('bad_model_json', 'name must be a non-empty string');
 
   const a = obj(root.architecture, 'architecture');
@@ -224,7 +258,8 @@ export function parseModelJson(input: unknown): ModelJson {
   };
 
   const v = obj(root.vocabulary, 'vocabulary');
-  if (!Array.isArray(v.tokens) || !v.tokens.every((t) => typeof t === 'string' && t.length > 0)) fail('bad_vocabulary', 'vocabulary.tokens must be an array of non-empty strings');
+  if (!Array.isArray(v.tokens) || !v.tokens.every((t) => typeof t === 'string' && t.length > 0))
+    fail('bad_vocabulary', 'vocabulary.tokens must be an array of non-empty strings');
   const tokens = v.tokens as string[];
   if (tokens.length !== arch.vocabSize) fail('vocab_size_mismatch', `vocabulary has ${tokens.length} tokens but architecture.vocabSize is ${arch.vocabSize}`);
   const unkIndex = int(v.unkIndex, 'vocabulary.unkIndex', 0, tokens.length - 1);
@@ -234,10 +269,12 @@ export function parseModelJson(input: unknown): ModelJson {
   if (w.file !== WEIGHTS_BIN) fail('bad_model_json', `weights.file must be "${WEIGHTS_BIN}"`);
   const dtype = oneOf<WeightsDtype>(w.dtype, 'weights.dtype', WEIGHTS_DTYPES);
   const byteLength = int(w.byteLength, 'weights.byteLength', 0);
-  const sha256 = typeof w.sha256 === 'string' && /^[0-9a-f]{64}$/.test(w.sha256) ? w.sha256 : fail('bad_model_json', 'weights.sha256 must be 64 lower-case hex digits');
+  const sha256 =
+    typeof w.sha256 === 'string' && /^[0-9a-f]{64}$/.test(w.sha256) ? w.sha256 : fail('bad_model_json', 'weights.sha256 must be 64 lower-case hex digits');
   const entries: unknown[] = Array.isArray(w.tensors) ? w.tensors : fail('bad_model_json', 'weights.tensors must be an array');
   const expected = tensorSpecs(arch);
-  if (entries.length !== expected.length) fail('tensor_mismatch', `weights.tensors has ${entries.length} entries; a ${arch.numLayers}-layer ${arch.cell} needs ${expected.length}`);
+  if (entries.length !== expected.length)
+    fail('tensor_mismatch', `weights.tensors has ${entries.length} entries; a ${arch.numLayers}-layer ${arch.cell} needs ${expected.length}`);
   let offset = 0;
   const tensors: TensorEntry[] = expected.map((spec, i) => {
     const t = obj(entries[i], `weights.tensors[${i}]`);
@@ -246,7 +283,11 @@ export function parseModelJson(input: unknown): ModelJson {
     if (!Array.isArray(shape) || shape.length !== spec.shape.length || shape.some((d, j) => d !== spec.shape[j])) {
       fail('tensor_shape_mismatch', `${spec.name} has shape ${JSON.stringify(shape)}; the architecture needs [${spec.shape.join(', ')}]`);
     }
-    if (t.offset !== offset) fail('tensor_mismatch', `${spec.name} starts at byte ${JSON.stringify(t.offset)}, expected ${offset} (tensors are stored back to back in state_dict order)`);
+    if (t.offset !== offset)
+      fail(
+        'tensor_mismatch',
+        `${spec.name} starts at byte ${JSON.stringify(t.offset)}, expected ${offset} (tensors are stored back to back in state_dict order)`,
+      );
     offset += tensorByteLength(spec.shape, dtype);
     return { name: spec.name, shape: spec.shape, offset: t.offset };
   });

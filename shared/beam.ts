@@ -33,7 +33,6 @@ interface Finished {
   reason: FinishReason;
 }
 
-
 class BeamJob implements DecodeJob {
   readonly rows: number;
   readonly prefill: number[];
@@ -100,7 +99,13 @@ class BeamJob implements DecodeJob {
         top = tops.get(c.beam)!;
       }
       const node: Node = {
-        parent, id: emit ? c.id : (this.g.author?.id ?? c.id), emit, logprob: c.lp, top, sum: c.sum, len: parent.len + (emit ? 1 : 0),
+        parent,
+        id: emit ? c.id : (this.g.author?.id ?? c.id),
+        emit,
+        logprob: c.lp,
+        top,
+        sum: c.sum,
+        len: parent.len + (emit ? 1 : 0),
         tail: emit ? (parent.tail + vocab.tokens[c.id]).slice(-TAIL_CHARS) : parent.tail,
       };
       if (emit && this.g.stop.some((s) => node.tail.endsWith(s) && node.len >= [...s].length)) this.setAside(node, 'stop');
@@ -164,14 +169,23 @@ class BeamJob implements DecodeJob {
   result(timings: { totalMs: number }): GenerateResult {
     const ranked = this.ranked();
     const beams: BeamResult[] = ranked.slice(0, this.g.beam!.numReturn).map((f) => {
-      const generated = this.tokens(f.node).map((t) => t.text).join('');
+      const generated = this.tokens(f.node)
+        .map((t) => t.text)
+        .join('');
       return { generated, text: this.g.prefix + generated, score: f.score, logprob: f.node.sum, finishReason: f.reason };
     });
     const best = ranked[0];
     const tokens = this.tokens(best.node);
     return generateResult({
-      model: this.model.name, prefix: this.g.prefix, generated: beams[0].generated, seed: this.g.seed, finishReason: best.reason, timings,
-      author: this.g.author?.name, logprobs: this.g.logprobs > 0 ? tokens : undefined, beams,
+      model: this.model.name,
+      prefix: this.g.prefix,
+      generated: beams[0].generated,
+      seed: this.g.seed,
+      finishReason: best.reason,
+      timings,
+      author: this.g.author?.name,
+      logprobs: this.g.logprobs > 0 ? tokens : undefined,
+      beams,
     });
   }
 }

@@ -236,7 +236,8 @@ for (let n = 0; n < 256; n++) {
   for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
   CRC_TABLES[n] = c >>> 0;
 }
-for (let n = 0; n < 256; n++) for (let k = 1; k < 8; k++) CRC_TABLES[k * 256 + n] = (CRC_TABLES[(k - 1) * 256 + n] >>> 8) ^ CRC_TABLES[CRC_TABLES[(k - 1) * 256 + n] & 255];
+for (let n = 0; n < 256; n++)
+  for (let k = 1; k < 8; k++) CRC_TABLES[k * 256 + n] = (CRC_TABLES[(k - 1) * 256 + n] >>> 8) ^ CRC_TABLES[CRC_TABLES[(k - 1) * 256 + n] & 255];
 /** CRC-32 (IEEE): catches damage in transit; forgery is the HMAC's job. */
 export function crc32(bytes: Uint8Array): number {
   const T = CRC_TABLES;
@@ -246,8 +247,14 @@ export function crc32(bytes: Uint8Array): number {
     const a = (c ^ (bytes[i] | (bytes[i + 1] << 8) | (bytes[i + 2] << 16) | (bytes[i + 3] << 24))) >>> 0;
     const b = bytes[i + 4] | (bytes[i + 5] << 8) | (bytes[i + 6] << 16) | (bytes[i + 7] << 24);
     c =
-      T[1792 + (a & 255)] ^ T[1536 + ((a >>> 8) & 255)] ^ T[1280 + ((a >>> 16) & 255)] ^ T[1024 + (a >>> 24)] ^
-      T[768 + (b & 255)] ^ T[512 + ((b >>> 8) & 255)] ^ T[256 + ((b >>> 16) & 255)] ^ T[b >>> 24];
+      T[1792 + (a & 255)] ^
+      T[1536 + ((a >>> 8) & 255)] ^
+      T[1280 + ((a >>> 16) & 255)] ^
+      T[1024 + (a >>> 24)] ^
+      T[768 + (b & 255)] ^
+      T[512 + ((b >>> 8) & 255)] ^
+      T[256 + ((b >>> 16) & 255)] ^
+      T[b >>> 24];
   }
   for (; i < bytes.length; i++) c = T[(c ^ bytes[i]) & 255] ^ (c >>> 8);
   return (c ^ 0xffffffff) >>> 0;
@@ -310,7 +317,8 @@ export function encodeContinuation(c: Continuation, secret?: string): string {
 export function decodeContinuation(token: string, secret?: string): Continuation {
   const m = /^drc(\d+)\.([A-Za-z0-9_-]*)$/.exec(token);
   if (!m) throw new OptionError('continuation is not a deeprnn continuation token (one starts with "drc1."): send the token exactly as a response returned it');
-  if (Number(m[1]) !== CONTINUATION_VERSION) throw new OptionError(`continuation is in format version ${m[1]}; this version of deeprnn reads version ${CONTINUATION_VERSION}`);
+  if (Number(m[1]) !== CONTINUATION_VERSION)
+    throw new OptionError(`continuation is in format version ${m[1]}; this version of deeprnn reads version ${CONTINUATION_VERSION}`);
   const bytes = fromBase64url(m[2]);
   if (!bytes || bytes.length < 1 + CHECKSUM_BYTES) throw malformed();
   const signed = (bytes[0] & 1) === 1;
@@ -324,7 +332,7 @@ export function decodeContinuation(token: string, secret?: string): Continuation
   if (secret) {
     if (!signed) throw new OptionError('continuation is not signed, and this server only resumes the continuations it signed');
     if (!sameBytes(hmacSha256(utf8.encode(secret), payload), bytes.subarray(end + CHECKSUM_BYTES))) {
-      throw new OptionError("continuation is not signed by this server: its signature does not match (or CONTINUATION_SECRET changed)");
+      throw new OptionError('continuation is not signed by this server: its signature does not match (or CONTINUATION_SECRET changed)');
     }
   }
   const r = new Reader(payload);
@@ -358,7 +366,9 @@ export function decodeContinuation(token: string, secret?: string): Continuation
     try {
       checkField(name, spec, v, LIBRARY_LIMITS);
     } catch {
-      throw new OptionError(`continuation is invalid: it holds temperature/topK/topP/logprobs/stop/author out of bounds (invalid ${name} ${JSON.stringify(v)})`);
+      throw new OptionError(
+        `continuation is invalid: it holds temperature/topK/topP/logprobs/stop/author out of bounds (invalid ${name} ${JSON.stringify(v)})`,
+      );
     }
   };
   field('temperature', GENERATE_FIELDS.temperature, temperature);
@@ -370,7 +380,8 @@ export function decodeContinuation(token: string, secret?: string): Continuation
   if (remaining > LIBRARY_LIMITS.maxNumChars) throw new OptionError(`continuation is invalid: it holds a remaining count of ${remaining}`);
   if (rng.every((x) => x === 0)) throw new OptionError('continuation is invalid: its sampler state is all zeros');
   if ([...textTail].length > TAIL_CHARS || [...stopTail].length > TAIL_CHARS) throw malformed();
-  for (let i = 0; i < state.length; i++) if (!Number.isFinite(state[i])) throw new OptionError(`continuation is invalid: its recurrent state holds a non-finite value at ${i}`);
+  for (let i = 0; i < state.length; i++)
+    if (!Number.isFinite(state[i])) throw new OptionError(`continuation is invalid: its recurrent state holds a non-finite value at ${i}`);
   const settings: ContinuationSettings = { temperature, stop, logprobs };
   if (topK !== 0) settings.topK = topK;
   if (topP !== 0) settings.topP = topP;
@@ -398,14 +409,21 @@ const short = (sha: string) => (sha === UNSAVED ? 'unsaved' : sha.slice(0, 12));
 export function checkContinuation(c: Continuation, model: Model): void {
   const mine = weightsDigest(model);
   if (c.model !== model.name || c.weightsSha256 !== mine) {
-    throw new OptionError(`continuation is from model ${JSON.stringify(c.model)} (weights ${short(c.weightsSha256)}), not from ${JSON.stringify(model.name)} (weights ${short(mine)}): resume it on the model that made it`);
+    throw new OptionError(
+      `continuation is from model ${JSON.stringify(c.model)} (weights ${short(c.weightsSha256)}), not from ${JSON.stringify(model.name)} (weights ${short(mine)}): resume it on the model that made it`,
+    );
   }
   const n = stateLength(model);
   if (c.state.length !== n) throw new OptionError(`continuation is invalid: its recurrent state has ${c.state.length} values; model ${model.name} has ${n}`);
   const hs = model.arch.numLayers * model.arch.hiddenSize;
-  for (let i = 0; i < hs; i++) if (Math.abs(c.state[i]) > 1) throw new OptionError(`continuation is invalid: its hidden state holds ${c.state[i]} at ${i}, outside [-1, 1]`);
+  for (let i = 0; i < hs; i++)
+    if (Math.abs(c.state[i]) > 1) throw new OptionError(`continuation is invalid: its hidden state holds ${c.state[i]} at ${i}, outside [-1, 1]`);
   const V = model.arch.vocabSize;
   for (const id of c.feed) if (id >= V) throw new OptionError(`continuation is invalid: it holds token id ${id}, outside the vocabulary of ${V}`);
-  if (c.settings.author !== undefined && !model.vocab.authors.has(c.settings.author)) throw new OptionError(`continuation is invalid: it asks for author ${JSON.stringify(c.settings.author)}, whom model ${model.name} does not know`);
-  for (const s of c.settings.stop) for (const ch of s) if (!model.vocab.has(ch)) throw new OptionError(`continuation is invalid: it holds a stop sequence with ${JSON.stringify(ch)}, which model ${model.name} cannot write`);
+  if (c.settings.author !== undefined && !model.vocab.authors.has(c.settings.author))
+    throw new OptionError(`continuation is invalid: it asks for author ${JSON.stringify(c.settings.author)}, whom model ${model.name} does not know`);
+  for (const s of c.settings.stop)
+    for (const ch of s)
+      if (!model.vocab.has(ch))
+        throw new OptionError(`continuation is invalid: it holds a stop sequence with ${JSON.stringify(ch)}, which model ${model.name} cannot write`);
 }

@@ -9,7 +9,13 @@ import { OptionError } from './errors.ts';
 /** Bounds of the library and the CLI. */
 export const LIBRARY_LIMITS = { maxPrefixChars: 10_000, maxNumChars: 100_000, maxScoreChars: 10_000_000 } as const;
 /** Bounds of the HTTP API: tighter, to keep one request inside a Workers CPU budget. */
-export const SERVICE_LIMITS = { maxPrefixChars: 1000, maxNumChars: 2000, maxScoreChars: 10_000, maxBodyBytes: 16 * 1024, maxScoreBodyBytes: 64 * 1024 } as const;
+export const SERVICE_LIMITS = {
+  maxPrefixChars: 1000,
+  maxNumChars: 2000,
+  maxScoreChars: 10_000,
+  maxBodyBytes: 16 * 1024,
+  maxScoreBodyBytes: 64 * 1024,
+} as const;
 export interface Limits {
   maxPrefixChars: number;
   maxNumChars: number;
@@ -72,66 +78,155 @@ export type FieldSpec = FieldBase &
 
 /** The served model a request names (a server may serve several); absent: the server's first. */
 const MODEL_FIELD = {
-  kind: 'string', maxChars: 128, api: 'optional', cli: false, element: false, example: 'timemachine-deep-lstm',
+  kind: 'string',
+  maxChars: 128,
+  api: 'optional',
+  cli: false,
+  element: false,
+  example: 'timemachine-deep-lstm',
   description: 'Which of the served models to use, by name (GET /v1/models lists them). Default: the first one the server lists.',
 } as const satisfies FieldSpec;
 
 export const GENERATE_FIELDS = {
   prefix: {
-    kind: 'string', maxChars: 'maxPrefixChars', api: 'required', unless: 'continuation', cli: true, element: true, example: 'time traveller',
-    description: "Text the model warms up on, put through the model's preprocessing (d2l models: letters only, lower-case); the bound applies to what the model reads. Defaults, outside the HTTP API, to the sample prefix stored with the model. With a continuation: optional, text the model reads after where it stopped, before it goes on (co-writing).",
+    kind: 'string',
+    maxChars: 'maxPrefixChars',
+    api: 'required',
+    unless: 'continuation',
+    cli: true,
+    element: true,
+    example: 'time traveller',
+    description:
+      "Text the model warms up on, put through the model's preprocessing (d2l models: letters only, lower-case); the bound applies to what the model reads. Defaults, outside the HTTP API, to the sample prefix stored with the model. With a continuation: optional, text the model reads after where it stopped, before it goes on (co-writing).",
   },
   numChars: {
-    kind: 'integer', min: 1, max: 'maxNumChars', default: DEFAULT_NUM_CHARS, api: 'required', unless: 'continuation', cli: true, element: true, example: 50,
-    description: 'Characters to generate at most (fewer when a stop sequence ends the text). With a continuation: optional, default the characters its request still wanted (else 50).',
+    kind: 'integer',
+    min: 1,
+    max: 'maxNumChars',
+    default: DEFAULT_NUM_CHARS,
+    api: 'required',
+    unless: 'continuation',
+    cli: true,
+    element: true,
+    example: 50,
+    description:
+      'Characters to generate at most (fewer when a stop sequence ends the text). With a continuation: optional, default the characters its request still wanted (else 50).',
   },
   temperature: {
-    kind: 'number', min: 0, max: MAX_TEMPERATURE, default: 0, api: 'optional', cli: true, element: true, example: 0.8,
+    kind: 'number',
+    min: 0,
+    max: MAX_TEMPERATURE,
+    default: 0,
+    api: 'optional',
+    cli: true,
+    element: true,
+    example: 0.8,
     description: '0 (default) is greedy, as d2l; higher samples more freely.',
   },
   topK: {
-    kind: 'integer', min: 1, max: 1 << 20, api: 'optional', cli: true, element: true,
+    kind: 'integer',
+    min: 1,
+    max: 1 << 20,
+    api: 'optional',
+    cli: true,
+    element: true,
     description: 'Sample only among the k most likely characters.',
   },
   topP: {
-    kind: 'number', min: 0, max: 1, exclusiveMin: true, api: 'optional', cli: true, element: true,
+    kind: 'number',
+    min: 0,
+    max: 1,
+    exclusiveMin: true,
+    api: 'optional',
+    cli: true,
+    element: true,
     description: 'Sample only from the smallest set of characters whose probability reaches p.',
   },
   seed: {
-    kind: 'integer', min: 0, max: MAX_SEED, api: 'optional', cli: true, element: true,
+    kind: 'integer',
+    min: 0,
+    max: MAX_SEED,
+    api: 'optional',
+    cli: true,
+    element: true,
     description: 'Same seed, same text (in Node, Workers and browsers). Drawn at random when absent, and returned.',
   },
   stop: {
-    kind: 'strings', maxItems: MAX_STOP_SEQUENCES, maxChars: MAX_STOP_CHARS, api: 'optional', cli: true, element: true, example: ['\n\n', '.'],
+    kind: 'strings',
+    maxItems: MAX_STOP_SEQUENCES,
+    maxChars: MAX_STOP_CHARS,
+    api: 'optional',
+    cli: true,
+    element: true,
+    example: ['\n\n', '.'],
     description: `Up to ${MAX_STOP_SEQUENCES} sequences of 1 to ${MAX_STOP_CHARS} characters: generation ends as soon as the generated text ends with one of them (finishReason "stop"). The stop sequence is kept at the end of the text. Matched against what the model writes, as given (never through its preprocessing): a character the model cannot write is refused, naming its alphabet (GET /v1/models lists each model's tokens).`,
   },
   logprobs: {
-    kind: 'integer', min: 0, max: MAX_LOGPROBS, default: 0, api: 'optional', cli: true, element: false, example: 3,
+    kind: 'integer',
+    min: 0,
+    max: MAX_LOGPROBS,
+    default: 0,
+    api: 'optional',
+    cli: true,
+    element: false,
+    example: 3,
     description: `For each generated character, its natural-log probability and the ${MAX_LOGPROBS} at most most likely alternatives (0: none). Sampling reports the distribution actually drawn from (after temperature, top-k and top-p, renormalised, <unk> and author tags excluded); greedy and beam search report the model's own distribution.`,
   },
   beamWidth: {
-    kind: 'integer', min: 1, max: MAX_BEAM_WIDTH, default: 1, api: 'optional', cli: true, element: true,
+    kind: 'integer',
+    min: 1,
+    max: MAX_BEAM_WIDTH,
+    default: 1,
+    api: 'optional',
+    cli: true,
+    element: true,
     description: 'Beam search over this many hypotheses (1: greedy or sampling). Deterministic; temperature, topK and topP do not apply.',
   },
   lengthPenalty: {
-    kind: 'number', min: LENGTH_PENALTY_RANGE[0], max: LENGTH_PENALTY_RANGE[1], default: 1, api: 'optional', cli: true, element: true,
-    description: 'Beam search ranks a hypothesis by its summed log-probability divided by (its length ^ lengthPenalty): above 0 favours longer texts, below 0 shorter ones. Matters when stop sequences end beams early.',
+    kind: 'number',
+    min: LENGTH_PENALTY_RANGE[0],
+    max: LENGTH_PENALTY_RANGE[1],
+    default: 1,
+    api: 'optional',
+    cli: true,
+    element: true,
+    description:
+      'Beam search ranks a hypothesis by its summed log-probability divided by (its length ^ lengthPenalty): above 0 favours longer texts, below 0 shorter ones. Matters when stop sequences end beams early.',
   },
   numReturn: {
-    kind: 'integer', min: 1, max: MAX_BEAM_WIDTH, default: 1, api: 'optional', cli: true, element: false,
+    kind: 'integer',
+    min: 1,
+    max: MAX_BEAM_WIDTH,
+    default: 1,
+    api: 'optional',
+    cli: true,
+    element: false,
     description: 'How many of the best beams to return in `beams`, at most beamWidth.',
   },
   author: {
-    kind: 'string', maxChars: 64, api: 'optional', cli: true, element: true, example: 'doyle',
+    kind: 'string',
+    maxChars: 64,
+    api: 'optional',
+    cli: true,
+    element: true,
+    example: 'doyle',
     description: "For models trained with author tags: write in this author's manner (GET /v1/models lists them).",
   },
   stream: {
-    kind: 'boolean', api: 'optional', cli: false, element: false,
+    kind: 'boolean',
+    api: 'optional',
+    cli: false,
+    element: false,
     description: 'Server-Sent Events instead of one JSON response (also chosen by Accept: text/event-stream).',
   },
   model: MODEL_FIELD,
   continuation: {
-    kind: 'string', maxChars: MAX_CONTINUATION_CHARS, api: 'optional', cli: true, option: 'continue', element: true,
+    kind: 'string',
+    maxChars: MAX_CONTINUATION_CHARS,
+    api: 'optional',
+    cli: true,
+    option: 'continue',
+    element: true,
     description:
       'Go on from where a result stopped: the `continuation` token of a result whose finishReason is length, deadline or budget. The text that follows is what the uninterrupted generation writes, on any runtime. Settings (temperature, topK, topP, seed, stop, logprobs, author) come from the token; one that contradicts it is refused. Beam search returns no continuation.',
   },
@@ -139,7 +234,12 @@ export const GENERATE_FIELDS = {
 
 export const SCORE_FIELDS = {
   text: {
-    kind: 'string', maxChars: 'maxScoreChars', api: 'required', cli: true, element: false, example: 'the time traveller',
+    kind: 'string',
+    maxChars: 'maxScoreChars',
+    api: 'required',
+    cli: true,
+    element: false,
+    example: 'the time traveller',
     description: "The text to score, put through the model's preprocessing; the bound applies to what the model reads.",
   },
   author: GENERATE_FIELDS.author,
@@ -148,7 +248,13 @@ export const SCORE_FIELDS = {
 
 export type GenerateFieldName = keyof typeof GENERATE_FIELDS;
 
-type ValueOf<F extends FieldSpec> = F extends { kind: 'string' } ? string : F extends { kind: 'strings' } ? string[] : F extends { kind: 'boolean' } ? boolean : number;
+type ValueOf<F extends FieldSpec> = F extends { kind: 'string' }
+  ? string
+  : F extends { kind: 'strings' }
+    ? string[]
+    : F extends { kind: 'boolean' }
+      ? boolean
+      : number;
 type Request<T extends Record<string, FieldSpec>> = { -readonly [K in keyof T as T[K]['api'] extends 'required' ? K : never]: ValueOf<T[K]> } & {
   -readonly [K in keyof T as T[K]['api'] extends 'required' ? never : K]?: ValueOf<T[K]>;
 };
@@ -267,7 +373,11 @@ export function checkRequest<T extends Record<string, FieldSpec>>(fields: T, raw
  * Strings (CLI options, element attributes) → typed values, by the field table. Repeated options
  * (`--stop a --stop b`) arrive as arrays. Errors name the option as the caller knows it.
  */
-export function fromStrings<T extends Record<string, FieldSpec>>(fields: T, values: Record<string, string | string[] | undefined>, name: (field: string) => string): Partial<Request<T>> {
+export function fromStrings<T extends Record<string, FieldSpec>>(
+  fields: T,
+  values: Record<string, string | string[] | undefined>,
+  name: (field: string) => string,
+): Partial<Request<T>> {
   const out: Record<string, unknown> = {};
   for (const [key, spec] of Object.entries(fields)) {
     const raw = values[key];

@@ -28,11 +28,17 @@ export function validateScore(model: Model, raw: unknown, limits: Limits = LIBRA
   if (r.text === undefined) throw new OptionError('text is required');
   const text = normalizePrefix(r.text, model.preprocessing);
   const chars = [...text];
-  if (chars.length > limits.maxScoreChars) throw new OptionError(`text must have at most ${limits.maxScoreChars} characters as the model reads it; after its preprocessing it has ${chars.length}`);
+  if (chars.length > limits.maxScoreChars)
+    throw new OptionError(`text must have at most ${limits.maxScoreChars} characters as the model reads it; after its preprocessing it has ${chars.length}`);
   const ids = model.vocab.encode(chars);
   if (r.author !== undefined) {
     const tag = model.vocab.authors.get(r.author);
-    if (tag === undefined) throw new OptionError(model.vocab.authors.size ? `author must be one of ${[...model.vocab.authors.keys()].join(', ')}, got ${JSON.stringify(r.author)}` : `this model was trained without author tags, so it takes no author (got ${JSON.stringify(r.author)})`);
+    if (tag === undefined)
+      throw new OptionError(
+        model.vocab.authors.size
+          ? `author must be one of ${[...model.vocab.authors.keys()].join(', ')}, got ${JSON.stringify(r.author)}`
+          : `this model was trained without author tags, so it takes no author (got ${JSON.stringify(r.author)})`,
+      );
     ids.unshift(tag);
   }
   const v: ValidatedScore = { text, chars, ids };
@@ -97,7 +103,16 @@ export class ScoreJob implements RowJob {
       return c;
     });
     const nll = predicted > 0 ? -logprob / predicted : 0;
-    const out: ScoreResult = { model: this.model.name, text: this.s.text, chars, predicted, logprob, perplexity: Math.exp(nll), bitsPerChar: nll / Math.LN2, unknown };
+    const out: ScoreResult = {
+      model: this.model.name,
+      text: this.s.text,
+      chars,
+      predicted,
+      logprob,
+      perplexity: Math.exp(nll),
+      bitsPerChar: nll / Math.LN2,
+      unknown,
+    };
     if (this.s.author !== undefined) out.author = this.s.author;
     return out;
   }

@@ -12,7 +12,18 @@
 import { runJob } from './batch.ts';
 import { beamJob } from './beam.ts';
 import {
-  checkRequest, DEFAULT_NUM_CHARS, generateResult, GENERATE_FIELDS, LIBRARY_LIMITS, TAIL_CHARS, type FinishReason, type GeneratedToken, type GenerateRequest, type GenerateResult, type Limits, type StartEvent,
+  checkRequest,
+  DEFAULT_NUM_CHARS,
+  generateResult,
+  GENERATE_FIELDS,
+  LIBRARY_LIMITS,
+  TAIL_CHARS,
+  type FinishReason,
+  type GeneratedToken,
+  type GenerateRequest,
+  type GenerateResult,
+  type Limits,
+  type StartEvent,
 } from './contract.ts';
 import { checkContinuation, decodeContinuation, encodeContinuation, weightsDigest, type Continuation } from './continuation.ts';
 import { planBudget, type StepBudget } from './cost.ts';
@@ -74,13 +85,21 @@ export function samplePrefix(model: Model): string {
  * missing fields), then what depends on the model. `surface` 'library' fills defaults (CLI,
  * element, worker); 'api' requires what the HTTP API requires.
  */
-export function validateGeneration(model: Model, raw: unknown, limits: Limits = LIBRARY_LIMITS, surface: 'api' | 'library' = 'library', o: GenerationOptions = {}): ValidatedGeneration {
+export function validateGeneration(
+  model: Model,
+  raw: unknown,
+  limits: Limits = LIBRARY_LIMITS,
+  surface: 'api' | 'library' = 'library',
+  o: GenerationOptions = {},
+): ValidatedGeneration {
   const r: GenerateRequest = checkRequest(GENERATE_FIELDS, raw, limits, surface);
   const g = r.continuation !== undefined ? resumed(model, r, limits, o) : fresh(model, r, limits, o);
   if (o.cpuMs !== undefined) {
     g.budget = planBudget(model, o.cpuMs, g.ids.length - 1, g.numChars, g.beam?.width ?? 1, o.kernelBuild);
     if (g.beam && g.budget.prefill < g.ids.length - 1) {
-      throw new OptionError(`beam search cannot read this prefix within this server's CPU budget of ${o.cpuMs} ms per request (at most ${g.budget.prefill} characters), and its beams cannot be continued: shorten the prefix, or sample (beamWidth 1), which continues past the budget`);
+      throw new OptionError(
+        `beam search cannot read this prefix within this server's CPU budget of ${o.cpuMs} ms per request (at most ${g.budget.prefill} characters), and its beams cannot be continued: shorten the prefix, or sample (beamWidth 1), which continues past the budget`,
+      );
     }
   }
   return g;
@@ -95,7 +114,11 @@ function samplingOf(s: { temperature?: number; topK?: number; topP?: number }): 
 }
 
 /** What a sampling generation's continuation names and signs with. */
-const tokenFor = (model: Model, o: GenerationOptions): ValidatedGeneration['token'] => ({ model: model.name, weightsSha256: weightsDigest(model), secret: o.secret });
+const tokenFor = (model: Model, o: GenerationOptions): ValidatedGeneration['token'] => ({
+  model: model.name,
+  weightsSha256: weightsDigest(model),
+  secret: o.secret,
+});
 
 /**
  * Stop sequences are matched against what the model writes, as given (NFC): never put through
@@ -119,7 +142,8 @@ function checkStops(model: Model, stops: readonly string[]): string[] {
 function readPrefix(model: Model, prefix: string, limits: Limits): string {
   const p = normalizePrefix(prefix, model.preprocessing);
   const n = [...p].length;
-  if (n > limits.maxPrefixChars) throw new OptionError(`prefix must have at most ${limits.maxPrefixChars} characters as the model reads it; after its preprocessing it has ${n}`);
+  if (n > limits.maxPrefixChars)
+    throw new OptionError(`prefix must have at most ${limits.maxPrefixChars} characters as the model reads it; after its preprocessing it has ${n}`);
   return p;
 }
 
@@ -131,13 +155,19 @@ function fresh(model: Model, r: GenerateRequest, limits: Limits, o: GenerationOp
     throw new OptionError('beamWidth > 1 is a deterministic search: temperature, topK and topP do not apply to it');
   }
   if ((r.numReturn ?? 1) > beamWidth) throw new OptionError(`numReturn must be at most beamWidth (${beamWidth}), got ${r.numReturn}`);
-  if (beamWidth === 1 && r.lengthPenalty !== undefined && r.lengthPenalty !== 1) throw new OptionError('lengthPenalty applies to beam search only (beamWidth > 1)');
+  if (beamWidth === 1 && r.lengthPenalty !== undefined && r.lengthPenalty !== 1)
+    throw new OptionError('lengthPenalty applies to beam search only (beamWidth > 1)');
   const stop = checkStops(model, r.stop ?? []);
   let author: ValidatedGeneration['author'];
   if (r.author !== undefined) {
     const id = model.vocab.authors.get(r.author);
     const known = [...model.vocab.authors.keys()];
-    if (id === undefined) throw new OptionError(known.length ? `author must be one of ${known.join(', ')}, got ${JSON.stringify(r.author)}` : `this model was trained without author tags, so it takes no author (got ${JSON.stringify(r.author)})`);
+    if (id === undefined)
+      throw new OptionError(
+        known.length
+          ? `author must be one of ${known.join(', ')}, got ${JSON.stringify(r.author)}`
+          : `this model was trained without author tags, so it takes no author (got ${JSON.stringify(r.author)})`,
+      );
     author = { name: r.author, id };
   }
   const ids = model.vocab.encode(prefix);
@@ -163,12 +193,20 @@ function resumed(model: Model, r: GenerateRequest, limits: Limits, o: Generation
   checkContinuation(c, model);
   for (const k of NOT_WITH_CONTINUATION) if (r[k] !== undefined) throw new OptionError(`${k} is not allowed with a continuation: beam search returns none`);
   const fixed: Record<(typeof FIXED_BY_CONTINUATION)[number], unknown> = {
-    temperature: c.settings.temperature, topK: c.settings.topK, topP: c.settings.topP, seed: c.seed, logprobs: c.settings.logprobs, author: c.settings.author, stop: c.settings.stop,
+    temperature: c.settings.temperature,
+    topK: c.settings.topK,
+    topP: c.settings.topP,
+    seed: c.seed,
+    logprobs: c.settings.logprobs,
+    author: c.settings.author,
+    stop: c.settings.stop,
   };
   for (const k of FIXED_BY_CONTINUATION) {
     const asked = k === 'stop' && r.stop ? checkStops(model, r.stop) : r[k];
     if (asked !== undefined && JSON.stringify(asked) !== JSON.stringify(fixed[k])) {
-      throw new OptionError(`${k} is ${JSON.stringify(r[k])} here and ${fixed[k] === undefined ? 'unset' : JSON.stringify(fixed[k])} in the continuation, whose settings it goes on with: leave ${k} out`);
+      throw new OptionError(
+        `${k} is ${JSON.stringify(r[k])} here and ${fixed[k] === undefined ? 'unset' : JSON.stringify(fixed[k])} in the continuation, whose settings it goes on with: leave ${k} out`,
+      );
     }
   }
   const prefix = r.prefix === undefined ? '' : readPrefix(model, r.prefix, limits);
@@ -376,8 +414,15 @@ class SamplingJob implements DecodeJob {
 
   result(timings: { totalMs: number }): GenerateResult {
     return generateResult({
-      model: this.model.name, prefix: this.g.prefix, generated: this.generated, seed: this.g.seed, finishReason: this.reason, timings,
-      author: this.g.author?.name, logprobs: this.g.logprobs > 0 ? this.all : undefined, continuation: this.continuation,
+      model: this.model.name,
+      prefix: this.g.prefix,
+      generated: this.generated,
+      seed: this.g.seed,
+      finishReason: this.reason,
+      timings,
+      author: this.g.author?.name,
+      logprobs: this.g.logprobs > 0 ? this.all : undefined,
+      continuation: this.continuation,
     });
   }
 }
@@ -392,7 +437,13 @@ export function createJob(model: Model, g: ValidatedGeneration): DecodeJob {
  * run the job to its end, return the result. On a `KernelModel` it borrows a pooled stepper; on
  * a `RowStepper` it uses that one; without either, the reference pass.
  */
-export function predict(model: Model, request: unknown, on?: KernelModel | RowStepper, limits: Limits = LIBRARY_LIMITS, o: GenerationOptions = {}): GenerateResult {
+export function predict(
+  model: Model,
+  request: unknown,
+  on?: KernelModel | RowStepper,
+  limits: Limits = LIBRARY_LIMITS,
+  o: GenerationOptions = {},
+): GenerateResult {
   const g = validateGeneration(model, request, limits, 'library', o);
   const job = createJob(model, g);
   const rows = on instanceof KernelModel ? on.acquire(job.rows) : (on ?? referenceRows(model, job.rows));

@@ -90,7 +90,11 @@ export function generate(m: LoadedModel, request: Partial<GenerateRequest>, opti
 }
 
 /** The same generation, character by character, yielding to the event loop between batches. */
-export async function* stream(m: Pick<LoadedModel, 'model' | 'kernelModel'>, request: Partial<GenerateRequest>, options: GenerationOptions = {}): AsyncGenerator<GeneratedToken, GenerateResult> {
+export async function* stream(
+  m: Pick<LoadedModel, 'model' | 'kernelModel'>,
+  request: Partial<GenerateRequest>,
+  options: GenerationOptions = {},
+): AsyncGenerator<GeneratedToken, GenerateResult> {
   const job = createJob(m.model, validateGeneration(m.model, request, undefined, 'library', options));
   const rows = m.kernelModel.acquire(job.rows);
   const t0 = Date.now();

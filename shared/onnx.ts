@@ -105,7 +105,10 @@ function node(op: string, inputs: string[], outputs: string[], attrs: Attr[] = [
 }
 
 function tensor(name: string, dims: number[], data: Float32Array | BigInt64Array): Writer {
-  const t = new Writer().packedInts(1, dims).int(2, data instanceof Float32Array ? FLOAT : INT64).string(8, name);
+  const t = new Writer()
+    .packedInts(1, dims)
+    .int(2, data instanceof Float32Array ? FLOAT : INT64)
+    .string(8, name);
   return t.raw(9, new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
 }
 

@@ -39,7 +39,12 @@ export async function readSse(body: ReadableStream<Uint8Array>, on: (event: stri
 async function slice(endpoint: string, body: Record<string, unknown>, o: RemoteOptions, first: boolean): Promise<GenerateResult> {
   let res: Response;
   try {
-    res = await (o.fetch ?? fetch)(endpoint, { method: 'POST', headers: { 'content-type': 'application/json', accept: 'text/event-stream', ...o.headers }, body: JSON.stringify({ ...body, stream: true }), signal: o.signal });
+    res = await (o.fetch ?? fetch)(endpoint, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'text/event-stream', ...o.headers },
+      body: JSON.stringify({ ...body, stream: true }),
+      signal: o.signal,
+    });
   } catch (e) {
     if (o.signal?.aborted) throw new Error('stopped');
     throw new Error(`cannot reach ${endpoint}: the host is unreachable or does not allow this page's origin (CORS) (${(e as Error).message})`);
@@ -58,7 +63,14 @@ async function slice(endpoint: string, body: Record<string, unknown>, o: RemoteO
 
 /** Two slices as one result: the first's prefix, every slice's characters, the last's ending. */
 function joined(a: GenerateResult, b: GenerateResult): GenerateResult {
-  const out: GenerateResult = { ...b, prefix: a.prefix, text: a.text + b.text, generated: a.generated + b.prefix + b.generated, numChars: a.numChars + b.numChars, timings: { totalMs: a.timings.totalMs + b.timings.totalMs } };
+  const out: GenerateResult = {
+    ...b,
+    prefix: a.prefix,
+    text: a.text + b.text,
+    generated: a.generated + b.prefix + b.generated,
+    numChars: a.numChars + b.numChars,
+    timings: { totalMs: a.timings.totalMs + b.timings.totalMs },
+  };
   if (a.logprobs || b.logprobs) out.logprobs = [...(a.logprobs ?? []), ...(b.logprobs ?? [])];
   if (b.continuation === undefined) delete out.continuation;
   return out;

@@ -18,7 +18,10 @@ export function readLines(text: string): string[] {
 
 /** `re.sub('[^A-Za-z]+', ' ', line).strip().lower()` */
 export function d2lLine(line: string): string {
-  return line.replace(/[^A-Za-z]+/g, ' ').trim().toLowerCase();
+  return line
+    .replace(/[^A-Za-z]+/g, ' ')
+    .trim()
+    .toLowerCase();
 }
 
 /** d2l's `read_time_machine` for one file: the preprocessed lines. */

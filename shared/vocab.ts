@@ -52,7 +52,10 @@ export class Vocab {
    * (one code point) to its count, in order of first appearance; `authors` become tag entries.
    */
   static fromCounts(counts: ReadonlyMap<string, number>, authors: readonly string[] = []): Vocab {
-    const byFreq = [...counts.entries()].filter(([t]) => t !== UNK).sort((a, b) => b[1] - a[1]).map(([t]) => t);
+    const byFreq = [...counts.entries()]
+      .filter(([t]) => t !== UNK)
+      .sort((a, b) => b[1] - a[1])
+      .map(([t]) => t);
     return new Vocab([UNK, ...authors.map(authorToken), ...byFreq], 0);
   }
 

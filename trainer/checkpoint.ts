@@ -102,9 +102,17 @@ export async function encodeCheckpoint(ck: Checkpoint): Promise<Uint8Array> {
   if (ck.carry) floats.set(ck.carry, o);
   const body = new Uint8Array(floats.buffer);
   const header: Header = {
-    format: 'deeprnn-checkpoint', version: 2, config: ck.config, position: ck.position, elapsedSeconds: ck.elapsedSeconds, last: ck.last,
+    format: 'deeprnn-checkpoint',
+    version: 2,
+    config: ck.config,
+    position: ck.position,
+    elapsedSeconds: ck.elapsedSeconds,
+    last: ck.last,
     best: ck.best && { epoch: ck.best.epoch, validationPerplexity: ck.best.validationPerplexity },
-    optimizerStep: ck.optimizer.step, blobs: groups.map(([name]) => name), carryLength, sha256: '',
+    optimizerStep: ck.optimizer.step,
+    blobs: groups.map(([name]) => name),
+    carryLength,
+    sha256: '',
   };
   header.sha256 = await digest(header, body);
   const head = new TextEncoder().encode(MAGIC + JSON.stringify(header));
@@ -128,7 +136,8 @@ function checkConfig(c: unknown, bad: (why: string) => never): TrainConfig {
   for (const k of ['maxTokens', 'seed']) int(k, 0);
   for (const k of ['valFraction', 'lr', 'clip', 'dropout', 'outputDropout', 'weightDrop', 'weightDecay', 'timeBudgetMinutes']) num(k);
   if (!Array.isArray(r.toSize) || r.toSize.length > 0) bad('config.toSize is not empty: the run was never sized');
-  if (r.sizing !== null && (typeof r.sizing !== 'object' || typeof (r.sizing as { reason?: unknown }).reason !== 'string')) bad('config.sizing is not a sizing record');
+  if (r.sizing !== null && (typeof r.sizing !== 'object' || typeof (r.sizing as { reason?: unknown }).reason !== 'string'))
+    bad('config.sizing is not a sizing record');
   one('cell', CELLS);
   one('preprocessing', PREPROCESSINGS);
   one('optimizer', ['sgd', 'adam']);
@@ -149,7 +158,10 @@ export async function decodeCheckpoint(file: Uint8Array, path: string): Promise<
   };
   const magic = new TextDecoder().decode(file.subarray(0, MAGIC.length));
   if (magic.startsWith(OLD_MAGIC)) {
-    throw new DeeprnnError('bad_checkpoint', `${path} was written by an older deeprnn whose checkpoints do not cover their header with the checksum; it cannot be resumed safely (start the run again)`);
+    throw new DeeprnnError(
+      'bad_checkpoint',
+      `${path} was written by an older deeprnn whose checkpoints do not cover their header with the checksum; it cannot be resumed safely (start the run again)`,
+    );
   }
   if (magic !== MAGIC || file.length < MAGIC.length + 4) bad('not a deeprnn checkpoint');
   const len = new DataView(file.buffer, file.byteOffset).getUint32(MAGIC.length, true);
@@ -163,13 +175,15 @@ export async function decodeCheckpoint(file: Uint8Array, path: string): Promise<
   }
   const body = new Uint8Array(file.length - start); // a copy, so the floats are 4-byte aligned
   body.set(file.subarray(start));
-  if (typeof header !== 'object' || header === null || typeof header.sha256 !== 'string' || (await digest(header, body)) !== header.sha256) bad('SHA-256 mismatch');
+  if (typeof header !== 'object' || header === null || typeof header.sha256 !== 'string' || (await digest(header, body)) !== header.sha256)
+    bad('SHA-256 mismatch');
   const config = checkConfig(header.config, bad);
   const p = header.position;
   if (!p || !Number.isInteger(p.epoch) || !Number.isInteger(p.window) || !Array.isArray(p.rngState) || typeof p.partial?.loss !== 'number') bad('no position');
   const specs = tensorSpecs(archOf(config));
   const perGroup = specs.reduce((n, s) => n + numElements(s.shape), 0);
-  if (!Array.isArray(header.blobs) || !header.blobs.includes('params') || body.length !== (perGroup * header.blobs.length + header.carryLength) * 4) bad('wrong size');
+  if (!Array.isArray(header.blobs) || !header.blobs.includes('params') || body.length !== (perGroup * header.blobs.length + header.carryLength) * 4)
+    bad('wrong size');
   const floats = new Float32Array(body.buffer, body.byteOffset, body.length / 4);
   const groups = new Map<string, Params>();
   let o = 0;

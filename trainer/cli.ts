@@ -10,7 +10,11 @@ import { trainCommand, trainHelp } from './commands/train.ts';
 type Command = (argv: string[], out: (s: string) => void) => Promise<number | void>;
 const commands: Record<string, { run: Command; help: string; summary: string }> = {
   train: { run: trainCommand, help: trainHelp, summary: "train a model (d2l's train_ch8); --preset d2l reproduces the book's run" },
-  generate: { run: generateCommand, help: generateHelp, summary: "generate text from a model (d2l's predict_ch8, with sampling, beam search, stop sequences, log-probabilities)" },
+  generate: {
+    run: generateCommand,
+    help: generateHelp,
+    summary: "generate text from a model (d2l's predict_ch8, with sampling, beam search, stop sequences, log-probabilities)",
+  },
   score: { run: scoreCommand, help: scoreHelp, summary: "each character's log-probability under a model, and the text's perplexity" },
   evaluate: { run: evaluateCommand, help: evaluateHelp, summary: 'perplexity of text files under a model, per file and overall' },
   export: { run: exportCommand, help: exportHelp, summary: 'convert a model (float16, int8) or write it as ONNX' },
@@ -22,7 +26,9 @@ const usage = `deeprnn — deep recurrent character-level language models (d2l.a
 Usage: deeprnn <command> [options]
 
 Commands:
-${Object.entries(commands).map(([name, c]) => `  ${name.padEnd(10)} ${c.summary}`).join('\n')}
+${Object.entries(commands)
+  .map(([name, c]) => `  ${name.padEnd(10)} ${c.summary}`)
+  .join('\n')}
 
 Run "deeprnn <command> --help" for a command's options.`;
 

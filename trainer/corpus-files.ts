@@ -18,7 +18,10 @@ export function fileSource(f: CorpusFile) {
         return await readFile(f.path);
       } catch (e) {
         const code = (e as NodeJS.ErrnoException).code;
-        throw new DeeprnnError('missing_corpus', `corpus file ${f.path} cannot be read${code === 'ENOENT' ? ': it does not exist' : code === 'EISDIR' ? ': it is a directory' : ` (${code ?? (e as Error).message})`}`);
+        throw new DeeprnnError(
+          'missing_corpus',
+          `corpus file ${f.path} cannot be read${code === 'ENOENT' ? ': it does not exist' : code === 'EISDIR' ? ': it is a directory' : ` (${code ?? (e as Error).message})`}`,
+        );
       }
     },
   };

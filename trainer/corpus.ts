@@ -29,7 +29,10 @@ export function corpusFile(arg: string): CorpusFile {
   const m = /^([^=/\\]+)=(.+)$/.exec(arg);
   const path = m ? m[2] : arg;
   const author = m ? m[1] : (path.split(/[/\\]/).pop() ?? '').split(/[-_.]/)[0].toLowerCase() || 'text';
-  if (!AUTHOR_NAME.test(author)) throw new OptionError(`--corpus ${arg}: the author name ${JSON.stringify(author)} must be letters, digits, - _ or . (at most 64), starting with a letter or digit; give one as NAME=FILE`);
+  if (!AUTHOR_NAME.test(author))
+    throw new OptionError(
+      `--corpus ${arg}: the author name ${JSON.stringify(author)} must be letters, digits, - _ or . (at most 64), starting with a letter or digit; give one as NAME=FILE`,
+    );
   return { path, author };
 }
 
@@ -92,7 +95,10 @@ export function decodeUtf8(bytes: Uint8Array, file: string): string {
 
 /** The error for invalid UTF-8 at `bytes[at]`, where `bytes` starts at byte `base` of the file. */
 function badUtf8(file: string, bytes: Uint8Array, at: number, base: number): DeeprnnError {
-  return new DeeprnnError('bad_utf8', `${file} is not valid UTF-8: invalid byte 0x${bytes[at].toString(16).padStart(2, '0')} at byte offset ${base + at} (convert the file to UTF-8, e.g. iconv -f latin1 -t utf-8)`);
+  return new DeeprnnError(
+    'bad_utf8',
+    `${file} is not valid UTF-8: invalid byte 0x${bytes[at].toString(16).padStart(2, '0')} at byte offset ${base + at} (convert the file to UTF-8, e.g. iconv -f latin1 -t utf-8)`,
+  );
 }
 
 /** The offset of the first byte that does not belong to a valid UTF-8 sequence (−1: none). */
@@ -205,7 +211,8 @@ export async function buildCorpus(files: readonly CorpusSource[], o: ReadOptions
   const authors = o.authorTags ? [...new Set(files.map((f) => f.author))] : [];
   if (o.vocab && o.authorTags) {
     const missing = authors.filter((a) => !o.vocab!.authors.has(a));
-    if (missing.length) throw new OptionError(`the model has no author tag for ${missing.join(', ')} (it knows ${[...o.vocab.authors.keys()].join(', ') || 'none'})`);
+    if (missing.length)
+      throw new OptionError(`the model has no author tag for ${missing.join(', ')} (it knows ${[...o.vocab.authors.keys()].join(', ') || 'none'})`);
   }
   // Provisional ids while counting: 0 <unk>, 1…A the tags, then characters by first appearance.
   const provisional = new Int32Array(0x110000).fill(-1); // code point → provisional id
@@ -302,14 +309,25 @@ export async function buildCorpus(files: readonly CorpusSource[], o: ReadOptions
     }
     ids.push(out.done());
     reports.push({
-      path: f.path, author: f.author, sha256: fileSha, bytes: fileBytes, characters, unknown,
+      path: f.path,
+      author: f.author,
+      sha256: fileSha,
+      bytes: fileBytes,
+      characters,
+      unknown,
       removed: { header: countChars(bytes.subarray(0, bounds.start)), footer: countChars(bytes.subarray(bounds.end)) },
     });
   }
 
   if (known && unknownSeen.size > 0 && o.unknownChars !== 'unk') {
-    const list = [...unknownSeen.entries()].sort((a, b) => b[1] - a[1]).slice(0, 40).map(([c, n]) => `${JSON.stringify(c)} ×${n}`);
-    throw new DeeprnnError('unknown_chars', `the corpus has ${unknownSeen.size} characters the model's vocabulary does not: ${list.join(', ')}${unknownSeen.size > 40 ? ', …' : ''}. Pass --unknown-chars unk to read them as <unk>, or clean the text.`);
+    const list = [...unknownSeen.entries()]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, 40)
+      .map(([c, n]) => `${JSON.stringify(c)} ×${n}`);
+    throw new DeeprnnError(
+      'unknown_chars',
+      `the corpus has ${unknownSeen.size} characters the model's vocabulary does not: ${list.join(', ')}${unknownSeen.size > 40 ? ', …' : ''}. Pass --unknown-chars unk to read them as <unk>, or clean the text.`,
+    );
   }
   if (reports.every((r) => r.characters === 0)) throw new OptionError('the corpus is empty after preprocessing');
 

@@ -18,7 +18,9 @@ export interface Window {
 /** Windows per epoch for a corpus of `n` ids (the same for any offset d2l may draw, up to one). */
 export function checkWindows(n: number, batchSize: number, numSteps: number, what: string): void {
   if (Math.floor((n - numSteps - 1) / batchSize / numSteps) < 1) {
-    throw new OptionError(`the ${what} set has ${n} tokens: too few for one window of batch ${batchSize} × ${numSteps} steps (needs more than ${batchSize * numSteps + numSteps + 1})`);
+    throw new OptionError(
+      `the ${what} set has ${n} tokens: too few for one window of batch ${batchSize} × ${numSteps} steps (needs more than ${batchSize * numSteps + numSteps + 1})`,
+    );
   }
 }
 

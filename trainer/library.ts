@@ -23,7 +23,6 @@ import { runTraining, type RunStore, type StopReason } from './train.ts';
 /** One text of a corpus: its name is its author for `authorTags`. */
 export type CorpusPart = { name: string; text: string } | { name: string; bytes: Uint8Array };
 
-
 export interface TrainInput {
   corpus: string | readonly CorpusPart[];
   /** The model's name (default "my-model"). */
@@ -98,7 +97,8 @@ function sources(corpus: TrainInput['corpus']): CorpusSource[] {
 /** The options object → `deeprnn train`'s configuration, by the same table; `corpus` names the texts. */
 export function libraryConfig(input: TrainInput, cores: number, corpus: string[]): TrainConfig {
   const { corpus: _texts, name, ...options } = input;
-  if (name !== undefined && (typeof name !== 'string' || !MODEL_NAME.test(name))) throw new OptionError('name must be 1 to 128 letters, digits, ".", "_" or "-"');
+  if (name !== undefined && (typeof name !== 'string' || !MODEL_NAME.test(name)))
+    throw new OptionError('name must be 1 to 128 letters, digits, ".", "_" or "-"');
   const values = optionsFromObject(trainOptions(cores), options, LIBRARY_TRAIN_OPTIONS);
   return { ...trainConfig({ ...values, engine: 'native' }), corpus };
 }
@@ -107,8 +107,17 @@ export function startTraining(input: TrainInput, host: TrainHost, onProgress: (p
   const abort = new AbortController();
   const result = (async (): Promise<TrainedModel> => {
     const src = sources(input.corpus);
-    const config = libraryConfig(input, host.cores, src.map((s) => s.path));
-    const corpus = await buildCorpus(src, { preprocessing: config.preprocessing, keepBoilerplate: config.keepBoilerplate, authorTags: config.authorTags, sha256: host.sha256 });
+    const config = libraryConfig(
+      input,
+      host.cores,
+      src.map((s) => s.path),
+    );
+    const corpus = await buildCorpus(src, {
+      preprocessing: config.preprocessing,
+      keepBoilerplate: config.keepBoilerplate,
+      authorTags: config.authorTags,
+      sha256: host.sha256,
+    });
     const split = splitCorpus(corpus, config);
     let files: { modelJson: string; weights: Uint8Array } | null = null;
     let records: EpochRecord[] = [];
@@ -143,10 +152,30 @@ export function startTraining(input: TrainInput, host: TrainHost, onProgress: (p
         window: (epoch, index, count, running) => {
           if (index === 0) epochStart = performance.now();
           const seconds = (performance.now() - epochStart) / 1000;
-          onProgress({ kind: 'window', epoch, window: index + 1, windows: count, perplexity: Math.exp(running.loss), validationPerplexity: null, tokensPerSecond: seconds > 0 ? Math.round(running.tokens / seconds) : 0, lr: running.lr, ...timing(running.elapsedSeconds) });
+          onProgress({
+            kind: 'window',
+            epoch,
+            window: index + 1,
+            windows: count,
+            perplexity: Math.exp(running.loss),
+            validationPerplexity: null,
+            tokensPerSecond: seconds > 0 ? Math.round(running.tokens / seconds) : 0,
+            lr: running.lr,
+            ...timing(running.elapsedSeconds),
+          });
         },
         epoch: (rec, _epochs, sample) => {
-          const p: TrainProgress = { kind: 'epoch', epoch: rec.epoch, window: 0, windows: 0, perplexity: rec.perplexity, validationPerplexity: rec.validationPerplexity, tokensPerSecond: rec.tokensPerSecond, lr: rec.lr ?? 0, ...timing(rec.elapsedSeconds) };
+          const p: TrainProgress = {
+            kind: 'epoch',
+            epoch: rec.epoch,
+            window: 0,
+            windows: 0,
+            perplexity: rec.perplexity,
+            validationPerplexity: rec.validationPerplexity,
+            tokensPerSecond: rec.tokensPerSecond,
+            lr: rec.lr ?? 0,
+            ...timing(rec.elapsedSeconds),
+          };
           if (rec.validationPerplexity !== null) p.sample = sample();
           onProgress(p);
         },

@@ -27,7 +27,15 @@ export type OptionDef =
   | (Base<string[]> & { type: 'list' });
 export type OptionTable = Record<string, OptionDef>;
 
-type ValueOf<D> = D extends { type: 'int' | 'number' } ? number : D extends { type: 'boolean' } ? boolean : D extends { type: 'list' } ? string[] : D extends { type: 'choice'; choices: readonly (infer C)[] } ? C : string;
+type ValueOf<D> = D extends { type: 'int' | 'number' }
+  ? number
+  : D extends { type: 'boolean' }
+    ? boolean
+    : D extends { type: 'list' }
+      ? string[]
+      : D extends { type: 'choice'; choices: readonly (infer C)[] }
+        ? C
+        : string;
 export type OptionValues<T extends OptionTable> = { [K in keyof T]: ValueOf<T[K]> | undefined };
 
 // Typed constructors, so that a table's values keep their types (choices included).
@@ -50,7 +58,12 @@ export function contractOptions(fields: Record<string, FieldSpec>, override: Par
     if (!f.cli) continue;
     const help = `${f.description.split(/(?<=\.)\s/)[0]} (${describeBounds(f, LIBRARY_LIMITS)})`;
     const dflt = 'default' in f ? f.default : undefined;
-    const def: OptionDef = f.kind === 'strings' ? { type: 'list', help } : f.kind === 'boolean' ? { type: 'boolean', help } : { type: 'string', help, arg: f.kind === 'string' ? 'TEXT' : f.kind === 'integer' ? 'N' : 'X' };
+    const def: OptionDef =
+      f.kind === 'strings'
+        ? { type: 'list', help }
+        : f.kind === 'boolean'
+          ? { type: 'boolean', help }
+          : { type: 'string', help, arg: f.kind === 'string' ? 'TEXT' : f.kind === 'integer' ? 'N' : 'X' };
     if (dflt !== undefined && def.type === 'string') def.help += `; default ${dflt}`;
     table[optionName(name, f)] = { ...def, ...override[name] } as OptionDef;
   }
@@ -88,7 +101,8 @@ function parseValue(label: string, d: OptionDef, raw: string | boolean | string[
       const s = String(raw).trim();
       const v = s === '' ? NaN : Number(s);
       const range = `${d.exclusiveMin ? '(' : '['}${d.min ?? '-∞'}, ${d.max ?? '∞'}]`;
-      if (!Number.isFinite(v) || (d.min !== undefined && (d.exclusiveMin ? v <= d.min : v < d.min)) || (d.max !== undefined && v > d.max)) throw bad(`a number in ${range}`);
+      if (!Number.isFinite(v) || (d.min !== undefined && (d.exclusiveMin ? v <= d.min : v < d.min)) || (d.max !== undefined && v > d.max))
+        throw bad(`a number in ${range}`);
       return v;
     }
   }
@@ -98,16 +112,23 @@ function parseValue(label: string, d: OptionDef, raw: string | boolean | string[
  * Raw values (strings from a command line, or typed values from an options object) → checked
  * values with the defaults filled, by the table. `label` names an option in errors.
  */
-export function resolveOptions<T extends OptionTable>(table: T, raw: Record<string, string | boolean | string[] | number | undefined>, label: (name: string) => string = (n) => `--${n}`): OptionValues<T> {
+export function resolveOptions<T extends OptionTable>(
+  table: T,
+  raw: Record<string, string | boolean | string[] | number | undefined>,
+  label: (name: string) => string = (n) => `--${n}`,
+): OptionValues<T> {
   const values: Record<string, unknown> = {};
   for (const [name, d] of Object.entries(table)) {
     const r = raw[name];
     if (r === undefined) continue;
     if (d.type !== 'boolean' && typeof r === 'boolean') throw new OptionError(`${label(name)} takes a value`);
     if (d.type === 'boolean' && typeof r !== 'boolean') throw new OptionError(`${label(name)} must be true or false, got ${JSON.stringify(r)}`);
-    if (d.type === 'list' && !(Array.isArray(r) && r.every((x) => typeof x === 'string'))) throw new OptionError(`${label(name)} must be a list of strings, got ${JSON.stringify(r)}`);
-    if ((d.type === 'string' || d.type === 'choice') && typeof r !== 'string') throw new OptionError(`${label(name)} must be a string, got ${JSON.stringify(r)}`);
-    if ((d.type === 'int' || d.type === 'number') && typeof r !== 'number' && typeof r !== 'string') throw new OptionError(`${label(name)} must be a number, got ${JSON.stringify(r)}`);
+    if (d.type === 'list' && !(Array.isArray(r) && r.every((x) => typeof x === 'string')))
+      throw new OptionError(`${label(name)} must be a list of strings, got ${JSON.stringify(r)}`);
+    if ((d.type === 'string' || d.type === 'choice') && typeof r !== 'string')
+      throw new OptionError(`${label(name)} must be a string, got ${JSON.stringify(r)}`);
+    if ((d.type === 'int' || d.type === 'number') && typeof r !== 'number' && typeof r !== 'string')
+      throw new OptionError(`${label(name)} must be a number, got ${JSON.stringify(r)}`);
     values[name] = parseValue(label(name), d, r as string | boolean | string[]);
     const problem = (d.check as ((v: unknown) => string | null) | undefined)?.(values[name]);
     if (problem) throw new OptionError(`${label(name)} ${problem}`);
@@ -128,7 +149,11 @@ export const camelName = (name: string) => name.replace(/-([a-z])/g, (_, c: stri
  * command line, by the same table; `only` limits which options the caller may pass. An unknown
  * name is an error naming the nearest real one.
  */
-export function optionsFromObject<T extends OptionTable>(table: T, obj: Record<string, unknown>, only: readonly (keyof T & string)[] = Object.keys(table)): OptionValues<T> {
+export function optionsFromObject<T extends OptionTable>(
+  table: T,
+  obj: Record<string, unknown>,
+  only: readonly (keyof T & string)[] = Object.keys(table),
+): OptionValues<T> {
   const byCamel = new Map(only.map((n) => [camelName(n), n]));
   const raw: Record<string, string | boolean | string[] | number | undefined> = {};
   for (const [key, v] of Object.entries(obj)) {
@@ -148,7 +173,8 @@ export function helpText(usage: string, table: OptionTable, notes = ''): string 
     const left = `  --${name}${d.type === 'boolean' ? '' : ` ${d.arg ?? (d.type === 'int' ? 'N' : d.type === 'number' ? 'X' : d.type === 'choice' ? d.choices.join('|') : 'VALUE')}`}`;
     let help = d.help;
     if (d.type === 'list') help += ' (repeat for several)';
-    if (d.default !== undefined && typeof d.default !== 'function' && !/default/.test(help)) help += ` (default ${Array.isArray(d.default) ? d.default.join(', ') : String(d.default)})`;
+    if (d.default !== undefined && typeof d.default !== 'function' && !/default/.test(help))
+      help += ` (default ${Array.isArray(d.default) ? d.default.join(', ') : String(d.default)})`;
     return left.length > 26 ? `${left}\n${' '.repeat(28)}${help}` : `${left.padEnd(28)}${help}`;
   });
   return `${usage}\n\n${lines.join('\n')}${notes ? `\n\n${notes}` : ''}`;

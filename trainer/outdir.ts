@@ -13,7 +13,14 @@ import { DeeprnnError } from '../shared/errors.ts';
 import { CHECKPOINT_FILE } from './checkpoint.ts';
 
 /** File systems that are not storage (statfs magic numbers): procfs, sysfs, devpts, cgroup, debugfs. */
-const VIRTUAL = new Map<number, string>([[0x9fa0, 'procfs'], [0x62656572, 'sysfs'], [0x1cd1, 'devpts'], [0x27e0eb, 'cgroup'], [0x63677270, 'cgroup2'], [0x64626720, 'debugfs']]);
+const VIRTUAL = new Map<number, string>([
+  [0x9fa0, 'procfs'],
+  [0x62656572, 'sysfs'],
+  [0x1cd1, 'devpts'],
+  [0x27e0eb, 'cgroup'],
+  [0x63677270, 'cgroup2'],
+  [0x64626720, 'debugfs'],
+]);
 
 const fail = (message: string): never => {
   throw new DeeprnnError('bad_out_dir', message);
@@ -140,7 +147,9 @@ async function lock(dir: string): Promise<string> {
     const holder = parseOwner(raw);
     if (holder && alive(holder)) {
       const where = holder.host === hostname() ? `process ${holder.pid}` : `process ${holder.pid} on ${holder.host}`;
-      fail(`${dir} is in use by another deeprnn run (${where}${holder.since ? `, since ${holder.since}` : ''}): wait for it to end or stop it${holder.host === hostname() ? '' : `; if it is gone, delete ${path}`}`);
+      fail(
+        `${dir} is in use by another deeprnn run (${where}${holder.since ? `, since ${holder.since}` : ''}): wait for it to end or stop it${holder.host === hostname() ? '' : `; if it is gone, delete ${path}`}`,
+      );
     }
     // Abandoned (the run was killed, or an older lock was damaged): remove it and try once more.
     if (attempt > 0) fail(`${dir}: could not take ${LOCK_FILE} from an ended run; delete it if no run is writing there`);
@@ -196,7 +205,8 @@ export async function withOutDir<T>(dir: string, o: { force: boolean; resume?: b
     // Locked first, then looked at: a run that looked before another locked it would miss it.
     if (info && !o.resume && !o.force) {
       const names = await readdir(path).catch(() => [] as string[]);
-      if (names.includes(CHECKPOINT_FILE)) fail(`${dir} holds a training checkpoint: continue that run with "deeprnn train --resume ${dir}", or pass --force to start over in it`);
+      if (names.includes(CHECKPOINT_FILE))
+        fail(`${dir} holds a training checkpoint: continue that run with "deeprnn train --resume ${dir}", or pass --force to start over in it`);
       if (names.includes(MODEL_JSON)) fail(`${dir} holds a model: choose another --out, or pass --force to overwrite it`);
     }
     const result = await work();

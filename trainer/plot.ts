@@ -9,7 +9,11 @@ import { expressionInterpreter } from 'vega-interpreter';
 import { compile, type TopLevelSpec } from 'vega-lite';
 import type { EpochRecord } from './checkpoint.ts';
 
-export async function perplexityPlot(records: readonly Pick<EpochRecord, 'epoch' | 'perplexity' | 'validationPerplexity'>[], title: string, size = { width: 560, height: 300 }): Promise<string> {
+export async function perplexityPlot(
+  records: readonly Pick<EpochRecord, 'epoch' | 'perplexity' | 'validationPerplexity'>[],
+  title: string,
+  size = { width: 560, height: 300 },
+): Promise<string> {
   const values = records.flatMap((r) => [
     { epoch: r.epoch, perplexity: r.perplexity, split: 'train' },
     ...(r.validationPerplexity === null ? [] : [{ epoch: r.epoch, perplexity: r.validationPerplexity, split: 'validation' }]),

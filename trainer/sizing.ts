@@ -181,7 +181,19 @@ export async function sizeRun(r: SizingRequest): Promise<SizingChoice> {
     `batch ${batchSize}, lr ${lr}: ~${(c.tokens / 1e6).toFixed(1)} M tokens at ${Math.round(probes.find((p) => p.hiddenSize === c.hiddenSize)!.tokensPerSecond)} tokens/s = ${passes.toFixed(1)} passes over ${r.trainChars} characters → ` +
     `dropout ${dropout}, output dropout ${outputDropout}, weight drop ${weightDrop}, weight decay ${weightDecay} (tokens/s by width: ${probes.map((p) => `${p.hiddenSize} ${p.tokensPerSecond}`).join(', ')}; ${probeSeconds.toFixed(1)} s)`;
   return {
-    numLayers, hiddenSize: c.hiddenSize, batchSize, lr, dropout, outputDropout, weightDrop, weightDecay, probes,
-    budgetTokens: Math.round(c.tokens), passes: +passes.toFixed(2), parameters: c.parameters, probeSeconds, reason,
+    numLayers,
+    hiddenSize: c.hiddenSize,
+    batchSize,
+    lr,
+    dropout,
+    outputDropout,
+    weightDrop,
+    weightDecay,
+    probes,
+    budgetTokens: Math.round(c.tokens),
+    passes: +passes.toFixed(2),
+    parameters: c.parameters,
+    probeSeconds,
+    reason,
   };
 }

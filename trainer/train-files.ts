@@ -60,16 +60,34 @@ export function folderStore(outDir: string): RunStore {
 async function loadData(config: TrainConfig, base: Model | null): Promise<RunData> {
   if (config.corpus.length === 0) throw new OptionError('give the text to train on with --corpus FILE');
   const corpus = await readCorpus(config.corpus.map(corpusFile), {
-    preprocessing: config.preprocessing, keepBoilerplate: config.keepBoilerplate, authorTags: config.authorTags,
-    vocab: base?.vocab, unknownChars: config.unknownChars,
+    preprocessing: config.preprocessing,
+    keepBoilerplate: config.keepBoilerplate,
+    authorTags: config.authorTags,
+    vocab: base?.vocab,
+    unknownChars: config.unknownChars,
   });
   return { corpus, split: splitCorpus(corpus, config) };
 }
 
 /** Train (or continue `resume`) into `outDir`. */
-export async function train(config: TrainConfig, outDir: string, hooks: TrainHooks, resume: Checkpoint | null = null, o: TrainOptions = {}): Promise<TrainResult> {
+export async function train(
+  config: TrainConfig,
+  outDir: string,
+  hooks: TrainHooks,
+  resume: Checkpoint | null = null,
+  o: TrainOptions = {},
+): Promise<TrainResult> {
   const base = config.initFrom ? await readModelDir(config.initFrom) : null;
   config = withBase(config, base);
   const data = await loadData(config, base);
-  return runTraining(config, { data, store: folderStore(outDir), base, makeEngine: o.makeEngine ?? createEngine, evalKernel: await loadKernelNode('simd'), hooks, resume, signal: o.signal });
+  return runTraining(config, {
+    data,
+    store: folderStore(outDir),
+    base,
+    makeEngine: o.makeEngine ?? createEngine,
+    evalKernel: await loadKernelNode('simd'),
+    hooks,
+    resume,
+    signal: o.signal,
+  });
 }

@@ -174,8 +174,14 @@ export class Trainer {
 
   private async checkpoint(position: Position, carry: Float32Array | null): Promise<void> {
     await this.store.saveCheckpoint({
-      config: this.config, position, elapsedSeconds: +this.elapsed().toFixed(2), last: this.last, best: this.best,
-      params: this.engine.getParams(), optimizer: this.engine.getOptimizerState(), carry,
+      config: this.config,
+      position,
+      elapsedSeconds: +this.elapsed().toFixed(2),
+      last: this.last,
+      best: this.best,
+      params: this.engine.getParams(),
+      optimizer: this.engine.getOptimizerState(),
+      carry,
     });
     this.lastCheckpoint = performance.now();
   }
@@ -190,11 +196,14 @@ export class Trainer {
    */
   private async endEpoch(epoch: number, sum: number, tokens: number, trainSeconds: number, fraction: number, final: boolean): Promise<Params> {
     const params = this.engine.getParams(); // one copy per epoch, read-only from here on
-    const due = final || this.config.timeBudgetMinutes === 0 || validationDue({
-      sinceSeconds: this.elapsed() - this.lastValidation.at,
-      lastSeconds: this.lastValidation.seconds,
-      heldOutChars: this.data.split.validation.reduce((n, v) => n + v.ids.length, 0),
-    });
+    const due =
+      final ||
+      this.config.timeBudgetMinutes === 0 ||
+      validationDue({
+        sinceSeconds: this.elapsed() - this.lastValidation.at,
+        lastSeconds: this.lastValidation.seconds,
+        heldOutChars: this.data.split.validation.reduce((n, v) => n + v.ids.length, 0),
+      });
     const t0 = performance.now();
     const v = due ? this.evaluate(params) : null;
     if (v) this.lastValidation = { at: this.elapsed(), seconds: (performance.now() - t0) / 1000 };
@@ -206,7 +215,8 @@ export class Trainer {
       elapsedSeconds: +this.elapsed().toFixed(2),
       lr: +this.lr.toPrecision(6),
     };
-    if (v && Object.keys(v.perFile).length > 1) record.validation = Object.fromEntries(Object.entries(v.perFile).map(([f, e]) => [f, +e.perplexity.toFixed(4)]));
+    if (v && Object.keys(v.perFile).length > 1)
+      record.validation = Object.fromEntries(Object.entries(v.perFile).map(([f, e]) => [f, +e.perplexity.toFixed(4)]));
     this.records.push(record);
     this.last = record;
     if (v && (!this.best || v.overall.perplexity < this.best.validationPerplexity)) {
@@ -220,7 +230,10 @@ export class Trainer {
    * One epoch (or what is left of it), window by window. Returns how it ended: the epoch done,
    * or stopped after window `window` (time budget, or a stop request).
    */
-  async fitEpoch(epoch: number, start: Position | null): Promise<{ stopped: StopReason | null; sum: number; tokens: number; seconds: number; fraction: number }> {
+  async fitEpoch(
+    epoch: number,
+    start: Position | null,
+  ): Promise<{ stopped: StopReason | null; sum: number; tokens: number; seconds: number; fraction: number }> {
     const { config, engine } = this;
     const B = config.batchSize;
     const T = config.numSteps;
@@ -234,7 +247,8 @@ export class Trainer {
     const skip = start?.window ?? 0;
     let sum = start?.partial.loss ?? 0;
     let tokens = start?.partial.tokens ?? 0;
-    if (!start?.window) engine.resetState(); // state = None at each epoch's first window
+    if (!start?.window)
+      engine.resetState(); // state = None at each epoch's first window
     else if (this.resume?.carry) engine.setCarry(this.resume.carry);
     const t0 = performance.now();
     let i = 0;
@@ -246,7 +260,11 @@ export class Trainer {
       const loss = await engine.forwardBackward(w.x, w.y, dropout);
       const norm = engine.clipGradients(config.clip);
       if (!Number.isFinite(loss) || !Number.isFinite(norm) || loss / (B * T) > MAX_FINITE_LOSS) {
-        const what = !Number.isFinite(loss) ? `the loss became ${loss}` : !Number.isFinite(norm) ? `the gradient norm became ${norm}` : `the perplexity became infinite (mean loss ${(loss / (B * T)).toExponential(2)} nats)`;
+        const what = !Number.isFinite(loss)
+          ? `the loss became ${loss}`
+          : !Number.isFinite(norm)
+            ? `the gradient norm became ${norm}`
+            : `the perplexity became infinite (mean loss ${(loss / (B * T)).toExponential(2)} nats)`;
         throw new DeeprnnError(
           'diverged',
           `${what} at epoch ${epoch}, window ${index + 1}: training diverged (try a lower --lr or --clip). ` +
@@ -286,14 +304,16 @@ export class Trainer {
     this.iterRng = position ? Rng.fromState(position.rngState) : new Rng((config.seed ^ 0x5bd1e995) >>> 0);
     let stopped: StopReason = 'completed';
     const first = (position?.epoch ?? 0) + 1;
-    if (first > config.epochs && !(position && position.window > 0)) throw new DeeprnnError('nothing_to_do', `the run already completed its ${config.epochs} epochs (give --epochs N to extend it)`);
+    if (first > config.epochs && !(position && position.window > 0))
+      throw new DeeprnnError('nothing_to_do', `the run already completed its ${config.epochs} epochs (give --epochs N to extend it)`);
     for (let epoch = first; epoch <= config.epochs; epoch++) {
       const mid = position && position.window > 0 ? position : null;
       const r = await this.fitEpoch(epoch, mid);
       position = null;
       // Decide once whether the run ends here: the last record must be validated, so the clock
       // may not be read again between choosing to validate and choosing to stop.
-      const ending: StopReason | null = r.stopped ?? (this.signal?.aborted ? 'interrupted' : this.budgetSpent() && epoch < config.epochs ? 'time-budget' : null);
+      const ending: StopReason | null =
+        r.stopped ?? (this.signal?.aborted ? 'interrupted' : this.budgetSpent() && epoch < config.epochs ? 'time-budget' : null);
       const params = await this.endEpoch(epoch, r.sum, r.tokens, r.seconds, r.fraction, ending !== null || epoch === config.epochs);
       if (epoch % 10 === 0 && !r.stopped) this.hooks.log(`epoch ${epoch}: ${this.predict(params)}`);
       await this.writeMetrics();
@@ -332,14 +352,38 @@ export class Trainer {
         sha256: c.sha256,
         tokens: c.ids.reduce((n, a) => n + a.length, 0),
         details: c.files.map((f) => ({
-          path: f.path, author: f.author, sha256: f.sha256, bytes: f.bytes, characters: f.characters, boilerplateRemoved: f.removed,
-          ...(heldOut.has(f.path) ? { validationCharacters: heldOut.get(f.path), validationPerplexity: v ? +v.perFile[f.path].perplexity.toFixed(4) : null } : {}),
+          path: f.path,
+          author: f.author,
+          sha256: f.sha256,
+          bytes: f.bytes,
+          characters: f.characters,
+          boilerplateRemoved: f.removed,
+          ...(heldOut.has(f.path)
+            ? { validationCharacters: heldOut.get(f.path), validationPerplexity: v ? +v.perFile[f.path].perplexity.toFixed(4) : null }
+            : {}),
         })),
       },
       hyperparameters: {
-        preprocessing: config.preprocessing, keepBoilerplate: config.keepBoilerplate, authorTags: config.authorTags, maxTokens: config.maxTokens, valFraction: config.valFraction,
-        batchSize: config.batchSize, numSteps: config.numSteps, optimizer: config.optimizer, lr: config.lr, lrSchedule: config.lrSchedule, clip: config.clip,
-        dropout: config.dropout, outputDropout: config.outputDropout, weightDrop: config.weightDrop, weightDecay: config.weightDecay, iterator: config.iterator, seed: config.seed, threads: config.threads, timeBudgetMinutes: config.timeBudgetMinutes, initFrom: config.initFrom,
+        preprocessing: config.preprocessing,
+        keepBoilerplate: config.keepBoilerplate,
+        authorTags: config.authorTags,
+        maxTokens: config.maxTokens,
+        valFraction: config.valFraction,
+        batchSize: config.batchSize,
+        numSteps: config.numSteps,
+        optimizer: config.optimizer,
+        lr: config.lr,
+        lrSchedule: config.lrSchedule,
+        clip: config.clip,
+        dropout: config.dropout,
+        outputDropout: config.outputDropout,
+        weightDrop: config.weightDrop,
+        weightDecay: config.weightDecay,
+        iterator: config.iterator,
+        seed: config.seed,
+        threads: config.threads,
+        timeBudgetMinutes: config.timeBudgetMinutes,
+        initFrom: config.initFrom,
       },
       ...(config.sizing ? { sizing: config.sizing } : {}),
       samplePrefix: this.samplePrefix,
@@ -357,8 +401,15 @@ export class Trainer {
     const model = this.model(params, training);
     await this.store.saveModel(model);
     await this.store.savePlot(this.records, this.name);
-    const perFile = v && Object.keys(v.perFile).length > 1 ? ` (${Object.entries(v.perFile).map(([f, e]) => `${f.split(/[/\\]/).pop()} ${e.perplexity.toFixed(2)}`).join(', ')})` : '';
-    this.hooks.log(`perplexity ${last.perplexity.toFixed(2)}${best ? `, validation perplexity ${best.validationPerplexity.toFixed(2)} (epoch ${best.epoch})${perFile}` : ''}, ${last.tokensPerSecond} tokens/s on ${engine.name} (${engine.backend})`);
+    const perFile =
+      v && Object.keys(v.perFile).length > 1
+        ? ` (${Object.entries(v.perFile)
+            .map(([f, e]) => `${f.split(/[/\\]/).pop()} ${e.perplexity.toFixed(2)}`)
+            .join(', ')})`
+        : '';
+    this.hooks.log(
+      `perplexity ${last.perplexity.toFixed(2)}${best ? `, validation perplexity ${best.validationPerplexity.toFixed(2)} (epoch ${best.epoch})${perFile}` : ''}, ${last.tokensPerSecond} tokens/s on ${engine.name} (${engine.backend})`,
+    );
     this.hooks.log(this.predict(params, model));
     return { model, last, stopped };
   }
@@ -387,7 +438,14 @@ export interface RunHost {
  */
 export function withBase(config: TrainConfig, base: Model | null): TrainConfig {
   if (!base) return config;
-  return { ...config, cell: base.arch.cell, numLayers: base.arch.numLayers, hiddenSize: base.arch.hiddenSize, preprocessing: base.preprocessing, authorTags: base.vocab.authors.size > 0 };
+  return {
+    ...config,
+    cell: base.arch.cell,
+    numLayers: base.arch.numLayers,
+    hiddenSize: base.arch.hiddenSize,
+    preprocessing: base.preprocessing,
+    authorTags: base.vocab.authors.size > 0,
+  };
 }
 
 /**
@@ -397,11 +455,17 @@ export function withBase(config: TrainConfig, base: Model | null): TrainConfig {
  */
 export async function runTraining(config: TrainConfig, host: RunHost): Promise<TrainResult> {
   const { data, resume, base } = host;
-  if (resume && data.corpus.vocab.size !== config.vocabSize) throw new DeeprnnError('bad_checkpoint', `the corpus now gives ${data.corpus.vocab.size} tokens, the checkpoint was trained on ${config.vocabSize}: the corpus files changed`);
+  if (resume && data.corpus.vocab.size !== config.vocabSize)
+    throw new DeeprnnError(
+      'bad_checkpoint',
+      `the corpus now gives ${data.corpus.vocab.size} tokens, the checkpoint was trained on ${config.vocabSize}: the corpus files changed`,
+    );
   config = { ...config, vocabSize: data.corpus.vocab.size };
   const sizing = config.toSize.length > 0 && !resume;
   checkWindows(data.split.train.length, sizing && config.toSize.includes('batch-size') ? 1 : config.batchSize, config.numSteps, 'training');
-  for (const v of data.split.validation) if (v.ids.length < 2) throw new OptionError(`the held-out part of ${v.file} has ${v.ids.length} characters: too few to validate (raise --val-fraction or use a longer file)`);
+  for (const v of data.split.validation)
+    if (v.ids.length < 2)
+      throw new OptionError(`the held-out part of ${v.file} has ${v.ids.length} characters: too few to validate (raise --val-fraction or use a longer file)`);
   if (sizing) {
     config = await sized(config, host);
     host.hooks.log(config.sizing!.reason);
@@ -418,7 +482,18 @@ export async function runTraining(config: TrainConfig, host: RunHost): Promise<T
       const paramRng = new Rng(config.seed);
       engine.setParams(initParams(arch, () => paramRng.uniform()));
     }
-    const trainer = new Trainer(config, host.store, host.hooks, data, engine, host.evalKernel, resume, host.signal, host.yieldNow, resume ? 0 : (config.sizing?.probeSeconds ?? 0));
+    const trainer = new Trainer(
+      config,
+      host.store,
+      host.hooks,
+      data,
+      engine,
+      host.evalKernel,
+      resume,
+      host.signal,
+      host.yieldNow,
+      resume ? 0 : (config.sizing?.probeSeconds ?? 0),
+    );
     return await trainer.fit();
   } finally {
     await engine.dispose();
@@ -432,7 +507,15 @@ function architecture(c: Pick<TrainConfig, 'cell' | 'numLayers' | 'hiddenSize' |
 
 /** The engine a configuration trains on. */
 function engineSpec(config: TrainConfig, arch: Architecture): EngineSpec {
-  return { choice: config.engine, arch, batchSize: config.batchSize, numSteps: config.numSteps, optimizer: { name: config.optimizer, weightDecay: config.weightDecay }, threads: config.threads, weightDrop: config.weightDrop > 0 };
+  return {
+    choice: config.engine,
+    arch,
+    batchSize: config.batchSize,
+    numSteps: config.numSteps,
+    optimizer: { name: config.optimizer, weightDecay: config.weightDecay },
+    threads: config.threads,
+    weightDrop: config.weightDrop > 0,
+  };
 }
 
 /** A probe times at least this many windows and this long, after `warmup` that warm the engine up (compilation, first touches of memory). */
@@ -472,17 +555,36 @@ async function measureShape(config: TrainConfig, host: RunHost, shape: ProbeShap
 /** `--size auto`: the sizing rule's choice (trainer/sizing.ts) applied to the configuration. */
 async function sized(config: TrainConfig, host: RunHost): Promise<TrainConfig> {
   const given: Record<SizedOption, number> = {
-    layers: config.numLayers, hidden: config.hiddenSize, 'batch-size': config.batchSize, lr: config.lr,
-    dropout: config.dropout, 'output-dropout': config.outputDropout, 'weight-drop': config.weightDrop, 'weight-decay': config.weightDecay,
+    layers: config.numLayers,
+    hidden: config.hiddenSize,
+    'batch-size': config.batchSize,
+    lr: config.lr,
+    dropout: config.dropout,
+    'output-dropout': config.outputDropout,
+    'weight-drop': config.weightDrop,
+    'weight-decay': config.weightDecay,
   };
   const fixed = Object.fromEntries(Object.entries(given).filter(([k]) => !config.toSize.includes(k as SizedOption)));
   const choice = await sizeRun({
-    cell: config.cell, vocabSize: config.vocabSize, trainChars: host.data.split.train.length, budgetSeconds: config.timeBudgetMinutes * 60,
-    fixed, measure: (shape) => measureShape(config, host, shape), now: () => performance.now() / 1000,
+    cell: config.cell,
+    vocabSize: config.vocabSize,
+    trainChars: host.data.split.train.length,
+    budgetSeconds: config.timeBudgetMinutes * 60,
+    fixed,
+    measure: (shape) => measureShape(config, host, shape),
+    now: () => performance.now() / 1000,
   });
   return {
-    ...config, toSize: [], sizing: choice,
-    numLayers: choice.numLayers, hiddenSize: choice.hiddenSize, batchSize: choice.batchSize, lr: choice.lr,
-    dropout: choice.dropout, outputDropout: choice.outputDropout, weightDrop: choice.weightDrop, weightDecay: choice.weightDecay,
+    ...config,
+    toSize: [],
+    sizing: choice,
+    numLayers: choice.numLayers,
+    hiddenSize: choice.hiddenSize,
+    batchSize: choice.batchSize,
+    lr: choice.lr,
+    dropout: choice.dropout,
+    outputDropout: choice.outputDropout,
+    weightDrop: choice.weightDrop,
+    weightDecay: choice.weightDecay,
   };
 }

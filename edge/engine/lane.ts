@@ -179,7 +179,8 @@ export function requestScopedEngine(kernelModel: KernelModel, o: { rows: Isolate
   let mine = 0;
   let myRows = 0;
   const admit = <T>(rows: number, run: (s: Scheduler) => T, done: (t: T) => Promise<unknown>): T => {
-    if (budget.busy + rows > budget.capacity) throw new OverloadedError(`this isolate is at capacity (${budget.busy} of ${budget.capacity} rows busy); retry shortly`, 1);
+    if (budget.busy + rows > budget.capacity)
+      throw new OverloadedError(`this isolate is at capacity (${budget.busy} of ${budget.capacity} rows busy); retry shortly`, 1);
     budget.busy += rows;
     mine++;
     myRows += rows;
@@ -195,8 +196,18 @@ export function requestScopedEngine(kernelModel: KernelModel, o: { rows: Isolate
   };
   return {
     engine: kernelModel.engine,
-    generate: (g, start, opts) => admit(g.beam?.width ?? 1, (s) => s.generate(g, start, opts), (gen) => gen.result.catch(() => {})),
-    score: (s, signal) => admit(1, (sch) => sch.score(s, signal), (p) => p.catch(() => {})),
+    generate: (g, start, opts) =>
+      admit(
+        g.beam?.width ?? 1,
+        (s) => s.generate(g, start, opts),
+        (gen) => gen.result.catch(() => {}),
+      ),
+    score: (s, signal) =>
+      admit(
+        1,
+        (sch) => sch.score(s, signal),
+        (p) => p.catch(() => {}),
+      ),
     stats: () => ({ running: mine, queued: 0, activeRows: myRows, capacity: budget.capacity }),
     close: async () => {},
   };

@@ -216,7 +216,18 @@ export class Scheduler implements GenerationService {
         queue.end();
         if (reason === 'cancelled') reject(new DeeprnnError('cancelled', 'the client went away'));
         // Past its deadline before a row was free: nothing was generated.
-        else resolve({ model: start.model, prefix: g.prefix, text: g.prefix, generated: '', numChars: 0, seed: g.seed, finishReason: 'deadline', ...(g.author ? { author: g.author.name } : {}), timings: { totalMs: Math.round(performance.now() - admitted) } });
+        else
+          resolve({
+            model: start.model,
+            prefix: g.prefix,
+            text: g.prefix,
+            generated: '',
+            numChars: 0,
+            seed: g.seed,
+            finishReason: 'deadline',
+            ...(g.author ? { author: g.author.name } : {}),
+            timings: { totalMs: Math.round(performance.now() - admitted) },
+          });
       },
       opts.signal,
     );
@@ -232,7 +243,12 @@ export class Scheduler implements GenerationService {
           if (e.type === 'scored') resolve(e.result);
           else if (e.type === 'failed') reject(new DeeprnnError('internal', e.message));
         },
-        (reason) => reject(reason === 'deadline' ? new DeeprnnError('deadline', `scoring did not finish within the server's deadline of ${this.o.deadlineMs} ms`) : new DeeprnnError('cancelled', 'the client went away')),
+        (reason) =>
+          reject(
+            reason === 'deadline'
+              ? new DeeprnnError('deadline', `scoring did not finish within the server's deadline of ${this.o.deadlineMs} ms`)
+              : new DeeprnnError('cancelled', 'the client went away'),
+          ),
         signal,
       );
     });

@@ -126,7 +126,13 @@ export async function startThreadEngine(models: { files: ThreadModelFiles; engin
     (_, t) => new GenerationThread({ models: models.map((m) => m.files), capacity: o.capacity }, (model, events) => services[model]?.onLaneEvents(t, events)),
   );
   for (const [i, m] of models.entries()) {
-    services.push(new Scheduler(threads.map((th) => new ThreadModelLane(th, i, o.capacity)), `${m.engine}, ${n} thread${n === 1 ? '' : 's'}`, o));
+    services.push(
+      new Scheduler(
+        threads.map((th) => new ThreadModelLane(th, i, o.capacity)),
+        `${m.engine}, ${n} thread${n === 1 ? '' : 's'}`,
+        o,
+      ),
+    );
   }
   const close = async () => {
     for (const s of services) await s.close();

@@ -7,7 +7,7 @@ import type { ValidatedScore } from '../../shared/evaluate.ts';
 import type { ValidatedGeneration } from '../../shared/generate.ts';
 
 export type Work =
-  | { kind: 'generate'; id: number; g: ValidatedGeneration; /** Send characters as they come (else only the result). */ stream: boolean }
+  | { kind: 'generate'; id: number; g: ValidatedGeneration /** Send characters as they come (else only the result). */; stream: boolean }
   | { kind: 'score'; id: number; s: ValidatedScore };
 
 export type LaneEvent =

@@ -13,7 +13,14 @@ import { bodyModel, clientGone, jsonBody, readJson, resolveModel, routeGroup, ty
 import type { ServedModel } from '../registry.ts';
 import { generateRequestJsonSchema, requestExamples, scoreRequestJsonSchema, servedFacts } from '../openapi.ts';
 import {
-  ErrorSchema, GeneratedTokenSchema, GenerateResponseSchema, ModelInfoSchema, ModelsResponseSchema, ScoreResponseSchema, StartEventSchema, type ModelsResponse,
+  ErrorSchema,
+  GeneratedTokenSchema,
+  GenerateResponseSchema,
+  ModelInfoSchema,
+  ModelsResponseSchema,
+  ScoreResponseSchema,
+  StartEventSchema,
+  type ModelsResponse,
 } from '../schemas.ts';
 import { trackGeneration } from '../telemetry.ts';
 
@@ -50,7 +57,12 @@ export function modelInfo(m: ServedModel): ModelsResponse['data'][number] {
     owned_by: 'deeprnn',
     name: m.name,
     architecture: model.arch,
-    vocabulary: { tokens: [...model.vocab.tokens], unkIndex: model.vocab.unkIndex, preprocessing: model.preprocessing, authors: [...model.vocab.authors.keys()] },
+    vocabulary: {
+      tokens: [...model.vocab.tokens],
+      unkIndex: model.vocab.unkIndex,
+      preprocessing: model.preprocessing,
+      authors: [...model.vocab.authors.keys()],
+    },
     weights: { dtype: m.weightsDtype, sha256: m.weightsSha256 },
     samplePrefix: samplePrefix(model),
     training: model.training,
@@ -70,8 +82,12 @@ export function apiRoutes(ctx: RouteContext) {
   app.openAPIRegistry.registerComponent('schemas', 'ScoreRequest', scoreRequestJsonSchema(facts));
   app.openAPIRegistry.registerPath(
     createRoute({
-      method: 'post', path: '/v1/generate', summary: "Generate text (d2l's predict_ch8, with sampling, beam search, stop sequences and log-probabilities)",
-      request: { body: { required: true, content: { 'application/json': { schema: { $ref: '#/components/schemas/GenerateRequest' }, example: examples.generate } } } },
+      method: 'post',
+      path: '/v1/generate',
+      summary: "Generate text (d2l's predict_ch8, with sampling, beam search, stop sequences and log-probabilities)",
+      request: {
+        body: { required: true, content: { 'application/json': { schema: { $ref: '#/components/schemas/GenerateRequest' }, example: examples.generate } } },
+      },
       responses: {
         200: {
           description: `The generated text. ${SSE_DESCRIPTION}`,
@@ -90,7 +106,10 @@ export function apiRoutes(ctx: RouteContext) {
                     ['done', 'GenerateResponse'],
                     ['error', 'Error'],
                   ] as const
-                ).map(([event, schema]) => ({ if: { properties: { event: { const: event } } }, then: { properties: { data: { $ref: `#/components/schemas/${schema}` } } } })),
+                ).map(([event, schema]) => ({
+                  if: { properties: { event: { const: event } } },
+                  then: { properties: { data: { $ref: `#/components/schemas/${schema}` } } },
+                })),
               },
             },
           },
@@ -101,20 +120,32 @@ export function apiRoutes(ctx: RouteContext) {
   );
   app.openAPIRegistry.registerPath(
     createRoute({
-      method: 'post', path: '/v1/score', summary: "Score a text: each character's log-probability under the model, and perplexity",
-      request: { body: { required: true, content: { 'application/json': { schema: { $ref: '#/components/schemas/ScoreRequest' }, example: examples.score } } } },
-      responses: { 200: { description: 'Per-character natural-log probabilities and totals', content: { 'application/json': { schema: ScoreResponseSchema } } }, ...errorResponses(...POST_ERRORS) },
+      method: 'post',
+      path: '/v1/score',
+      summary: "Score a text: each character's log-probability under the model, and perplexity",
+      request: {
+        body: { required: true, content: { 'application/json': { schema: { $ref: '#/components/schemas/ScoreRequest' }, example: examples.score } } },
+      },
+      responses: {
+        200: { description: 'Per-character natural-log probabilities and totals', content: { 'application/json': { schema: ScoreResponseSchema } } },
+        ...errorResponses(...POST_ERRORS),
+      },
     }),
   );
   app.openAPIRegistry.registerPath(
     createRoute({
-      method: 'get', path: '/v1/models', summary: "The models served, the default first: OpenAI's list shape, with each model's architecture, vocabulary, authors and training record (never the weights)",
+      method: 'get',
+      path: '/v1/models',
+      summary:
+        "The models served, the default first: OpenAI's list shape, with each model's architecture, vocabulary, authors and training record (never the weights)",
       responses: { 200: { description: 'Models', content: { 'application/json': { schema: ModelsResponseSchema } } }, ...errorResponses(...GET_ERRORS) },
     }),
   );
   app.openAPIRegistry.registerPath(
     createRoute({
-      method: 'get', path: '/v1/models/{id}', summary: 'One served model (what OpenAI clients call models.retrieve)',
+      method: 'get',
+      path: '/v1/models/{id}',
+      summary: 'One served model (what OpenAI clients call models.retrieve)',
       request: { params: z.object({ id: z.string().openapi({ example: facts[0].name }) }) },
       responses: { 200: { description: 'The model', content: { 'application/json': { schema: ModelInfoSchema } } }, ...errorResponses(...GET_ERRORS, 404) },
     }),

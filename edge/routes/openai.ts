@@ -29,8 +29,17 @@ const CompletionSchema = z
     system_fingerprint: z.string(),
     choices: z.array(
       z.object({
-        text: z.string(), index: z.number().int(), logprobs: z.unknown().nullable(), finish_reason: z.enum(['length', 'stop']).nullable(),
-        continuation: z.string().optional().openapi({ description: "deeprnn's extension: when the choice ended before a stop (finish_reason length, which includes the server's CPU budget), the token that goes on from here with POST /v1/generate {\"continuation\": …}." }),
+        text: z.string(),
+        index: z.number().int(),
+        logprobs: z.unknown().nullable(),
+        finish_reason: z.enum(['length', 'stop']).nullable(),
+        continuation: z
+          .string()
+          .optional()
+          .openapi({
+            description:
+              'deeprnn\'s extension: when the choice ended before a stop (finish_reason length, which includes the server\'s CPU budget), the token that goes on from here with POST /v1/generate {"continuation": …}.',
+          }),
       }),
     ),
     usage: z.object({ prompt_tokens: z.number().int(), completion_tokens: z.number().int(), total_tokens: z.number().int() }).optional(),
@@ -59,15 +68,29 @@ export function openaiRoutes(ctx: RouteContext) {
   app.openAPIRegistry.register('Completion', CompletionSchema);
   app.openAPIRegistry.registerPath(
     createRoute({
-      method: 'post', path: '/v1/completions', summary: "OpenAI's completions API (a token is a character), on the same contract as /v1/generate: the same bounds, and the same text for the same seed and settings",
-      request: { body: { required: true, content: { 'application/json': { schema: { $ref: '#/components/schemas/CompletionRequest' }, example: requestExamples(facts).completion } } } },
+      method: 'post',
+      path: '/v1/completions',
+      summary:
+        "OpenAI's completions API (a token is a character), on the same contract as /v1/generate: the same bounds, and the same text for the same seed and settings",
+      request: {
+        body: {
+          required: true,
+          content: { 'application/json': { schema: { $ref: '#/components/schemas/CompletionRequest' }, example: requestExamples(facts).completion } },
+        },
+      },
       responses: {
         200: {
-          description: 'A completion; with stream: true, Server-Sent Events: `data: {chunk}` per group of characters (a Completion with one choice and finish_reason null, then the choice\'s last chunk with its finish_reason), with stream_options.include_usage a chunk with no choices and the usage, then `data: [DONE]`',
+          description:
+            "A completion; with stream: true, Server-Sent Events: `data: {chunk}` per group of characters (a Completion with one choice and finish_reason null, then the choice's last chunk with its finish_reason), with stream_options.include_usage a chunk with no choices and the usage, then `data: [DONE]`",
           content: {
             'application/json': { schema: CompletionSchema },
             'text/event-stream': {
-              schema: { type: 'object', description: 'One Server-Sent Event: its JSON `data`, or the literal [DONE].', properties: { data: { anyOf: [{ $ref: '#/components/schemas/Completion' }, { $ref: '#/components/schemas/Error' }, { const: '[DONE]' }] } }, required: ['data'] },
+              schema: {
+                type: 'object',
+                description: 'One Server-Sent Event: its JSON `data`, or the literal [DONE].',
+                properties: { data: { anyOf: [{ $ref: '#/components/schemas/Completion' }, { $ref: '#/components/schemas/Error' }, { const: '[DONE]' }] } },
+                required: ['data'],
+              },
             },
           },
         },
@@ -76,7 +99,12 @@ export function openaiRoutes(ctx: RouteContext) {
     }),
   );
   app.openAPIRegistry.registerPath(
-    createRoute({ method: 'post', path: '/v1/chat/completions', summary: 'Not served: character models have no chat turns (404 pointing to /v1/completions)', responses: { ...errorResponses(...GET_ERRORS), 404: { description: CHAT_MESSAGE, content: { 'application/json': { schema: ErrorSchema } } } } }),
+    createRoute({
+      method: 'post',
+      path: '/v1/chat/completions',
+      summary: 'Not served: character models have no chat turns (404 pointing to /v1/completions)',
+      responses: { ...errorResponses(...GET_ERRORS), 404: { description: CHAT_MESSAGE, content: { 'application/json': { schema: ErrorSchema } } } },
+    }),
   );
 
   jsonBody(app, '/v1/completions');
@@ -95,7 +123,13 @@ export function openaiRoutes(ctx: RouteContext) {
       throw e;
     }
     const tracks = gens.map((gen) => trackGeneration(telemetry, served.name, gen.result));
-    const head = { id: `cmpl-${crypto.randomUUID().replaceAll('-', '')}`, object: 'text_completion' as const, created: Math.floor(Date.now() / 1000), model: served.name, system_fingerprint: `deeprnn-${served.weightsSha256.slice(0, 16)}` };
+    const head = {
+      id: `cmpl-${crypto.randomUUID().replaceAll('-', '')}`,
+      object: 'text_completion' as const,
+      created: Math.floor(Date.now() / 1000),
+      model: served.name,
+      system_fingerprint: `deeprnn-${served.weightsSha256.slice(0, 16)}`,
+    };
     const promptTokens = plan.prompts.reduce((n, _, i) => n + [...gs[i * plan.n].prefix].length, 0);
     const usage = (results: GenerateResult[]) => {
       const completion = results.reduce((n, r) => n + r.numChars, 0);
@@ -118,7 +152,14 @@ export function openaiRoutes(ctx: RouteContext) {
       const send = (data: unknown) => stream.write(`data: ${JSON.stringify(data)}\n\n`);
       const chunk = (index: number, tokens: readonly GeneratedToken[], offset: number, finish: 'length' | 'stop' | null, prefixText = '') => ({
         ...head,
-        choices: [{ text: prefixText + tokens.map((t) => t.text).join(''), index, logprobs: plan.logprobs === null ? null : completionLogprobs(tokens, plan.logprobs, offset), finish_reason: finish }],
+        choices: [
+          {
+            text: prefixText + tokens.map((t) => t.text).join(''),
+            index,
+            logprobs: plan.logprobs === null ? null : completionLogprobs(tokens, plan.logprobs, offset),
+            finish_reason: finish,
+          },
+        ],
       });
       const results: GenerateResult[] = [];
       try {

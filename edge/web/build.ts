@@ -28,7 +28,11 @@ const worker = await build({
   ...common,
   entryPoints: [`${root}edge/web/worker.ts`],
   write: false,
-  define: { __DEEPRNN_KERNEL_BASE64__: JSON.stringify(kernel.toString('base64')), __DEEPRNN_KERNEL_DOT_BASE64__: JSON.stringify(dotKernel.toString('base64')), __DEEPRNN_KERNEL_DOTADD_BASE64__: JSON.stringify(dotAddKernel.toString('base64')) },
+  define: {
+    __DEEPRNN_KERNEL_BASE64__: JSON.stringify(kernel.toString('base64')),
+    __DEEPRNN_KERNEL_DOT_BASE64__: JSON.stringify(dotKernel.toString('base64')),
+    __DEEPRNN_KERNEL_DOTADD_BASE64__: JSON.stringify(dotAddKernel.toString('base64')),
+  },
 });
 const trainKernel = await readFile(`${root}shared/kernel/build/kernel-relaxed-unshared.wasm`);
 const sharedKernel = await readFile(`${root}shared/kernel/build/kernel-relaxed.wasm`);
@@ -51,9 +55,14 @@ await build({
   outdir: out,
   // The chart (Vega-Lite) is a chunk of its own, loaded by <deeprnn-train> when it first draws.
   splitting: true,
-  define: { __DEEPRNN_WORKER_SOURCE__: JSON.stringify(worker.outputFiles[0].text), __DEEPRNN_TRAIN_WORKER_SOURCE__: JSON.stringify(trainWorker.outputFiles[0].text) },
+  define: {
+    __DEEPRNN_WORKER_SOURCE__: JSON.stringify(worker.outputFiles[0].text),
+    __DEEPRNN_TRAIN_WORKER_SOURCE__: JSON.stringify(trainWorker.outputFiles[0].text),
+  },
 });
 // onnxruntime-web's own files, as its package ships them: `ort-base` may point at any copy of them.
-for (const f of [ORT_MODULE, 'ort-wasm-simd-threaded.wasm', 'ort-wasm-simd-threaded.mjs']) await copyFile(`${root}node_modules/onnxruntime-web/dist/${f}`, `${out}ort/${f}`);
-for (const f of ['swagger-ui-bundle.js', 'swagger-ui.css', 'LICENSE', 'NOTICE']) await copyFile(`${root}node_modules/swagger-ui-dist/${f}`, `${out}swagger/${f}`);
+for (const f of [ORT_MODULE, 'ort-wasm-simd-threaded.wasm', 'ort-wasm-simd-threaded.mjs'])
+  await copyFile(`${root}node_modules/onnxruntime-web/dist/${f}`, `${out}ort/${f}`);
+for (const f of ['swagger-ui-bundle.js', 'swagger-ui.css', 'LICENSE', 'NOTICE'])
+  await copyFile(`${root}node_modules/swagger-ui-dist/${f}`, `${out}swagger/${f}`);
 console.log(`browser module written to ${out}`);

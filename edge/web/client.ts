@@ -15,7 +15,15 @@
  * bundled into the worker: browsers refuse workers from another origin's URL, and a page must
  * never resolve our files against its own URL.
  */
-import { attributeName, fromStrings, GENERATE_FIELDS, type GeneratedToken, type GenerateRequest, type GenerateResult, type StartEvent } from '../../shared/contract.ts';
+import {
+  attributeName,
+  fromStrings,
+  GENERATE_FIELDS,
+  type GeneratedToken,
+  type GenerateRequest,
+  type GenerateResult,
+  type StartEvent,
+} from '../../shared/contract.ts';
 import { generateFromServer } from '../../shared/remote.ts';
 import { BROWSER_RUNTIMES, LOCAL_MODEL_SCHEME, type BrowserRuntime, type FromWorker, type ModelRef, type ToWorker, type WorkerStats } from './protocol.ts';
 
@@ -241,7 +249,11 @@ export class DeeprnnGenerate extends HTMLElement {
     const abort = new AbortController();
     this.stopCurrent = () => abort.abort();
     const modelName = this.getAttribute('model-name') || undefined;
-    const result = await generateFromServer(endpoint, { ...request, model: modelName }, { signal: abort.signal, onStart: (e) => this.begin(e), onTokens: (t) => this.tokens(t) });
+    const result = await generateFromServer(
+      endpoint,
+      { ...request, model: modelName },
+      { signal: abort.signal, onStart: (e) => this.begin(e), onTokens: (t) => this.tokens(t) },
+    );
     this.stopCurrent = null;
     return this.finish(result);
   }

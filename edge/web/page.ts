@@ -10,7 +10,6 @@ import { samplePrefix } from '../../shared/generate.ts';
 import type { Model } from '../../shared/model.ts';
 import { escapeHtml } from './html.ts';
 
-
 /** What the demo page opens with: sampling, so the first text is not a greedy loop; its first text, on load, with this seed. */
 export const DEMO_SETTINGS = { temperature: 0.8, topK: 20, numChars: 200, firstSeed: 1 } as const;
 
@@ -18,7 +17,10 @@ export const DEMO_SETTINGS = { temperature: 0.8, topK: 20, numChars: 200, firstS
 export function hint(field: keyof typeof GENERATE_FIELDS): string {
   const d = GENERATE_FIELDS[field].description;
   const cut = d.search(/;|\.(\s|$)/);
-  return (cut > 0 ? d.slice(0, cut) : d).replace(/\s*\([^)]*\)/g, '').trim().replace(/[,:]$/, '');
+  return (cut > 0 ? d.slice(0, cut) : d)
+    .replace(/\s*\([^)]*\)/g, '')
+    .trim()
+    .replace(/[,:]$/, '');
 }
 
 const label = (text: string, field: keyof typeof GENERATE_FIELDS, control: string, cls = '') =>
@@ -36,14 +38,19 @@ function modelCard(model: Model, hasPlot: boolean): string {
   if (t) {
     const hp = t.hyperparameters ?? {};
     rows.push(
-      ['trained', `${t.epochs ?? '?'} epochs${t.selectedEpoch && t.selectedEpoch !== t.epochs ? ` (kept epoch ${t.selectedEpoch}, best on validation)` : ''}, ${hp.optimizer ?? '?'} lr ${hp.lr ?? '?'}, batch ${hp.batchSize ?? '?'} × ${hp.numSteps ?? '?'} steps, clip ${hp.clip ?? '?'}${hp.dropout ? `, dropout ${hp.dropout}` : ''}${hp.weightDrop ? `, weight drop ${hp.weightDrop}` : ''}`],
+      [
+        'trained',
+        `${t.epochs ?? '?'} epochs${t.selectedEpoch && t.selectedEpoch !== t.epochs ? ` (kept epoch ${t.selectedEpoch}, best on validation)` : ''}, ${hp.optimizer ?? '?'} lr ${hp.lr ?? '?'}, batch ${hp.batchSize ?? '?'} × ${hp.numSteps ?? '?'} steps, clip ${hp.clip ?? '?'}${hp.dropout ? `, dropout ${hp.dropout}` : ''}${hp.weightDrop ? `, weight drop ${hp.weightDrop}` : ''}`,
+      ],
       ['perplexity', `train ${t.trainPerplexity ?? '?'}${t.validationPerplexity ? `, validation ${t.validationPerplexity}` : ''}`],
       ['corpus', `${(t.corpus?.files ?? []).join(', ')} (${t.corpus?.tokens ?? '?'} characters)`],
       ['engine', `${t.engine ?? '?'} (${t.backend ?? '?'}), ${t.tokensPerSecond ?? '?'} tokens/s${t.date ? `, ${t.date.slice(0, 10)}` : ''}`],
     );
   }
   const table = rows.map(([k, v]) => `<tr><th>${escapeHtml(k)}</th><td>${escapeHtml(v)}</td></tr>`).join('');
-  const plot = hasPlot ? `<img src="/models/${encodeURIComponent(model.name)}/perplexity.svg" alt="perplexity per epoch (train and validation)" width="560">` : '';
+  const plot = hasPlot
+    ? `<img src="/models/${encodeURIComponent(model.name)}/perplexity.svg" alt="perplexity per epoch (train and validation)" width="560">`
+    : '';
   return `<section class="card" aria-labelledby="card-title"><h2 id="card-title">Model card</h2><table>${table}</table>${plot}</section>`;
 }
 
@@ -52,7 +59,11 @@ export function demoPage(model: Model, opts: { hasPlot: boolean; nonce: string; 
   const modelUrl = `/models/${encodeURIComponent(model.name)}`;
   const authors = [...model.vocab.authors.keys()];
   const authorField = authors.length
-    ? label('Author', 'author', `<select id="author"><option value="">(any)</option>${authors.map((a, i) => `<option value="${escapeHtml(a)}"${i === 0 ? ' selected' : ''}>${escapeHtml(a)}</option>`).join('')}</select>`)
+    ? label(
+        'Author',
+        'author',
+        `<select id="author"><option value="">(any)</option>${authors.map((a, i) => `<option value="${escapeHtml(a)}"${i === 0 ? ' selected' : ''}>${escapeHtml(a)}</option>`).join('')}</select>`,
+      )
     : '';
   const models = opts.models ?? [model.name];
   // Choosing another model opens its page (its card, its sample prefix, its authors).

@@ -51,7 +51,6 @@ function idb<T>(mode: IDBTransactionMode, op: (s: IDBObjectStore) => IDBRequest<
 /** An option's attribute: its CLI name, but --hidden, whose name HTML already gives a meaning. */
 const attributeOf = (option: string) => (option === 'hidden' ? 'hidden-units' : option);
 
-
 export class DeeprnnTrain extends HTMLElement {
   /** Progress so far: epochs, and points within them. */
   readonly points: { epoch: number; perplexity: number; validationPerplexity: number | null }[] = [];
@@ -91,7 +90,10 @@ export class DeeprnnTrain extends HTMLElement {
 </div>`;
     this.q('.deeprnn-go').addEventListener('click', () => void this.train().catch(() => {}));
     this.q('.deeprnn-stop').addEventListener('click', () => this.stop());
-    this.q('.deeprnn-generate-go').addEventListener('click', () => void (this.q('deeprnn-generate') as HTMLElement & { generate(): Promise<unknown> }).generate().catch(() => {}));
+    this.q('.deeprnn-generate-go').addEventListener(
+      'click',
+      () => void (this.q('deeprnn-generate') as HTMLElement & { generate(): Promise<unknown> }).generate().catch(() => {}),
+    );
     this.addEventListener('dragover', (e) => e.preventDefault());
     this.addEventListener('drop', (e) => {
       e.preventDefault();
@@ -107,8 +109,18 @@ export class DeeprnnTrain extends HTMLElement {
 
   /** A dropped (or chosen) file: its bytes, checked as UTF-8 by the trainer. */
   async useFile(file: File): Promise<void> {
-    if (file.size > MAX_PAGE_TEXT_BYTES) return void this.fail(`${file.name} is ${(file.size / 2 ** 20).toFixed(1)} MiB; a page trains on at most ${MAX_PAGE_TEXT_BYTES / 2 ** 20} MiB (train larger texts with deeprnn train)`);
-    this.dropped = { name: file.name.replace(/\.[^.]*$/, '').replace(/[^A-Za-z0-9_.-]/g, '-').replace(/^[^A-Za-z0-9]+/, '') || 'text', bytes: new Uint8Array(await file.arrayBuffer()) };
+    if (file.size > MAX_PAGE_TEXT_BYTES)
+      return void this.fail(
+        `${file.name} is ${(file.size / 2 ** 20).toFixed(1)} MiB; a page trains on at most ${MAX_PAGE_TEXT_BYTES / 2 ** 20} MiB (train larger texts with deeprnn train)`,
+      );
+    this.dropped = {
+      name:
+        file.name
+          .replace(/\.[^.]*$/, '')
+          .replace(/[^A-Za-z0-9_.-]/g, '-')
+          .replace(/^[^A-Za-z0-9]+/, '') || 'text',
+      bytes: new Uint8Array(await file.arrayBuffer()),
+    };
     this.q('.deeprnn-file').textContent = `${file.name}: ${file.size.toLocaleString()} bytes`;
     (this.q('.deeprnn-text') as HTMLTextAreaElement).value = '';
   }
@@ -132,7 +144,11 @@ export class DeeprnnTrain extends HTMLElement {
     }
     const num = (sel: string) => (this.q(sel) as HTMLInputElement).value.trim();
     // An empty size field is the sizing rule's to fill (trainer/sizing.ts), as a left-out option is.
-    for (const [key, sel] of [['hidden', '.deeprnn-hidden'], ['layers', '.deeprnn-layers'], ['timeBudget', '.deeprnn-budget']] as const) {
+    for (const [key, sel] of [
+      ['hidden', '.deeprnn-hidden'],
+      ['layers', '.deeprnn-layers'],
+      ['timeBudget', '.deeprnn-budget'],
+    ] as const) {
       if (num(sel) === '') delete o[key];
       else o[key] = num(sel);
     }
@@ -146,7 +162,8 @@ export class DeeprnnTrain extends HTMLElement {
     this.q('.deeprnn-error').hidden = true;
     const text = (this.q('.deeprnn-text') as HTMLTextAreaElement).value;
     if (!this.dropped && text.trim() === '') throw this.fail('paste a text or drop a .txt file first');
-    if (new Blob([text]).size > MAX_PAGE_TEXT_BYTES) throw this.fail(`the text is over ${MAX_PAGE_TEXT_BYTES / 2 ** 20} MiB: a page trains on at most that (train larger texts with deeprnn train)`);
+    if (new Blob([text]).size > MAX_PAGE_TEXT_BYTES)
+      throw this.fail(`the text is over ${MAX_PAGE_TEXT_BYTES / 2 ** 20} MiB: a page trains on at most that (train larger texts with deeprnn train)`);
     const corpus = this.dropped && text.trim() === '' ? [this.dropped] : text;
     this.points.length = 0;
     this.q('.deeprnn-chart').innerHTML = '';
@@ -155,14 +172,17 @@ export class DeeprnnTrain extends HTMLElement {
     const status = this.q('.deeprnn-status');
     status.textContent = 'starting…';
     this.run = train({
-      corpus, ...this.options(),
+      corpus,
+      ...this.options(),
       onProgress: (p) => this.progress(p),
     });
     try {
       const files = await this.run.result;
       status.textContent = `done (${files.stoppedBy}): validation perplexity ${this.bestValidation()?.toFixed(2) ?? '–'}, ${files.backend}`;
       await this.show(files);
-      await idb('readwrite', (s) => s.put({ modelJson: files.modelJson, weights: files.weights, savedAt: new Date().toISOString() } satisfies Saved, 'last')).catch(() => {});
+      await idb('readwrite', (s) =>
+        s.put({ modelJson: files.modelJson, weights: files.weights, savedAt: new Date().toISOString() } satisfies Saved, 'last'),
+      ).catch(() => {});
       this.dispatchEvent(new CustomEvent('done', { detail: files }));
       return files;
     } catch (e) {
@@ -192,9 +212,11 @@ export class DeeprnnTrain extends HTMLElement {
 
   private progress(p: TrainProgress): void {
     const at = p.kind === 'epoch' ? p.epoch : p.epoch - 1 + p.window / Math.max(1, p.windows);
-    if (p.kind === 'epoch' || performance.now() - this.chartAt > 1000) this.points.push({ epoch: +at.toFixed(3), perplexity: p.perplexity, validationPerplexity: p.kind === 'epoch' ? p.validationPerplexity : null });
+    if (p.kind === 'epoch' || performance.now() - this.chartAt > 1000)
+      this.points.push({ epoch: +at.toFixed(3), perplexity: p.perplexity, validationPerplexity: p.kind === 'epoch' ? p.validationPerplexity : null });
     const left = p.secondsLeft === null ? '' : `, ${Math.ceil(p.secondsLeft)} s left`;
-    this.q('.deeprnn-status').textContent = `epoch ${at.toFixed(2)}: perplexity ${p.perplexity.toFixed(2)}${p.validationPerplexity !== null ? `, validation ${p.validationPerplexity.toFixed(2)}` : ''}, ${p.tokensPerSecond.toLocaleString()} characters/s${left}`;
+    this.q('.deeprnn-status').textContent =
+      `epoch ${at.toFixed(2)}: perplexity ${p.perplexity.toFixed(2)}${p.validationPerplexity !== null ? `, validation ${p.validationPerplexity.toFixed(2)}` : ''}, ${p.tokensPerSecond.toLocaleString()} characters/s${left}`;
     if (p.sample) this.q('.deeprnn-sample').textContent = p.sample;
     this.dispatchEvent(new CustomEvent('progress', { detail: p }));
     void this.chart(false);

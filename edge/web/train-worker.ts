@@ -14,7 +14,10 @@ import type { HelperSpawner } from '../../trainer/engines/native.ts';
 import { startTraining, type TrainRun } from '../../trainer/library.ts';
 import type { FromTrainWorker, ToTrainWorker } from './protocol.ts';
 
-const scope = self as unknown as { postMessage(m: FromTrainWorker, transfer?: Transferable[]): void; onmessage: ((e: MessageEvent<ToTrainWorker>) => void) | null };
+const scope = self as unknown as {
+  postMessage(m: FromTrainWorker, transfer?: Transferable[]): void;
+  onmessage: ((e: MessageEvent<ToTrainWorker>) => void) | null;
+};
 const post = (m: FromTrainWorker, transfer: Transferable[] = []) => scope.postMessage(m, transfer);
 
 /** Shared memory for threads: only in cross-origin isolated pages. */
@@ -36,7 +39,8 @@ async function kernels(): Promise<{ kernel: Kernel; evalKernel: Kernel; spawn?: 
   const portable = await instantiateKernel(await WebAssembly.compile(base64Bytes(__DEEPRNN_KERNEL_BASE64__)));
   // Isolated: the build `deeprnn train` uses (relaxed SIMD on shared memory), with helper threads.
   const shared = base64Bytes(__DEEPRNN_TRAIN_SHARED_KERNEL_BASE64__);
-  if (isolated && WebAssembly.validate(shared)) return { kernel: await instantiateKernel(await WebAssembly.compile(shared)), evalKernel: portable, spawn: spawnHelper };
+  if (isolated && WebAssembly.validate(shared))
+    return { kernel: await instantiateKernel(await WebAssembly.compile(shared)), evalKernel: portable, spawn: spawnHelper };
   const relaxed = base64Bytes(__DEEPRNN_TRAIN_KERNEL_BASE64__);
   const kernel = WebAssembly.validate(relaxed) ? await instantiateKernel(await WebAssembly.compile(relaxed)) : portable;
   return { kernel, evalKernel: portable };
@@ -59,10 +63,21 @@ scope.onmessage = (e) => {
       // Without shared memory one thread trains: the option's bound says so, and its default.
       const cores = spawn ? navigator.hardwareConcurrency || 1 : 1;
       const input = spawn ? m.input : { ...m.input, threads: m.input.threads === undefined ? undefined : 1 };
-      run = startTraining(input, { kernel, evalKernel, cores, spawn, sha256: () => new Sha256Js(), yieldNow }, (progress) => post({ type: 'progress', progress }));
+      run = startTraining(input, { kernel, evalKernel, cores, spawn, sha256: () => new Sha256Js(), yieldNow }, (progress) =>
+        post({ type: 'progress', progress }),
+      );
       const r = await run.result;
       const threads = (JSON.parse(r.modelJson) as { training: { hyperparameters: { threads: number } } }).training.hyperparameters.threads;
-      post({ type: 'done', modelJson: r.modelJson, weights: r.weights, stoppedBy: r.stoppedBy, backend: `wasm-${kernel.flavor}${threads > 1 ? ` ×${threads} threads` : ''}` }, [r.weights.buffer]);
+      post(
+        {
+          type: 'done',
+          modelJson: r.modelJson,
+          weights: r.weights,
+          stoppedBy: r.stoppedBy,
+          backend: `wasm-${kernel.flavor}${threads > 1 ? ` ×${threads} threads` : ''}`,
+        },
+        [r.weights.buffer],
+      );
     } catch (err) {
       post({ type: 'error', message: (err as Error).message });
     }

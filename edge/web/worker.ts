@@ -37,7 +37,11 @@ async function fetchOk(url: string, init?: RequestInit): Promise<Response> {
 
 let kernel: Promise<Kernel> | undefined;
 function loadKernel(): Promise<Kernel> {
-  kernel ??= generationKernel({ portable: base64Bytes(__DEEPRNN_KERNEL_BASE64__), dot: base64Bytes(__DEEPRNN_KERNEL_DOT_BASE64__), dotAdd: base64Bytes(__DEEPRNN_KERNEL_DOTADD_BASE64__) });
+  kernel ??= generationKernel({
+    portable: base64Bytes(__DEEPRNN_KERNEL_BASE64__),
+    dot: base64Bytes(__DEEPRNN_KERNEL_DOT_BASE64__),
+    dotAdd: base64Bytes(__DEEPRNN_KERNEL_DOTADD_BASE64__),
+  });
   return kernel;
 }
 
@@ -113,18 +117,21 @@ function unhold(ref: ModelRef): void {
   if (!m) return;
   m.holders = Math.max(0, m.holders - 1);
   if (ref.runtime === 'onnx') m.onnxHolders = Math.max(0, m.onnxHolders - 1);
-  void m.loaded.then(async (l) => {
-    if (m.onnxHolders === 0 && l.onnx) {
-      const s = l.onnx;
-      l.onnx = null;
-      await (await s.catch(() => null))?.release();
-    }
-    if (m.holders === 0 && models.get(key) === m) {
-      models.delete(key);
-      await l.engine.close();
-      l.kernelModel.dispose();
-    }
-  }, () => {});
+  void m.loaded.then(
+    async (l) => {
+      if (m.onnxHolders === 0 && l.onnx) {
+        const s = l.onnx;
+        l.onnx = null;
+        await (await s.catch(() => null))?.release();
+      }
+      if (m.holders === 0 && models.get(key) === m) {
+        models.delete(key);
+        await l.engine.close();
+        l.kernelModel.dispose();
+      }
+    },
+    () => {},
+  );
 }
 
 async function onnxSession(l: Loaded, ref: ModelRef): Promise<OnnxSession> {
@@ -190,7 +197,11 @@ scope.onmessage = (e) => {
       return void loadKernel().then((k) => {
         let onnxSessions = 0;
         for (const m of models.values()) if (m.onnxHolders > 0) onnxSessions++;
-        post({ type: 'stats', id: msg.id, stats: { wasmBytes: k.k.memory.buffer.byteLength, allocatedBytes: k.allocatedBytes, models: models.size, onnxSessions } });
+        post({
+          type: 'stats',
+          id: msg.id,
+          stats: { wasmBytes: k.k.memory.buffer.byteLength, allocatedBytes: k.allocatedBytes, models: models.size, onnxSessions },
+        });
       });
     case 'generate':
       return void generate(msg.id, msg.ref, msg).catch((err: Error) => {

@@ -262,7 +262,9 @@ export const base64Bytes = (b64: string): Uint8Array<ArrayBuffer> => Uint8Array.
  */
 export async function instantiateKernel(module: WebAssembly.Module, memory?: WebAssembly.Memory): Promise<Kernel> {
   const importsMemory = WebAssembly.Module.imports(module).some((i) => i.kind === 'memory');
-  const imports: WebAssembly.Imports = importsMemory ? { env: { memory: memory ?? new WebAssembly.Memory({ initial: 1, maximum: MAX_PAGES, shared: true }) } } : {};
+  const imports: WebAssembly.Imports = importsMemory
+    ? { env: { memory: memory ?? new WebAssembly.Memory({ initial: 1, maximum: MAX_PAGES, shared: true }) } }
+    : {};
   const instance = await WebAssembly.instantiate(module, imports);
   return new Kernel(instance.exports as unknown as KernelExports, module);
 }

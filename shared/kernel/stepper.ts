@@ -81,7 +81,14 @@ export function loadKernelWeights(kernel: Kernel, model: Model): KernelWeights {
   const pack = (w: Float32Array, rows: number, cols: number): Matrix => {
     if (!int8) return { ptr: kernel.put(packRows8(w, rows, cols)), scales: 0, rows };
     const { q, scales, scales7, rowsums } = packRowsQ8(w, rows, cols);
-    if (model.stateBits === 7) return { ptr: kernel.putBytes(q), scales: kernel.put(scales), rows, scales7: kernel.put(scales7), rowsums: kernel.putBytes(new Uint8Array(rowsums.buffer)) };
+    if (model.stateBits === 7)
+      return {
+        ptr: kernel.putBytes(q),
+        scales: kernel.put(scales),
+        rows,
+        scales7: kernel.put(scales7),
+        rowsums: kernel.putBytes(new Uint8Array(rowsums.buffer)),
+      };
     return { ptr: kernel.putBytes(q), scales: kernel.put(scales), rows };
   };
   /** mᵀ in the kernel, for m [rows, cols] row-major: the kernel's own transpose. */

@@ -54,7 +54,26 @@ describe('the demo page in Chromium', () => {
     const s = DEMO_SETTINGS;
     // The page opens on the model's first author, when it has authors.
     const author = [...model.vocab.authors.keys()].slice(0, 1).flatMap((a) => ['--author', a]);
-    await main(['generate', '--model', DEFAULT_MODEL_DIR, '--prefix', samplePrefix(model), '--num-chars', String(s.numChars), '--temperature', String(s.temperature), '--top-k', String(s.topK), '--seed', String(s.firstSeed), ...author], (t) => (cli += t), () => {});
+    await main(
+      [
+        'generate',
+        '--model',
+        DEFAULT_MODEL_DIR,
+        '--prefix',
+        samplePrefix(model),
+        '--num-chars',
+        String(s.numChars),
+        '--temperature',
+        String(s.temperature),
+        '--top-k',
+        String(s.topK),
+        '--seed',
+        String(s.firstSeed),
+        ...author,
+      ],
+      (t) => (cli += t),
+      () => {},
+    );
     expect(await page.textContent('deeprnn-generate pre')).toBe(cli);
     // axe-core, injected past the page's CSP in a context of its own.
     const context = await browser.newContext({ bypassCSP: true });
@@ -62,7 +81,11 @@ describe('the demo page in Chromium', () => {
     await audit.goto(`${server.url}/`);
     await audit.waitForFunction(() => document.body.dataset.done, undefined, { timeout: 60_000 });
     await audit.addScriptTag({ path: new URL('../../node_modules/axe-core/axe.min.js', import.meta.url).pathname });
-    const violations = await audit.evaluate(async () => (await (window as unknown as { axe: { run(): Promise<{ violations: { id: string; nodes: { target: string[] }[] }[] }> } }).axe.run()).violations.map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`));
+    const violations = await audit.evaluate(async () =>
+      (await (window as unknown as { axe: { run(): Promise<{ violations: { id: string; nodes: { target: string[] }[] }[] }> } }).axe.run()).violations.map(
+        (v) => `${v.id}: ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`,
+      ),
+    );
     expect(violations).toEqual([]);
     expect(await audit.locator('.hint').count()).toBeGreaterThanOrEqual(7);
     await context.close();
@@ -74,12 +97,18 @@ describe('the demo page in Chromium', () => {
 
   it('generates the same text in the browser (kernel and ONNX), on the server, and with deeprnn generate', async () => {
     let cli = '';
-    await main(['generate', '--model', DEFAULT_MODEL_DIR, '--prefix', SETTINGS.prefix, '--num-chars', SETTINGS.numChars, '--seed', SETTINGS.seed], (s) => (cli += s), () => {});
+    await main(
+      ['generate', '--model', DEFAULT_MODEL_DIR, '--prefix', SETTINGS.prefix, '--num-chars', SETTINGS.numChars, '--seed', SETTINGS.seed],
+      (s) => (cli += s),
+      () => {},
+    );
     expect(cli.length).toBe(SETTINGS.prefix.length + Number(SETTINGS.numChars));
     expect(await generate('browser', 'kernel')).toBe(cli);
     expect(await generate('server')).toBe(cli);
     // onnxruntime-web runs the float32 graph: the reference pass's text, not the int8 kernel's.
-    expect(await generate('browser', 'onnx')).toBe(predict(await readModelDir(DEFAULT_MODEL_DIR), { prefix: SETTINGS.prefix, numChars: Number(SETTINGS.numChars), seed: Number(SETTINGS.seed) }).text);
+    expect(await generate('browser', 'onnx')).toBe(
+      predict(await readModelDir(DEFAULT_MODEL_DIR), { prefix: SETTINGS.prefix, numChars: Number(SETTINGS.numChars), seed: Number(SETTINGS.seed) }).text,
+    );
     expect(await page.textContent('deeprnn-generate pre')).toBe(cli); // what a person sees
     expect(await page.locator('.card img').evaluate((img: HTMLImageElement) => img.naturalWidth)).toBeGreaterThan(0); // the plot loaded
     // The greedy button: one click from the sampling defaults to predict_ch8's greedy text.

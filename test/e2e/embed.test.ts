@@ -21,9 +21,15 @@ const ROOT = new URL('../..', import.meta.url).pathname;
 /** `MODEL_DIR=… npm run dev:edge -- --port N`, as a user starts it: the models staged, then wrangler dev. */
 async function wranglerDev(): Promise<{ url: string; child: ChildProcess }> {
   const port = await freePort();
-  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'scripts/edge.ts'), 'dev', '--port', String(port), '--ip', '127.0.0.1', '--log-level', 'error'], {
-    cwd: ROOT, env: { ...process.env, MODEL_DIR: EDGE_MODEL_DIRS, WRANGLER_SEND_METRICS: 'false' }, stdio: 'ignore',
-  });
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', join(ROOT, 'scripts/edge.ts'), 'dev', '--port', String(port), '--ip', '127.0.0.1', '--log-level', 'error'],
+    {
+      cwd: ROOT,
+      env: { ...process.env, MODEL_DIR: EDGE_MODEL_DIRS, WRANGLER_SEND_METRICS: 'false' },
+      stdio: 'ignore',
+    },
+  );
   const url = `http://127.0.0.1:${port}`;
   for (let i = 0; i < 120; i++) {
     if ((await fetch(`${url}/healthz`).catch(() => null))?.ok) return { url, child };
@@ -34,10 +40,18 @@ async function wranglerDev(): Promise<{ url: string; child: ChildProcess }> {
 }
 
 const results = (page: Page) =>
-  page.waitForFunction(() => {
-    const els = [...document.querySelectorAll('deeprnn-generate')] as (HTMLElement & { result: unknown; error: string | null })[];
-    return els.length > 0 && els.every((e) => e.result || e.error) ? els.map((e) => ({ result: e.result, error: e.error, text: e.querySelector('pre')?.textContent })) : null;
-  }, undefined, { timeout: 60_000 }).then((h) => h.jsonValue() as Promise<{ result: GenerateResult | null; error: string | null; text: string }[]>);
+  page
+    .waitForFunction(
+      () => {
+        const els = [...document.querySelectorAll('deeprnn-generate')] as (HTMLElement & { result: unknown; error: string | null })[];
+        return els.length > 0 && els.every((e) => e.result || e.error)
+          ? els.map((e) => ({ result: e.result, error: e.error, text: e.querySelector('pre')?.textContent }))
+          : null;
+      },
+      undefined,
+      { timeout: 60_000 },
+    )
+    .then((h) => h.jsonValue() as Promise<{ result: GenerateResult | null; error: string | null; text: string }[]>);
 
 let browser: Browser;
 beforeAll(async () => {
@@ -46,14 +60,20 @@ beforeAll(async () => {
 afterAll(() => browser?.close());
 
 const runtimes: [string, () => Promise<{ url: string; stop: () => Promise<void> }>][] = [
-  ['the Node server', async () => {
-    const s: NodeServer = await startNodeServer({ modelDir: EDGE_MODEL_DIRS, port: 0, host: '127.0.0.1' });
-    return { url: s.url, stop: () => s.close() };
-  }],
-  ['the Worker (wrangler dev)', async () => {
-    const w = await wranglerDev();
-    return { url: w.url, stop: async () => void w.child.kill() };
-  }],
+  [
+    'the Node server',
+    async () => {
+      const s: NodeServer = await startNodeServer({ modelDir: EDGE_MODEL_DIRS, port: 0, host: '127.0.0.1' });
+      return { url: s.url, stop: () => s.close() };
+    },
+  ],
+  [
+    'the Worker (wrangler dev)',
+    async () => {
+      const w = await wranglerDev();
+      return { url: w.url, stop: async () => void w.child.kill() };
+    },
+  ],
 ];
 
 for (const [name, start] of runtimes) {
@@ -63,11 +83,19 @@ for (const [name, start] of runtimes) {
     let context: BrowserContext;
     beforeAll(async () => {
       host = await start();
-      const snippet = (await readmeSnippet()).replaceAll('https://your-deeprnn-host', host.url).replaceAll('/models/books-deep-lstm', '/models/timemachine-deep-lstm');
-      const onnx = snippet.replace(/<deeprnn-generate model=/, '<deeprnn-generate runtime="onnx" model=').replace(/<deeprnn-generate endpoint=[\s\S]*?<\/deeprnn-generate>/, '');
+      const snippet = (await readmeSnippet())
+        .replaceAll('https://your-deeprnn-host', host.url)
+        .replaceAll('/models/books-deep-lstm', '/models/timemachine-deep-lstm');
+      const onnx = snippet
+        .replace(/<deeprnn-generate model=/, '<deeprnn-generate runtime="onnx" model=')
+        .replace(/<deeprnn-generate endpoint=[\s\S]*?<\/deeprnn-generate>/, '');
       // The server's second model, by name, through the same endpoint.
       const named = `<script type="module" src="${host.url}/static/deeprnn.js"></script><deeprnn-generate endpoint="${host.url}/v1/generate" model-name="authors-deep-lstm" author="doyle" prefix="The " num-chars="80" temperature="0.7" seed="9" autostart></deeprnn-generate>`;
-      pages = await pageServer({ '/': `<!doctype html><html><body>${snippet}</body></html>`, '/onnx': `<!doctype html><html><body>${onnx}</body></html>`, '/named': `<!doctype html><html><body>${named}</body></html>` });
+      pages = await pageServer({
+        '/': `<!doctype html><html><body>${snippet}</body></html>`,
+        '/onnx': `<!doctype html><html><body>${onnx}</body></html>`,
+        '/named': `<!doctype html><html><body>${named}</body></html>`,
+      });
       context = await browser.newContext();
     }, 120_000);
     afterAll(async () => {
@@ -76,7 +104,7 @@ for (const [name, start] of runtimes) {
       await host?.stop();
     });
 
-    it('both elements generate, in the page and streamed from the server, the server\'s text for the same settings', async () => {
+    it("both elements generate, in the page and streamed from the server, the server's text for the same settings", async () => {
       const page = await context.newPage();
       const errors: string[] = [];
       page.on('pageerror', (e) => errors.push(e.message));
@@ -93,18 +121,25 @@ for (const [name, start] of runtimes) {
       await page.close();
     });
 
-    it('model-name picks one of the server\'s models for endpoint mode', async () => {
+    it("model-name picks one of the server's models for endpoint mode", async () => {
       const page = await context.newPage();
       await page.goto(`${pages.url}/named`);
       const [r] = await results(page);
       expect(r.error).toBeNull();
-      const expected = await generateFromServer(`${host.url}/v1/generate`, { model: 'authors-deep-lstm', author: 'doyle', prefix: 'The ', numChars: 80, temperature: 0.7, seed: 9 });
+      const expected = await generateFromServer(`${host.url}/v1/generate`, {
+        model: 'authors-deep-lstm',
+        author: 'doyle',
+        prefix: 'The ',
+        numChars: 80,
+        temperature: 0.7,
+        seed: 9,
+      });
       expect(expected.model).toBe('authors-deep-lstm');
       expect(r.result!.text).toBe(expected.text);
       await page.close();
     });
 
-    it("runtime=\"onnx\" loads onnxruntime-web relative to the module, and writes the reference pass's text (float states)", async () => {
+    it('runtime="onnx" loads onnxruntime-web relative to the module, and writes the reference pass\'s text (float states)', async () => {
       const page = await context.newPage();
       await page.goto(`${pages.url}/onnx`);
       const [r] = await results(page);
@@ -149,12 +184,17 @@ describe('the element in a page', () => {
         const el = document.getElementById(id) as HTMLElement & { generate(): Promise<unknown> };
         let event: string | null = null;
         el.addEventListener('error', (e) => (event = (e as unknown as CustomEvent<{ message: string }>).detail.message));
-        const rejected = await el.generate().then(() => null, (e: Error) => e.message);
+        const rejected = await el.generate().then(
+          () => null,
+          (e: Error) => e.message,
+        );
         out[id] = { rejected, shown: el.querySelector('.deeprnn-error')?.textContent ?? '', event };
       }
       return out;
     });
-    expect(outcome.unreachable.rejected).toMatch(/cannot fetch http:\/\/127\.0\.0\.1:1\/models\/nothing\/model\.json: the host is unreachable or does not allow this page's origin \(CORS\)/);
+    expect(outcome.unreachable.rejected).toMatch(
+      /cannot fetch http:\/\/127\.0\.0\.1:1\/models\/nothing\/model\.json: the host is unreachable or does not allow this page's origin \(CORS\)/,
+    );
     expect(outcome.corrupt.rejected).toMatch(/format must be "deeprnn-model"/);
     expect(outcome['bad-attribute'].rejected).toMatch(/attribute num-chars must be a whole number/);
     for (const o of Object.values(outcome)) {
@@ -166,7 +206,7 @@ describe('the element in a page', () => {
     await page.close();
   });
 
-  it('200 generations in one page keep the worker\'s wasm memory and the page heap flat; a second visit does not download the weights', async () => {
+  it("200 generations in one page keep the worker's wasm memory and the page heap flat; a second visit does not download the weights", async () => {
     const context = await browser.newContext();
     const page = await context.newPage();
     const weightsRequests: string[] = [];

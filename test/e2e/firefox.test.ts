@@ -33,9 +33,17 @@ let dir = '';
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'deeprnn-firefox-'));
   server = await startNodeServer({ modelDir: EDGE_MODEL_DIR, port: 0, host: '127.0.0.1', workers: 1 });
-  const snippet = (await readmeSnippet()).replaceAll('https://your-deeprnn-host', server.url).replaceAll('/models/books-deep-lstm', '/models/timemachine-deep-lstm');
-  const onnx = snippet.replace(/<deeprnn-generate model=/, '<deeprnn-generate runtime="onnx" model=').replace(/<deeprnn-generate endpoint=[\s\S]*?<\/deeprnn-generate>/, '');
-  const p = await pageServer({ '/': `<!doctype html><html><body>${snippet}</body></html>`, '/onnx': `<!doctype html><html><body>${onnx}</body></html>`, '/train': modulePage(server.url) });
+  const snippet = (await readmeSnippet())
+    .replaceAll('https://your-deeprnn-host', server.url)
+    .replaceAll('/models/books-deep-lstm', '/models/timemachine-deep-lstm');
+  const onnx = snippet
+    .replace(/<deeprnn-generate model=/, '<deeprnn-generate runtime="onnx" model=')
+    .replace(/<deeprnn-generate endpoint=[\s\S]*?<\/deeprnn-generate>/, '');
+  const p = await pageServer({
+    '/': `<!doctype html><html><body>${snippet}</body></html>`,
+    '/onnx': `<!doctype html><html><body>${onnx}</body></html>`,
+    '/train': modulePage(server.url),
+  });
   pages = p.server;
   base = p.url;
   browser = await puppeteer.launch({ browser: 'firefox', executablePath: FIREFOX, headless: true, protocol: 'webDriverBiDi' });
@@ -47,12 +55,19 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-const serverText = async (body: object) => ((await (await fetch(`${server.url}/v1/generate`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })).json()) as GenerateResult).text;
+const serverText = async (body: object) =>
+  (
+    (await (
+      await fetch(`${server.url}/v1/generate`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
+    ).json()) as GenerateResult
+  ).text;
 
 /** Every element's result (or error), once all have one. */
 async function results(page: Page): Promise<{ text: string | null; error: string | null }[]> {
   await page.waitForFunction('[...document.querySelectorAll("deeprnn-generate")].every((e) => e.result || e.error)', { timeout: 60_000 });
-  return (await page.evaluate('[...document.querySelectorAll("deeprnn-generate")].map((e) => ({ text: e.result ? e.result.text : null, error: e.error }))')) as { text: string | null; error: string | null }[];
+  return (await page.evaluate(
+    '[...document.querySelectorAll("deeprnn-generate")].map((e) => ({ text: e.result ? e.result.text : null, error: e.error }))',
+  )) as { text: string | null; error: string | null }[];
 }
 
 describe(`Firefox ESR (${FIREFOX}, WebDriver BiDi)`, () => {
@@ -77,7 +92,7 @@ describe(`Firefox ESR (${FIREFOX}, WebDriver BiDi)`, () => {
     await page.close();
   });
 
-  it("runtime=\"onnx\" (onnxruntime-web) writes the reference pass's text (float states)", async () => {
+  it('runtime="onnx" (onnxruntime-web) writes the reference pass\'s text (float states)', async () => {
     const page = await browser.newPage();
     await page.goto(`${base}/onnx`);
     const [r] = await results(page);
@@ -103,7 +118,9 @@ describe(`Firefox ESR (${FIREFOX}, WebDriver BiDi)`, () => {
     await writeFile(file, text);
     const args = Object.entries(small).flatMap(([k, v]) => [`--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`, String(v)]);
     await train(trainConfig(parseOptions(TRAIN_OPTIONS, ['--corpus', file, ...args]).values), join(dir, 'cli'), { log: () => {} });
-    const node = createHash('sha256').update(await readFile(join(dir, 'cli', 'weights.bin'))).digest('hex');
+    const node = createHash('sha256')
+      .update(await readFile(join(dir, 'cli', 'weights.bin')))
+      .digest('hex');
     expect(r.backend).toBe('wasm-relaxed-simd');
     expect(r.sha256).toBe(node);
     await page.close();

@@ -61,7 +61,15 @@ document.body.append(el);
 document.body.dataset.element = (await el.generate()).text;
 `,
     );
-    await build({ entryPoints: [entry], outfile: join(app, 'bundle.js'), bundle: true, format: 'esm', platform: 'browser', absWorkingDir: app, logLevel: 'error' });
+    await build({
+      entryPoints: [entry],
+      outfile: join(app, 'bundle.js'),
+      bundle: true,
+      format: 'esm',
+      platform: 'browser',
+      absWorkingDir: app,
+      logLevel: 'error',
+    });
     const bundle = await readFile(join(app, 'bundle.js'));
     pages = createServer((req, res) => {
       if (req.url === '/bundle.js') return void res.writeHead(200, { 'content-type': 'text/javascript' }).end(bundle);
@@ -75,13 +83,23 @@ document.body.dataset.element = (await el.generate()).text;
     await page.goto(pageUrl);
     await page.waitForFunction(() => document.body.dataset.element, undefined, { timeout: 60_000 });
     expect(errors).toEqual([]);
-    const expected = ((await (await fetch(`${server.url}/v1/generate`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ prefix: 'time traveller', numChars: 80, temperature: 0.8, seed: 5 }) })).json()) as GenerateResult).text;
+    const expected = (
+      (await (
+        await fetch(`${server.url}/v1/generate`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ prefix: 'time traveller', numChars: 80, temperature: 0.8, seed: 5 }),
+        })
+      ).json()) as GenerateResult
+    ).text;
     expect(await page.evaluate(() => document.body.dataset.library)).toBe(expected);
     expect(await page.evaluate(() => document.body.dataset.element)).toBe(expected);
   });
 
   it('ships its types: a TypeScript app type-checks against the exports map', async () => {
-    await writeFile(join(app, 'typed.ts'), `import { loadModel, generate, type GenerateResult, SERVICE_LIMITS } from 'deeprnn';
+    await writeFile(
+      join(app, 'typed.ts'),
+      `import { loadModel, generate, type GenerateResult, SERVICE_LIMITS } from 'deeprnn';
 import { DeeprnnGenerate } from 'deeprnn/web';
 export async function run(): Promise<GenerateResult> {
   const m = await loadModel('https://host/models/x');
@@ -89,22 +107,60 @@ export async function run(): Promise<GenerateResult> {
   void el;
   return generate(m, { prefix: 'a', numChars: SERVICE_LIMITS.maxNumChars });
 }
-`);
-    await writeFile(join(app, 'tsconfig.json'), JSON.stringify({ compilerOptions: { target: 'ES2022', module: 'ESNext', moduleResolution: 'Bundler', strict: true, noEmit: true, lib: ['ES2022', 'DOM'], skipLibCheck: false, types: [] }, files: ['typed.ts'] }));
+`,
+    );
+    await writeFile(
+      join(app, 'tsconfig.json'),
+      JSON.stringify({
+        compilerOptions: {
+          target: 'ES2022',
+          module: 'ESNext',
+          moduleResolution: 'Bundler',
+          strict: true,
+          noEmit: true,
+          lib: ['ES2022', 'DOM'],
+          skipLibCheck: false,
+          types: [],
+        },
+        files: ['typed.ts'],
+      }),
+    );
     execFileSync(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', join(app, 'tsconfig.json')], { cwd: app, stdio: 'pipe' });
   });
 
-  it('deeprnn/ai-sdk: the AI SDK in a Node app writes the server\'s text', async () => {
-    execFileSync('npm', ['install', `ai@${JSON.parse(await readFile(join(ROOT, 'node_modules/ai/package.json'), 'utf8')).version}`, '--no-audit', '--no-fund', '--prefer-offline', '--ignore-scripts'], { cwd: app, stdio: 'ignore' });
-    await writeFile(join(app, 'sdk.mjs'), `import { generateText } from 'ai';
+  it("deeprnn/ai-sdk: the AI SDK in a Node app writes the server's text", async () => {
+    execFileSync(
+      'npm',
+      [
+        'install',
+        `ai@${JSON.parse(await readFile(join(ROOT, 'node_modules/ai/package.json'), 'utf8')).version}`,
+        '--no-audit',
+        '--no-fund',
+        '--prefer-offline',
+        '--ignore-scripts',
+      ],
+      { cwd: app, stdio: 'ignore' },
+    );
+    await writeFile(
+      join(app, 'sdk.mjs'),
+      `import { generateText } from 'ai';
 import { createDeeprnn } from 'deeprnn/ai-sdk';
 const deeprnn = createDeeprnn({ baseURL: process.argv[2] });
 const { text } = await generateText({ model: deeprnn(), prompt: 'time traveller', maxOutputTokens: 60, temperature: 0.8, seed: 5 });
 process.stdout.write(text);
-`);
+`,
+    );
     // Not execFileSync: the server answers from this process.
     const { stdout: out } = await promisify(execFile)(process.execPath, ['sdk.mjs', server.url], { cwd: app, encoding: 'utf8' });
-    const expected = ((await (await fetch(`${server.url}/v1/generate`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ prefix: 'time traveller', numChars: 60, temperature: 0.8, seed: 5 }) })).json()) as GenerateResult).generated;
+    const expected = (
+      (await (
+        await fetch(`${server.url}/v1/generate`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ prefix: 'time traveller', numChars: 60, temperature: 0.8, seed: 5 }),
+        })
+      ).json()) as GenerateResult
+    ).generated;
     expect(out).toBe(expected);
   });
 

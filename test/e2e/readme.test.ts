@@ -59,11 +59,16 @@ const local = (s: string) => s.replaceAll('localhost:8787', base.replace('http:/
 describe("the README's front page, as written, against a default npm start", () => {
   it('serves the shipped model', async () => {
     const models = (await (await fetch(`${base}/v1/models`)).json()) as { data: { id: string }[] };
-    expect(models.data.map((m) => m.id), out).toEqual(['books-deep-lstm']);
+    expect(
+      models.data.map((m) => m.id),
+      out,
+    ).toEqual(['books-deep-lstm']);
   });
 
   it("/docs' Try it out succeeds on every operation: each example, as the document gives it", async () => {
-    const doc = (await (await fetch(`${base}/openapi.json`)).json()) as { paths: Record<string, Record<string, { requestBody?: { content: Record<string, { example?: unknown }> } }>> };
+    const doc = (await (await fetch(`${base}/openapi.json`)).json()) as {
+      paths: Record<string, Record<string, { requestBody?: { content: Record<string, { example?: unknown }> } }>>;
+    };
     let tried = 0;
     for (const [route, ops] of Object.entries(doc.paths)) {
       const example = ops.post?.requestBody?.content['application/json']?.example;
@@ -105,7 +110,9 @@ describe("the README's front page, as written, against a default npm start", () 
       const page = await browser.newPage();
       await page.goto(pages.url);
       await page.waitForFunction('[...document.querySelectorAll("deeprnn-generate")].every((e) => e.result || e.error)', undefined, { timeout: 60_000 });
-      const r = (await page.evaluate('[...document.querySelectorAll("deeprnn-generate")].map((e) => ({ n: e.result ? e.result.numChars : 0, error: e.error }))')) as { n: number; error: string | null }[];
+      const r = (await page.evaluate(
+        '[...document.querySelectorAll("deeprnn-generate")].map((e) => ({ n: e.result ? e.result.numChars : 0, error: e.error }))',
+      )) as { n: number; error: string | null }[];
       expect(r).toEqual([
         { n: 200, error: null },
         { n: 200, error: null },

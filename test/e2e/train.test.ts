@@ -46,22 +46,39 @@ afterAll(async () => {
 type PageResult = { ok: true; sha256: string; stoppedBy: string; backend: string; modelJson: string; epochs: number[] } | { ok: false; message: string };
 /** train() in a page; the weights come back as their SHA-256. */
 async function trainInPage(page: Page, input: Record<string, unknown>, stopAt?: { epoch: number; window: number }): Promise<PageResult> {
-  return page.evaluate(async ({ input, stopAt }) => {
-    const d = (window as unknown as { deeprnn: { train: (i: unknown) => { stop(): void; result: Promise<{ modelJson: string; weights: Uint8Array; stoppedBy: string; backend: string }> } } }).deeprnn;
-    const epochs: number[] = [];
-    let run: { stop(): void } | null = null;
-    try {
-      run = d.train({ ...input, onProgress: (p: { kind: string; epoch: number; window: number }) => {
-        if (p.kind === 'epoch') epochs.push(p.epoch);
-        if (stopAt && p.kind === 'window' && p.epoch === stopAt.epoch && p.window === stopAt.window) run!.stop();
-      } });
-      const r = await (run as unknown as { result: Promise<{ modelJson: string; weights: Uint8Array; stoppedBy: string; backend: string }> }).result;
-      const digest = await crypto.subtle.digest('SHA-256', new Uint8Array(r.weights));
-      return { ok: true as const, sha256: [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, '0')).join(''), stoppedBy: r.stoppedBy, backend: r.backend, modelJson: r.modelJson, epochs };
-    } catch (e) {
-      return { ok: false as const, message: (e as Error).message };
-    }
-  }, { input, stopAt });
+  return page.evaluate(
+    async ({ input, stopAt }) => {
+      const d = (
+        window as unknown as {
+          deeprnn: { train: (i: unknown) => { stop(): void; result: Promise<{ modelJson: string; weights: Uint8Array; stoppedBy: string; backend: string }> } };
+        }
+      ).deeprnn;
+      const epochs: number[] = [];
+      let run: { stop(): void } | null = null;
+      try {
+        run = d.train({
+          ...input,
+          onProgress: (p: { kind: string; epoch: number; window: number }) => {
+            if (p.kind === 'epoch') epochs.push(p.epoch);
+            if (stopAt && p.kind === 'window' && p.epoch === stopAt.epoch && p.window === stopAt.window) run!.stop();
+          },
+        });
+        const r = await (run as unknown as { result: Promise<{ modelJson: string; weights: Uint8Array; stoppedBy: string; backend: string }> }).result;
+        const digest = await crypto.subtle.digest('SHA-256', new Uint8Array(r.weights));
+        return {
+          ok: true as const,
+          sha256: [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, '0')).join(''),
+          stoppedBy: r.stoppedBy,
+          backend: r.backend,
+          modelJson: r.modelJson,
+          epochs,
+        };
+      } catch (e) {
+        return { ok: false as const, message: (e as Error).message };
+      }
+    },
+    { input, stopAt },
+  );
 }
 
 describe('train() in a page of another origin (Chromium)', () => {
@@ -71,7 +88,9 @@ describe('train() in a page of another origin (Chromium)', () => {
     const args = Object.entries(SMALL).flatMap(([k, v]) => [`--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`, String(v)]);
     const out = join(dir, 'cli');
     await train(trainConfig(parseOptions(TRAIN_OPTIONS, ['--corpus', file, ...args]).values), out, { log: () => {} });
-    const expected = createHash('sha256').update(await readFile(join(out, 'weights.bin'))).digest('hex');
+    const expected = createHash('sha256')
+      .update(await readFile(join(out, 'weights.bin')))
+      .digest('hex');
     const page = await browser.newPage();
     await page.goto(pageUrl);
     await page.waitForFunction(() => document.body.dataset.ready === '1');
@@ -97,7 +116,11 @@ describe('train() in a page of another origin (Chromium)', () => {
     const r = await trainInPage(page, { corpus: text, ...SMALL, threads: 2 });
     if (!r.ok) throw new Error(r.message);
     expect(r.backend).toBe('wasm-relaxed-simd ×2 threads');
-    expect(r.sha256).toBe(createHash('sha256').update(await readFile(join(out, 'weights.bin'))).digest('hex'));
+    expect(r.sha256).toBe(
+      createHash('sha256')
+        .update(await readFile(join(out, 'weights.bin')))
+        .digest('hex'),
+    );
     await page.close();
   });
 
@@ -108,7 +131,10 @@ describe('train() in a page of another origin (Chromium)', () => {
     const stopped = await trainInPage(page, { corpus: text, ...SMALL, epochs: 1000 }, { epoch: 2, window: 2 });
     expect(stopped).toMatchObject({ ok: true, stoppedBy: 'interrupted' });
     expect(await trainInPage(page, { corpus: 'too short', ...SMALL })).toEqual({ ok: false, message: expect.stringMatching(/too few for one window/) });
-    expect(await trainInPage(page, { corpus: text, timeBudget: 0 })).toEqual({ ok: false, message: expect.stringMatching(/^timeBudget must be a number in \(0, ∞\]/) });
+    expect(await trainInPage(page, { corpus: text, timeBudget: 0 })).toEqual({
+      ok: false,
+      message: expect.stringMatching(/^timeBudget must be a number in \(0, ∞\]/),
+    });
     expect(await trainInPage(page, { corpus: text, hiden: 8 })).toEqual({ ok: false, message: 'hiden is not an option; did you mean hidden?' });
     await page.close();
   });
@@ -128,10 +154,24 @@ describe('<deeprnn-train> on a page of another origin (Chromium)', () => {
     await page.waitForFunction(() => customElements.get('deeprnn-train') !== undefined);
     await page.fill('deeprnn-train textarea', text);
     await page.click('deeprnn-train .deeprnn-go');
-    await page.waitForFunction(() => (document.querySelector('deeprnn-train') as unknown as { files: unknown; error: string | null }).files || (document.querySelector('deeprnn-train') as unknown as { error: string | null }).error, undefined, { timeout: 60_000 });
+    await page.waitForFunction(
+      () =>
+        (document.querySelector('deeprnn-train') as unknown as { files: unknown; error: string | null }).files ||
+        (document.querySelector('deeprnn-train') as unknown as { error: string | null }).error,
+      undefined,
+      { timeout: 60_000 },
+    );
     const state = await page.evaluate(() => {
       const el = document.querySelector('deeprnn-train') as unknown as HTMLElement & { error: string | null; points: { epoch: number }[]; modelUrl: string };
-      return { error: el.error, epochs: el.points.filter((p) => Number.isInteger(p.epoch)).map((p) => p.epoch), chart: el.querySelector('.deeprnn-chart')!.innerHTML.slice(0, 4), sample: el.querySelector('.deeprnn-sample')!.textContent, json: (el.querySelector('.deeprnn-dl-json') as HTMLAnchorElement).href, shown: !(el.querySelector('.deeprnn-result') as HTMLElement).hidden, modelUrl: el.modelUrl };
+      return {
+        error: el.error,
+        epochs: el.points.filter((p) => Number.isInteger(p.epoch)).map((p) => p.epoch),
+        chart: el.querySelector('.deeprnn-chart')!.innerHTML.slice(0, 4),
+        sample: el.querySelector('.deeprnn-sample')!.textContent,
+        json: (el.querySelector('.deeprnn-dl-json') as HTMLAnchorElement).href,
+        shown: !(el.querySelector('.deeprnn-result') as HTMLElement).hidden,
+        modelUrl: el.modelUrl,
+      };
     });
     expect(state.error).toBeNull();
     expect(state.epochs).toEqual([1, 2, 3]);
@@ -142,7 +182,11 @@ describe('<deeprnn-train> on a page of another origin (Chromium)', () => {
     expect(state.modelUrl).toMatch(/^deeprnn-local:my-model-[0-9a-f]{12}\/$/);
     const generated = async () => {
       await page.click('deeprnn-train .deeprnn-generate-go');
-      await page.waitForFunction(() => (document.querySelector('deeprnn-train deeprnn-generate') as unknown as { result: unknown; error: unknown }).result || (document.querySelector('deeprnn-train deeprnn-generate') as unknown as { error: unknown }).error);
+      await page.waitForFunction(
+        () =>
+          (document.querySelector('deeprnn-train deeprnn-generate') as unknown as { result: unknown; error: unknown }).result ||
+          (document.querySelector('deeprnn-train deeprnn-generate') as unknown as { error: unknown }).error,
+      );
       return page.evaluate(() => {
         const g = document.querySelector('deeprnn-train deeprnn-generate') as unknown as { result: { numChars: number } | null; error: string | null };
         return { numChars: g.result?.numChars, error: g.error };

@@ -29,10 +29,11 @@ async function waitUp(url: string): Promise<boolean> {
 }
 
 /** Whether something still accepts connections on the port. */
-const listening = (p: number) => new Promise<boolean>((resolve) => {
-  const s = createConnection({ port: p, host: '127.0.0.1' }, () => (s.destroy(), resolve(true)));
-  s.on('error', () => resolve(false));
-});
+const listening = (p: number) =>
+  new Promise<boolean>((resolve) => {
+    const s = createConnection({ port: p, host: '127.0.0.1' }, () => (s.destroy(), resolve(true)));
+    s.on('error', () => resolve(false));
+  });
 
 let worker: { url: string; child: ChildProcess };
 let model: Model;
@@ -43,14 +44,19 @@ let pages: { url: string; server: Server };
 beforeAll(async () => {
   const p = await freePort();
   const child = spawn(process.execPath, [WRANGLER, 'dev', '--port', String(p), '--ip', '127.0.0.1', '--log-level', 'error'], {
-    cwd: ROOT, env: { ...process.env, MODEL_DIR: EDGE_MODEL_DIRS, WRANGLER_SEND_METRICS: 'false' }, stdio: 'ignore', detached: true,
+    cwd: ROOT,
+    env: { ...process.env, MODEL_DIR: EDGE_MODEL_DIRS, WRANGLER_SEND_METRICS: 'false' },
+    stdio: 'ignore',
+    detached: true,
   });
   worker = { url: `http://127.0.0.1:${p}`, child };
   if (!(await waitUp(worker.url))) throw new Error('wrangler dev did not start');
   model = await readModelDir(EDGE_MODEL_DIR);
   km = new KernelModel(await loadKernelNode(), model);
   browser = await launchChromium();
-  pages = await pageServer({ '/': `<!doctype html><html><body><script type="module" src="${worker.url}/static/deeprnn.js"></script><deeprnn-generate endpoint="${worker.url}/v1/generate" prefix="the time" num-chars="2000" temperature="0.8" seed="21" autostart></deeprnn-generate></body></html>` });
+  pages = await pageServer({
+    '/': `<!doctype html><html><body><script type="module" src="${worker.url}/static/deeprnn.js"></script><deeprnn-generate endpoint="${worker.url}/v1/generate" prefix="the time" num-chars="2000" temperature="0.8" seed="21" autostart></deeprnn-generate></body></html>`,
+  });
 }, 120_000);
 afterAll(async () => {
   await browser?.close();
@@ -58,7 +64,7 @@ afterAll(async () => {
   if (worker) process.kill(-worker.child.pid!, 'SIGTERM');
 });
 
-describe('plain wrangler dev: the free plan\'s 10 ms of CPU per request', () => {
+describe("plain wrangler dev: the free plan's 10 ms of CPU per request", () => {
   it('serves the staged models with no other step', async () => {
     const r = (await (await fetch(`${worker.url}/v1/models`)).json()) as { data: { id: string }[] };
     expect(r.data.map((m) => m.id)).toEqual(['timemachine-deep-lstm', 'authors-deep-lstm']);
@@ -72,7 +78,9 @@ describe('plain wrangler dev: the free plan\'s 10 ms of CPU per request', () => 
     expect(slices).toBeGreaterThan(3);
     expect(r.numChars).toBe(2000);
     expect(r.text).toBe(predict(model, request, km).text);
-    const first = (await (await fetch(`${worker.url}/v1/generate`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(request) })).json()) as GenerateResult;
+    const first = (await (
+      await fetch(`${worker.url}/v1/generate`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(request) })
+    ).json()) as GenerateResult;
     expect(first.finishReason).toBe('budget');
     expect(first.numChars).toBeLessThan(2000);
   });
@@ -86,17 +94,26 @@ describe('plain wrangler dev: the free plan\'s 10 ms of CPU per request', () => 
   it('a token from the Worker resumes in Node, and a token from Node resumes on the Worker', async () => {
     const request = { prefix: 'the machine', temperature: 1, topP: 0.95, seed: 12 };
     const full = predict(model, { ...request, numChars: 120 }, km).text;
-    const post = async (body: object) => (await (await fetch(`${worker.url}/v1/generate`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })).json()) as GenerateResult;
+    const post = async (body: object) =>
+      (await (
+        await fetch(`${worker.url}/v1/generate`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
+      ).json()) as GenerateResult;
     const fromWorker = await post({ ...request, numChars: 60 });
     expect(fromWorker.text + predict(model, { continuation: fromWorker.continuation, numChars: 60 }, km).text).toBe(full);
     const fromNode = predict(model, { ...request, numChars: 60 }, km);
     expect(fromNode.text + (await post({ continuation: fromNode.continuation, numChars: 60 })).text).toBe(full);
   });
 
-  it('in a page: the in-page kernel\'s token resumes on the Worker and in Node, and the Worker\'s resumes in the page', async () => {
+  it("in a page: the in-page kernel's token resumes on the Worker and in Node, and the Worker's resumes in the page", async () => {
     const request = { prefix: 'the machine', temperature: 1, topP: 0.95, seed: 12 };
     const full = predict(model, { ...request, numChars: 120 }, km).text;
-    const fromWorker = (await (await fetch(`${worker.url}/v1/generate`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ ...request, numChars: 60 }) })).json()) as GenerateResult;
+    const fromWorker = (await (
+      await fetch(`${worker.url}/v1/generate`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ ...request, numChars: 60 }),
+      })
+    ).json()) as GenerateResult;
     const m = `${worker.url}/models/timemachine-deep-lstm`;
     const html = `<!doctype html><html><body><script type="module" src="${worker.url}/static/deeprnn.js"></script>
       <deeprnn-generate model="${m}" prefix="the machine" num-chars="60" temperature="1" top-p="0.95" seed="12" autostart></deeprnn-generate>
@@ -104,23 +121,39 @@ describe('plain wrangler dev: the free plan\'s 10 ms of CPU per request', () => 
     const local = await pageServer({ '/': html });
     const page = await browser.newPage();
     await page.goto(local.url);
-    const [inPage, resumed] = await page.waitForFunction(() => {
-      const els = [...document.querySelectorAll('deeprnn-generate')] as (HTMLElement & { result: GenerateResult | null; error: string | null })[];
-      return els.every((e) => e.result || e.error) ? els.map((e) => ({ result: e.result, error: e.error })) : null;
-    }, undefined, { timeout: 60_000 }).then((h) => h.jsonValue() as Promise<{ result: GenerateResult | null; error: string | null }[]>);
+    const [inPage, resumed] = await page
+      .waitForFunction(
+        () => {
+          const els = [...document.querySelectorAll('deeprnn-generate')] as (HTMLElement & { result: GenerateResult | null; error: string | null })[];
+          return els.every((e) => e.result || e.error) ? els.map((e) => ({ result: e.result, error: e.error })) : null;
+        },
+        undefined,
+        { timeout: 60_000 },
+      )
+      .then((h) => h.jsonValue() as Promise<{ result: GenerateResult | null; error: string | null }[]>);
     await page.close();
     local.server.close();
     expect(inPage.error).toBeNull();
     expect(resumed.error).toBeNull();
     expect(fromWorker.text + resumed.result!.text).toBe(full);
     expect(inPage.result!.text + predict(model, { continuation: inPage.result!.continuation, numChars: 60 }, km).text).toBe(full);
-    const onWorker = (await (await fetch(`${worker.url}/v1/generate`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ continuation: inPage.result!.continuation, numChars: 60 }) })).json()) as GenerateResult;
+    const onWorker = (await (
+      await fetch(`${worker.url}/v1/generate`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ continuation: inPage.result!.continuation, numChars: 60 }),
+      })
+    ).json()) as GenerateResult;
     expect(inPage.result!.text + onWorker.text).toBe(full);
   });
 
   it('tampered and garbage tokens are 400s', async () => {
     for (const continuation of ['drc1.AAAA', 'nonsense', `drc1.${'A'.repeat(400)}`]) {
-      const r = await fetch(`${worker.url}/v1/generate`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ continuation }) });
+      const r = await fetch(`${worker.url}/v1/generate`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ continuation }),
+      });
       expect(r.status).toBe(400);
     }
   });
@@ -128,10 +161,16 @@ describe('plain wrangler dev: the free plan\'s 10 ms of CPU per request', () => 
   it('<deeprnn-generate endpoint=…> in Chromium follows the slices: 2,000 characters, the uninterrupted text', async () => {
     const page = await browser.newPage();
     await page.goto(pages.url);
-    const r = await page.waitForFunction(() => {
-      const el = document.querySelector('deeprnn-generate') as (HTMLElement & { result: GenerateResult | null; error: string | null; text: string }) | null;
-      return el && (el.result || el.error) ? { result: el.result, error: el.error, text: el.text } : null;
-    }, undefined, { timeout: 60_000 }).then((h) => h.jsonValue() as Promise<{ result: GenerateResult | null; error: string | null; text: string }>);
+    const r = await page
+      .waitForFunction(
+        () => {
+          const el = document.querySelector('deeprnn-generate') as (HTMLElement & { result: GenerateResult | null; error: string | null; text: string }) | null;
+          return el && (el.result || el.error) ? { result: el.result, error: el.error, text: el.text } : null;
+        },
+        undefined,
+        { timeout: 60_000 },
+      )
+      .then((h) => h.jsonValue() as Promise<{ result: GenerateResult | null; error: string | null; text: string }>);
     expect(r.error).toBeNull();
     const expected = predict(model, { prefix: 'the time', numChars: 2000, temperature: 0.8, seed: 21 }, km).text;
     expect(r.result!.text).toBe(expected);
@@ -143,7 +182,9 @@ describe('plain wrangler dev: the free plan\'s 10 ms of CPU per request', () => 
 describe('signals: the npm scripts stop everything they started', () => {
   const npm = (script: string, p: number) =>
     spawn('npm', ['run', script, ...(script === 'dev:edge' ? ['--', '--port', String(p), '--ip', '127.0.0.1', '--log-level', 'error'] : [])], {
-      cwd: ROOT, env: { ...process.env, PORT: String(p), HOST: '127.0.0.1', WORKERS: '1', WRANGLER_SEND_METRICS: 'false' }, stdio: ['ignore', 'pipe', 'pipe'],
+      cwd: ROOT,
+      env: { ...process.env, PORT: String(p), HOST: '127.0.0.1', WORKERS: '1', WRANGLER_SEND_METRICS: 'false' },
+      stdio: ['ignore', 'pipe', 'pipe'],
     });
 
   for (const script of ['start', 'dev:edge']) {

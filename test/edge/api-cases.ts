@@ -118,7 +118,7 @@ export function apiCases(fetch: Fetch): void {
       expect((missing as InstanceType<typeof OpenAI.APIError>).status).toBe(404);
     });
 
-    it('completions.create gives /v1/generate\'s text for the same seed and settings, with usage counting characters', async () => {
+    it("completions.create gives /v1/generate's text for the same seed and settings, with usage counting characters", async () => {
       const c = await openai.completions.create({ model: SERVED[0], prompt: 'time traveller', max_tokens: 40, temperature: 0.8, top_p: 0.95, seed: 7 });
       const ours = await generate({ prefix: 'time traveller', numChars: 40, temperature: 0.8, topP: 0.95, seed: 7 });
       expect(c.object).toBe('text_completion');
@@ -132,7 +132,15 @@ export function apiCases(fetch: Fetch): void {
     });
 
     it('streams chunks that add up to the same text, then usage, then [DONE]', async () => {
-      const stream = await openai.completions.create({ model: SERVED[1], prompt: 'The ', max_tokens: 60, temperature: 0.7, seed: 11, stream: true, stream_options: { include_usage: true } });
+      const stream = await openai.completions.create({
+        model: SERVED[1],
+        prompt: 'The ',
+        max_tokens: 60,
+        temperature: 0.7,
+        seed: 11,
+        stream: true,
+        stream_options: { include_usage: true },
+      });
       let text = '';
       let finish: string | null = null;
       let usage: OpenAI.CompletionUsage | undefined;
@@ -196,7 +204,18 @@ export function apiCases(fetch: Fetch): void {
         expect(e.message).toContain(field);
       }
       // Their neutral values, which clients send by default, ask for nothing and pass.
-      const neutral = await openai.completions.create({ model: SERVED[0], prompt: 'the', max_tokens: 5, seed: 1, best_of: 1, logit_bias: {}, presence_penalty: 0, frequency_penalty: 0, suffix: null, user: 'someone' });
+      const neutral = await openai.completions.create({
+        model: SERVED[0],
+        prompt: 'the',
+        max_tokens: 5,
+        seed: 1,
+        best_of: 1,
+        logit_bias: {},
+        presence_penalty: 0,
+        frequency_penalty: 0,
+        suffix: null,
+        user: 'someone',
+      });
       expect(neutral.choices[0].text).toBe((await generate({ prefix: 'the', numChars: 5, temperature: 1, seed: 1 })).generated);
       expect((await refused({ prompt: [[1, 2, 3]] } as Record<string, unknown>)).param).toBe('prompt');
       expect((await refused({ temprature: 1 })).message).toMatch(/temprature is not a field of \/v1\/completions/);
@@ -208,14 +227,19 @@ export function apiCases(fetch: Fetch): void {
       expect(unknown.status).toBe(404);
       expect(unknown.code).toBe('model_not_found');
       expect(unknown.message).toContain(SERVED[1]);
-      const chat = await openai.chat.completions.create({ model: SERVED[0], messages: [{ role: 'user', content: 'hi' }] }).catch((e: InstanceType<typeof OpenAI.APIError>) => e);
+      const chat = await openai.chat.completions
+        .create({ model: SERVED[0], messages: [{ role: 'user', content: 'hi' }] })
+        .catch((e: InstanceType<typeof OpenAI.APIError>) => e);
       expect((chat as InstanceType<typeof OpenAI.APIError>).status).toBe(404);
       expect((chat as InstanceType<typeof OpenAI.APIError>).message).toContain('/v1/completions');
     });
   });
 
   describe('the AI SDK, through deeprnn/ai-sdk: the prompt sent raw', () => {
-    const deeprnn = createDeeprnn({ baseURL: 'https://edge.test', fetch: async (input, init) => fetch(new URL(input instanceof Request ? input.url : String(input)).pathname, init) });
+    const deeprnn = createDeeprnn({
+      baseURL: 'https://edge.test',
+      fetch: async (input, init) => fetch(new URL(input instanceof Request ? input.url : String(input)).pathname, init),
+    });
 
     it("generateText and streamText give /v1/generate's text for the same seed and settings, with usage and finish reasons in the SDK's shapes", async () => {
       const ours = await generate({ prefix: 'the time traveller', numChars: 60, temperature: 0.9, topK: 12, seed: 5 });
@@ -236,11 +260,22 @@ export function apiCases(fetch: Fetch): void {
     it('names the model, takes stop sequences, logprobs and an author, and surfaces 400s as errors', async () => {
       const q = { model: SERVED[1], prefix: 'It was', numChars: 300, temperature: 0.7, seed: 2, stop: ['.'], logprobs: 2, author: 'doyle' };
       const ours = await generate(q);
-      const r = await generateText({ model: deeprnn(SERVED[1]), prompt: 'It was', maxOutputTokens: 300, temperature: 0.7, seed: 2, stopSequences: ['.'], providerOptions: { deeprnn: { logprobs: 2, author: 'doyle' } }, maxRetries: 0 });
+      const r = await generateText({
+        model: deeprnn(SERVED[1]),
+        prompt: 'It was',
+        maxOutputTokens: 300,
+        temperature: 0.7,
+        seed: 2,
+        stopSequences: ['.'],
+        providerOptions: { deeprnn: { logprobs: 2, author: 'doyle' } },
+        maxRetries: 0,
+      });
       expect(r.text).toBe(ours.generated);
       expect(r.finishReason).toBe(ours.finishReason === 'stop' ? 'stop' : 'length');
       expect((r.providerMetadata?.deeprnn as { logprobs: unknown[] }).logprobs).toEqual(ours.logprobs);
-      await expect(generateText({ model: deeprnn(), prompt: 'the', stopSequences: ['.'], maxRetries: 0 })).rejects.toThrow(/stop\[0\] "\." can never be generated/);
+      await expect(generateText({ model: deeprnn(), prompt: 'the', stopSequences: ['.'], maxRetries: 0 })).rejects.toThrow(
+        /stop\[0\] "\." can never be generated/,
+      );
     });
   });
 
@@ -261,7 +296,18 @@ export function apiCases(fetch: Fetch): void {
       expect(list.object).toBe('list');
       expect(list.data.map((m) => m.id)).toEqual(SERVED);
       const m = list.data[0];
-      expect(Object.keys(m).sort()).toEqual(['architecture', 'created', 'id', 'name', 'object', 'owned_by', 'samplePrefix', 'training', 'vocabulary', 'weights']);
+      expect(Object.keys(m).sort()).toEqual([
+        'architecture',
+        'created',
+        'id',
+        'name',
+        'object',
+        'owned_by',
+        'samplePrefix',
+        'training',
+        'vocabulary',
+        'weights',
+      ]);
       expect(m).toMatchObject({ id: 'timemachine-deep-lstm', object: 'model', name: 'timemachine-deep-lstm', owned_by: 'deeprnn' });
       expect(list.data[1].vocabulary.authors.sort()).toEqual(['doyle', 'shelley', 'wells']);
       expect(m.architecture).toMatchObject({ cell: 'lstm', numLayers: 2, hiddenSize: 256, vocabSize: 28, input: 'one-hot' });
@@ -284,7 +330,8 @@ export function apiCases(fetch: Fetch): void {
       expect(req.properties.numChars).toMatchObject({ type: 'integer', minimum: 1, maximum: 2000 });
       expect(req.properties.beamWidth).toMatchObject({ type: 'integer', minimum: 1, maximum: 16 });
       expect(Object.keys(req.properties)).toEqual(expect.arrayContaining(['logprobs', 'stop', 'beamWidth', 'lengthPenalty', 'numReturn', 'author', 'stream']));
-      for (const name of ['StartEvent', 'GeneratedToken', 'GenerateResponse', 'ScoreResponse', 'Error']) expect(doc.components.schemas[name], name).toBeDefined();
+      for (const name of ['StartEvent', 'GeneratedToken', 'GenerateResponse', 'ScoreResponse', 'Error'])
+        expect(doc.components.schemas[name], name).toBeDefined();
       expect(doc.paths['/v1/generate'].post.responses['200'].content!['text/event-stream']).toBeDefined();
       expect(doc.paths['/v1/generate'].post.responses['503']).toBeDefined();
     });
@@ -385,9 +432,13 @@ export function apiCases(fetch: Fetch): void {
     });
 
     it('stop sequences end the text at the first occurrence; beam search returns ranked beams', async () => {
-      const free = (await (await fetch('/v1/generate', post({ prefix: 'the time traveller', numChars: 200, temperature: 1, seed: 4 }))).json()) as GenerateResult;
+      const free = (await (
+        await fetch('/v1/generate', post({ prefix: 'the time traveller', numChars: 200, temperature: 1, seed: 4 }))
+      ).json()) as GenerateResult;
       const at = free.generated.indexOf('e ');
-      const stopped = (await (await fetch('/v1/generate', post({ prefix: 'the time traveller', numChars: 200, temperature: 1, seed: 4, stop: ['e '] }))).json()) as GenerateResult;
+      const stopped = (await (
+        await fetch('/v1/generate', post({ prefix: 'the time traveller', numChars: 200, temperature: 1, seed: 4, stop: ['e '] }))
+      ).json()) as GenerateResult;
       expect(stopped.generated).toBe(free.generated.slice(0, at + 2));
       expect(stopped.finishReason).toBe('stop');
       const beam = (await (await fetch('/v1/generate', post({ prefix: 'the', numChars: 30, beamWidth: 4, numReturn: 3 }))).json()) as GenerateResult;
@@ -400,9 +451,10 @@ export function apiCases(fetch: Fetch): void {
   });
 
   describe('continuations', () => {
-    const gen = async (body: object) => (await fetch('/v1/generate', post(body))).json() as Promise<GenerateResult & { error?: { code: string; param: string | null; message: string } }>;
+    const gen = async (body: object) =>
+      (await fetch('/v1/generate', post(body))).json() as Promise<GenerateResult & { error?: { code: string; param: string | null; message: string } }>;
 
-    it('resuming gives the uninterrupted text, from JSON results and from the stream\'s done event', async () => {
+    it("resuming gives the uninterrupted text, from JSON results and from the stream's done event", async () => {
       const request = { prefix: 'the time machine', temperature: 0.9, topK: 10, seed: 42 };
       const full = await gen({ ...request, numChars: 200 });
       const a = await gen({ ...request, numChars: 60 });
@@ -417,7 +469,9 @@ export function apiCases(fetch: Fetch): void {
     });
 
     it('/v1/completions returns the continuation beside finish_reason; /v1/generate goes on from it', async () => {
-      const r = (await (await fetch('/v1/completions', post({ prompt: 'time traveller', max_tokens: 30, temperature: 0.7, seed: 5 }))).json()) as { choices: { text: string; finish_reason: string; continuation?: string }[] };
+      const r = (await (await fetch('/v1/completions', post({ prompt: 'time traveller', max_tokens: 30, temperature: 0.7, seed: 5 }))).json()) as {
+        choices: { text: string; finish_reason: string; continuation?: string }[];
+      };
       expect(r.choices[0].finish_reason).toBe('length');
       const next = await gen({ continuation: r.choices[0].continuation, numChars: 30 });
       const full = await gen({ prefix: 'time traveller', numChars: 60, temperature: 0.7, seed: 5 });
@@ -517,12 +571,16 @@ export function apiCases(fetch: Fetch): void {
     }
 
     it('matches stop sequences as written: one the model cannot write names it and the alphabet, on both APIs; one it can write works on both', async () => {
-      const body = (await (await fetch('/v1/generate', post({ prefix: 'the time', numChars: 50, stop: ['.'] }))).json()) as { error: { message: string; param: string } };
+      const body = (await (await fetch('/v1/generate', post({ prefix: 'the time', numChars: 50, stop: ['.'] }))).json()) as {
+        error: { message: string; param: string };
+      };
       expect(body.error.param).toBe('stop');
       expect(body.error.message).toBe('stop[0] "." can never be generated: timemachine-deep-lstm cannot write "." (its alphabet: " " a–z)');
       const upper = await fetch('/v1/completions', post({ prompt: 'the time', max_tokens: 5, stop: ['\n', 'The'] }));
       expect(upper.status).toBe(400);
-      expect(((await upper.json()) as { error: { message: string } }).error.message).toMatch(/^stop\[0\] "\\n" can never be generated: timemachine-deep-lstm cannot write "\\n"/);
+      expect(((await upper.json()) as { error: { message: string } }).error.message).toMatch(
+        /^stop\[0\] "\\n" can never be generated: timemachine-deep-lstm cannot write "\\n"/,
+      );
       const q = { model: SERVED[1], prefix: 'It was', numChars: 1000, seed: 3, temperature: 0.8 };
       const free = (await (await fetch('/v1/generate', post(q))).json()) as GenerateResult;
       const at = free.generated.indexOf('.');
@@ -551,7 +609,10 @@ export function apiCases(fetch: Fetch): void {
   describe('CORS and caching: the API, the browser module and the model, from any origin', () => {
     const origin = { origin: 'https://example.org' };
     it('preflight and responses allow any origin by default', async () => {
-      const pre = await fetch('/v1/generate', { method: 'OPTIONS', headers: { ...origin, 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type' } });
+      const pre = await fetch('/v1/generate', {
+        method: 'OPTIONS',
+        headers: { ...origin, 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type' },
+      });
       expect(pre.status).toBe(204);
       expect(pre.headers.get('access-control-allow-origin')).toBe('*');
       expect(pre.headers.get('access-control-allow-methods')).toMatch(/POST/);

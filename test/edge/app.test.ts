@@ -63,10 +63,25 @@ describe('the edge app in Node (app.request, the in-thread engine as on Workers)
     expect(probe.problems).toEqual([expect.stringMatching(/^POST \/v1\/generate → 200: /), 'GET /v1/models → 418: status not documented']);
     // Every /v1 route is behind the API-key and rate checks, and a Worker answers 503 when it cannot load its models.
     for (const [route, ops] of Object.entries(conformance.doc.paths)) {
-      for (const [method, op] of Object.entries(ops)) expect(Object.keys(op.responses), `${method} ${route}`).toEqual(expect.arrayContaining(['401', '429', '503']));
+      for (const [method, op] of Object.entries(ops))
+        expect(Object.keys(op.responses), `${method} ${route}`).toEqual(expect.arrayContaining(['401', '429', '503']));
     }
     // The suite reached every operation, and most of what each can answer.
-    for (const op of ['POST /v1/generate → 200', 'POST /v1/generate → 400', 'POST /v1/generate → 404', 'POST /v1/generate → 413', 'POST /v1/generate → 415', 'POST /v1/score → 200', 'POST /v1/score → 400', 'POST /v1/completions → 200', 'POST /v1/completions → 400', 'GET /v1/models → 200', 'GET /v1/models/{id} → 200', 'GET /v1/models/{id} → 404', 'POST /v1/chat/completions → 404']) {
+    for (const op of [
+      'POST /v1/generate → 200',
+      'POST /v1/generate → 400',
+      'POST /v1/generate → 404',
+      'POST /v1/generate → 413',
+      'POST /v1/generate → 415',
+      'POST /v1/score → 200',
+      'POST /v1/score → 400',
+      'POST /v1/completions → 200',
+      'POST /v1/completions → 400',
+      'GET /v1/models → 200',
+      'GET /v1/models/{id} → 200',
+      'GET /v1/models/{id} → 404',
+      'POST /v1/chat/completions → 404',
+    ]) {
       expect([...conformance.seen]).toContain(op);
     }
   });
@@ -98,7 +113,9 @@ describe('the edge app in Node (app.request, the in-thread engine as on Workers)
   });
 
   it('refuses at once, with 503, Retry-After and the JSON error body, past its queue', async () => {
-    const app = createApp({ registry: one(artifact, localEngine(new KernelModel(await loadKernelNode(), artifact.model), { capacity: 2, queueSize: 1, deadlineMs: 30_000 })) });
+    const app = createApp({
+      registry: one(artifact, localEngine(new KernelModel(await loadKernelNode(), artifact.model), { capacity: 2, queueSize: 1, deadlineMs: 30_000 })),
+    });
     const long = () => app.request('/v1/generate', post({ prefix: 'the', numChars: 2000 }));
     const first = [long(), long(), long()]; // two run, one waits
     const refused = await app.request('/v1/generate', post({ prefix: 'the', numChars: 5 }));
@@ -112,7 +129,9 @@ describe('the edge app in Node (app.request, the in-thread engine as on Workers)
   });
 
   it('ends over-long work at the deadline, with finishReason "deadline" and the text so far', async () => {
-    const app = createApp({ registry: one(artifact, localEngine(new KernelModel(await loadKernelNode(), artifact.model), { capacity: 4, queueSize: 8, deadlineMs: 15 })) });
+    const app = createApp({
+      registry: one(artifact, localEngine(new KernelModel(await loadKernelNode(), artifact.model), { capacity: 4, queueSize: 8, deadlineMs: 15 })),
+    });
     const r = (await (await app.request('/v1/generate', post({ prefix: 'the', numChars: 2000 }))).json()) as GenerateResult;
     expect(r.finishReason).toBe('deadline');
     expect(r.numChars).toBeLessThan(2000);
@@ -121,7 +140,12 @@ describe('the edge app in Node (app.request, the in-thread engine as on Workers)
 
   it('API keys and a per-client rate limit, both off unless configured', async () => {
     const engine = localEngine(new KernelModel(await loadKernelNode(), artifact.model), SCHEDULE);
-    const guarded = createApp({ registry: one(artifact, engine), apiKeys: ['k1', 'k2'], rateLimit: { perMinute: 60, burst: 2 }, clientAddress: () => '10.0.0.1' });
+    const guarded = createApp({
+      registry: one(artifact, engine),
+      apiKeys: ['k1', 'k2'],
+      rateLimit: { perMinute: 60, burst: 2 },
+      clientAddress: () => '10.0.0.1',
+    });
     const none = await guarded.request('/v1/models');
     expect(none.status).toBe(401);
     expect(none.headers.get('www-authenticate')).toMatch(/^Bearer/);
@@ -178,32 +202,64 @@ describe('the edge app in Node (app.request, the in-thread engine as on Workers)
   it('allows only the configured origins when ALLOWED_ORIGINS is set, on the API and the static files', async () => {
     expect(parseOrigins(undefined)).toBe('*');
     expect(parseOrigins(' https://a.example , https://b.example ')).toEqual(['https://a.example', 'https://b.example']);
-    const app = createApp({ registry: one(artifact, localEngine(new KernelModel(await loadKernelNode(), artifact.model), SCHEDULE)), corsOrigins: ['https://a.example'], assets: await nodeAssets() });
+    const app = createApp({
+      registry: one(artifact, localEngine(new KernelModel(await loadKernelNode(), artifact.model), SCHEDULE)),
+      corsOrigins: ['https://a.example'],
+      assets: await nodeAssets(),
+    });
     for (const path of ['/v1/models', '/static/deeprnn.js', '/models/timemachine-deep-lstm/model.json']) {
-      expect((await app.request(path, { headers: { origin: 'https://a.example' } })).headers.get('access-control-allow-origin'), path).toBe('https://a.example');
+      expect((await app.request(path, { headers: { origin: 'https://a.example' } })).headers.get('access-control-allow-origin'), path).toBe(
+        'https://a.example',
+      );
       const evil = await app.request(path, { headers: { origin: 'https://evil.example' } });
       expect(evil.headers.get('access-control-allow-origin'), path).toBeNull();
       // Caches must key the answer on the origin, and pages may read the headers we expose.
       expect(evil.headers.get('vary'), path).toMatch(/\bOrigin\b/);
-      expect((await app.request(path, { headers: { origin: 'https://a.example' } })).headers.get('access-control-expose-headers'), path).toBe('Retry-After,ETag');
+      expect((await app.request(path, { headers: { origin: 'https://a.example' } })).headers.get('access-control-expose-headers'), path).toBe(
+        'Retry-After,ETag',
+      );
     }
     // On every route, errors included, the headers a browser needs are on the route's own response.
-    const bad = await app.request('/v1/generate', { method: 'POST', headers: { origin: 'https://a.example', 'content-type': 'application/json' }, body: '{"numChars": 0}' });
-    expect([bad.status, bad.headers.get('access-control-allow-origin'), bad.headers.get('x-content-type-options')]).toEqual([400, 'https://a.example', 'nosniff']);
+    const bad = await app.request('/v1/generate', {
+      method: 'POST',
+      headers: { origin: 'https://a.example', 'content-type': 'application/json' },
+      body: '{"numChars": 0}',
+    });
+    expect([bad.status, bad.headers.get('access-control-allow-origin'), bad.headers.get('x-content-type-options')]).toEqual([
+      400,
+      'https://a.example',
+      'nosniff',
+    ]);
     const pre = await app.request('/v1/generate', { method: 'OPTIONS', headers: { origin: 'https://a.example', 'access-control-request-method': 'POST' } });
-    expect([pre.status, pre.headers.get('access-control-allow-origin'), pre.headers.get('access-control-allow-methods')]).toEqual([204, 'https://a.example', 'GET,POST,OPTIONS']);
+    expect([pre.status, pre.headers.get('access-control-allow-origin'), pre.headers.get('access-control-allow-methods')]).toEqual([
+      204,
+      'https://a.example',
+      'GET,POST,OPTIONS',
+    ]);
   });
 
   it('refuses a body over the limit from its Content-Length alone, and one without a length as it streams', async () => {
     const app = createApp({ registry: one(artifact, localEngine(new KernelModel(await loadKernelNode(), artifact.model), SCHEDULE)) });
-    const declared = await app.request('/v1/generate', { method: 'POST', headers: { 'content-type': 'application/json', 'content-length': String(1 << 20) }, body: '{}' });
+    const declared = await app.request('/v1/generate', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'content-length': String(1 << 20) },
+      body: '{}',
+    });
     expect(declared.status).toBe(413);
     const big = JSON.stringify({ prefix: 'a', numChars: 1, pad: 'x'.repeat(1 << 20) });
     const chunked = new ReadableStream<Uint8Array>({ start: (c) => (c.enqueue(new TextEncoder().encode(big)), c.close()) });
-    const streamed = await app.request('/v1/generate', { method: 'POST', headers: { 'content-type': 'application/json' }, body: chunked, duplex: 'half' } as RequestInit);
+    const streamed = await app.request('/v1/generate', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: chunked,
+      duplex: 'half',
+    } as RequestInit);
     expect(streamed.status).toBe(413);
     const ok = JSON.stringify({ prefix: 'the', numChars: 3, seed: 1 });
-    expect((await app.request('/v1/generate', { method: 'POST', headers: { 'content-type': 'application/json', 'content-length': String(ok.length) }, body: ok })).status).toBe(200);
+    expect(
+      (await app.request('/v1/generate', { method: 'POST', headers: { 'content-type': 'application/json', 'content-length': String(ok.length) }, body: ok }))
+        .status,
+    ).toBe(200);
   });
 });
 
@@ -241,7 +297,9 @@ describe('the Node server: generation threads behind a scheduler per model', () 
 
   it('a burst on one model does not starve another: each model has its own rows and queue in every thread', async () => {
     const controllers = Array.from({ length: 24 }, () => new AbortController());
-    const busy = await Promise.all(controllers.map((c) => http('/v1/generate', { ...post({ prefix: 'the', numChars: 2000, stream: true }), signal: c.signal }).catch(() => null)));
+    const busy = await Promise.all(
+      controllers.map((c) => http('/v1/generate', { ...post({ prefix: 'the', numChars: 2000, stream: true }), signal: c.signal }).catch(() => null)),
+    );
     expect(busy.filter((r) => r?.status === 503).length).toBeGreaterThan(0); // the first model is full
     const q = { model: SECOND_MODEL, prefix: 'The ', numChars: 40, temperature: 0.6, seed: 5, author: 'wells' };
     const other = await http('/v1/generate', post(q));
@@ -318,7 +376,9 @@ describe('MODEL_DIR=models/authors-deep-lstm-int8 npm start: a model with author
     const model = await readModelDir(dir);
     const km = new KernelModel(await loadKernelNode(), model);
     for (const author of ['doyle', 'shelley']) {
-      expect(((await (await ask(author)).json()) as GenerateResult).text).toBe(predict(model, { prefix: 'The ', numChars: 60, temperature: 0.7, seed: 3, author }, km).text);
+      expect(((await (await ask(author)).json()) as GenerateResult).text).toBe(
+        predict(model, { prefix: 'The ', numChars: 60, temperature: 0.7, seed: 3, author }, km).text,
+      );
     }
     const wrong = await ask('dickens');
     expect(wrong.status).toBe(400);
@@ -351,10 +411,15 @@ describe('npm start', () => {
       ['QUEUE_SIZE', 'many', /QUEUE_SIZE/],
       ['DEADLINE_MS', '0', /DEADLINE_MS/],
       ['RATE_LIMIT', '5 per second', /RATE_LIMIT must look like/],
-    ] as const) expect(() => serverConfig({ [name]: value }), `${name}=${value}`).toThrow(message);
+    ] as const)
+      expect(() => serverConfig({ [name]: value }), `${name}=${value}`).toThrow(message);
   });
 
-  const start = (env: Record<string, string>) => spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'edge/node.ts')], { env: { ...process.env, MODEL_DIR: EDGE_MODEL_DIR, HOST: '127.0.0.1', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const start = (env: Record<string, string>) =>
+    spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'edge/node.ts')], {
+      env: { ...process.env, MODEL_DIR: EDGE_MODEL_DIR, HOST: '127.0.0.1', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
 
   it('on a busy port: one line naming the port, and a non-zero exit', async () => {
     const blocker = createServer().listen(0, '127.0.0.1');

@@ -23,7 +23,8 @@ describe('MODEL_DIR: one folder or several', () => {
   it('parses a comma-separated list; an empty entry is an error', () => {
     expect(parseModelDirs('a')).toEqual(['a']);
     expect(parseModelDirs(' a , b ')).toEqual(['a', 'b']);
-    for (const bad of ['', 'a,', ',a', 'a,,b']) expect(() => parseModelDirs(bad), bad).toThrow(/MODEL_DIR must be one model folder or several separated by commas/);
+    for (const bad of ['', 'a,', ',a', 'a,,b'])
+      expect(() => parseModelDirs(bad), bad).toThrow(/MODEL_DIR must be one model folder or several separated by commas/);
   });
 
   it('refuses, naming the folder and the reason: missing, a file, not a model, corrupt, two of one name', async () => {
@@ -53,7 +54,9 @@ describe('MODEL_DIR: one folder or several', () => {
     expect(said).toBe(`wrote ${copy} (int8, 7-bit states, named tm-copy)`);
     expect(await readFile(join(copy, 'weights.bin'))).toEqual(await readFile(join(EDGE_MODEL_DIR, 'weights.bin'))); // int8 → int8 is exact
     expect((await loadModelFolders([EDGE_MODEL_DIR, copy])).map((a) => a.model.name)).toEqual(['timemachine-deep-lstm', 'tm-copy']);
-    await expect(exportCommand(['--model', EDGE_MODEL_DIR, '--name', 'a/b', '--out', join(dir, 'x')], () => {})).rejects.toThrow(/--name must be 1 to 128 letters/);
+    await expect(exportCommand(['--model', EDGE_MODEL_DIR, '--name', 'a/b', '--out', join(dir, 'x')], () => {})).rejects.toThrow(
+      /--name must be 1 to 128 letters/,
+    );
   });
 
   it('deeprnn export --state-bits: int8 renditions with 7-bit states (the default) or int16 states, recorded in model.json', async () => {
@@ -63,12 +66,19 @@ describe('MODEL_DIR: one folder or several', () => {
     expect(said).toBe(`wrote ${i16} (int8, 16-bit states)`);
     expect(JSON.parse(await readFile(join(i16, 'model.json'), 'utf8')).weights.stateBits).toBeUndefined();
     expect(JSON.parse(await readFile(join(EDGE_MODEL_DIR, 'model.json'), 'utf8')).weights.stateBits).toBe(7);
-    await expect(exportCommand(['--model', EDGE_MODEL_DIR, '--dtype', 'float16', '--state-bits', '7', '--out', join(dir, 'y')], () => {})).rejects.toThrow('--state-bits applies to int8 artifacts');
-    await expect(exportCommand(['--model', EDGE_MODEL_DIR, '--dtype', 'int8', '--state-bits', '8', '--out', join(dir, 'z')], () => {})).rejects.toThrow(/--state-bits/);
+    await expect(exportCommand(['--model', EDGE_MODEL_DIR, '--dtype', 'float16', '--state-bits', '7', '--out', join(dir, 'y')], () => {})).rejects.toThrow(
+      '--state-bits applies to int8 artifacts',
+    );
+    await expect(exportCommand(['--model', EDGE_MODEL_DIR, '--dtype', 'int8', '--state-bits', '8', '--out', join(dir, 'z')], () => {})).rejects.toThrow(
+      /--state-bits/,
+    );
   });
 
   it('npm start: one line and exit 1, before listening', async () => {
-    const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'edge/node.ts')], { env: { ...process.env, MODEL_DIR: `${EDGE_MODEL_DIR},${FLOAT_DIR}`, PORT: '0', HOST: '127.0.0.1' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'edge/node.ts')], {
+      env: { ...process.env, MODEL_DIR: `${EDGE_MODEL_DIR},${FLOAT_DIR}`, PORT: '0', HOST: '127.0.0.1' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d));
     child.stderr.on('data', (d: Buffer) => (out += d));
@@ -90,7 +100,9 @@ describe('Workers: the models travel as static assets', () => {
     await stageModels(SECOND_MODEL_DIR, assets);
     await expect(readFile(join(assets, 'models/1/model.json'))).rejects.toThrow(/ENOENT/);
     await expect(stageModels(`${EDGE_MODEL_DIR},${FLOAT_DIR}`, assets)).rejects.toThrow(/are both named/);
-    await expect(stageModels(EDGE_MODEL_DIR, assets, 500_000)).rejects.toThrow(/weights\.bin is 0\.8 MiB; a Workers static asset may be at most 0 MiB \(export an int8 rendition/);
+    await expect(stageModels(EDGE_MODEL_DIR, assets, 500_000)).rejects.toThrow(
+      /weights\.bin is 0\.8 MiB; a Workers static asset may be at most 0 MiB \(export an int8 rendition/,
+    );
   });
 
   it('the Worker checks what it fetches: a corrupt weights file or no staged models is a reason, not a model', async () => {
@@ -107,9 +119,11 @@ describe('Workers: the models travel as static assets', () => {
     const ok = await fetchStagedModels(fromDisk());
     expect(ok.map((a) => a.model.name)).toEqual(['timemachine-deep-lstm', 'authors-deep-lstm']);
     expect(ok[0].files.plotSvg).toMatch(/^<svg/);
-    const flip = (path: string, b: Buffer) => (path === '/models/1/weights.bin' ? (b[5000] ^= 1, b) : b);
+    const flip = (path: string, b: Buffer) => (path === '/models/1/weights.bin' ? ((b[5000] ^= 1), b) : b);
     await expect(fetchStagedModels(fromDisk(flip))).rejects.toThrow(/^model authors-deep-lstm: .*SHA-256/);
-    await expect(fetchStagedModels(async () => new Response('', { status: 404 }))).rejects.toThrow(/no models in the assets: start with npm run dev:edge or npm run deploy/);
+    await expect(fetchStagedModels(async () => new Response('', { status: 404 }))).rejects.toThrow(
+      /no models in the assets: start with npm run dev:edge or npm run deploy/,
+    );
     const empty: ModelsIndex = { models: [] };
     await expect(fetchStagedModels(async () => Response.json(empty))).rejects.toThrow(/lists no models/);
   });

@@ -67,7 +67,8 @@ export class Conformance {
     if (!documented) return void this.problems.push(`${where}: status not documented`);
     if (res.status === 204 || !documented.content) return;
     const type = (res.headers.get('content-type') ?? '').split(';')[0].trim();
-    if (!documented.content[type]) return void this.problems.push(`${where}: content type ${type} not documented (${Object.keys(documented.content).join(', ')})`);
+    if (!documented.content[type])
+      return void this.problems.push(`${where}: content type ${type} not documented (${Object.keys(documented.content).join(', ')})`);
     const at = (suffix: string[]) => pointer('paths', route, method.toLowerCase(), 'responses', String(res.status), 'content', type, 'schema', ...suffix);
     const text = await res.clone().text();
     if (type === 'application/json') {
@@ -81,7 +82,8 @@ export class Conformance {
         const event = /^event: (.*)$/m.exec(block)?.[1];
         const raw = /^data: (.*)$/m.exec(block)?.[1] ?? '';
         const data = raw === '[DONE]' ? raw : JSON.parse(raw);
-        if (!v({ ...(event !== undefined ? { event } : {}), data })) this.problems.push(`${where} (event ${event ?? 'message'}): ${this.ajv.errorsText(v.errors)} in ${raw.slice(0, 200)}`);
+        if (!v({ ...(event !== undefined ? { event } : {}), data }))
+          this.problems.push(`${where} (event ${event ?? 'message'}): ${this.ajv.errorsText(v.errors)} in ${raw.slice(0, 200)}`);
       }
     }
   }

@@ -21,7 +21,11 @@ let doc: Conformance;
 beforeAll(async () => {
   const kernel = await loadKernelNode();
   const artifacts = [await edgeModel(), await edgeModel(SECOND_MODEL_DIR)];
-  app = createApp({ registry: new ModelRegistry(artifacts.map((a) => servedModel(a, localEngine(new KernelModel(kernel, a.model), { capacity: 16, queueSize: 64, deadlineMs: 30_000 })))) });
+  app = createApp({
+    registry: new ModelRegistry(
+      artifacts.map((a) => servedModel(a, localEngine(new KernelModel(kernel, a.model), { capacity: 16, queueSize: 64, deadlineMs: 30_000 }))),
+    ),
+  });
   doc = new Conformance((await (await app.request('/openapi.json')).json()) as OpenApiDocument);
 }, 60_000);
 
@@ -172,7 +176,11 @@ describe('the document and the server agree on generated requests', () => {
   it("every operation's example, as /docs' Try it out sends it, and its fields' examples taken together, succeed on this server", async () => {
     type Props = Record<string, { example?: unknown }>;
     const schemas = (doc.doc.components.schemas ?? {}) as Record<string, { properties: Props }>;
-    for (const [route, name] of [['/v1/generate', 'GenerateRequest'], ['/v1/score', 'ScoreRequest'], ['/v1/completions', 'CompletionRequest']] as const) {
+    for (const [route, name] of [
+      ['/v1/generate', 'GenerateRequest'],
+      ['/v1/score', 'ScoreRequest'],
+      ['/v1/completions', 'CompletionRequest'],
+    ] as const) {
       const together = Object.fromEntries(Object.entries(schemas[name].properties).flatMap(([k, p]) => (p.example === undefined ? [] : [[k, p.example]])));
       expect(doc.requestValidator(route, 'post')(together), `${route} ${JSON.stringify(together)}`).toBe(true);
       const res = await app.request(route, post(together));

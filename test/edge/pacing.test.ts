@@ -76,7 +76,8 @@ describe('pacing: requests that arrive together start a few per event-loop turn'
   });
 
   it('refuses a perTurn or maxWaiting that is not a positive integer', () => {
-    const make = (perTurn: number, maxWaiting: number) => () => paced(() => new Response(), { perTurn, maxWaiting, immediate: () => false, nextTurn: () => {} });
+    const make = (perTurn: number, maxWaiting: number) => () =>
+      paced(() => new Response(), { perTurn, maxWaiting, immediate: () => false, nextTurn: () => {} });
     for (const perTurn of [0, 1.5, Number.NaN]) expect(make(perTurn, 10)).toThrow(/perTurn/);
     for (const maxWaiting of [-1, 0.5]) expect(make(1, maxWaiting)).toThrow(/maxWaiting/);
   });

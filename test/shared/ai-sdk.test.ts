@@ -12,7 +12,10 @@ let m: LoadedModel;
 beforeAll(async () => {
   const dir = new URL('../../models/authors-deep-lstm-int8/', import.meta.url);
   const kernel = await WebAssembly.compile(await readFile(new URL('../../shared/kernel/build/kernel.wasm', import.meta.url)));
-  m = await loadModel({ modelJson: await readFile(new URL('model.json', dir), 'utf8'), weights: (await readFile(new URL('weights.bin', dir))).buffer as ArrayBuffer }, { kernel });
+  m = await loadModel(
+    { modelJson: await readFile(new URL('model.json', dir), 'utf8'), weights: (await readFile(new URL('weights.bin', dir))).buffer as ArrayBuffer },
+    { kernel },
+  );
 });
 afterAll(() => m.dispose());
 
@@ -40,7 +43,9 @@ describe('createDeeprnn({ model }): the AI SDK on a model in this process', () =
     const token = (first.providerMetadata?.deeprnn as { continuation: string }).continuation;
     const rest = await generateText({ model: deeprnn(), prompt: '', maxOutputTokens: 35, providerOptions: { deeprnn: { continuation: token } } });
     expect(first.text + rest.text).toBe(whole.generated);
-    await expect(generateText({ model: deeprnn(), prompt: 'a', providerOptions: { deeprnn: { beams: 2 } } })).rejects.toThrow('providerOptions.deeprnn.beams is not an option');
+    await expect(generateText({ model: deeprnn(), prompt: 'a', providerOptions: { deeprnn: { beams: 2 } } })).rejects.toThrow(
+      'providerOptions.deeprnn.beams is not an option',
+    );
     expect(() => createDeeprnn({})).toThrow(/exactly one of baseURL/);
   });
 });

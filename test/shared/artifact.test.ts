@@ -114,7 +114,10 @@ describe('loading refuses a corrupt model, naming the problem', () => {
     return { modelJson: JSON.stringify(j), weights: f.weights };
   }
   async function refusal(p: Promise<unknown>): Promise<ArtifactError> {
-    const e = await p.then(() => null, (err: unknown) => err);
+    const e = await p.then(
+      () => null,
+      (err: unknown) => err,
+    );
     expect(e).toBeInstanceOf(ArtifactError);
     return e as ArtifactError;
   }
@@ -169,7 +172,9 @@ describe('loading refuses a corrupt model, naming the problem', () => {
     const e = await refusal(decodeArtifact(await withJson((j) => j.vocabulary.tokens.pop())));
     expect(e.code).toBe('vocab_size_mismatch');
     expect((await refusal(decodeArtifact(await withJson((j) => (j.vocabulary.tokens[0] = 'x'))))).code).toBe('bad_vocabulary');
-    expect((await refusal(decodeArtifact(await withJson((j) => (j.vocabulary.preprocessing = 'lower' as never))))).message).toMatch(/preprocessing must be one of d2l, raw/);
+    expect((await refusal(decodeArtifact(await withJson((j) => (j.vocabulary.preprocessing = 'lower' as never))))).message).toMatch(
+      /preprocessing must be one of d2l, raw/,
+    );
   });
 
   it('wrong types anywhere', async () => {
@@ -178,9 +183,13 @@ describe('loading refuses a corrupt model, naming the problem', () => {
     expect((await refusal(decodeArtifact(await withJson((j) => (j.weights.dtype = 'int4' as never))))).message).toMatch(/weights\.dtype/);
     expect((await refusal(decodeArtifact(await withJson((j) => (j.weights.sha256 = 'abc'))))).message).toMatch(/sha256/);
     expect((await refusal(decodeArtifact(await withJson((j) => (j.training = 'yes' as never))))).message).toMatch(/training must be an object/);
-    expect((await refusal(decodeArtifact(await withJson((j) => (j.weights.stateBits = 8 as never))))).message).toMatch(/weights\.stateBits must be one of 16, 7, got 8/);
+    expect((await refusal(decodeArtifact(await withJson((j) => (j.weights.stateBits = 8 as never))))).message).toMatch(
+      /weights\.stateBits must be one of 16, 7, got 8/,
+    );
     // 7-bit states belong to int8 weights (these are float32).
-    expect((await refusal(decodeArtifact(await withJson((j) => (j.weights.stateBits = 7))))).message).toMatch(/stateBits 7 applies to int8 weights, not float32/);
+    expect((await refusal(decodeArtifact(await withJson((j) => (j.weights.stateBits = 7))))).message).toMatch(
+      /stateBits 7 applies to int8 weights, not float32/,
+    );
   });
 
   it('records 7-bit states for int8 renditions that use them; older int8 renditions have none', async () => {
@@ -195,7 +204,11 @@ describe('loading refuses a corrupt model, naming the problem', () => {
   });
 
   it('weights that are NaN or ±Inf, even under a recomputed SHA-256', async () => {
-    for (const [dtype, bad] of [['float32', NaN], ['float32', Infinity], ['float16', -Infinity]] as const) {
+    for (const [dtype, bad] of [
+      ['float32', NaN],
+      ['float32', Infinity],
+      ['float16', -Infinity],
+    ] as const) {
       const f = await encodeArtifact(randomModel('lstm', { hiddenSize: 3 }), dtype);
       const w = f.weights.slice();
       const view = new DataView(w.buffer);
@@ -214,7 +227,14 @@ describe('loading refuses a corrupt model, naming the problem', () => {
 
   it('int8 where the kernel could not sum a row exactly (wider than its 32-bit bound)', async () => {
     const tokens = ['<unk>', 'a', 'b'];
-    const wide = { name: 'wide', arch: { cell: 'rnn' as const, numLayers: 1, hiddenSize: MAX_INT8_COLUMNS + 1, vocabSize: 3, input: 'one-hot' as const }, vocab: new (await import('../../shared/vocab.ts')).Vocab(tokens), preprocessing: 'raw' as const, training: null, params: {} as Record<string, Float32Array> };
+    const wide = {
+      name: 'wide',
+      arch: { cell: 'rnn' as const, numLayers: 1, hiddenSize: MAX_INT8_COLUMNS + 1, vocabSize: 3, input: 'one-hot' as const },
+      vocab: new (await import('../../shared/vocab.ts')).Vocab(tokens),
+      preprocessing: 'raw' as const,
+      training: null,
+      params: {} as Record<string, Float32Array>,
+    };
     await expect(encodeArtifact(wide, 'int8')).rejects.toThrow(/int8 weights support hidden sizes up to 2064/);
   });
 

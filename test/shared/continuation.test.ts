@@ -44,7 +44,12 @@ describe('continuations: resuming gives the uninterrupted text', () => {
   for (const [what, request] of settings) {
     it(`${what}: split anywhere`, () => {
       const full = predict(tm, { ...request, numChars: 240 }, kTm);
-      for (const sizes of [[1, 239], [100, 140], [37, 1, 1, 201], [239, 1]]) {
+      for (const sizes of [
+        [1, 239],
+        [100, 140],
+        [37, 1, 1, 201],
+        [239, 1],
+      ]) {
         const { text, last } = inPieces(tm, kTm, request, sizes);
         expect(text).toBe(full.text);
         expect(last.finishReason).toBe('length');
@@ -122,7 +127,7 @@ describe('a CPU budget per request', () => {
     expect(r).toMatchObject({ finishReason: 'budget', generated: '', prefix });
   });
 
-  it('plans from each model\'s multiply-adds, and always moves forward', () => {
+  it("plans from each model's multiply-adds, and always moves forward", () => {
     expect(macsPerStep(tm)).toBe(2 * 4 * 256 * 256 + 4 * 256 * 256 + 28 * 256);
     expect(planBudget(tm, 0.1, 0, 10)).toEqual({ prefill: 0, chars: 1 }); // less than the request's own cost: one step still
     expect(planBudget(tm, 0.1, 5, 10)).toEqual({ prefill: 1, chars: 0 });
@@ -134,13 +139,18 @@ describe('a CPU budget per request', () => {
     const r = predict(tm, { prefix: 'the', numChars: 2000, beamWidth: 4 }, kTm, undefined, { cpuMs: 10 });
     expect(r.finishReason).toBe('budget');
     expect(r.continuation).toBeUndefined();
-    expect(() => predict(tm, { prefix: 'the time traveller '.repeat(50), numChars: 20, beamWidth: 4 }, kTm, undefined, { cpuMs: 3 })).toThrow(/beam search cannot read this prefix/);
+    expect(() => predict(tm, { prefix: 'the time traveller '.repeat(50), numChars: 20, beamWidth: 4 }, kTm, undefined, { cpuMs: 3 })).toThrow(
+      /beam search cannot read this prefix/,
+    );
   });
 });
 
 describe('bad tokens are refused with one line, never a fault', () => {
   const token = () => predict(tm, { prefix: 'time traveller', numChars: 10, temperature: 0.8, seed: 1 }, kTm).continuation!;
-  const resume = (continuation: string, extra: Record<string, unknown> = {}, secret?: string) => () => predict(tm, { continuation, numChars: 5, ...extra }, kTm, undefined, { secret });
+  const resume =
+    (continuation: string, extra: Record<string, unknown> = {}, secret?: string) =>
+    () =>
+      predict(tm, { continuation, numChars: 5, ...extra }, kTm, undefined, { secret });
 
   it('garbage, another format, a damaged or truncated token', () => {
     const t = token();
@@ -190,7 +200,7 @@ describe('bad tokens are refused with one line, never a fault', () => {
   });
 });
 
-describe('the token\'s building blocks', () => {
+describe("the token's building blocks", () => {
   it('base64url round-trips every length', () => {
     for (let n = 0; n < 70; n++) {
       const b = Uint8Array.from({ length: n }, (_, i) => (i * 37 + n) & 255);
@@ -201,6 +211,8 @@ describe('the token\'s building blocks', () => {
   it('HMAC-SHA-256 matches RFC 4231 test case 2', () => {
     const hex = (b: Uint8Array) => Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
     const enc = new TextEncoder();
-    expect(hex(hmacSha256(enc.encode('Jefe'), enc.encode('what do ya want for nothing?')))).toBe('5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843');
+    expect(hex(hmacSha256(enc.encode('Jefe'), enc.encode('what do ya want for nothing?')))).toBe(
+      '5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843',
+    );
   });
 });

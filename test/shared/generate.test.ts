@@ -62,7 +62,13 @@ describe("generation (d2l's predict_ch8)", () => {
   });
 
   it('gives the same text alone and in a batch with others, joining and leaving at different steps', () => {
-    const requests = Array.from({ length: 9 }, (_, i) => ({ prefix: ['t', 'the time', 'a'.repeat(30)][i % 3], numChars: 20 + 9 * i, temperature: i % 2 ? 0.9 : 0, seed: i, ...(i === 4 ? { beamWidth: 3 } : {}) }));
+    const requests = Array.from({ length: 9 }, (_, i) => ({
+      prefix: ['t', 'the time', 'a'.repeat(30)][i % 3],
+      numChars: 20 + 9 * i,
+      temperature: i % 2 ? 0.9 : 0,
+      seed: i,
+      ...(i === 4 ? { beamWidth: 3 } : {}),
+    }));
     const alone = requests.map((q) => predict(model, q).text);
     const ex = new BatchExecutor(referenceRows(model, 6), 4); // little room, small prefix budget: jobs wait and interleave
     const jobs = requests.map((q) => createJob(model, validateGeneration(model, q)));
@@ -77,7 +83,10 @@ describe("generation (d2l's predict_ch8)", () => {
 
 describe('the contract: validation, one validator for every surface', () => {
   const model = randomModel('gru', { seed: 2 });
-  const v = (raw: unknown, surface: 'api' | 'library' = 'library') => () => validateGeneration(model, raw, SERVICE_LIMITS, surface);
+  const v =
+    (raw: unknown, surface: 'api' | 'library' = 'library') =>
+    () =>
+      validateGeneration(model, raw, SERVICE_LIMITS, surface);
 
   it('names a near-miss field before complaining that the real one is missing', () => {
     expect(v({ prefix: 'a', numChar: 5 }, 'api')).toThrow('numChar is not a field; did you mean numChars?');
@@ -124,9 +133,13 @@ describe('the contract: validation, one validator for every surface', () => {
     raw.preprocessing = 'raw';
     const d2l = randomModel('gru', { seed: 2 });
     // NFKD turns "㎯" into "rad∕s²": 1000 of them become a 6000-character prefix under d2l.
-    expect(() => validateGeneration(d2l, { prefix: '㎯'.repeat(1000), numChars: 5 }, SERVICE_LIMITS, 'api')).toThrow(/at most 1000 characters as the model reads it; after its preprocessing it has \d{4}/);
+    expect(() => validateGeneration(d2l, { prefix: '㎯'.repeat(1000), numChars: 5 }, SERVICE_LIMITS, 'api')).toThrow(
+      /at most 1000 characters as the model reads it; after its preprocessing it has \d{4}/,
+    );
     expect(() => validateGeneration(raw, { prefix: 'é'.repeat(1000), numChars: 5 }, SERVICE_LIMITS, 'api')).not.toThrow();
-    expect(() => validateGeneration(raw, { prefix: 'e\u0301'.repeat(1000), numChars: 5 }, SERVICE_LIMITS, 'api')).toThrow(/prefix must be a string of 1 to 1000 characters/);
+    expect(() => validateGeneration(raw, { prefix: 'e\u0301'.repeat(1000), numChars: 5 }, SERVICE_LIMITS, 'api')).toThrow(
+      /prefix must be a string of 1 to 1000 characters/,
+    );
   });
 });
 
@@ -134,7 +147,7 @@ describe('log-probabilities', () => {
   const model = randomModel('lstm', { seed: 21, scale: 1.5 });
   const V = model.arch.vocabSize;
 
-  it("report the distribution actually sampled from (temperature, top-k, top-p), for the sampled token and the alternatives", () => {
+  it('report the distribution actually sampled from (temperature, top-k, top-p), for the sampled token and the alternatives', () => {
     const { stepper } = spy(model);
     const opts = { prefix: 'the', numChars: 40, temperature: 0.7, topK: 5, seed: 3, logprobs: 3 };
     const r = predict(model, opts, stepper);
@@ -143,7 +156,10 @@ describe('log-probabilities', () => {
     let logits = new Float32Array(0);
     for (const t of model.vocab.encode('the')) logits = rows.step(0, [t]).slice();
     for (const tok of r.logprobs!) {
-      const ids = [...Array(V).keys()].filter((i) => i !== 0).sort((a, b) => logits[b] - logits[a] || a - b).slice(0, 5);
+      const ids = [...Array(V).keys()]
+        .filter((i) => i !== 0)
+        .sort((a, b) => logits[b] - logits[a] || a - b)
+        .slice(0, 5);
       const w = ids.map((i) => Math.exp((logits[i] - logits[ids[0]]) / 0.7));
       const total = w.reduce((a, b) => a + b);
       const chosen = model.vocab.indexOf(tok.text);
@@ -162,7 +178,10 @@ describe('log-probabilities', () => {
     const s = job.result();
     const scored = s.chars.slice(-30).map((c) => c.logprob!);
     g.logprobs!.forEach((t, i) => expect(t.logprob).toBeCloseTo(scored[i], 12));
-    expect(s.logprob).toBeCloseTo(s.chars.reduce((a, c) => a + (c.logprob ?? 0), 0), 10);
+    expect(s.logprob).toBeCloseTo(
+      s.chars.reduce((a, c) => a + (c.logprob ?? 0), 0),
+      10,
+    );
     expect(s.predicted).toBe([...g.text].length - 1);
     expect(s.chars[0].logprob).toBeNull();
     expect(s.perplexity).toBeCloseTo(Math.exp(-s.logprob / s.predicted), 10);
@@ -240,7 +259,14 @@ describe('author tags', () => {
   const tokens = ['<unk>', authorToken('wells'), authorToken('shelley'), ' ', '\n', 'e', 't', 'a', 'h'];
   const arch = { cell: 'gru' as const, numLayers: 1, hiddenSize: 8, vocabSize: tokens.length, input: 'one-hot' as const };
   const rng = new Rng(4);
-  const model: Model = { name: 'tagged', arch, vocab: new Vocab(tokens), preprocessing: 'raw', params: initParams(arch, () => (rng.uniform() - 0.5) * 6), training: null };
+  const model: Model = {
+    name: 'tagged',
+    arch,
+    vocab: new Vocab(tokens),
+    preprocessing: 'raw',
+    params: initParams(arch, () => (rng.uniform() - 0.5) * 6),
+    training: null,
+  };
 
   it("feed the author's tag first and never write a tag as text", () => {
     const { stepper, fed } = spy(model);

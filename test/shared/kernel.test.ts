@@ -69,7 +69,10 @@ describe('WebAssembly kernel: batched rows compute exactly as a batch of one', (
         // Rows are stepped in groups whose boundaries move from step to step.
         for (let first = 0; first < R; ) {
           const n = Math.min(R - first, 1 + ((t * 7 + first) % 13));
-          const logits = batch.step(first, streams.slice(first, first + n).map((s) => s[t]));
+          const logits = batch.step(
+            first,
+            streams.slice(first, first + n).map((s) => s[t]),
+          );
           for (let i = 0; i < n; i++) got[first + i].push(Array.from(logits.subarray(i * batch.logitsStride, i * batch.logitsStride + V)));
           first += n;
         }
@@ -143,7 +146,8 @@ describe('WebAssembly kernel: 7-bit states on the relaxed dot product (int8 rend
   let builds: Kernel[];
   beforeAll(async () => {
     const chosen = await loadKernelNode('simd'); // switches relaxed SIMD on in this Node
-    const build = async (name: string) => instantiateKernel(await WebAssembly.compile(readFileSync(new URL(`../../shared/kernel/build/${name}`, import.meta.url))));
+    const build = async (name: string) =>
+      instantiateKernel(await WebAssembly.compile(readFileSync(new URL(`../../shared/kernel/build/${name}`, import.meta.url))));
     const dotAdd = await build('kernel-dotadd.wasm');
     builds = [await loadKernelNode('portable'), await build('kernel-dot.wasm'), kernels['relaxed-simd']];
     expect(builds.map((k) => k.build)).toEqual(['kernel.wasm', 'kernel-dot.wasm', 'kernel-relaxed.wasm']);
@@ -166,7 +170,10 @@ describe('WebAssembly kernel: 7-bit states on the relaxed dot product (int8 rend
   });
 
   it('gemmQ7 is the exact integer product, less the zero point, converted once: the same bits on every build', () => {
-    const rows = 24, cols = 70, S = 80, n = 3;
+    const rows = 24,
+      cols = 70,
+      S = 80,
+      n = 3;
     const w = Float32Array.from({ length: rows * cols }, (_, i) => Math.sin(i * 1.7) * (1 + (i % 5)));
     const x = Float32Array.from({ length: n * S }, (_, i) => (i % S < cols ? Math.cos(i * 0.91) * 1.2 : 0)); // some past ±1: clamped
     const { q, scales7, rowsums } = packRowsQ8(w, rows, cols);
@@ -216,7 +223,9 @@ describe('int8 renditions without stateBits (exported before 2026-12-05)', () =>
     const old = await decodeArtifact(await encodeArtifact(float, 'int8')); // no stateBits: int16 states
     for (const k of [await loadKernelNode('portable'), await loadKernelNode('simd')]) {
       // The text the shipped int8 rendition wrote before it was exported with 7-bit states.
-      expect(predict(old, { prefix: 'time traveller', numChars: 60, temperature: 0.8, seed: 42 }, new KernelModel(k, old)).text).toBe('time traveller and there will i was seemed the morlocks there was companib');
+      expect(predict(old, { prefix: 'time traveller', numChars: 60, temperature: 0.8, seed: 42 }, new KernelModel(k, old)).text).toBe(
+        'time traveller and there will i was seemed the morlocks there was companib',
+      );
     }
   });
 });

@@ -40,16 +40,33 @@ describe('ONNX export, run by onnxruntime-web (wasm)', () => {
     try {
       const model = randomModel('gru', { hiddenSize: 8 });
       await writeModelDir(join(dir, 'm'), model);
-      expect(await main(['export', '--format', 'onnx', '--model', join(dir, 'm'), '--out', join(dir, 'm.onnx')], () => {}, () => {})).toBe(0);
+      expect(
+        await main(
+          ['export', '--format', 'onnx', '--model', join(dir, 'm'), '--out', join(dir, 'm.onnx')],
+          () => {},
+          () => {},
+        ),
+      ).toBe(0);
       const session = await ort.InferenceSession.create(new Uint8Array(await readFile(join(dir, 'm.onnx'))));
       expect(session.inputNames).toEqual(['tokens', 'h0_l0', 'h0_l1']);
       expect(session.outputNames).toEqual(['logits', 'hn_l0', 'hn_l1']);
       let err = '';
-      expect(await main(['export', '--format', 'onnx', '--dtype', 'int8', '--model', join(dir, 'm'), '--out', join(dir, 'x.onnx')], () => {}, (s) => (err = s))).toBe(2);
+      expect(
+        await main(
+          ['export', '--format', 'onnx', '--dtype', 'int8', '--model', join(dir, 'm'), '--out', join(dir, 'x.onnx')],
+          () => {},
+          (s) => (err = s),
+        ),
+      ).toBe(2);
       expect(err).toMatch(/--dtype applies to artifacts/);
       const mine = join(dir, 'mine.onnx');
       await writeFile(mine, 'a file of the user');
-      const onnx = (out: string, ...more: string[]) => main(['export', '--format', 'onnx', '--model', join(dir, 'm'), '--out', out, ...more], () => {}, (s) => (err = s));
+      const onnx = (out: string, ...more: string[]) =>
+        main(
+          ['export', '--format', 'onnx', '--model', join(dir, 'm'), '--out', out, ...more],
+          () => {},
+          (s) => (err = s),
+        );
       expect(await onnx(mine)).toBe(1);
       expect(err).toMatch(/mine\.onnx exists: choose another --out, or pass --force/);
       expect(await readFile(mine, 'utf8')).toBe('a file of the user');

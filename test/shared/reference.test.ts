@@ -43,9 +43,18 @@ describe('reference forward pass', () => {
   // Weights filled in state_dict order with ((k·37) mod 19 − 9)/10; expected logits printed by
   // PyTorch's nn.LSTM / nn.GRU / nn.RNN + nn.Linear for tokens 0,2,1,3,2 (the last two steps).
   const golden: Record<Cell, number[][]> = {
-    lstm: [[0.5342683, 0.5578498, -0.2012517, -0.1776702], [0.5179746, 0.5317999, -0.1752688, -0.1614434]],
-    gru: [[-0.8225471, -0.7162564, -0.6099656, -0.5036747], [-0.8028978, -0.7045881, -0.6062782, -0.5079685]],
-    rnn: [[0.5188293, 0.4098012, -1.1253392, 0.2489231], [0.4995381, 0.3866989, -0.7607541, 0.2423356]],
+    lstm: [
+      [0.5342683, 0.5578498, -0.2012517, -0.1776702],
+      [0.5179746, 0.5317999, -0.1752688, -0.1614434],
+    ],
+    gru: [
+      [-0.8225471, -0.7162564, -0.6099656, -0.5036747],
+      [-0.8028978, -0.7045881, -0.6062782, -0.5079685],
+    ],
+    rnn: [
+      [0.5188293, 0.4098012, -1.1253392, 0.2489231],
+      [0.4995381, 0.3866989, -0.7607541, 0.2423356],
+    ],
   };
   for (const cell of ['lstm', 'gru', 'rnn'] as const) {
     it(`equals PyTorch's nn.${cell.toUpperCase()} on a 2-layer model (gate order, GRU reset placement)`, () => {

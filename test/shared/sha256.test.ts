@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { Sha256Js } from '../../shared/sha256.ts';
 
-describe('Sha256Js (the page\'s SHA-256)', () => {
+describe("Sha256Js (the page's SHA-256)", () => {
   it("gives node:crypto's digest for every length around the block boundaries, fed in pieces", () => {
     for (const n of [0, 1, 3, 55, 56, 57, 63, 64, 65, 119, 120, 1000, 65_537]) {
       const data = Uint8Array.from({ length: n }, (_, i) => (i * 31 + 7) & 255);

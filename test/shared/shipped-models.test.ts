@@ -53,7 +53,11 @@ describe('models/timemachine-deep-lstm, the served model', () => {
     const f16 = await decodeArtifact(await encodeArtifact(model, 'float16'));
     expect(model.training?.validationPerplexity).toBeLessThan(6);
     expect(int8.vocab.tokens).toEqual(model.vocab.tokens);
-    const corpus = await readCorpus([{ path: `${root}data/timemachine.txt`, author: 'wells' }], { preprocessing: 'd2l', keepBoilerplate: true, authorTags: false });
+    const corpus = await readCorpus([{ path: `${root}data/timemachine.txt`, author: 'wells' }], {
+      preprocessing: 'd2l',
+      keepBoilerplate: true,
+      authorTags: false,
+    });
     const validation = splitCorpus(corpus, { maxTokens: 0, valFraction: 0.1, authorTags: false }).validation[0].ids;
     const kernel = await loadKernelNode();
     const ppl = streamPerplexity(model, kernel, validation);
@@ -70,16 +74,31 @@ describe('models/authors-deep-lstm, the multi-author model (exercise 4)', () => 
     const model = await readModelDir(dir);
     expect([...model.vocab.authors.keys()].sort()).toEqual(['doyle', 'shelley', 'wells']);
     expect(model.training?.corpus?.details?.map((d) => (d.validationPerplexity as number) < 5)).toEqual([true, true, true, true]);
-    const corpus = await readCorpus(files, { preprocessing: model.preprocessing, keepBoilerplate: false, authorTags: true, vocab: model.vocab, unknownChars: 'unk' });
+    const corpus = await readCorpus(files, {
+      preprocessing: model.preprocessing,
+      keepBoilerplate: false,
+      authorTags: true,
+      vocab: model.vocab,
+      unknownChars: 'unk',
+    });
     const held = splitCorpus(corpus, { maxTokens: 0, valFraction: 0.1, authorTags: true }).validation;
     const kernel = await loadKernelNode();
     // The first 6,000 held-out characters of a book, every paragraph's tag (and the first) made
     // the given author's.
-    const under = (i: number, a: string) => streamPerplexity(model, kernel, held[i].ids.subarray(0, 6000).map((id) => (model.vocab.isSpecial(id) && id !== model.vocab.unkIndex ? model.vocab.authors.get(a)! : id)));
+    const under = (i: number, a: string) =>
+      streamPerplexity(
+        model,
+        kernel,
+        held[i].ids.subarray(0, 6000).map((id) => (model.vocab.isSpecial(id) && id !== model.vocab.unkIndex ? model.vocab.authors.get(a)! : id)),
+      );
     const holmes = under(2, 'doyle');
     for (const other of ['wells', 'shelley']) expect(holmes, `Holmes under ${other}`).toBeLessThan(0.97 * under(2, other));
     // Wells and Shelley: each likelier under its own tag than under Doyle's (the model barely tells the two apart).
-    for (const [i, own] of [[1, 'wells'], [3, 'shelley']] as const) expect(under(i, own), own).toBeLessThan(0.97 * under(i, 'doyle'));
+    for (const [i, own] of [
+      [1, 'wells'],
+      [3, 'shelley'],
+    ] as const)
+      expect(under(i, own), own).toBeLessThan(0.97 * under(i, 'doyle'));
     const km = new KernelModel(kernel, model);
     const [doyle, shelley] = ['doyle', 'shelley'].map((author) => predict(model, { prefix: 'The ', numChars: 80, temperature: 0.7, seed: 1, author }, km).text);
     expect(doyle).not.toBe(shelley);
@@ -89,7 +108,13 @@ describe('models/authors-deep-lstm, the multi-author model (exercise 4)', () => 
     const model = await readModelDir(dir);
     const int8 = await readModelDir(`${dir}-int8`);
     expect(int8.vocab.tokens).toEqual(model.vocab.tokens);
-    const corpus = await readCorpus(files.slice(2), { preprocessing: model.preprocessing, keepBoilerplate: false, authorTags: true, vocab: model.vocab, unknownChars: 'unk' });
+    const corpus = await readCorpus(files.slice(2), {
+      preprocessing: model.preprocessing,
+      keepBoilerplate: false,
+      authorTags: true,
+      vocab: model.vocab,
+      unknownChars: 'unk',
+    });
     const ids = splitCorpus(corpus, { maxTokens: 0, valFraction: 0.1, authorTags: true }).validation[0].ids.subarray(0, 4000);
     const kernel = await loadKernelNode();
     expect(Math.abs(streamPerplexity(int8, kernel, ids) / streamPerplexity(model, kernel, ids) - 1)).toBeLessThan(0.01);

@@ -8,11 +8,13 @@ const corpus = readFileSync(new URL('../../data/timemachine.txt', import.meta.ur
 
 describe("d2l's time machine corpus", () => {
   it('is the exact file d2l uses', () => {
-    const sha1 = createHash('sha1').update(readFileSync(new URL('../../data/timemachine.txt', import.meta.url))).digest('hex');
+    const sha1 = createHash('sha1')
+      .update(readFileSync(new URL('../../data/timemachine.txt', import.meta.url)))
+      .digest('hex');
     expect(sha1).toBe('090b5e7e70c295757f55df93cb0a180b9691891a');
   });
 
-  it('gives d2l\'s figures: 3221 lines, 170,580 character tokens, 28 vocabulary entries', () => {
+  it("gives d2l's figures: 3221 lines, 170,580 character tokens, 28 vocabulary entries", () => {
     const lines = readTimeMachineLines(corpus);
     expect(lines.length).toBe(3221);
     expect(lines[0]).toBe('the time machine by h g wells');

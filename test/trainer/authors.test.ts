@@ -23,7 +23,11 @@ afterAll(() => rm(dir, { recursive: true, force: true }));
 async function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
   let o = '';
   let e = '';
-  const code = await main(args, (s) => (o += s + '\n'), (s) => (e += s + '\n'));
+  const code = await main(
+    args,
+    (s) => (o += s + '\n'),
+    (s) => (e += s + '\n'),
+  );
   return { code, out: o, err: e };
 }
 const RUN = ['--batch-size', '4', '--num-steps', '16', '--engine', 'native', '--threads', '1', '--optimizer', 'adam', '--lr', '0.01'];
@@ -38,7 +42,10 @@ describe('several authors', () => {
     const details = model.training!.corpus!.details as { path: string; validationPerplexity: number; validationCharacters: number }[];
     expect(details.map((d) => d.path)).toEqual([wells, shelley]);
     expect(details.every((d) => d.validationPerplexity > 1 && d.validationCharacters > 800)).toBe(true);
-    const metrics = (await readFile(join(o, 'metrics.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l));
+    const metrics = (await readFile(join(o, 'metrics.jsonl'), 'utf8'))
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(Object.keys(metrics[0].validation)).toEqual([wells, shelley]);
     const ev = JSON.parse((await cli(['evaluate', '--model', o, '--corpus', wells, '--corpus', shelley, '--held-out', '0.1', '--json'])).out);
     expect(ev.files.map((f: { perplexity: number }) => f.perplexity)).toEqual(details.map((d) => d.validationPerplexity));
@@ -60,15 +67,22 @@ describe('several authors', () => {
     const t = await readModelDir(tuned);
     expect(t.vocab.tokens).toEqual(baseModel.vocab.tokens);
     expect(t.training?.hyperparameters?.initFrom).toBe(base);
-    expect((await cli(['train', '--init-from', base, '--corpus', shelley, '--hidden', '32', '--out', join(dir, 'x')])).err).toMatch(/--init-from takes the model's architecture and preprocessing; drop --hidden/);
+    expect((await cli(['train', '--init-from', base, '--corpus', shelley, '--hidden', '32', '--out', join(dir, 'x')])).err).toMatch(
+      /--init-from takes the model's architecture and preprocessing; drop --hidden/,
+    );
   });
 
   it('--author-tags: generation takes an author', async () => {
     const o = join(dir, 'tagged');
-    expect((await cli(['train', '--corpus', `wells=${wells}`, '--corpus', `shelley=${shelley}`, '--author-tags', ...TRAIN, '--epochs', '2', '--out', o])).code).toBe(0);
+    expect(
+      (await cli(['train', '--corpus', `wells=${wells}`, '--corpus', `shelley=${shelley}`, '--author-tags', ...TRAIN, '--epochs', '2', '--out', o])).code,
+    ).toBe(0);
     const model = await readModelDir(o);
     expect([...model.vocab.authors.keys()]).toEqual(['wells', 'shelley']);
-    const as = async (author: string) => JSON.parse((await cli(['generate', '--model', o, '--prefix', 'The ', '--num-chars', '80', '--temperature', '1', '--seed', '3', '--author', author, '--json'])).out);
+    const as = async (author: string) =>
+      JSON.parse(
+        (await cli(['generate', '--model', o, '--prefix', 'The ', '--num-chars', '80', '--temperature', '1', '--seed', '3', '--author', author, '--json'])).out,
+      );
     const w = await as('wells');
     expect(w.author).toBe('wells');
     expect(w.generated).not.toMatch(/<author/);

@@ -11,7 +11,11 @@ import { randomModel } from '../helpers.ts';
 async function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
   let out = '';
   let err = '';
-  const code = await main(args, (s) => (out += s + '\n'), (s) => (err += s + '\n'));
+  const code = await main(
+    args,
+    (s) => (out += s + '\n'),
+    (s) => (err += s + '\n'),
+  );
   return { code, out, err };
 }
 
@@ -63,7 +67,26 @@ describe('deeprnn generate', () => {
   });
 
   it('beam search, stop sequences and log-probabilities from the command line', async () => {
-    const r = await cli(['generate', '--model', dir, '--prefix', 'the', '--num-chars', '40', '--beam-width', '3', '--num-return', '2', '--stop', 'e', '--stop', 'ta', '--logprobs', '2', '--json']);
+    const r = await cli([
+      'generate',
+      '--model',
+      dir,
+      '--prefix',
+      'the',
+      '--num-chars',
+      '40',
+      '--beam-width',
+      '3',
+      '--num-return',
+      '2',
+      '--stop',
+      'e',
+      '--stop',
+      'ta',
+      '--logprobs',
+      '2',
+      '--json',
+    ]);
     expect(r.code).toBe(0);
     const result = JSON.parse(r.out);
     const expected = predict(model, { prefix: 'the', numChars: 40, beamWidth: 3, numReturn: 2, stop: ['e', 'ta'], logprobs: 2 }); // reference pass; the CLI runs the kernel
@@ -86,7 +109,9 @@ describe('deeprnn generate', () => {
     expect(f.out).toMatch(new RegExp(`^7 characters predicted: perplexity ${s.perplexity.toFixed(4)}`));
     expect((await cli(['score', '--model', dir])).err).toMatch(/--text TEXT or --file FILE/);
     await writeFile(join(dir, 'latin1.txt'), Buffer.from([0x61, 0x62, 0xe9, 0x63]));
-    expect((await cli(['score', '--model', dir, '--file', join(dir, 'latin1.txt')])).err).toMatch(/latin1\.txt is not valid UTF-8: invalid byte 0xe9 at byte offset 2/);
+    expect((await cli(['score', '--model', dir, '--file', join(dir, 'latin1.txt')])).err).toMatch(
+      /latin1\.txt is not valid UTF-8: invalid byte 0xe9 at byte offset 2/,
+    );
   });
 
   it('fails with exit code 1 on a missing model', async () => {

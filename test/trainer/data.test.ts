@@ -26,7 +26,7 @@ const file = async (name: string, content: string | Uint8Array) => {
   return path;
 };
 
-describe("load_data_time_machine", () => {
+describe('load_data_time_machine', () => {
   it("keeps d2l's first 10,000 tokens: 8 windows, 8,960 tokens per epoch at batch 32 × 35", async () => {
     const c = await readCorpus([TM], d2l);
     const { train, validation } = splitCorpus(c, { maxTokens: 10000, valFraction: 0, authorTags: false });
@@ -55,16 +55,31 @@ describe("load_data_time_machine", () => {
   it('holds out the end of each file for validation, not only the last file', async () => {
     const a = await file('a.txt', 'abcd'.repeat(50));
     const b = await file('b.txt', 'wxyz'.repeat(25));
-    const c = await readCorpus([{ path: a, author: 'a' }, { path: b, author: 'b' }], raw);
+    const c = await readCorpus(
+      [
+        { path: a, author: 'a' },
+        { path: b, author: 'b' },
+      ],
+      raw,
+    );
     const s = splitCorpus(c, { maxTokens: 0, valFraction: 0.1, authorTags: false });
-    expect(s.validation.map((v) => [v.file, v.ids.length])).toEqual([[a, 20], [b, 10]]);
+    expect(s.validation.map((v) => [v.file, v.ids.length])).toEqual([
+      [a, 20],
+      [b, 10],
+    ]);
     expect(c.vocab.decode(s.validation[0].ids)).toBe('abcd'.repeat(5));
     expect(c.vocab.decode(s.validation[1].ids)).toBe('yzwxyzwxyz'); // the last 10 of 100
-    expect(c.vocab.decode(s.train)).toBe('abcd'.repeat(45) + ('wxyz'.repeat(25)).slice(0, 90));
+    expect(c.vocab.decode(s.train)).toBe('abcd'.repeat(45) + 'wxyz'.repeat(25).slice(0, 90));
   });
 
   it('builds one vocabulary over several files', async () => {
-    const c = await readCorpus([{ path: await file('x.txt', 'ab\n'), author: 'x' }, { path: await file('y.txt', 'bc\n'), author: 'y' }], raw);
+    const c = await readCorpus(
+      [
+        { path: await file('x.txt', 'ab\n'), author: 'x' },
+        { path: await file('y.txt', 'bc\n'), author: 'y' },
+      ],
+      raw,
+    );
     expect(c.vocab.tokens).toEqual(['<unk>', 'b', '\n', 'a', 'c']);
     expect(Array.from(splitCorpus(c, { maxTokens: 0, valFraction: 0, authorTags: false }).train)).toEqual([3, 1, 2, 1, 4, 2]);
   });
@@ -123,7 +138,9 @@ describe('real files', () => {
   it('reads with a given vocabulary: unknown characters refused with their list, or read as <unk>', async () => {
     const vocab = new Vocab(['<unk>', 'a', 'b', ' ']);
     const path = await file('mixed.txt', 'ab zz ab q');
-    await expect(readCorpus([{ path, author: 'x' }], { ...raw, vocab })).rejects.toThrow(/2 characters the model's vocabulary does not: "z" ×2, "q" ×1\. Pass --unknown-chars unk/);
+    await expect(readCorpus([{ path, author: 'x' }], { ...raw, vocab })).rejects.toThrow(
+      /2 characters the model's vocabulary does not: "z" ×2, "q" ×1\. Pass --unknown-chars unk/,
+    );
     const c = await readCorpus([{ path, author: 'x' }], { ...raw, vocab, unknownChars: 'unk' });
     expect(c.files[0].unknown).toBe(3);
     expect(Array.from(c.ids[0])).toEqual([1, 2, 3, 0, 0, 3, 1, 2, 3, 0]);
@@ -132,9 +149,18 @@ describe('real files', () => {
   it('author tags: reserved entries after <unk>, read at the start of every paragraph', async () => {
     const a = await file('alice.txt', 'Para one.\n\nPara two\nstill two.\n\n\nThree');
     const b = await file('bob.txt', 'Bob here');
-    const c = await readCorpus([{ path: a, author: 'alice' }, { path: b, author: 'bob' }], { ...raw, authorTags: true });
+    const c = await readCorpus(
+      [
+        { path: a, author: 'alice' },
+        { path: b, author: 'bob' },
+      ],
+      { ...raw, authorTags: true },
+    );
     expect(c.vocab.tokens.slice(0, 3)).toEqual(['<unk>', authorToken('alice'), authorToken('bob')]);
-    expect([...c.vocab.authors.entries()]).toEqual([['alice', 1], ['bob', 2]]);
+    expect([...c.vocab.authors.entries()]).toEqual([
+      ['alice', 1],
+      ['bob', 2],
+    ]);
     expect(c.vocab.decode(c.ids[0])).toBe('<author:alice>Para one.\n\n<author:alice>Para two\nstill two.\n\n\n<author:alice>Three');
     expect(c.vocab.decode(c.ids[1])).toBe('<author:bob>Bob here');
     expect(c.files[0].characters).toBe('Para one.\n\nPara two\nstill two.\n\n\nThree'.length);
@@ -148,7 +174,11 @@ describe('real files', () => {
     const c = await readCorpus([{ path: big, author: 'x' }], raw);
     expect(c.ids[0]).toBeInstanceOf(Uint16Array);
     expect(c.ids[0].byteLength).toBe(2 * 4_500_000);
-    expect(createHash('sha256').update(await readFile(big)).digest('hex')).toBe(c.files[0].sha256);
+    expect(
+      createHash('sha256')
+        .update(await readFile(big))
+        .digest('hex'),
+    ).toBe(c.files[0].sha256);
   });
 });
 

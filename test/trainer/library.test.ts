@@ -20,7 +20,13 @@ let host: TrainHost;
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'deeprnn-library-'));
   text = (await readFile(join(ROOT, 'data/timemachine.txt'), 'utf8')).slice(0, 6000);
-  host = { kernel: await loadKernelNode('fastest'), evalKernel: await loadKernelNode('simd'), cores: availableParallelism(), spawn: nodeHelpers, sha256: nodeSha256 };
+  host = {
+    kernel: await loadKernelNode('fastest'),
+    evalKernel: await loadKernelNode('simd'),
+    cores: availableParallelism(),
+    spawn: nodeHelpers,
+    sha256: nodeSha256,
+  };
 });
 afterAll(() => rm(dir, { recursive: true, force: true }));
 
@@ -66,15 +72,30 @@ describe('startTraining (the library) and deeprnn train (the CLI)', () => {
   });
 
   it('author tags from { name, text } parts; bad input is one clear message', async () => {
-    const r = await startTraining({ corpus: [{ name: 'wells', text: text.slice(0, 3000) }, { name: 'other', text: text.slice(3000) }], ...SMALL, epochs: 1, authorTags: true }, host).result;
+    const r = await startTraining(
+      {
+        corpus: [
+          { name: 'wells', text: text.slice(0, 3000) },
+          { name: 'other', text: text.slice(3000) },
+        ],
+        ...SMALL,
+        epochs: 1,
+        authorTags: true,
+      },
+      host,
+    ).result;
     expect(r.model.vocab.authors.size).toBe(2);
     const refused = (input: Record<string, unknown>) => startTraining({ corpus: text, ...SMALL, ...input } as Parameters<typeof startTraining>[0], host).result;
     await expect(refused({ hiden: 8 })).rejects.toThrow('hiden is not an option; did you mean hidden?');
     await expect(refused({ timeBudget: 0 })).rejects.toThrow(/^timeBudget must be a number in \(0, ∞\], got 0/);
     await expect(refused({ hidden: 'big' })).rejects.toThrow(/^hidden must be a whole number/);
     await expect(refused({ out: 'x' })).rejects.toThrow(/out is not an option/);
-    await expect(startTraining({ corpus: 'too short', ...SMALL }, host).result).rejects.toThrow(/the training set has 8 tokens: too few for one window of batch 4 × 8 steps/);
-    await expect(startTraining({ corpus: [{ name: 'x', bytes: new Uint8Array([0x61, 0xe9, 0x62]) }], ...SMALL }, host).result).rejects.toThrow(/x is not valid UTF-8: invalid byte 0xe9 at byte offset 1/);
+    await expect(startTraining({ corpus: 'too short', ...SMALL }, host).result).rejects.toThrow(
+      /the training set has 8 tokens: too few for one window of batch 4 × 8 steps/,
+    );
+    await expect(startTraining({ corpus: [{ name: 'x', bytes: new Uint8Array([0x61, 0xe9, 0x62]) }], ...SMALL }, host).result).rejects.toThrow(
+      /x is not valid UTF-8: invalid byte 0xe9 at byte offset 1/,
+    );
     await expect(startTraining({ corpus: [], ...SMALL }, host).result).rejects.toThrow(/corpus must be a text/);
   });
 });

@@ -104,7 +104,11 @@ describe('native engine: training', () => {
       'linear.weight': [dO[0] * h, dO[1] * h],
       'linear.bias': dO,
     };
-    const norm = Math.sqrt(Object.values(grad).flat().reduce((s, g) => s + g * g, 0));
+    const norm = Math.sqrt(
+      Object.values(grad)
+        .flat()
+        .reduce((s, g) => s + g * g, 0),
+    );
     const arch = { cell: 'rnn', numLayers: 1, hiddenSize: 1, vocabSize: 2, input: 'one-hot' } as const;
 
     for (const theta of [10, 0.05]) {
@@ -133,7 +137,8 @@ describe('native engine: training', () => {
       engine.clipGradients(1e9);
       engine.step(0.01);
       const after = engine.getParams();
-      for (const [name, g] of Object.entries(grad)) g.forEach((gi, i) => expect(after[name][i]).toBeCloseTo(before[name][i] - (0.01 * gi) / (Math.abs(gi) + 1e-8), 6));
+      for (const [name, g] of Object.entries(grad))
+        g.forEach((gi, i) => expect(after[name][i]).toBeCloseTo(before[name][i] - (0.01 * gi) / (Math.abs(gi) + 1e-8), 6));
       const state = engine.getOptimizerState();
       expect(state.step).toBe(1);
       expect(state.moments!.m['linear.bias'][0]).toBeCloseTo(0.1 * dO[0], 6);
@@ -151,7 +156,13 @@ describe('native engine: training', () => {
         e.resetState();
         const losses: number[] = [];
         for (let w = 0; w < 3; w++) {
-          losses.push(await e.forwardBackward(randomTokens(42, V, w), randomTokens(42, V, w + 5), cell === 'lstm' ? { p: 0.3, output: 0.2, recurrent: 0.25, seed: w } : cell === 'gru' ? { p: 0, output: 0, recurrent: 0.25, seed: w } : undefined));
+          losses.push(
+            await e.forwardBackward(
+              randomTokens(42, V, w),
+              randomTokens(42, V, w + 5),
+              cell === 'lstm' ? { p: 0.3, output: 0.2, recurrent: 0.25, seed: w } : cell === 'gru' ? { p: 0, output: 0, recurrent: 0.25, seed: w } : undefined,
+            ),
+          );
           e.clipGradients(0.5);
           e.step(0.01);
         }

@@ -7,7 +7,7 @@ import { randomModel, randomTokens } from '../helpers.ts';
 // tfjs's wasm backend has no UnsortedSegmentSum (embedding gradients); the engine's one-hot input
 // avoids it. Its own file: tfjs keeps one global backend per process.
 describe("tfjs engine on tfjs's wasm backend", () => {
-  it('trains with the native engine\'s loss and gradients (GRU)', async () => {
+  it("trains with the native engine's loss and gradients (GRU)", async () => {
     const model = randomModel('gru', { hiddenSize: 8, scale: 1 });
     const tfjs = new TfjsEngine(await loadTfjs('wasm'), model.arch, 4, 5, { name: 'sgd' });
     const native = new NativeEngine(await loadKernelNode(), model.arch, 4, 5, { name: 'sgd' });

@@ -76,7 +76,13 @@ describe('tfjs engine (cpu backend) equals the native engine', () => {
       const x = tokens(B * T, model.arch.vocabSize, 3);
       const y = tokens(B * T, model.arch.vocabSize, 4);
       const losses: number[] = [];
-      const masks = [{ p: 0.4, output: 0, recurrent: 0, seed: 11 }, { p: 0.4, output: 0.3, recurrent: 0, seed: 11 }, { p: 0, output: 0.3, recurrent: 0, seed: 11 }, { p: 0, output: 0, recurrent: 0.5, seed: 11 }, { p: 0.4, output: 0.3, recurrent: 0.5, seed: 11 }];
+      const masks = [
+        { p: 0.4, output: 0, recurrent: 0, seed: 11 },
+        { p: 0.4, output: 0.3, recurrent: 0, seed: 11 },
+        { p: 0, output: 0.3, recurrent: 0, seed: 11 },
+        { p: 0, output: 0, recurrent: 0.5, seed: 11 },
+        { p: 0.4, output: 0.3, recurrent: 0.5, seed: 11 },
+      ];
       for (const dropout of masks) {
         native.resetState();
         tfjs.resetState();
@@ -125,7 +131,9 @@ describe('tfjs engine (cpu backend) equals the native engine', () => {
       expect(maxDiff(native.getParams(), tfjs.getParams())).toBeLessThan(1e-5);
       expect(maxDiff(native.getParams(), plain.getParams())).toBeGreaterThan(1e-3);
       // One step from the same weights and gradients: decayed = plain − lr·λ·w.
-      const [d1, p1] = pair(model, B, T, optimizer, 0.5).slice(0, 1).concat(pair(model, B, T, optimizer, 0).slice(0, 1));
+      const [d1, p1] = pair(model, B, T, optimizer, 0.5)
+        .slice(0, 1)
+        .concat(pair(model, B, T, optimizer, 0).slice(0, 1));
       for (const e of [d1, p1]) {
         await e.forwardBackward(x, y);
         e.clipGradients(1);

@@ -7,7 +7,17 @@ import { parseOptions } from '../../trainer/argv.ts';
 import { readCheckpoint } from '../../trainer/checkpoint-files.ts';
 import { TRAIN_OPTIONS } from '../../trainer/commands/train.ts';
 import { trainConfig } from '../../trainer/config.ts';
-import { dropoutForPasses, lrForWidth, weightDropForPasses, parameterCount, SIZED_OPTIONS, SIZING_RULE, sizeRun, type ProbeShape, type SizingRequest } from '../../trainer/sizing.ts';
+import {
+  dropoutForPasses,
+  lrForWidth,
+  weightDropForPasses,
+  parameterCount,
+  SIZED_OPTIONS,
+  SIZING_RULE,
+  sizeRun,
+  type ProbeShape,
+  type SizingRequest,
+} from '../../trainer/sizing.ts';
 import { train } from '../../trainer/train-files.ts';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
@@ -21,7 +31,11 @@ function fakeMachine(tokensPerSecondAt256: number, probeSeconds = 1) {
   return {
     probed,
     request: (over: Partial<SizingRequest>): SizingRequest => ({
-      cell: 'lstm', vocabSize: 80, trainChars: 1_000_000, budgetSeconds: 600, fixed: {},
+      cell: 'lstm',
+      vocabSize: 80,
+      trainChars: 1_000_000,
+      budgetSeconds: 600,
+      fixed: {},
       measure: async (s) => {
         probed.push(s);
         clock += probeSeconds;
@@ -51,7 +65,9 @@ describe('the sizing rule (trainer/sizing.ts)', () => {
     // A longer budget buys a network at least as wide; a slower machine one at most as wide.
     expect((await sizeRun(fakeMachine(15_000).request({ budgetSeconds: 1800 }))).hiddenSize).toBeGreaterThan(c.hiddenSize);
     expect((await sizeRun(fakeMachine(3_000).request({}))).hiddenSize).toBeLessThan(c.hiddenSize);
-    expect(c.reason).toMatch(/^sized to 10\.0 min: 2×\d+ LSTM .* tokens per parameter, the nearest of the widths to 20\), batch 32, lr .* passes over 1000000 characters → dropout .*weight decay .*tokens\/s by width: 128 \d+/);
+    expect(c.reason).toMatch(
+      /^sized to 10\.0 min: 2×\d+ LSTM .* tokens per parameter, the nearest of the widths to 20\), batch 32, lr .* passes over 1000000 characters → dropout .*weight decay .*tokens\/s by width: 128 \d+/,
+    );
   });
 
   it('a small text caps the width at maxParametersPerChar parameters per character, however long the budget', async () => {
@@ -100,7 +116,9 @@ describe('the sizing rule (trainer/sizing.ts)', () => {
 
   it('never changes what was given: a given width is the only one probed, given values are kept', async () => {
     const m = fakeMachine(15_000);
-    const c = await sizeRun(m.request({ trainChars: 100_000, fixed: { hidden: 300, layers: 3, 'batch-size': 8, dropout: 0.05, lr: 0.001, 'weight-decay': 0 } }));
+    const c = await sizeRun(
+      m.request({ trainChars: 100_000, fixed: { hidden: 300, layers: 3, 'batch-size': 8, dropout: 0.05, lr: 0.001, 'weight-decay': 0 } }),
+    );
     expect(m.probed).toEqual([{ numLayers: 3, hiddenSize: 300, batchSize: 8 }]);
     expect(c).toMatchObject({ numLayers: 3, hiddenSize: 300, batchSize: 8, dropout: 0.05, lr: 0.001, weightDecay: 0 });
     expect(c.outputDropout).toBeGreaterThan(0); // not given: the rule's
@@ -125,7 +143,17 @@ describe('--size: which options the rule chooses', () => {
   });
 
   it('fixed: the defaults (and without a budget, or with --preset d2l or --init-from, nothing is sized)', () => {
-    expect(parse(['--time-budget', '10', '--size', 'fixed'])).toMatchObject({ toSize: [], numLayers: 2, hiddenSize: 256, batchSize: 32, lr: 0.008, dropout: 0, outputDropout: 0, weightDrop: 0, weightDecay: 0 });
+    expect(parse(['--time-budget', '10', '--size', 'fixed'])).toMatchObject({
+      toSize: [],
+      numLayers: 2,
+      hiddenSize: 256,
+      batchSize: 32,
+      lr: 0.008,
+      dropout: 0,
+      outputDropout: 0,
+      weightDrop: 0,
+      weightDecay: 0,
+    });
     expect(parse([]).toSize).toEqual([]);
     expect(parse(['--preset', 'd2l', '--time-budget', '5']).toSize).toEqual([]);
     expect(parse(['--init-from', 'models/x', '--time-budget', '5']).toSize).toEqual([]);
@@ -161,7 +189,11 @@ describe('a sized run', () => {
     expect(sizing.reason).toBe(lines[0]);
     expect(model.arch.hiddenSize).toBe(sizing.hiddenSize);
     expect(sizing.probes.length).toBeGreaterThan(0);
-    expect(model.training!.hyperparameters).toMatchObject({ outputDropout: expect.any(Number), weightDrop: expect.any(Number), weightDecay: expect.any(Number) });
+    expect(model.training!.hyperparameters).toMatchObject({
+      outputDropout: expect.any(Number),
+      weightDrop: expect.any(Number),
+      weightDecay: expect.any(Number),
+    });
     expect(firstWindowAt!).toBeGreaterThanOrEqual(sizing.probeSeconds); // the budget's clock started with the probes
     const ck = await readCheckpoint(out);
     expect(ck.config).toMatchObject({ toSize: [], hiddenSize: sizing.hiddenSize, sizing: { reason: lines[0] } });

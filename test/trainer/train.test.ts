@@ -28,7 +28,26 @@ beforeAll(async () => {
 });
 afterAll(() => rm(dir, { recursive: true, force: true }));
 
-const SMALL = ['--hidden', '16', '--batch-size', '4', '--num-steps', '8', '--epochs', '4', '--engine', 'native', '--threads', '1', '--preprocessing', 'd2l', '--optimizer', 'sgd', '--val-fraction', '0'];
+const SMALL = [
+  '--hidden',
+  '16',
+  '--batch-size',
+  '4',
+  '--num-steps',
+  '8',
+  '--epochs',
+  '4',
+  '--engine',
+  'native',
+  '--threads',
+  '1',
+  '--preprocessing',
+  'd2l',
+  '--optimizer',
+  'sgd',
+  '--val-fraction',
+  '0',
+];
 function small(over: Partial<TrainConfig> = {}): TrainConfig {
   return { ...trainConfig(parseOptions(TRAIN_OPTIONS, ['--corpus', corpusFile, ...SMALL]).values), ...over };
 }
@@ -37,7 +56,11 @@ const out = async (name: string) => join(await mkdtemp(join(dir, `${name}-`)), '
 async function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
   let o = '';
   let e = '';
-  const code = await main(args, (s) => (o += s + '\n'), (s) => (e += s + '\n'));
+  const code = await main(
+    args,
+    (s) => (o += s + '\n'),
+    (s) => (e += s + '\n'),
+  );
   return { code, out: o, err: e };
 }
 
@@ -45,7 +68,25 @@ describe('deeprnn train options: one table', () => {
   const parse = (args: string[]) => trainConfig(parseOptions(TRAIN_OPTIONS, args).values);
 
   it('--preset d2l is the reference run; without it, defaults suit your own text', () => {
-    expect(parse(['--preset', 'd2l'])).toMatchObject({ corpus: ['data/timemachine.txt'], preprocessing: 'd2l', maxTokens: 10000, valFraction: 0, cell: 'lstm', numLayers: 2, hiddenSize: 256, batchSize: 32, numSteps: 35, optimizer: 'sgd', lr: 2, clip: 1, dropout: 0, epochs: 500, iterator: 'sequential', lrSchedule: 'constant', predictPrefix: 'time traveller' });
+    expect(parse(['--preset', 'd2l'])).toMatchObject({
+      corpus: ['data/timemachine.txt'],
+      preprocessing: 'd2l',
+      maxTokens: 10000,
+      valFraction: 0,
+      cell: 'lstm',
+      numLayers: 2,
+      hiddenSize: 256,
+      batchSize: 32,
+      numSteps: 35,
+      optimizer: 'sgd',
+      lr: 2,
+      clip: 1,
+      dropout: 0,
+      epochs: 500,
+      iterator: 'sequential',
+      lrSchedule: 'constant',
+      predictPrefix: 'time traveller',
+    });
     expect(parse(['--preset', 'd2l', '--cell', 'gru', '--epochs', '5'])).toMatchObject({ cell: 'gru', epochs: 5, optimizer: 'sgd' });
     expect(parse([])).toMatchObject({ preprocessing: 'raw', maxTokens: 0, valFraction: 0.1, optimizer: 'adam', lr: 0.002, epochs: 50, lrSchedule: 'constant' });
     expect(parse(['--optimizer', 'sgd']).lr).toBe(2);
@@ -121,7 +162,10 @@ describe('train_ch8', () => {
     expect(epochs.length).toBe(12);
     expect(epochs[11].perplexity).toBeLessThan(epochs[0].perplexity * 0.75);
     expect(epochs.every((e) => e.validationPerplexity !== null && e.validationPerplexity > 1)).toBe(true);
-    const metrics = (await readFile(join(o, METRICS_FILE), 'utf8')).trim().split('\n').map((l) => JSON.parse(l));
+    const metrics = (await readFile(join(o, METRICS_FILE), 'utf8'))
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(metrics.map((m) => m.epoch)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
     expect(Object.keys(metrics[0]).sort()).toEqual(['elapsedSeconds', 'epoch', 'lr', 'perplexity', 'tokensPerSecond', 'validationPerplexity']);
     const svg = await readFile(join(o, PLOT_FILE), 'utf8');
@@ -139,7 +183,10 @@ describe('train_ch8', () => {
 
   it('runs the same loop on the tfjs engine (cpu backend)', async () => {
     const epochs: EpochRecord[] = [];
-    const r = await train(small({ engine: 'tfjs-cpu', hiddenSize: 8, maxTokens: 1200, epochs: 2, optimizer: 'adam', lr: 0.01 }), await out('tfjs'), { log: () => {}, epoch: (e) => epochs.push(e) });
+    const r = await train(small({ engine: 'tfjs-cpu', hiddenSize: 8, maxTokens: 1200, epochs: 2, optimizer: 'adam', lr: 0.01 }), await out('tfjs'), {
+      log: () => {},
+      epoch: (e) => epochs.push(e),
+    });
     expect(r.model.training?.engine).toBe('tfjs');
     expect(r.model.training?.backend).toBe('tfjs-cpu');
     expect(epochs[1].perplexity).toBeLessThan(epochs[0].perplexity);
@@ -153,7 +200,10 @@ describe('train_ch8', () => {
     expect(c.model.params['linear.bias']).not.toEqual(a.model.params['linear.bias']);
   });
 
-  for (const [iterator, optimizer, dropout, threads] of [['sequential', 'adam', 0.3, 2], ['random', 'sgd', 0, 1]] as const) {
+  for (const [iterator, optimizer, dropout, threads] of [
+    ['sequential', 'adam', 0.3, 2],
+    ['random', 'sgd', 0, 1],
+  ] as const) {
     it(`resumes a run stopped mid-epoch to the same result (${iterator} iterator, ${optimizer}, dropout ${dropout}${dropout ? ' and weight drop' : ''}, ${threads} thread${threads > 1 ? 's' : ''})`, async () => {
       const config = small({ epochs: 4, iterator, optimizer, lr: optimizer === 'adam' ? 0.01 : 1, dropout, weightDrop: dropout, threads, valFraction: 0.1 });
       const whole = await train(config, await out('whole'), quiet);
@@ -167,7 +217,10 @@ describe('train_ch8', () => {
       expect(ck.position).toMatchObject({ epoch: 2, window: 2 });
       const resumed = await train(ck.config, o, quiet, ck);
       expect(resumed.model.params).toEqual(whole.model.params);
-      const metrics = (await readFile(join(o, METRICS_FILE), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as EpochRecord);
+      const metrics = (await readFile(join(o, METRICS_FILE), 'utf8'))
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as EpochRecord);
       expect(metrics.map((m) => m.epoch)).toEqual([1, 2, 3, 4]);
       expect(metrics[3].perplexity).toBe(whole.last.perplexity);
     });
@@ -192,7 +245,10 @@ describe('train_ch8', () => {
     const model = await readModelDir(o);
     expect(model.training?.stoppedBy).toBe('time-budget');
     expect(model.training?.validationPerplexity).toBeGreaterThan(1);
-    const metrics = (await readFile(join(o, METRICS_FILE), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as EpochRecord);
+    const metrics = (await readFile(join(o, METRICS_FILE), 'utf8'))
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as EpochRecord);
     expect(metrics.at(-1)!.lr!).toBeLessThan(0.005); // the schedule ran down with the budget
     expect(metrics.at(-1)!.validationPerplexity).not.toBeNull(); // the last record is always validated
   });
@@ -211,7 +267,10 @@ describe('train_ch8', () => {
       },
     });
     expect(r.stopped).toBe('time-budget');
-    const metrics = (await readFile(join(o, METRICS_FILE), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as EpochRecord);
+    const metrics = (await readFile(join(o, METRICS_FILE), 'utf8'))
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as EpochRecord);
     expect(metrics.at(-1)!.validationPerplexity).not.toBeNull();
   });
 
@@ -224,7 +283,10 @@ describe('train_ch8', () => {
   });
 
   it('stops on a NaN loss, and on an infinite perplexity, with a clear error, keeping the last good checkpoint', async () => {
-    for (const [fault, message] of [[NaN, /loss became NaN at epoch 3, window 1: training diverged/], [1e6, /perplexity became infinite .* at epoch 3, window 1/]] as const) {
+    for (const [fault, message] of [
+      [NaN, /loss became NaN at epoch 3, window 1: training diverged/],
+      [1e6, /perplexity became infinite .* at epoch 3, window 1/],
+    ] as const) {
       const o = await out('diverge');
       let epoch = 0;
       const faulty: typeof createEngine = async (spec) => {
@@ -233,7 +295,12 @@ describe('train_ch8', () => {
         engine.forwardBackward = async (x, y, d) => (epoch === 3 ? fault : real(x, y, d));
         return engine;
       };
-      const error = await train(small({ epochs: 5 }), o, { log: () => {}, window: (e) => (epoch = e), epoch: (r) => (epoch = r.epoch + 1) }, null, { makeEngine: faulty }).then(() => null, (e: unknown) => e);
+      const error = await train(small({ epochs: 5 }), o, { log: () => {}, window: (e) => (epoch = e), epoch: (r) => (epoch = r.epoch + 1) }, null, {
+        makeEngine: faulty,
+      }).then(
+        () => null,
+        (e: unknown) => e,
+      );
       expect(error).toBeInstanceOf(DeeprnnError);
       expect((error as DeeprnnError).code).toBe('diverged');
       expect((error as Error).message).toMatch(message);
@@ -259,7 +326,9 @@ describe('train_ch8', () => {
 
   it('refuses a corpus too small for a window, and a missing corpus file', async () => {
     await expect(train(small({ batchSize: 128, numSteps: 100 }), await out('tiny'), quiet)).rejects.toThrow(OptionError);
-    await expect(train(small({ corpus: [join(dir, 'missing.txt')] }), await out('missing'), quiet)).rejects.toThrow(/missing\.txt cannot be read: it does not exist/);
+    await expect(train(small({ corpus: [join(dir, 'missing.txt')] }), await out('missing'), quiet)).rejects.toThrow(
+      /missing\.txt cannot be read: it does not exist/,
+    );
   });
 });
 
@@ -325,7 +394,30 @@ describe('one run per output folder', () => {
   it('a second Ctrl-C quits at once and takes the lock with it', async () => {
     const o = await out('quit');
     // Windows long enough that the first Ctrl-C cannot end the run before the second arrives.
-    const child = spawn(process.execPath, [join(ROOT, 'bin/deeprnn.js'), 'train', '--corpus', corpusFile, '--hidden', '512', '--batch-size', '64', '--num-steps', '64', '--engine', 'native', '--threads', '1', '--preprocessing', 'd2l', '--out', o], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(
+      process.execPath,
+      [
+        join(ROOT, 'bin/deeprnn.js'),
+        'train',
+        '--corpus',
+        corpusFile,
+        '--hidden',
+        '512',
+        '--batch-size',
+        '64',
+        '--num-steps',
+        '64',
+        '--engine',
+        'native',
+        '--threads',
+        '1',
+        '--preprocessing',
+        'd2l',
+        '--out',
+        o,
+      ],
+      { stdio: ['ignore', 'ignore', 'pipe'] },
+    );
     let stderr = '';
     child.stderr.on('data', (d: Buffer) => (stderr += d));
     const started = Date.now();
@@ -358,7 +450,9 @@ describe('one run per output folder', () => {
     await writeFile(lockOf(o), JSON.stringify({ pid: 1, host: 'another-machine', command: 'train', since: '2026-01-01T00:00:00.000Z' }));
     const args = ['train', '--corpus', corpusFile, ...SMALL, '--epochs', '1', '--out', o];
     const r = await cli(args);
-    expect(r.err).toMatch(/in use by another deeprnn run \(process 1 on another-machine, since 2026-01-01T00:00:00.000Z\): wait for it to end or stop it; if it is gone, delete .*\.deeprnn-lock/);
+    expect(r.err).toMatch(
+      /in use by another deeprnn run \(process 1 on another-machine, since 2026-01-01T00:00:00.000Z\): wait for it to end or stop it; if it is gone, delete .*\.deeprnn-lock/,
+    );
     await writeFile(lockOf(o), '{"pid": 12'); // damaged
     expect((await cli(args)).code).toBe(0);
     expect((await readdir(o)).includes(LOCK_FILE)).toBe(false);
@@ -369,14 +463,29 @@ describe('deeprnn train / export from the command line', () => {
   it('--json prints one JSON object per epoch; export --dtype float16 halves the weights and keeps the text', async () => {
     const o = await out('cli');
     const lines: string[] = [];
-    const code = await main(['train', '--corpus', corpusFile, ...SMALL, '--epochs', '3', '--out', o, '--json'], (s) => lines.push(s), () => {});
+    const code = await main(
+      ['train', '--corpus', corpusFile, ...SMALL, '--epochs', '3', '--out', o, '--json'],
+      (s) => lines.push(s),
+      () => {},
+    );
     expect(code).toBe(0);
     expect(lines.map((l) => JSON.parse(l).epoch)).toEqual([1, 2, 3]);
     const o16 = `${o}-f16`;
-    expect(await main(['export', '--model', o, '--dtype', 'float16', '--out', o16], () => {}, () => {})).toBe(0);
+    expect(
+      await main(
+        ['export', '--model', o, '--dtype', 'float16', '--out', o16],
+        () => {},
+        () => {},
+      ),
+    ).toBe(0);
     const [a, b] = [await readFile(join(o, 'weights.bin')), await readFile(join(o16, 'weights.bin'))];
     expect(b.length * 2).toBe(a.length);
-    const g = (m: string) => main(['generate', '--model', m, '--prefix', 'the time', '--num-chars', '30'], (s) => lines.push(s), () => {});
+    const g = (m: string) =>
+      main(
+        ['generate', '--model', m, '--prefix', 'the time', '--num-chars', '30'],
+        (s) => lines.push(s),
+        () => {},
+      );
     await g(o);
     await g(o16);
     expect(lines[lines.length - 1]).toBe(lines[lines.length - 2]);
@@ -384,9 +493,36 @@ describe('deeprnn train / export from the command line', () => {
   });
 
   it('a run killed with SIGKILL resumes from its checkpoint and ends where an uninterrupted run ends', async () => {
-    const args = ['--corpus', corpusFile, '--hidden', '24', '--batch-size', '4', '--num-steps', '8', '--epochs', '40', '--engine', 'native', '--threads', '1', '--optimizer', 'adam', '--lr', '0.005', '--preprocessing', 'd2l'];
+    const args = [
+      '--corpus',
+      corpusFile,
+      '--hidden',
+      '24',
+      '--batch-size',
+      '4',
+      '--num-steps',
+      '8',
+      '--epochs',
+      '40',
+      '--engine',
+      'native',
+      '--threads',
+      '1',
+      '--optimizer',
+      'adam',
+      '--lr',
+      '0.005',
+      '--preprocessing',
+      'd2l',
+    ];
     const whole = await out('sigkill-whole');
-    expect(await main(['train', ...args, '--out', whole], () => {}, () => {})).toBe(0);
+    expect(
+      await main(
+        ['train', ...args, '--out', whole],
+        () => {},
+        () => {},
+      ),
+    ).toBe(0);
     const killed = await out('sigkill');
     const child = spawn(process.execPath, [join(ROOT, 'bin/deeprnn.js'), 'train', ...args, '--out', killed], { stdio: 'ignore' });
     const started = Date.now();
@@ -396,7 +532,13 @@ describe('deeprnn train / export from the command line', () => {
     await new Promise((r) => child.on('exit', r));
     const ck = await readCheckpoint(killed);
     expect(ck.position.epoch).toBeLessThan(40); // it really was interrupted
-    expect(await main(['train', '--resume', killed], () => {}, () => {})).toBe(0);
+    expect(
+      await main(
+        ['train', '--resume', killed],
+        () => {},
+        () => {},
+      ),
+    ).toBe(0);
     expect(await readFile(join(killed, 'weights.bin'))).toEqual(await readFile(join(whole, 'weights.bin')));
   });
 
@@ -405,7 +547,9 @@ describe('deeprnn train / export from the command line', () => {
     const book = join(dir, 'long-epoch.txt');
     await writeFile(book, (await readFile(join(ROOT, 'data/timemachine.txt'), 'utf8')).repeat(4));
     const o = await out('sigint-long');
-    const child = spawn(process.execPath, [join(ROOT, 'bin/deeprnn.js'), 'train', '--corpus', book, '--epochs', '1', '--out', o], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [join(ROOT, 'bin/deeprnn.js'), 'train', '--corpus', book, '--epochs', '1', '--out', o], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stderr = '';
     child.stderr.on('data', (d: Buffer) => (stderr += d));
     const started = Date.now();
@@ -422,9 +566,38 @@ describe('deeprnn train / export from the command line', () => {
   });
 
   it('Ctrl-C (SIGINT) finishes the window, writes a usable model and says how to resume; resuming ends where an uninterrupted run ends', async () => {
-    const args = ['--corpus', corpusFile, '--hidden', '24', '--batch-size', '4', '--num-steps', '8', '--epochs', '30', '--engine', 'native', '--threads', '2', '--optimizer', 'adam', '--lr', '0.005', '--preprocessing', 'd2l', '--val-fraction', '0.1'];
+    const args = [
+      '--corpus',
+      corpusFile,
+      '--hidden',
+      '24',
+      '--batch-size',
+      '4',
+      '--num-steps',
+      '8',
+      '--epochs',
+      '30',
+      '--engine',
+      'native',
+      '--threads',
+      '2',
+      '--optimizer',
+      'adam',
+      '--lr',
+      '0.005',
+      '--preprocessing',
+      'd2l',
+      '--val-fraction',
+      '0.1',
+    ];
     const whole = await out('sigint-whole');
-    expect(await main(['train', ...args, '--out', whole], () => {}, () => {})).toBe(0);
+    expect(
+      await main(
+        ['train', ...args, '--out', whole],
+        () => {},
+        () => {},
+      ),
+    ).toBe(0);
     const o = await out('sigint');
     const child = spawn(process.execPath, [join(ROOT, 'bin/deeprnn.js'), 'train', ...args, '--out', o], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stderr = '';
@@ -438,7 +611,13 @@ describe('deeprnn train / export from the command line', () => {
     expect(stderr).toMatch(new RegExp(`Continue with:\\n  deeprnn train --resume ${o.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`));
     const gen = await cli(['generate', '--model', o, '--prefix', 'the', '--num-chars', '10']);
     expect(gen.code).toBe(0); // a usable model, before the run is finished
-    expect(await main(['train', '--resume', o], () => {}, () => {})).toBe(0);
+    expect(
+      await main(
+        ['train', '--resume', o],
+        () => {},
+        () => {},
+      ),
+    ).toBe(0);
     expect(await readFile(join(o, 'weights.bin'))).toEqual(await readFile(join(whole, 'weights.bin')));
     expect((await readdir(o)).sort()).toEqual(['checkpoint.bin', 'metrics.jsonl', 'model.json', 'perplexity.svg', 'weights.bin']);
   });

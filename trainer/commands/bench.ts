@@ -65,7 +65,15 @@ export async function benchCommand(argv: string[], out: (s: string) => void): Pr
   const seconds = values.seconds!;
   const cell = values.cell!;
   const emit = (o: object) => out(JSON.stringify(o));
-  emit({ kind: 'machine', cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, node: process.version, v8: process.versions.v8, platform: `${process.platform}-${process.arch}`, date: new Date().toISOString() });
+  emit({
+    kind: 'machine',
+    cpu: cpus()[0]?.model ?? 'unknown',
+    cores: cpus().length,
+    node: process.version,
+    v8: process.versions.v8,
+    platform: `${process.platform}-${process.arch}`,
+    date: new Date().toISOString(),
+  });
   const model = d2lModel(cell);
 
   if (values.only !== 'generate') {
@@ -76,7 +84,10 @@ export async function benchCommand(argv: string[], out: (s: string) => void): Pr
     const y = Int32Array.from({ length: B * T }, () => rng.randint(1, 27));
     const busy = values.busy ? busyProcess() : null;
     try {
-      const runs: ['simd' | 'relaxed-simd', number][] = [['simd', 1], ...Array.from({ length: values.threads! }, (_, i): ['relaxed-simd', number] => ['relaxed-simd', i + 1])];
+      const runs: ['simd' | 'relaxed-simd', number][] = [
+        ['simd', 1],
+        ...Array.from({ length: values.threads! }, (_, i): ['relaxed-simd', number] => ['relaxed-simd', i + 1]),
+      ];
       let one = 0;
       for (const [flavor, threads] of runs) {
         const engine = new NativeEngine(await loadKernelNode(flavor), model.arch, B, T, { name: 'sgd' }, threads, nodeHelpers);
@@ -89,8 +100,24 @@ export async function benchCommand(argv: string[], out: (s: string) => void): Pr
         });
         const tokensPerSecond = Math.round((r.calls * B * T) / r.seconds);
         if (flavor === 'relaxed-simd' && threads === 1) one = tokensPerSecond;
-        const scaling = flavor === 'relaxed-simd' && one > 0 ? { speedup: +(tokensPerSecond / one).toFixed(2), efficiency: +(tokensPerSecond / one / threads).toFixed(2) } : {};
-        emit({ kind: 'train', engine: 'native', backend: engine.backend, cell, layers: 2, hidden: 256, batch: B, steps: T, threads, busyCore: busy !== null, tokensPerSecond, ...scaling });
+        const scaling =
+          flavor === 'relaxed-simd' && one > 0
+            ? { speedup: +(tokensPerSecond / one).toFixed(2), efficiency: +(tokensPerSecond / one / threads).toFixed(2) }
+            : {};
+        emit({
+          kind: 'train',
+          engine: 'native',
+          backend: engine.backend,
+          cell,
+          layers: 2,
+          hidden: 256,
+          batch: B,
+          steps: T,
+          threads,
+          busyCore: busy !== null,
+          tokensPerSecond,
+          ...scaling,
+        });
         await engine.dispose();
       }
     } finally {
@@ -107,9 +134,15 @@ export async function benchCommand(argv: string[], out: (s: string) => void): Pr
   const build = (await loadKernelNode('simd')).build;
   const steppers: [string, () => Promise<RowStepper>][] = [
     ['reference (TypeScript)', async () => referenceRows(model, 1)],
-    ...KERNEL_FLAVORS.map((f): [string, () => Promise<RowStepper>] => [`wasm-${f}, float32 model`, async () => new KernelModel(await loadKernelNode(f), model).acquire(1)]),
+    ...KERNEL_FLAVORS.map((f): [string, () => Promise<RowStepper>] => [
+      `wasm-${f}, float32 model`,
+      async () => new KernelModel(await loadKernelNode(f), model).acquire(1),
+    ]),
     [`wasm-simd, int8 model (7-bit states, ${build})`, async () => new KernelModel(await loadKernelNode('simd'), int8).acquire(1)],
-    ['wasm-simd, int8 model (7-bit states, standard SIMD: engines without relaxed SIMD)', async () => new KernelModel(await loadKernelNode('portable'), int8).acquire(1)],
+    [
+      'wasm-simd, int8 model (7-bit states, standard SIMD: engines without relaxed SIMD)',
+      async () => new KernelModel(await loadKernelNode('portable'), int8).acquire(1),
+    ],
     ['wasm-simd, int8 model (int16 states)', async () => new KernelModel(await loadKernelNode('simd'), int8i16).acquire(1)],
   ];
   for (const [name, make] of steppers) {
@@ -122,7 +155,11 @@ export async function benchCommand(argv: string[], out: (s: string) => void): Pr
   }
 
   // Continuous batching: characters per second for a whole batch of greedy generations, one core.
-  for (const [name, m] of [['float32', model], ['int8', int8], ['int8 (int16 states)', int8i16]] as const) {
+  for (const [name, m] of [
+    ['float32', model],
+    ['int8', int8],
+    ['int8 (int16 states)', int8i16],
+  ] as const) {
     for (const batch of [1, 8, 32, 128]) {
       const km = new KernelModel(await loadKernelNode('simd'), m);
       const rows = km.acquire(batch);
@@ -138,7 +175,13 @@ export async function benchCommand(argv: string[], out: (s: string) => void): Pr
           refill();
         }
       });
-      emit({ kind: 'generate-batched', model: name, batch, charsPerSecond: Math.round((r.calls * 20 * batch) / r.seconds), microsecondsPerChar: +((r.seconds * 1e6) / (r.calls * 20 * batch)).toFixed(1) });
+      emit({
+        kind: 'generate-batched',
+        model: name,
+        batch,
+        charsPerSecond: Math.round((r.calls * 20 * batch) / r.seconds),
+        microsecondsPerChar: +((r.seconds * 1e6) / (r.calls * 20 * batch)).toFixed(1),
+      });
       km.release(rows);
       km.dispose();
     }
@@ -154,18 +197,50 @@ export async function benchCommand(argv: string[], out: (s: string) => void): Pr
   const ortNode = (await import(ORT_NODE).catch(() => null)) as typeof ortWeb | null;
   const onnx = exportOnnx(model);
   const stepRows: [string, (batch: number) => Promise<{ step(tokens: number[]): unknown }>][] = [
-    ['wasm-simd, float32 model', async (b) => { const rows = new KernelModel(await loadKernelNode('simd'), model).acquire(b); return { step: (t) => rows.step(0, t) }; }],
-    [`wasm-simd, int8 model (7-bit states, ${build})`, async (b) => { const rows = new KernelModel(await loadKernelNode('simd'), int8).acquire(b); return { step: (t) => rows.step(0, t) }; }],
-    ['wasm-simd, int8 model (int16 states)', async (b) => { const rows = new KernelModel(await loadKernelNode('simd'), int8i16).acquire(b); return { step: (t) => rows.step(0, t) }; }],
-    ['onnxruntime-web 1.30 (wasm, 1 thread), float32', async (b) => { const rows = onnxRows(ortWeb, await ortWeb.InferenceSession.create(onnx), model.arch, b); return { step: (t) => rows.step(0, t) }; }],
+    [
+      'wasm-simd, float32 model',
+      async (b) => {
+        const rows = new KernelModel(await loadKernelNode('simd'), model).acquire(b);
+        return { step: (t) => rows.step(0, t) };
+      },
+    ],
+    [
+      `wasm-simd, int8 model (7-bit states, ${build})`,
+      async (b) => {
+        const rows = new KernelModel(await loadKernelNode('simd'), int8).acquire(b);
+        return { step: (t) => rows.step(0, t) };
+      },
+    ],
+    [
+      'wasm-simd, int8 model (int16 states)',
+      async (b) => {
+        const rows = new KernelModel(await loadKernelNode('simd'), int8i16).acquire(b);
+        return { step: (t) => rows.step(0, t) };
+      },
+    ],
+    [
+      'onnxruntime-web 1.30 (wasm, 1 thread), float32',
+      async (b) => {
+        const rows = onnxRows(ortWeb, await ortWeb.InferenceSession.create(onnx), model.arch, b);
+        return { step: (t) => rows.step(0, t) };
+      },
+    ],
   ];
   if (ortNode) {
-    stepRows.push(['onnxruntime-node 1.30 (native CPU, 1 thread), float32', async (b) => {
-      const session = await ortNode.InferenceSession.create(onnx, { intraOpNumThreads: 1, interOpNumThreads: 1, executionMode: 'sequential' });
-      const rows = onnxRows(ortNode, session, model.arch, b);
-      return { step: (t) => rows.step(0, t) };
-    }]);
-  } else emit({ kind: 'step-batched', engine: 'onnxruntime-node', skipped: 'not installed: ONNXRUNTIME_NODE_INSTALL=skip npm install --no-save onnxruntime-node@1.30 measures it (the variable skips its CUDA download)' });
+    stepRows.push([
+      'onnxruntime-node 1.30 (native CPU, 1 thread), float32',
+      async (b) => {
+        const session = await ortNode.InferenceSession.create(onnx, { intraOpNumThreads: 1, interOpNumThreads: 1, executionMode: 'sequential' });
+        const rows = onnxRows(ortNode, session, model.arch, b);
+        return { step: (t) => rows.step(0, t) };
+      },
+    ]);
+  } else
+    emit({
+      kind: 'step-batched',
+      engine: 'onnxruntime-node',
+      skipped: 'not installed: ONNXRUNTIME_NODE_INSTALL=skip npm install --no-save onnxruntime-node@1.30 measures it (the variable skips its CUDA download)',
+    });
   for (const [name, make] of stepRows) {
     for (const batch of [1, 8, 32, 128]) {
       const stepper = await make(batch);

@@ -15,14 +15,27 @@ import { parseOptions } from '../argv.ts';
 
 const OPTIONS = {
   model: modelOption,
-  corpus: opt.list({ arg: '[NAME=]FILE', help: "text file to score, UTF-8; NAME: its author, for models trained with author tags (default: the file name up to - _ or .)" }),
-  'held-out': opt.number({ min: 0, max: 0.5, exclusiveMin: true, arg: 'F', help: "score only the last F of each file, as training holds it out (--val-fraction F): gives the run's validation perplexity" }),
+  corpus: opt.list({
+    arg: '[NAME=]FILE',
+    help: 'text file to score, UTF-8; NAME: its author, for models trained with author tags (default: the file name up to - _ or .)',
+  }),
+  'held-out': opt.number({
+    min: 0,
+    max: 0.5,
+    exclusiveMin: true,
+    arg: 'F',
+    help: "score only the last F of each file, as training holds it out (--val-fraction F): gives the run's validation perplexity",
+  }),
   'keep-boilerplate': opt.boolean({ help: 'keep Project Gutenberg licence blocks and YAML front matter (removed by default, as in training)' }),
   json: opt.boolean({ help: 'print the result as JSON' }),
 };
 
-export const evaluateHelp = helpText('Usage: deeprnn evaluate [--model DIR] --corpus FILE [--corpus FILE …] [--held-out F] [--json]', OPTIONS, `Characters the model never saw are read as <unk>, counted and reported (their probability is the
-model's probability of <unk>). Text is read in ${EVAL_SEGMENT}-character segments, each from zero state.`);
+export const evaluateHelp = helpText(
+  'Usage: deeprnn evaluate [--model DIR] --corpus FILE [--corpus FILE …] [--held-out F] [--json]',
+  OPTIONS,
+  `Characters the model never saw are read as <unk>, counted and reported (their probability is the
+model's probability of <unk>). Text is read in ${EVAL_SEGMENT}-character segments, each from zero state.`,
+);
 
 const row = (e: Evaluation) => ({ characters: e.predicted, perplexity: +e.perplexity.toFixed(4), bitsPerChar: +e.bitsPerChar.toFixed(4), unknown: e.unknown });
 
@@ -33,20 +46,38 @@ export async function evaluateCommand(argv: string[], out: (s: string) => void):
   const files = values.corpus.map(corpusFile);
   // A model trained with author tags reads each file with its author's tag, when it knows the author.
   const tagged = model.vocab.authors.size > 0 && files.every((f) => model.vocab.authors.has(f.author));
-  const corpus = await readCorpus(files, { preprocessing: model.preprocessing, keepBoilerplate: values['keep-boilerplate'] ?? false, authorTags: tagged, vocab: model.vocab, unknownChars: 'unk' });
-  const parts = values['held-out'] ? splitCorpus(corpus, { maxTokens: 0, valFraction: values['held-out'], authorTags: tagged }).validation.map((v) => v.ids) : corpus.ids;
+  const corpus = await readCorpus(files, {
+    preprocessing: model.preprocessing,
+    keepBoilerplate: values['keep-boilerplate'] ?? false,
+    authorTags: tagged,
+    vocab: model.vocab,
+    unknownChars: 'unk',
+  });
+  const parts = values['held-out']
+    ? splitCorpus(corpus, { maxTokens: 0, valFraction: values['held-out'], authorTags: tagged }).validation.map((v) => v.ids)
+    : corpus.ids;
   const km = new KernelModel(await loadKernelNode(), model);
   const rows = km.acquire(Math.min(64, Math.max(...parts.map((p) => Math.ceil(p.length / EVAL_SEGMENT)))));
   const perFile = parts.map((ids) => evaluateIds(rows, ids, model.vocab));
   km.release(rows);
   const overall = combine(perFile);
   if (values.json) {
-    return out(JSON.stringify({ model: model.name, heldOut: values['held-out'] ?? null, authorTags: tagged, files: files.map((f, i) => ({ path: f.path, author: f.author, ...row(perFile[i]) })), overall: row(overall) }));
+    return out(
+      JSON.stringify({
+        model: model.name,
+        heldOut: values['held-out'] ?? null,
+        authorTags: tagged,
+        files: files.map((f, i) => ({ path: f.path, author: f.author, ...row(perFile[i]) })),
+        overall: row(overall),
+      }),
+    );
   }
-  if (model.vocab.authors.size > 0 && !tagged) out(`note: the model knows the authors ${[...model.vocab.authors.keys()].join(', ')}; name a file's author as NAME=FILE to read it with the author's tag`);
+  if (model.vocab.authors.size > 0 && !tagged)
+    out(`note: the model knows the authors ${[...model.vocab.authors.keys()].join(', ')}; name a file's author as NAME=FILE to read it with the author's tag`);
   const width = Math.max(7, ...files.map((f) => basename(f.path).length));
   out(`${'file'.padEnd(width)}  characters  perplexity  bits/char  unknown`);
-  const line = (name: string, e: Evaluation) => `${name.padEnd(width)}  ${String(e.predicted).padStart(10)}  ${e.perplexity.toFixed(4).padStart(10)}  ${e.bitsPerChar.toFixed(4).padStart(9)}  ${String(e.unknown).padStart(7)}`;
+  const line = (name: string, e: Evaluation) =>
+    `${name.padEnd(width)}  ${String(e.predicted).padStart(10)}  ${e.perplexity.toFixed(4).padStart(10)}  ${e.bitsPerChar.toFixed(4).padStart(9)}  ${String(e.unknown).padStart(7)}`;
   files.forEach((f, i) => out(line(basename(f.path), perFile[i])));
   if (files.length > 1) out(line('overall', overall));
 }

@@ -15,11 +15,13 @@ const OPTIONS = {
   out: opt.string({ arg: 'DIR|FILE', help: 'where to write: a folder for an artifact, a file for ONNX (required)' }),
   format: opt.choice({ choices: ['artifact', 'onnx'] as const, help: 'artifact (a model folder) or onnx', default: 'artifact' as const }),
   dtype: opt.choice({ choices: WEIGHTS_DTYPES, help: 'weights of the artifact: float16 halves them, int8 (per-row scales) quarters them (default float16)' }),
-  'state-bits': opt.choice({ choices: ['7', '16'] as const, help: 'int8: how hidden states enter the integer products — 7 (u = round(63·h) + 64, on the relaxed dot product where the engine has it, the same integers elsewhere; the default) or 16 (int16, the int8 path of renditions exported before 2026-12-05)' }),
+  'state-bits': opt.choice({
+    choices: ['7', '16'] as const,
+    help: 'int8: how hidden states enter the integer products — 7 (u = round(63·h) + 64, on the relaxed dot product where the engine has it, the same integers elsewhere; the default) or 16 (int16, the int8 path of renditions exported before 2026-12-05)',
+  }),
   name: opt.string({ arg: 'NAME', help: "the rendition's name, as servers list it and requests name it: letters, digits, . _ - (default: the model's own)" }),
   force: opt.boolean({ help: 'overwrite a model (or an ONNX file) already at --out' }),
 };
-
 
 export const exportHelp = helpText(
   'Usage: deeprnn export --model DIR --out DIR2 [--dtype float32|float16|int8] [--state-bits 7|16] [--name NAME]\n       deeprnn export --format onnx --model DIR --out FILE.onnx',
@@ -31,7 +33,8 @@ export const exportHelp = helpText(
 export async function exportCommand(argv: string[], out: (s: string) => void): Promise<void> {
   const { values } = parseOptions(OPTIONS, argv);
   if (values.model === undefined || values.out === undefined) throw new OptionError('--model DIR and --out are required');
-  if (values.name !== undefined && !MODEL_NAME.test(values.name)) throw new OptionError(`--name must be 1 to 128 letters, digits, ".", "_" or "-", got ${JSON.stringify(values.name)}`);
+  if (values.name !== undefined && !MODEL_NAME.test(values.name))
+    throw new OptionError(`--name must be 1 to 128 letters, digits, ".", "_" or "-", got ${JSON.stringify(values.name)}`);
   const read = await readModelDir(values.model);
   const model = values.name === undefined ? read : { ...read, name: values.name };
   if (values.format === 'onnx') {

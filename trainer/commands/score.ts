@@ -28,9 +28,13 @@ export async function scoreCommand(argv: string[], out: (s: string) => void): Pr
   const text = (values as Record<string, unknown>).text;
   if ((text === undefined) === (values.file === undefined)) throw new OptionError('give the text to score with --text TEXT or --file FILE (one of them)');
   const request = contractValues(SCORE_FIELDS, values);
-  if (values.file !== undefined) request.text = decodeUtf8(await readFile(values.file).catch(() => {
-    throw new OptionError(`--file ${values.file} cannot be read`);
-  }), values.file);
+  if (values.file !== undefined)
+    request.text = decodeUtf8(
+      await readFile(values.file).catch(() => {
+        throw new OptionError(`--file ${values.file} cannot be read`);
+      }),
+      values.file,
+    );
   const model = await readModelDir(values.model ?? DEFAULT_MODEL_DIR);
   const s = validateScore(model, request);
   const km = new KernelModel(await loadKernelNode(), model);
@@ -40,5 +44,7 @@ export async function scoreCommand(argv: string[], out: (s: string) => void): Pr
   km.release(rows);
   const r = job.result();
   if (values.json) return out(JSON.stringify(r));
-  out(`${r.predicted} characters predicted: perplexity ${r.perplexity.toFixed(4)}, ${r.bitsPerChar.toFixed(4)} bits per character, log-probability ${r.logprob.toFixed(2)} nats${r.unknown ? `; ${r.unknown} characters the model never saw, read as <unk>` : ''}`);
+  out(
+    `${r.predicted} characters predicted: perplexity ${r.perplexity.toFixed(4)}, ${r.bitsPerChar.toFixed(4)} bits per character, log-probability ${r.logprob.toFixed(2)} nats${r.unknown ? `; ${r.unknown} characters the model never saw, read as <unk>` : ''}`,
+  );
 }

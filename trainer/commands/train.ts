@@ -39,14 +39,17 @@ function progressBar(stream: NodeJS.WriteStream): ((epoch: number, epochs: numbe
 /** `--resume DIR [--epochs N] [--time-budget MIN]`: the run's own configuration, extended. */
 async function resumeConfig(values: TrainValues, given: Set<string>, outDir: string): Promise<{ config: TrainConfig; checkpoint: Checkpoint }> {
   const other = [...given].find((k) => !RESUME_OPTIONS.includes(k as (typeof RESUME_OPTIONS)[number]));
-  if (other) throw new OptionError(`--resume takes the run's own options from its checkpoint; drop --${other} (only --epochs, --time-budget and --json go with it)`);
+  if (other)
+    throw new OptionError(`--resume takes the run's own options from its checkpoint; drop --${other} (only --epochs, --time-budget and --json go with it)`);
   const checkpoint = await readCheckpoint(outDir);
   let config = checkpoint.config;
   if (given.has('epochs')) {
     const epochs = values.epochs!;
     if (epochs < checkpoint.position.epoch) throw new OptionError(`--epochs ${epochs}: the run has already completed ${checkpoint.position.epoch} epochs`);
     if (config.lrSchedule === 'cosine' && config.timeBudgetMinutes === 0 && epochs !== config.epochs) {
-      throw new OptionError(`the run decays its learning rate over ${config.epochs} epochs (--lr-schedule cosine): extending it to ${epochs} could not give what a ${epochs}-epoch run gives; start a new run with --init-from ${outDir} instead`);
+      throw new OptionError(
+        `the run decays its learning rate over ${config.epochs} epochs (--lr-schedule cosine): extending it to ${epochs} could not give what a ${epochs}-epoch run gives; start a new run with --init-from ${outDir} instead`,
+      );
     }
     config = { ...config, epochs };
   }
@@ -61,7 +64,9 @@ export async function trainCommand(argv: string[], out: (s: string) => void): Pr
   const outDir = values.resume ?? values.out;
   if (outDir === undefined) throw new OptionError('--out DIR is required (or --resume DIR)');
   const fresh = values.resume === undefined ? trainConfig(values) : null;
-  if (fresh?.initFrom) for (const k of ['cell', 'layers', 'hidden', 'preprocessing'] as const) if (given.has(k)) throw new OptionError(`--init-from takes the model's architecture and preprocessing; drop --${k}`);
+  if (fresh?.initFrom)
+    for (const k of ['cell', 'layers', 'hidden', 'preprocessing'] as const)
+      if (given.has(k)) throw new OptionError(`--init-from takes the model's architecture and preprocessing; drop --${k}`);
   const err = (s: string) => process.stderr.write(s + '\n');
   const log = json ? err : out;
   const bar = json ? undefined : progressBar(process.stdout);
@@ -82,7 +87,8 @@ export async function trainCommand(argv: string[], out: (s: string) => void): Pr
   try {
     return await withOutDir(outDir, fresh ? { force: values.force === true } : { force: true, resume: true }, async () => {
       const { config, checkpoint } = fresh ? { config: fresh, checkpoint: null } : await resumeConfig(values, given, outDir);
-      if (checkpoint) log(`resuming ${outDir} after epoch ${checkpoint.position.epoch}${checkpoint.position.window ? `, window ${checkpoint.position.window}` : ''}`);
+      if (checkpoint)
+        log(`resuming ${outDir} after epoch ${checkpoint.position.epoch}${checkpoint.position.window ? `, window ${checkpoint.position.window}` : ''}`);
       const r = await train(
         config,
         outDir,
@@ -101,7 +107,8 @@ export async function trainCommand(argv: string[], out: (s: string) => void): Pr
         checkpoint,
         { signal: stop.signal },
       );
-      if (r.stopped === 'time-budget') log(`time budget of ${config.timeBudgetMinutes} min reached: stopped at epoch ${r.last.epoch}; the model is in ${outDir}`);
+      if (r.stopped === 'time-budget')
+        log(`time budget of ${config.timeBudgetMinutes} min reached: stopped at epoch ${r.last.epoch}; the model is in ${outDir}`);
       if (r.stopped === 'interrupted') {
         err(`interrupted at epoch ${r.last.epoch}: the model so far is in ${outDir}. Continue with:\n  deeprnn train --resume ${outDir}`);
         return 130;

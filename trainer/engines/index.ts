@@ -22,7 +22,6 @@ const TFJS: Record<Exclude<EngineChoice, 'auto' | 'native' | 'tfjs'>, TfjsBacken
   'tfjs-cpu': 'cpu',
 };
 
-
 /**
  * `auto`: tfjs-node-gpu when it loads and the machine has an NVIDIA GPU, else the native engine.
  * `tfjs`: the best tfjs backend present — tfjs-node-gpu (with a GPU), tfjs-node, then wasm.
@@ -31,6 +30,7 @@ export async function createEngine(s: EngineSpec): Promise<Engine> {
   let choice = s.choice;
   if (choice === 'auto') choice = (await gpuAvailable()) ? 'tfjs-gpu' : 'native';
   if (choice === 'tfjs') choice = (await gpuAvailable()) ? 'tfjs-gpu' : (await tfjsNodeAvailable()) ? 'tfjs-node' : 'tfjs-wasm';
-  if (choice === 'native') return new NativeEngine(await loadKernelNode('fastest'), s.arch, s.batchSize, s.numSteps, s.optimizer, s.threads, nodeHelpers, s.weightDrop);
+  if (choice === 'native')
+    return new NativeEngine(await loadKernelNode('fastest'), s.arch, s.batchSize, s.numSteps, s.optimizer, s.threads, nodeHelpers, s.weightDrop);
   return new TfjsEngine(await loadTfjs(TFJS[choice]), s.arch, s.batchSize, s.numSteps, s.optimizer);
 }

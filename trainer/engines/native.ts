@@ -139,7 +139,9 @@ export class NativeEngine implements Engine {
     this.args = new Float64Array(buffer((ARGS.results + 2 * this.threads) * 8));
 
     // One dropped copy of each W_hh per window, shared by every shard.
-    const wHhDrop = Array.from({ length: numLayers }, () => (weightDrop ? { wHhMask: kernel.alloc(GH * H), wHhDropped: kernel.alloc(GH * H) } : { wHhMask: 0, wHhDropped: 0 }));
+    const wHhDrop = Array.from({ length: numLayers }, () =>
+      weightDrop ? { wHhMask: kernel.alloc(GH * H), wHhDropped: kernel.alloc(GH * H) } : { wHhMask: 0, wHhDropped: 0 },
+    );
     const rowsPer = Math.floor(batchSize / this.threads);
     const extra = batchSize % this.threads;
     let b0 = 0;
@@ -152,8 +154,14 @@ export class NativeEngine implements Engine {
         const gx = kernel.alloc(N * GH);
         const dGx = kernel.alloc(N * GH);
         return {
-          wIh: p(`rnn.weight_ih_l${l}`), wHh: p(`rnn.weight_hh_l${l}`), bIh: p(`rnn.bias_ih_l${l}`), bHh: p(`rnn.bias_hh_l${l}`),
-          gWIh: g(`rnn.weight_ih_l${l}`), gWHh: g(`rnn.weight_hh_l${l}`), gBIh: g(`rnn.bias_ih_l${l}`), gBHh: g(`rnn.bias_hh_l${l}`),
+          wIh: p(`rnn.weight_ih_l${l}`),
+          wHh: p(`rnn.weight_hh_l${l}`),
+          bIh: p(`rnn.bias_ih_l${l}`),
+          bHh: p(`rnn.bias_hh_l${l}`),
+          gWIh: g(`rnn.weight_ih_l${l}`),
+          gWHh: g(`rnn.weight_hh_l${l}`),
+          gBIh: g(`rnn.bias_ih_l${l}`),
+          gBHh: g(`rnn.bias_hh_l${l}`),
           gx,
           gh: kernel.alloc(N * GH),
           acts: cell === 'gru' ? kernel.alloc(N * GH) : gx,
@@ -175,7 +183,10 @@ export class NativeEngine implements Engine {
         dims: { H, V, B, T, N, GH, L: numLayers, cell },
         b0,
         layers,
-        wOut: p('linear.weight'), bOut: p('linear.bias'), gWOut: g('linear.weight'), gBOut: g('linear.bias'),
+        wOut: p('linear.weight'),
+        bOut: p('linear.bias'),
+        gWOut: g('linear.weight'),
+        gBOut: g('linear.bias'),
         tokens: kernel.alloc(N),
         targets: kernel.alloc(N),
         logits: kernel.alloc(N * V),
@@ -195,8 +206,17 @@ export class NativeEngine implements Engine {
     const blocks = this.shards.map((s) => s.layout.G);
     for (let i = 1; i < this.threads; i++) {
       const job: ThreadJob = {
-        module: kernel.module, memory: kernel.k.memory, ctrl: this.ctrl.buffer as SharedArrayBuffer, args: this.args.buffer as SharedArrayBuffer, index: i,
-        layout: this.shards[i].layout, blocks, P: this.P, M: this.M, V2: this.V2, slice: this.slices[i],
+        module: kernel.module,
+        memory: kernel.k.memory,
+        ctrl: this.ctrl.buffer as SharedArrayBuffer,
+        args: this.args.buffer as SharedArrayBuffer,
+        index: i,
+        layout: this.shards[i].layout,
+        blocks,
+        P: this.P,
+        M: this.M,
+        V2: this.V2,
+        slice: this.slices[i],
       };
       this.workers.push(spawn!(job));
     }
@@ -221,7 +241,8 @@ export class NativeEngine implements Engine {
       Atomics.notify(this.ctrl, CTRL.seq);
     }
     mine();
-    for (let done = Atomics.load(this.ctrl, CTRL.done); done < helpers; done = Atomics.load(this.ctrl, CTRL.done)) Atomics.wait(this.ctrl, CTRL.done, done, 1000);
+    for (let done = Atomics.load(this.ctrl, CTRL.done); done < helpers; done = Atomics.load(this.ctrl, CTRL.done))
+      Atomics.wait(this.ctrl, CTRL.done, done, 1000);
     if (Atomics.load(this.ctrl, CTRL.failed)) throw new Error('a training thread failed (see the message above)');
   }
 
@@ -293,7 +314,8 @@ export class NativeEngine implements Engine {
       for (let b = 0; b < dims.B; b++) {
         for (let t = 0; t < T; t++) {
           const i = (b0 + b) * T + t;
-          if (!(x[i] >= 0 && x[i] < V) || !(y[i] >= 0 && y[i] < V)) throw new OptionError(`token id ${x[i] >= 0 && x[i] < V ? y[i] : x[i]} is outside the vocabulary [0, ${V})`);
+          if (!(x[i] >= 0 && x[i] < V) || !(y[i] >= 0 && y[i] < V))
+            throw new OptionError(`token id ${x[i] >= 0 && x[i] < V ? y[i] : x[i]} is outside the vocabulary [0, ${V})`);
           xs[t * dims.B + b] = x[i];
           ys[t * dims.B + b] = y[i];
         }
@@ -337,7 +359,15 @@ export class NativeEngine implements Engine {
     const r = ARGS.results;
     this.parallel(OP.forwardBackward, () => (this.args[r] = this.shards[0].forwardBackward(dropping, weightDropping)));
     // Σ of the threads' gradients into block 0, and Σ g² per slice, summed in slice order.
-    this.parallel(OP.reduce, () => (this.args[r + 1] = reduceSlice(this.k, this.shards.map((s) => s.layout.G), this.slices[0])));
+    this.parallel(
+      OP.reduce,
+      () =>
+        (this.args[r + 1] = reduceSlice(
+          this.k,
+          this.shards.map((s) => s.layout.G),
+          this.slices[0],
+        )),
+    );
     this.scale = 1;
     let loss = 0;
     for (let t = 0; t < this.threads; t++) loss += this.args[r + 2 * t];
@@ -373,7 +403,10 @@ export class NativeEngine implements Engine {
 
   setOptimizerState(state: OptimizerState): void {
     this.adamStep = state.step;
-    const blocks: [number, Params | undefined][] = [[this.M, state.moments?.m], [this.V2, state.moments?.v]];
+    const blocks: [number, Params | undefined][] = [
+      [this.M, state.moments?.m],
+      [this.V2, state.moments?.v],
+    ];
     for (const [block, params] of blocks) {
       for (const s of tensorSpecs(this.arch)) {
         const view = this.kernel.f32(block + this.offsets.get(s.name)!, numElements(s.shape));

@@ -31,8 +31,14 @@ export interface ShardDims {
 /** Where a layer's buffers are (byte pointers into the shared memory). */
 export interface LayerBuffers {
   /** Parameters (shared by all shards) and this shard's gradients of them. */
-  wIh: number; wHh: number; bIh: number; bHh: number;
-  gWIh: number; gWHh: number; gBIh: number; gBHh: number;
+  wIh: number;
+  wHh: number;
+  bIh: number;
+  bHh: number;
+  gWIh: number;
+  gWHh: number;
+  gBIh: number;
+  gBHh: number;
   /** [N, GH]: X W_ihᵀ + b_ih for all steps; for LSTM overwritten by the activated gates. */
   gx: number;
   /** [N, GH]: H_{t-1} W_hhᵀ + b_hh for all steps (GRU needs gh_n in backward). */
@@ -70,7 +76,10 @@ export interface ShardLayout {
   b0: number;
   layers: LayerBuffers[];
   /** The output layer's parameters (shared) and this shard's gradients. */
-  wOut: number; bOut: number; gWOut: number; gBOut: number;
+  wOut: number;
+  bOut: number;
+  gWOut: number;
+  gBOut: number;
   /** [N] i32 inputs and targets, time-major. */
   tokens: number;
   targets: number;
@@ -138,7 +147,8 @@ export class Shard {
     const { bP } = S.scratch;
     let input = S.tokens;
     for (const [l, L] of S.layers.entries()) {
-      if (l === 0) k.gatherColumns(L.wIh, S.tokens, L.bIh, L.gx, N, GH, V, GH); // one-hot X W_ihᵀ
+      if (l === 0)
+        k.gatherColumns(L.wIh, S.tokens, L.bIh, L.gx, N, GH, V, GH); // one-hot X W_ihᵀ
       else {
         k.packB8(L.wIh, bP, H, GH, true);
         k.gemmNN(input, bP, L.gx, N, GH, H, false);

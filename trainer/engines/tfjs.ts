@@ -122,7 +122,11 @@ export class TfjsEngine implements Engine {
     const V = this.arch.vocabSize;
     if (x.length !== B * T || y.length !== B * T) throw new OptionError(`a window must hold ${B}×${T} tokens, got ${x.length}`);
     for (const v of [...x, ...y]) if (!(v >= 0 && v < V)) throw new OptionError(`token id ${v} is outside the vocabulary [0, ${V})`);
-    const tm = (a: Int32Array) => tf.tensor2d(a, [B, T], 'int32').transpose().reshape([T * B]) as TF.Tensor1D;
+    const tm = (a: Int32Array) =>
+      tf
+        .tensor2d(a, [B, T], 'int32')
+        .transpose()
+        .reshape([T * B]) as TF.Tensor1D;
     return { xs: tf.oneHot(tm(x), V).toFloat() as TF.Tensor2D, ys: tf.oneHot(tm(y), V).toFloat() as TF.Tensor2D };
   }
 
@@ -138,7 +142,9 @@ export class TfjsEngine implements Engine {
     for (let l = 0; l < arch.numLayers; l++) {
       // All steps' input products at once; only H_{t-1} W_hhᵀ is sequential.
       const gxAll = tf.add(tf.matMul(input, w(`rnn.weight_ih_l${l}`), false, true), w(`rnn.bias_ih_l${l}`)) as TF.Tensor2D;
-      const wHh = dropsWeights(dropout) ? (tf.mul(w(`rnn.weight_hh_l${l}`), tf.tensor2d(weightDropMask(dropout, l, G * H * H), [G * H, H])) as TF.Tensor2D) : w(`rnn.weight_hh_l${l}`);
+      const wHh = dropsWeights(dropout)
+        ? (tf.mul(w(`rnn.weight_hh_l${l}`), tf.tensor2d(weightDropMask(dropout, l, G * H * H), [G * H, H])) as TF.Tensor2D)
+        : w(`rnn.weight_hh_l${l}`);
       let h: TF.Tensor2D = this.state ? this.state.h[l] : tf.zeros([B, H]);
       let c: TF.Tensor2D = this.state && cell === 'lstm' ? this.state.c[l] : tf.zeros([B, H]);
       const outs: TF.Tensor2D[] = [];
@@ -213,7 +219,8 @@ export class TfjsEngine implements Engine {
     const { numLayers: L, hiddenSize: H, cell } = this.arch;
     const B = this.batchSize;
     const per = B * H;
-    if (state.length !== L * per * (cell === 'lstm' ? 2 : 1)) throw new OptionError(`the carried state has ${state.length} values; this engine holds ${L * per * (cell === 'lstm' ? 2 : 1)}`);
+    if (state.length !== L * per * (cell === 'lstm' ? 2 : 1))
+      throw new OptionError(`the carried state has ${state.length} values; this engine holds ${L * per * (cell === 'lstm' ? 2 : 1)}`);
     this.disposeState();
     const next = { h: [] as TF.Tensor2D[], c: [] as TF.Tensor2D[] };
     let at = 0;
