@@ -22,7 +22,8 @@ import { readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { createApp } from './app.ts';
-import { IsolateRows, requestScopedEngine, WORKERS_SCHEDULE } from './engine/lane.ts';
+import { workersEngine, WORKERS_SCHEDULE } from './engine/engines.ts';
+import { IsolateRows } from './engine/placement.ts';
 import { ModelRegistry, servedModel } from './registry.ts';
 import { KernelModel } from '../shared/kernel/stepper.ts';
 import { loadKernelNode, readArtifactDir } from '../shared/platform/node.ts';
@@ -147,7 +148,7 @@ if (!external && runs('cpu')) {
   // path adds — routing, validation, sampling, the continuation, JSON.
   const kernel = await loadKernelNode();
   const artifact = await readArtifactDir(process.env.BENCH_CPU_MODEL ?? fileURLToPath(new URL('../models/timemachine-deep-lstm-int8', import.meta.url)));
-  const engine = requestScopedEngine(new KernelModel(kernel, artifact.model), {
+  const engine = workersEngine(new KernelModel(kernel, artifact.model), {
     rows: new IsolateRows(WORKERS_SCHEDULE.capacity),
     deadlineMs: WORKERS_SCHEDULE.deadlineMs,
     ticksPerYield: WORKERS_SCHEDULE.ticksPerYield,

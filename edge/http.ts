@@ -10,9 +10,11 @@ import type { Context, MiddlewareHandler } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { checkField, errorBody, errorParam, errorType, GENERATE_FIELDS, SERVICE_LIMITS } from '../shared/contract.ts';
-import type { GenerationOptions } from '../shared/generate.ts';
+import type { GeneratedToken, GenerateResult, StartEvent } from '../shared/contract.ts';
+import { sealOutcome, startEvent } from '../shared/decode/job.ts';
+import type { GenerationOptions, ValidatedGeneration } from '../shared/decode/validate.ts';
 import type { ModelRegistry, ServedModel } from './registry.ts';
-import type { Telemetry } from './telemetry.ts';
+import { trackGeneration, type Telemetry } from './telemetry.ts';
 
 /** Per-request values the app keeps: the model a request used (for telemetry). */
 export type AppEnv = { Variables: { model?: string } };
@@ -46,6 +48,34 @@ export function resolveModel(c: AppContext, registry: ModelRegistry, name: unkno
   const m = registry.resolve(name as string | undefined);
   c.set('model', m.name);
   return m;
+}
+
+/** A generation as a route runs it: characters as they come, then the result the client gets. */
+export interface RouteGeneration {
+  readonly start: StartEvent;
+  tokens(): AsyncIterable<GeneratedToken[]>;
+  readonly result: Promise<GenerateResult>;
+  /** Tell telemetry the first character went out. */
+  firstChar(): void;
+}
+
+/**
+ * Run a validated generation on a served model: admitted by the model's engine (an
+ * `OverloadedError` when it is full), its outcome sealed into the client's result — the state it
+ * leaves becomes a continuation token signed with the server's secret, here and only here — and
+ * counted by telemetry. Every generating route comes through here.
+ */
+export function runGeneration(
+  ctx: RouteContext,
+  served: ServedModel,
+  g: ValidatedGeneration,
+  opts: { stream: boolean; signal?: AbortSignal },
+): RouteGeneration {
+  const gen = served.engine.generate(g, startEvent(served.model, g), opts);
+  const result = gen.outcome.then((o) => sealOutcome(o, ctx.generation.secret));
+  result.catch(() => {}); // callers that only stream need not await it
+  const track = trackGeneration(ctx.telemetry, served.name, result);
+  return { start: gen.start, tokens: () => gen.tokens(), result, firstChar: () => track.firstChar() };
 }
 
 /** The `model` field of a JSON body, if it is an object with one. */

@@ -15,7 +15,7 @@ import { ArtifactError } from '../shared/errors.ts';
 import { engineName, KernelModel } from '../shared/kernel/stepper.ts';
 import { DEFAULT_MODEL_DIR, loadKernelNode, readArtifactDir } from '../shared/platform/node.ts';
 import { createApp, parseOrigins, type AssetReader } from './app.ts';
-import { localEngine } from './engine/lane.ts';
+import { localEngine } from './engine/engines.ts';
 import type { GenerationService } from './engine/scheduler.ts';
 import { startThreadEngine } from './engine/threads.ts';
 import { parseApiKeys, parseCpuMs, parseRateLimit, type RateLimit } from './guards.ts';

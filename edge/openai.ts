@@ -14,7 +14,7 @@
  */
 import { checkField, GENERATE_FIELDS, MAX_SEED, SERVICE_LIMITS, type FinishReason, type GeneratedToken, type GenerateRequest } from '../shared/contract.ts';
 import { OptionError } from '../shared/errors.ts';
-import { validateGeneration, type GenerationOptions, type ValidatedGeneration } from '../shared/generate.ts';
+import { validateGeneration, type GenerationOptions, type ValidatedGeneration } from '../shared/decode/validate.ts';
 import type { Model } from '../shared/model.ts';
 
 /** Choices one request may ask for: prompts × n (each is a row of a batch). */

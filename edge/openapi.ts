@@ -10,7 +10,7 @@
  * makes it longer than the bound (NFKD: "㎯" reads as "mm/s2") or empty.
  */
 import { GENERATE_FIELDS, MAX_BEAM_WIDTH, MAX_SEED, maxOf, SCORE_FIELDS, SERVICE_LIMITS, type FieldSpec } from '../shared/contract.ts';
-import { samplePrefix } from '../shared/generate.ts';
+import { samplePrefix } from '../shared/decode/validate.ts';
 import { MAX_CHOICES, OPENAI_DEFAULTS, UNSUPPORTED_FIELDS } from './openai.ts';
 import type { ModelRegistry } from './registry.ts';
 

@@ -24,13 +24,10 @@ export const ErrorSchema = z
     error: z.object({
       code: z.string().openapi({ example: 'invalid_request' }),
       message: z.string().openapi({ example: 'numChars must be a whole number in [1, 2000], got 5000' }),
-      type: z
-        .string()
-        .optional()
-        .openapi({
-          description: "OpenAI's error type for the status (invalid_request_error, authentication_error, rate_limit_error, server_error)",
-          example: 'invalid_request_error',
-        }),
+      type: z.string().optional().openapi({
+        description: "OpenAI's error type for the status (invalid_request_error, authentication_error, rate_limit_error, server_error)",
+        example: 'invalid_request_error',
+      }),
       param: z.string().nullable().optional().openapi({ description: 'The request field at fault, when there is one', example: 'numChars' }),
     }),
   })
@@ -46,12 +43,10 @@ export const GeneratedTokenSchema = z
   })
   .openapi('GeneratedToken') satisfies z.ZodType<GeneratedToken>;
 
-const FinishReasonSchema = z
-  .enum(FINISH_REASONS as [FinishReason, ...FinishReason[]])
-  .openapi({
-    description:
-      "length: numChars reached; stop: a stop sequence was generated; deadline: the server ended it at its time limit; budget: the server's CPU budget per request was spent (go on with the continuation).",
-  });
+const FinishReasonSchema = z.enum(FINISH_REASONS as [FinishReason, ...FinishReason[]]).openapi({
+  description:
+    "length: numChars reached; stop: a stop sequence was generated; deadline: the server ended it at its time limit; budget: the server's CPU budget per request was spent (go on with the continuation).",
+});
 
 const BeamSchema = z
   .object({ generated: z.string(), text: z.string(), score: z.number(), logprob: z.number(), finishReason: FinishReasonSchema })
@@ -69,13 +64,10 @@ export const GenerateResponseSchema = z
     author: z.string().optional(),
     logprobs: z.array(GeneratedTokenSchema).optional(),
     beams: z.array(BeamSchema).optional().openapi({ description: 'With beamWidth > 1: the best numReturn beams, best first.' }),
-    continuation: z
-      .string()
-      .optional()
-      .openapi({
-        description:
-          'When the generation ended before a stop sequence (length, deadline, budget; not beam search): send it back as `continuation` to go on exactly where it stopped.',
-      }),
+    continuation: z.string().optional().openapi({
+      description:
+        'When the generation ended before a stop sequence (length, deadline, budget; not beam search): send it back as `continuation` to go on exactly where it stopped.',
+    }),
     timings: z.object({
       totalMs: z.number().openapi({ description: 'Wall time from admission (Workers freeze clocks during CPU work, so it reads less there).' }),
     }),

@@ -18,7 +18,8 @@ import { errorBody, errorType } from '../shared/contract.ts';
 import { generationKernel } from '../shared/kernel/kernel.ts';
 import { KernelModel } from '../shared/kernel/stepper.ts';
 import { createApp, parseOrigins } from './app.ts';
-import { IsolateRows, requestScopedEngine, WORKERS_SCHEDULE } from './engine/lane.ts';
+import { workersEngine, WORKERS_SCHEDULE } from './engine/engines.ts';
+import { IsolateRows } from './engine/placement.ts';
 import { parseApiKeys, parseCpuMs, parseRateLimit } from './guards.ts';
 import type { AppEnv } from './http.ts';
 import { ModelRegistry, servedModel } from './registry.ts';
@@ -55,7 +56,7 @@ async function build(env: Env): Promise<OpenAPIHono<AppEnv>> {
     artifacts.map((a) =>
       servedModel(
         a,
-        requestScopedEngine(new KernelModel(kernel, a.model), { rows, deadlineMs: WORKERS_SCHEDULE.deadlineMs, ticksPerYield: WORKERS_SCHEDULE.ticksPerYield }),
+        workersEngine(new KernelModel(kernel, a.model), { rows, deadlineMs: WORKERS_SCHEDULE.deadlineMs, ticksPerYield: WORKERS_SCHEDULE.ticksPerYield }),
       ),
     ),
   );

@@ -12,7 +12,8 @@ import { readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { createApp } from '../edge/app.ts';
-import { IsolateRows, requestScopedEngine, WORKERS_SCHEDULE } from '../edge/engine/lane.ts';
+import { workersEngine, WORKERS_SCHEDULE } from '../edge/engine/engines.ts';
+import { IsolateRows } from '../edge/engine/placement.ts';
 import { ModelRegistry, servedModel } from '../edge/registry.ts';
 import { decodeArtifact } from '../shared/artifact.ts';
 import type { GenerateResult } from '../shared/contract.ts';
@@ -46,7 +47,7 @@ for (const name of MODELS) {
       registry: new ModelRegistry([
         servedModel(
           artifact,
-          requestScopedEngine(new KernelModel(kernel, model), {
+          workersEngine(new KernelModel(kernel, model), {
             rows: new IsolateRows(WORKERS_SCHEDULE.capacity),
             deadlineMs: WORKERS_SCHEDULE.deadlineMs,
             ticksPerYield: WORKERS_SCHEDULE.ticksPerYield,
@@ -132,9 +133,7 @@ for (let i = 0; i < 20; i++) {
   const model = await decodeArtifact(files);
   const k = await generationKernel(builds);
   const a = createApp({
-    registry: new ModelRegistry([
-      servedModel({ model, files }, requestScopedEngine(new KernelModel(k, model), { rows: new IsolateRows(16), deadlineMs: 25_000 })),
-    ]),
+    registry: new ModelRegistry([servedModel({ model, files }, workersEngine(new KernelModel(k, model), { rows: new IsolateRows(16), deadlineMs: 25_000 }))]),
     cpuMs: 10,
     kernelBuild: k.build,
   });

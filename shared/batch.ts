@@ -1,6 +1,6 @@
 /**
- * Continuous batching for generation: jobs (shared/generate.ts) hold rows of one `RowStepper`,
- * and every `tick` advances every ready job by one character with a single batched step — a
+ * Continuous batching, and the job protocol it runs (`RowJob`): jobs — sampling and beam search
+ * (decode/), scoring (evaluate.ts) — hold rows of one `RowStepper`, and every `tick` advances every ready job by one character with a single batched step — a
  * matrix product over the batch instead of one matrix-vector product per job. Jobs join and
  * leave between ticks. A joining job first reads its prefix alone, a bounded number of
  * characters per tick, so a long prompt never stalls the others.
@@ -10,8 +10,35 @@
  * the later rows down. Every row computes as a batch of one (shared/kernel/stepper.ts), so none
  * of this bookkeeping can change a text.
  */
-import type { RowJob, RowOps } from './generate.ts';
 import type { RowStepper } from './kernel/stepper.ts';
+
+/** Operations a job may ask of its rows between two steps. */
+export interface RowOps {
+  /** Its rows i take the state its rows from[i] had before the call, all at once. */
+  gather(from: readonly number[]): void;
+}
+
+/**
+ * The job protocol: work as this executor sees it: `rows` rows of recurrent state; `prefill` read
+ * by its row 0 alone before it joins the batch (with `read` told the logits after each id, for
+ * jobs that need them: scoring); then at every step one input per row, and the logits back.
+ * Jobs are deterministic: the same job gives the same result on any runtime.
+ */
+export interface RowJob {
+  readonly rows: number;
+  readonly prefill: readonly number[];
+  read?(index: number, logits: Float32Array): void;
+  /** Write the next input of each of its rows at out[at + i]. */
+  inputs(out: Int32Array, at: number): void;
+  /** Its rows' logits after a step (row i at at + i · stride). Returns false once finished. */
+  advance(logits: Float32Array, at: number, stride: number, ops: RowOps): boolean;
+  /** Set once the job has nothing more to do (a job that only reads a prefix is finished from the start). */
+  readonly finished: boolean;
+  /** Its row 0 starts from this state (the layout of `RowStepper.readState`) instead of zeros. */
+  readonly initialState?: Float32Array;
+  /** It leaves the executor, having read `read` prefill ids; `state()` reads its row 0's state then. */
+  leave?(read: number, state: () => Float32Array): void;
+}
 
 interface Entry {
   job: RowJob;

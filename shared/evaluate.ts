@@ -5,7 +5,7 @@
  */
 import { checkRequest, LIBRARY_LIMITS, SCORE_FIELDS, type Limits, type ScoredChar, type ScoreResult } from './contract.ts';
 import { OptionError } from './errors.ts';
-import type { RowJob } from './generate.ts';
+import type { RowJob } from './batch.ts';
 import type { RowStepper } from './kernel/stepper.ts';
 import type { Model } from './model.ts';
 import { logSumExp } from './sampling.ts';

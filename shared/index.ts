@@ -11,8 +11,10 @@ import { decodeArtifact, MODEL_JSON, WEIGHTS_BIN, type ArtifactFiles } from './a
 import { BatchExecutor, runJob } from './batch.ts';
 import type { GeneratedToken, GenerateRequest, GenerateResult, ScoreRequest, ScoreResult } from './contract.ts';
 import { ScoreJob, validateScore } from './evaluate.ts';
-import { createJob, predict, validateGeneration, type GenerationOptions } from './generate.ts';
-export type { GenerationOptions } from './generate.ts';
+import { outcomeOf, sealOutcome } from './decode/job.ts';
+import { validateGeneration, type GenerationOptions } from './decode/validate.ts';
+import { createJob, predict } from './generate.ts';
+export type { GenerationOptions } from './decode/validate.ts';
 export { decodeContinuation, type Continuation } from './continuation.ts';
 export { generateFromServer, type RemoteOptions } from './remote.ts';
 import { base64Bytes, generationKernel, instantiateKernel, type Kernel } from './kernel/kernel.ts';
@@ -107,7 +109,7 @@ export async function* stream(
       await new Promise((r) => setTimeout(r, 0));
     }
     yield* job.take();
-    return job.result({ totalMs: Date.now() - t0 });
+    return sealOutcome(outcomeOf(job, { totalMs: Date.now() - t0 }), options.secret);
   } finally {
     m.kernelModel.release(rows);
   }

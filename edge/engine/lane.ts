@@ -6,10 +6,10 @@
  */
 import { BatchExecutor, PrefixCache } from '../../shared/batch.ts';
 import { ScoreJob } from '../../shared/evaluate.ts';
-import { createJob, type DecodeJob } from '../../shared/generate.ts';
+import { outcomeOf, type DecodeJob } from '../../shared/decode/job.ts';
+import { createJob } from '../../shared/generate.ts';
 import type { KernelModel, KernelRows } from '../../shared/kernel/stepper.ts';
 import type { Model } from '../../shared/model.ts';
-import { OverloadedError, Scheduler, type GenerationService, type SchedulerOptions } from './scheduler.ts';
 import type { Lane, LaneEvent, Work } from './work.ts';
 
 export interface LocalLaneOptions {
@@ -89,7 +89,7 @@ export class LocalLane implements Lane {
       const tail = r.job.take();
       if (tail.length) events.push({ type: 'tokens', id, tokens: tail });
     }
-    events.push({ type: 'generated', id, result: r.job.result({ totalMs: Math.round(performance.now() - r.started) }) });
+    events.push({ type: 'generated', id, outcome: outcomeOf(r.job, { totalMs: Math.round(performance.now() - r.started) }) });
     return events;
   }
 
@@ -139,76 +139,4 @@ export class LocalLane implements Lane {
     this.running.clear();
     this.kernelModel.release(this.rows);
   }
-}
-
-/**
- * A scheduler over one lane in this thread: the Workers entry (and tests). `ticksPerYield` > 1
- * because the lane shares its thread with the request's I/O.
- */
-export function localEngine(kernelModel: KernelModel, o: SchedulerOptions & { capacity: number; ticksPerYield?: number }): Scheduler {
-  let scheduler: Scheduler | null = null;
-  const lane = new LocalLane(kernelModel, { capacity: o.capacity, ticksPerYield: o.ticksPerYield ?? 8, emit: (events) => scheduler?.onLaneEvents(0, events) });
-  scheduler = new Scheduler([lane], kernelModel.engine, o);
-  return scheduler;
-}
-
-/**
- * The Workers engine's settings (the entry and `npm run bench:http` use the same): rows an
- * isolate runs at once (each request in its own context, any model), the deadline, and how often
- * a request's lane yields. A yield's CPU is billed too (~0.1 ms each in Node), and a request under
- * the free plan's budget computes for at most 10 ms anyway: it yields every 256 characters (~10 ms
- * of the int8 model), so a streamed response still flushes about a hundred times a second.
- */
-export const WORKERS_SCHEDULE = { capacity: 16, deadlineMs: 25_000, ticksPerYield: 256 } as const;
-
-/** The rows of generation an isolate runs at once, shared by every model it serves. */
-export class IsolateRows {
-  busy = 0;
-  constructor(readonly capacity: number) {}
-}
-
-/**
- * The Workers engine: a lane of its own for each request, run in that request's context (workerd
- * cancels the timers and promises a request leaves behind, so one lane cannot outlive the request
- * that started it). The model's weights are shared; steppers come from its pool. Requests an
- * isolate holds at once are bounded by the rows of `rows` (one budget for all its models); past
- * it, 503 at once.
- */
-export function requestScopedEngine(kernelModel: KernelModel, o: { rows: IsolateRows; deadlineMs: number; ticksPerYield?: number }): GenerationService {
-  const budget = o.rows;
-  let mine = 0;
-  let myRows = 0;
-  const admit = <T>(rows: number, run: (s: Scheduler) => T, done: (t: T) => Promise<unknown>): T => {
-    if (budget.busy + rows > budget.capacity)
-      throw new OverloadedError(`this isolate is at capacity (${budget.busy} of ${budget.capacity} rows busy); retry shortly`, 1);
-    budget.busy += rows;
-    mine++;
-    myRows += rows;
-    const s = localEngine(kernelModel, { capacity: rows, queueSize: 0, deadlineMs: o.deadlineMs, ticksPerYield: o.ticksPerYield });
-    const t = run(s);
-    void done(t).finally(() => {
-      budget.busy -= rows;
-      mine--;
-      myRows -= rows;
-      void s.close();
-    });
-    return t;
-  };
-  return {
-    engine: kernelModel.engine,
-    generate: (g, start, opts) =>
-      admit(
-        g.beam?.width ?? 1,
-        (s) => s.generate(g, start, opts),
-        (gen) => gen.result.catch(() => {}),
-      ),
-    score: (s, signal) =>
-      admit(
-        1,
-        (sch) => sch.score(s, signal),
-        (p) => p.catch(() => {}),
-      ),
-    stats: () => ({ running: mine, queued: 0, activeRows: myRows, capacity: budget.capacity }),
-    close: async () => {},
-  };
 }

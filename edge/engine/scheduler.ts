@@ -1,13 +1,17 @@
 /**
- * The serving engine's front: admission control, a bounded queue, per-request deadlines and
- * cancellation, over one or more lanes (the threads of a Node server, or the single in-thread
- * lane of a Worker). The app asks it for a generation or a score and gets characters, a result,
- * or — at once — a refusal when the server is full. Runtime-free: the entry points bring lanes.
+ * The serving engine, one for every runtime: admission, a bounded queue, per-request deadlines
+ * and cancellation. Where work runs and whether there is room for it is a policy, its
+ * `Placement` (placement.ts): a fixed set of lanes — a Node server's threads, a page's worker —
+ * or a lane made for each request within an isolate's rows (Workers). The app asks it for a
+ * generation or a score and gets characters, an outcome, or — at once — a refusal when it is
+ * full. Runtime-free: the factories (engines.ts, threads.ts) bring the lanes.
  */
-import type { GeneratedToken, GenerateResult, ScoreResult, StartEvent } from '../../shared/contract.ts';
+import type { GeneratedToken, ScoreResult, StartEvent } from '../../shared/contract.ts';
+import type { JobOutcome } from '../../shared/decode/job.ts';
 import { DeeprnnError } from '../../shared/errors.ts';
 import type { ValidatedScore } from '../../shared/evaluate.ts';
-import type { ValidatedGeneration } from '../../shared/generate.ts';
+import type { ValidatedGeneration } from '../../shared/decode/validate.ts';
+import type { Placement } from './placement.ts';
 import { rowsOf, type Lane, type LaneEvent, type Work } from './work.ts';
 
 /** The server is full: answer 503 with Retry-After. */
@@ -27,12 +31,12 @@ export interface SchedulerOptions {
   deadlineMs: number;
 }
 
-/** A generation in flight: characters as they come, then the result. */
+/** A generation in flight: characters as they come, then its outcome (the edge seals it into the client's result: edge/http.ts). */
 export interface Generation {
   readonly start: StartEvent;
   /** Batches of characters, in order; ends when the generation ends. */
   tokens(): AsyncIterable<GeneratedToken[]>;
-  readonly result: Promise<GenerateResult>;
+  readonly outcome: Promise<JobOutcome>;
 }
 
 /** A model's load: requests running and waiting, rows of batch in use and in all. */
@@ -56,7 +60,8 @@ export interface GenerationService {
 interface Pending {
   work: Work;
   rows: number;
-  lane: number | null;
+  /** The lane it runs on; null while it waits. */
+  lane: Lane | null;
   deadline: ReturnType<typeof setTimeout> | null;
   onEvent(e: LaneEvent): void;
   /** Finish without a lane (deadline while queued, or a cancel). */
@@ -91,25 +96,23 @@ class TokenQueue {
 }
 
 export class Scheduler implements GenerationService {
-  private readonly free: number[];
   private readonly pending = new Map<number, Pending>();
   private readonly queue: Pending[] = [];
   private nextId = 1;
 
   constructor(
-    private readonly lanes: Lane[],
+    /** Where work runs, and whether there is room for it now: the admission policy. */
+    private readonly placement: Placement,
     readonly engine: string,
     private readonly o: SchedulerOptions,
-  ) {
-    this.free = lanes.map((l) => l.capacity);
-  }
+  ) {}
 
   /** Lanes call this with every event they emit. */
-  readonly onLaneEvents = (lane: number, events: LaneEvent[]): void => {
+  readonly onLaneEvents = (events: LaneEvent[]): void => {
     for (const e of events) {
       const p = this.pending.get(e.id);
       if (!p) continue;
-      if (e.type !== 'tokens') this.release(p, lane);
+      if (e.type !== 'tokens') this.release(p);
       p.onEvent(e);
     }
   };
@@ -117,14 +120,13 @@ export class Scheduler implements GenerationService {
   stats(): EngineStats {
     let running = 0;
     for (const p of this.pending.values()) if (p.lane !== null) running++;
-    const capacity = this.lanes.reduce((n, l) => n + l.capacity, 0);
-    return { running, queued: this.queue.length, activeRows: capacity - this.free.reduce((n, f) => n + f, 0), capacity };
+    return { running, queued: this.queue.length, activeRows: this.placement.activeRows(), capacity: this.placement.capacity };
   }
 
-  private release(p: Pending, lane: number): void {
+  private release(p: Pending): void {
     if (p.deadline) clearTimeout(p.deadline);
     this.pending.delete(p.work.id);
-    this.free[lane] += p.rows;
+    if (p.lane) this.placement.give(p.lane, p.rows);
     p.lane = null;
     this.dispatch();
   }
@@ -133,38 +135,33 @@ export class Scheduler implements GenerationService {
   private dispatch(): void {
     while (this.queue.length) {
       const p = this.queue[0];
-      const lane = this.laneFor(p.rows);
-      if (lane < 0) return;
+      const lane = this.placement.take(p.rows, this.onLaneEvents);
+      if (!lane) return;
       this.queue.shift();
       this.run(p, lane);
     }
   }
 
-  /** The lane with the most free rows that fits, or −1. */
-  private laneFor(rows: number): number {
-    let best = -1;
-    for (let i = 0; i < this.free.length; i++) if (this.free[i] >= rows && (best < 0 || this.free[i] > this.free[best])) best = i;
-    return best;
-  }
-
-  private run(p: Pending, lane: number): void {
+  private run(p: Pending, lane: Lane): void {
     p.lane = lane;
-    this.free[lane] -= p.rows;
-    this.lanes[lane].submit(p.work);
+    lane.submit(p.work);
   }
 
   private admit(work: Work, onEvent: (e: LaneEvent) => void, settle: (reason: 'cancelled' | 'deadline') => void, signal?: AbortSignal): void {
     const rows = rowsOf(work);
-    const most = Math.max(...this.lanes.map((l) => l.capacity));
+    const most = this.placement.largestLane;
     if (rows > most) throw new OverloadedError(`the request needs ${rows} rows of a batch; this server's batches have ${most}`, 0);
-    const lane = this.laneFor(rows);
-    if (lane < 0 && this.queue.length >= this.o.queueSize) {
-      throw new OverloadedError(`the server is at capacity (${this.stats().running} running, ${this.queue.length} waiting); retry shortly`, 1);
+    const lane = this.placement.take(rows, this.onLaneEvents);
+    if (!lane && this.queue.length >= this.o.queueSize) {
+      throw new OverloadedError(
+        this.placement.full?.() ?? `the server is at capacity (${this.stats().running} running, ${this.queue.length} waiting); retry shortly`,
+        1,
+      );
     }
     const p: Pending = { work, rows, lane: null, deadline: null, onEvent, settle };
     this.pending.set(work.id, p);
     p.deadline = setTimeout(() => this.expire(p, 'deadline'), this.o.deadlineMs);
-    if (lane >= 0) this.run(p, lane);
+    if (lane) this.run(p, lane);
     else this.queue.push(p);
     if (signal) {
       if (signal.aborted) this.expire(p, 'cancelled');
@@ -186,19 +183,19 @@ export class Scheduler implements GenerationService {
     const lane = p.lane;
     // A generation past its deadline ends with its text so far (the lane sends the result); a
     // cancelled job, or a score (which has no partial result), leaves its lane at once.
-    if (reason === 'deadline' && p.work.kind === 'generate') return this.lanes[lane].cancel(p.work.id, 'deadline');
-    this.lanes[lane].cancel(p.work.id, 'cancelled');
-    this.release(p, lane);
+    if (reason === 'deadline' && p.work.kind === 'generate') return lane.cancel(p.work.id, 'deadline');
+    lane.cancel(p.work.id, 'cancelled');
+    this.release(p);
     p.settle(reason);
   }
 
   generate(g: ValidatedGeneration, start: StartEvent, opts: { stream: boolean; signal?: AbortSignal }): Generation {
     const id = this.nextId++;
     const queue = new TokenQueue();
-    let resolve!: (r: GenerateResult) => void;
+    let resolve!: (r: JobOutcome) => void;
     let reject!: (e: Error) => void;
-    const result = new Promise<GenerateResult>((res, rej) => ((resolve = res), (reject = rej)));
-    result.catch(() => {}); // callers that only stream need not await it
+    const outcome = new Promise<JobOutcome>((res, rej) => ((resolve = res), (reject = rej)));
+    outcome.catch(() => {}); // callers that only stream need not await it
     const admitted = performance.now();
     this.admit(
       { kind: 'generate', id, g, stream: opts.stream },
@@ -206,7 +203,7 @@ export class Scheduler implements GenerationService {
         if (e.type === 'tokens') queue.push(e.tokens);
         else if (e.type === 'generated') {
           queue.end();
-          resolve(e.result);
+          resolve(e.outcome);
         } else if (e.type === 'failed') {
           queue.end();
           reject(new DeeprnnError('internal', e.message));
@@ -218,20 +215,23 @@ export class Scheduler implements GenerationService {
         // Past its deadline before a row was free: nothing was generated.
         else
           resolve({
-            model: start.model,
-            prefix: g.prefix,
-            text: g.prefix,
-            generated: '',
-            numChars: 0,
-            seed: g.seed,
-            finishReason: 'deadline',
-            ...(g.author ? { author: g.author.name } : {}),
-            timings: { totalMs: Math.round(performance.now() - admitted) },
+            result: {
+              model: start.model,
+              prefix: g.prefix,
+              text: g.prefix,
+              generated: '',
+              numChars: 0,
+              seed: g.seed,
+              finishReason: 'deadline',
+              ...(g.author ? { author: g.author.name } : {}),
+              timings: { totalMs: Math.round(performance.now() - admitted) },
+            },
+            left: null,
           });
       },
       opts.signal,
     );
-    return { start, tokens: () => queue.drain(), result };
+    return { start, tokens: () => queue.drain(), outcome };
   }
 
   score(s: ValidatedScore, signal?: AbortSignal): Promise<ScoreResult> {
@@ -256,6 +256,6 @@ export class Scheduler implements GenerationService {
 
   async close(): Promise<void> {
     for (const p of [...this.pending.values()]) this.expire(p, 'cancelled');
-    await Promise.all(this.lanes.map((l) => l.close()));
+    await this.placement.close();
   }
 }

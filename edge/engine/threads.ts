@@ -10,6 +10,7 @@ import { availableParallelism } from 'node:os';
 import type { Worker } from 'node:worker_threads';
 import { tsWorker } from '../../shared/platform/node.ts';
 import { DeeprnnError } from '../../shared/errors.ts';
+import { fixedLanes } from './placement.ts';
 import { Scheduler, type SchedulerOptions } from './scheduler.ts';
 import type { Lane, LaneEvent, Work } from './work.ts';
 
@@ -123,16 +124,10 @@ export async function startThreadEngine(models: { files: ThreadModelFiles; engin
   const services: Scheduler[] = [];
   const threads = Array.from(
     { length: n },
-    (_, t) => new GenerationThread({ models: models.map((m) => m.files), capacity: o.capacity }, (model, events) => services[model]?.onLaneEvents(t, events)),
+    () => new GenerationThread({ models: models.map((m) => m.files), capacity: o.capacity }, (model, events) => services[model]?.onLaneEvents(events)),
   );
   for (const [i, m] of models.entries()) {
-    services.push(
-      new Scheduler(
-        threads.map((th) => new ThreadModelLane(th, i, o.capacity)),
-        `${m.engine}, ${n} thread${n === 1 ? '' : 's'}`,
-        o,
-      ),
-    );
+    services.push(new Scheduler(fixedLanes(threads.map((th) => new ThreadModelLane(th, i, o.capacity))), `${m.engine}, ${n} thread${n === 1 ? '' : 's'}`, o));
   }
   const close = async () => {
     for (const s of services) await s.close();

@@ -2,9 +2,10 @@
  * What the serving engine carries between the scheduler and a lane: work in (plain data, so it
  * crosses a thread or a Web Worker boundary as is) and events out.
  */
-import type { GeneratedToken, GenerateResult, ScoreResult } from '../../shared/contract.ts';
+import type { GeneratedToken, ScoreResult } from '../../shared/contract.ts';
+import type { JobOutcome } from '../../shared/decode/job.ts';
 import type { ValidatedScore } from '../../shared/evaluate.ts';
-import type { ValidatedGeneration } from '../../shared/generate.ts';
+import type { ValidatedGeneration } from '../../shared/decode/validate.ts';
 
 export type Work =
   | { kind: 'generate'; id: number; g: ValidatedGeneration /** Send characters as they come (else only the result). */; stream: boolean }
@@ -12,7 +13,7 @@ export type Work =
 
 export type LaneEvent =
   | { type: 'tokens'; id: number; tokens: GeneratedToken[] }
-  | { type: 'generated'; id: number; result: GenerateResult }
+  | { type: 'generated'; id: number; outcome: JobOutcome }
   | { type: 'scored'; id: number; result: ScoreResult }
   | { type: 'failed'; id: number; message: string };
 

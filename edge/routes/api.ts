@@ -4,12 +4,11 @@
  * schemas and validated by the contract's validator.
  */
 import { createRoute, z } from '@hono/zod-openapi';
-import { streamSSE } from 'hono/streaming';
 import { errorBody, MAX_CONTINUATION_CHARS, SERVICE_LIMITS, type GenerateResult } from '../../shared/contract.ts';
 import { DeeprnnError } from '../../shared/errors.ts';
 import { validateScore } from '../../shared/evaluate.ts';
-import { samplePrefix, startEvent, validateGeneration } from '../../shared/generate.ts';
-import { bodyModel, clientGone, jsonBody, readJson, resolveModel, routeGroup, type RouteContext } from '../http.ts';
+import { samplePrefix, validateGeneration } from '../../shared/decode/validate.ts';
+import { bodyModel, clientGone, jsonBody, readJson, resolveModel, routeGroup, runGeneration, type RouteContext } from '../http.ts';
 import type { ServedModel } from '../registry.ts';
 import { generateRequestJsonSchema, requestExamples, scoreRequestJsonSchema, servedFacts } from '../openapi.ts';
 import {
@@ -22,7 +21,7 @@ import {
   StartEventSchema,
   type ModelsResponse,
 } from '../schemas.ts';
-import { trackGeneration } from '../telemetry.ts';
+import { sseFrame, streamEvents } from '../sse.ts';
 
 const ERROR_STATUSES = {
   400: 'Invalid request (the message names the field)',
@@ -70,7 +69,7 @@ export function modelInfo(m: ServedModel): ModelsResponse['data'][number] {
 }
 
 export function apiRoutes(ctx: RouteContext) {
-  const { registry, telemetry } = ctx;
+  const { registry } = ctx;
   const app = routeGroup();
 
   // Registered for /openapi.json only: requests are validated by the contract's validator.
@@ -158,36 +157,27 @@ export function apiRoutes(ctx: RouteContext) {
   app.post('/v1/generate', async (c) => {
     const body = await readJson(c);
     const served = resolveModel(c, registry, bodyModel(body));
-    const { model, engine } = served;
-    const g = validateGeneration(model, body, SERVICE_LIMITS, 'api', ctx.generation);
+    const g = validateGeneration(served.model, body, SERVICE_LIMITS, 'api', ctx.generation);
     const wantsStream = (body as { stream?: boolean }).stream ?? (c.req.header('accept') ?? '').includes('text/event-stream');
-    const start = startEvent(model, g);
-    if (!wantsStream) {
-      const gen = engine.generate(g, start, { stream: false, signal: clientGone(c) });
-      trackGeneration(telemetry, served.name, gen.result);
-      return c.json(await gen.result, 200);
-    }
+    if (!wantsStream) return c.json(await runGeneration(ctx, served, g, { stream: false, signal: clientGone(c) }).result, 200);
     const abort = new AbortController();
     clientGone(c)?.addEventListener('abort', () => abort.abort(), { once: true });
-    const gen = engine.generate(g, start, { stream: true, signal: abort.signal }); // may refuse (503) before any byte is sent
-    const track = trackGeneration(telemetry, served.name, gen.result);
-    return streamSSE(c, async (stream) => {
-      stream.onAbort(() => abort.abort()); // the client went away: the job leaves the batch
-      const sse = (event: string, data: unknown) => `event: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
-      await stream.write(sse('start', gen.start));
+    const gen = runGeneration(ctx, served, g, { stream: true, signal: abort.signal }); // may refuse (503) before any byte is sent
+    return streamEvents(c, abort, async (out) => {
+      await out.send(gen.start, 'start');
       for await (const tokens of gen.tokens()) {
-        if (stream.aborted) return;
-        track.firstChar();
-        await stream.write(tokens.map((t) => sse('token', t)).join(''));
+        if (out.aborted) return;
+        gen.firstChar();
+        await out.sendFrames(tokens.map((t) => sseFrame(t, 'token')).join(''));
       }
       let result: GenerateResult;
       try {
         result = await gen.result;
       } catch (e) {
-        if (!stream.aborted) await stream.write(sse('error', errorBody(e instanceof DeeprnnError ? e.code : 'internal', (e as Error).message)));
+        if (!out.aborted) await out.send(errorBody(e instanceof DeeprnnError ? e.code : 'internal', (e as Error).message), 'error');
         return;
       }
-      await stream.write(sse('done', result));
+      await out.send(result, 'done');
     });
   });
 

@@ -5,15 +5,13 @@
  * says why: a character model continues a text; it has no notion of chat turns.
  */
 import { createRoute, z } from '@hono/zod-openapi';
-import { streamSSE } from 'hono/streaming';
 import { errorBody, errorType, type GeneratedToken, type GenerateResult } from '../../shared/contract.ts';
 import { DeeprnnError } from '../../shared/errors.ts';
-import { startEvent, type ValidatedGeneration } from '../../shared/generate.ts';
-import type { Generation } from '../engine/scheduler.ts';
-import { clientGone, jsonBody, jsonError, readJson, resolveModel, routeGroup, type RouteContext } from '../http.ts';
+import type { ValidatedGeneration } from '../../shared/decode/validate.ts';
+import { clientGone, jsonBody, jsonError, readJson, resolveModel, routeGroup, runGeneration, type RouteContext, type RouteGeneration } from '../http.ts';
 import { completionLogprobs, countTokens, finishReason, planCompletion, StopHoldback, stopLength, validateChoice, type CompletionPlan } from '../openai.ts';
 import { ErrorSchema } from '../schemas.ts';
-import { trackGeneration } from '../telemetry.ts';
+import { streamEvents } from '../sse.ts';
 import { completionRequestJsonSchema, requestExamples, servedFacts } from '../openapi.ts';
 import { errorResponses, GET_ERRORS, POST_ERRORS } from './api.ts';
 
@@ -33,13 +31,10 @@ const CompletionSchema = z
         index: z.number().int(),
         logprobs: z.unknown().nullable(),
         finish_reason: z.enum(['length', 'stop']).nullable(),
-        continuation: z
-          .string()
-          .optional()
-          .openapi({
-            description:
-              'deeprnn\'s extension: when the choice ended before a stop (finish_reason length, which includes the server\'s CPU budget), the token that goes on from here with POST /v1/generate {"continuation": …}.',
-          }),
+        continuation: z.string().optional().openapi({
+          description:
+            'deeprnn\'s extension: when the choice ended before a stop (finish_reason length, which includes the server\'s CPU budget), the token that goes on from here with POST /v1/generate {"continuation": …}.',
+        }),
       }),
     ),
     usage: z.object({ prompt_tokens: z.number().int(), completion_tokens: z.number().int(), total_tokens: z.number().int() }).optional(),
@@ -61,7 +56,7 @@ function choiceOf(plan: CompletionPlan, g: ValidatedGeneration, r: GenerateResul
 }
 
 export function openaiRoutes(ctx: RouteContext) {
-  const { registry, telemetry } = ctx;
+  const { registry } = ctx;
   const app = routeGroup();
   const facts = servedFacts(registry);
   app.openAPIRegistry.registerComponent('schemas', 'CompletionRequest', completionRequestJsonSchema(facts));
@@ -115,14 +110,13 @@ export function openaiRoutes(ctx: RouteContext) {
     const abort = new AbortController();
     clientGone(c)?.addEventListener('abort', () => abort.abort(), { once: true });
     // Every choice is admitted, or none: a refusal (503) cancels the ones already started.
-    const gens: Generation[] = [];
+    const gens: RouteGeneration[] = [];
     try {
-      for (const g of gs) gens.push(served.engine.generate(g, startEvent(served.model, g), { stream: plan.stream, signal: abort.signal }));
+      for (const g of gs) gens.push(runGeneration(ctx, served, g, { stream: plan.stream, signal: abort.signal }));
     } catch (e) {
       abort.abort();
       throw e;
     }
-    const tracks = gens.map((gen) => trackGeneration(telemetry, served.name, gen.result));
     const head = {
       id: `cmpl-${crypto.randomUUID().replaceAll('-', '')}`,
       object: 'text_completion' as const,
@@ -147,9 +141,8 @@ export function openaiRoutes(ctx: RouteContext) {
       return c.json({ ...head, choices: results.map((r, i) => choiceOf(plan, gs[i], r, i)), usage: usage(results) }, 200);
     }
 
-    return streamSSE(c, async (stream) => {
-      stream.onAbort(() => abort.abort());
-      const send = (data: unknown) => stream.write(`data: ${JSON.stringify(data)}\n\n`);
+    return streamEvents(c, abort, async (stream) => {
+      const send = (data: unknown) => stream.send(data);
       const chunk = (index: number, tokens: readonly GeneratedToken[], offset: number, finish: 'length' | 'stop' | null, prefixText = '') => ({
         ...head,
         choices: [
@@ -173,7 +166,7 @@ export function openaiRoutes(ctx: RouteContext) {
             }
             for await (const tokens of gen.tokens()) {
               if (stream.aborted) return;
-              tracks[index].firstChar();
+              gen.firstChar();
               const out = hold.push(tokens);
               if (out.length) await send(chunk(index, out, offset, null));
               offset += out.reduce((n, t) => n + t.text.length, 0);
@@ -193,7 +186,7 @@ export function openaiRoutes(ctx: RouteContext) {
         return;
       }
       if (plan.includeUsage) await send({ ...head, choices: [], usage: usage(results) });
-      await stream.write('data: [DONE]\n\n');
+      await stream.send('[DONE]');
     });
   });
 

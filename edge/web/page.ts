@@ -6,7 +6,7 @@
  * greedy decoding one click away. `/docs` is Swagger UI over /openapi.json, served from here.
  */
 import { GENERATE_FIELDS, SERVICE_LIMITS } from '../../shared/contract.ts';
-import { samplePrefix } from '../../shared/generate.ts';
+import { samplePrefix } from '../../shared/decode/validate.ts';
 import type { Model } from '../../shared/model.ts';
 import { escapeHtml } from './html.ts';
 

@@ -11,12 +11,14 @@
  */
 import { decodeArtifact, MODEL_JSON, parseModelJson, WEIGHTS_BIN } from '../../shared/artifact.ts';
 import { runJobAsync } from '../../shared/batch.ts';
-import { createJob, startEvent, validateGeneration, type DecodeJob } from '../../shared/generate.ts';
+import { outcomeOf, sealOutcome, startEvent, type DecodeJob } from '../../shared/decode/job.ts';
+import { validateGeneration } from '../../shared/decode/validate.ts';
+import { createJob } from '../../shared/generate.ts';
 import { base64Bytes, generationKernel, type Kernel } from '../../shared/kernel/kernel.ts';
 import { KernelModel } from '../../shared/kernel/stepper.ts';
 import type { Model } from '../../shared/model.ts';
 import { onnxRows } from '../../shared/onnx.ts';
-import { localEngine } from '../engine/lane.ts';
+import { localEngine } from '../engine/engines.ts';
 import type { Scheduler } from '../engine/scheduler.ts';
 import { LOCAL_MODEL_SCHEME, ORT_MODULE, type FromWorker, type ModelRef, type ToWorker } from './protocol.ts';
 
@@ -169,12 +171,12 @@ async function generate(id: number, ref: ModelRef, request: ToWorker & { type: '
       );
       session.turn = run.catch(() => {});
       await run;
-      if (!abort.signal.aborted) post({ type: 'done', id, result: job.result({ totalMs: Math.round(performance.now() - t0) }) });
+      if (!abort.signal.aborted) post({ type: 'done', id, result: sealOutcome(outcomeOf(job, { totalMs: Math.round(performance.now() - t0) })) });
       return;
     }
     const gen = l.engine.generate(g, start, { stream: true, signal: abort.signal });
     for await (const tokens of gen.tokens()) if (!abort.signal.aborted) post({ type: 'tokens', id, tokens });
-    const result = await gen.result;
+    const result = sealOutcome(await gen.outcome); // a page's library signs nothing
     if (!abort.signal.aborted) post({ type: 'done', id, result });
   } finally {
     cancels.delete(id);

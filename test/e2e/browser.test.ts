@@ -4,7 +4,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startNodeServer, type NodeServer } from '../../edge/node.ts';
 import { main } from '../../trainer/cli.ts';
 import { DEFAULT_MODEL_DIR, readModelDir } from '../../shared/platform/node.ts';
-import { predict, samplePrefix } from '../../shared/generate.ts';
+import { samplePrefix } from '../../shared/decode/validate.ts';
+import { predict } from '../../shared/generate.ts';
 import { DEMO_SETTINGS } from '../../edge/web/page.ts';
 import { kernelBuildsInPage, launchChromium } from './pages.ts';
 

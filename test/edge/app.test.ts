@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp, parseOrigins } from '../../edge/app.ts';
 import type { GenerationService } from '../../edge/engine/scheduler.ts';
 import { ModelRegistry, servedModel, type ServedArtifact } from '../../edge/registry.ts';
-import { localEngine } from '../../edge/engine/lane.ts';
+import { localEngine } from '../../edge/engine/engines.ts';
 import { parseCpuMs, parseRateLimit, TokenBuckets } from '../../edge/guards.ts';
 import { nodeAssets, serverConfig, startNodeServer, type NodeServer } from '../../edge/node.ts';
 import type { GenerateResult } from '../../shared/contract.ts';

@@ -11,7 +11,7 @@ import { GENERATE_FIELDS, MAX_BEAM_WIDTH, SCORE_FIELDS } from '../../shared/cont
 import { post, SERVED } from './api-cases.ts';
 import { Conformance, type OpenApiDocument } from './openapi-conformance.ts';
 import { ModelRegistry, servedModel } from '../../edge/registry.ts';
-import { localEngine } from '../../edge/engine/lane.ts';
+import { localEngine } from '../../edge/engine/engines.ts';
 import { KernelModel } from '../../shared/kernel/stepper.ts';
 import { loadKernelNode } from '../../shared/platform/node.ts';
 import { edgeModel, SECOND_MODEL_DIR } from './samples.ts';

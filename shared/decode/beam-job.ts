@@ -6,11 +6,13 @@
  * APIs, by summed log-probability / length ^ lengthPenalty. Deterministic: ties go to the
  * earlier beam, then the lower id. Width 1 is greedy decoding.
  */
-import { generateResult, TAIL_CHARS, type BeamResult, type FinishReason, type GeneratedToken, type GenerateResult, type StartEvent } from './contract.ts';
-import { startEvent, type DecodeJob, type RowOps, type ValidatedGeneration } from './generate.ts';
-import type { Model } from './model.ts';
-import { asTokenLogprobs, logSumExp, modelTop } from './sampling.ts';
-import { atParagraphStart } from './text.ts';
+import type { RowOps } from '../batch.ts';
+import { generateResult, TAIL_CHARS, type BeamResult, type FinishReason, type GeneratedToken, type GenerateResult, type StartEvent } from '../contract.ts';
+import type { Model } from '../model.ts';
+import { asTokenLogprobs, logSumExp, modelTop } from '../sampling.ts';
+import { atParagraphStart } from '../text.ts';
+import { startEvent, type DecodeJob } from './job.ts';
+import type { ValidatedGeneration } from './validate.ts';
 
 /** A hypothesis as a linked list back to the prefix: extending one never copies another. */
 interface Node {
@@ -33,7 +35,7 @@ interface Finished {
   reason: FinishReason;
 }
 
-class BeamJob implements DecodeJob {
+export class BeamJob implements DecodeJob {
   readonly rows: number;
   readonly prefill: number[];
   readonly start: StartEvent;
@@ -77,7 +79,7 @@ class BeamJob implements DecodeJob {
     for (const [b, node] of this.alive.entries()) {
       const row = logits.subarray(at + b * stride, at + b * stride + V);
       const lse = logSumExp(row, V);
-      // As sampling does (generate.ts): tags where a paragraph starts, the requested author's or the model's own.
+      // As sampling does (sampling-job.ts): tags where a paragraph starts, the requested author's or the model's own.
       const tags = vocab.authors.size > 0 && atParagraphStart(node.tail, preprocessing);
       for (let id = 0; id < V; id++) {
         if (vocab.isSpecial(id) && !(tags && id !== vocab.unkIndex)) continue;
@@ -160,6 +162,11 @@ class BeamJob implements DecodeJob {
     return out.reverse();
   }
 
+  /** Beam search leaves no state to go on from: its hypotheses share no single one. */
+  left(): null {
+    return null;
+  }
+
   take(): GeneratedToken[] {
     if (!this.finished || this.taken) return [];
     this.taken = true;
@@ -188,8 +195,4 @@ class BeamJob implements DecodeJob {
       beams,
     });
   }
-}
-
-export function beamJob(model: Model, g: ValidatedGeneration): DecodeJob {
-  return new BeamJob(model, g);
 }
