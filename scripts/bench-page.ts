@@ -52,7 +52,7 @@ const tfjsBundle = await build({
 window.benchTfjs = async (backend, seconds) => {
   setWasmPaths('/tfjs/'); await tf.setBackend(backend); await tf.ready();
   const arch = { cell: 'lstm', numLayers: 2, hiddenSize: 256, vocabSize: 28, input: 'one-hot' };
-  const e = new TfjsEngine(tf, arch, 32, 35, { name: 'adam' }); const rng = new Rng(1); e.setParams(initParams(arch, () => rng.uniform()));
+  const e = new TfjsEngine(tf, { arch, batchSize: 32, numSteps: 35, optimizer: { name: 'adam' } }); const rng = new Rng(1); e.setParams(initParams(arch, () => rng.uniform()));
   const x = Int32Array.from({ length: 32 * 35 }, () => rng.randint(0, 27)), y = Int32Array.from({ length: 32 * 35 }, () => rng.randint(0, 27));
   await e.forwardBackward(x, y); e.clipGradients(1); e.step(0.001);
   const t0 = performance.now(); let n = 0;

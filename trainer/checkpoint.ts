@@ -13,7 +13,8 @@ import { sha256Hex } from '../shared/artifact.ts';
 import { DeeprnnError } from '../shared/errors.ts';
 import { CELLS, numElements, tensorSpecs, type Architecture, type Params } from '../shared/model.ts';
 import { PREPROCESSINGS } from '../shared/text.ts';
-import { ENGINE_CHOICES, LR_SCHEDULES, type TrainConfig } from './config.ts';
+import { LR_SCHEDULES, type TrainConfig } from './config.ts';
+import { ENGINE_CHOICES } from './engines/engine.ts';
 import { ITERATORS } from './data.ts';
 import type { OptimizerState } from './engines/engine.ts';
 

@@ -4,15 +4,13 @@
  * and in the model's training record.
  */
 import { OptionError } from '../shared/errors.ts';
-import { CELLS, type Cell } from '../shared/model.ts';
+import { CELLS, type Architecture, type Cell } from '../shared/model.ts';
 import { PREPROCESSINGS, type Preprocessing } from '../shared/text.ts';
 import { ITERATORS, type IteratorKind } from './data.ts';
-import type { OptimizerName } from './engines/engine.ts';
+import { ENGINE_CHOICES, type EngineChoice, type EngineSpec, type OptimizerName } from './engines/engine.ts';
 import { opt, type OptionValues } from './options.ts';
 import { SIZED_OPTIONS, type SizedOption, type SizingChoice } from './sizing.ts';
 
-export type EngineChoice = 'auto' | 'native' | 'tfjs' | 'tfjs-gpu' | 'tfjs-node' | 'tfjs-wasm' | 'tfjs-cpu';
-export const ENGINE_CHOICES: readonly EngineChoice[] = ['auto', 'native', 'tfjs', 'tfjs-gpu', 'tfjs-node', 'tfjs-wasm', 'tfjs-cpu'];
 export type LrSchedule = 'constant' | 'cosine' | 'wsd';
 export const LR_SCHEDULES: readonly LrSchedule[] = ['constant', 'cosine', 'wsd'];
 
@@ -305,4 +303,22 @@ export function learningRate(c: Pick<TrainConfig, 'lr' | 'lrSchedule'>, progress
     return c.lr * (p < WSD.decay ? 1 : cosine((p - WSD.decay) / (1 - WSD.decay)));
   }
   return c.lr;
+}
+
+/** The network a configuration trains. */
+export function architecture(c: Pick<TrainConfig, 'cell' | 'numLayers' | 'hiddenSize' | 'vocabSize'>): Architecture {
+  return { cell: c.cell, numLayers: c.numLayers, hiddenSize: c.hiddenSize, vocabSize: c.vocabSize, input: 'one-hot' };
+}
+
+/** The engine a configuration trains on. */
+export function engineSpec(config: TrainConfig): EngineSpec {
+  return {
+    choice: config.engine,
+    arch: architecture(config),
+    batchSize: config.batchSize,
+    numSteps: config.numSteps,
+    optimizer: { name: config.optimizer, weightDecay: config.weightDecay },
+    threads: config.threads,
+    weightDrop: config.weightDrop > 0,
+  };
 }

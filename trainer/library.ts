@@ -139,7 +139,7 @@ export function startTraining(input: TrainInput, host: TrainHost, onProgress: (p
       store,
       base: null,
       makeEngine: async (s) => {
-        const engine = new NativeEngine(host.kernel, s.arch, s.batchSize, s.numSteps, s.optimizer, s.threads, host.spawn, s.weightDrop);
+        const engine = new NativeEngine(host.kernel, s, host.spawn);
         await engine.ready();
         return engine;
       },

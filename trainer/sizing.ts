@@ -26,8 +26,9 @@
  *    wider layer sums more inputs, so one step moves its outputs further), at most `maxLr`.
  * Options given on the command line are never changed; the rule fits the rest around them.
  */
-import type { Cell } from '../shared/model.ts';
-import { numElements, tensorSpecs } from '../shared/model.ts';
+import { initParams, numElements, tensorSpecs, type Cell } from '../shared/model.ts';
+import { Rng } from '../shared/rng.ts';
+import type { Engine, EngineSpec } from './engines/engine.ts';
 
 /** The options the rule chooses when they are not given. */
 export const SIZED_OPTIONS = ['layers', 'hidden', 'batch-size', 'lr', 'dropout', 'output-dropout', 'weight-drop', 'weight-decay'] as const;
@@ -196,4 +197,48 @@ export async function sizeRun(r: SizingRequest): Promise<SizingChoice> {
     probeSeconds,
     reason,
   };
+}
+
+/** A probe times at least this many windows and this long, after `warmup` that warm the engine up (compilation, first touches of memory). */
+const PROBE = { warmup: 2, windows: 3, seconds: 1 } as const;
+
+/** What a probe runs on: the run's own engine spec (engine, threads, optimizer) and how the host builds engines. */
+export interface ProbeEngine {
+  spec: EngineSpec;
+  makeEngine(spec: EngineSpec): Promise<Engine>;
+  /** The run's seed (weights and tokens) and clipping threshold. */
+  seed: number;
+  clip: number;
+}
+
+/**
+ * Training tokens/s of one shape on the run's own engine and threads: fresh weights, random
+ * tokens (a window's cost does not depend on which), forward, backward, clip and step.
+ */
+export async function measureShape(run: ProbeEngine, shape: ProbeShape): Promise<number> {
+  const arch = { ...run.spec.arch, numLayers: shape.numLayers, hiddenSize: shape.hiddenSize };
+  const { numSteps } = run.spec;
+  const engine = await run.makeEngine({ ...run.spec, arch, batchSize: shape.batchSize });
+  try {
+    const rng = new Rng(run.seed);
+    engine.setParams(initParams(arch, () => rng.uniform()));
+    const n = shape.batchSize * numSteps;
+    const x = Int32Array.from({ length: n }, () => Math.floor(rng.uniform() * arch.vocabSize));
+    const y = Int32Array.from({ length: n }, () => Math.floor(rng.uniform() * arch.vocabSize));
+    const window = async () => {
+      await engine.forwardBackward(x, y);
+      engine.clipGradients(run.clip);
+      engine.step(1e-6);
+    };
+    for (let w = 0; w < PROBE.warmup; w++) await window();
+    const t0 = performance.now();
+    let windows = 0;
+    while (windows < PROBE.windows || performance.now() - t0 < PROBE.seconds * 1000) {
+      await window();
+      windows++;
+    }
+    return (windows * n) / ((performance.now() - t0) / 1000);
+  } finally {
+    await engine.dispose();
+  }
 }

@@ -16,13 +16,12 @@ import { initParams, type Architecture, type Model, type Params, type TrainingRe
 import { Rng } from '../shared/rng.ts';
 import type { Vocab } from '../shared/vocab.ts';
 import type { Checkpoint, EpochRecord, Position } from './checkpoint.ts';
-import { learningRate, type TrainConfig } from './config.ts';
+import { architecture, engineSpec, learningRate, type TrainConfig } from './config.ts';
 import { samplePrefixOf, type Corpus, type Split } from './corpus.ts';
 import { checkWindows, randomWindows, sequentialWindows, windowsPerEpoch } from './data.ts';
 import { windowSeed } from './engines/dropout.ts';
-import type { Engine } from './engines/engine.ts';
-import type { EngineSpec } from './engines/engine.ts';
-import { sizeRun, type ProbeShape, type SizedOption } from './sizing.ts';
+import type { Engine, EngineSpec } from './engines/engine.ts';
+import { measureShape, sizeRun, type SizedOption } from './sizing.ts';
 /** A checkpoint is also written mid-epoch at least this often (long epochs on large corpora). */
 const CHECKPOINT_EVERY_MS = 10 * 60 * 1000;
 /** A first guess at validation's cost, before one has been timed (the float32 kernel, one row). */
@@ -89,6 +88,14 @@ export interface RunData {
   split: Split;
 }
 
+/** What a Trainer is built from: the run's configuration, its engine (weights set), and what the host hands the run. */
+export interface TrainerSpec extends Pick<RunHost, 'data' | 'store' | 'hooks' | 'evalKernel' | 'resume' | 'signal' | 'yieldNow'> {
+  config: TrainConfig;
+  engine: Engine;
+  /** Seconds the run spent before fitting that its budget counts (the sizing probes). */
+  spentBefore?: number;
+}
+
 export class Trainer {
   private readonly name: string;
   private readonly arch: Architecture;
@@ -107,23 +114,31 @@ export class Trainer {
   /** The best epoch's per-file evaluation (recomputed at the end after a resume). */
   private bestPerFile: Record<string, Evaluation> | null = null;
 
-  constructor(
-    private readonly config: TrainConfig,
-    private readonly store: RunStore,
-    private readonly hooks: TrainHooks,
-    private readonly data: RunData,
-    private readonly engine: Engine,
-    private readonly evalKernel: Kernel,
-    private readonly resume: Checkpoint | null,
-    private readonly signal?: AbortSignal,
-    private readonly yieldNow: () => Promise<void> = macrotask,
-    /** Seconds the run spent before fitting that its budget counts (the sizing probes). */
-    spentBefore = 0,
-  ) {
-    this.name = store.name;
+  private readonly config: TrainConfig;
+  private readonly store: RunStore;
+  private readonly hooks: TrainHooks;
+  private readonly data: RunData;
+  private readonly engine: Engine;
+  private readonly evalKernel: Kernel;
+  private readonly resume: Checkpoint | null;
+  private readonly signal?: AbortSignal;
+  private readonly yieldNow: () => Promise<void>;
+
+  constructor(spec: TrainerSpec) {
+    const { config, data, resume } = spec;
+    this.config = config;
+    this.store = spec.store;
+    this.hooks = spec.hooks;
+    this.data = data;
+    this.engine = spec.engine;
+    this.evalKernel = spec.evalKernel;
+    this.resume = resume;
+    this.signal = spec.signal;
+    this.yieldNow = spec.yieldNow ?? macrotask;
+    this.name = spec.store.name;
     this.arch = architecture({ ...config, vocabSize: data.corpus.vocab.size });
     this.best = resume?.best ?? null;
-    this.elapsedBefore = resume?.elapsedSeconds ?? spentBefore;
+    this.elapsedBefore = resume?.elapsedSeconds ?? spec.spentBefore ?? 0;
     this.last = resume?.last ?? null;
     this.samplePrefix = config.predictPrefix || samplePrefixOf(data.corpus.vocab, data.corpus.ids[0], config.preprocessing);
     this.lr = config.lr;
@@ -471,8 +486,9 @@ export async function runTraining(config: TrainConfig, host: RunHost): Promise<T
     host.hooks.log(config.sizing!.reason);
   }
   checkWindows(data.split.train.length, config.batchSize, config.numSteps, 'training');
-  const arch = architecture(config);
-  const engine = await host.makeEngine(engineSpec(config, arch));
+  const spec = engineSpec(config);
+  const { arch } = spec;
+  const engine = await host.makeEngine(spec);
   try {
     if (resume) {
       engine.setParams(resume.params);
@@ -482,71 +498,8 @@ export async function runTraining(config: TrainConfig, host: RunHost): Promise<T
       const paramRng = new Rng(config.seed);
       engine.setParams(initParams(arch, () => paramRng.uniform()));
     }
-    const trainer = new Trainer(
-      config,
-      host.store,
-      host.hooks,
-      data,
-      engine,
-      host.evalKernel,
-      resume,
-      host.signal,
-      host.yieldNow,
-      resume ? 0 : (config.sizing?.probeSeconds ?? 0),
-    );
+    const trainer = new Trainer({ ...host, config, engine, spentBefore: resume ? 0 : (config.sizing?.probeSeconds ?? 0) });
     return await trainer.fit();
-  } finally {
-    await engine.dispose();
-  }
-}
-
-/** The network a configuration trains. */
-function architecture(c: Pick<TrainConfig, 'cell' | 'numLayers' | 'hiddenSize' | 'vocabSize'>): Architecture {
-  return { cell: c.cell, numLayers: c.numLayers, hiddenSize: c.hiddenSize, vocabSize: c.vocabSize, input: 'one-hot' };
-}
-
-/** The engine a configuration trains on. */
-function engineSpec(config: TrainConfig, arch: Architecture): EngineSpec {
-  return {
-    choice: config.engine,
-    arch,
-    batchSize: config.batchSize,
-    numSteps: config.numSteps,
-    optimizer: { name: config.optimizer, weightDecay: config.weightDecay },
-    threads: config.threads,
-    weightDrop: config.weightDrop > 0,
-  };
-}
-
-/** A probe times at least this many windows and this long, after `warmup` that warm the engine up (compilation, first touches of memory). */
-const PROBE = { warmup: 2, windows: 3, seconds: 1 } as const;
-
-/**
- * Training tokens/s of one shape on the run's own engine and threads: fresh weights, random
- * tokens (a window's cost does not depend on which), forward, backward, clip and step.
- */
-async function measureShape(config: TrainConfig, host: RunHost, shape: ProbeShape): Promise<number> {
-  const arch = architecture({ ...config, ...shape });
-  const engine = await host.makeEngine(engineSpec({ ...config, batchSize: shape.batchSize }, arch));
-  try {
-    const rng = new Rng(config.seed);
-    engine.setParams(initParams(arch, () => rng.uniform()));
-    const n = shape.batchSize * config.numSteps;
-    const x = Int32Array.from({ length: n }, () => Math.floor(rng.uniform() * config.vocabSize));
-    const y = Int32Array.from({ length: n }, () => Math.floor(rng.uniform() * config.vocabSize));
-    const window = async () => {
-      await engine.forwardBackward(x, y);
-      engine.clipGradients(config.clip);
-      engine.step(1e-6);
-    };
-    for (let w = 0; w < PROBE.warmup; w++) await window();
-    const t0 = performance.now();
-    let windows = 0;
-    while (windows < PROBE.windows || performance.now() - t0 < PROBE.seconds * 1000) {
-      await window();
-      windows++;
-    }
-    return (windows * n) / ((performance.now() - t0) / 1000);
   } finally {
     await engine.dispose();
   }
@@ -571,7 +524,7 @@ async function sized(config: TrainConfig, host: RunHost): Promise<TrainConfig> {
     trainChars: host.data.split.train.length,
     budgetSeconds: config.timeBudgetMinutes * 60,
     fixed,
-    measure: (shape) => measureShape(config, host, shape),
+    measure: (shape) => measureShape({ spec: engineSpec(config), makeEngine: host.makeEngine, seed: config.seed, clip: config.clip }, shape),
     now: () => performance.now() / 1000,
   });
   return {

@@ -38,7 +38,7 @@ describe('native engine: training', () => {
     it(`${cell}: the window loss equals the reference pass, and the state carries across windows`, async () => {
       const model = randomModel(cell, { numLayers: 2, hiddenSize: 6, seed: 2, scale: 1.5 });
       const V = model.arch.vocabSize;
-      const engine = new NativeEngine(kernels['relaxed-simd'], model.arch, B, T, { name: 'sgd' });
+      const engine = new NativeEngine(kernels['relaxed-simd'], { arch: model.arch, batchSize: B, numSteps: T, optimizer: { name: 'sgd' } });
       engine.setParams(model.params);
       engine.resetState();
       const windows = [1, 2, 3].map((s) => ({ x: randomTokens(B * T, V, s), y: randomTokens(B * T, V, s + 10) }));
@@ -54,7 +54,7 @@ describe('native engine: training', () => {
       const V = model.arch.vocabSize;
       const x = randomTokens(B * T, V, 1);
       const y = randomTokens(B * T, V, 2);
-      const engine = new NativeEngine(kernels.simd, model.arch, B, T, { name: 'sgd' });
+      const engine = new NativeEngine(kernels.simd, { arch: model.arch, batchSize: B, numSteps: T, optimizer: { name: 'sgd' } });
       engine.setParams(model.params);
       engine.resetState();
       await engine.forwardBackward(x, y);
@@ -114,7 +114,7 @@ describe('native engine: training', () => {
     for (const theta of [10, 0.05]) {
       it(`lr 0.5, clip θ = ${theta} (${theta > norm ? 'no clipping' : 'clipped'})`, async () => {
         expect(new Vocab(['<unk>', 'a']).size).toBe(2);
-        const engine = new NativeEngine(kernels.simd, arch, 1, 1, { name: 'sgd' });
+        const engine = new NativeEngine(kernels.simd, { arch, batchSize: 1, numSteps: 1, optimizer: { name: 'sgd' } });
         const before = p();
         engine.setParams(before);
         engine.resetState();
@@ -129,7 +129,7 @@ describe('native engine: training', () => {
     }
 
     it('Adam: the first step moves each weight by lr · g / (|g| + ε) (bias-corrected moments)', async () => {
-      const engine = new NativeEngine(kernels.simd, arch, 1, 1, { name: 'adam' });
+      const engine = new NativeEngine(kernels.simd, { arch, batchSize: 1, numSteps: 1, optimizer: { name: 'adam' } });
       const before = p();
       engine.setParams(before);
       engine.resetState();
@@ -151,7 +151,11 @@ describe('native engine: training', () => {
       const model = randomModel(cell, { numLayers: 2, hiddenSize: 24, seed: 8, scale: 0.5 });
       const V = model.arch.vocabSize;
       const run = async (threads: number) => {
-        const e = new NativeEngine(kernels['relaxed-simd'], model.arch, 7, 6, { name: 'adam' }, threads, nodeHelpers, true);
+        const e = new NativeEngine(
+          kernels['relaxed-simd'],
+          { arch: model.arch, batchSize: 7, numSteps: 6, optimizer: { name: 'adam' }, threads, weightDrop: true },
+          nodeHelpers,
+        );
         e.setParams(model.params);
         e.resetState();
         const losses: number[] = [];
@@ -183,7 +187,9 @@ describe('native engine: training', () => {
   it('carries the state between windows, and restores it from getCarry', async () => {
     const model = randomModel('lstm', { hiddenSize: 6, seed: 3 });
     const V = model.arch.vocabSize;
-    const [a, b] = [2, 2].map(() => new NativeEngine(kernels['relaxed-simd'], model.arch, 4, 3, { name: 'sgd' }, 2, nodeHelpers));
+    const [a, b] = [2, 2].map(
+      () => new NativeEngine(kernels['relaxed-simd'], { arch: model.arch, batchSize: 4, numSteps: 3, optimizer: { name: 'sgd' }, threads: 2 }, nodeHelpers),
+    );
     for (const e of [a, b]) e.setParams(model.params);
     await a.forwardBackward(randomTokens(12, V, 1), randomTokens(12, V, 2));
     b.setCarry(a.getCarry());
@@ -195,7 +201,7 @@ describe('native engine: training', () => {
 
   it('refuses token ids outside the vocabulary and windows of the wrong size', async () => {
     const model = randomModel('lstm', { hiddenSize: 4 });
-    const engine = new NativeEngine(kernels.simd, model.arch, 2, 2, { name: 'sgd' });
+    const engine = new NativeEngine(kernels.simd, { arch: model.arch, batchSize: 2, numSteps: 2, optimizer: { name: 'sgd' } });
     engine.setParams(model.params);
     await expect(engine.forwardBackward(Int32Array.of(0, 1, 2, 99), Int32Array.of(0, 1, 2, 3))).rejects.toThrow(/outside the vocabulary/);
     await expect(engine.forwardBackward(Int32Array.of(0, 1, 2), Int32Array.of(0, 1, 2))).rejects.toThrow(/2×2 tokens/);

@@ -9,8 +9,8 @@ import { randomModel, randomTokens } from '../helpers.ts';
 describe("tfjs engine on tfjs's wasm backend", () => {
   it("trains with the native engine's loss and gradients (GRU)", async () => {
     const model = randomModel('gru', { hiddenSize: 8, scale: 1 });
-    const tfjs = new TfjsEngine(await loadTfjs('wasm'), model.arch, 4, 5, { name: 'sgd' });
-    const native = new NativeEngine(await loadKernelNode(), model.arch, 4, 5, { name: 'sgd' });
+    const tfjs = new TfjsEngine(await loadTfjs('wasm'), { arch: model.arch, batchSize: 4, numSteps: 5, optimizer: { name: 'sgd' } });
+    const native = new NativeEngine(await loadKernelNode(), { arch: model.arch, batchSize: 4, numSteps: 5, optimizer: { name: 'sgd' } });
     expect(tfjs.backend).toBe('tfjs-wasm');
     for (const e of [tfjs, native]) e.setParams(model.params);
     const x = randomTokens(20, model.arch.vocabSize, 1);

@@ -35,8 +35,8 @@ describe('tfjs engine (cpu backend) equals the native engine', () => {
 
   /** Both engines on the same model and window shape, from the same weights and a zero state. */
   function pair(model: Model, B: number, T: number, optimizer: OptimizerName = 'sgd', weightDecay = 0): [NativeEngine, TfjsEngine] {
-    const native = new NativeEngine(kernel, model.arch, B, T, { name: optimizer, weightDecay }, 1, undefined, true);
-    const tfjs = new TfjsEngine(tf, model.arch, B, T, { name: optimizer, weightDecay });
+    const native = new NativeEngine(kernel, { arch: model.arch, batchSize: B, numSteps: T, optimizer: { name: optimizer, weightDecay }, weightDrop: true });
+    const tfjs = new TfjsEngine(tf, { arch: model.arch, batchSize: B, numSteps: T, optimizer: { name: optimizer, weightDecay } });
     engines.push(native, tfjs);
     for (const e of [native, tfjs]) {
       e.setParams(model.params);

@@ -91,7 +91,11 @@ export async function benchCommand(argv: string[], out: (s: string) => void): Pr
       ];
       let one = 0;
       for (const [flavor, threads] of runs) {
-        const engine = new NativeEngine(await loadKernelNode(flavor), model.arch, B, T, { name: 'sgd' }, threads, nodeHelpers);
+        const engine = new NativeEngine(
+          await loadKernelNode(flavor),
+          { arch: model.arch, batchSize: B, numSteps: T, optimizer: { name: 'sgd' }, threads: threads },
+          nodeHelpers,
+        );
         engine.setParams(model.params);
         engine.resetState();
         const r = await timed(seconds, async () => {

@@ -5,8 +5,11 @@
  * only says which learning rate to step with (schedules change it).
  */
 import type { Architecture, Params } from '../../shared/model.ts';
-import type { EngineChoice } from '../config.ts';
 import type { Dropout } from './dropout.ts';
+
+/** `--engine`: which engine trains, and on what (engines/index.ts chooses for `auto` and `tfjs`). */
+export type EngineChoice = 'auto' | 'native' | 'tfjs' | 'tfjs-gpu' | 'tfjs-node' | 'tfjs-wasm' | 'tfjs-cpu';
+export const ENGINE_CHOICES: readonly EngineChoice[] = ['auto', 'native', 'tfjs', 'tfjs-gpu', 'tfjs-node', 'tfjs-wasm', 'tfjs-cpu'];
 
 export type OptimizerName = 'sgd' | 'adam';
 
@@ -22,6 +25,12 @@ export interface OptimizerConfig {
    */
   weightDecay?: number;
 }
+
+/** The optimizers' defaults, one table for every engine: torch.optim.Adam's β1, β2 and ε; no weight decay. */
+export const OPTIMIZER_DEFAULTS = { beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0 } as const satisfies Omit<Required<OptimizerConfig>, 'name'>;
+
+/** An optimizer's settings with the defaults filled in. */
+export const withOptimizerDefaults = (o: OptimizerConfig): Required<OptimizerConfig> => ({ ...OPTIMIZER_DEFAULTS, ...o });
 
 /** What an optimizer carries between steps (Adam's moments and step count; nothing for SGD). */
 export interface OptimizerState {
@@ -64,14 +73,19 @@ export interface Engine {
   dispose(): void | Promise<void>;
 }
 
-/** What a run asks of its engine: which one, the network, the window, the optimizer, the threads. */
-export interface EngineSpec {
-  choice: EngineChoice;
+/** What an engine is built from: the network, the window, its optimizer, and how it may work. */
+export interface EngineShape {
   arch: Architecture;
   batchSize: number;
   numSteps: number;
   optimizer: OptimizerConfig;
-  threads: number;
-  /** Whether windows may drop recurrent weights (the native engine then keeps room for a dropped copy of each W_hh). */
-  weightDrop: boolean;
+  /** Threads sharing each window (native engine; default 1). */
+  threads?: number;
+  /** Whether windows may drop recurrent weights (the native engine then keeps room for a dropped copy of each W_hh; default false). */
+  weightDrop?: boolean;
+}
+
+/** What a run asks of its engine: which one, and its shape. */
+export interface EngineSpec extends EngineShape {
+  choice: EngineChoice;
 }

@@ -1,7 +1,6 @@
 /** `--engine`: which engine trains, and on what. */
 import { loadKernelNode } from '../../shared/platform/node.ts';
-import type { EngineChoice } from '../config.ts';
-import type { Engine, EngineSpec } from './engine.ts';
+import type { Engine, EngineChoice, EngineSpec } from './engine.ts';
 
 export type { EngineSpec } from './engine.ts';
 import { NativeEngine, type HelperSpawner } from './native.ts';
@@ -30,7 +29,6 @@ export async function createEngine(s: EngineSpec): Promise<Engine> {
   let choice = s.choice;
   if (choice === 'auto') choice = (await gpuAvailable()) ? 'tfjs-gpu' : 'native';
   if (choice === 'tfjs') choice = (await gpuAvailable()) ? 'tfjs-gpu' : (await tfjsNodeAvailable()) ? 'tfjs-node' : 'tfjs-wasm';
-  if (choice === 'native')
-    return new NativeEngine(await loadKernelNode('fastest'), s.arch, s.batchSize, s.numSteps, s.optimizer, s.threads, nodeHelpers, s.weightDrop);
-  return new TfjsEngine(await loadTfjs(TFJS[choice]), s.arch, s.batchSize, s.numSteps, s.optimizer);
+  if (choice === 'native') return new NativeEngine(await loadKernelNode('fastest'), s, nodeHelpers);
+  return new TfjsEngine(await loadTfjs(TFJS[choice]), s);
 }

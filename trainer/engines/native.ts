@@ -15,8 +15,9 @@ import { OptionError } from '../../shared/errors.ts';
 import type { Kernel } from '../../shared/kernel/kernel.ts';
 import { numElements, numGates, tensorSpecs, type Architecture, type Params } from '../../shared/model.ts';
 import { dropoutMask, drops, dropsWeights, weightDropMask, type Dropout } from './dropout.ts';
-import type { Engine, OptimizerConfig, OptimizerState } from './engine.ts';
-import { Shard, type LayerBuffers, type ShardLayout } from './shard.ts';
+import { withOptimizerDefaults, type Engine, type EngineShape, type OptimizerConfig, type OptimizerState } from './engine.ts';
+import { Shard } from './shard.ts';
+import { layoutShards, type ShardLayout } from './shard-layout.ts';
 
 /** Control block: [0] job sequence, [1] jobs done, [2] opcode, [3] dropout on, [4] a thread failed, [5] weight drop on. */
 export const CTRL = { seq: 0, done: 1, op: 2, dropping: 3, failed: 4, weightDropping: 5 } as const;
@@ -101,107 +102,37 @@ export class NativeEngine implements Engine {
    * `threads`: how many threads share each window (capped by the batch size), started by `spawn`.
    * `weightDrop`: whether windows may drop recurrent weights (room for a dropped copy of each W_hh).
    */
+  readonly arch: Architecture;
+  readonly batchSize: number;
+  readonly numSteps: number;
+  private readonly weightDrop: boolean;
+
+  /**
+   * `spec.threads`: how many threads share each window (capped by the batch size), started by
+   * `spawn` (without it, or without shared memory, one). `spec.weightDrop`: whether windows may
+   * drop recurrent weights (room for a dropped copy of each W_hh).
+   */
   constructor(
     private readonly kernel: Kernel,
-    readonly arch: Architecture,
-    readonly batchSize: number,
-    readonly numSteps: number,
-    optimizer: OptimizerConfig,
-    threads = 1,
+    spec: EngineShape,
     spawn?: HelperSpawner,
-    private readonly weightDrop = false,
   ) {
-    this.optimizer = { beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0, ...optimizer };
+    this.arch = spec.arch;
+    this.batchSize = spec.batchSize;
+    this.numSteps = spec.numSteps;
+    this.weightDrop = spec.weightDrop ?? false;
+    this.optimizer = withOptimizerDefaults(spec.optimizer);
     const shared = typeof SharedArrayBuffer !== 'undefined' && kernel.k.memory.buffer instanceof SharedArrayBuffer;
-    this.threads = shared && spawn ? Math.max(1, Math.min(threads, batchSize)) : 1;
+    this.threads = shared && spawn ? Math.max(1, Math.min(spec.threads ?? 1, spec.batchSize)) : 1;
     // Shared only when threads share them (a page that is not cross-origin isolated has no SharedArrayBuffer).
     const buffer = (bytes: number) => (this.threads > 1 ? new SharedArrayBuffer(bytes) : new ArrayBuffer(bytes));
     this.ctrl = new Int32Array(buffer(8 * 4));
+    this.args = new Float64Array(buffer((ARGS.results + 2 * this.threads) * 8));
     this.backend = `wasm-${kernel.flavor}${this.threads > 1 ? ` ×${this.threads} threads` : ''}`;
     this.k = kernel.k;
-    const { hiddenSize: H, vocabSize: V, cell, numLayers } = arch;
-    const T = numSteps;
-    const GH = numGates(cell) * H;
-    const specs = tensorSpecs(arch);
-    this.total = specs.reduce((n, s) => n + numElements(s.shape), 0);
-    // Parameters and Adam's moments live in one block each, in state_dict order, so clipping and
-    // the optimizers are single passes over slices.
-    this.P = kernel.alloc(this.total);
-    this.M = kernel.alloc(this.total);
-    this.V2 = kernel.alloc(this.total);
-    this.offsets = new Map();
-    let off = 0;
-    for (const s of specs) {
-      this.offsets.set(s.name, off);
-      off += numElements(s.shape) * 4;
-    }
-    const p = (name: string) => this.P + this.offsets.get(name)!;
-    this.args = new Float64Array(buffer((ARGS.results + 2 * this.threads) * 8));
-
-    // One dropped copy of each W_hh per window, shared by every shard.
-    const wHhDrop = Array.from({ length: numLayers }, () =>
-      weightDrop ? { wHhMask: kernel.alloc(GH * H), wHhDropped: kernel.alloc(GH * H) } : { wHhMask: 0, wHhDropped: 0 },
-    );
-    const rowsPer = Math.floor(batchSize / this.threads);
-    const extra = batchSize % this.threads;
-    let b0 = 0;
-    this.shards = Array.from({ length: this.threads }, (_, i) => {
-      const B = rowsPer + (i < extra ? 1 : 0);
-      const N = T * B;
-      const G = kernel.alloc(this.total);
-      const g = (name: string) => G + this.offsets.get(name)!;
-      const layers: LayerBuffers[] = Array.from({ length: numLayers }, (_, l) => {
-        const gx = kernel.alloc(N * GH);
-        const dGx = kernel.alloc(N * GH);
-        return {
-          wIh: p(`rnn.weight_ih_l${l}`),
-          wHh: p(`rnn.weight_hh_l${l}`),
-          bIh: p(`rnn.bias_ih_l${l}`),
-          bHh: p(`rnn.bias_hh_l${l}`),
-          gWIh: g(`rnn.weight_ih_l${l}`),
-          gWHh: g(`rnn.weight_hh_l${l}`),
-          gBIh: g(`rnn.bias_ih_l${l}`),
-          gBHh: g(`rnn.bias_hh_l${l}`),
-          gx,
-          gh: kernel.alloc(N * GH),
-          acts: cell === 'gru' ? kernel.alloc(N * GH) : gx,
-          hs: kernel.alloc((T + 1) * B * H),
-          cs: kernel.alloc(cell === 'lstm' ? (T + 1) * B * H : 0),
-          tcs: kernel.alloc(cell === 'lstm' ? N * H : 0),
-          dH: kernel.alloc(N * H),
-          dGx,
-          dGh: cell === 'gru' ? kernel.alloc(N * GH) : dGx,
-          dc: kernel.alloc(B * H),
-          dhCarry: kernel.alloc(B * H),
-          mask: kernel.alloc(N * H),
-          dropped: kernel.alloc(N * H),
-          ...wHhDrop[l],
-        };
-      });
-      const ceil8 = (n: number) => Math.ceil(n / 8) * 8;
-      const layout: ShardLayout = {
-        dims: { H, V, B, T, N, GH, L: numLayers, cell },
-        b0,
-        layers,
-        wOut: p('linear.weight'),
-        bOut: p('linear.bias'),
-        gWOut: g('linear.weight'),
-        gBOut: g('linear.bias'),
-        tokens: kernel.alloc(N),
-        targets: kernel.alloc(N),
-        logits: kernel.alloc(N * V),
-        dLogits: kernel.alloc(N * V),
-        G,
-        total: this.total,
-        scratch: {
-          aT: kernel.alloc(Math.max(V, GH) * N),
-          bP: kernel.alloc(Math.max(ceil8(GH) * H, ceil8(V) * H, ceil8(H) * Math.max(N, V, GH))),
-        },
-        gradScale: 1 / (T * batchSize),
-      };
-      b0 += B;
-      return new Shard(kernel.k, layout);
-    });
+    const layout = layoutShards(kernel, { ...spec, weightDrop: this.weightDrop }, this.threads);
+    ({ total: this.total, P: this.P, M: this.M, V2: this.V2, offsets: this.offsets } = layout);
+    this.shards = layout.shards.map((l) => new Shard(kernel.k, l));
     this.slices = slices(this.total, this.threads);
     const blocks = this.shards.map((s) => s.layout.G);
     for (let i = 1; i < this.threads; i++) {

@@ -12,7 +12,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import { DeeprnnError, OptionError } from '../../shared/errors.ts';
 import { numElements, numGates, tensorSpecs, type Architecture, type Params } from '../../shared/model.ts';
 import { dropoutMask, drops, dropsWeights, weightDropMask, type Dropout } from './dropout.ts';
-import type { Engine, OptimizerConfig, OptimizerState } from './engine.ts';
+import { withOptimizerDefaults, type Engine, type EngineShape, type OptimizerConfig, type OptimizerState } from './engine.ts';
 
 type Tf = typeof TF;
 export type TfjsBackend = 'tensorflow-gpu' | 'tensorflow' | 'wasm' | 'cpu';
@@ -70,14 +70,20 @@ export class TfjsEngine implements Engine {
 
   private readonly optimizer: Required<OptimizerConfig>;
 
+  readonly arch: Architecture;
+  readonly batchSize: number;
+  readonly numSteps: number;
+
+  /** `spec.threads` and `spec.weightDrop` are the native engine's: tfjs runs on its own threads and drops no weights. */
   constructor(
     private readonly tf: Tf,
-    readonly arch: Architecture,
-    readonly batchSize: number,
-    readonly numSteps: number,
-    optimizer: OptimizerConfig,
+    spec: EngineShape,
   ) {
-    this.optimizer = { beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0, ...optimizer };
+    this.arch = spec.arch;
+    this.batchSize = spec.batchSize;
+    this.numSteps = spec.numSteps;
+    const { arch } = spec;
+    this.optimizer = withOptimizerDefaults(spec.optimizer);
     this.backend = `tfjs-${tf.getBackend()}`;
     this.vars = new Map(tensorSpecs(arch).map((s) => [s.name, tf.variable(tf.zeros(s.shape), true)]));
   }
