@@ -25,56 +25,12 @@ import {
   type StartEvent,
 } from '../../shared/contract.ts';
 import { generateFromServer } from '../../shared/remote.ts';
-import { BROWSER_RUNTIMES, LOCAL_MODEL_SCHEME, type BrowserRuntime, type FromWorker, type ModelRef, type ToWorker, type WorkerStats } from './protocol.ts';
+import { generationWorker, listeners, nextRequestId, runningWorker } from './generation-worker.ts';
+import { BROWSER_RUNTIMES, type BrowserRuntime, type ModelRef, type ToWorker } from './protocol.ts';
 
 /** The contract's fields that are element attributes (`num-chars`, `top-k`, …). */
 const ATTRIBUTE_FIELDS = Object.fromEntries(Object.entries(GENERATE_FIELDS).filter(([, f]) => f.element));
 const ORT_BASE = new URL('./ort/', import.meta.url).href;
-
-let worker: Worker | undefined;
-let nextId = 1;
-const listeners = new Map<number, (m: FromWorker) => void>();
-
-function generationWorker(): Worker {
-  if (!worker) {
-    const url = URL.createObjectURL(new Blob([__DEEPRNN_WORKER_SOURCE__], { type: 'text/javascript' }));
-    const w = new Worker(url, { type: 'module', name: 'deeprnn' });
-    w.onmessage = (e: MessageEvent<FromWorker>) => listeners.get(e.data.id)?.(e.data);
-    // A worker that dies fails every generation it had, with the reason.
-    w.onerror = (e) => {
-      e.preventDefault();
-      const message = `the generation worker failed: ${e.message || 'unknown error'}`;
-      for (const [id, on] of [...listeners]) on({ type: 'error', id, message });
-      worker = undefined;
-    };
-    worker = w;
-  }
-  return worker;
-}
-
-/**
- * Hand a model made in the page (train()'s files) to the generation worker: the URL it returns
- * works as any <deeprnn-generate model=…> on this page (runtime "kernel").
- */
-export async function registerModel(files: { modelJson: string; weights: Uint8Array }): Promise<string> {
-  const json = JSON.parse(files.modelJson) as { name: string; weights: { sha256: string } };
-  const modelUrl = `${LOCAL_MODEL_SCHEME}${json.name}-${json.weights.sha256.slice(0, 12)}/`;
-  generationWorker().postMessage({ type: 'put', modelUrl, modelJson: files.modelJson, weights: files.weights.slice() } satisfies ToWorker);
-  return modelUrl;
-}
-
-/** The worker's memory figures (tests check that repeated generations keep them flat). */
-export function workerStats(): Promise<WorkerStats> {
-  const id = nextId++;
-  return new Promise((resolve) => {
-    listeners.set(id, (m) => {
-      if (m.type !== 'stats') return;
-      listeners.delete(id);
-      resolve(m.stats);
-    });
-    generationWorker().postMessage({ type: 'stats', id } satisfies ToWorker);
-  });
-}
 
 export class DeeprnnGenerate extends HTMLElement {
   static observedAttributes = ['model', 'runtime', 'ort-base'];
@@ -144,7 +100,7 @@ export class DeeprnnGenerate extends HTMLElement {
   }
 
   private letGo(): void {
-    if (this.held) worker?.postMessage({ type: 'release', ref: this.held } satisfies ToWorker);
+    if (this.held) runningWorker()?.postMessage({ type: 'release', ref: this.held } satisfies ToWorker);
     this.held = null;
   }
 
@@ -217,7 +173,7 @@ export class DeeprnnGenerate extends HTMLElement {
   }
 
   private inPage(ref: ModelRef, request: Partial<GenerateRequest>): Promise<GenerateResult> {
-    const id = nextId++;
+    const id = nextRequestId();
     let w: Worker;
     try {
       w = generationWorker();
@@ -261,5 +217,6 @@ export class DeeprnnGenerate extends HTMLElement {
 
 if (!customElements.get('deeprnn-generate')) customElements.define('deeprnn-generate', DeeprnnGenerate);
 
+export { registerModel, workerStats } from './generation-worker.ts';
 export { train, type PageTrainRun, type TrainedFiles, type TrainInput, type TrainProgress } from './train.ts';
 export { DeeprnnTrain, MAX_PAGE_TEXT_BYTES } from './train-element.ts';

@@ -18,7 +18,7 @@
 import { camelName } from '../../trainer/options.ts';
 import type { TrainProgress } from '../../trainer/library.ts';
 import { LIBRARY_TRAIN_OPTIONS } from '../../trainer/library-options.ts';
-import { registerModel } from './client.ts';
+import { registerModel } from './generation-worker.ts';
 import { escapeHtml } from './html.ts';
 import { train, type PageTrainRun, type TrainedFiles } from './train.ts';
 
