@@ -61,7 +61,7 @@ export class Kernel {
 
   /**
    * `module` and `memory` are kept so that worker threads can instantiate the same code over
-   * the same (shared) memory; see trainer/engines/threads.ts.
+   * the same (shared) memory: the native engine's helper threads (trainer/engines/native.ts, shard-thread.ts).
    */
   constructor(
     exports: KernelExports,
@@ -229,8 +229,8 @@ export interface GenerationBuilds {
 /**
  * The generation kernel for this engine — every build writes the same texts (their floats are
  * the portable build's, their 7-bit integer sums exact), so the choice is speed alone:
- * kernel-dotadd.wasm where the engine runs it, gets its sums right (`gemmQ7Exact`: V8 11.3, in
- * Node 20, does not) and makes its dot-add one instruction (`dotAddUnsaturated`: x64 with
+ * kernel-dotadd.wasm where the engine runs it, gets its sums right (`gemmQ7Exact`: Node 20's V8
+ * does not; docs/benchmarks.md) and makes its dot-add one instruction (`dotAddUnsaturated`: x64 with
  * AVX-VNNI in recent V8; elsewhere it is a longer sequence than the other build's), else
  * kernel-dot.wasm where the engine has relaxed SIMD and gets its sums right too, else kernel.wasm.
  */
