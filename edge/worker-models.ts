@@ -34,7 +34,7 @@ export async function fetchStagedModels(fetchAsset: (path: string) => Promise<Re
         get(`${base}weights.bin`).then(async (r) => new Uint8Array(await r.arrayBuffer())),
         m.plot ? get(`${base}perplexity.svg`).then((r) => r.text()) : Promise.resolve(undefined),
       ]);
-      let model;
+      let model: Awaited<ReturnType<typeof decodeArtifact>>;
       try {
         model = await decodeArtifact({ modelJson, weights });
       } catch (e) {

@@ -310,7 +310,7 @@ export class Trainer {
   private iterRng!: Rng;
 
   async fit(): Promise<TrainResult> {
-    const { config, engine, resume } = this;
+    const { config, resume } = this;
     this.runStart = performance.now();
     this.lastCheckpoint = this.runStart;
     this.records = resume ? await this.store.loadMetrics(resume.position.epoch) : [];

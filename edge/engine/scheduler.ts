@@ -183,7 +183,10 @@ export class Scheduler implements GenerationService {
     const lane = p.lane;
     // A generation past its deadline ends with its text so far (the lane sends the result); a
     // cancelled job, or a score (which has no partial result), leaves its lane at once.
-    if (reason === 'deadline' && p.work.kind === 'generate') return lane.cancel(p.work.id, 'deadline');
+    if (reason === 'deadline' && p.work.kind === 'generate') {
+      lane.cancel(p.work.id, 'deadline');
+      return;
+    }
     lane.cancel(p.work.id, 'cancelled');
     this.release(p);
     p.settle(reason);

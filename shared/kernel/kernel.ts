@@ -245,9 +245,9 @@ export async function generationKernel(builds: GenerationBuilds): Promise<Kernel
     }
   };
   const dotAdd = await load(builds.dotAdd);
-  if (dotAdd && dotAdd.k.gemmQ7Exact() && dotAdd.k.dotAddUnsaturated()) return dotAdd;
+  if (dotAdd?.k.gemmQ7Exact() && dotAdd.k.dotAddUnsaturated()) return dotAdd;
   const dot = await load(builds.dot);
-  if (dot && dot.k.gemmQ7Exact()) return dot;
+  if (dot?.k.gemmQ7Exact()) return dot;
   const portable = await load(builds.portable);
   if (!portable) throw new Error('this engine cannot run the WebAssembly kernel (it needs 128-bit SIMD)');
   return portable;

@@ -354,7 +354,10 @@ export class KernelModel {
   }
 
   release(rows: KernelRows): void {
-    if (this.disposed) return rows.free();
+    if (this.disposed) {
+      rows.free();
+      return;
+    }
     const list = this.pool.get(rows.capacity) ?? [];
     list.push(rows);
     this.pool.set(rows.capacity, list);

@@ -40,7 +40,7 @@ describe('createDeeprnn({ model }): the AI SDK on a model in this process', () =
     const whole = generate(m, { prefix: 'The ', numChars: 60, temperature: 1, seed: 4 });
     const first = await generateText({ model: deeprnn(), prompt: 'The ', maxOutputTokens: 25, temperature: 1, seed: 4, presencePenalty: 0.5 });
     expect(first.warnings?.map((w) => w.type === 'unsupported' && w.feature)).toEqual(['presencePenalty']);
-    const token = (first.providerMetadata?.deeprnn as { continuation: string }).continuation;
+    const token = (first.providerMetadata?.deeprnn as { continuation: string } | undefined)?.continuation;
     const rest = await generateText({ model: deeprnn(), prompt: '', maxOutputTokens: 35, providerOptions: { deeprnn: { continuation: token } } });
     expect(first.text + rest.text).toBe(whole.generated);
     await expect(generateText({ model: deeprnn(), prompt: 'a', providerOptions: { deeprnn: { beams: 2 } } })).rejects.toThrow(
