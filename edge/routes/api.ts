@@ -8,7 +8,7 @@ import { errorBody, MAX_CONTINUATION_CHARS, SERVICE_LIMITS, type GenerateResult 
 import { DeeprnnError } from '../../shared/errors.ts';
 import { validateScore } from '../../shared/evaluate.ts';
 import { samplePrefix, validateGeneration } from '../../shared/decode/validate.ts';
-import { bodyModel, clientGone, jsonBody, readJson, resolveModel, routeGroup, runGeneration, type RouteContext } from '../http.ts';
+import { bodyModel, clientGone, jsonBody, readJson, resolveModel, routeGroup, runGeneration, type AppContext, type RouteContext } from '../http.ts';
 import type { ServedModel } from '../registry.ts';
 import { generateRequestJsonSchema, requestExamples, scoreRequestJsonSchema, servedFacts } from '../openapi.ts';
 import {
@@ -68,6 +68,116 @@ export function modelInfo(m: ServedModel): ModelsResponse['data'][number] {
   };
 }
 
+/** POST /v1/generate's document: the request as the contract's JSON Schema, the result as JSON or as events. */
+const generateDoc = (example: Record<string, unknown>) =>
+  createRoute({
+    method: 'post',
+    path: '/v1/generate',
+    summary: "Generate text (d2l's predict_ch8, with sampling, beam search, stop sequences and log-probabilities)",
+    request: {
+      body: { required: true, content: { 'application/json': { schema: { $ref: '#/components/schemas/GenerateRequest' }, example } } },
+    },
+    responses: {
+      200: {
+        description: `The generated text. ${SSE_DESCRIPTION}`,
+        content: {
+          'application/json': { schema: GenerateResponseSchema },
+          'text/event-stream': {
+            schema: {
+              type: 'object',
+              description: 'One Server-Sent Event: its `event` name and its JSON `data`.',
+              properties: { event: { type: 'string', enum: ['start', 'token', 'done', 'error'] }, data: { type: 'object' } },
+              required: ['event', 'data'],
+              allOf: (
+                [
+                  ['start', 'StartEvent'],
+                  ['token', 'GeneratedToken'],
+                  ['done', 'GenerateResponse'],
+                  ['error', 'Error'],
+                ] as const
+              ).map(([event, schema]) => ({
+                if: { properties: { event: { const: event } } },
+                then: { properties: { data: { $ref: `#/components/schemas/${schema}` } } },
+              })),
+            },
+          },
+        },
+      },
+      ...errorResponses(...POST_ERRORS),
+    },
+  });
+
+/** POST /v1/generate: validate, run on the model's engine, answer as JSON or as events. */
+async function generate(ctx: RouteContext, c: AppContext): Promise<Response> {
+  const body = await readJson(c);
+  const served = resolveModel(c, ctx.registry, bodyModel(body));
+  const g = validateGeneration(served.model, body, SERVICE_LIMITS, 'api', ctx.generation);
+  const wantsStream = (body as { stream?: boolean }).stream ?? (c.req.header('accept') ?? '').includes('text/event-stream');
+  if (!wantsStream) return c.json(await runGeneration(ctx, served, g, { stream: false, signal: clientGone(c) }).result, 200);
+  const abort = new AbortController();
+  clientGone(c)?.addEventListener('abort', () => abort.abort(), { once: true });
+  const gen = runGeneration(ctx, served, g, { stream: true, signal: abort.signal }); // may refuse (503) before any byte is sent
+  return streamEvents(c, abort, async (out) => {
+    await out.send(gen.start, 'start');
+    for await (const tokens of gen.tokens()) {
+      if (out.aborted) return;
+      gen.firstChar();
+      await out.sendFrames(tokens.map((t) => sseFrame(t, 'token')).join(''));
+    }
+    let result: GenerateResult;
+    try {
+      result = await gen.result;
+    } catch (e) {
+      if (!out.aborted) await out.send(errorBody(e instanceof DeeprnnError ? e.code : 'internal', (e as Error).message), 'error');
+      return;
+    }
+    await out.send(result, 'done');
+  });
+}
+
+/** POST /v1/score's document. */
+const scoreDoc = (example: Record<string, unknown>) =>
+  createRoute({
+    method: 'post',
+    path: '/v1/score',
+    summary: "Score a text: each character's log-probability under the model, and perplexity",
+    request: {
+      body: { required: true, content: { 'application/json': { schema: { $ref: '#/components/schemas/ScoreRequest' }, example } } },
+    },
+    responses: {
+      200: { description: 'Per-character natural-log probabilities and totals', content: { 'application/json': { schema: ScoreResponseSchema } } },
+      ...errorResponses(...POST_ERRORS),
+    },
+  });
+
+/** POST /v1/score: each character's log-probability, on the model's engine. */
+async function score(ctx: RouteContext, c: AppContext): Promise<Response> {
+  const body = await readJson(c);
+  const { model, engine } = resolveModel(c, ctx.registry, bodyModel(body));
+  const s = validateScore(model, body, SERVICE_LIMITS, 'api');
+  return c.json(await engine.score(s, clientGone(c)), 200);
+}
+
+/** GET /v1/models' document. */
+const modelsDoc = () =>
+  createRoute({
+    method: 'get',
+    path: '/v1/models',
+    summary:
+      "The models served, the default first: OpenAI's list shape, with each model's architecture, vocabulary, authors and training record (never the weights)",
+    responses: { 200: { description: 'Models', content: { 'application/json': { schema: ModelsResponseSchema } } }, ...errorResponses(...GET_ERRORS) },
+  });
+
+/** GET /v1/models/{id}'s document. */
+const modelDoc = (example: string) =>
+  createRoute({
+    method: 'get',
+    path: '/v1/models/{id}',
+    summary: 'One served model (what OpenAI clients call models.retrieve)',
+    request: { params: z.object({ id: z.string().openapi({ example }) }) },
+    responses: { 200: { description: 'The model', content: { 'application/json': { schema: ModelInfoSchema } } }, ...errorResponses(...GET_ERRORS, 404) },
+  });
+
 export function apiRoutes(ctx: RouteContext) {
   const { registry } = ctx;
   const app = routeGroup();
@@ -79,117 +189,20 @@ export function apiRoutes(ctx: RouteContext) {
   const examples = requestExamples(facts);
   app.openAPIRegistry.registerComponent('schemas', 'GenerateRequest', generateRequestJsonSchema(facts));
   app.openAPIRegistry.registerComponent('schemas', 'ScoreRequest', scoreRequestJsonSchema(facts));
-  app.openAPIRegistry.registerPath(
-    createRoute({
-      method: 'post',
-      path: '/v1/generate',
-      summary: "Generate text (d2l's predict_ch8, with sampling, beam search, stop sequences and log-probabilities)",
-      request: {
-        body: { required: true, content: { 'application/json': { schema: { $ref: '#/components/schemas/GenerateRequest' }, example: examples.generate } } },
-      },
-      responses: {
-        200: {
-          description: `The generated text. ${SSE_DESCRIPTION}`,
-          content: {
-            'application/json': { schema: GenerateResponseSchema },
-            'text/event-stream': {
-              schema: {
-                type: 'object',
-                description: 'One Server-Sent Event: its `event` name and its JSON `data`.',
-                properties: { event: { type: 'string', enum: ['start', 'token', 'done', 'error'] }, data: { type: 'object' } },
-                required: ['event', 'data'],
-                allOf: (
-                  [
-                    ['start', 'StartEvent'],
-                    ['token', 'GeneratedToken'],
-                    ['done', 'GenerateResponse'],
-                    ['error', 'Error'],
-                  ] as const
-                ).map(([event, schema]) => ({
-                  if: { properties: { event: { const: event } } },
-                  then: { properties: { data: { $ref: `#/components/schemas/${schema}` } } },
-                })),
-              },
-            },
-          },
-        },
-        ...errorResponses(...POST_ERRORS),
-      },
-    }),
-  );
-  app.openAPIRegistry.registerPath(
-    createRoute({
-      method: 'post',
-      path: '/v1/score',
-      summary: "Score a text: each character's log-probability under the model, and perplexity",
-      request: {
-        body: { required: true, content: { 'application/json': { schema: { $ref: '#/components/schemas/ScoreRequest' }, example: examples.score } } },
-      },
-      responses: {
-        200: { description: 'Per-character natural-log probabilities and totals', content: { 'application/json': { schema: ScoreResponseSchema } } },
-        ...errorResponses(...POST_ERRORS),
-      },
-    }),
-  );
-  app.openAPIRegistry.registerPath(
-    createRoute({
-      method: 'get',
-      path: '/v1/models',
-      summary:
-        "The models served, the default first: OpenAI's list shape, with each model's architecture, vocabulary, authors and training record (never the weights)",
-      responses: { 200: { description: 'Models', content: { 'application/json': { schema: ModelsResponseSchema } } }, ...errorResponses(...GET_ERRORS) },
-    }),
-  );
-  app.openAPIRegistry.registerPath(
-    createRoute({
-      method: 'get',
-      path: '/v1/models/{id}',
-      summary: 'One served model (what OpenAI clients call models.retrieve)',
-      request: { params: z.object({ id: z.string().openapi({ example: facts[0].name }) }) },
-      responses: { 200: { description: 'The model', content: { 'application/json': { schema: ModelInfoSchema } } }, ...errorResponses(...GET_ERRORS, 404) },
-    }),
-  );
 
-  // Room for a continuation token beside the other fields.
-  jsonBody(app, '/v1/generate', SERVICE_LIMITS.maxBodyBytes + MAX_CONTINUATION_CHARS);
+  app.openAPIRegistry.registerPath(generateDoc(examples.generate));
+  jsonBody(app, '/v1/generate', SERVICE_LIMITS.maxBodyBytes + MAX_CONTINUATION_CHARS); // room for a continuation token beside the other fields
+  app.post('/v1/generate', (c) => generate(ctx, c));
+
+  app.openAPIRegistry.registerPath(scoreDoc(examples.score));
   jsonBody(app, '/v1/score', SERVICE_LIMITS.maxScoreBodyBytes);
+  app.post('/v1/score', (c) => score(ctx, c));
 
-  app.post('/v1/generate', async (c) => {
-    const body = await readJson(c);
-    const served = resolveModel(c, registry, bodyModel(body));
-    const g = validateGeneration(served.model, body, SERVICE_LIMITS, 'api', ctx.generation);
-    const wantsStream = (body as { stream?: boolean }).stream ?? (c.req.header('accept') ?? '').includes('text/event-stream');
-    if (!wantsStream) return c.json(await runGeneration(ctx, served, g, { stream: false, signal: clientGone(c) }).result, 200);
-    const abort = new AbortController();
-    clientGone(c)?.addEventListener('abort', () => abort.abort(), { once: true });
-    const gen = runGeneration(ctx, served, g, { stream: true, signal: abort.signal }); // may refuse (503) before any byte is sent
-    return streamEvents(c, abort, async (out) => {
-      await out.send(gen.start, 'start');
-      for await (const tokens of gen.tokens()) {
-        if (out.aborted) return;
-        gen.firstChar();
-        await out.sendFrames(tokens.map((t) => sseFrame(t, 'token')).join(''));
-      }
-      let result: GenerateResult;
-      try {
-        result = await gen.result;
-      } catch (e) {
-        if (!out.aborted) await out.send(errorBody(e instanceof DeeprnnError ? e.code : 'internal', (e as Error).message), 'error');
-        return;
-      }
-      await out.send(result, 'done');
-    });
-  });
-
-  app.post('/v1/score', async (c) => {
-    const body = await readJson(c);
-    const { model, engine } = resolveModel(c, registry, bodyModel(body));
-    const s = validateScore(model, body, SERVICE_LIMITS, 'api');
-    return c.json(await engine.score(s, clientGone(c)), 200);
-  });
-
+  app.openAPIRegistry.registerPath(modelsDoc());
   app.get('/v1/models', (c) => c.json(ModelsResponseSchema.parse({ object: 'list', data: registry.models.map(modelInfo) } satisfies ModelsResponse), 200));
+
   // One model, as OpenAI's `models.retrieve(id)` asks for it.
+  app.openAPIRegistry.registerPath(modelDoc(facts[0].name));
   app.get('/v1/models/:id', (c) => c.json(modelInfo(resolveModel(c, registry, c.req.param('id'), 'id')), 200));
 
   return app;
