@@ -150,7 +150,7 @@ export const trainOptions = (cores: number) => ({
   seed: opt.int({ min: 0, max: 0xffffffff, help: 'seed: same seed, same engine and threads, same result', default: 0 }),
   engine: opt.choice({
     choices: ENGINE_CHOICES,
-    help: 'auto (tfjs-node-gpu if it loads and a GPU is present, else native), native, tfjs (best tfjs backend present), tfjs-gpu, tfjs-node, tfjs-wasm, tfjs-cpu',
+    help: 'auto (webgpu on a GPU adapter, else tfjs-node-gpu if it loads on an NVIDIA GPU, else native), native, webgpu (Vulkan, Metal or D3D12 through Dawn: npm install webgpu), tfjs (best tfjs backend present), tfjs-gpu, tfjs-node, tfjs-wasm, tfjs-cpu',
     default: 'auto' as EngineChoice,
   }),
   threads: opt.int({ min: 1, max: cores, help: `native engine: threads sharing each window, 1 to the number of cores (default all ${cores})`, default: cores }),

@@ -194,8 +194,8 @@ export class Trainer {
       elapsedSeconds: +this.elapsed().toFixed(2),
       last: this.last,
       best: this.best,
-      params: this.engine.getParams(),
-      optimizer: this.engine.getOptimizerState(),
+      params: await this.engine.getParams(),
+      optimizer: await this.engine.getOptimizerState(),
       carry,
     });
     this.lastCheckpoint = performance.now();
@@ -210,7 +210,7 @@ export class Trainer {
    * time budget an epoch is validated when `validationDue` says so, and always at the end.
    */
   private async endEpoch(epoch: number, sum: number, tokens: number, trainSeconds: number, fraction: number, final: boolean): Promise<Params> {
-    const params = this.engine.getParams(); // one copy per epoch, read-only from here on
+    const params = await this.engine.getParams(); // one copy per epoch, read-only from here on
     const due =
       final ||
       this.config.timeBudgetMinutes === 0 ||
@@ -299,7 +299,7 @@ export class Trainer {
       const due = performance.now() - this.lastCheckpoint > CHECKPOINT_EVERY_MS;
       if (stopped || due) {
         const position: Position = { epoch: epoch - 1, window: index + 1, rngState: rngAtStart, partial: { loss: sum, tokens } };
-        await this.checkpoint(position, config.iterator === 'sequential' ? engine.getCarry() : null);
+        await this.checkpoint(position, config.iterator === 'sequential' ? await engine.getCarry() : null);
         if (stopped) return { stopped, sum, tokens, seconds: (performance.now() - t0) / 1000, fraction: (index + 1) / Math.max(1, perEpoch) };
       }
     }
@@ -357,7 +357,7 @@ export class Trainer {
     const { config, engine } = this;
     const last = this.last!;
     const best = this.best;
-    const params = best ? best.params : engine.getParams();
+    const params = best ? best.params : await engine.getParams();
     const v = best ? { perFile: this.bestPerFile ?? this.evaluate(params)!.perFile } : null;
     const c = this.data.corpus;
     const heldOut = new Map(this.data.split.validation.map((h) => [h.file, h.ids.length]));
@@ -468,7 +468,8 @@ export function withBase(config: TrainConfig, base: Model | null): TrainConfig {
  * engine with its optimizer, start from fresh weights, a checkpoint or a model (--init-from),
  * and fit. `config` is already `withBase`'s.
  */
-export async function runTraining(config: TrainConfig, host: RunHost): Promise<TrainResult> {
+export async function runTraining(config: TrainConfig, runHost: RunHost): Promise<TrainResult> {
+  let host = runHost;
   const { data, resume, base } = host;
   if (resume && data.corpus.vocab.size !== config.vocabSize)
     throw new DeeprnnError(
@@ -476,6 +477,17 @@ export async function runTraining(config: TrainConfig, host: RunHost): Promise<T
       `the corpus now gives ${data.corpus.vocab.size} tokens, the checkpoint was trained on ${config.vocabSize}: the corpus files changed`,
     );
   config = { ...config, vocabSize: data.corpus.vocab.size };
+  // The run's first line names the engine and where it runs (the first engine built: a sizing probe's, or the run's).
+  let announced = false;
+  host = {
+    ...host,
+    makeEngine: async (spec) => {
+      const engine = await runHost.makeEngine(spec);
+      if (!announced) host.hooks.log(`training on ${engine.name}: ${engine.backend}`);
+      announced = true;
+      return engine;
+    },
+  };
   const sizing = config.toSize.length > 0 && !resume;
   checkWindows(data.split.train.length, sizing && config.toSize.includes('batch-size') ? 1 : config.batchSize, config.numSteps, 'training');
   for (const v of data.split.validation)

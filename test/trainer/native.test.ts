@@ -58,7 +58,7 @@ describe('native engine: training', () => {
       engine.setParams(model.params);
       engine.resetState();
       await engine.forwardBackward(x, y);
-      const grads = engine.getGradients();
+      const grads = await engine.getGradients();
       for (const [name, tensor] of Object.entries(model.params)) {
         let worst = 0;
         let scale = 0;
@@ -122,7 +122,7 @@ describe('native engine: training', () => {
         expect(loss).toBeCloseTo(Math.log(z) - o[0], 6);
         expect(engine.clipGradients(theta)).toBeCloseTo(norm, 6);
         engine.step(0.5);
-        const after = engine.getParams();
+        const after = await engine.getParams();
         const f = Math.min(1, theta / norm);
         for (const [name, g] of Object.entries(grad)) g.forEach((gi, i) => expect(after[name][i]).toBeCloseTo(before[name][i] - 0.5 * f * gi, 6));
       });
@@ -136,10 +136,10 @@ describe('native engine: training', () => {
       await engine.forwardBackward(Int32Array.of(1), Int32Array.of(0));
       engine.clipGradients(1e9);
       engine.step(0.01);
-      const after = engine.getParams();
+      const after = await engine.getParams();
       for (const [name, g] of Object.entries(grad))
         g.forEach((gi, i) => expect(after[name][i]).toBeCloseTo(before[name][i] - (0.01 * gi) / (Math.abs(gi) + 1e-8), 6));
-      const state = engine.getOptimizerState();
+      const state = await engine.getOptimizerState();
       expect(state.step).toBe(1);
       expect(state.moments!.m['linear.bias'][0]).toBeCloseTo(0.1 * dO[0], 6);
       expect(state.moments!.v['linear.bias'][0] / (0.001 * dO[0] * dO[0])).toBeCloseTo(1, 4); // 1 − β2 is not exact in f32
@@ -170,7 +170,7 @@ describe('native engine: training', () => {
           e.clipGradients(0.5);
           e.step(0.01);
         }
-        const out = { losses, grads: e.getGradients(), params: e.getParams(), carry: e.getCarry(), backend: e.backend };
+        const out = { losses, grads: await e.getGradients(), params: await e.getParams(), carry: await e.getCarry(), backend: e.backend };
         await e.dispose();
         return out;
       };
@@ -192,7 +192,7 @@ describe('native engine: training', () => {
     );
     for (const e of [a, b]) e.setParams(model.params);
     await a.forwardBackward(randomTokens(12, V, 1), randomTokens(12, V, 2));
-    b.setCarry(a.getCarry());
+    b.setCarry(await a.getCarry());
     const x = randomTokens(12, V, 3);
     expect(await b.forwardBackward(x, x)).toBe(await a.forwardBackward(x, x));
     expect(() => b.setCarry(new Float32Array(3))).toThrow(/carried state has 3 values/);

@@ -16,7 +16,7 @@ describe("tfjs engine on tfjs's wasm backend", () => {
     const x = randomTokens(20, model.arch.vocabSize, 1);
     const y = randomTokens(20, model.arch.vocabSize, 2);
     expect(Math.abs((await tfjs.forwardBackward(x, y)) - (await native.forwardBackward(x, y))) / 20).toBeLessThan(1e-4);
-    const [a, b] = [tfjs.getGradients(), native.getGradients()];
+    const [a, b] = [await tfjs.getGradients(), await native.getGradients()];
     for (const name of Object.keys(a)) a[name].forEach((v, i) => expect(Math.abs(v - b[name][i])).toBeLessThan(1e-4));
     tfjs.dispose();
   });

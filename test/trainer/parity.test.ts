@@ -57,13 +57,13 @@ describe('tfjs engine (cpu backend) equals the native engine', () => {
         const y = tokens(B * T, model.arch.vocabSize, w + 7);
         const [a, b] = [await native.forwardBackward(x, y), await tfjs.forwardBackward(x, y)];
         expect(Math.abs(a - b) / (B * T)).toBeLessThan(1e-4);
-        expect(maxDiff(native.getGradients(), tfjs.getGradients())).toBeLessThan(1e-4);
+        expect(maxDiff(await native.getGradients(), await tfjs.getGradients())).toBeLessThan(1e-4);
         expect(Math.abs(native.clipGradients(0.5) - tfjs.clipGradients(0.5))).toBeLessThan(1e-4);
         native.step(0.1);
         tfjs.step(0.1);
       }
-      expect(maxDiff(native.getParams(), tfjs.getParams())).toBeLessThan(1e-4);
-      expect(maxDiff({ c: native.getCarry() }, { c: tfjs.getCarry() })).toBeLessThan(1e-4); // the state carried to the next window
+      expect(maxDiff(await native.getParams(), await tfjs.getParams())).toBeLessThan(1e-4);
+      expect(maxDiff({ c: await native.getCarry() }, { c: await tfjs.getCarry() })).toBeLessThan(1e-4); // the state carried to the next window
     });
   }
 
@@ -88,7 +88,7 @@ describe('tfjs engine (cpu backend) equals the native engine', () => {
         tfjs.resetState();
         const [a, b] = [await native.forwardBackward(x, y, dropout), await tfjs.forwardBackward(x, y, dropout)];
         expect(Math.abs(a - b) / (B * T)).toBeLessThan(1e-4);
-        expect(maxDiff(native.getGradients(), tfjs.getGradients())).toBeLessThan(1e-4);
+        expect(maxDiff(await native.getGradients(), await tfjs.getGradients())).toBeLessThan(1e-4);
         losses.push(a);
       }
       native.resetState();
@@ -100,14 +100,14 @@ describe('tfjs engine (cpu backend) equals the native engine', () => {
       expect(await native.forwardBackward(x, y, { p: 0, output: 0, recurrent: 0, seed: 11 })).toBe(plain); // p = 0 is no dropout
       native.resetState();
       await native.forwardBackward(x, y, { p: 0, output: 0, recurrent: 0.5, seed: 11 });
-      const dropped = native.getGradients();
+      const dropped = await native.getGradients();
       for (let l = 0; l < 3; l++) {
         const g = dropped[`rnn.weight_hh_l${l}`];
         const zeros = g.filter((v) => v === 0).length;
         expect(zeros / g.length).toBeGreaterThan(0.3); // a dropped weight gets no gradient
         expect(zeros / g.length).toBeLessThan(0.7);
       }
-      expect(native.getParams()).toEqual(model.params); // the stored weights are not the dropped ones
+      expect(await native.getParams()).toEqual(model.params); // the stored weights are not the dropped ones
     });
   }
 
@@ -128,8 +128,8 @@ describe('tfjs engine (cpu backend) equals the native engine', () => {
           e.step(lr);
         }
       }
-      expect(maxDiff(native.getParams(), tfjs.getParams())).toBeLessThan(1e-5);
-      expect(maxDiff(native.getParams(), plain.getParams())).toBeGreaterThan(1e-3);
+      expect(maxDiff(await native.getParams(), await tfjs.getParams())).toBeLessThan(1e-5);
+      expect(maxDiff(await native.getParams(), await plain.getParams())).toBeGreaterThan(1e-3);
       // One step from the same weights and gradients: decayed = plain − lr·λ·w.
       const [d1, p1] = pair(model, B, T, optimizer, 0.5)
         .slice(0, 1)
@@ -140,7 +140,7 @@ describe('tfjs engine (cpu backend) equals the native engine', () => {
         e.step(lr);
       }
       const w0 = model.params['rnn.weight_hh_l1'];
-      const [wd, wp] = [d1.getParams()['rnn.weight_hh_l1'], p1.getParams()['rnn.weight_hh_l1']];
+      const [wd, wp] = [(await d1.getParams())['rnn.weight_hh_l1'], (await p1.getParams())['rnn.weight_hh_l1']];
       wd.forEach((v, i) => expect(v).toBeCloseTo(wp[i] - lr * 0.5 * w0[i], 6));
     });
   }

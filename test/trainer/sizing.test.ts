@@ -183,10 +183,11 @@ describe('a sized run', () => {
     const config = parse(['--corpus', corpus, '--time-budget', '0.05', '--threads', '1', '--num-steps', '16']);
     let firstWindowAt: number | null = null;
     await train(config, out, { log: (l) => lines.push(l), window: (_e, _i, _n, r) => (firstWindowAt ??= r.elapsedSeconds) });
-    expect(lines[0]).toMatch(/^sized to 0\.0500 min: 2×128 LSTM/);
+    expect(lines[0]).toMatch(/^training on native: wasm-/); // the run's first line: the engine the probes measured
+    expect(lines[1]).toMatch(/^sized to 0\.0500 min: 2×128 LSTM/);
     const model = await readModelDir(out);
     const sizing = model.training!.sizing as { hiddenSize: number; probes: unknown[]; probeSeconds: number; reason: string };
-    expect(sizing.reason).toBe(lines[0]);
+    expect(sizing.reason).toBe(lines[1]);
     expect(model.arch.hiddenSize).toBe(sizing.hiddenSize);
     expect(sizing.probes.length).toBeGreaterThan(0);
     expect(model.training!.hyperparameters).toMatchObject({
@@ -196,6 +197,6 @@ describe('a sized run', () => {
     });
     expect(firstWindowAt!).toBeGreaterThanOrEqual(sizing.probeSeconds); // the budget's clock started with the probes
     const ck = await readCheckpoint(out);
-    expect(ck.config).toMatchObject({ toSize: [], hiddenSize: sizing.hiddenSize, sizing: { reason: lines[0] } });
+    expect(ck.config).toMatchObject({ toSize: [], hiddenSize: sizing.hiddenSize, sizing: { reason: lines[1] } });
   });
 });

@@ -8,8 +8,8 @@ import type { Architecture, Params } from '../../shared/model.ts';
 import type { Dropout } from './dropout.ts';
 
 /** `--engine`: which engine trains, and on what (engines/index.ts chooses for `auto` and `tfjs`). */
-export type EngineChoice = 'auto' | 'native' | 'tfjs' | 'tfjs-gpu' | 'tfjs-node' | 'tfjs-wasm' | 'tfjs-cpu';
-export const ENGINE_CHOICES: readonly EngineChoice[] = ['auto', 'native', 'tfjs', 'tfjs-gpu', 'tfjs-node', 'tfjs-wasm', 'tfjs-cpu'];
+export type EngineChoice = 'auto' | 'native' | 'webgpu' | 'tfjs' | 'tfjs-gpu' | 'tfjs-node' | 'tfjs-wasm' | 'tfjs-cpu';
+export const ENGINE_CHOICES: readonly EngineChoice[] = ['auto', 'native', 'webgpu', 'tfjs', 'tfjs-gpu', 'tfjs-node', 'tfjs-wasm', 'tfjs-cpu'];
 
 export type OptimizerName = 'sgd' | 'adam';
 
@@ -39,19 +39,20 @@ export interface OptimizerState {
 }
 
 export interface Engine {
-  readonly name: 'native' | 'tfjs';
+  readonly name: 'native' | 'tfjs' | 'webgpu';
   /** Where the arithmetic runs, e.g. "wasm-relaxed-simd ×2 threads" or "tensorflow (CUDA)". */
   readonly backend: string;
   readonly batchSize: number;
   readonly numSteps: number;
 
   setParams(params: Params): void;
-  getParams(): Params;
+  /** The weights (a copy): read back from wherever the engine keeps them. */
+  getParams(): Promise<Params>;
 
   /** d2l's `begin_state`: the recurrent state goes back to zeros. */
   resetState(): void;
   /** The recurrent state carried between windows (sequential iterator), for mid-epoch checkpoints. */
-  getCarry(): Float32Array;
+  getCarry(): Promise<Float32Array>;
   setCarry(state: Float32Array): void;
   /**
    * Forward and backward over one window: x, y are [batchSize, numSteps] token ids, batch-major
@@ -63,12 +64,15 @@ export interface Engine {
    */
   forwardBackward(x: Int32Array, y: Int32Array, dropout?: Dropout): Promise<number>;
   /** The gradients of the last `forwardBackward`, before clipping (a copy). */
-  getGradients(): Params;
-  /** d2l's `grad_clipping`: scale all gradients by θ/‖g‖ when their global norm exceeds θ. Returns ‖g‖. */
+  getGradients(): Promise<Params>;
+  /**
+   * d2l's `grad_clipping`: scale all gradients by θ/‖g‖ when their global norm exceeds θ. Returns ‖g‖
+   * (which `forwardBackward` measured: no engine reads its gradients back for it).
+   */
   clipGradients(theta: number): number;
   /** One step of the engine's optimizer at learning rate `lr`. */
   step(lr: number): void;
-  getOptimizerState(): OptimizerState;
+  getOptimizerState(): Promise<OptimizerState>;
   setOptimizerState(state: OptimizerState): void;
   dispose(): void | Promise<void>;
 }

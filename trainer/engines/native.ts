@@ -185,11 +185,11 @@ export class NativeEngine implements Engine {
     }
   }
 
-  getParams(): Params {
+  async getParams(): Promise<Params> {
     return this.read(this.P);
   }
 
-  getGradients(): Params {
+  async getGradients(): Promise<Params> {
     return this.read(this.G);
   }
 
@@ -207,7 +207,7 @@ export class NativeEngine implements Engine {
    * The carried state, per layer h then c, each [batch, H] in batch order — the same layout for any
    * thread count (and the tfjs engine's): what a mid-epoch checkpoint keeps.
    */
-  getCarry(): Float32Array {
+  async getCarry(): Promise<Float32Array> {
     const parts: Float32Array[] = [];
     this.eachCarry((view) => parts.push(view.slice()));
     const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
@@ -328,7 +328,7 @@ export class NativeEngine implements Engine {
     this.parallel(OP.step, () => stepSlice(this.k, a, this.G, this.P, this.M, this.V2, this.slices[0]));
   }
 
-  getOptimizerState(): OptimizerState {
+  async getOptimizerState(): Promise<OptimizerState> {
     return { step: this.adamStep, moments: this.adamStep > 0 ? { m: this.read(this.M), v: this.read(this.V2) } : null };
   }
 

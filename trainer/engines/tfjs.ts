@@ -96,11 +96,11 @@ export class TfjsEngine implements Engine {
     }
   }
 
-  getParams(): Params {
+  async getParams(): Promise<Params> {
     return this.read(this.vars);
   }
 
-  getGradients(): Params {
+  async getGradients(): Promise<Params> {
     return this.read(this.grads);
   }
 
@@ -204,7 +204,7 @@ export class TfjsEngine implements Engine {
   }
 
   /** The carried state, layers in order, h then c, each [B, H]. */
-  getCarry(): Float32Array {
+  async getCarry(): Promise<Float32Array> {
     const { numLayers: L, hiddenSize: H, cell } = this.arch;
     const per = this.batchSize * H;
     const out = new Float32Array(L * per * (cell === 'lstm' ? 2 : 1));
@@ -280,7 +280,7 @@ export class TfjsEngine implements Engine {
     });
   }
 
-  getOptimizerState(): OptimizerState {
+  async getOptimizerState(): Promise<OptimizerState> {
     if (this.adamStep === 0) return { step: 0, moments: null };
     const m: Params = {};
     const v: Params = {};
