@@ -25,6 +25,7 @@ export const LIBRARY_TRAIN_OPTIONS = [
   'iterator',
   'seed',
   'threads',
+  'engine',
   'time-budget',
   'predict-prefix',
 ] as const satisfies readonly (keyof TrainOptionTable)[];

@@ -16,7 +16,10 @@ import type { EpochRecord } from './checkpoint.ts';
 import { trainConfig, trainOptions, type TrainConfig } from './config.ts';
 import { LIBRARY_TRAIN_OPTIONS } from './library-options.ts';
 import { buildCorpus, splitCorpus, type CorpusSource, type Sha256 } from './corpus.ts';
+import type { Engine, EngineSpec } from './engines/engine.ts';
 import { NativeEngine, type HelperSpawner } from './engines/native.ts';
+import { WebGpuEngine } from './engines/webgpu/engine.ts';
+import { hasHardwareAdapter, openGpu } from './engines/webgpu/gpu.ts';
 import { optionsFromObject } from './options.ts';
 import { runTraining, type RunStore, type StopReason } from './train.ts';
 
@@ -49,6 +52,8 @@ export interface TrainProgress {
   lr: number;
   /** On validated epochs: the sample prefix and the 50 characters the model writes after it (greedy). */
   sample?: string;
+  /** What trains: "native: wasm-relaxed-simd", "webgpu: nvidia ampere (…)". */
+  engine: string;
 }
 
 /** A finished (or stopped) run: the artifact's two files, and its record. */
@@ -58,6 +63,9 @@ export interface TrainedModel {
   model: Model;
   stoppedBy: StopReason;
   records: EpochRecord[];
+  /** The engine that trained, and where it ran (the model's training record says the same). */
+  engine: Engine['name'];
+  backend: string;
 }
 
 export interface TrainHost {
@@ -70,6 +78,8 @@ export interface TrainHost {
   /** Helper threads; without them (or without shared memory) one thread trains. */
   spawn?: HelperSpawner;
   sha256: () => Sha256;
+  /** WebGPU (a page's `navigator.gpu`): `engine` auto trains there when it offers an adapter that is not a CPU emulation. */
+  gpu?: GPU;
   /** A macrotask: how the run lets the host's messages in (default setTimeout; a page's worker: a MessageChannel, which browsers do not clamp to 4 ms as they do nested timers). */
   yieldNow?: () => Promise<void>;
 }
@@ -100,7 +110,10 @@ export function libraryConfig(input: TrainInput, cores: number, corpus: string[]
   if (name !== undefined && (typeof name !== 'string' || !MODEL_NAME.test(name)))
     throw new OptionError('name must be 1 to 128 letters, digits, ".", "_" or "-"');
   const values = optionsFromObject(trainOptions(cores), options, LIBRARY_TRAIN_OPTIONS);
-  return { ...trainConfig({ ...values, engine: 'native' }), corpus };
+  const engine = values.engine ?? 'auto';
+  if (engine !== 'auto' && engine !== 'native' && engine !== 'webgpu')
+    throw new OptionError(`engine must be auto, native (WebAssembly) or webgpu here, got ${JSON.stringify(engine)}: tfjs engines train in Node`);
+  return { ...trainConfig({ ...values, engine }), corpus };
 }
 
 export function startTraining(input: TrainInput, host: TrainHost, onProgress: (p: TrainProgress) => void = () => {}): TrainRun {
@@ -134,13 +147,14 @@ export function startTraining(input: TrainInput, host: TrainHost, onProgress: (p
     const budget = config.timeBudgetMinutes * 60;
     const timing = (elapsedSeconds: number) => ({ elapsedSeconds, secondsLeft: budget > 0 ? Math.max(0, budget - elapsedSeconds) : null });
     let epochStart = performance.now();
+    let label = '';
     const r = await runTraining(config, {
       data: { corpus, split },
       store,
       base: null,
       makeEngine: async (s) => {
-        const engine = new NativeEngine(host.kernel, s, host.spawn);
-        await engine.ready();
+        const engine = await pageEngine(s, host);
+        label = `${engine.name}: ${engine.backend}`;
         return engine;
       },
       evalKernel: host.evalKernel,
@@ -162,6 +176,7 @@ export function startTraining(input: TrainInput, host: TrainHost, onProgress: (p
             tokensPerSecond: seconds > 0 ? Math.round(running.tokens / seconds) : 0,
             lr: running.lr,
             ...timing(running.elapsedSeconds),
+            engine: label,
           });
         },
         epoch: (rec, _epochs, sample) => {
@@ -175,6 +190,7 @@ export function startTraining(input: TrainInput, host: TrainHost, onProgress: (p
             tokensPerSecond: rec.tokensPerSecond,
             lr: rec.lr ?? 0,
             ...timing(rec.elapsedSeconds),
+            engine: label,
           };
           if (rec.validationPerplexity !== null) p.sample = sample();
           onProgress(p);
@@ -183,7 +199,29 @@ export function startTraining(input: TrainInput, host: TrainHost, onProgress: (p
     });
     if (!files) throw new Error('unreachable: the run ended without a model');
     const f: { modelJson: string; weights: Uint8Array } = files;
-    return { modelJson: f.modelJson, weights: f.weights, model: r.model, stoppedBy: r.stopped, records };
+    const t = r.model.training!;
+    return {
+      modelJson: f.modelJson,
+      weights: f.weights,
+      model: r.model,
+      stoppedBy: r.stopped,
+      records,
+      engine: t.engine as Engine['name'],
+      backend: String(t.backend),
+    };
   })();
   return { stop: () => abort.abort(), result };
+}
+
+/** What a page without a WebGPU adapter is told. */
+const NO_BROWSER_GPU =
+  'this browser offers none (Chrome and Edge 113+ on Windows, macOS and ChromeOS, Safari 26, Firefox 141+ on Windows; others behind a flag)';
+
+/** The engine a page trains on: WebGPU when asked, or for `auto` on a real GPU; else the native engine on the kernel the host brought. */
+async function pageEngine(s: EngineSpec, host: TrainHost): Promise<Engine> {
+  if (s.choice === 'webgpu' || (s.choice === 'auto' && (await hasHardwareAdapter(host.gpu))))
+    return new WebGpuEngine(await openGpu(host.gpu, NO_BROWSER_GPU), s);
+  const engine = new NativeEngine(host.kernel, s, host.spawn);
+  await engine.ready();
+  return engine;
 }

@@ -47,5 +47,5 @@ export type FromWorker =
 export type ToTrainWorker = { type: 'train'; input: import('../../trainer/library.ts').TrainInput } | { type: 'stop' };
 export type FromTrainWorker =
   | { type: 'progress'; progress: import('../../trainer/library.ts').TrainProgress }
-  | { type: 'done'; modelJson: string; weights: Uint8Array; stoppedBy: string; backend: string }
+  | { type: 'done'; modelJson: string; weights: Uint8Array; stoppedBy: string; engine: string; backend: string }
   | { type: 'error'; message: string };

@@ -178,7 +178,7 @@ export class DeeprnnTrain extends HTMLElement {
     });
     try {
       const files = await this.run.result;
-      status.textContent = `done (${files.stoppedBy}): validation perplexity ${this.bestValidation()?.toFixed(2) ?? '–'}, ${files.backend}`;
+      status.textContent = `done (${files.stoppedBy}): validation perplexity ${this.bestValidation()?.toFixed(2) ?? '–'}, ${files.engine ? `${files.engine} (${files.backend})` : files.backend}`;
       await this.show(files);
       await idb('readwrite', (s) =>
         s.put({ modelJson: files.modelJson, weights: files.weights, savedAt: new Date().toISOString() } satisfies Saved, 'last'),
@@ -216,7 +216,7 @@ export class DeeprnnTrain extends HTMLElement {
       this.points.push({ epoch: +at.toFixed(3), perplexity: p.perplexity, validationPerplexity: p.kind === 'epoch' ? p.validationPerplexity : null });
     const left = p.secondsLeft === null ? '' : `, ${Math.ceil(p.secondsLeft)} s left`;
     this.q('.deeprnn-status').textContent =
-      `epoch ${at.toFixed(2)}: perplexity ${p.perplexity.toFixed(2)}${p.validationPerplexity !== null ? `, validation ${p.validationPerplexity.toFixed(2)}` : ''}, ${p.tokensPerSecond.toLocaleString()} characters/s${left}`;
+      `epoch ${at.toFixed(2)}: perplexity ${p.perplexity.toFixed(2)}${p.validationPerplexity !== null ? `, validation ${p.validationPerplexity.toFixed(2)}` : ''}, ${p.tokensPerSecond.toLocaleString()} characters/s${left} on ${p.engine}`;
     if (p.sample) this.q('.deeprnn-sample').textContent = p.sample;
     this.dispatchEvent(new CustomEvent('progress', { detail: p }));
     void this.chart(false);
@@ -255,7 +255,7 @@ export class DeeprnnTrain extends HTMLElement {
   private async restore(): Promise<void> {
     const saved = await idb<Saved | undefined>('readonly', (s) => s.get('last') as IDBRequest<Saved | undefined>).catch(() => undefined);
     if (!saved || this.files) return;
-    await this.show({ modelJson: saved.modelJson, weights: saved.weights, stoppedBy: 'restored', backend: '' });
+    await this.show({ modelJson: saved.modelJson, weights: saved.weights, stoppedBy: 'restored', engine: '', backend: '' });
     this.q('.deeprnn-status').textContent = `your model from ${saved.savedAt.slice(0, 16).replace('T', ' ')} (kept in this browser)`;
   }
 }

@@ -1,6 +1,7 @@
 /**
  * The Web Worker that trains in the page: trainer/library.ts's `startTraining` — the Trainer and
- * the native engine of `deeprnn train` — on the visitor's text, off the main thread. It trains on
+ * the engines of `deeprnn train` — on the visitor's text, off the main thread: on the browser's
+ * WebGPU where it offers a real GPU (or `engine: 'webgpu'` asks), else natively: it trains on
  * the relaxed-SIMD kernel where the browser has relaxed SIMD (fused multiply-adds, as `deeprnn
  * train` does in Node: the same weights for the same seed, threads and options), else on the
  * portable one, and validates on the portable kernel as every runtime generates. Where the page
@@ -63,21 +64,12 @@ scope.onmessage = (e) => {
       // Without shared memory one thread trains: the option's bound says so, and its default.
       const cores = spawn ? navigator.hardwareConcurrency || 1 : 1;
       const input = spawn ? m.input : { ...m.input, threads: m.input.threads === undefined ? undefined : 1 };
-      run = startTraining(input, { kernel, evalKernel, cores, spawn, sha256: () => new Sha256Js(), yieldNow }, (progress) =>
+      const gpu = (navigator as Navigator & { gpu?: GPU }).gpu;
+      run = startTraining(input, { kernel, evalKernel, cores, spawn, gpu, sha256: () => new Sha256Js(), yieldNow }, (progress) =>
         post({ type: 'progress', progress }),
       );
       const r = await run.result;
-      const threads = (JSON.parse(r.modelJson) as { training: { hyperparameters: { threads: number } } }).training.hyperparameters.threads;
-      post(
-        {
-          type: 'done',
-          modelJson: r.modelJson,
-          weights: r.weights,
-          stoppedBy: r.stoppedBy,
-          backend: `wasm-${kernel.flavor}${threads > 1 ? ` ×${threads} threads` : ''}`,
-        },
-        [r.weights.buffer],
-      );
+      post({ type: 'done', modelJson: r.modelJson, weights: r.weights, stoppedBy: r.stoppedBy, engine: r.engine, backend: r.backend }, [r.weights.buffer]);
     } catch (err) {
       post({ type: 'error', message: (err as Error).message });
     }

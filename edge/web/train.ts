@@ -5,6 +5,7 @@
  *
  *   import { train } from 'https://your-host/static/deeprnn.js';
  *   const run = train({ corpus: text, timeBudget: 2, onProgress: (p) => console.log(p.perplexity) });
+ *   // engine: 'auto' (WebGPU on a real GPU, else WebAssembly), 'webgpu' or 'native'
  *   const { modelJson, weights } = await run.result;   // the files deeprnn train writes
  */
 import type { TrainInput, TrainProgress } from '../../trainer/library.ts';
@@ -18,7 +19,9 @@ export interface TrainedFiles {
   weights: Uint8Array;
   /** completed, time-budget or interrupted (stop()). */
   stoppedBy: string;
-  /** The kernel that trained: wasm-relaxed-simd (as deeprnn train in Node) or wasm-simd. */
+  /** The engine that trained: native (WebAssembly) or webgpu (`engine` chooses; auto takes a real GPU's WebGPU). */
+  engine: string;
+  /** Where: wasm-relaxed-simd (as deeprnn train in Node), wasm-simd, or the WebGPU adapter ("webgpu: nvidia ampere (…)"). */
   backend: string;
 }
 
@@ -49,7 +52,7 @@ export function train(input: TrainInput & { onProgress?: (p: TrainProgress) => v
       if (m.type === 'progress') onProgress?.(m.progress);
       else if (m.type === 'done') {
         end();
-        resolve({ modelJson: m.modelJson, weights: m.weights, stoppedBy: m.stoppedBy, backend: m.backend });
+        resolve({ modelJson: m.modelJson, weights: m.weights, stoppedBy: m.stoppedBy, engine: m.engine, backend: m.backend });
       } else {
         end();
         reject(new Error(m.message));

@@ -24,6 +24,10 @@ export const CHROMIUM_ARGS = [
 ];
 export const launchChromium = (): Promise<Browser> => chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
 
+/** Chromium with WebGPU: SwiftShader's adapter (a CPU emulation) in headless Chromium, on pages from localhost or 127.0.0.1. */
+export const launchWebGpuChromium = (): Promise<Browser> =>
+  chromium.launch({ executablePath: '/usr/bin/chromium', args: [...CHROMIUM_ARGS.filter((a) => a !== '--disable-gpu'), '--enable-unsafe-webgpu'] });
+
 /** The headers that make a page cross-origin isolated (shared memory, threads). */
 export const CROSS_ORIGIN_ISOLATED = { 'cross-origin-opener-policy': 'same-origin', 'cross-origin-embedder-policy': 'require-corp' };
 

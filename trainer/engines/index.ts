@@ -28,7 +28,7 @@ const TFJS: Record<Exclude<EngineChoice, 'auto' | 'native' | 'webgpu' | 'tfjs'>,
  * native engine. `tfjs`: the best tfjs backend present — tfjs-node-gpu, tfjs-node, then wasm.
  */
 export async function resolveEngineChoice(choice: EngineChoice): Promise<Exclude<EngineChoice, 'auto' | 'tfjs'>> {
-  if (choice === 'auto') return (await hardwareGpuPresent()) ? 'webgpu' : (await gpuAvailable()) ? 'tfjs-gpu' : 'native';
+  if (choice === 'auto') return hardwareGpuPresent() ? 'webgpu' : (await gpuAvailable()) ? 'tfjs-gpu' : 'native';
   if (choice === 'tfjs') return (await gpuAvailable()) ? 'tfjs-gpu' : (await tfjsNodeAvailable()) ? 'tfjs-node' : 'tfjs-wasm';
   return choice;
 }

@@ -20,24 +20,38 @@ export const TFJS_BACKENDS: readonly TfjsBackend[] = ['tensorflow-gpu', 'tensorf
 
 const INSTALL: Record<'tensorflow-gpu' | 'tensorflow', string> = {
   'tensorflow-gpu':
-    'npm install @tensorflow/tfjs-node-gpu — it needs CUDA 11.2 and cuDNN 8.1 on the machine, and its install script downloads libtensorflow 2.9.1 from storage.googleapis.com (see README, "Training on a GPU")',
+    'npm install @tensorflow/tfjs-node-gpu — it needs CUDA 11.2 and cuDNN 8.1 on the machine, and its install script downloads libtensorflow 2.9.1 from storage.googleapis.com (docs/training.md, "Training on a GPU"); --engine webgpu needs neither',
   tensorflow: 'npm install @tensorflow/tfjs-node — its install script downloads libtensorflow 2.9.1 from storage.googleapis.com',
 };
 
-/** Import a package that may not be installed, without the type checker resolving it. */
-async function importOptional(name: string): Promise<Tf | null> {
+/** A package that may not be installed: the module, or why it cannot be had (not installed, or installed and failing to load). */
+async function importOptional(name: string): Promise<Tf | { missing: true } | { broken: string }> {
   try {
     return (await import(/* @vite-ignore */ name)) as Tf;
-  } catch {
-    return null;
+  } catch (e) {
+    const err = e as Error & { code?: string };
+    const notFound = (err.code === 'ERR_MODULE_NOT_FOUND' || err.code === 'MODULE_NOT_FOUND') && err.message.includes(`'${name}'`);
+    return notFound ? { missing: true } : { broken: (err.message.split('\n').find((l) => l.trim()) ?? String(e)).trim() };
   }
 }
+
+const loaded = (m: Awaited<ReturnType<typeof importOptional>>): m is Tf => !('missing' in m) && !('broken' in m);
+
+/** Why tfjs-node-gpu fails where it is installed: its libtensorflow 2.9.1 is built for CUDA 11.2 and cuDNN 8.1, with no sm_90 kernels. */
+const GPU_LOAD_HINT =
+  'it needs CUDA 11.2 and cuDNN 8.1 (a CUDA 12 machine fails with "libcudart.so.11.0"; on H100 its kernels do not exist) — --engine webgpu trains on current GPUs';
 
 /** Loads tfjs on the requested backend, or explains how to install it. */
 export async function loadTfjs(backend: TfjsBackend): Promise<Tf> {
   if (backend === 'tensorflow-gpu' || backend === 'tensorflow') {
-    const tf = await importOptional(backend === 'tensorflow-gpu' ? '@tensorflow/tfjs-node-gpu' : '@tensorflow/tfjs-node');
-    if (!tf) throw new DeeprnnError('engine_unavailable', `the ${backend} backend of tfjs is not installed: ${INSTALL[backend]}`);
+    const name = backend === 'tensorflow-gpu' ? '@tensorflow/tfjs-node-gpu' : '@tensorflow/tfjs-node';
+    const tf = await importOptional(name);
+    if ('missing' in tf) throw new DeeprnnError('engine_unavailable', `the ${backend} backend of tfjs is not installed: ${INSTALL[backend]}`);
+    if ('broken' in tf)
+      throw new DeeprnnError(
+        'engine_unavailable',
+        `${name} is installed but does not load (${tf.broken})${backend === 'tensorflow-gpu' ? `: ${GPU_LOAD_HINT}` : ''}`,
+      );
     return tf;
   }
   const tf = await import('@tensorflow/tfjs');
@@ -51,12 +65,12 @@ export async function loadTfjs(backend: TfjsBackend): Promise<Tf> {
 export async function gpuAvailable(): Promise<boolean> {
   const gpus = '/proc/driver/nvidia/gpus';
   if (!existsSync(gpus) || readdirSync(gpus).length === 0) return false;
-  return (await importOptional('@tensorflow/tfjs-node-gpu')) !== null;
+  return loaded(await importOptional('@tensorflow/tfjs-node-gpu'));
 }
 
 /** True when @tensorflow/tfjs-node (libtensorflow on the CPU) is installed and loads. */
 export async function tfjsNodeAvailable(): Promise<boolean> {
-  return (await importOptional('@tensorflow/tfjs-node')) !== null;
+  return loaded(await importOptional('@tensorflow/tfjs-node'));
 }
 
 export class TfjsEngine implements Engine {

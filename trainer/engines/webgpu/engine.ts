@@ -133,7 +133,7 @@ export class WebGpuEngine implements Engine {
     this.numSteps = spec.numSteps;
     this.weightDrop = spec.weightDrop ?? false;
     this.optimizer = withOptimizerDefaults(spec.optimizer);
-    this.backend = `webgpu: ${describeAdapter(gpu.adapter)}`;
+    this.backend = describeAdapter(gpu.adapter);
     const { hiddenSize: H, vocabSize: V, cell, numLayers: L } = spec.arch;
     const B = spec.batchSize;
     const T = spec.numSteps;

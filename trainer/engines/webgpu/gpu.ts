@@ -83,3 +83,9 @@ export async function openGpu(gpu: GPU | undefined, missing: string): Promise<Op
   });
   return { device, adapter: adapterFacts(adapter) };
 }
+
+/** Whether `gpu` offers an adapter that is a real GPU (what `auto` takes, in Node and in pages). */
+export async function hasHardwareAdapter(gpu: GPU | undefined): Promise<boolean> {
+  const adapter = await requestAdapter(gpu);
+  return adapter !== null && !adapterFacts(adapter).software;
+}
