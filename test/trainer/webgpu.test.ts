@@ -157,11 +157,11 @@ describe('deeprnn train --engine webgpu', () => {
       '--preset',
       'd2l',
       '--max-tokens',
-      '1200',
+      '700',
       '--hidden',
       '16',
       '--layers',
-      '2',
+      '1',
       '--batch-size',
       '4',
     ];
