@@ -48,8 +48,9 @@ const GEMM_K = 16;
 
 /**
  * C[M, N] (+)= op(A)[M, K] · op(B)[K, N] (+ bias[N]): every product of a window. A tile of
- * 64 × 64 outputs per workgroup of 16 × 16 threads, each thread a 4 × 4 block, k in steps of 16
- * through workgroup memory. TRANS_A reads A as [K, M] (lda its row length), TRANS_B B as [N, K].
+ * 64 × 64 outputs per workgroup of 16 × 16 threads, each thread a 4 × 4 block held in four vector
+ * accumulators (an outer product of a 4-row and a 4-column vector per k: no indexed registers),
+ * k in steps of 16 through workgroup memory. TRANS_A reads A as [K, M] (lda its row length), TRANS_B B as [N, K].
  * flags: 1 accumulate into C, 2 add bias.
  */
 export const GEMM = kernel(
@@ -73,8 +74,9 @@ override TRANS_B: bool = false;
 @group(0) @binding(2) var<storage, read> B: array<f32>;
 @group(0) @binding(3) var<storage, read_write> C: array<f32>;
 @group(0) @binding(4) var<storage, read> bias: array<f32>;
-var<workgroup> As: array<f32, ${GEMM_K * GEMM_TILE}>; // [k][m]
-var<workgroup> Bs: array<f32, ${GEMM_K * GEMM_TILE}>; // [k][n]
+// The tile's operands, k-major, 4 rows (As) or 4 columns (Bs) to a vector: As[k · 16 + m / 4].
+var<workgroup> As: array<vec4<f32>, ${(GEMM_K * GEMM_TILE) / 4}>;
+var<workgroup> Bs: array<vec4<f32>, ${(GEMM_K * GEMM_TILE) / 4}>;
 
 fn a(m: u32, k: u32) -> f32 {
   if (m >= p.M || k >= p.K) { return 0.0; }
@@ -92,37 +94,44 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
   let m0 = wg.y * ${GEMM_TILE}u;
   let n0 = wg.x * ${GEMM_TILE}u;
   let t = lid.y * 16u + lid.x;
-  var acc: array<array<f32, 4>, 4>;
+  var c0 = vec4<f32>(0.0);
+  var c1 = vec4<f32>(0.0);
+  var c2 = vec4<f32>(0.0);
+  var c3 = vec4<f32>(0.0);
   for (var k0 = 0u; k0 < p.K; k0 += ${GEMM_K}u) {
-    // 1,024 elements of each operand's tile, 4 per thread.
+    // 1,024 elements of each operand's tile, 4 per thread; neighbouring threads read neighbouring
+    // addresses (along k where the operand is stored k-contiguous, else along m or n).
     for (var i = 0u; i < 4u; i++) {
-      let e = t * 4u + i;
-      let kk = e / ${GEMM_TILE}u;
-      let mm = e % ${GEMM_TILE}u;
-      As[e] = a(m0 + mm, k0 + kk);
-      Bs[e] = b(k0 + kk, n0 + mm);
+      let e = i * 256u + t;
+      var mm = e % ${GEMM_TILE}u;
+      var kk = e / ${GEMM_TILE}u;
+      if (!TRANS_A) { mm = e / ${GEMM_K}u; kk = e % ${GEMM_K}u; }
+      As[kk * 16u + mm / 4u][mm % 4u] = a(m0 + mm, k0 + kk);
+      var nn = e % ${GEMM_TILE}u;
+      var kb = e / ${GEMM_TILE}u;
+      if (TRANS_B) { nn = e / ${GEMM_K}u; kb = e % ${GEMM_K}u; }
+      Bs[kb * 16u + nn / 4u][nn % 4u] = b(k0 + kb, n0 + nn);
     }
     workgroupBarrier();
     for (var kk = 0u; kk < ${GEMM_K}u; kk++) {
-      var av: array<f32, 4>;
-      var bv: array<f32, 4>;
-      for (var i = 0u; i < 4u; i++) {
-        av[i] = As[kk * ${GEMM_TILE}u + lid.y * 4u + i];
-        bv[i] = Bs[kk * ${GEMM_TILE}u + lid.x * 4u + i];
-      }
-      for (var i = 0u; i < 4u; i++) {
-        for (var j = 0u; j < 4u; j++) { acc[i][j] = fma(av[i], bv[j], acc[i][j]); }
-      }
+      let av = As[kk * 16u + lid.y];
+      let bv = Bs[kk * 16u + lid.x];
+      c0 = fma(vec4<f32>(av.x), bv, c0);
+      c1 = fma(vec4<f32>(av.y), bv, c1);
+      c2 = fma(vec4<f32>(av.z), bv, c2);
+      c3 = fma(vec4<f32>(av.w), bv, c3);
     }
     workgroupBarrier();
   }
+  let rows = array<vec4<f32>, 4>(c0, c1, c2, c3);
   for (var i = 0u; i < 4u; i++) {
     let m = m0 + lid.y * 4u + i;
     if (m >= p.M) { continue; }
+    let row = rows[i];
     for (var j = 0u; j < 4u; j++) {
       let n = n0 + lid.x * 4u + j;
       if (n >= p.N) { continue; }
-      var v = acc[i][j];
+      var v = row[j];
       if ((p.flags & 2u) != 0u) { v += bias[p.biasOff + n]; }
       let c = p.cOff + m * p.ldc + n;
       if ((p.flags & 1u) != 0u) { v += C[c]; }
