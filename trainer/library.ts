@@ -78,8 +78,11 @@ export interface TrainHost {
   /** Helper threads; without them (or without shared memory) one thread trains. */
   spawn?: HelperSpawner;
   sha256: () => Sha256;
-  /** WebGPU (a page's `navigator.gpu`): `engine` auto trains there when it offers an adapter that is not a CPU emulation. */
-  gpu?: GPU;
+  /**
+   * WebGPU (a page's `navigator.gpu`): `engine` auto trains there when it offers an adapter that is
+   * not a CPU emulation. Typed by its one method here, so the package's types need no WebGPU types.
+   */
+  gpu?: { requestAdapter(options?: object): Promise<unknown> };
   /** A macrotask: how the run lets the host's messages in (default setTimeout; a page's worker: a MessageChannel, which browsers do not clamp to 4 ms as they do nested timers). */
   yieldNow?: () => Promise<void>;
 }
@@ -219,8 +222,8 @@ const NO_BROWSER_GPU =
 
 /** The engine a page trains on: WebGPU when asked, or for `auto` on a real GPU; else the native engine on the kernel the host brought. */
 async function pageEngine(s: EngineSpec, host: TrainHost): Promise<Engine> {
-  if (s.choice === 'webgpu' || (s.choice === 'auto' && (await hasHardwareAdapter(host.gpu))))
-    return new WebGpuEngine(await openGpu(host.gpu, NO_BROWSER_GPU), s);
+  const gpu = host.gpu as GPU | undefined;
+  if (s.choice === 'webgpu' || (s.choice === 'auto' && (await hasHardwareAdapter(gpu)))) return new WebGpuEngine(await openGpu(gpu, NO_BROWSER_GPU), s);
   const engine = new NativeEngine(host.kernel, s, host.spawn);
   await engine.ready();
   return engine;
