@@ -14,8 +14,8 @@ import { methodNotAllowed } from 'hono/method-not-allowed';
 import { matchedRoutes } from 'hono/route';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { DeeprnnError, OptionError } from '../shared/errors.ts';
-import { OverloadedError } from './engine/scheduler.ts';
-import { sameKey, TokenBuckets, type RateLimit } from './guards.ts';
+import { ClientShareError, OverloadedError } from './engine/scheduler.ts';
+import { keyId, sameKey, TokenBuckets, type RateLimit } from './guards.ts';
 import { corsHeaders, jsonError, responseHeader, type AppEnv, type AssetReader } from './http.ts';
 import { UnknownModelError, type ModelRegistry } from './registry.ts';
 import { apiRoutes } from './routes/api.ts';
@@ -37,8 +37,12 @@ export interface AppOptions {
   apiKeys?: readonly string[];
   /** When set, each client (API key, else address) gets this many requests per minute. */
   rateLimit?: RateLimit | null;
-  /** The client's address, as the runtime knows it (rate limiting without API keys). */
+  /** The client's address, as the runtime knows it (the socket's, or a trusted proxy's header): rate limits key clients by it without API keys. */
   clientAddress?: (c: Context) => string | undefined;
+  /** Failed API keys an address may send (default 10/min, burst 10); past it, 429 instead of 401. */
+  authFailureLimit?: RateLimit;
+  /** Share cached prefix states across clients (faster for common prefixes, but a client can time whether another sent one); default: each client its own. */
+  sharedPrefixCache?: boolean;
   /** Figures of the runtime for /healthz (Node: event-loop delay, memory, CPU); `reset` starts a new window. */
   health?: (reset: boolean) => Record<string, unknown>;
   /** Where the app reports requests and generations (Node: Prometheus counters). */
@@ -106,11 +110,20 @@ export function createApp(o: AppOptions): OpenAPIHono<AppEnv> {
     );
   }
 
+  // Who a client is: a checked API key (hashed), else its address — never a value it may invent.
+  const address = (c: Context) => `ip:${o.clientAddress?.(c) ?? 'unknown'}`;
   if (o.apiKeys?.length) {
     const keys = o.apiKeys;
+    const failures = new TokenBuckets(o.authFailureLimit ?? { perMinute: 10, burst: 10 });
     app.use('/v1/*', async (c, next) => {
       const m = /^Bearer\s+(\S+)\s*$/i.exec(c.req.header('authorization') ?? '');
-      if (!m || !keys.some((k) => sameKey(k, m[1]))) {
+      const key = m ? keys.find((k) => sameKey(k, m[1])) : undefined;
+      if (key === undefined) {
+        const wait = failures.take(address(c));
+        if (wait > 0) {
+          c.header('Retry-After', String(wait));
+          return jsonError(c, 429, 'rate_limited', `too many failed API keys from this address; retry in ${wait} s`, null);
+        }
         c.header('WWW-Authenticate', 'Bearer realm="deeprnn"');
         return jsonError(
           c,
@@ -120,13 +133,11 @@ export function createApp(o: AppOptions): OpenAPIHono<AppEnv> {
           null,
         );
       }
+      c.set('client', `key:${keyId(key)}`);
       await next();
     });
   }
-  const clientKey = (c: Context) => {
-    const key = /^Bearer\s+(\S+)/i.exec(c.req.header('authorization') ?? '')?.[1];
-    return key ? `key:${key}` : `ip:${o.clientAddress?.(c) ?? 'unknown'}`;
-  };
+  const clientKey = (c: Context) => c.get('client') ?? address(c);
   if (o.rateLimiter) {
     // The platform's limiter counts across isolates and places: one client's requests, wherever they land.
     const limiter = o.rateLimiter;
@@ -155,6 +166,8 @@ export function createApp(o: AppOptions): OpenAPIHono<AppEnv> {
     telemetry: o.telemetry,
     assets: o.assets,
     generation: { secret: o.continuationSecret || undefined, cpuMs: o.cpuMs, kernelBuild: o.kernelBuild },
+    client: clientKey,
+    sharedPrefixCache: o.sharedPrefixCache ?? false,
   };
   app.route('/', apiRoutes(ctx));
   app.route('/', openaiRoutes(ctx));
@@ -162,6 +175,14 @@ export function createApp(o: AppOptions): OpenAPIHono<AppEnv> {
   app.route('/', pageRoutes(ctx));
 
   app.get('/healthz', (c) => {
+    // Resetting the loop's figures is for the operator: with API keys, it takes one.
+    const asked = c.req.query('reset') !== undefined;
+    const bearer = /^Bearer\s+(\S+)\s*$/i.exec(c.req.header('authorization') ?? '')?.[1];
+    if (asked && o.apiKeys?.length && !(bearer && o.apiKeys.some((k) => sameKey(k, bearer)))) {
+      c.header('WWW-Authenticate', 'Bearer realm="deeprnn"');
+      return jsonError(c, 401, 'unauthorized', '/healthz?reset needs an API key on this server: send Authorization: Bearer <key>', null);
+    }
+    const reset = asked;
     const models = registry.models.map((m) => ({ name: m.name, engine: m.engine.engine, ...m.engine.stats() }));
     const total = (k: 'running' | 'queued' | 'activeRows' | 'capacity') => models.reduce((n, m) => n + m[k], 0);
     return c.json({
@@ -173,7 +194,7 @@ export function createApp(o: AppOptions): OpenAPIHono<AppEnv> {
       activeRows: total('activeRows'),
       capacity: total('capacity'),
       models,
-      ...o.health?.(c.req.query('reset') !== undefined),
+      ...o.health?.(reset),
     });
   });
   if (o.metrics) {
@@ -197,6 +218,10 @@ export function createApp(o: AppOptions): OpenAPIHono<AppEnv> {
   app.onError((e, c) => {
     if (e instanceof OptionError) return jsonError(c, 400, 'invalid_request', e.message);
     if (e instanceof UnknownModelError) return jsonError(c, 404, 'model_not_found', e.message, 'model');
+    if (e instanceof ClientShareError) {
+      c.header('Retry-After', String(Math.max(1, e.retryAfterSeconds)));
+      return jsonError(c, 429, 'rate_limited', e.message, null);
+    }
     if (e instanceof OverloadedError) {
       c.header('Retry-After', String(Math.max(1, e.retryAfterSeconds)));
       return jsonError(c, 503, 'overloaded', e.message, null);

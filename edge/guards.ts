@@ -11,6 +11,13 @@ export function parseApiKeys(value: string | undefined): string[] {
     .filter(Boolean);
 }
 
+/** A key as the rate limiter and the prefix cache name its client: a short hash, never the key itself. */
+export function keyId(key: string): string {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193);
+  return (h >>> 0).toString(16).padStart(8, '0');
+}
+
 /** Compare without leaking, through timing, how much of a key matched. */
 export function sameKey(a: string, b: string): boolean {
   let diff = a.length ^ b.length;

@@ -16,8 +16,8 @@ import type { GenerationOptions, ValidatedGeneration } from '../shared/decode/va
 import type { ModelRegistry, ServedModel } from './registry.ts';
 import { trackGeneration, type Telemetry } from './telemetry.ts';
 
-/** Per-request values the app keeps: the model a request used (for telemetry). */
-export type AppEnv = { Variables: { model?: string } };
+/** Per-request values the app keeps: the model a request used (for telemetry), and who sent it once its API key is checked. */
+export type AppEnv = { Variables: { model?: string; client?: string } };
 export type AppContext = Context<AppEnv>;
 
 /**
@@ -33,6 +33,10 @@ export interface RouteContext {
   assets?: AssetReader;
   /** The runtime's continuation secret and CPU budget, handed to every generation's checks. */
   generation: GenerationOptions;
+  /** Who sent a request (a checked key, else the address): fair shares and the prefix cache's scope. */
+  client: (c: AppContext) => string;
+  /** Whether clients share cached prefix states (else each has its own). */
+  sharedPrefixCache: boolean;
 }
 
 /** A route group: a sub-app of its own, mounted by createApp with `app.route('/', group)`. */
@@ -67,11 +71,14 @@ export interface RouteGeneration {
  */
 export function runGeneration(
   ctx: RouteContext,
+  c: AppContext,
   served: ServedModel,
   g: ValidatedGeneration,
   opts: { stream: boolean; signal?: AbortSignal },
 ): RouteGeneration {
-  const gen = served.engine.generate(g, startEvent(served.model, g), opts);
+  const client = ctx.client(c);
+  if (!ctx.sharedPrefixCache) g.cacheScope = client;
+  const gen = served.engine.generate(g, startEvent(served.model, g), { ...opts, client });
   const result = gen.outcome.then((o) => sealOutcome(o, ctx.generation.secret));
   result.catch(() => {}); // callers that only stream need not await it
   const track = trackGeneration(ctx.telemetry, served.name, result);

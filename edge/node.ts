@@ -10,11 +10,13 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { join, resolve } from 'node:path';
+import type { Server as HttpServer } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { ArtifactError } from '../shared/errors.ts';
-import { engineName } from '../shared/kernel/stepper.ts';
+import { engineName, KernelModel } from '../shared/kernel/stepper.ts';
 import { DEFAULT_MODEL_DIR, loadKernelNode, readArtifactDir } from '../shared/platform/node.ts';
 import { createApp, parseOrigins, type AssetReader } from './app.ts';
+import { localEngine } from './engine/engines.ts';
 import type { GenerationService } from './engine/scheduler.ts';
 import { startThreadEngine } from './engine/threads.ts';
 import { parseApiKeys, parseCpuMs, parseRateLimit, type RateLimit } from './guards.ts';
@@ -81,8 +83,56 @@ export const SETTINGS = {
   RATE_LIMIT: { default: '', help: 'per-client limit, e.g. "60/min" or "60/min,burst=10" (default: none)', parse: parseRateLimit },
   CONTINUATION_SECRET: {
     default: '',
-    help: 'sign continuation tokens with HMAC-SHA-256 and resume only those signed with it (default: checksum only)',
+    help: 'sign continuation tokens with HMAC-SHA-256 and resume only those signed with it (default: a random secret made at start: tokens resume on this process only; set one to share tokens across restarts, instances and Workers)',
     parse: (v: string) => v || undefined,
+  },
+  TRUSTED_PROXY_HEADER: {
+    default: '',
+    help: "behind a proxy you run: the header it sets to the client's address (e.g. x-forwarded-for, whose last address is the one your proxy added); default: the socket's address",
+    parse: (v: string) => v.trim().toLowerCase() || undefined,
+  },
+  CLIENT_ROWS: {
+    default: '',
+    help: "fair shares: rows of a model's batches one client (an API key, else an address) may hold at once; its other requests wait while others' pass (default: a quarter of the rows, at least one 16-beam request)",
+    parse: (v: string) => (v ? int('CLIENT_ROWS', v, 1, 1_000_000) : undefined),
+  },
+  CLIENT_QUEUED_CHARS: {
+    default: '200000',
+    help: 'fair shares: work one client may have waiting, in characters × beams × choices; past it, 429',
+    parse: (v: string) => int('CLIENT_QUEUED_CHARS', v, 1, 1_000_000_000),
+  },
+  STREAM_BACKLOG_CHARS: {
+    default: '65536',
+    help: 'characters a stream may have generated and not yet sent (a client that stopped reading); past it the generation ends and leaves the batch',
+    parse: (v: string) => int('STREAM_BACKLOG_CHARS', v, 1, 100_000_000),
+  },
+  REQUEST_TIMEOUT_MS: {
+    default: '30000',
+    help: 'time a client has to send a whole request, headers and body (a slow body is cut off: 408)',
+    parse: (v: string) => int('REQUEST_TIMEOUT_MS', v, 1000, 3_600_000),
+  },
+  HEADERS_TIMEOUT_MS: {
+    default: '10000',
+    help: "time a client has to send a request's headers",
+    parse: (v: string) => int('HEADERS_TIMEOUT_MS', v, 1000, 3_600_000),
+  },
+  IDLE_TIMEOUT_MS: {
+    default: '5000',
+    help: 'an idle keep-alive connection is closed after this long',
+    parse: (v: string) => int('IDLE_TIMEOUT_MS', v, 100, 3_600_000),
+  },
+  MAX_CONNECTIONS: {
+    default: '4096',
+    help: 'open connections at most; past it new ones are refused',
+    parse: (v: string) => int('MAX_CONNECTIONS', v, 1, 1_000_000),
+  },
+  PREFIX_CACHE: {
+    default: 'per-client',
+    help: 'per-client: each client reuses only the prefix states it made itself; shared: every client reuses any (faster for common prefixes, but a client can time whether another sent one)',
+    parse: (v: string) => {
+      if (v !== 'per-client' && v !== 'shared') throw new Error(`PREFIX_CACHE must be per-client or shared, got ${JSON.stringify(v)}`);
+      return v;
+    },
   },
   CPU_MS: {
     default: '',
@@ -131,9 +181,32 @@ export interface NodeServerOptions {
   deadlineMs?: number;
   apiKeys?: readonly string[];
   rateLimit?: RateLimit | null;
+  /** Signs and checks continuations; absent: a random one, made at start. */
   continuationSecret?: string;
   /** CPU milliseconds per request (no budget when absent). */
   cpuMs?: number;
+  /** The header a trusted proxy sets to the client's address (else the socket's address). */
+  trustedProxyHeader?: string;
+  /** Fair shares (edge/engine/scheduler.ts): rows per client (default a quarter, at least 16), waiting work per client. */
+  clientRows?: number;
+  clientQueuedChars?: number;
+  /** Unsent characters a stream may pile up before it is ended. */
+  streamBacklogChars?: number;
+  /** Connection limits: whole request, headers, idle keep-alive (ms), open connections. */
+  requestTimeoutMs?: number;
+  headersTimeoutMs?: number;
+  idleTimeoutMs?: number;
+  maxConnections?: number;
+  prefixCache?: 'per-client' | 'shared';
+  /** Told, in one line, what the server chose for the operator (a random continuation secret). */
+  notice?: (line: string) => void;
+}
+
+/** The client's address: the last one of a trusted proxy's header (the one it added), else the socket's. */
+export function clientAddressOf(header: string | undefined, socket: string | undefined): string | undefined {
+  if (header === undefined) return socket;
+  const last = header.split(',').pop()?.trim();
+  return last || socket;
 }
 
 /**
@@ -175,7 +248,15 @@ export async function loadModelFolders(dirs: readonly string[]): Promise<ServedA
 export async function startNodeServer(o: NodeServerOptions): Promise<NodeServer> {
   const artifacts = await loadModelFolders(typeof o.modelDir === 'string' ? parseModelDirs(o.modelDir) : o.modelDir); // refuses a corrupt model before listening
   const workers = o.workers ?? availableParallelism();
-  const schedule = { capacity: o.batch ?? 128, queueSize: o.queueSize ?? 256, deadlineMs: o.deadlineMs ?? 30_000 };
+  const capacity = o.batch ?? 128;
+  const schedule = {
+    capacity,
+    queueSize: o.queueSize ?? 256,
+    deadlineMs: o.deadlineMs ?? 30_000,
+    clientRows: o.clientRows ?? Math.max(16, Math.floor((capacity * Math.max(1, workers)) / 4)),
+    clientQueuedWork: o.clientQueuedChars ?? 200_000,
+    streamBacklog: o.streamBacklogChars ?? 65_536,
+  };
   let services: GenerationService[];
   let closeEngine: () => Promise<void>;
   // The build every generation thread picks too (the same engine): what /healthz names and CPU_MS plans with.
@@ -188,6 +269,7 @@ export async function startNodeServer(o: NodeServerOptions): Promise<NodeServer>
     services = threads.services;
     closeEngine = threads.close;
   } else {
+    services = artifacts.map((a) => localEngine(new KernelModel(kernel, a.model), schedule));
     closeEngine = async () => void (await Promise.all(services.map((s) => s.close())));
   }
   const registry = new ModelRegistry(artifacts.map((a, i) => servedModel(a, services[i])));
@@ -218,14 +300,25 @@ export async function startNodeServer(o: NodeServerOptions): Promise<NodeServer>
     assets: await nodeAssets(),
     apiKeys: o.apiKeys,
     rateLimit: o.rateLimit,
-    clientAddress: (c) => getConnInfo(c).remote.address,
-    continuationSecret: o.continuationSecret,
+    clientAddress: (c) => clientAddressOf(o.trustedProxyHeader ? c.req.header(o.trustedProxyHeader) : undefined, getConnInfo(c).remote.address),
+    continuationSecret: o.continuationSecret ?? randomSecret(o.notice),
+    sharedPrefixCache: o.prefixCache === 'shared',
     cpuMs: o.cpuMs,
     kernelBuild: kernel.build,
   });
   return new Promise((resolve, reject) => {
     const fetch = paced(app.fetch, { perTurn: PER_TURN, maxWaiting: PACING_MAX_WAITING, immediate: (r) => HEALTHZ.test(r.url), nextTurn: setImmediate });
-    const server = serve({ fetch, port: o.port, hostname: o.host }, (info) => {
+    // A client that sends slowly, or not at all, holds a connection for a bounded time only.
+    const requestTimeout = o.requestTimeoutMs ?? 30_000;
+    const serverOptions = {
+      requestTimeout,
+      headersTimeout: Math.min(o.headersTimeoutMs ?? 10_000, requestTimeout),
+      keepAliveTimeout: o.idleTimeoutMs ?? 5_000,
+      // How often Node looks for requests past those limits (its default, 30 s, would let a slow body run that long past them).
+      connectionsCheckingInterval: Math.min(1_000, requestTimeout),
+    };
+    const server = serve({ fetch, port: o.port, hostname: o.host, serverOptions }, (info) => {
+      (server as HttpServer).maxConnections = o.maxConnections ?? 4096;
       const host = info.family === 'IPv6' ? `[${info.address}]` : info.address;
       resolve({
         url: `http://${host === '0.0.0.0' || host === '[::]' ? 'localhost' : host}:${info.port}`,
@@ -254,6 +347,14 @@ export async function startNodeServer(o: NodeServerOptions): Promise<NodeServer>
   });
 }
 
+/** A continuation secret for this process alone, said once to the operator. */
+function randomSecret(notice: ((line: string) => void) | undefined): string {
+  notice?.(
+    'CONTINUATION_SECRET is not set: continuation tokens are signed with a random secret made now, so they resume on this process only (set CONTINUATION_SECRET to one value on every instance and Worker to share them)',
+  );
+  return [...crypto.getRandomValues(new Uint8Array(32))].map((b) => b.toString(16).padStart(2, '0')).join('');
+}
+
 const HELP = `deeprnn server (npm start). Settings, as environment variables:\n${Object.entries(SETTINGS)
   .map(([k, s]) => `  ${k.padEnd(16)} ${s.help}${s.default ? ` (default ${s.default})` : ''}`)
   .join('\n')}`;
@@ -277,6 +378,16 @@ async function main(): Promise<void> {
       rateLimit: config.RATE_LIMIT,
       continuationSecret: config.CONTINUATION_SECRET,
       cpuMs: config.CPU_MS,
+      trustedProxyHeader: config.TRUSTED_PROXY_HEADER,
+      clientRows: config.CLIENT_ROWS,
+      clientQueuedChars: config.CLIENT_QUEUED_CHARS,
+      streamBacklogChars: config.STREAM_BACKLOG_CHARS,
+      requestTimeoutMs: config.REQUEST_TIMEOUT_MS,
+      headersTimeoutMs: config.HEADERS_TIMEOUT_MS,
+      idleTimeoutMs: config.IDLE_TIMEOUT_MS,
+      maxConnections: config.MAX_CONNECTIONS,
+      prefixCache: config.PREFIX_CACHE,
+      notice: (line) => console.log(`deeprnn: ${line}`),
     });
   } catch (e) {
     console.error(`deeprnn: cannot start the server: ${(e as Error).message}`);

@@ -12,7 +12,16 @@
  * - `echo` puts the prompt, as the model read it, before the text;
  * - defaults are OpenAI's: max_tokens 16, temperature 1.
  */
-import { checkField, GENERATE_FIELDS, MAX_SEED, SERVICE_LIMITS, type FinishReason, type GeneratedToken, type GenerateRequest } from '../shared/contract.ts';
+import {
+  checkField,
+  GENERATE_FIELDS,
+  MAX_SEED,
+  quote,
+  SERVICE_LIMITS,
+  type FinishReason,
+  type GeneratedToken,
+  type GenerateRequest,
+} from '../shared/contract.ts';
 import { OptionError } from '../shared/errors.ts';
 import { validateGeneration, type GenerationOptions, type ValidatedGeneration } from '../shared/decode/validate.ts';
 import type { Model } from '../shared/model.ts';
@@ -83,7 +92,7 @@ export function planCompletion(raw: unknown): CompletionPlan {
   for (const key of Object.keys(r)) {
     const u = UNSUPPORTED_FIELDS[key];
     if (u) {
-      if (r[key] !== null && !u.neutral(r[key], r)) fail(key, `is not supported by this server (got ${JSON.stringify(r[key])}): ${u.why}`);
+      if (r[key] !== null && !u.neutral(r[key], r)) fail(key, `is not supported by this server (got ${quote(r[key])}): ${u.why}`);
       continue;
     }
     if (!ACCEPTED.includes(key)) fail(key, `is not a field of /v1/completions (fields: ${FIELDS.join(', ')})`);
@@ -98,8 +107,7 @@ export function planCompletion(raw: unknown): CompletionPlan {
         : fail('prompt', 'must be a string or a non-empty list of strings (token ids are not supported: send text)');
   prompts.forEach((p, i) => checkField(prompts.length > 1 ? `prompt[${i}]` : 'prompt', GENERATE_FIELDS.prefix, p, SERVICE_LIMITS));
   const n = r.n ?? 1;
-  if (typeof n !== 'number' || !Number.isInteger(n) || n < 1 || n > MAX_CHOICES)
-    fail('n', `must be a whole number in [1, ${MAX_CHOICES}], got ${JSON.stringify(n)}`);
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < 1 || n > MAX_CHOICES) fail('n', `must be a whole number in [1, ${MAX_CHOICES}], got ${quote(n)}`);
   if (prompts.length * (n as number) > MAX_CHOICES) fail('n', `times the number of prompts must be at most ${MAX_CHOICES}, got ${prompts.length} × ${n}`);
   const maxTokens = r.max_tokens ?? OPENAI_DEFAULTS.max_tokens;
   checkField('max_tokens', GENERATE_FIELDS.numChars, maxTokens, SERVICE_LIMITS);

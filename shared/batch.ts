@@ -38,6 +38,8 @@ export interface RowJob {
   readonly initialState?: Float32Array;
   /** It leaves the executor, having read `read` prefill ids; `state()` reads its row 0's state then. */
   leave?(read: number, state: () => Float32Array): void;
+  /** Whose prefix-cache entries it may read and write (absent: the shared ones). */
+  readonly cacheScope?: string;
 }
 
 interface Entry {
@@ -68,8 +70,8 @@ export class PrefixCache {
     readonly minLength = 4,
   ) {}
 
-  key(ids: readonly number[]): string | null {
-    return ids.length >= this.minLength ? ids.join(',') : null;
+  key(ids: readonly number[], scope = ''): string | null {
+    return ids.length >= this.minLength ? `${scope}|${ids.join(',')}` : null;
   }
 
   get(key: string): Float32Array | undefined {
@@ -124,7 +126,7 @@ export class BatchExecutor {
     for (let r = 0; r < job.rows; r++) this.stepper.reset(e.first + r);
     if (job.initialState) this.stepper.writeState(e.first, job.initialState);
     // A job that only needs the state after its prefix (not the logits along it) may start from a cached one.
-    const key = this.cache && cacheable(job) ? this.cache.key(job.prefill) : null;
+    const key = this.cache && cacheable(job) ? this.cache.key(job.prefill, job.cacheScope) : null;
     const cached = key === null ? undefined : this.cache!.get(key);
     if (cached) {
       this.stepper.loadRow(e.first, cached);
@@ -172,7 +174,7 @@ export class BatchExecutor {
       }
       if (e.read < ids.length) break; // in arrival order: later jobs wait for this one
       if (e.job.finished) continue; // all it needed was the prefix (scoring)
-      const key = this.cache && cacheable(e.job) ? this.cache.key(ids) : null;
+      const key = this.cache && cacheable(e.job) ? this.cache.key(ids, e.job.cacheScope) : null;
       if (key !== null && !e.cached) this.cache!.set(key, this.stepper.saveRow(e.first));
       e.ready = true;
       this.readyRows += e.job.rows;

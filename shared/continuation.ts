@@ -12,7 +12,7 @@
  * token is checked field by field on the way in: whatever a client sends, a bad token is a 400
  * (OptionError), never a fault inside the engine.
  */
-import { GENERATE_FIELDS, MAX_STOP_CHARS, MAX_STOP_SEQUENCES, checkField, LIBRARY_LIMITS, TAIL_CHARS, type FieldSpec } from './contract.ts';
+import { GENERATE_FIELDS, MAX_STOP_CHARS, MAX_STOP_SEQUENCES, checkField, LIBRARY_LIMITS, TAIL_CHARS, type FieldSpec, type Limits } from './contract.ts';
 import { OptionError } from './errors.ts';
 import type { Model } from './model.ts';
 import { hmacSha256 } from './sha256.ts';
@@ -21,8 +21,6 @@ export const CONTINUATION_VERSION = 1;
 const PREFIX = `drc${CONTINUATION_VERSION}.`;
 const CHECKSUM_BYTES = 4;
 const HMAC_BYTES = 32;
-/** Ids a token may still have to read (an unread prefix: at most a request's prefix). */
-const MAX_FEED = LIBRARY_LIMITS.maxPrefixChars + 2;
 
 /** The sampler's settings, fixed for a generation and all its continuations. */
 export interface ContinuationSettings {
@@ -271,7 +269,13 @@ const fromHex = (s: string) => {
   for (let i = 0; i < out.length; i++) out[i] = parseInt(s.slice(2 * i, 2 * i + 2), 16);
   return out;
 };
-const sameBytes = (a: Uint8Array, b: Uint8Array) => a.length === b.length && a.every((x, i) => x === b[i]);
+/** Equal bytes, compared in constant time (a signature check must not say how much of it matched). */
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  let diff = 0;
+  for (let i = 0; i < a.length; i++) diff |= a[i] ^ b[i];
+  return diff === 0;
+}
 
 // ---------------------------------------------------------------------------------------------
 // Token ↔ value
@@ -311,10 +315,11 @@ export function encodeContinuation(c: Continuation, secret?: string): string {
 
 /**
  * A token → its continuation, checked: the version, the checksum, the signature (required when
- * `secret` is set; a signed token read without a secret — a page's library — is taken on its
+ * `secret` is set; `limits` are the caller's (a server's API holds a token to its own bounds: the
+ * prefix it may still read, the characters it may still ask for). A signed token read without a secret — a page's library — is taken on its
  * checksum), and every field's type and range. The model-specific checks are `checkContinuation`'s.
  */
-export function decodeContinuation(token: string, secret?: string): Continuation {
+export function decodeContinuation(token: string, secret?: string, limits: Limits = LIBRARY_LIMITS): Continuation {
   const m = /^drc(\d+)\.([A-Za-z0-9_-]*)$/.exec(token);
   if (!m) throw new OptionError('continuation is not a deeprnn continuation token (one starts with "drc1."): send the token exactly as a response returned it');
   if (Number(m[1]) !== CONTINUATION_VERSION)
@@ -342,7 +347,7 @@ export function decodeContinuation(token: string, secret?: string): Continuation
   const seed = r.u32();
   const rng = [r.u32(), r.u32(), r.u32(), r.u32()];
   const nFeed = r.u32();
-  if (nFeed < 1 || nFeed > MAX_FEED) throw malformed();
+  if (nFeed < 1 || nFeed > limits.maxPrefixChars + 2) throw malformed();
   const feed = Array.from({ length: nFeed }, () => r.u32());
   const generated = r.u32();
   const remaining = r.u32();
@@ -364,7 +369,7 @@ export function decodeContinuation(token: string, secret?: string): Continuation
   // Every field within what a generation request may hold: a token is input like any other.
   const field = (name: string, spec: FieldSpec, v: unknown) => {
     try {
-      checkField(name, spec, v, LIBRARY_LIMITS);
+      checkField(name, spec, v, limits);
     } catch {
       throw new OptionError(
         `continuation is invalid: it holds temperature/topK/topP/logprobs/stop/author out of bounds (invalid ${name} ${JSON.stringify(v)})`,
@@ -377,7 +382,7 @@ export function decodeContinuation(token: string, secret?: string): Continuation
   field('logprobs', GENERATE_FIELDS.logprobs, logprobs);
   if (stop.length) field('stop', GENERATE_FIELDS.stop, stop);
   if (author) field('author', GENERATE_FIELDS.author, author);
-  if (remaining > LIBRARY_LIMITS.maxNumChars) throw new OptionError(`continuation is invalid: it holds a remaining count of ${remaining}`);
+  if (remaining > limits.maxNumChars) throw new OptionError(`continuation is invalid: it holds a remaining count of ${remaining}`);
   if (rng.every((x) => x === 0)) throw new OptionError('continuation is invalid: its sampler state is all zeros');
   if ([...textTail].length > TAIL_CHARS || [...stopTail].length > TAIL_CHARS) throw malformed();
   for (let i = 0; i < state.length; i++)

@@ -293,6 +293,38 @@ export function describeBounds(spec: FieldSpec, limits: Limits): string {
 // Validation: one function for every surface. Types and bounds first, field by field; what
 // depends on the model (preprocessing, vocabulary, authors) is checked by generate.ts.
 
+/** Characters of a client's value an error message quotes, at most. */
+const QUOTE_CHARS = 60;
+
+/**
+ * A client's value as an error message quotes it: JSON, cut to a short excerpt (a long string
+ * says how long it was), nested values two levels deep at most, never throwing — a value nested
+ * 50,000 levels deep or 100 KB long gets one short line, not a stack overflow or the whole value
+ * echoed back.
+ */
+export function quote(v: unknown): string {
+  const render = (x: unknown, depth: number): string => {
+    if (typeof x === 'string') return x.length > QUOTE_CHARS ? `${JSON.stringify(x.slice(0, QUOTE_CHARS))}… (${x.length} characters)` : JSON.stringify(x);
+    if (x === null || typeof x !== 'object') return x === undefined ? 'undefined' : (JSON.stringify(x) ?? String(x));
+    if (Array.isArray(x)) {
+      if (depth >= 2) return x.length ? '[…]' : '[]';
+      return `[${x
+        .slice(0, 5)
+        .map((e) => render(e, depth + 1))
+        .join(',')}${x.length > 5 ? `,… (${x.length} items)` : ''}]`;
+    }
+    const keys = Object.keys(x);
+    if (depth >= 2) return keys.length ? '{…}' : '{}';
+    const shown = keys.slice(0, 5).map((k) => `${render(k, 2)}:${render((x as Record<string, unknown>)[k], depth + 1)}`);
+    return `{${shown.join(',')}${keys.length > 5 ? `,… (${keys.length} keys)` : ''}}`;
+  };
+  const out = render(v, 0);
+  return out.length > 4 * QUOTE_CHARS ? `${out.slice(0, 4 * QUOTE_CHARS)}…` : out;
+}
+
+/** A client's string as a message shows it: at most QUOTE_CHARS characters, then how long it was. */
+export const excerpt = (s: string): string => (s.length > QUOTE_CHARS ? `${s.slice(0, QUOTE_CHARS)}… (${s.length} characters)` : s);
+
 /** Edit distance, for "did you mean" (names are short). */
 function distance(a: string, b: string): number {
   const d = Array.from({ length: b.length + 1 }, (_, j) => j);
@@ -308,11 +340,15 @@ function distance(a: string, b: string): number {
   return d[b.length];
 }
 
-/** The known name closest to `name`, when it is a plausible typo of it. */
+/**
+ * The known name closest to `name`, when it is a plausible typo of it. A name whose length alone
+ * puts it out of reach is never compared (the work stays small whatever a client sends).
+ */
 export function nearestName(name: string, known: readonly string[]): string | undefined {
   let best: string | undefined;
   let bestD = Infinity;
   for (const k of known) {
+    if (Math.abs(name.length - k.length) > Math.max(1, Math.floor(k.length / 3))) continue;
     const dist = distance(name, k);
     if (dist < bestD) [best, bestD] = [k, dist];
   }
@@ -321,7 +357,7 @@ export function nearestName(name: string, known: readonly string[]): string | un
 
 /** One value against its field's type and bounds; the error names the field as `name`. */
 export function checkField(name: string, spec: FieldSpec, v: unknown, limits: Limits): void {
-  const bad = () => new OptionError(`${name} must be ${describeBounds(spec, limits)}, got ${JSON.stringify(v) ?? String(v)}`);
+  const bad = () => new OptionError(`${name} must be ${describeBounds(spec, limits)}, got ${quote(v)}`);
   switch (spec.kind) {
     case 'string':
       if (typeof v !== 'string' || v.length === 0 || (v.length > maxOf(spec, limits) && [...v].length > maxOf(spec, limits))) throw bad();
@@ -353,7 +389,7 @@ export function checkRequest<T extends Record<string, FieldSpec>>(fields: T, raw
   for (const key of Object.keys(record)) {
     if (known.includes(key)) continue;
     const near = nearestName(key, known);
-    throw new OptionError(`${key} is not a field${near ? `; did you mean ${near}?` : ` (fields: ${known.join(', ')})`}`);
+    throw new OptionError(`${excerpt(key)} is not a field${near ? `; did you mean ${near}?` : ` (fields: ${known.join(', ')})`}`);
   }
   for (const key of known) {
     const spec = fields[key];
@@ -383,7 +419,7 @@ export function fromStrings<T extends Record<string, FieldSpec>>(
     const raw = values[key];
     if (raw === undefined) continue;
     const one = Array.isArray(raw) ? raw[raw.length - 1] : raw;
-    const what = () => new OptionError(`${name(key)} must be ${describeBounds(spec, LIBRARY_LIMITS)}, got ${JSON.stringify(one)}`);
+    const what = () => new OptionError(`${name(key)} must be ${describeBounds(spec, LIBRARY_LIMITS)}, got ${quote(one)}`);
     switch (spec.kind) {
       case 'string':
         out[key] = one;

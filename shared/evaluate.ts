@@ -3,8 +3,10 @@
  * `deeprnn score`) and perplexity over whole corpora (training's validation and
  * `deeprnn evaluate`, which are the same function: `evaluateIds`).
  */
-import { checkRequest, LIBRARY_LIMITS, SCORE_FIELDS, type Limits, type ScoredChar, type ScoreResult } from './contract.ts';
+import { checkRequest, LIBRARY_LIMITS, quote, SCORE_FIELDS, type Limits, type ScoredChar, type ScoreResult } from './contract.ts';
+import { planBudget } from './cost.ts';
 import { OptionError } from './errors.ts';
+import type { Kernel } from './kernel/kernel.ts';
 import type { RowJob } from './batch.ts';
 import type { RowStepper } from './kernel/stepper.ts';
 import type { Model } from './model.ts';
@@ -23,7 +25,14 @@ export interface ValidatedScore {
   author?: string;
 }
 
-export function validateScore(model: Model, raw: unknown, limits: Limits = LIBRARY_LIMITS, surface: 'api' | 'library' = 'library'): ValidatedScore {
+export function validateScore(
+  model: Model,
+  raw: unknown,
+  limits: Limits = LIBRARY_LIMITS,
+  surface: 'api' | 'library' = 'library',
+  /** A runtime's CPU budget per request (Workers' CPU_MS): a text that cannot be read within it is refused. */
+  budget: { cpuMs?: number; kernelBuild?: Kernel['build'] } = {},
+): ValidatedScore {
   const r = checkRequest(SCORE_FIELDS, raw, limits, surface);
   if (r.text === undefined) throw new OptionError('text is required');
   const text = normalizePrefix(r.text, model.preprocessing);
@@ -36,10 +45,18 @@ export function validateScore(model: Model, raw: unknown, limits: Limits = LIBRA
     if (tag === undefined)
       throw new OptionError(
         model.vocab.authors.size
-          ? `author must be one of ${[...model.vocab.authors.keys()].join(', ')}, got ${JSON.stringify(r.author)}`
-          : `this model was trained without author tags, so it takes no author (got ${JSON.stringify(r.author)})`,
+          ? `author must be one of ${[...model.vocab.authors.keys()].join(', ')}, got ${quote(r.author)}`
+          : `this model was trained without author tags, so it takes no author (got ${quote(r.author)})`,
       );
     ids.unshift(tag);
+  }
+  if (budget.cpuMs !== undefined) {
+    const fits = planBudget(model, budget.cpuMs, ids.length, 0, 1, budget.kernelBuild).prefill;
+    if (fits < ids.length) {
+      throw new OptionError(
+        `text is too long to score within this server's CPU budget of ${budget.cpuMs} ms per request: at most ${fits} characters (it has ${ids.length})`,
+      );
+    }
   }
   const v: ValidatedScore = { text, chars, ids };
   if (r.author !== undefined) v.author = r.author;

@@ -32,3 +32,9 @@ export interface Lane {
 export function rowsOf(work: Work): number {
   return work.kind === 'generate' ? (work.g.beam?.width ?? 1) : 1;
 }
+
+/** What a piece of work costs, in characters × rows: what a client's waiting work is counted in. */
+export function workOf(work: Work): number {
+  if (work.kind === 'score') return work.s.ids.length;
+  return (work.g.numChars + work.g.ids.length) * (work.g.beam?.width ?? 1);
+}

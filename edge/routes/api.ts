@@ -113,10 +113,10 @@ async function generate(ctx: RouteContext, c: AppContext): Promise<Response> {
   const served = resolveModel(c, ctx.registry, bodyModel(body));
   const g = validateGeneration(served.model, body, SERVICE_LIMITS, 'api', ctx.generation);
   const wantsStream = (body as { stream?: boolean }).stream ?? (c.req.header('accept') ?? '').includes('text/event-stream');
-  if (!wantsStream) return c.json(await runGeneration(ctx, served, g, { stream: false, signal: clientGone(c) }).result, 200);
+  if (!wantsStream) return c.json(await runGeneration(ctx, c, served, g, { stream: false, signal: clientGone(c) }).result, 200);
   const abort = new AbortController();
   clientGone(c)?.addEventListener('abort', () => abort.abort(), { once: true });
-  const gen = runGeneration(ctx, served, g, { stream: true, signal: abort.signal }); // may refuse (503) before any byte is sent
+  const gen = runGeneration(ctx, c, served, g, { stream: true, signal: abort.signal }); // may refuse (503) before any byte is sent
   return streamEvents(c, abort, async (out) => {
     await out.send(gen.start, 'start');
     for await (const tokens of gen.tokens()) {
@@ -154,8 +154,8 @@ const scoreDoc = (example: Record<string, unknown>) =>
 async function score(ctx: RouteContext, c: AppContext): Promise<Response> {
   const body = await readJson(c);
   const { model, engine } = resolveModel(c, ctx.registry, bodyModel(body));
-  const s = validateScore(model, body, SERVICE_LIMITS, 'api');
-  return c.json(await engine.score(s, clientGone(c)), 200);
+  const s = validateScore(model, body, SERVICE_LIMITS, 'api', ctx.generation);
+  return c.json(await engine.score(s, clientGone(c), { client: ctx.client(c) }), 200);
 }
 
 /** GET /v1/models' document. */

@@ -112,7 +112,7 @@ export function openaiRoutes(ctx: RouteContext) {
     // Every choice is admitted, or none: a refusal (503) cancels the ones already started.
     const gens: RouteGeneration[] = [];
     try {
-      for (const g of gs) gens.push(runGeneration(ctx, served, g, { stream: plan.stream, signal: abort.signal }));
+      for (const g of gs) gens.push(runGeneration(ctx, c, served, g, { stream: plan.stream, signal: abort.signal }));
     } catch (e) {
       abort.abort();
       throw e;

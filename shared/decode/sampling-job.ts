@@ -19,6 +19,7 @@ export class SamplingJob implements DecodeJob {
   readonly prefill: number[];
   readonly start: StartEvent;
   readonly initialState?: Float32Array;
+  readonly cacheScope?: string;
   finished = false;
   /** Ids fed after the prefill, before the next choice: the next input, or what a budget left unread. */
   private after: number[];
@@ -70,6 +71,7 @@ export class SamplingJob implements DecodeJob {
     const unk = model.vocab.unkIndex;
     this.onlyUnk = (id) => id === unk;
     this.start = startEvent(model, g);
+    this.cacheScope = g.cacheScope;
   }
 
   inputs(out: Int32Array, at: number): void {

@@ -4,7 +4,7 @@
  * a decode job runs from (`ValidatedGeneration`: it crosses threads and Web Workers as is, and
  * holds no secret). Jobs live beside it: sampling-job.ts and beam-job.ts.
  */
-import { checkRequest, DEFAULT_NUM_CHARS, GENERATE_FIELDS, LIBRARY_LIMITS, TAIL_CHARS, type GenerateRequest, type Limits } from '../contract.ts';
+import { checkRequest, DEFAULT_NUM_CHARS, GENERATE_FIELDS, LIBRARY_LIMITS, quote, TAIL_CHARS, type GenerateRequest, type Limits } from '../contract.ts';
 import { checkContinuation, decodeContinuation, weightsDigest } from '../continuation.ts';
 import { planBudget, type StepBudget } from '../cost.ts';
 import { OptionError } from '../errors.ts';
@@ -35,6 +35,8 @@ export interface ValidatedGeneration {
   token: { model: string; weightsSha256: string } | null;
   /** Steps a CPU budget allows this request (absent: no budget). */
   budget?: StepBudget;
+  /** Whose cached prefix states the job may use (a server scopes them to the client; absent: shared). */
+  cacheScope?: string;
 }
 
 /** What the runtime adds to a request's checks: its continuation secret and its CPU budget. */
@@ -105,7 +107,7 @@ function checkStops(model: Model, stops: readonly string[]): string[] {
     const missing = [...new Set([...s].filter((c) => !model.vocab.has(c)))];
     if (missing.length > 0) {
       throw new OptionError(
-        `stop[${i}] ${JSON.stringify(raw)} can never be generated: ${model.name} cannot write ${missing.map((c) => JSON.stringify(c)).join(', ')} (its alphabet: ${model.vocab.describeAlphabet()})`,
+        `stop[${i}] ${quote(raw)} can never be generated: ${model.name} cannot write ${missing.map((c) => JSON.stringify(c)).join(', ')} (its alphabet: ${model.vocab.describeAlphabet()})`,
       );
     }
     return s;
@@ -139,8 +141,8 @@ function fresh(model: Model, r: GenerateRequest, limits: Limits): ValidatedGener
     if (id === undefined)
       throw new OptionError(
         known.length
-          ? `author must be one of ${known.join(', ')}, got ${JSON.stringify(r.author)}`
-          : `this model was trained without author tags, so it takes no author (got ${JSON.stringify(r.author)})`,
+          ? `author must be one of ${known.join(', ')}, got ${quote(r.author)}`
+          : `this model was trained without author tags, so it takes no author (got ${quote(r.author)})`,
       );
     author = { name: r.author, id };
   }
@@ -163,7 +165,7 @@ function fresh(model: Model, r: GenerateRequest, limits: Limits): ValidatedGener
 
 /** A request with a continuation: the token's settings, checked against the request's. */
 function resumed(model: Model, r: GenerateRequest, limits: Limits, secret: string | undefined): ValidatedGeneration {
-  const c = decodeContinuation(r.continuation!, secret);
+  const c = decodeContinuation(r.continuation!, secret, limits);
   checkContinuation(c, model);
   for (const k of NOT_WITH_CONTINUATION) if (r[k] !== undefined) throw new OptionError(`${k} is not allowed with a continuation: beam search returns none`);
   const fixed: Record<(typeof FIXED_BY_CONTINUATION)[number], unknown> = {
@@ -179,11 +181,18 @@ function resumed(model: Model, r: GenerateRequest, limits: Limits, secret: strin
     const asked = k === 'stop' && r.stop ? checkStops(model, r.stop) : r[k];
     if (asked !== undefined && JSON.stringify(asked) !== JSON.stringify(fixed[k])) {
       throw new OptionError(
-        `${k} is ${JSON.stringify(r[k])} here and ${fixed[k] === undefined ? 'unset' : JSON.stringify(fixed[k])} in the continuation, whose settings it goes on with: leave ${k} out`,
+        `${k} is ${quote(r[k])} here and ${fixed[k] === undefined ? 'unset' : JSON.stringify(fixed[k])} in the continuation, whose settings it goes on with: leave ${k} out`,
       );
     }
   }
   const prefix = r.prefix === undefined ? '' : readPrefix(model, r.prefix, limits);
+  // What a resumed request reads is held to the same bound as a fresh one's prefix.
+  const unread = c.feed.length - 1;
+  if (unread + [...prefix].length > limits.maxPrefixChars) {
+    throw new OptionError(
+      `this continuation still has ${unread} characters of its prefix to read, and with yours that is over ${limits.maxPrefixChars}: resume it without a prefix first, or send a shorter one`,
+    );
+  }
   const author = c.settings.author === undefined ? undefined : { name: c.settings.author, id: model.vocab.authors.get(c.settings.author)! };
   return {
     prefix,

@@ -596,6 +596,17 @@ export function apiCases(fetch: Fetch): void {
       expect(near.error.message).toBe('numChar is not a field; did you mean numChars?');
     });
 
+    it('hostile bodies get short answers: a 100 KB field name is quoted to 60 characters, a value nested 50,000 deep is a 400', async () => {
+      const long = await fetch('/v1/generate', post(`{"prefix":"a","numChars":5,"${'y'.repeat(100_000)}":1}`));
+      expect(long.status).toBe(400);
+      const m = ((await long.json()) as { error: { message: string } }).error.message;
+      expect(m).toMatch(/^y{60}… \(100000 characters\) is not a field/);
+      expect(m.length).toBeLessThan(600);
+      const deep = await fetch('/v1/generate', post(`{"prefix":"a","numChars":5,"stop":${'['.repeat(50_000)}${']'.repeat(50_000)}}`));
+      expect(deep.status).toBe(400);
+      expect(((await deep.json()) as { error: { message: string } }).error.message).toMatch(/got \[\[\[…\]\]\]$/);
+    });
+
     it('405 says which methods are allowed; unknown paths are 404', async () => {
       const r = await fetch('/v1/models', post({}));
       expect(r.status).toBe(405);

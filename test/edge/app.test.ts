@@ -8,7 +8,7 @@ import { createApp, parseOrigins } from '../../edge/app.ts';
 import type { GenerationService } from '../../edge/engine/scheduler.ts';
 import { ModelRegistry, servedModel, type ServedArtifact } from '../../edge/registry.ts';
 import { localEngine } from '../../edge/engine/engines.ts';
-import { parseCpuMs, parseRateLimit, TokenBuckets } from '../../edge/guards.ts';
+import { keyId, parseCpuMs, parseRateLimit, TokenBuckets } from '../../edge/guards.ts';
 import { nodeAssets, serverConfig, startNodeServer, type NodeServer } from '../../edge/node.ts';
 import type { GenerateResult } from '../../shared/contract.ts';
 import { KernelModel, type KernelRows } from '../../shared/kernel/stepper.ts';
@@ -169,7 +169,7 @@ describe('the edge app in Node (app.request, the in-thread engine as on Workers)
     expect(b.take('x')).toBe(0);
   });
 
-  it("a platform rate limiter (Workers' LIMITER binding) replaces the per-process buckets, keyed by API key, else address", async () => {
+  it("a platform rate limiter (Workers' LIMITER binding) replaces the per-process buckets, keyed by a checked API key, else the address — never by a Bearer value a client invents", async () => {
     const engine = localEngine(new KernelModel(await loadKernelNode(), artifact.model), SCHEDULE);
     const seen: string[] = [];
     const limiter = { limit: async ({ key }: { key: string }) => (seen.push(key), { success: seen.filter((k) => k === key).length <= 2 }) };
@@ -179,8 +179,20 @@ describe('the edge app in Node (app.request, the in-thread engine as on Workers)
     const limited = await app.request('/v1/models');
     expect(limited.status).toBe(429);
     expect(limited.headers.get('retry-after')).toBe('60');
-    expect((await app.request('/v1/models', { headers: { authorization: 'Bearer abc' } })).status).toBe(200);
-    expect(seen).toEqual(['ip:10.0.0.9', 'ip:10.0.0.9', 'ip:10.0.0.9', 'key:abc']);
+    // Without API keys, a Bearer value is nobody's identity: still this address, still limited.
+    expect((await app.request('/v1/models', { headers: { authorization: 'Bearer abc' } })).status).toBe(429);
+    expect(seen).toEqual(['ip:10.0.0.9', 'ip:10.0.0.9', 'ip:10.0.0.9', 'ip:10.0.0.9']);
+    // With them, a checked key is the client (by a hash, never the key itself).
+    const keyed: string[] = [];
+    const withKeys = createApp({
+      registry: one(artifact, engine),
+      apiKeys: ['alpha'],
+      rateLimiter: { limit: async ({ key }: { key: string }) => (keyed.push(key), { success: true }) },
+      clientAddress: () => '10.0.0.9',
+    });
+    expect((await withKeys.request('/v1/models', { headers: { authorization: 'Bearer alpha' } })).status).toBe(200);
+    expect(keyed).toEqual([`key:${keyId('alpha')}`]);
+    expect(keyed[0]).not.toContain('alpha');
   });
 
   it('CPU_MS and CONTINUATION_SECRET: a budget ends with finishReason budget, and only signed tokens resume', async () => {
