@@ -37,6 +37,18 @@ async function existing(path: string): Promise<string> {
   }
 }
 
+/**
+ * Whether this process may write in a folder: what the kernel says (`access`). One place, so a
+ * test run as root — whom a folder's mode never stops — can stand for a read-only place.
+ */
+export const permissions = {
+  writable: (folder: string): Promise<boolean> =>
+    access(folder, constants.W_OK).then(
+      () => true,
+      () => false,
+    ),
+};
+
 /** The nearest existing folder above `path` must be real storage we may write in. */
 async function checkPlace(given: string, path: string): Promise<void> {
   const base = await existing(path);
@@ -44,7 +56,7 @@ async function checkPlace(given: string, path: string): Promise<void> {
   const virtual = fs ? VIRTUAL.get(fs.type) : undefined;
   if (virtual) fail(`${given} is on ${virtual}, a virtual file system: choose a folder on disk`);
   if (!(await stat(base)).isDirectory()) fail(`cannot create ${given}: ${base} is a file`);
-  await access(base, constants.W_OK).catch(() => fail(`cannot write in ${base}: no permission (or a read-only file system)`));
+  if (!(await permissions.writable(base))) fail(`cannot write in ${base}: no permission (or a read-only file system)`);
 }
 
 /** Check that a single output file (ONNX) may be written: not a folder, not a file the user has, unless --force. */

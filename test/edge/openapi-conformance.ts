@@ -18,6 +18,9 @@ export interface OpenApiDocument {
 
 const pointer = (...parts: string[]) => parts.map((p) => p.replaceAll('~', '~0').replaceAll('/', '~1')).join('/');
 
+/** Paths the API's document leaves out on purpose: the pages, static files and weights, the document itself, the operator's health and metrics. */
+const OUTSIDE_THE_DOCUMENT = [/^\/$/, /^\/docs$/, /^\/favicon\.ico$/, /^\/static\//, /^\/models\//, /^\/healthz$/, /^\/metrics$/, /^\/openapi\.json$/];
+
 export class Conformance {
   private readonly ajv: InstanceType<typeof Ajv2020>;
   private readonly compiled = new Map<string, ValidateFunction>();
@@ -59,7 +62,21 @@ export class Conformance {
   async check(path: string, method: string, res: Response): Promise<void> {
     const url = new URL(path, 'https://edge.test');
     const found = this.operation(url.pathname, method.toLowerCase());
-    if (!found) return;
+    if (!found) {
+      // Outside the operations the document lists, the only answers are: the pages, files and the
+      // operator's endpoints (outside the API by design), a CORS preflight, 405 with Allow for a
+      // documented path's other methods, and 404 in the error shape. Anything else is a gap.
+      const p = url.pathname;
+      const m = method.toUpperCase();
+      const documentedPath = Object.keys(this.doc.paths).some((route) => new RegExp(`^${route.replace(/\{[^}]+\}/g, '[^/]+')}$`).test(p));
+      const fine =
+        OUTSIDE_THE_DOCUMENT.some((re) => re.test(p)) ||
+        (m === 'OPTIONS' && res.status === 204) ||
+        (documentedPath && res.status === 405 && res.headers.has('allow')) ||
+        (!documentedPath && res.status === 404 && /"code":"not_found"/.test(await res.clone().text()));
+      if (!fine) this.problems.push(`${m} ${p} → ${res.status}: not documented`);
+      return;
+    }
     const { route, op } = found;
     const where = `${method.toUpperCase()} ${route} → ${res.status}`;
     this.seen.add(where);

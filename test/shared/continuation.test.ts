@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { GenerateResult } from '../../shared/contract.ts';
-import { base64url, decodeContinuation, encodeContinuation, fromBase64url } from '../../shared/continuation.ts';
+import { base64url, crc32, decodeContinuation, encodeContinuation, fromBase64url } from '../../shared/continuation.ts';
 import { macsPerStep, planBudget } from '../../shared/cost.ts';
 import { predict } from '../../shared/generate.ts';
 import { KernelModel } from '../../shared/kernel/stepper.ts';
@@ -197,6 +197,58 @@ describe('bad tokens are refused with one line, never a fault', () => {
     expect(resume(token(), {}, 's3cret')).toThrow(/not signed/);
     // Without a secret (a page's library), a signed token is taken on its checksum.
     expect(resume(signed)).not.toThrow();
+  });
+
+  describe('forgeries as an attacker makes them', () => {
+    const SECRET = 's3cret';
+    const key = new TextEncoder().encode(SECRET);
+    const signedToken = () =>
+      predict(tm, { prefix: 'time traveller', numChars: 10, temperature: 0.8, seed: 1 }, kTm, undefined, { secret: SECRET }).continuation!;
+    /** payload ‖ CRC-32 (little-endian) ‖ HMAC, as the format lays it out. */
+    const split = (token: string) => {
+      const bytes = fromBase64url(token.slice('drc1.'.length))!;
+      const end = bytes.length - 4 - 32;
+      return { payload: bytes.slice(0, end), hmac: bytes.slice(end + 4) };
+    };
+    const crc = (payload: Uint8Array) => {
+      const out = new Uint8Array(4);
+      new DataView(out.buffer).setUint32(0, crc32(payload), true);
+      return out;
+    };
+    const join = (payload: Uint8Array, hmac: Uint8Array) => `drc1.${base64url(Uint8Array.from([...payload, ...crc(payload), ...hmac]))}`;
+
+    it('an edited payload with its checksum recomputed and the signature kept: refused by the signature', () => {
+      const { payload, hmac } = split(signedToken());
+      expect(resume(join(payload, hmac), {}, SECRET)).not.toThrow(); // the reassembly itself is faithful
+      // The seed (bytes after the flag, the model name and the weights' digest) raised by one, and the last state float's low byte.
+      for (const at of [payload.length - 1, Math.floor(payload.length / 2), 60]) {
+        const edited = payload.slice();
+        edited[at] ^= 1;
+        expect(resume(join(edited, hmac), {}, SECRET), `byte ${at}`).toThrow(/not signed by this server: its signature does not match/);
+      }
+    });
+
+    it('a payload cut short, checksummed and signed with the right key: refused as malformed, never read past its end', () => {
+      const { payload } = split(signedToken());
+      for (const cut of [1, 17, 200, payload.length - 8]) {
+        const short = payload.slice(0, cut);
+        expect(resume(join(short, hmacSha256(key, short)), {}, SECRET), `cut at ${cut}`).toThrow(/malformed|invalid/);
+      }
+    });
+
+    it('the signature covers every byte: flipping a bit anywhere in the payload, the checksum or the signature is refused', () => {
+      const t = signedToken();
+      const bytes = fromBase64url(t.slice('drc1.'.length))!;
+      const step = Math.max(1, Math.floor(bytes.length / 300));
+      let tried = 0;
+      for (let i = 0; i < bytes.length; i += step) {
+        const flipped = bytes.slice();
+        flipped[i] ^= 0x10;
+        expect(resume(`drc1.${base64url(flipped)}`, {}, SECRET), `byte ${i} of ${bytes.length}`).toThrow(/damaged|not signed|malformed|invalid/);
+        tried++;
+      }
+      expect(tried).toBeGreaterThan(250);
+    });
   });
 });
 
