@@ -1,11 +1,18 @@
 import { defineConfig } from 'vitest/config';
 
 // The suites `npm run test:mutation` runs against each mutant (StrykerJS, stryker.config.mjs): the
-// ones that exercise the mutated files in this process — not the browser, workerd or GPU suites,
-// which test other rooms and take minutes each.
+// unit suites of the mutated files, which run in seconds — not the servers, browsers, workerd or
+// GPU, whose start-up per mutant would make a run take days.
 export default defineConfig({
   test: {
-    include: ['test/shared/**/*.test.ts', 'test/edge/app.test.ts', 'test/trainer/train.test.ts', 'test/trainer/options.test.ts'],
+    include: [
+      'test/shared/sampling.test.ts',
+      'test/shared/decoding.test.ts',
+      'test/shared/generate.test.ts',
+      'test/shared/continuation.test.ts',
+      'test/shared/text.test.ts',
+      'test/trainer/options.test.ts',
+    ],
     exclude: ['node_modules/**'],
     testTimeout: 60_000,
   },

@@ -8,12 +8,14 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { RowStepper } from '../../shared/kernel/stepper.ts';
-import { predict } from '../../shared/generate.ts';
+import { runJob } from '../../shared/batch.ts';
+import { validateGeneration } from '../../shared/decode/validate.ts';
+import { createJob, predict } from '../../shared/generate.ts';
 import { stream } from '../../shared/index.ts';
 import type { KernelModel } from '../../shared/kernel/stepper.ts';
 import type { Model } from '../../shared/model.ts';
 import { Rng } from '../../shared/rng.ts';
-import { choose } from '../../shared/sampling.ts';
+import { argmax, choose, modelTop } from '../../shared/sampling.ts';
 import { Vocab } from '../../shared/vocab.ts';
 
 // ---------------------------------------------------------------------------------------------
@@ -73,6 +75,42 @@ describe('top-p, top-k and temperature select and draw exactly as their definiti
     expect(g.id).toBe(0);
     expect(g.logprob).toBeCloseTo(Math.log(0.5), 6);
   });
+
+  it("greedy's alternatives are the model's own most probable, excluded ids skipped, ties by the lower id", () => {
+    const rng = new Rng(1);
+    const notZero = (i: number) => i === 0;
+    const g = choose(logits, 4, { temperature: 0 }, rng, notZero, 3);
+    expect(g.id).toBe(1);
+    expect(g.top.map(([id]) => id)).toEqual([1, 2, 3]);
+    g.top.forEach(([id, lp]) => expect(lp).toBeCloseTo(Math.log(P[id]), 6)); // under the whole softmax, excluded ids included
+    const tied = Float32Array.of(0, 2, 1, 2, 1);
+    expect(modelTop(tied, 5, 4, none).map(([id]) => id)).toEqual([1, 3, 2, 4]);
+    expect(modelTop(tied, 5, 2, (i) => i === 1).map(([id]) => id)).toEqual([3, 2]);
+    expect(argmax(tied, 5, () => true)).toBe(-1); // nothing to choose
+  });
+
+  it('top-p at an exact boundary: four equal tokens and p = 0.5 keep exactly two', () => {
+    const flat = Float32Array.of(1, 1, 1, 1);
+    const rng = new Rng(2);
+    const counts = [0, 0, 0, 0];
+    for (let i = 0; i < 20_000; i++) counts[choose(flat, 4, { temperature: 1, topP: 0.5 }, rng, none).id]++;
+    expect(counts[2] + counts[3]).toBe(0);
+    expect(Math.abs(counts[0] / 20_000 - 0.5)).toBeLessThan(0.015);
+  });
+
+  it('huge logits (a sharp model) sample as their differences say, without overflow', () => {
+    const big = Float32Array.of(400, 399, 0);
+    const rng = new Rng(4);
+    let first = 0;
+    for (let i = 0; i < 20_000; i++) if (choose(big, 3, { temperature: 1 }, rng, none).id === 0) first++;
+    expect(Math.abs(first / 20_000 - Math.E / (1 + Math.E))).toBeLessThan(0.015);
+  });
+
+  it('an alternative whose weight underflows to zero is not listed', () => {
+    const c = choose(Float32Array.of(0, -1e4), 2, { temperature: 1 }, new Rng(1), none, 2);
+    expect(c.id).toBe(0);
+    expect(c.top).toEqual([[0, 0]]);
+  });
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -90,17 +128,26 @@ CHAIN['<unk>'] = CHAIN['.'];
 
 const model: Model = {
   name: 'markov',
-  arch: { cell: 'rnn', numLayers: 1, hiddenSize: 1, vocabSize: TOKENS.length, input: 'one-hot' },
+  arch: { cell: 'rnn', numLayers: 1, hiddenSize: 2, vocabSize: TOKENS.length, input: 'one-hot' }, // a state of 2: the last two ids
   vocab: new Vocab(TOKENS),
   preprocessing: 'raw',
   params: {},
   training: null,
 };
 
-/** Rows whose state is the last id read; the logits its chain row. */
+/**
+ * The chain has a memory of one more character: repeating the character before the last costs
+ * REPEAT. So a row's state matters — the id read before the current one — and beam search must
+ * hand each hypothesis its parent's row (`gather`), or the logits are another text's.
+ */
+const REPEAT = -0.8;
+const logitsAfter = (before: number, last: number) => CHAIN[TOKENS[last]].map((l, id) => (id === before && id !== 0 ? l + REPEAT : l));
+
+/** Rows whose state is the id read before the last one; the logits the chain's for (before, last). */
 function markovRows(capacity: number): RowStepper {
   const V = TOKENS.length;
-  const last = new Float32Array(capacity).fill(-1);
+  const before = new Float32Array(capacity).fill(0);
+  const last = new Float32Array(capacity).fill(0);
   const logits = new Float32Array(capacity * V);
   return {
     capacity,
@@ -108,41 +155,43 @@ function markovRows(capacity: number): RowStepper {
     logitsStride: V,
     step(first, tokens) {
       for (let i = 0; i < tokens.length; i++) {
+        before[first + i] = last[first + i];
         last[first + i] = tokens[i];
-        logits.set(CHAIN[TOKENS[tokens[i]]], i * V);
+        logits.set(logitsAfter(before[first + i], tokens[i]), i * V);
       }
       return logits;
     },
-    reset: (row) => void (last[row] = -1),
-    copy: (from, to) => void (last[to] = last[from]),
+    reset: (row) => void ((before[row] = 0), (last[row] = 0)),
+    copy: (from, to) => void ((before[to] = before[from]), (last[to] = last[from])),
     gather(first, from) {
-      const taken = from.map((f) => last[first + f]);
-      taken.forEach((v, i) => (last[first + i] = v));
+      const taken = from.map((f) => [before[first + f], last[first + f]]);
+      taken.forEach(([b, l], i) => ((before[first + i] = b), (last[first + i] = l)));
     },
-    saveRow: (row) => Float32Array.of(last[row]),
-    loadRow: (row, s) => void (last[row] = s[0]),
-    // As a hidden state (inside [−1, 1], as a continuation's must be): the last id over 10.
-    readState: (row) => Float32Array.of(last[row] / 10),
-    writeState: (row, s) => void (last[row] = Math.round(s[0] * 10)),
+    saveRow: (row) => Float32Array.of(before[row], last[row]),
+    loadRow: (row, s) => void ((before[row] = s[0]), (last[row] = s[1])),
+    // As a hidden state (inside [−1, 1], as a continuation's must be): the ids over 10.
+    readState: (row) => Float32Array.of(before[row] / 10, last[row] / 10),
+    writeState: (row, s) => void ((before[row] = Math.round(s[0] * 10)), (last[row] = Math.round(s[1] * 10))),
   };
 }
 
-/** Every text the chain can write after `prefix`'s last character, up to `n` characters, ending at the first stop: with its summed log-probability. */
-function allTexts(after: string, n: number, stops: string[]): { text: string; sum: number; reason: 'stop' | 'length' }[] {
+/** Every text the chain can write after a one-character prefix, up to `n` characters, ending at the first stop: with its summed log-probability. */
+function allTexts(prefix: string, n: number, stops: string[]): { text: string; sum: number; reason: 'stop' | 'length' }[] {
   const out: { text: string; sum: number; reason: 'stop' | 'length' }[] = [];
   const lse = (row: number[]) => Math.log(row.reduce((s, v) => s + Math.exp(v), 0));
-  const go = (text: string, lastChar: string, sum: number) => {
-    const row = CHAIN[lastChar];
+  const go = (text: string, before: number, last: number, sum: number) => {
+    const row = logitsAfter(before, last);
     const z = lse(row);
     for (const ch of ['a', 'b', '.']) {
+      const id = TOKENS.indexOf(ch);
       const t = text + ch;
-      const s = sum + row[TOKENS.indexOf(ch)] - z;
+      const s = sum + row[id] - z;
       if (stops.some((st) => t.endsWith(st))) out.push({ text: t, sum: s, reason: 'stop' });
       else if (t.length >= n) out.push({ text: t, sum: s, reason: 'length' });
-      else go(t, ch, s);
+      else go(t, last, id, s);
     }
   };
-  go('', after, 0);
+  go('', 0, TOKENS.indexOf(prefix), 0);
   return out;
 }
 
@@ -175,6 +224,84 @@ describe('beam search against an exhaustive search of every text', () => {
     for (const b of r.beams!) {
       expect(b.generated.slice(0, -1)).not.toContain('b.');
       if (b.finishReason === 'stop') expect(b.generated.endsWith('b.')).toBe(true);
+    }
+  });
+});
+
+describe('beam search: log-probabilities, streams and budgets', () => {
+  it("each token of a beam carries its log-probability and the model's most probable alternatives at that point", () => {
+    const r = predict(model, { prefix: 'b', numChars: 3, beamWidth: 16, stop: ['.'], lengthPenalty: 2, logprobs: 2 }, markovRows(16));
+    const ids = ['b', ...r.generated].map((c) => TOKENS.indexOf(c));
+    expect(r.logprobs).toHaveLength(r.generated.length);
+    r.logprobs!.forEach((t, i) => {
+      const row = logitsAfter(i === 0 ? 0 : ids[i - 1], ids[i]);
+      const z = Math.log(row.reduce((s, v) => s + Math.exp(v), 0));
+      expect(t.text).toBe(r.generated[i]);
+      expect(t.logprob!).toBeCloseTo(row[ids[i + 1]] - z, 6);
+      const best = [1, 2, 3].sort((x, y) => row[y] - row[x]).slice(0, 2);
+      expect(t.top!.map((a) => a.text)).toEqual(best.map((id) => TOKENS[id]));
+      t.top!.forEach((a, k) => expect(a.logprob).toBeCloseTo(row[best[k]] - z, 6));
+    });
+    expect(r.beams![0].logprob).toBeCloseTo(
+      r.logprobs!.reduce((s, t) => s + t.logprob!, 0),
+      9,
+    );
+  });
+
+  it('streamed, a beam search sends its best text once, at its end', async () => {
+    const q = { prefix: 'b', numChars: 3, beamWidth: 16, stop: ['.'], lengthPenalty: 2 };
+    const expected = predict(model, q, markovRows(16));
+    const it = stream({ model, kernelModel: { acquire: () => markovRows(16), release: () => {} } as unknown as KernelModel }, q);
+    const batches: string[] = [];
+    for (;;) {
+      const n = await it.next();
+      if (n.done) {
+        expect(n.value.generated).toBe(expected.generated);
+        break;
+      }
+      batches.push(n.value.text);
+    }
+    expect(batches.join('')).toBe(expected.generated);
+  });
+
+  it('a CPU budget of n steps ends the search after n characters, with finishReason budget', () => {
+    for (const chars of [0, 1, 2]) {
+      const g = validateGeneration(model, { prefix: 'b', numChars: 3, beamWidth: 4, numReturn: 2 });
+      g.budget = { prefill: 0, chars };
+      const job = createJob(model, g);
+      runJob(job, markovRows(4));
+      const r = job.result({ totalMs: 0 });
+      expect(r.finishReason).toBe('budget');
+      expect([...r.generated].length).toBe(chars);
+      expect(r.beams!.every((b) => b.finishReason === 'budget' || b.finishReason === 'stop')).toBe(true);
+    }
+  });
+
+  it('with a narrow beam the search keeps the best partial texts by their sums, as the algorithm says (worked here step by step)', () => {
+    for (const width of [2, 3]) {
+      // The algorithm, written out: extend every alive text by every character, keep the `width` best by summed log-probability; texts that stop are set aside.
+      type H = { text: string; before: number; last: number; sum: number };
+      let alive: H[] = [{ text: '', before: 0, last: TOKENS.indexOf('a'), sum: 0 }];
+      const done: { text: string; score: number }[] = [];
+      for (let step = 0; step < 4 && alive.length; step++) {
+        const cands: H[] = [];
+        for (const h of alive) {
+          const row = logitsAfter(h.before, h.last);
+          const z = Math.log(row.reduce((s, v) => s + Math.exp(v), 0));
+          for (const id of [1, 2, 3]) cands.push({ text: h.text + TOKENS[id], before: h.last, last: id, sum: h.sum + row[id] - z });
+        }
+        cands.sort((x, y) => y.sum - x.sum);
+        alive = [];
+        for (const c of cands) {
+          if (alive.length === width) break;
+          if (c.text.endsWith('.') || c.text.length >= 4) done.push({ text: c.text, score: c.sum / c.text.length });
+          else alive.push(c);
+        }
+      }
+      const best = done.sort((x, y) => y.score - x.score)[0];
+      const r = predict(model, { prefix: 'a', numChars: 4, beamWidth: width, stop: ['.'] }, markovRows(width));
+      expect(r.generated, `width ${width}`).toBe(best.text);
+      expect(r.beams![0].score).toBeCloseTo(best.score, 6);
     }
   });
 });
