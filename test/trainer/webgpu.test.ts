@@ -167,44 +167,9 @@ describe('deeprnn train --engine webgpu', () => {
     ];
     const quiet = { out: () => {}, err: () => {} };
     const run = (a: string[]) => main(a, quiet.out, quiet.err);
-    expect(
-      await run([
-        ...args,
-        '--num-steps',
-        '8',
-        '--optimizer',
-        'adam',
-        '--lr',
-        '0.01',
-        '--dropout',
-        '0.2',
-        '--epochs',
-        '2',
-        '--engine',
-        'webgpu',
-        '--out',
-        join(dir, 'whole'),
-      ]),
-    ).toBe(0);
-    expect(
-      await run([
-        ...args,
-        '--num-steps',
-        '8',
-        '--optimizer',
-        'adam',
-        '--lr',
-        '0.01',
-        '--dropout',
-        '0.2',
-        '--epochs',
-        '1',
-        '--engine',
-        'webgpu',
-        '--out',
-        join(dir, 'half'),
-      ]),
-    ).toBe(0);
+    const settings = ['--num-steps', '8', '--optimizer', 'adam', '--lr', '0.01', '--dropout', '0.2', '--engine', 'webgpu'];
+    expect(await run([...args, ...settings, '--epochs', '2', '--out', join(dir, 'whole')])).toBe(0);
+    expect(await run([...args, ...settings, '--epochs', '1', '--out', join(dir, 'half')])).toBe(0);
     expect(await run(['train', '--resume', join(dir, 'half'), '--epochs', '2'])).toBe(0);
     const [whole, half] = await Promise.all([readModelDir(join(dir, 'whole')), readModelDir(join(dir, 'half'))]);
     expect(maxDiff(half.params, whole.params)).toBe(0);

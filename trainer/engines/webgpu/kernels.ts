@@ -38,6 +38,20 @@ fn sigmoid(x: f32) -> f32 { return 1.0 / (1.0 + exp(-x)); }
 fn tanh_(x: f32) -> f32 { let e = exp(-2.0 * abs(x)); return sign(x) * (1.0 - e) / (1.0 + e); }
 `;
 
+/** An element-wise shader's entry point, with `e` its thread's flat index. */
+const ELEMENTWISE = `@compute @workgroup_size(${THREADS})
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lane: u32) {
+  let e = flat(wg, nwg, lane);
+`;
+
+/** A recurrent step's uniforms: B rows of H units; where step t's gates (t·B·GH) and states (t·B·H) start. */
+const CELL_FIELDS: KernelSource['fields'] = [
+  ['B', 'u32'],
+  ['H', 'u32'],
+  ['gOff', 'u32'],
+  ['sOff', 'u32'],
+];
+
 function kernel(fields: KernelSource['fields'], body: string, overrides?: Record<string, number>): KernelSource {
   return { code: struct(fields) + COMMON + body, fields, overrides };
 }
@@ -156,9 +170,7 @@ export const GATHER_COLUMNS = kernel(
 @group(0) @binding(1) var<storage, read> W: array<f32>;
 @group(0) @binding(2) var<storage, read> tokens: array<u32>;
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
-@compute @workgroup_size(${THREADS})
-fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lane: u32) {
-  let i = flat(wg, nwg, lane);
+${ELEMENTWISE}  let i = e;
   if (i >= p.rows * p.G) { return; }
   let n = i / p.G;
   let g = i % p.G;
@@ -179,9 +191,7 @@ export const SCATTER_COLUMNS = kernel(
 @group(0) @binding(1) var<storage, read> dG: array<f32>;
 @group(0) @binding(2) var<storage, read> tokens: array<u32>;
 @group(0) @binding(3) var<storage, read_write> dW: array<f32>;
-@compute @workgroup_size(${THREADS})
-fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lane: u32) {
-  let i = flat(wg, nwg, lane);
+${ELEMENTWISE}  let i = e;
   if (i >= p.G * p.V) { return; }
   let g = i / p.V;
   let v = i % p.V;
@@ -194,12 +204,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
 
 /** One step of B rows of an LSTM layer (gates i, f, g, o): c = f⊙c_prev + i⊙g, h = o⊙tanh(c); keeps the gates and tanh(c). */
 export const LSTM_FORWARD = kernel(
-  [
-    ['B', 'u32'],
-    ['H', 'u32'],
-    ['gOff', 'u32'],
-    ['sOff', 'u32'],
-  ],
+  CELL_FIELDS,
   /* wgsl */ `
 @group(0) @binding(1) var<storage, read> gx: array<f32>;
 @group(0) @binding(2) var<storage, read> gh: array<f32>;
@@ -207,10 +212,7 @@ export const LSTM_FORWARD = kernel(
 @group(0) @binding(4) var<storage, read_write> cs: array<f32>;
 @group(0) @binding(5) var<storage, read_write> hs: array<f32>;
 @group(0) @binding(6) var<storage, read_write> tcs: array<f32>;
-@compute @workgroup_size(${THREADS})
-fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lane: u32) {
-  let e = flat(wg, nwg, lane);
-  if (e >= p.B * p.H) { return; }
+${ELEMENTWISE}  if (e >= p.B * p.H) { return; }
   let b = e / p.H;
   let j = e % p.H;
   let r = p.gOff + b * 4u * p.H; // this row's gates, in gx, gh and acts
@@ -237,12 +239,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
  * gradient of the four gates' pre-activations.
  */
 export const LSTM_BACKWARD = kernel(
-  [
-    ['B', 'u32'],
-    ['H', 'u32'],
-    ['gOff', 'u32'],
-    ['sOff', 'u32'],
-  ],
+  CELL_FIELDS,
   /* wgsl */ `
 @group(0) @binding(1) var<storage, read> acts: array<f32>;
 @group(0) @binding(2) var<storage, read> cs: array<f32>;
@@ -250,10 +247,7 @@ export const LSTM_BACKWARD = kernel(
 @group(0) @binding(4) var<storage, read> dH: array<f32>;
 @group(0) @binding(5) var<storage, read_write> carry: array<f32>; // [dh carried (B·H) | dc (B·H)]
 @group(0) @binding(6) var<storage, read_write> dG: array<f32>;
-@compute @workgroup_size(${THREADS})
-fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lane: u32) {
-  let e = flat(wg, nwg, lane);
-  let n = p.B * p.H;
+${ELEMENTWISE}  let n = p.B * p.H;
   if (e >= n) { return; }
   let b = e / p.H;
   let j = e % p.H;
@@ -277,21 +271,13 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
 
 /** One step of a GRU layer (gates r, z, n, PyTorch's equations): n = tanh(gx_n + r⊙gh_n), h = (1−z)⊙n + z⊙h_prev. */
 export const GRU_FORWARD = kernel(
-  [
-    ['B', 'u32'],
-    ['H', 'u32'],
-    ['gOff', 'u32'],
-    ['sOff', 'u32'],
-  ],
+  CELL_FIELDS,
   /* wgsl */ `
 @group(0) @binding(1) var<storage, read> gx: array<f32>;
 @group(0) @binding(2) var<storage, read> gh: array<f32>;
 @group(0) @binding(3) var<storage, read_write> acts: array<f32>;
 @group(0) @binding(4) var<storage, read_write> hs: array<f32>;
-@compute @workgroup_size(${THREADS})
-fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lane: u32) {
-  let e = flat(wg, nwg, lane);
-  if (e >= p.B * p.H) { return; }
+${ELEMENTWISE}  if (e >= p.B * p.H) { return; }
   let b = e / p.H;
   let j = e % p.H;
   let r = p.gOff + b * 3u * p.H;
@@ -312,12 +298,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
  * carried dh becomes the direct path z⊙dh, to which the next product adds dGh W_hh.
  */
 export const GRU_BACKWARD = kernel(
-  [
-    ['B', 'u32'],
-    ['H', 'u32'],
-    ['gOff', 'u32'],
-    ['sOff', 'u32'],
-  ],
+  CELL_FIELDS,
   /* wgsl */ `
 @group(0) @binding(1) var<storage, read> acts: array<f32>;
 @group(0) @binding(2) var<storage, read> gh: array<f32>;
@@ -326,10 +307,7 @@ export const GRU_BACKWARD = kernel(
 @group(0) @binding(5) var<storage, read_write> carry: array<f32>;
 @group(0) @binding(6) var<storage, read_write> dGx: array<f32>;
 @group(0) @binding(7) var<storage, read_write> dGh: array<f32>;
-@compute @workgroup_size(${THREADS})
-fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lane: u32) {
-  let e = flat(wg, nwg, lane);
-  if (e >= p.B * p.H) { return; }
+${ELEMENTWISE}  if (e >= p.B * p.H) { return; }
   let b = e / p.H;
   let j = e % p.H;
   let r = p.gOff + b * 3u * p.H;
@@ -354,20 +332,12 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
 
 /** One step of a plain RNN layer: h = tanh(gx + gh). */
 export const RNN_FORWARD = kernel(
-  [
-    ['B', 'u32'],
-    ['H', 'u32'],
-    ['gOff', 'u32'],
-    ['sOff', 'u32'],
-  ],
+  CELL_FIELDS,
   /* wgsl */ `
 @group(0) @binding(1) var<storage, read> gx: array<f32>;
 @group(0) @binding(2) var<storage, read> gh: array<f32>;
 @group(0) @binding(3) var<storage, read_write> hs: array<f32>;
-@compute @workgroup_size(${THREADS})
-fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lane: u32) {
-  let e = flat(wg, nwg, lane);
-  if (e >= p.B * p.H) { return; }
+${ELEMENTWISE}  if (e >= p.B * p.H) { return; }
   hs[p.sOff + e + p.B * p.H] = tanh_(gx[p.gOff + e] + gh[p.gOff + e]);
 }
 `,
@@ -375,21 +345,13 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
 
 /** RNN backward for one step: dG = dh ⊙ (1 − h²), dh = dH_t + dh carried. */
 export const RNN_BACKWARD = kernel(
-  [
-    ['B', 'u32'],
-    ['H', 'u32'],
-    ['gOff', 'u32'],
-    ['sOff', 'u32'],
-  ],
+  CELL_FIELDS,
   /* wgsl */ `
 @group(0) @binding(1) var<storage, read> hs: array<f32>;
 @group(0) @binding(2) var<storage, read> dH: array<f32>;
 @group(0) @binding(3) var<storage, read> carry: array<f32>;
 @group(0) @binding(4) var<storage, read_write> dG: array<f32>;
-@compute @workgroup_size(${THREADS})
-fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lane: u32) {
-  let e = flat(wg, nwg, lane);
-  if (e >= p.B * p.H) { return; }
+${ELEMENTWISE}  if (e >= p.B * p.H) { return; }
   let h = hs[p.sOff + e + p.B * p.H];
   dG[p.gOff + e] = (dH[p.sOff + e] + carry[e]) * (1.0 - h * h);
 }
@@ -462,9 +424,7 @@ export const COLUMN_SUMS = kernel(
   /* wgsl */ `
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;
-@compute @workgroup_size(${THREADS})
-fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lane: u32) {
-  let c = flat(wg, nwg, lane);
+${ELEMENTWISE}  let c = e;
   if (c >= p.cols) { return; }
   var s = 0.0;
   for (var r = 0u; r < p.rows; r++) { s += x[r * p.cols + c]; }
@@ -485,9 +445,7 @@ export const MUL = kernel(
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read> m: array<f32>;
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
-@compute @workgroup_size(${THREADS})
-fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lane: u32) {
-  let i = flat(wg, nwg, lane);
+${ELEMENTWISE}  let i = e;
   if (i >= p.n) { return; }
   out[p.outOff + i] = x[p.xOff + i] * m[p.mOff + i];
 }
@@ -504,9 +462,7 @@ export const MUL_IN_PLACE = kernel(
   /* wgsl */ `
 @group(0) @binding(1) var<storage, read_write> x: array<f32>;
 @group(0) @binding(2) var<storage, read> m: array<f32>;
-@compute @workgroup_size(${THREADS})
-fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lane: u32) {
-  let i = flat(wg, nwg, lane);
+${ELEMENTWISE}  let i = e;
   if (i >= p.n) { return; }
   x[p.xOff + i] *= m[p.mOff + i];
 }
@@ -522,9 +478,7 @@ export const COPY_WITHIN = kernel(
   ],
   /* wgsl */ `
 @group(0) @binding(1) var<storage, read_write> x: array<f32>;
-@compute @workgroup_size(${THREADS})
-fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lane: u32) {
-  let i = flat(wg, nwg, lane);
+${ELEMENTWISE}  let i = e;
   if (i >= p.n) { return; }
   x[p.dst + i] = x[p.src + i];
 }
@@ -581,9 +535,7 @@ export const OPTIMIZER_STEP = kernel(
 @group(0) @binding(2) var<storage, read> G: array<f32>;
 @group(0) @binding(3) var<storage, read_write> M: array<f32>;
 @group(0) @binding(4) var<storage, read_write> V2: array<f32>;
-@compute @workgroup_size(${THREADS})
-fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lane: u32) {
-  let i = flat(wg, nwg, lane);
+${ELEMENTWISE}  let i = e;
   if (i >= p.n) { return; }
   var w = P[i];
   if (p.decay != 1.0) { w *= p.decay; }
