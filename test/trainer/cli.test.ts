@@ -55,7 +55,7 @@ describe('deeprnn generate', () => {
       [['--prefix', 'a', '--top-p', '1.5'], /topP/],
       [['--prefix', 'a', '--seed=-3'], /seed/],
       [['--prefix', 'a', '--beam-width', '4', '--temperature', '1'], /beamWidth > 1 is a deterministic search/],
-      [['--prefix', 'a', '--bogus'], /Unknown option '--bogus'/],
+      [['--prefix', 'a', '--bogus'], /: unknown option --bogus \(--help lists the options\)\n$/],
       [['--prefix', 'a', '--num-char', '3'], /did you mean --num-chars\?/],
       [['--prefix', 'a', '--stop', '?'], /^deeprnn generate: stop\[0\] "\?" can never be generated: \S+ cannot write "\?" \(its alphabet: [^\n]+\)\n$/],
     ];

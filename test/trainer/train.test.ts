@@ -111,13 +111,18 @@ describe('deeprnn train options: one table', () => {
       [['--dropout', '1'], /--dropout/],
       [['--weight-drop', '1'], /--weight-drop must be a number in \[0, 0\.95\]/],
       [['--epochs', '0'], /--epochs/],
+      // Negative numbers reach the option's own check, as typed: one line with the range.
+      [['--epochs', '-2'], /^--epochs must be in \[1, 1000000\], got -2$/],
+      [['--hidden', '-5'], /^--hidden must be in \[1, 4096\], got -5$/],
+      [['--time-budget', '-1'], /^--time-budget must be a number in \(0, ∞\], got "-1"$/],
+      [['--lr', '-.5'], /^--lr must be a number in \(0, 100\], got "-\.5"$/],
       [['--iterator', 'shuffled'], /--iterator/],
       [['--seed', '4294967296'], /--seed/],
       [['--engine', 'cuda'], /--engine must be one of auto, native/],
       [['--threads', '999'], /--threads must be in \[1, \d+\]/],
       [['--time-budget', '0'], /--time-budget/],
       [['--preprocessing', 'lower'], /--preprocessing/],
-      [['--epoch', '3'], /Unknown option '--epoch'.*did you mean --epochs\?/],
+      [['--epoch', '3'], /^unknown option --epoch; did you mean --epochs\?$/],
       [['--layers'], /--layers.*argument missing|--layers takes a value/],
     ];
     for (const [args, message] of bad) expect(() => parse(args), args.join(' ')).toThrow(message);
