@@ -178,12 +178,19 @@ export const trainOptions = (cores: number) => ({
   force: opt.boolean({ help: 'write into an --out folder that already holds a model or a checkpoint' }),
   resume: opt.string({ arg: 'DIR', help: 'continue a run from DIR/checkpoint.bin; takes only --epochs, --time-budget and --json' }),
   json: opt.boolean({ help: 'one JSON object per epoch on stdout (progress and predictions on stderr)' }),
+  quiet: opt.boolean({ help: 'no progress: only the first line, the summary and errors' }),
+  'progress-every': opt.number({
+    min: 0.1,
+    max: 3600,
+    help: 'into a pipe or a file: a progress line every SEC seconds (default 15; on a terminal, a bar)',
+    default: 15,
+  }),
 });
 export type TrainOptionTable = ReturnType<typeof trainOptions>;
 export type TrainValues = OptionValues<TrainOptionTable>;
 
 /** Options --resume accepts: how far to go, and how to report. */
-export const RESUME_OPTIONS: readonly (keyof TrainOptionTable)[] = ['resume', 'epochs', 'time-budget', 'json'];
+export const RESUME_OPTIONS: readonly (keyof TrainOptionTable)[] = ['resume', 'epochs', 'time-budget', 'json', 'quiet', 'progress-every'];
 
 export interface TrainConfig {
   /** `--corpus` arguments as given ([NAME=]FILE). */

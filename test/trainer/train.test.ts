@@ -556,6 +556,27 @@ describe('deeprnn train / export from the command line', () => {
     expect(await readFile(join(killed, 'weights.bin'))).toEqual(await readFile(join(whole, 'weights.bin')));
   });
 
+  it('into a pipe: a plain progress line at the pace asked for (not silence until the end); --quiet: only the first line and the summary', async () => {
+    const args = [join(ROOT, 'bin/deeprnn.js'), 'train', '--corpus', corpusFile, '--preset', 'd2l', '--hidden', '24', '--epochs', '4', '--force'];
+    const run = (extra: string[]) =>
+      new Promise<string>((resolve) => {
+        const child = spawn(process.execPath, [...args, ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
+        let stdout = '';
+        child.stdout.on('data', (d: Buffer) => (stdout += d));
+        child.on('exit', () => resolve(stdout));
+      });
+    const piped = (await run(['--progress-every', '0.1', '--out', join(dir, 'piped')])).split('\n');
+    expect(piped[0]).toMatch(/^training on native: /);
+    const progress = piped.filter((l) =>
+      /^epoch \d+\/4 window \d+\/\d+: loss \d+\.\d{3} \(perplexity \d+\.\d{2}\), \d+ tokens\/s, \d+ s, ~\d+ s left$/.test(l),
+    );
+    expect(progress.length).toBeGreaterThan(0);
+    const quiet = (await run(['--quiet', '--out', join(dir, 'quiet')])).trim().split('\n');
+    expect(quiet[0]).toMatch(/^training on native: /);
+    expect(quiet.filter((l) => /^epoch /.test(l))).toEqual([]);
+    expect(quiet.some((l) => /^perplexity \d/.test(l))).toBe(true);
+  });
+
   it('Ctrl-C is seen within the epoch: a run whose epoch lasts a minute stops after its window, not at the epoch end', async () => {
     // The d2l network on a 700 KB text: one epoch is ~600 windows, a minute or more on 2 cores.
     const book = join(dir, 'long-epoch.txt');

@@ -36,6 +36,38 @@ function progressBar(stream: NodeJS.WriteStream): ((epoch: number, epochs: numbe
   };
 }
 
+/** Into a pipe or a file (CI logs, nohup, | tee): a plain line this often, instead of a bar. */
+export const PIPE_PROGRESS_MS = 15_000;
+
+/** A progress line for a pipe: where the run is, its loss, its speed, and the time left (budget, or the epochs' pace). */
+function pipeProgress(
+  out: (s: string) => void,
+  config: Pick<TrainConfig, 'epochs' | 'timeBudgetMinutes'>,
+  everyMs = PIPE_PROGRESS_MS,
+): (epoch: number, i: number, n: number, r: { loss: number; tokens: number; elapsedSeconds: number }) => void {
+  let last = Date.now();
+  let start: { at: number; tokens: number; elapsed: number } | null = null;
+  return (epoch, i, n, r) => {
+    const now = Date.now();
+    if (i === 0 || !start) start = { at: now, tokens: r.tokens, elapsed: r.elapsedSeconds };
+    if (now - last < everyMs) return;
+    last = now;
+    const seconds = (now - start.at) / 1000;
+    const rate = Math.round(seconds > 0 && r.tokens > start.tokens ? (r.tokens - start.tokens) / seconds : r.tokens / Math.max(1e-9, r.elapsedSeconds));
+    const epochs = config.epochs === 1_000_000 ? '∞' : config.epochs;
+    const done = epoch - 1 + (i + 1) / Math.max(1, n);
+    const left =
+      config.timeBudgetMinutes > 0
+        ? Math.max(0, config.timeBudgetMinutes * 60 - r.elapsedSeconds)
+        : config.epochs === 1_000_000
+          ? null
+          : (r.elapsedSeconds / Math.max(1e-9, done)) * (config.epochs - done);
+    out(
+      `epoch ${epoch}/${epochs} window ${i + 1}/${n}: loss ${r.loss.toFixed(3)} (perplexity ${Math.exp(r.loss).toFixed(2)}), ${rate} tokens/s, ${Math.round(r.elapsedSeconds)} s${left === null ? '' : `, ~${Math.round(left)} s left`}`,
+    );
+  };
+}
+
 /** `--resume DIR [--epochs N] [--time-budget MIN]`: the run's own configuration, extended. */
 async function resumeConfig(values: TrainValues, given: Set<string>, outDir: string): Promise<{ config: TrainConfig; checkpoint: Checkpoint }> {
   const other = [...given].find((k) => !RESUME_OPTIONS.includes(k as (typeof RESUME_OPTIONS)[number]));
@@ -69,7 +101,8 @@ export async function trainCommand(argv: string[], out: (s: string) => void): Pr
       if (given.has(k)) throw new OptionError(`--init-from takes the model's architecture and preprocessing; drop --${k}`);
   const err = (s: string) => process.stderr.write(s + '\n');
   const log = json ? err : out;
-  const bar = json ? undefined : progressBar(process.stdout);
+  const quiet = values.quiet === true;
+  const bar = json || quiet ? undefined : progressBar(process.stdout);
   const epochLine = (r: EpochRecord, epochs: number) =>
     `epoch ${r.epoch}/${epochs === 1_000_000 ? '∞' : epochs} perplexity ${r.perplexity.toFixed(2)}${r.validationPerplexity === null ? '' : ` validation ${r.validationPerplexity.toFixed(2)}`} ${r.tokensPerSecond} tokens/s ${r.elapsedSeconds.toFixed(0)} s`;
 
@@ -94,12 +127,18 @@ export async function trainCommand(argv: string[], out: (s: string) => void): Pr
         outDir,
         {
           log: (line) => {
+            if (quiet && /^epoch \d+: /.test(line)) return; // the predictions along the way
             if (bar) process.stdout.write('\r\x1b[K');
             log(line);
           },
-          window: bar && ((epoch, i, n) => bar(epoch, config.epochs, i, n)),
+          window: bar
+            ? (epoch, i, n) => bar(epoch, config.epochs, i, n)
+            : json || quiet
+              ? undefined
+              : pipeProgress(log, config, values['progress-every']! * 1000),
           epoch: (rec, epochs) => {
             if (json) out(JSON.stringify(rec));
+            else if (quiet) return;
             else if (bar) process.stdout.write(`\r\x1b[K${epochLine(rec, epochs)}\n`);
             else if (rec.epoch % 10 === 0 || rec.epoch === epochs || rec.epoch !== Math.floor(rec.epoch)) out(epochLine(rec, epochs));
           },
