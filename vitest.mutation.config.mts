@@ -11,6 +11,7 @@ export default defineConfig({
       'test/shared/generate.test.ts',
       'test/shared/continuation.test.ts',
       'test/shared/text.test.ts',
+      'test/shared/artifact.test.ts',
       'test/trainer/options.test.ts',
     ],
     exclude: ['node_modules/**'],

@@ -5,7 +5,8 @@ import { OptionError } from '../../shared/errors.ts';
 import { ScoreJob, validateScore } from '../../shared/evaluate.ts';
 import { validateGeneration } from '../../shared/decode/validate.ts';
 import { createJob, predict } from '../../shared/generate.ts';
-import { referenceRows, type RowStepper } from '../../shared/kernel/stepper.ts';
+import { KernelModel, referenceRows, type RowStepper } from '../../shared/kernel/stepper.ts';
+import { loadKernelNode } from '../../shared/platform/node.ts';
 import { initParams, type Model } from '../../shared/model.ts';
 import { Rng } from '../../shared/rng.ts';
 import { logSumExp } from '../../shared/sampling.ts';
@@ -316,5 +317,23 @@ describe('the prefix cache', () => {
     }
     expect(texts).toEqual(alone);
     expect(fed[0].length).toBe(17 + 3 * 30); // the 17-character warm-up was read once
+  });
+});
+
+describe('predict on a kernel model', () => {
+  it('borrows its rows from the pool and gives them back, also when the request is refused; its time is a duration', async () => {
+    const model = randomModel('lstm', { seed: 9 });
+    const km = new KernelModel(await loadKernelNode('simd'), model);
+    const pooled = km.acquire(1);
+    km.release(pooled);
+    const r = predict(model, { prefix: 'the', numChars: 8 }, km);
+    expect(km.acquire(1)).toBe(pooled); // the same rows, back in the pool
+    km.release(pooled);
+    expect(r.timings.totalMs).toBeGreaterThanOrEqual(0);
+    expect(r.timings.totalMs).toBeLessThan(600_000); // a duration, not a clock reading
+    expect(r.text).toBe(predict(model, { prefix: 'the', numChars: 8 }).text); // the kernel's text is the reference pass's
+    expect(() => predict(model, { prefix: 'the', numChars: 8, beamWidth: 2, temperature: 1 }, km)).toThrow(OptionError);
+    expect(km.acquire(1)).toBe(pooled);
+    km.dispose();
   });
 });

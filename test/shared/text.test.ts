@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { normalizePrefix, readTimeMachineLines, tokenizeChars } from '../../shared/text.ts';
+import { atParagraphStart, normalizePrefix, readLines, readTimeMachineLines, tokenizeChars } from '../../shared/text.ts';
 import { UNK, Vocab } from '../../shared/vocab.ts';
 
 const corpus = readFileSync(new URL('../../data/timemachine.txt', import.meta.url), 'utf8');
@@ -67,5 +67,54 @@ describe('prefix normalisation', () => {
   });
   it('keeps raw text as written (NFC)', () => {
     expect(normalizePrefix('Cafe\u0301!\r\n', 'raw')).toBe('Café!\n');
+  });
+});
+
+describe('the vocabulary, worked out by hand', () => {
+  const v = new Vocab(['<unk>', '<author:wells>', 'd', 'x', 'a', ' ', 'c', '"', 'b', '.', 'y', '\n']);
+
+  it('says its alphabet in one line: runs of three or more consecutive letters as a–z, a shorter run spelled out, the rest as JSON', () => {
+    expect(v.alphabet).toEqual(['\n', ' ', '"', '.', 'a', 'b', 'c', 'd', 'x', 'y']);
+    expect(v.describeAlphabet()).toBe('"\\n" " " "\\"" "." a–d x y');
+    expect(new Vocab(['<unk>', 'a', 'b', 'é']).describeAlphabet()).toBe('a b é');
+  });
+
+  it('knows its characters, not <unk> or its tags; unknown characters read as <unk>', () => {
+    expect(['a', '\n', '"'].every((c) => v.has(c))).toBe(true);
+    expect(v.has('<unk>')).toBe(false);
+    expect(v.has('<author:wells>')).toBe(false);
+    expect(v.has('z')).toBe(false);
+    expect(v.encode('az')).toEqual([4, 0]);
+    expect(v.authors.get('wells')).toBe(1);
+    expect([0, 1, 2].map(v.isSpecial)).toEqual([true, true, false]);
+  });
+
+  it('orders a corpus by frequency after <unk> and the tags, and refuses a broken table with the reason', () => {
+    const counts = new Map([
+      ['b', 2],
+      ['<unk>', 9],
+      ['a', 5],
+    ]);
+    expect(Vocab.fromCounts(counts, ['shelley']).tokens).toEqual(['<unk>', '<author:shelley>', 'a', 'b']);
+    expect(() => new Vocab(['a', '<unk>'])).toThrow(/vocabulary entry 0 must be "<unk>"/);
+    expect(() => new Vocab(['<unk>', 'a', 'a'])).toThrow(/vocabulary token "a" appears twice/);
+    expect(() => new Vocab(['<unk>', 'ab'])).toThrow(/vocabulary token "ab" is neither one character, <unk> nor an author tag/);
+  });
+});
+
+describe('paragraph starts and line ends', () => {
+  it('a paragraph starts at the beginning and after a blank line (raw); every place is one in d2l text (no line breaks)', () => {
+    expect(atParagraphStart('', 'raw')).toBe(true);
+    expect(atParagraphStart('The end.\n\n', 'raw')).toBe(true);
+    expect(atParagraphStart('The end.\n', 'raw')).toBe(false);
+    expect(atParagraphStart('\n\nThe', 'raw')).toBe(false);
+    expect(atParagraphStart('the time', 'd2l')).toBe(true);
+  });
+
+  it('a lone carriage return is a line break too, in prefixes and in corpora', () => {
+    expect(normalizePrefix('a\rb\r\nc', 'raw')).toBe('a\nb\nc');
+    expect(tokenizeChars('a\rb', 'raw')).toEqual(['a', '\n', 'b']);
+    expect(readLines('one\rtwo\r\nthree\n')).toEqual(['one', 'two', 'three']);
+    expect(normalizePrefix('e\u0301\u0301', 'd2l')).toBe('e');
   });
 });
