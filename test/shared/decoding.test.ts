@@ -8,7 +8,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { RowStepper } from '../../shared/kernel/stepper.ts';
-import { runJob } from '../../shared/batch.ts';
+import { BatchExecutor, runJob } from '../../shared/batch.ts';
 import { validateGeneration } from '../../shared/decode/validate.ts';
 import { createJob, predict } from '../../shared/generate.ts';
 import { stream } from '../../shared/index.ts';
@@ -248,8 +248,8 @@ describe('beam search: log-probabilities, streams and budgets', () => {
     );
   });
 
-  it('streamed, a beam search sends its best text once, at its end', async () => {
-    const q = { prefix: 'b', numChars: 3, beamWidth: 16, stop: ['.'], lengthPenalty: 2 };
+  it('streamed, a beam search sends its best text once, at its end (nothing while it searches)', async () => {
+    const q = { prefix: 'b', numChars: 40, beamWidth: 4 };
     const expected = predict(model, q, markovRows(16));
     const it = stream({ model, kernelModel: { acquire: () => markovRows(16), release: () => {} } as unknown as KernelModel }, q);
     const batches: string[] = [];
@@ -262,6 +262,36 @@ describe('beam search: log-probabilities, streams and budgets', () => {
       batches.push(n.value.text);
     }
     expect(batches.join('')).toBe(expected.generated);
+    expect(expected.generated.length).toBeGreaterThan(16); // longer than the stream's first 16 steps: it was read while searching
+  });
+
+  it('without logprobs, no token or result carries them', () => {
+    const r = predict(model, { prefix: 'b', numChars: 3, beamWidth: 4 }, markovRows(4));
+    expect(r.logprobs).toBeUndefined();
+    expect('logprobs' in r).toBe(false);
+  });
+
+  it('stopped by a deadline mid-search: the texts so far, each once, ranked, with finishReason deadline', () => {
+    const g = validateGeneration(model, { prefix: 'b', numChars: 40, beamWidth: 3, numReturn: 3, stop: ['.'], lengthPenalty: 4 });
+    const job = createJob(model, g);
+    const ex = new BatchExecutor(markovRows(3));
+    ex.add(job);
+    for (let i = 0; i < 4; i++) ex.tick();
+    job.stop('deadline');
+    job.stop('deadline'); // a second stop changes nothing
+    const r = job.result({ totalMs: 0 });
+    const texts = r.beams!.map((b) => b.generated);
+    expect(new Set(texts).size).toBe(texts.length);
+    expect(r.beams!.length).toBeGreaterThan(0);
+    for (let i = 1; i < r.beams!.length; i++) expect(r.beams![i - 1].score).toBeGreaterThanOrEqual(r.beams![i].score);
+    expect(r.beams!.some((b) => b.finishReason === 'deadline')).toBe(true);
+    expect(
+      job
+        .take()
+        .map((t) => t.text)
+        .join(''),
+    ).toBe(r.generated);
+    expect(job.take()).toEqual([]); // once
   });
 
   it('a CPU budget of n steps ends the search after n characters, with finishReason budget', () => {
