@@ -400,6 +400,9 @@ export class WebGpuEngine implements Engine {
     });
 
     // Backward.
+    /** dW (+)= Σ over the window's rows of dGᵀ X: a [GH, H] weight's gradient in one product. */
+    const weightGradient = (dG: GPUBuffer, x: At, name: string) =>
+      this.gemm({ a: { buf: dG, off: 0 }, b: x, c: this.at(name, this.G), M: GH, N: H, K: N, lda: GH, ldb: H, ldc: H, transA: true, accumulate: true });
     const top = this.layers[L - 1];
     steps.push(
       this.gemm({
@@ -445,42 +448,14 @@ export class WebGpuEngine implements Engine {
         );
       }
       // Weight gradients over all steps at once: dW_hh = Σ_t dG_tᵀ H_{t−1}, dW_ih = Σ_t dG_tᵀ X_t.
-      steps.push(
-        this.gemm({
-          a: { buf: Lb.dGh, off: 0 },
-          b: { buf: Lb.hs, off: 0 },
-          c: this.at(`rnn.weight_hh_l${l}`, this.G),
-          M: GH,
-          N: H,
-          K: N,
-          lda: GH,
-          ldb: H,
-          ldc: H,
-          transA: true,
-          accumulate: true,
-        }),
-      );
+      steps.push(weightGradient(Lb.dGh, { buf: Lb.hs, off: 0 }, `rnn.weight_hh_l${l}`));
       if (weightDropping) el(K.MUL_IN_PLACE, { n: GH * H, xOff: this.offsets.get(`rnn.weight_hh_l${l}`)!, mOff: 0 }, [this.G, Lb.wHhMask], GH * H);
       el(K.COLUMN_SUMS, { rows: N, cols: GH, outOff: this.offsets.get(`rnn.bias_hh_l${l}`)! }, [Lb.dGh, this.G], GH);
       el(K.COLUMN_SUMS, { rows: N, cols: GH, outOff: this.offsets.get(`rnn.bias_ih_l${l}`)! }, [Lb.dGx, this.G], GH);
       if (l === 0) el(K.SCATTER_COLUMNS, { rows: N, G: GH, V, dwOff: this.offsets.get('rnn.weight_ih_l0')! }, [Lb.dGx, this.tokens, this.G], GH * V);
       else {
         const below = this.layers[l - 1];
-        steps.push(
-          this.gemm({
-            a: { buf: Lb.dGx, off: 0 },
-            b: this.outputOf(l - 1, dropping),
-            c: this.at(`rnn.weight_ih_l${l}`, this.G),
-            M: GH,
-            N: H,
-            K: N,
-            lda: GH,
-            ldb: H,
-            ldc: H,
-            transA: true,
-            accumulate: true,
-          }),
-        );
+        steps.push(weightGradient(Lb.dGx, this.outputOf(l - 1, dropping), `rnn.weight_ih_l${l}`));
         steps.push(
           this.gemm({
             a: { buf: Lb.dGx, off: 0 },
