@@ -40,6 +40,8 @@ export const DEFAULT_MODEL = 'models/books-deep-lstm-int8';
 export const DEFAULT_NUM_CHARS = 50;
 /** The longest continuation token read: a state of ~17,000 floats (e.g. 4 LSTM layers of 2,048). */
 export const MAX_CONTINUATION_CHARS = 96 * 1024;
+/** The most a POST /v1/generate body may hold: its fields, and room for a continuation token beside them. */
+export const GENERATE_BODY_BYTES = SERVICE_LIMITS.maxBodyBytes + MAX_CONTINUATION_CHARS;
 
 /**
  * Why a generation ended: `length` (numChars reached), `stop` (a stop sequence was generated),

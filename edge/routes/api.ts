@@ -4,7 +4,7 @@
  * schemas and validated by the contract's validator.
  */
 import { createRoute, z } from '@hono/zod-openapi';
-import { errorBody, MAX_CONTINUATION_CHARS, SERVICE_LIMITS, type GenerateResult } from '../../shared/contract.ts';
+import { errorBody, GENERATE_BODY_BYTES, SERVICE_LIMITS, type GenerateResult } from '../../shared/contract.ts';
 import { DeeprnnError } from '../../shared/errors.ts';
 import { validateScore } from '../../shared/evaluate.ts';
 import { samplePrefix, validateGeneration } from '../../shared/decode/validate.ts';
@@ -191,7 +191,7 @@ export function apiRoutes(ctx: RouteContext) {
   app.openAPIRegistry.registerComponent('schemas', 'ScoreRequest', scoreRequestJsonSchema(facts));
 
   app.openAPIRegistry.registerPath(generateDoc(examples.generate));
-  jsonBody(app, '/v1/generate', SERVICE_LIMITS.maxBodyBytes + MAX_CONTINUATION_CHARS); // room for a continuation token beside the other fields
+  jsonBody(app, '/v1/generate', GENERATE_BODY_BYTES); // room for a continuation token beside the other fields
   app.post('/v1/generate', (c) => generate(ctx, c));
 
   app.openAPIRegistry.registerPath(scoreDoc(examples.score));

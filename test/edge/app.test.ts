@@ -460,3 +460,24 @@ describe('npm start', () => {
     expect(output).toMatch(/SIGTERM: shutting down/);
   });
 });
+
+describe('limits as documented', () => {
+  it("docs/http-api.md states the body limits the server applies (the contract's constants), and a body past /v1/generate's gets a 413 naming it", async () => {
+    const { readFile } = await import('node:fs/promises');
+    const doc = await readFile(new URL('../../docs/http-api.md', import.meta.url), 'utf8');
+    const { GENERATE_BODY_BYTES, SERVICE_LIMITS: L } = await import('../../shared/contract.ts');
+    expect(doc.replace(/\s+/g, ' ')).toContain(`\`/v1/generate\` ≤ ${GENERATE_BODY_BYTES / 1024} KiB`);
+    expect(doc.replace(/\s+/g, ' ')).toContain(`\`/v1/completions\` ≤ ${L.maxBodyBytes / 1024} KiB, \`/v1/score\` ≤ ${L.maxScoreBodyBytes / 1024} KiB`);
+    const engine = localEngine(new KernelModel(await loadKernelNode(), artifact.model), SCHEDULE);
+    const app = createApp({ registry: one(artifact, engine) });
+    const big = JSON.stringify({ prefix: 'a', numChars: 5, pad: 'x'.repeat(GENERATE_BODY_BYTES) });
+    const r = await app.request('/v1/generate', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'content-length': String(big.length) },
+      body: big,
+    });
+    expect(r.status).toBe(413);
+    expect(((await r.json()) as { error: { message: string } }).error.message).toBe(`the request body is over ${GENERATE_BODY_BYTES} bytes`);
+    await engine.close();
+  });
+});

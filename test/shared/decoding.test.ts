@@ -259,6 +259,7 @@ describe('beam search: log-probabilities, streams and budgets', () => {
         expect(n.value.generated).toBe(expected.generated);
         break;
       }
+      expect(Object.keys(n.value)).toEqual(['text']); // no log-probabilities unless asked for
       batches.push(n.value.text);
     }
     expect(batches.join('')).toBe(expected.generated);
