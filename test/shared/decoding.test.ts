@@ -378,3 +378,74 @@ describe('multi-character stops on every path', () => {
     expect(first.generated + rest.generated).toBe(whole);
   });
 });
+
+describe('beam search with author tags (a tagged model)', () => {
+  // <unk>, two author tags, then characters; a first-order chain over them.
+  const T = ['<unk>', '<author:x>', '<author:y>', 'a', 'b', '\n'];
+  const ln = Math.log;
+  const ROWS: Record<string, number[]> = {
+    '\n': [-60, ln(0.5), ln(0.1), ln(0.2), ln(0.1), ln(0.1)],
+    '<author:x>': [-60, -60, -60, ln(0.9), ln(0.05), ln(0.05)],
+    '<author:y>': [-60, -60, -60, ln(0.05), ln(0.9), ln(0.05)],
+    a: [-60, -60, -60, ln(0.5), ln(0.4), ln(0.1)],
+    b: [-60, -60, -60, ln(0.4), ln(0.5), ln(0.1)],
+  };
+  ROWS['<unk>'] = ROWS['\n'];
+  const tagged: Model = { ...model, name: 'tagged', arch: { ...model.arch, vocabSize: T.length }, vocab: new Vocab(T) };
+  const rows = (capacity: number): RowStepper => {
+    const V = T.length;
+    const logits = new Float32Array(capacity * V);
+    const state = new Float32Array(capacity * 2);
+    return {
+      capacity,
+      vocabSize: V,
+      logitsStride: V,
+      step(first, tokens) {
+        for (let i = 0; i < tokens.length; i++) logits.set(ROWS[T[tokens[i]]], i * V);
+        return logits;
+      },
+      reset: () => {},
+      copy: () => {},
+      gather: () => {},
+      saveRow: () => state.slice(0, 2),
+      loadRow: () => {},
+      readState: () => state.slice(0, 2),
+      writeState: () => {},
+    };
+  };
+  /** Every way to write n characters after "\n\n": a tag may be read where a paragraph starts (fed as `author`'s when one is asked). */
+  const every = (n: number, author?: number) => {
+    const out: { text: string; sum: number }[] = [];
+    const lse = (r: number[]) => Math.log(r.reduce((s, v) => s + Math.exp(v), 0));
+    const go = (text: string, fed: number, sum: number, justTagged: boolean) => {
+      if (text.length === n) return void out.push({ text, sum });
+      const row = ROWS[T[fed]];
+      const z = lse(row);
+      const atParagraph = text === '' || text.endsWith('\n\n');
+      for (let id = 1; id < T.length; id++) {
+        const tag = id <= 2;
+        if (tag && (!atParagraph || justTagged)) continue;
+        go(tag ? text : text + T[id], tag ? (author ?? id) : id, sum + row[id] - z, tag);
+      }
+    };
+    go('', T.indexOf('\n'), 0, false);
+    return out.sort((p, q) => q.sum / q.text.length - p.sum / p.text.length);
+  };
+
+  it('may read a tag where a paragraph starts, as training put them there, and the best text counts its probability', () => {
+    const best = every(3)[0];
+    const r = predict(tagged, { prefix: '\n\n', numChars: 3, beamWidth: 16 }, rows(16));
+    expect(r.generated).toBe(best.text);
+    expect(r.beams![0].logprob).toBeCloseTo(best.sum, 6);
+    expect(r.generated).not.toMatch(/author/);
+  });
+
+  it("with an author asked for, a tag read is that author's", () => {
+    const y = T.indexOf('<author:y>');
+    const best = every(3, y)[0];
+    const r = predict(tagged, { prefix: '\n\n', numChars: 3, beamWidth: 16, author: 'y' }, rows(16));
+    expect(r.generated).toBe(best.text);
+    expect(r.beams![0].logprob).toBeCloseTo(best.sum, 6);
+    expect(r.generated).not.toBe(predict(tagged, { prefix: '\n\n', numChars: 3, beamWidth: 16, author: 'x' }, rows(16)).generated);
+  });
+});
