@@ -400,7 +400,7 @@ describe('beam search with author tags (a tagged model)', () => {
       capacity,
       vocabSize: V,
       logitsStride: V,
-      step(first, tokens) {
+      step(_first, tokens) {
         for (let i = 0; i < tokens.length; i++) logits.set(ROWS[T[tokens[i]]], i * V);
         return logits;
       },
