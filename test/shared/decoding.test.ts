@@ -9,6 +9,7 @@
 import { describe, expect, it } from 'vitest';
 import type { RowStepper } from '../../shared/kernel/stepper.ts';
 import { BatchExecutor, runJob } from '../../shared/batch.ts';
+import { decodeContinuation } from '../../shared/continuation.ts';
 import { validateGeneration } from '../../shared/decode/validate.ts';
 import { createJob, predict } from '../../shared/generate.ts';
 import { stream } from '../../shared/index.ts';
@@ -447,5 +448,105 @@ describe('beam search with author tags (a tagged model)', () => {
     expect(r.generated).toBe(best.text);
     expect(r.beams![0].logprob).toBeCloseTo(best.sum, 6);
     expect(r.generated).not.toBe(predict(tagged, { prefix: '\n\n', numChars: 3, beamWidth: 16, author: 'x' }, rows(16)).generated);
+  });
+
+  // Sampling (greedy here: the choice is the row's argmax among what may be chosen) on the same model.
+  const greedy = (prefix: string, numChars: number, author?: string) =>
+    predict(tagged, { prefix, numChars, temperature: 0, ...(author ? { author } : {}) }, rows(1)).generated;
+
+  it('sampling reads a tag where a paragraph starts and writes what follows it, never the tag', () => {
+    // After "\n\n" the most probable is <author:x> (0.5): read, then "a" (0.9 after x), then "a".
+    expect(greedy('\n\n', 3)).toBe('aaa');
+    // Fed as the requested author's: after <author:y>, "b" (0.9).
+    expect(greedy('\n\n', 3, 'y')).toBe('bbb');
+    expect(greedy('\n\n', 3, 'x')).toBe('aaa');
+  });
+
+  it('sampling chooses no tag inside a paragraph, even where the model rates one first', () => {
+    // After a single "\n" the model still rates <author:x> first, but no paragraph starts there:
+    // the best character is "a" (0.2). Were the tag allowed, the author's tag fed would make it "b".
+    expect(greedy('a\n', 1, 'y')).toBe('a');
+    expect(greedy('a\n', 1)).toBe('a');
+  });
+
+  it("sampled with a seed, the author decides only past a paragraph start, and a continuation cut there goes on as that author's", () => {
+    const q = { prefix: 'a', numChars: 300, temperature: 1, seed: 7 };
+    const asX = predict(tagged, { ...q, author: 'x' }, rows(1)).generated;
+    const asY = predict(tagged, { ...q, author: 'y' }, rows(1)).generated;
+    const cut = asY.indexOf('\n\n') + 2;
+    expect(cut).toBeGreaterThan(1); // this seed writes a blank line
+    // The same draws up to the first paragraph start; there the two authors' tags are fed.
+    expect(asX.slice(0, cut)).toBe(asY.slice(0, cut));
+    expect(asX.slice(cut)).not.toBe(asY.slice(cut));
+    // Cut right at the paragraph start: the resumed half still reads a tag there, as y's.
+    const first = predict(tagged, { ...q, author: 'y', numChars: cut }, rows(1));
+    expect(first.generated).toBe(asY.slice(0, cut));
+    const rest = predict(tagged, { continuation: first.continuation, numChars: 300 - cut }, rows(1));
+    expect(first.generated + rest.generated).toBe(asY);
+    // Each token counts the characters written since the first request.
+    expect(decodeContinuation(first.continuation!).generated).toBe(cut);
+    expect(decodeContinuation(rest.continuation!).generated).toBe(300);
+  });
+
+  it('sampling streamed with logprobs: each streamed token carries its log-probability, and a deadline ends it once', async () => {
+    const q = { prefix: '\n\n', numChars: 5, temperature: 0, logprobs: 1 };
+    const whole = predict(tagged, q, rows(1));
+    const it = stream({ model: tagged, kernelModel: { acquire: () => rows(1), release: () => {} } as unknown as KernelModel }, q);
+    const got: { text: string; logprob?: number }[] = [];
+    for (;;) {
+      const n = await it.next();
+      if (n.done) break;
+      got.push(n.value as { text: string; logprob?: number });
+    }
+    expect(got.map((t) => t.text).join('')).toBe(whole.generated);
+    expect(got.map((t) => t.logprob)).toEqual(whole.logprobs!.map((t) => t.logprob));
+
+    const job = createJob(tagged, validateGeneration(tagged, { ...q, numChars: 100 }));
+    const ex = new BatchExecutor(rows(1));
+    ex.add(job);
+    for (let i = 0; i < 5; i++) ex.tick();
+    job.stop('deadline');
+    job.stop('length'); // a second stop changes nothing
+    const r = job.result({ totalMs: 0 });
+    expect(r.finishReason).toBe('deadline');
+    expect(r.generated).toBe('aaaa'); // the prefix's last "\n", the tag, then four characters in five steps
+  });
+
+  it('reading a tag is a step like any other: the executor hears of the job only when it has finished (a server would end it early)', () => {
+    const job = createJob(tagged, validateGeneration(tagged, { prefix: '\n\n', numChars: 3, temperature: 0 }));
+    const ex = new BatchExecutor(rows(1));
+    ex.add(job);
+    let ticks = 0;
+    while (ex.has(job)) {
+      const finished = ex.tick();
+      expect(finished.includes(job)).toBe(job.finished);
+      ticks++;
+    }
+    expect(job.result({ totalMs: 0 }).generated).toBe('aaa');
+    expect(ticks).toBeGreaterThanOrEqual(4); // the tag's step and three characters'
+  });
+
+  it('sampling under a CPU budget of n characters writes n, and ends with finishReason budget', () => {
+    const q = { prefix: '\n\n', numChars: 5, temperature: 0 };
+    for (const chars of [1, 2, 4]) {
+      const g = validateGeneration(tagged, q);
+      g.budget = { prefill: g.ids.length - 1, chars };
+      const job = createJob(tagged, g);
+      runJob(job, rows(1));
+      const r = job.result({ totalMs: 0 });
+      expect(r.generated).toBe('a'.repeat(chars));
+      expect(r.finishReason).toBe('budget');
+    }
+  });
+
+  it('sampling without logprobs gives no tokens with log-probabilities; with them, one per character, tags not among them', () => {
+    const plain = predict(tagged, { prefix: '\n\n', numChars: 3, temperature: 0 }, rows(1));
+    expect('logprobs' in plain).toBe(false);
+    const r = predict(tagged, { prefix: '\n\n', numChars: 3, temperature: 0, logprobs: 2 }, rows(1));
+    expect(r.generated).toBe(plain.generated);
+    const tokens = r.logprobs!;
+    expect(tokens.map((t) => t.text).join('')).toBe('aaa');
+    expect(tokens[0].logprob).toBeCloseTo(Math.log(0.9), 5);
+    expect(tokens[1].logprob).toBeCloseTo(Math.log(0.5), 5);
   });
 });
