@@ -29,6 +29,8 @@ export const MAX_STOP_SEQUENCES = 4;
 export const MAX_STOP_CHARS = 32;
 /** The last characters a generation keeps of its text: enough for a stop sequence and a paragraph start. */
 export const TAIL_CHARS = MAX_STOP_CHARS + 2;
+/** `tail` with `text` written after it, cut to TAIL_CHARS. */
+export const appendTail = (tail: string, text: string): string => (tail + text).slice(-TAIL_CHARS);
 export const MAX_BEAM_WIDTH = 16;
 export const LENGTH_PENALTY_RANGE = [-10, 10] as const;
 /**

@@ -7,7 +7,16 @@
  * earlier beam, then the lower id. Width 1 is greedy decoding.
  */
 import type { RowOps } from '../batch.ts';
-import { generateResult, TAIL_CHARS, type BeamResult, type FinishReason, type GeneratedToken, type GenerateResult, type StartEvent } from '../contract.ts';
+import {
+  appendTail,
+  generateResult,
+  TAIL_CHARS,
+  type BeamResult,
+  type FinishReason,
+  type GeneratedToken,
+  type GenerateResult,
+  type StartEvent,
+} from '../contract.ts';
 import type { Model } from '../model.ts';
 import { asTokenLogprobs, logSumExp, modelTop } from '../sampling.ts';
 import { atParagraphStart } from '../text.ts';
@@ -108,7 +117,7 @@ export class BeamJob implements DecodeJob {
         top,
         sum: c.sum,
         len: parent.len + (emit ? 1 : 0),
-        tail: emit ? (parent.tail + vocab.tokens[c.id]).slice(-TAIL_CHARS) : parent.tail,
+        tail: emit ? appendTail(parent.tail, vocab.tokens[c.id]) : parent.tail,
       };
       if (emit && this.g.stop.some((s) => node.tail.endsWith(s) && node.len >= [...s].length)) this.setAside(node, 'stop');
       else if (node.len >= this.g.numChars) this.setAside(node, 'length');

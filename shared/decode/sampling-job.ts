@@ -4,7 +4,7 @@
  * are checked character by character; a length or a CPU budget ends it with a state to go on
  * from (`left`), which the caller turns into a continuation token.
  */
-import { generateResult, TAIL_CHARS, type FinishReason, type GeneratedToken, type GenerateResult, type StartEvent } from '../contract.ts';
+import { appendTail, generateResult, TAIL_CHARS, type FinishReason, type GeneratedToken, type GenerateResult, type StartEvent } from '../contract.ts';
 import type { Continuation } from '../continuation.ts';
 import type { Model } from '../model.ts';
 import { Rng } from '../rng.ts';
@@ -98,8 +98,8 @@ export class SamplingJob implements DecodeJob {
       this.all.push(token);
     }
     this.generated += text;
-    if (this.tracksText) this.textTail = (this.textTail + text).slice(-TAIL_CHARS);
-    if (this.tracksStops) this.stopTail = (this.stopTail + text).slice(-TAIL_CHARS);
+    if (this.tracksText) this.textTail = appendTail(this.textTail, text);
+    if (this.tracksStops) this.stopTail = appendTail(this.stopTail, text);
     this.count++;
     this.after[0] = c.id;
     this.after.length = 1;
@@ -139,7 +139,7 @@ export class SamplingJob implements DecodeJob {
 
   /** A tail as it was before generating, carried to now. */
   private tail(before: string): string {
-    return (before + this.generated.slice(-TAIL_CHARS)).slice(-TAIL_CHARS);
+    return appendTail(before, this.generated.slice(-TAIL_CHARS));
   }
 
   left(): Continuation | null {

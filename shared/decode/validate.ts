@@ -4,7 +4,17 @@
  * a decode job runs from (`ValidatedGeneration`: it crosses threads and Web Workers as is, and
  * holds no secret). Jobs live beside it: sampling-job.ts and beam-job.ts.
  */
-import { checkRequest, DEFAULT_NUM_CHARS, GENERATE_FIELDS, LIBRARY_LIMITS, quote, TAIL_CHARS, type GenerateRequest, type Limits } from '../contract.ts';
+import {
+  appendTail,
+  checkRequest,
+  DEFAULT_NUM_CHARS,
+  GENERATE_FIELDS,
+  LIBRARY_LIMITS,
+  quote,
+  TAIL_CHARS,
+  type GenerateRequest,
+  type Limits,
+} from '../contract.ts';
 import { checkContinuation, decodeContinuation, weightsDigest } from '../continuation.ts';
 import { planBudget, type StepBudget } from '../cost.ts';
 import { OptionError } from '../errors.ts';
@@ -206,7 +216,7 @@ function resumed(model: Model, r: GenerateRequest, limits: Limits, secret: strin
     author,
     resume: { state: c.state, rng: c.rng, generated: c.generated },
     // Text the user adds starts a new stretch for the stop sequences: they match what the model writes.
-    tails: prefix ? { text: (c.textTail + prefix).slice(-TAIL_CHARS), stop: '' } : { text: c.textTail, stop: c.stopTail },
+    tails: prefix ? { text: appendTail(c.textTail, prefix), stop: '' } : { text: c.textTail, stop: c.stopTail },
     token: tokenFor(model),
   };
 }
