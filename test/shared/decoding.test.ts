@@ -9,6 +9,7 @@
 import { describe, expect, it } from 'vitest';
 import type { RowStepper } from '../../shared/kernel/stepper.ts';
 import { BatchExecutor, runJob } from '../../shared/batch.ts';
+import { MAX_STOP_CHARS } from '../../shared/contract.ts';
 import { decodeContinuation } from '../../shared/continuation.ts';
 import { validateGeneration } from '../../shared/decode/validate.ts';
 import { createJob, predict } from '../../shared/generate.ts';
@@ -367,6 +368,19 @@ describe('multi-character stops on every path', () => {
       text += n.value.text;
     }
     expect(text).toBe(expected());
+  });
+
+  it('the longest stop a request may name (MAX_STOP_CHARS) ends the text, also across a continuation cut in its middle', () => {
+    const free = predict(model, q, markovRows(1)).generated;
+    const long = free.slice(40, 40 + MAX_STOP_CHARS);
+    const end = free.indexOf(long) + MAX_STOP_CHARS;
+    const r = predict(model, { ...q, stop: [long] }, markovRows(1));
+    expect(r.finishReason).toBe('stop');
+    expect(r.generated).toBe(free.slice(0, end));
+    const first = predict(model, { ...q, stop: [long], numChars: end - MAX_STOP_CHARS / 2 }, markovRows(1));
+    const rest = predict(model, { continuation: first.continuation, numChars: 400 }, markovRows(1));
+    expect(rest.finishReason).toBe('stop');
+    expect(first.generated + rest.generated).toBe(free.slice(0, end));
   });
 
   it('continuations: a stop that straddles the cut between two slices still ends the text there', () => {
