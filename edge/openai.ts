@@ -61,7 +61,39 @@ export const UNSUPPORTED_FIELDS: Record<
   presence_penalty: { why: 'use temperature, top_p or stop instead', neutral: (v) => v === 0, neutralText: '0', schema: { type: 'number', const: 0 } },
   frequency_penalty: { why: 'use temperature, top_p or stop instead', neutral: (v) => v === 0, neutralText: '0', schema: { type: 'number', const: 0 } },
 };
-const FIELDS = ['model', 'prompt', 'max_tokens', 'temperature', 'top_p', 'n', 'stop', 'logprobs', 'echo', 'seed', 'user', 'stream', 'stream_options'] as const;
+/**
+ * The names other servers give a constraint (docs/constraints.md): OpenAI's `response_format`,
+ * vLLM's `structured_outputs` and its older `guided_*` fields, llama.cpp's `grammar` and
+ * `json_schema`. One of them per request; each becomes the contract's `constraint`.
+ */
+export const CONSTRAINT_FIELDS = [
+  'response_format',
+  'structured_outputs',
+  'guided_regex',
+  'guided_choice',
+  'guided_json',
+  'guided_grammar',
+  'grammar',
+  'json_schema',
+] as const;
+type ConstraintField = (typeof CONSTRAINT_FIELDS)[number];
+const FIELDS = [
+  'model',
+  'prompt',
+  'max_tokens',
+  'temperature',
+  'top_p',
+  'n',
+  'stop',
+  'logprobs',
+  'echo',
+  'seed',
+  'user',
+  'stream',
+  'stream_options',
+  ...CONSTRAINT_FIELDS,
+  'guided_decoding_backend',
+] as const;
 /** Fields the request may carry: ours, and OpenAI's that we refuse unless neutral. */
 const ACCEPTED: readonly string[] = [...FIELDS, ...Object.keys(UNSUPPORTED_FIELDS)];
 /** OpenAI's names for the contract's fields, in validation messages. */
@@ -79,6 +111,66 @@ export interface CompletionPlan {
   includeUsage: boolean;
   /** One per choice (prompt i, choice j at index i · n + j), in our contract's words. */
   requests: GenerateRequest[];
+  /** The field the request's constraint came in (errors name it). */
+  constraintField?: ConstraintField;
+}
+
+/** A JSON Schema sent as an object, or as JSON text (vLLM takes both). */
+function schemaOf(field: string, v: unknown): unknown {
+  if (typeof v !== 'string') return v;
+  try {
+    return JSON.parse(v);
+  } catch {
+    return fail(field, 'must be a JSON Schema (an object, or its JSON text)');
+  }
+}
+
+/** The request's constraint, from whichever of the other servers' names it uses. */
+function constraintOf(r: Record<string, unknown>): { field: ConstraintField; spec: unknown } | undefined {
+  const given = CONSTRAINT_FIELDS.filter((f) => r[f] !== undefined && r[f] !== null);
+  if (given.length > 1) fail(given[1], `cannot go with ${given[0]}: send one constraint`);
+  if (r.guided_decoding_backend !== undefined && r.guided_decoding_backend !== null && typeof r.guided_decoding_backend !== 'string')
+    fail('guided_decoding_backend', 'must be a string (every constraint here is exact per character, whichever is named)');
+  if (given.length === 0) return undefined;
+  const field = given[0];
+  const v = r[field];
+  const obj = (x: unknown): Record<string, unknown> =>
+    typeof x === 'object' && x !== null && !Array.isArray(x) ? (x as Record<string, unknown>) : fail(field, `must be an object, got ${quote(x)}`);
+  switch (field) {
+    case 'response_format': {
+      const f = obj(v);
+      if (f.type === 'text') return undefined;
+      if (f.type === 'json_object') return { field, spec: { jsonSchema: { type: 'object' } } };
+      if (f.type === 'json_schema') {
+        const js = obj(f.json_schema ?? fail(field, 'of type json_schema needs json_schema: {"name", "schema"}'));
+        for (const k of Object.keys(js))
+          if (!['name', 'schema', 'strict', 'description'].includes(k))
+            fail(field, `json_schema has no field ${quote(k)} (fields: name, schema, strict, description)`);
+        return { field, spec: { jsonSchema: js.schema ?? true } };
+      }
+      return fail(field, `type must be "text", "json_object" or "json_schema", got ${quote(f.type)}`);
+    }
+    case 'structured_outputs': {
+      const o = obj(v);
+      const keys = Object.keys(o).filter((k) => o[k] !== undefined && o[k] !== null && o[k] !== false);
+      if (keys.length !== 1) fail(field, 'must hold exactly one of regex, choice, json, grammar, json_object');
+      const [k] = keys;
+      if (k === 'regex' || k === 'choice' || k === 'grammar') return { field, spec: { [k]: o[k] } };
+      if (k === 'json') return { field, spec: { jsonSchema: schemaOf(field, o.json) } };
+      if (k === 'json_object' && o.json_object === true) return { field, spec: { jsonSchema: { type: 'object' } } };
+      return fail(field, `${quote(k)} is not supported (supported: regex, choice, json, grammar, json_object)`);
+    }
+    case 'guided_regex':
+      return { field, spec: { regex: v } };
+    case 'guided_choice':
+      return { field, spec: { choice: v } };
+    case 'guided_grammar':
+    case 'grammar':
+      return { field, spec: { grammar: v } };
+    case 'guided_json':
+    case 'json_schema':
+      return { field, spec: { jsonSchema: schemaOf(field, v) } };
+  }
 }
 
 const fail = (param: string, message: string): never => {
@@ -145,6 +237,14 @@ export function planCompletion(raw: unknown): CompletionPlan {
     if (r.stream !== true) fail('stream_options', 'is only allowed with stream: true');
     includeUsage = o.include_usage === true;
   }
+  const constraint = constraintOf(r);
+  if (constraint) {
+    try {
+      checkField('constraint', GENERATE_FIELDS.constraint, constraint.spec, SERVICE_LIMITS);
+    } catch (e) {
+      throw e instanceof OptionError ? new OptionError(e.message.replace(/^constraint/, constraint.field)) : e;
+    }
+  }
   // One seed for the request (drawn if absent), choice j of each prompt at seed + j.
   const seed = typeof r.seed === 'number' ? r.seed : crypto.getRandomValues(new Uint32Array(1))[0];
   const requests: GenerateRequest[] = [];
@@ -154,19 +254,40 @@ export function planCompletion(raw: unknown): CompletionPlan {
       if (typeof r.top_p === 'number') q.topP = r.top_p;
       if (stop) q.stop = stop;
       if (logprobs !== null) q.logprobs = Math.max(1, logprobs);
+      if (constraint) q.constraint = constraint.spec as GenerateRequest['constraint'];
       requests.push(q);
     }
   }
-  return { model: r.model as string | undefined, prompts, n: n as number, echo, logprobs, stream: r.stream === true, includeUsage, requests };
+  const plan: CompletionPlan = {
+    model: r.model as string | undefined,
+    prompts,
+    n: n as number,
+    echo,
+    logprobs,
+    stream: r.stream === true,
+    includeUsage,
+    requests,
+  };
+  if (constraint) plan.constraintField = constraint.field;
+  return plan;
 }
 
 /** The contract's validator on one choice, its messages in OpenAI's field names. */
-export function validateChoice(model: Model, q: GenerateRequest, promptIndex: number, prompts: number, o: GenerationOptions = {}): ValidatedGeneration {
+export function validateChoice(
+  model: Model,
+  q: GenerateRequest,
+  promptIndex: number,
+  prompts: number,
+  o: GenerationOptions = {},
+  constraintField?: string,
+): ValidatedGeneration {
   try {
     return validateGeneration(model, q, SERVICE_LIMITS, 'api', o);
   } catch (e) {
     if (!(e instanceof OptionError)) throw e;
-    const renamed = e.message.replace(/^(\w+)/, (name) => (name === 'prefix' && prompts > 1 ? `prompt[${promptIndex}]` : (OPENAI_NAME[name] ?? name)));
+    const renamed = e.message.replace(/^(\w+)/, (name) =>
+      name === 'prefix' && prompts > 1 ? `prompt[${promptIndex}]` : name === 'constraint' && constraintField ? constraintField : (OPENAI_NAME[name] ?? name),
+    );
     throw new OptionError(renamed);
   }
 }

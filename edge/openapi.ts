@@ -9,9 +9,10 @@
  * Left to the server alone: what a continuation token holds, and a prefix whose preprocessing
  * makes it longer than the bound (NFKD: "㎯" reads as "mm/s2") or empty.
  */
+import { constraintJsonSchema } from '../shared/constraint/spec.ts';
 import { GENERATE_FIELDS, MAX_BEAM_WIDTH, MAX_SEED, maxOf, SCORE_FIELDS, SERVICE_LIMITS, type FieldSpec } from '../shared/contract.ts';
 import { samplePrefix } from '../shared/decode/validate.ts';
-import { MAX_CHOICES, OPENAI_DEFAULTS, UNSUPPORTED_FIELDS } from './openai.ts';
+import { CONSTRAINT_FIELDS, MAX_CHOICES, OPENAI_DEFAULTS, UNSUPPORTED_FIELDS } from './openai.ts';
 import type { ModelRegistry } from './registry.ts';
 
 /** A JSON Schema object (the subset the document uses). */
@@ -47,6 +48,9 @@ export function fieldJsonSchema(spec: FieldSpec): JsonSchema {
       break;
     case 'boolean':
       s = { type: 'boolean' };
+      break;
+    case 'constraint':
+      s = constraintJsonSchema();
       break;
     case 'integer':
       s = { type: 'integer', minimum: spec.min, maximum: max };
@@ -204,7 +208,16 @@ export function completionRequestJsonSchema(facts: readonly ServedFacts[]): Json
   };
   for (const [name, u] of Object.entries(UNSUPPORTED_FIELDS))
     properties[name] = nullable({ ...u.schema, description: `Not supported (${u.why}); accepted only as ${u.neutralText}.` });
+  Object.assign(properties, completionConstraintSchemas());
   const rules: JsonSchema[] = [
+    // One constraint per request, under whichever name.
+    {
+      not: {
+        anyOf: CONSTRAINT_FIELDS.flatMap((a, i) =>
+          CONSTRAINT_FIELDS.slice(i + 1).map((b) => ({ required: [a, b], properties: { [a]: { not: { type: 'null' } }, [b]: { not: { type: 'null' } } } })),
+        ),
+      },
+    },
     { if: { required: ['echo'], properties: { echo: { const: true } } }, then: { properties: { logprobs: { type: 'null' } } } },
     { if: { not: { required: ['stream'], properties: { stream: { const: true } } } }, then: { properties: { stream_options: { type: 'null' } } } },
     // prompts × n ≤ MAX_CHOICES, and best_of (when given) equal to n.
@@ -226,6 +239,55 @@ export function completionRequestJsonSchema(facts: readonly ServedFacts[]): Json
     }),
   ];
   return { type: 'object', properties, additionalProperties: false, required: ['prompt'], allOf: rules };
+}
+
+/** The other servers' names for a constraint (edge/openai.ts `CONSTRAINT_FIELDS`), as /v1/completions takes them. */
+function completionConstraintSchemas(): Record<string, JsonSchema> {
+  const C = constraintJsonSchema().oneOf as { properties: Record<string, JsonSchema> }[];
+  const [regex, choice, jsonSchema, grammar] = C.map((o) => bare(Object.values(o.properties)[0]));
+  const schemaOrText = { anyOf: [jsonSchema, { type: 'string', minLength: 2 }] };
+  const only = (type: string, extra: Record<string, JsonSchema> = {}, required: string[] = ['type']): JsonSchema => ({
+    type: 'object',
+    required,
+    additionalProperties: false,
+    properties: { type: { const: type }, ...extra },
+  });
+  return {
+    response_format: nullable({
+      oneOf: [
+        only('text'),
+        only('json_object'),
+        only(
+          'json_schema',
+          {
+            json_schema: {
+              type: 'object',
+              required: ['name'],
+              additionalProperties: false,
+              properties: { name: { type: 'string' }, schema: jsonSchema, strict: { type: ['boolean', 'null'] }, description: { type: 'string' } },
+            },
+          },
+          ['type', 'json_schema'],
+        ),
+      ],
+      description: "OpenAI's: json_object (any JSON object) or json_schema (its schema, the subset in docs/constraints.md; always exact, strict or not).",
+    }),
+    structured_outputs: nullable({
+      type: 'object',
+      minProperties: 1,
+      maxProperties: 1,
+      additionalProperties: false,
+      properties: { regex, choice, json: schemaOrText, grammar, json_object: { const: true } },
+      description: "vLLM's: one of regex, choice, json, grammar, json_object.",
+    }),
+    guided_regex: nullable({ ...regex, description: "vLLM's older name for structured_outputs.regex." }),
+    guided_choice: nullable({ ...choice, description: "vLLM's older name for structured_outputs.choice." }),
+    guided_json: nullable({ ...schemaOrText, description: "vLLM's older name for structured_outputs.json." }),
+    guided_grammar: nullable({ ...grammar, description: "vLLM's older name for structured_outputs.grammar (GBNF)." }),
+    guided_decoding_backend: nullable({ type: 'string', description: "vLLM's backend choice: accepted; every constraint here is exact per character." }),
+    grammar: nullable({ ...grammar, description: "llama.cpp's: a GBNF grammar." }),
+    json_schema: nullable({ ...jsonSchema, description: "llama.cpp's: a JSON Schema." }),
+  };
 }
 
 /** The examples Swagger UI's Try it out sends: a request that works on the first served model. */

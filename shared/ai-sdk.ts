@@ -12,7 +12,8 @@
  * It implements the SDK's language-model specification v3: AI SDK 6 (the last for Node 20, our
  * floor) takes it, and AI SDK 7 takes it as it takes v3 models. A token is a character:
  * `maxOutputTokens` is numChars, usage counts characters. deeprnn's own settings go in
- * `providerOptions.deeprnn` ({ logprobs, author, continuation }); what it returns beyond text —
+ * `providerOptions.deeprnn` ({ logprobs, author, continuation, constraint }); `responseFormat` json
+ * (generateObject, Output.object) constrains the text to its schema, exactly; what it returns beyond text —
  * seed, our finish reason, the continuation token, log-probabilities — is in
  * `providerMetadata.deeprnn`. A server's CPU-budget slices are followed, as one text.
  */
@@ -54,6 +55,8 @@ export interface DeeprnnCallOptions {
   author?: string;
   /** Go on from a result's providerMetadata.deeprnn.continuation (the prompt, if any, is read first). */
   continuation?: string;
+  /** The shape the text must take: { regex } | { choice } | { jsonSchema } | { grammar } (docs/constraints.md). `responseFormat` json sets jsonSchema. */
+  constraint?: GenerateRequest['constraint'];
 }
 
 export interface DeeprnnProvider {
@@ -93,8 +96,8 @@ export function requestOf(
   const warnings: SharedV3Warning[] = [];
   const own = (options.providerOptions?.deeprnn ?? {}) as DeeprnnCallOptions;
   for (const key of Object.keys(own))
-    if (!['logprobs', 'author', 'continuation'].includes(key))
-      throw new OptionError(`providerOptions.deeprnn.${key} is not an option (options: logprobs, author, continuation)`);
+    if (!['logprobs', 'author', 'continuation', 'constraint'].includes(key))
+      throw new OptionError(`providerOptions.deeprnn.${key} is not an option (options: logprobs, author, continuation, constraint)`);
   const prompt = promptText(options.prompt, warnings);
   const request: Partial<GenerateRequest> = {};
   if (modelId !== undefined) request.model = modelId;
@@ -120,8 +123,11 @@ export function requestOf(
     if (value !== undefined && value !== 0) warnings.push({ type: 'unsupported', feature, details: 'use temperature, topP, topK or stopSequences' });
   }
   if (options.tools?.length) warnings.push({ type: 'unsupported', feature: 'tools', details: 'a character model has no tool calls' });
-  if (options.responseFormat?.type === 'json')
-    warnings.push({ type: 'unsupported', feature: 'responseFormat json', details: 'a character model writes free text' });
+  // generateObject / Output.object: JSON valid under the schema, exactly (no schema: any object).
+  const json = options.responseFormat?.type === 'json' ? { jsonSchema: options.responseFormat.schema ?? { type: 'object' } } : undefined;
+  if (json && own.constraint) throw new OptionError('providerOptions.deeprnn.constraint cannot go with responseFormat json: give one constraint');
+  const constraint = json ?? own.constraint;
+  if (constraint) request.constraint = constraint;
   return { request, warnings };
 }
 

@@ -15,7 +15,7 @@
 import { GENERATE_FIELDS, MAX_STOP_CHARS, MAX_STOP_SEQUENCES, checkField, LIBRARY_LIMITS, TAIL_CHARS, type FieldSpec, type Limits } from './contract.ts';
 import { OptionError } from './errors.ts';
 import type { Model } from './model.ts';
-import { hmacSha256 } from './sha256.ts';
+import { hmacSha256, toHex } from './sha256.ts';
 
 export const CONTINUATION_VERSION = 1;
 const PREFIX = `drc${CONTINUATION_VERSION}.`;
@@ -53,7 +53,18 @@ export interface Continuation {
   stopTail: string;
   /** Per layer h, then (LSTM) per layer c: numLayers · hiddenSize each, float32. */
   state: Float32Array;
+  /** Under a constraint: its name (kind and digest) and the parser's state (shared/constraint/automaton.ts). */
+  constraint?: ContinuationConstraint;
 }
+
+export interface ContinuationConstraint {
+  name: string;
+  /** Stacks of grammar positions, bottom first. */
+  stacks: number[][];
+}
+/** Bounds of a token's constraint state: what a parser state may hold. */
+const MAX_TOKEN_STACKS = 4096;
+const MAX_STACK_DEPTH = 100_000;
 
 /** Floats of recurrent state a model's continuation holds. */
 export function stateLength(model: Model): number {
@@ -263,7 +274,6 @@ const checksum = (payload: Uint8Array) => {
   return out;
 };
 
-const hex = (b: Uint8Array) => Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
 const fromHex = (s: string) => {
   const out = new Uint8Array(s.length >> 1);
   for (let i = 0; i < out.length; i++) out[i] = parseInt(s.slice(2 * i, 2 * i + 2), 16);
@@ -305,6 +315,15 @@ export function encodeContinuation(c: Continuation, secret?: string): string {
   w.str(c.stopTail);
   w.u32(c.state.length);
   w.f32s(c.state);
+  // A constrained generation's parser state follows the recurrent state (absent: unconstrained).
+  if (c.constraint) {
+    w.str(c.constraint.name);
+    w.u32(c.constraint.stacks.length);
+    for (const st of c.constraint.stacks) {
+      w.u32(st.length);
+      for (const pos of st) w.u32(pos);
+    }
+  }
   const payload = w.done();
   const out = new Uint8Array(payload.length + CHECKSUM_BYTES + (secret ? HMAC_BYTES : 0));
   out.set(payload);
@@ -343,7 +362,7 @@ export function decodeContinuation(token: string, secret?: string, limits: Limit
   const r = new Reader(payload);
   r.u8();
   const model = r.str(128);
-  const weightsSha256 = hex(r.bytes(32));
+  const weightsSha256 = toHex(r.bytes(32));
   const seed = r.u32();
   const rng = [r.u32(), r.u32(), r.u32(), r.u32()];
   const nFeed = r.u32();
@@ -364,6 +383,18 @@ export function decodeContinuation(token: string, secret?: string, limits: Limit
   const nState = r.u32();
   if (nState > 1 << 24) throw malformed();
   const state = r.f32s(nState);
+  let constraint: ContinuationConstraint | undefined;
+  if (!r.done) {
+    const name = r.str(128);
+    const nStacks = r.u32();
+    if (name === '' || nStacks < 1 || nStacks > MAX_TOKEN_STACKS) throw malformed();
+    const stacks = Array.from({ length: nStacks }, () => {
+      const depth = r.u32();
+      if (depth > MAX_STACK_DEPTH) throw malformed();
+      return Array.from({ length: depth }, () => r.u32());
+    });
+    constraint = { name, stacks };
+  }
   if (!r.done) throw malformed();
 
   // Every field within what a generation request may hold: a token is input like any other.
@@ -391,7 +422,9 @@ export function decodeContinuation(token: string, secret?: string, limits: Limit
   if (topK !== 0) settings.topK = topK;
   if (topP !== 0) settings.topP = topP;
   if (author) settings.author = author;
-  return { model, weightsSha256, seed, rng, feed, generated, remaining, settings, textTail, stopTail, state };
+  const c: Continuation = { model, weightsSha256, seed, rng, feed, generated, remaining, settings, textTail, stopTail, state };
+  if (constraint) c.constraint = constraint;
+  return c;
 }
 
 /** What a model made in memory (never saved, so never hashed) names as its weights. */

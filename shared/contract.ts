@@ -4,6 +4,7 @@
  * the CLI's options, the element's attributes and the browser worker's messages are all derived
  * from these tables, so a bound or a name changes in one place.
  */
+import { checkConstraintShape, CONSTRAINT_SHAPE, type ConstraintSpec } from './constraint/spec.ts';
 import { OptionError } from './errors.ts';
 
 /** Bounds of the library and the CLI. */
@@ -78,6 +79,7 @@ export type FieldSpec = FieldBase &
     | { kind: 'number'; min: number; max: number; exclusiveMin?: boolean; default?: number }
     | { kind: 'boolean'; default?: boolean }
     | { kind: 'strings'; maxItems: number; maxChars: number }
+    | { kind: 'constraint' }
   );
 
 /** The served model a request names (a server may serve several); absent: the server's first. */
@@ -216,6 +218,14 @@ export const GENERATE_FIELDS = {
     example: 'doyle',
     description: "For models trained with author tags: write in this author's manner (GET /v1/models lists them).",
   },
+  constraint: {
+    kind: 'constraint',
+    api: 'optional',
+    cli: false,
+    element: true,
+    description:
+      'What shape the generated text must take, exactly: {"regex": ECMAScript pattern, matched whole} | {"choice": [options]} | {"jsonSchema": schema} | {"grammar": GBNF text} (docs/constraints.md lists the subset; anything outside it is refused by name). Every text matches it, at any temperature, with beams, streamed and resumed: a character is allowed only while a match still fits in numChars. Ends where nothing may follow, where the model writes what the constraint does not allow after a match, or at numChars. A choice is picked with its probability under the model (every option scored). Not with stop. A continuation names its constraint: send the same one with it.',
+  },
   stream: {
     kind: 'boolean',
     api: 'optional',
@@ -258,7 +268,9 @@ type ValueOf<F extends FieldSpec> = F extends { kind: 'string' }
     ? string[]
     : F extends { kind: 'boolean' }
       ? boolean
-      : number;
+      : F extends { kind: 'constraint' }
+        ? ConstraintSpec
+        : number;
 type Request<T extends Record<string, FieldSpec>> = { -readonly [K in keyof T as T[K]['api'] extends 'required' ? K : never]: ValueOf<T[K]> } & {
   -readonly [K in keyof T as T[K]['api'] extends 'required' ? never : K]?: ValueOf<T[K]>;
 };
@@ -273,7 +285,7 @@ export const attributeName = kebab;
 export const optionName = (name: string, spec: FieldSpec): string => spec.option ?? kebab(name);
 
 export function maxOf(spec: FieldSpec, limits: Limits): number {
-  const m = spec.kind === 'string' || spec.kind === 'strings' ? spec.maxChars : spec.kind === 'boolean' ? 1 : spec.max;
+  const m = spec.kind === 'string' || spec.kind === 'strings' ? spec.maxChars : spec.kind === 'boolean' || spec.kind === 'constraint' ? 1 : spec.max;
   return typeof m === 'number' ? m : limits[m];
 }
 
@@ -286,6 +298,8 @@ export function describeBounds(spec: FieldSpec, limits: Limits): string {
       return `a list of at most ${spec.maxItems} strings of 1 to ${spec.maxChars} characters`;
     case 'boolean':
       return 'true or false';
+    case 'constraint':
+      return CONSTRAINT_SHAPE;
     case 'integer':
       return `a whole number in [${spec.min}, ${maxOf(spec, limits)}]`;
     case 'number':
@@ -372,6 +386,9 @@ export function checkField(name: string, spec: FieldSpec, v: unknown, limits: Li
     case 'boolean':
       if (typeof v !== 'boolean') throw bad();
       return;
+    case 'constraint':
+      checkConstraintShape(v, name);
+      return;
     case 'integer':
       if (typeof v !== 'number' || !Number.isInteger(v) || v < spec.min || v > maxOf(spec, limits)) throw bad();
       return;
@@ -435,6 +452,16 @@ export function fromStrings<T extends Record<string, FieldSpec>>(
         if (one !== '' && one !== 'true' && one !== 'false') throw what();
         out[key] = one !== 'false';
         break;
+      case 'constraint': {
+        let v: unknown;
+        try {
+          v = JSON.parse(one);
+        } catch {
+          throw new OptionError(`${name(key)} must be JSON: ${CONSTRAINT_SHAPE}, got ${quote(one)}`);
+        }
+        out[key] = checkConstraintShape(v, name(key));
+        break;
+      }
       case 'integer':
         if (!/^\s*-?\d+\s*$/.test(one)) throw what();
         out[key] = Number(one);
@@ -570,5 +597,8 @@ export function errorType(status: number): string {
 
 /** The request field an error message is about (messages start with the field's name), or null. */
 export function errorParam(message: string): string | null {
-  return /^(\w+)(?:\[\d+\])?(?: "(?:[^"\\]|\\.)*")? (?:must|is|can)\b/.exec(message)?.[1] ?? null;
+  // A constraint's messages name its kind and where in it before the verb ("constraint jsonSchema at #/a keyword … is not supported").
+  return (
+    /^(\w+)(?:\[\d+\])?(?: "(?:[^"\\]|\\.)*")?(?: (?:regex|choice|jsonSchema|grammar)\b.*?)? (?:must|is|can|has|cannot|needs|uses)\b/.exec(message)?.[1] ?? null
+  );
 }

@@ -14,14 +14,16 @@
 import { runJob } from './batch.ts';
 import { LIBRARY_LIMITS, type GenerateResult, type Limits } from './contract.ts';
 import { BeamJob } from './decode/beam-job.ts';
+import { ChoiceJob } from './decode/choice-job.ts';
 import { outcomeOf, sealOutcome, type DecodeJob } from './decode/job.ts';
 import { SamplingJob } from './decode/sampling-job.ts';
 import { validateGeneration, type GenerationOptions, type ValidatedGeneration } from './decode/validate.ts';
 import { KernelModel, referenceRows, type RowStepper } from './kernel/stepper.ts';
 import type { Model } from './model.ts';
 
-/** The job for a validated request: beam search when beamWidth > 1, sampling otherwise. */
+/** The job for a validated request: every option scored for a choice, beam search when beamWidth > 1, sampling otherwise. */
 export function createJob(model: Model, g: ValidatedGeneration): DecodeJob {
+  if (g.constraint?.kind === 'choice') return new ChoiceJob(model, g);
   return g.beam ? new BeamJob(model, g) : new SamplingJob(model, g);
 }
 

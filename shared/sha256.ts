@@ -115,3 +115,6 @@ export function hmacSha256(key: Uint8Array, data: Uint8Array): Uint8Array {
   outer.update(inner.digestBytes());
   return outer.digestBytes();
 }
+
+/** Bytes → lower-case hex. */
+export const toHex = (b: Uint8Array): string => Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');

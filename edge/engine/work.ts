@@ -5,7 +5,7 @@
 import type { GeneratedToken, ScoreResult } from '../../shared/contract.ts';
 import type { JobOutcome } from '../../shared/decode/job.ts';
 import type { ValidatedScore } from '../../shared/evaluate.ts';
-import type { ValidatedGeneration } from '../../shared/decode/validate.ts';
+import { rowsOf as jobRows, stepsOf, type ValidatedGeneration } from '../../shared/decode/validate.ts';
 
 export type Work =
   | { kind: 'generate'; id: number; g: ValidatedGeneration /** Send characters as they come (else only the result). */; stream: boolean }
@@ -30,11 +30,11 @@ export interface Lane {
 
 /** Rows a piece of work occupies. */
 export function rowsOf(work: Work): number {
-  return work.kind === 'generate' ? (work.g.beam?.width ?? 1) : 1;
+  return work.kind === 'generate' ? jobRows(work.g) : 1;
 }
 
 /** What a piece of work costs, in characters × rows: what a client's waiting work is counted in. */
 export function workOf(work: Work): number {
   if (work.kind === 'score') return work.s.ids.length;
-  return (work.g.numChars + work.g.ids.length) * (work.g.beam?.width ?? 1);
+  return (stepsOf(work.g) + work.g.ids.length) * jobRows(work.g);
 }

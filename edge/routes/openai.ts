@@ -106,7 +106,7 @@ export function openaiRoutes(ctx: RouteContext) {
   app.post('/v1/completions', async (c) => {
     const plan = planCompletion(await readJson(c));
     const served = resolveModel(c, registry, plan.model);
-    const gs = plan.requests.map((q, i) => validateChoice(served.model, q, Math.floor(i / plan.n), plan.prompts.length, ctx.generation));
+    const gs = plan.requests.map((q, i) => validateChoice(served.model, q, Math.floor(i / plan.n), plan.prompts.length, ctx.generation, plan.constraintField));
     const abort = new AbortController();
     clientGone(c)?.addEventListener('abort', () => abort.abort(), { once: true });
     // Every choice is admitted, or none: a refusal (503) cancels the ones already started.

@@ -17,6 +17,9 @@ import {
   type GenerateResult,
   type StartEvent,
 } from '../contract.ts';
+import type { Automaton } from '../constraint/automaton.ts';
+import { compileConstraint } from '../constraint/constraint.ts';
+import { UNREACHABLE } from '../constraint/grammar.ts';
 import type { Model } from '../model.ts';
 import { asTokenLogprobs, logSumExp, modelTop } from '../sampling.ts';
 import { atParagraphStart } from '../text.ts';
@@ -36,7 +39,12 @@ interface Node {
   len: number;
   /** The last characters of prefix + text: enough for stop sequences and paragraph starts. */
   tail: string;
+  /** Under a constraint: the parser's state after this hypothesis (automaton.ts). */
+  parse: number;
 }
+
+/** A candidate's id that ends its hypothesis at a match (under a constraint: the weight of every character it does not allow there). */
+const END_OF_MATCH = -1;
 
 interface Finished {
   node: Node;
@@ -57,6 +65,7 @@ export class BeamJob implements DecodeJob {
   private readonly alpha: number;
   /** Steps taken: a CPU budget ends the search after its share (beam search has no continuation). */
   private steps = 0;
+  private readonly automaton: Automaton | null = null;
 
   constructor(
     private readonly model: Model,
@@ -68,8 +77,24 @@ export class BeamJob implements DecodeJob {
     this.prefill = g.ids.slice(0, -1);
     this.V = model.arch.vocabSize;
     this.start = startEvent(model, g);
-    this.alive = [{ parent: null, id: g.ids[g.ids.length - 1], emit: false, logprob: 0, top: null, sum: 0, len: 0, tail: g.prefix.slice(-TAIL_CHARS) }];
-    if (g.budget?.chars === 0) this.stop('budget');
+    let parse = 0;
+    if (g.constraint) {
+      const c = compileConstraint(g.constraint.spec, model);
+      if (c.kind !== 'automaton') throw new TypeError('a choice runs as a ChoiceJob');
+      this.automaton = c.automaton;
+      parse = c.automaton.start;
+    }
+    this.alive = [{ parent: null, id: g.ids[g.ids.length - 1], emit: false, logprob: 0, top: null, sum: 0, len: 0, tail: g.prefix.slice(-TAIL_CHARS), parse }];
+    const end = this.matchEnds(this.alive[0]);
+    if (end) this.stop(end);
+    else if (g.budget?.chars === 0) this.stop('budget');
+  }
+
+  /** As sampling-job.ts: a hypothesis at a match that nothing may follow within numChars ends there. */
+  private matchEnds(n: Node): FinishReason | null {
+    const A = this.automaton;
+    if (!A?.accepting(n.parse) || A.canContinue(n.parse, this.g.numChars - n.len)) return null;
+    return A.canContinue(n.parse, UNREACHABLE) ? 'length' : 'stop';
   }
 
   private score(n: Node): number {
@@ -90,11 +115,20 @@ export class BeamJob implements DecodeJob {
       const lse = logSumExp(row, V);
       // As sampling does (sampling-job.ts): tags where a paragraph starts, the requested author's or the model's own.
       const tags = vocab.authors.size > 0 && atParagraphStart(node.tail, preprocessing);
+      const A = this.automaton;
+      const left = this.g.numChars - node.len;
+      const open = A?.accepting(node.parse);
+      let ending = 0;
       for (let id = 0; id < V; id++) {
         if (vocab.isSpecial(id) && !(tags && id !== vocab.unkIndex)) continue;
         const lp = row[id] - lse;
+        if (A && !vocab.isSpecial(id) && !A.allows(node.parse, id, left)) {
+          if (open) ending += Math.exp(lp);
+          continue;
+        }
         cands.push({ sum: node.sum + lp, beam: b, id, lp });
       }
+      if (ending > 0) cands.push({ sum: node.sum + Math.log(ending), beam: b, id: END_OF_MATCH, lp: Math.log(ending) });
     }
     cands.sort((a, b) => b.sum - a.sum || a.beam - b.beam || a.id - b.id);
     const next: Node[] = [];
@@ -103,6 +137,10 @@ export class BeamJob implements DecodeJob {
     for (const c of cands) {
       if (next.length === this.width) break;
       const parent = this.alive[c.beam];
+      if (c.id === END_OF_MATCH) {
+        this.setAside({ ...parent, parent, emit: false, logprob: c.lp, top: null, sum: c.sum }, 'stop');
+        continue;
+      }
       const emit = !vocab.isSpecial(c.id);
       let top: [number, number][] | null = null;
       if (emit && this.g.logprobs > 0) {
@@ -118,8 +156,11 @@ export class BeamJob implements DecodeJob {
         sum: c.sum,
         len: parent.len + (emit ? 1 : 0),
         tail: emit ? appendTail(parent.tail, vocab.tokens[c.id]) : parent.tail,
+        parse: emit && this.automaton ? this.automaton.next(parent.parse, c.id) : parent.parse,
       };
+      const matchEnd = this.matchEnds(node);
       if (emit && this.g.stop.some((s) => node.tail.endsWith(s) && node.len >= [...s].length)) this.setAside(node, 'stop');
+      else if (matchEnd) this.setAside(node, matchEnd);
       else if (node.len >= this.g.numChars) this.setAside(node, 'length');
       else {
         next.push(node);

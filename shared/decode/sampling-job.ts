@@ -5,6 +5,9 @@
  * from (`left`), which the caller turns into a continuation token.
  */
 import { appendTail, generateResult, TAIL_CHARS, type FinishReason, type GeneratedToken, type GenerateResult, type StartEvent } from '../contract.ts';
+import type { Automaton } from '../constraint/automaton.ts';
+import { compileConstraint } from '../constraint/constraint.ts';
+import { UNREACHABLE } from '../constraint/grammar.ts';
 import type { Continuation } from '../continuation.ts';
 import type { Model } from '../model.ts';
 import { Rng } from '../rng.ts';
@@ -49,6 +52,9 @@ export class SamplingJob implements DecodeJob {
   private continuation: Continuation | null = null;
   /** Where a paragraph starts, an author tag may be chosen: only <unk> stays excluded. */
   private readonly onlyUnk: (id: number) => boolean;
+  /** Under a constraint: its automaton, and the parser's state before the next choice. */
+  private readonly automaton: Automaton | null = null;
+  private parse = 0;
 
   constructor(
     private readonly model: Model,
@@ -72,6 +78,25 @@ export class SamplingJob implements DecodeJob {
     this.onlyUnk = (id) => id === unk;
     this.start = startEvent(model, g);
     this.cacheScope = g.cacheScope;
+    if (g.constraint) {
+      const c = compileConstraint(g.constraint.spec, model);
+      if (c.kind !== 'automaton') throw new TypeError('a choice runs as a ChoiceJob');
+      this.automaton = c.automaton;
+      this.parse = g.constraint.stacks ? c.automaton.fromStacks(g.constraint.stacks) : c.automaton.start;
+      // A constraint whose only match is the empty text (or a resumed one already complete with nothing to add) is done.
+      const end = this.matchEnds();
+      if (end) this.end(end);
+    }
+  }
+
+  /**
+   * At a match that nothing may follow within numChars: "stop" where nothing may follow at all,
+   * "length" where a longer match exists but does not fit (a continuation with more goes on).
+   */
+  private matchEnds(): FinishReason | null {
+    const A = this.automaton!;
+    if (!A.accepting(this.parse) || A.canContinue(this.parse, this.g.numChars - this.count)) return null;
+    return A.canContinue(this.parse, UNREACHABLE) ? 'length' : 'stop';
   }
 
   inputs(out: Int32Array, at: number): void {
@@ -86,11 +111,27 @@ export class SamplingJob implements DecodeJob {
     // who writes the paragraph). Forbidding them there left a tagged model, which expects a tag
     // after every blank line, writing line break after line break.
     const tagsAllowed = this.tracksText && atParagraphStart(this.textTail, preprocessing);
-    const c = choose(row, this.V, this.g.sampling, this.rng, tagsAllowed ? this.onlyUnk : vocab.isSpecial, this.g.logprobs > 0 ? this.g.logprobs : -1);
+    let excluded = tagsAllowed ? this.onlyUnk : vocab.isSpecial;
+    // Under a constraint, only characters after which a match still fits in what is left; at a
+    // match that may go on, every character stays a candidate and one the constraint does not
+    // allow there ends the text (the model's own weight of ending).
+    const A = this.automaton;
+    const parse = this.parse;
+    const left = this.g.numChars - this.count;
+    if (A && !A.accepting(parse)) {
+      const base = excluded;
+      excluded = (id) => base(id) || !A.allows(parse, id, left);
+    }
+    const c = choose(row, this.V, this.g.sampling, this.rng, excluded, this.g.logprobs > 0 ? this.g.logprobs : -1);
     if (vocab.isSpecial(c.id)) {
       this.after = [this.g.author ? this.g.author.id : c.id];
       return true;
     }
+    if (A && !A.allows(parse, c.id, left)) {
+      this.end('stop');
+      return false;
+    }
+    if (A) this.parse = A.next(parse, c.id);
     const text = vocab.tokens[c.id];
     if (this.g.logprobs > 0) {
       const token: GeneratedToken = { text, logprob: c.logprob, top: asTokenLogprobs(c.top, vocab.tokens) };
@@ -104,6 +145,7 @@ export class SamplingJob implements DecodeJob {
     this.after[0] = c.id;
     this.after.length = 1;
     if (this.tracksStops && this.stopped()) this.end('stop');
+    else if (A && this.matchEnds()) this.end(this.matchEnds()!);
     else if (this.count >= this.g.numChars) this.end('length');
     else if (this.count >= this.allowed) this.end('budget');
     return !this.finished;
@@ -134,6 +176,7 @@ export class SamplingJob implements DecodeJob {
       stopTail: this.tracksStops ? this.stopTail : this.tail(this.stopTail),
       state: state(),
     };
+    if (this.automaton) c.constraint = { name: this.g.constraint!.name, stacks: this.automaton.stacks(this.parse) };
     this.continuation = c;
   }
 

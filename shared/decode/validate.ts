@@ -15,7 +15,9 @@ import {
   type GenerateRequest,
   type Limits,
 } from '../contract.ts';
-import { checkContinuation, decodeContinuation, weightsDigest } from '../continuation.ts';
+import { compileConstraint, shortestMatch } from '../constraint/constraint.ts';
+import { constraintKind, type ConstraintSpec } from '../constraint/spec.ts';
+import { checkContinuation, decodeContinuation, weightsDigest, type Continuation } from '../continuation.ts';
 import { planBudget, type StepBudget } from '../cost.ts';
 import { OptionError } from '../errors.ts';
 import type { Kernel } from '../kernel/kernel.ts';
@@ -43,6 +45,19 @@ export interface ValidatedGeneration {
   tails: { text: string; stop: string };
   /** What the continuation it leaves names (model, weights); null: it leaves none (beam search). Whoever finishes the job signs it. */
   token: { model: string; weightsSha256: string } | null;
+  /**
+   * The shape the text must take (shared/constraint/): the client's spec (each runtime compiles
+   * it, cached), its name, and — resuming — the parser's state to go on from.
+   */
+  constraint?: {
+    spec: ConstraintSpec;
+    name: string;
+    kind: 'automaton' | 'choice';
+    stacks?: number[][];
+    /** A choice: its options (one row each) and the longest's characters. */
+    options?: number;
+    longest?: number;
+  };
   /** Steps a CPU budget allows this request (absent: no budget). */
   budget?: StepBudget;
   /** Whose cached prefix states the job may use (a server scopes them to the client; absent: shared). */
@@ -85,7 +100,13 @@ export function validateGeneration(
   const r: GenerateRequest = checkRequest(GENERATE_FIELDS, raw, limits, surface);
   const g = r.continuation !== undefined ? resumed(model, r, limits, o.secret) : fresh(model, r, limits);
   if (o.cpuMs !== undefined) {
-    g.budget = planBudget(model, o.cpuMs, g.ids.length - 1, g.numChars, g.beam?.width ?? 1, o.kernelBuild);
+    const choice = g.constraint?.kind === 'choice' ? g.constraint : null;
+    g.budget = planBudget(model, o.cpuMs, g.ids.length - 1, stepsOf(g), rowsOf(g), o.kernelBuild);
+    if (choice && (g.budget.prefill < g.ids.length - 1 || g.budget.chars < choice.longest!)) {
+      throw new OptionError(
+        `scoring every choice cannot fit in this server's CPU budget of ${o.cpuMs} ms per request (the prefix and ${choice.longest} characters for each of the options), and a choice cannot be continued: shorten the prefix or the options, or send fewer`,
+      );
+    }
     if (g.beam && g.budget.prefill < g.ids.length - 1) {
       throw new OptionError(
         `beam search cannot read this prefix within this server's CPU budget of ${o.cpuMs} ms per request (at most ${g.budget.prefill} characters), and its beams cannot be continued: shorten the prefix, or sample (beamWidth 1), which continues past the budget`,
@@ -93,6 +114,16 @@ export function validateGeneration(
     }
   }
   return g;
+}
+
+/** Rows of recurrent state a request's job holds: one per option of a choice, per beam, else one. */
+export function rowsOf(g: ValidatedGeneration): number {
+  return g.constraint?.kind === 'choice' ? g.constraint.options! : (g.beam?.width ?? 1);
+}
+
+/** Steps a request's job takes at most after its prefix: a choice's longest option, else numChars. */
+export function stepsOf(g: ValidatedGeneration): number {
+  return g.constraint?.kind === 'choice' ? g.constraint.longest! : g.numChars;
 }
 
 /** The sampler's settings from a request's (or a token's) fields. */
@@ -158,10 +189,12 @@ function fresh(model: Model, r: GenerateRequest, limits: Limits): ValidatedGener
   }
   const ids = model.vocab.encode(prefix);
   if (author) ids.unshift(author.id);
+  const numChars = r.numChars ?? GENERATE_FIELDS.numChars.default;
+  const constraint = r.constraint === undefined ? undefined : constrain(model, r.constraint, numChars, r.stop, r.lengthPenalty);
   return {
     prefix,
     ids,
-    numChars: r.numChars ?? GENERATE_FIELDS.numChars.default,
+    numChars,
     sampling: samplingOf(r),
     seed: r.seed ?? crypto.getRandomValues(new Uint32Array(1))[0],
     logprobs: r.logprobs ?? 0,
@@ -169,8 +202,42 @@ function fresh(model: Model, r: GenerateRequest, limits: Limits): ValidatedGener
     beam: beamWidth > 1 ? { width: beamWidth, lengthPenalty: r.lengthPenalty ?? 1, numReturn: r.numReturn ?? 1 } : null,
     author,
     tails: { text: prefix.slice(-TAIL_CHARS), stop: '' },
-    token: beamWidth > 1 ? null : tokenFor(model),
+    token: beamWidth > 1 || constraint?.kind === 'choice' ? null : tokenFor(model),
+    ...(constraint ? { constraint } : {}),
   };
+}
+
+/**
+ * A constraint checked against the model and the length: compiled (a 400 names what is outside
+ * the subset, or the characters the model cannot write), its shortest match within numChars,
+ * and — resuming — the parser state the token carries.
+ */
+function constrain(
+  model: Model,
+  spec: ConstraintSpec,
+  numChars: number,
+  stop: readonly string[] | undefined,
+  lengthPenalty: number | undefined,
+  resume?: Continuation['constraint'],
+): NonNullable<ValidatedGeneration['constraint']> {
+  if (stop?.length) throw new OptionError('stop does not go with constraint: the constraint says where the text ends');
+  const c = compileConstraint(spec, model);
+  if (c.kind === 'choice') {
+    if (lengthPenalty !== undefined) throw new OptionError('lengthPenalty does not go with a choice: its options are ranked by their probability');
+    const i = c.options.findIndex((o) => o.ids.length > numChars);
+    if (i >= 0) throw new OptionError(`constraint choice[${i}] has ${c.options[i].ids.length} characters, over numChars ${numChars}`);
+    return { spec, name: c.name, kind: 'choice', options: c.options.length, longest: Math.max(...c.options.map((o) => o.ids.length)) };
+  }
+  const state = resume ? c.automaton.fromStacks(resume.stacks) : c.automaton.start;
+  const shortest = resume ? c.automaton.minToAccept(state) : shortestMatch(c);
+  if (shortest > numChars) {
+    throw new OptionError(
+      resume
+        ? `constraint needs at least ${shortest} more characters to match from where the continuation stopped, over numChars ${numChars}`
+        : `constraint has a shortest match of ${shortest} characters, over numChars ${numChars}`,
+    );
+  }
+  return { spec, name: c.name, kind: 'automaton', ...(resume ? { stacks: resume.stacks } : {}) };
 }
 
 /** A request with a continuation: the token's settings, checked against the request's. */
@@ -204,10 +271,25 @@ function resumed(model: Model, r: GenerateRequest, limits: Limits, secret: strin
     );
   }
   const author = c.settings.author === undefined ? undefined : { name: c.settings.author, id: model.vocab.authors.get(c.settings.author)! };
+  const numChars = r.numChars ?? (c.remaining > 0 ? Math.min(c.remaining, limits.maxNumChars) : DEFAULT_NUM_CHARS);
+  if (c.constraint && r.constraint === undefined) {
+    throw new OptionError(
+      `constraint is required with this continuation: it was made under a ${c.constraint.name.split(':')[0]} constraint; send the same one`,
+    );
+  }
+  if (!c.constraint && r.constraint !== undefined) throw new OptionError('constraint is not allowed with this continuation: it was made without one');
+  if (c.constraint && r.constraint !== undefined && compileConstraint(r.constraint, model).name !== c.constraint.name) {
+    throw new OptionError(
+      `constraint is not the one this continuation was made under (a ${c.constraint.name.split(':')[0]} constraint; this is a ${constraintKind(r.constraint)} one): send the same constraint`,
+    );
+  }
+  if (r.constraint !== undefined && prefix)
+    throw new OptionError('prefix is not allowed with a constrained continuation: text you add would not be under the constraint');
+  const constraint = r.constraint === undefined ? undefined : constrain(model, r.constraint, numChars, undefined, undefined, c.constraint);
   return {
     prefix,
     ids: [...c.feed, ...model.vocab.encode(prefix)],
-    numChars: r.numChars ?? (c.remaining > 0 ? Math.min(c.remaining, limits.maxNumChars) : DEFAULT_NUM_CHARS),
+    numChars,
     sampling: samplingOf(c.settings),
     seed: c.seed,
     logprobs: c.settings.logprobs,
@@ -218,5 +300,6 @@ function resumed(model: Model, r: GenerateRequest, limits: Limits, secret: strin
     // Text the user adds starts a new stretch for the stop sequences: they match what the model writes.
     tails: prefix ? { text: appendTail(c.textTail, prefix), stop: '' } : { text: c.textTail, stop: c.stopTail },
     token: tokenFor(model),
+    ...(constraint ? { constraint } : {}),
   };
 }

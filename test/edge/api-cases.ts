@@ -34,6 +34,8 @@ export const SAMPLES = [
   { prefix: 'the time machine', numChars: 80, temperature: 0.9, topK: 10, seed: 42 },
   { prefix: 'Café, NAÏVE — 🙂', numChars: 40, temperature: 1.2, topP: 0.9, seed: 3 },
   { prefix: 'the', numChars: 50, beamWidth: 4, numReturn: 2, stop: ['machine'], logprobs: 2 },
+  { prefix: 'the time', numChars: 40, temperature: 0.9, seed: 5, constraint: { regex: '( [a-z]+){3,6}' } },
+  { prefix: 'the time traveller', numChars: 10, temperature: 1, seed: 8, constraint: { choice: [' said', ' was', ' smiled'] } },
 ] as const;
 
 export const post = (body: unknown, headers: Record<string, string> = {}): RequestInit => ({
@@ -276,6 +278,100 @@ export function apiCases(fetch: Fetch): void {
       await expect(generateText({ model: deeprnn(), prompt: 'the', stopSequences: ['.'], maxRetries: 0 })).rejects.toThrow(
         /stop\[0\] "\." can never be generated/,
       );
+    });
+  });
+
+  describe('constraints: exact per character, on both APIs and through the clients', () => {
+    const sentence = '[a-z]+( [a-z]+){2,8}';
+    const whole = (p: string) => new RegExp(`^(?:${p})$`);
+
+    it('/v1/generate: every text matches, in JSON and streamed; a choice is an option; a bad constraint is a 400 naming it', async () => {
+      for (const s of [{}, { temperature: 1.2, seed: 3 }, { beamWidth: 3 }]) {
+        const body = (await generate({ prefix: 'the time machine', numChars: 60, constraint: { regex: sentence }, ...s })) as GenerateResult;
+        expect(body.generated).toMatch(whole(sentence));
+      }
+      const r = await fetch('/v1/generate', post({ prefix: 'the', numChars: 40, temperature: 0.8, seed: 4, constraint: { regex: sentence }, stream: true }));
+      const events = parseSse(await r.text());
+      const streamed = events
+        .filter((e) => e.event === 'token')
+        .map((e) => e.data.text)
+        .join('');
+      expect(streamed).toMatch(whole(sentence));
+      expect(events[events.length - 1].data).toMatchObject({ generated: streamed });
+      const choice = await generate({
+        prefix: 'the time traveller',
+        numChars: 8,
+        constraint: { choice: [' said', ' was', ' smiled'] },
+        beamWidth: 3,
+        numReturn: 3,
+      });
+      expect(choice.beams!.map((b) => b.generated).sort()).toEqual([' said', ' smiled', ' was']);
+      for (const [constraint, why] of [
+        [{ regex: '(a' }, /^constraint regex has a group without its closing \)/],
+        [{ regex: '[A-Z]' }, /^constraint has no match in the characters timemachine-deep-lstm can write/],
+        [{ jsonSchema: { type: 'string', format: 'email' } }, /^constraint jsonSchema keyword "format" is not supported/],
+        [{ regex: 'a', choice: ['b'] }, /^constraint must be an object with exactly one of/],
+      ] as const) {
+        const res = await fetch('/v1/generate', post({ prefix: 'the', numChars: 10, constraint }));
+        expect(res.status).toBe(400);
+        const err = ((await res.json()) as { error: { message: string; param: string | null } }).error;
+        expect(err.message).toMatch(why);
+      }
+    });
+
+    it("/v1/completions: OpenAI's response_format, vLLM's structured_outputs and guided_*, llama.cpp's grammar and json_schema", async () => {
+      const complete = async (extra: object, model = SERVED[0]) => {
+        const res = await fetch('/v1/completions', post({ model, prompt: 'the time', max_tokens: 60, temperature: 1, seed: 2, ...extra }));
+        const body = (await res.json()) as { choices: { text: string }[]; error?: { message: string } };
+        expect(res.status, JSON.stringify(body)).toBe(200);
+        return body.choices[0].text;
+      };
+      expect(await complete({ guided_regex: sentence })).toMatch(whole(sentence));
+      expect(await complete({ structured_outputs: { regex: sentence } })).toMatch(whole(sentence));
+      expect([' a', ' b']).toContain(await complete({ guided_choice: [' a', ' b'] }));
+      expect([' a', ' b']).toContain(await complete({ structured_outputs: { choice: [' a', ' b'] } }));
+      expect(await complete({ grammar: 'root ::= (" " [a-z]{2,5}){3}' })).toMatch(/^( [a-z]{2,5}){3}$/);
+      expect(await complete({ guided_grammar: 'root ::= " time" | " machine"' })).toMatch(/^ (time|machine)$/);
+      // JSON on the model that writes [ ] and ": arrays of strings.
+      const schema = { type: 'array', items: { type: 'string', maxLength: 8 }, minItems: 2, maxItems: 3 };
+      for (const extra of [
+        { response_format: { type: 'json_schema', json_schema: { name: 'names', schema, strict: true } } },
+        { json_schema: schema },
+        { guided_json: JSON.stringify(schema) },
+        { structured_outputs: { json: schema } },
+      ]) {
+        const value = JSON.parse(await complete(extra, SERVED[1]));
+        expect(Array.isArray(value) && value.length >= 2 && value.length <= 3 && value.every((v: unknown) => typeof v === 'string' && v.length <= 8)).toBe(
+          true,
+        );
+      }
+      const res = await fetch('/v1/completions', post({ prompt: 'the', guided_regex: 'a', grammar: 'root ::= "a"' }));
+      expect(res.status).toBe(400);
+      expect(((await res.json()) as { error: { message: string } }).error.message).toMatch(/^grammar cannot go with guided_regex/);
+      const bad = await fetch('/v1/completions', post({ model: SERVED[1], prompt: 'x', response_format: { type: 'json_object' } }));
+      expect(bad.status).toBe(400);
+      expect(((await bad.json()) as { error: { message: string; param: string } }).error).toMatchObject({ param: 'response_format' });
+    });
+
+    it('the openai client and the AI SDK pass a constraint on', async () => {
+      const client = openaiClient(fetch);
+      const params = { model: SERVED[0], prompt: 'the time', max_tokens: 40, temperature: 1, seed: 3, guided_regex: sentence };
+      const c = await client.completions.create(params as OpenAI.CompletionCreateParamsNonStreaming);
+      expect(c.choices[0].text).toMatch(whole(sentence));
+      const deeprnn = createDeeprnn({
+        baseURL: 'https://edge.test',
+        fetch: async (input, init) => fetch(new URL(input instanceof Request ? input.url : String(input)).pathname, init),
+      });
+      const r = await generateText({
+        model: deeprnn(),
+        prompt: 'the time',
+        maxOutputTokens: 40,
+        temperature: 1,
+        seed: 3,
+        providerOptions: { deeprnn: { constraint: { regex: sentence } } },
+        maxRetries: 0,
+      });
+      expect(r.text).toMatch(whole(sentence));
     });
   });
 

@@ -1,0 +1,204 @@
+/**
+ * Constrained generation on real models: every text matches its constraint whatever the sampler
+ * (temperature, top-k, top-p, beams), at every length limit, streamed and resumed; a choice is
+ * drawn with the probability the model gives each whole option (checked against scoring each
+ * option, and against sampled frequencies); what the model cannot write is a 400 that lists it.
+ */
+import Ajv from 'ajv';
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { GenerateRequest, GenerateResult } from '../../shared/contract.ts';
+import { predict } from '../../shared/generate.ts';
+import { score, stream, type LoadedModel } from '../../shared/index.ts';
+import { KernelModel } from '../../shared/kernel/stepper.ts';
+import type { Model } from '../../shared/model.ts';
+import { loadKernelNode, readModelDir } from '../../shared/platform/node.ts';
+import { EDGE_MODEL_DIR, SECOND_MODEL_DIR } from '../edge/samples.ts';
+
+let authors: Model;
+let tm: Model;
+let kA: KernelModel;
+let kTm: KernelModel;
+const run = (r: Partial<GenerateRequest>, o: { cpuMs?: number } = {}): GenerateResult => predict(authors, r, kA, undefined, o);
+beforeAll(async () => {
+  const kernel = await loadKernelNode();
+  [authors, tm] = await Promise.all([readModelDir(SECOND_MODEL_DIR), readModelDir(EDGE_MODEL_DIR)]);
+  kA = new KernelModel(kernel, authors);
+  kTm = new KernelModel(kernel, tm);
+});
+
+const SAMPLERS: Partial<GenerateRequest>[] = [
+  {},
+  { temperature: 0.8, seed: 1 },
+  { temperature: 1.5, topK: 8, seed: 2 },
+  { temperature: 2, topP: 0.9, seed: 3 },
+  { temperature: 5, seed: 4 },
+  { beamWidth: 4, numReturn: 4 },
+];
+
+describe('regex: every text matches, whole, within numChars', () => {
+  const PATTERNS = ['[A-Z][a-z ,]*\\.', '(yes|no|perhaps), [a-z]+', '\\d{1,4}', '[a-z]+( [a-z]+){2,5}\\.', '"[^"\\n]{0,20}"'];
+  for (const p of PATTERNS) {
+    it(p, () => {
+      const re = new RegExp(`^(?:${p})$`);
+      for (const s of SAMPLERS) {
+        for (const numChars of [8, 25, 120]) {
+          let r: GenerateResult;
+          try {
+            r = run({ prefix: 'The ', numChars, constraint: { regex: p }, ...s });
+          } catch (e) {
+            expect((e as Error).message).toMatch(/shortest match of \d+ characters, over numChars/);
+            continue;
+          }
+          const texts = r.beams ? r.beams.map((b) => b.generated) : [r.generated];
+          for (const t of texts) expect(re.test(t), `${p} ${JSON.stringify(s)} ${numChars}: ${JSON.stringify(t)}`).toBe(true);
+          expect(r.numChars).toBeLessThanOrEqual(numChars);
+          expect(['stop', 'length']).toContain(r.finishReason);
+        }
+      }
+    });
+  }
+
+  it('ends where nothing may follow (stop); where more may follow, by the model writing what is not allowed (stop) or at numChars (length, still a match)', () => {
+    const sentence = run({ prefix: 'The ', numChars: 200, constraint: { regex: '[A-Z][a-z ,]*\\.' } });
+    expect(sentence.finishReason).toBe('stop');
+    expect(sentence.generated.endsWith('.')).toBe(true);
+    expect(sentence.continuation).toBeUndefined();
+    // After "He was " the model soon wants a non-digit: the number ends there.
+    const number = run({ prefix: 'In the year ', numChars: 40, constraint: { regex: '[0-9]+' } });
+    expect(number.finishReason).toBe('stop');
+    expect(number.generated).toMatch(/^[0-9]{1,39}$/);
+    const words = run({ prefix: 'The ', numChars: 30, constraint: { regex: '[a-z ]+' } });
+    expect(words.finishReason).toBe('length');
+    expect(words.numChars).toBe(30);
+    expect(words.continuation).toMatch(/^drc1\./);
+  });
+});
+
+describe('JSON Schema and GBNF on a model that writes [ ] and " (it has no { })', () => {
+  const ajv = new Ajv({ strict: false });
+  it('an array of short strings and an enum, valid under ajv, at every sampler', () => {
+    const schema = { type: 'array', items: { anyOf: [{ type: 'string', minLength: 1, maxLength: 12 }, { enum: [1, 2, 3] }] }, minItems: 1, maxItems: 4 };
+    const validate = ajv.compile(schema);
+    for (const s of SAMPLERS) {
+      const r = run({ prefix: 'He named them: ', numChars: 70, constraint: { jsonSchema: schema }, ...s });
+      for (const t of r.beams?.map((b) => b.generated) ?? [r.generated]) expect(validate(JSON.parse(t)), t).toBe(true);
+    }
+  });
+
+  it('a grammar: a list of words, each capitalised', () => {
+    const grammar = 'root ::= word (", " word){1,3} "."\nword ::= [A-Z] [a-z]{1,9}';
+    for (const s of SAMPLERS) {
+      const r = run({ prefix: 'They were ', numChars: 60, constraint: { grammar }, ...s });
+      expect(r.generated).toMatch(/^[A-Z][a-z]{1,9}(, [A-Z][a-z]{1,9}){1,3}\.$/);
+    }
+  });
+
+  it('an object needs { and }: a 400 listing them and the alphabet; a model without capitals cannot meet [A-Z]', () => {
+    expect(() => run({ prefix: 'x', constraint: { jsonSchema: { type: 'object' } } })).toThrow(
+      /no match that authors-deep-lstm can write: .*cannot write "\{", "\}".*its alphabet/,
+    );
+    expect(() => predict(tm, { prefix: 'the', constraint: { regex: '[A-Z]+' } }, kTm)).toThrow(/no match in the characters timemachine-deep-lstm can write/);
+    expect(() => predict(tm, { prefix: 'the', constraint: { choice: ['yes', 'No'] } }, kTm)).toThrow(/choice\[1\] can never be generated: .*cannot write "N"/);
+  });
+});
+
+describe('choice: an option with its probability under the model', () => {
+  const OPTIONS = ['Yes', 'No', 'Perhaps so', 'N'];
+  const prefix = 'Is it true? ';
+  /** ln P(option | prefix), scoring prefix + option. */
+  const logprob = (m: LoadedModel, o: string) =>
+    score(m, { text: prefix + o })
+      .chars.slice(-[...o].length)
+      .reduce((s, c) => s + c.logprob!, 0);
+
+  it('greedy and beams: the most probable option, each scored as scoring the whole text scores it', () => {
+    const loaded: LoadedModel = { model: authors, kernelModel: kA } as LoadedModel;
+    const expected = OPTIONS.map((o) => logprob(loaded, o));
+    const beams = run({ prefix, numChars: 12, beamWidth: 4, numReturn: 4, constraint: { choice: OPTIONS } }).beams!;
+    const order = OPTIONS.map((o, i) => [o, expected[i]] as const).sort((a, b) => b[1] - a[1]);
+    expect(beams.map((b) => b.generated)).toEqual(order.map(([o]) => o));
+    for (const b of beams) expect(b.logprob).toBeCloseTo(expected[OPTIONS.indexOf(b.generated)], 4);
+    const greedy = run({ prefix, numChars: 12, constraint: { choice: OPTIONS } });
+    expect(greedy.generated).toBe(order[0][0]);
+    expect(greedy.finishReason).toBe('stop');
+    expect(greedy.continuation).toBeUndefined();
+  });
+
+  it('sampled at temperature 1, each option comes up in proportion to its probability (600 seeds, within 4.5 σ)', () => {
+    const loaded: LoadedModel = { model: authors, kernelModel: kA } as LoadedModel;
+    // Sampling draws from the characters sampling may write (<unk> and author tags excluded): renormalise over those.
+    const lps = OPTIONS.map((o) => logprob(loaded, o));
+    const probs = lps.map((l) => Math.exp(l));
+    const total = probs.reduce((a, b) => a + b, 0);
+    const N = 600;
+    const counts = new Map<string, number>();
+    for (let seed = 0; seed < N; seed++) {
+      const r = run({ prefix, numChars: 12, temperature: 1, seed, constraint: { choice: OPTIONS } });
+      counts.set(r.generated, (counts.get(r.generated) ?? 0) + 1);
+    }
+    for (const [i, o] of OPTIONS.entries()) {
+      const p = probs[i] / total;
+      const f = (counts.get(o) ?? 0) / N;
+      expect(Math.abs(f - p), `${o}: ${f} vs ${p}`).toBeLessThanOrEqual(4.5 * Math.sqrt((p * (1 - p)) / N) + 1 / N);
+    }
+    // topK 1 is the most probable; "N" and "No" share a first character, and a trie walk would have favoured them.
+    expect(run({ prefix, numChars: 12, temperature: 1, topK: 1, seed: 9, constraint: { choice: OPTIONS } }).generated).toBe(
+      OPTIONS[lps.indexOf(Math.max(...lps))],
+    );
+  });
+
+  it('an option longer than numChars, lengthPenalty, and stop are 400s', () => {
+    expect(() => run({ prefix, numChars: 5, constraint: { choice: OPTIONS } })).toThrow(/choice\[2\] has 10 characters, over numChars 5/);
+    expect(() => run({ prefix, beamWidth: 2, lengthPenalty: 0.5, constraint: { choice: OPTIONS } })).toThrow(/lengthPenalty does not go with a choice/);
+    expect(() => run({ prefix, stop: ['.'], constraint: { regex: 'a' } })).toThrow(/stop does not go with constraint/);
+  });
+});
+
+describe('streamed and resumed, under the constraint', () => {
+  it('streams the characters of the result', async () => {
+    const loaded: LoadedModel = { model: authors, kernelModel: kA } as LoadedModel;
+    const request = { prefix: 'The ', numChars: 80, temperature: 0.9, seed: 5, constraint: { regex: '[A-Z][a-z ,]*\\.' } };
+    const it = stream(loaded, request);
+    let text = '';
+    let r = await it.next();
+    while (!r.done) {
+      text += r.value.text;
+      r = await it.next();
+    }
+    expect(text).toBe(r.value.generated);
+    expect(text).toBe(run(request).generated);
+  });
+
+  it("a CPU budget's slices go on under the constraint to the uninterrupted text; the token names the constraint", () => {
+    const constraint = { regex: '[A-Z][a-z ,]*\\.( [A-Z][a-z ,]*\\.){1,4}' };
+    const request = { prefix: 'The ', numChars: 300, temperature: 0.8, seed: 21, constraint };
+    const whole = run(request);
+    let r = run(request, { cpuMs: 2 });
+    let text = r.generated;
+    let slices = 1;
+    while (r.finishReason === 'budget') {
+      r = run({ continuation: r.continuation, constraint }, { cpuMs: 2 });
+      text += r.generated;
+      slices++;
+    }
+    expect(slices).toBeGreaterThan(2);
+    expect(text).toBe(whole.generated);
+    expect(new RegExp(`^(?:${constraint.regex})$`).test(text)).toBe(true);
+  });
+
+  it('a result cut at numChars is a match, and its continuation goes on to a longer one; another constraint, none, or added text are 400s', () => {
+    const constraint = { regex: '[^0-9]+' };
+    const first = run({ prefix: 'The ', numChars: 20, temperature: 0.7, seed: 3, constraint });
+    expect(first.finishReason).toBe('length');
+    const more = run({ continuation: first.continuation, numChars: 30, constraint });
+    expect(more.numChars).toBe(30);
+    expect(first.generated + more.generated).toMatch(/^[^0-9]{50}$/);
+    expect(() => run({ continuation: first.continuation })).toThrow(/constraint is required with this continuation: it was made under a regex constraint/);
+    expect(() => run({ continuation: first.continuation, constraint: { regex: '[^0-8]+' } })).toThrow(
+      /constraint is not the one this continuation was made under/,
+    );
+    expect(() => run({ continuation: first.continuation, constraint, prefix: 'x' })).toThrow(/prefix is not allowed with a constrained continuation/);
+    const free = run({ prefix: 'The ', numChars: 5, seed: 1 });
+    expect(() => run({ continuation: free.continuation, constraint })).toThrow(/constraint is not allowed with this continuation: it was made without one/);
+  });
+});
