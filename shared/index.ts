@@ -1,13 +1,15 @@
 /**
  * deeprnn as a library (`import { loadModel, generate } from 'deeprnn'`): load a model artifact
- * from a URL (or from its bytes), generate, stream and score — on the portable WebAssembly
+ * from a URL, a folder (Node) or its bytes, generate, stream and score — on the portable WebAssembly
  * kernel, the same arithmetic as the server, the CLI and the element, so the same seed gives the
- * same text. Runs in browsers, Workers and Node; nothing here imports a Node built-in.
+ * same text. Runs in browsers, Workers and Node; nothing here imports a Node built-in (a folder
+ * on disk is read through one imported on demand: model-source.ts).
  *
  *   const model = await loadModel('https://your-host/models/timemachine-deep-lstm');
  *   const { text } = generate(model, { prefix: 'time traveller', numChars: 100, temperature: 0.8 });
  */
-import { decodeArtifact, MODEL_JSON, WEIGHTS_BIN, type ArtifactFiles } from './artifact.ts';
+import { decodeArtifact, type ArtifactFiles } from './artifact.ts';
+import { readModelSource } from './model-source.ts';
 import { BatchExecutor, runJob } from './batch.ts';
 import type { GeneratedToken, GenerateRequest, GenerateResult, ScoreRequest, ScoreResult } from './contract.ts';
 import { ScoreJob, validateScore } from './evaluate.ts';
@@ -60,21 +62,12 @@ export interface LoadOptions {
 }
 
 /**
- * A model artifact folder's URL (model.json and weights.bin inside), or the two files' contents.
- * Everything is checked (format, shapes, SHA-256, finite weights) before a model is returned.
+ * A model artifact folder (model.json and weights.bin inside) — its URL; in Node, its path or
+ * `file:` URL — or the two files' contents. Everything is checked (format, shapes, SHA-256,
+ * finite weights) before a model is returned.
  */
 export async function loadModel(source: string | URL | ArtifactFiles, o: LoadOptions = {}): Promise<LoadedModel> {
-  let files: ArtifactFiles;
-  if (typeof source === 'string' || source instanceof URL) {
-    const base = new URL(String(source).replace(/\/?$/, '/'), typeof location === 'undefined' ? undefined : location.href);
-    const get = async (name: string) => {
-      const r = await (o.fetch ?? fetch)(new URL(name, base));
-      if (!r.ok) throw new Error(`cannot fetch ${new URL(name, base)}: HTTP ${r.status}`);
-      return r;
-    };
-    const [modelJson, weights] = await Promise.all([get(MODEL_JSON).then((r) => r.text()), get(WEIGHTS_BIN).then((r) => r.arrayBuffer())]);
-    files = { modelJson, weights };
-  } else files = source;
+  const files = typeof source === 'string' || source instanceof URL ? await readModelSource(source, o.fetch) : source;
   const model = await decodeArtifact(files);
   const kernel = o.kernel ? await instantiateKernel(o.kernel) : await bundledKernel();
   const kernelModel = new KernelModel(kernel, model);
