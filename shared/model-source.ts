@@ -9,6 +9,11 @@ import { MODEL_JSON, WEIGHTS_BIN, type ArtifactFiles } from './artifact.ts';
 
 /** Node's file system, by a name bundlers do not follow. */
 const NODE_FS = 'node:fs/promises';
+/** What is used of it (the library's types carry no Node types). */
+interface NodeFs {
+  readFile(path: string | URL, encoding: 'utf8'): Promise<string>;
+  readFile(path: string | URL): Promise<Uint8Array>;
+}
 
 /** Does `source` name a folder on disk rather than something to fetch? */
 export function isLocalSource(source: string | URL): boolean {
@@ -33,9 +38,9 @@ export async function readModelSource(source: string | URL, fetcher: typeof fetc
 }
 
 async function readLocal(source: string | URL): Promise<ArtifactFiles> {
-  let fs: typeof import('node:fs/promises');
+  let fs: NodeFs;
   try {
-    fs = (await import(/* @vite-ignore */ /* webpackIgnore: true */ NODE_FS)) as typeof import('node:fs/promises');
+    fs = (await import(/* @vite-ignore */ /* webpackIgnore: true */ NODE_FS)) as NodeFs;
   } catch {
     throw new ArtifactError(
       'unreadable',
@@ -49,7 +54,8 @@ async function readLocal(source: string | URL): Promise<ArtifactFiles> {
       return await how(at(name));
     } catch (e) {
       const code = (e as { code?: string }).code;
-      const why = code === 'ENOENT' ? 'no such file (a model folder holds model.json and weights.bin)' : code === 'EACCES' ? 'permission denied' : (code ?? 'unreadable');
+      const why =
+        code === 'ENOENT' ? 'no such file (a model folder holds model.json and weights.bin)' : code === 'EACCES' ? 'permission denied' : (code ?? 'unreadable');
       throw new ArtifactError('unreadable', `cannot read ${String(at(name))}: ${why}`);
     }
   };

@@ -48,7 +48,10 @@ const bash = async (script: string) => (await run('bash', ['-c', local(script)],
 describe('docs/constraints.md, as written, against a default npm start', () => {
   it('the first examples: a sentence by regex, an answer by choice, a year', async () => {
     const [first] = await blocks('sh');
-    const lines = first.replace(/\\\n\s*/g, ' ').split('\n').filter((l) => l.trim());
+    const lines = first
+      .replace(/\\\n\s*/g, ' ')
+      .split('\n')
+      .filter((l) => l.trim());
     expect(lines).toHaveLength(3);
     const sentence = JSON.parse(await bash(lines[0]));
     expect(sentence.generated, log).toMatch(/^[A-Z][a-z ,;]*\.$/);
@@ -57,7 +60,7 @@ describe('docs/constraints.md, as written, against a default npm start', () => {
     expect((await bash(lines[2])).trim()).toMatch(/^He was born in 1[0-9]{3}$/);
   });
 
-  it("an object on a model without braces is the 400 the doc quotes", async () => {
+  it('an object on a model without braces is the 400 the doc quotes', async () => {
     const [, second] = await blocks('sh');
     const err = JSON.parse(await bash(second.replace(/\\\n\s*/g, ' ')));
     expect(err.error.message).toMatch(/^constraint has no match that books-deep-lstm can write: books-deep-lstm cannot write "\{", "\}" \(its alphabet: /);

@@ -164,6 +164,54 @@ process.stdout.write(text);
     expect(out).toBe(expected);
   });
 
+  it("in Node, loadModel takes the package's model folder (a path, a file: URL), the docs' Node examples run as written, and a missing folder is one line", async () => {
+    // The docs' Node snippets (embedding.md, http-api.md's AI SDK in process), as an app runs them.
+    const snippets = (
+      await Promise.all(
+        ['docs/embedding.md', 'docs/http-api.md'].map(async (f) =>
+          [...(await readFile(join(ROOT, f), 'utf8')).matchAll(/```js\n([\s\S]*?)```/g)].map((m) => m[1]),
+        ),
+      )
+    )
+      .flat()
+      .filter((b) => b.includes("loadModel('node_modules/deeprnn/models/"));
+    expect(snippets).toHaveLength(2);
+    const exec = promisify(execFile);
+    for (const [i, js] of snippets.entries()) {
+      await writeFile(join(app, `node-${i}.mjs`), js);
+      const { stdout } = await exec(process.execPath, [`node-${i}.mjs`], { cwd: app, encoding: 'utf8' });
+      expect(stdout.trim().length, js).toBeGreaterThan(20);
+    }
+    await writeFile(
+      join(app, 'local.mjs'),
+      `import { pathToFileURL } from 'node:url';
+import { loadModel, generate } from 'deeprnn';
+const dir = 'node_modules/deeprnn/models/timemachine-deep-lstm-int8';
+const q = { prefix: 'time traveller', numChars: 60, temperature: 0.8, seed: 5 };
+const a = generate(await loadModel(dir), q).generated;
+const b = generate(await loadModel(pathToFileURL(dir + '/')), q).generated;
+let err = '';
+try { await loadModel('models/nope'); } catch (e) { err = e.message; }
+process.stdout.write(JSON.stringify({ a, b, err }));
+`,
+    );
+    const { stdout } = await exec(process.execPath, ['local.mjs'], { cwd: app, encoding: 'utf8' });
+    const expected = (
+      (await (
+        await fetch(`${server.url}/v1/generate`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ prefix: 'time traveller', numChars: 60, temperature: 0.8, seed: 5 }),
+        })
+      ).json()) as GenerateResult
+    ).generated;
+    expect(JSON.parse(stdout)).toEqual({
+      a: expected,
+      b: expected,
+      err: 'cannot read models/nope/model.json: no such file (a model folder holds model.json and weights.bin)',
+    });
+  });
+
   it('installs its CLI: deeprnn generate runs on the bundled default model', () => {
     const out = execFileSync(join(app, 'node_modules/.bin/deeprnn'), ['generate', '--num-chars', '20', '--seed', '1'], { cwd: app, encoding: 'utf8' });
     expect(out).toMatch(/^The Time Traveller[\s\S]{20}\n$/u);
