@@ -10,7 +10,7 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { join, resolve } from 'node:path';
-import type { Server as HttpServer } from 'node:http';
+import type { IncomingMessage, Server as HttpServer } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { ArtifactError } from '../shared/errors.ts';
 import { engineName, KernelModel } from '../shared/kernel/stepper.ts';
@@ -222,6 +222,44 @@ const PACING_MAX_WAITING = 256;
 const HEALTHZ = /^https?:\/\/[^/]+\/healthz(\?|$)/;
 
 /**
+ * A body over its route's limit is answered 413 from its declared length, before it is read;
+ * closing the connection then would reset it under a client that writes the whole body before
+ * reading (Python's urllib: "Broken pipe" instead of the 413). So, as nginx's lingering close
+ * does, what such a body still sends is read and dropped — up to LINGER_BYTES or LINGER_MS —
+ * before the answer goes out; past the bound the connection closes as before.
+ */
+const LINGER_BYTES = 16 * 1024 * 1024;
+const LINGER_MS = 5_000;
+type Fetch = (request: Request, env?: unknown, ...rest: never[]) => Response | Promise<Response>;
+function lingering<F extends Fetch>(fetch: F): F {
+  return (async (request: Request, env?: unknown) => {
+    const res = await fetch(request, env);
+    const incoming = (env as { incoming?: IncomingMessage } | undefined)?.incoming;
+    if (res.status === 413 && incoming && !incoming.readableEnded && !incoming.destroyed && !(Number(incoming.headers['content-length']) > LINGER_BYTES)) {
+      await new Promise<void>((done) => {
+        let read = 0;
+        const finish = () => {
+          clearTimeout(timer);
+          incoming.off('data', onData);
+          done();
+        };
+        const onData = (chunk: Buffer) => {
+          read += chunk.length;
+          if (read > LINGER_BYTES) finish();
+        };
+        const timer = setTimeout(finish, LINGER_MS);
+        incoming.on('data', onData);
+        incoming.once('end', finish);
+        incoming.once('error', finish);
+        incoming.once('close', finish);
+        incoming.resume();
+      });
+    }
+    return res;
+  }) as F;
+}
+
+/**
  * Read and check every model folder, in order: a folder that is not a model, a corrupt model or
  * two folders with one name is one line naming the folder(s) and the reason. Also what
  * `npm run dev:edge` / `deploy` check before they hand the folders to Workers.
@@ -307,7 +345,12 @@ export async function startNodeServer(o: NodeServerOptions): Promise<NodeServer>
     kernelBuild: kernel.build,
   });
   return new Promise((resolve, reject) => {
-    const fetch = paced(app.fetch, { perTurn: PER_TURN, maxWaiting: PACING_MAX_WAITING, immediate: (r) => HEALTHZ.test(r.url), nextTurn: setImmediate });
+    const fetch = paced(lingering(app.fetch), {
+      perTurn: PER_TURN,
+      maxWaiting: PACING_MAX_WAITING,
+      immediate: (r) => HEALTHZ.test(r.url),
+      nextTurn: setImmediate,
+    });
     // A client that sends slowly, or not at all, holds a connection for a bounded time only.
     const requestTimeout = o.requestTimeoutMs ?? 30_000;
     const serverOptions = {

@@ -41,7 +41,7 @@ export function fieldJsonSchema(spec: FieldSpec): JsonSchema {
   let s: JsonSchema;
   switch (spec.kind) {
     case 'string':
-      s = { type: 'string', minLength: 1, maxLength: max };
+      s = { type: 'string', minLength: 1, maxLength: max, ...(spec.pattern ? { pattern: spec.pattern } : {}) };
       break;
     case 'strings':
       s = { type: 'array', maxItems: spec.maxItems, items: { type: 'string', minLength: 1, maxLength: spec.maxChars } };

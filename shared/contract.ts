@@ -74,7 +74,7 @@ interface FieldBase {
 }
 export type FieldSpec = FieldBase &
   (
-    | { kind: 'string'; maxChars: LimitKey | number; default?: string }
+    | { kind: 'string'; maxChars: LimitKey | number; default?: string; pattern?: string }
     | { kind: 'integer'; min: number; max: LimitKey | number; default?: number }
     | { kind: 'number'; min: number; max: number; exclusiveMin?: boolean; default?: number }
     | { kind: 'boolean'; default?: boolean }
@@ -241,6 +241,8 @@ export const GENERATE_FIELDS = {
     cli: true,
     option: 'continue',
     element: true,
+    // The token's form, for the OpenAPI document; what is inside (checksum, signature, fields) is checked by shared/continuation.ts.
+    pattern: '^drc1\\.[A-Za-z0-9_-]+$',
     description:
       'Go on from where a result stopped: the `continuation` token of a result whose finishReason is length, deadline or budget. The text that follows is what the uninterrupted generation writes, on any runtime. Settings (temperature, topK, topP, seed, stop, logprobs, author) come from the token; one that contradicts it is refused. Beam search returns no continuation.',
   },

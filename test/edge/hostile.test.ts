@@ -160,6 +160,32 @@ describe('a server with API keys and fair shares', () => {
     expect(closed).toMatch(/^HTTP\/1\.1 408/);
   }, 30_000);
 
+  it("a 3 MB body written whole before reading (Python's urllib does): the 413 arrives, not a broken pipe (before: reset mid-body)", async () => {
+    const { port, hostname } = new URL(server.url);
+    const body = `{"prefix":"${'a'.repeat(3_000_000)}"}`;
+    const outcome = await new Promise<{ response: string; error: string | null }>((resolve) => {
+      const s = connect(Number(port), hostname);
+      let response = '';
+      let error: string | null = null;
+      s.on('data', (d) => (response += d.toString()));
+      s.on('error', (e: NodeJS.ErrnoException) => (error = e.code ?? e.message));
+      s.on('close', () => resolve({ response, error }));
+      // As sendall does: the next chunk only once the last has left, and nothing read until the end.
+      s.pause();
+      const head = `POST /v1/generate HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer alpha\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n`;
+      const chunks = [head, ...Array.from({ length: Math.ceil(body.length / 65536) }, (_, i) => body.slice(i * 65536, (i + 1) * 65536))];
+      const next = (i: number): void => {
+        if (i === chunks.length) return void s.resume();
+        if (s.write(chunks[i])) setImmediate(() => next(i + 1));
+        else s.once('drain', () => next(i + 1));
+      };
+      next(0);
+    });
+    expect(outcome.error).toBeNull();
+    expect(outcome.response).toMatch(/^HTTP\/1\.1 413/);
+    expect(outcome.response).toMatch(/the request body is over 114688 bytes/);
+  }, 30_000);
+
   it('/healthz?reset takes a key when keys are set; /healthz itself stays open to a supervisor', async () => {
     expect((await fetch(`${server.url}/healthz`)).status).toBe(200);
     expect((await fetch(`${server.url}/healthz?reset`)).status).toBe(401);
