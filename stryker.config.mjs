@@ -1,5 +1,5 @@
 // npm run test:mutation — StrykerJS over the files whose mistakes a user would read as wrong text:
-// sampling, beam search, the decode jobs and their validation, continuations, the contract, text
+// sampling, beam search, the decode jobs and their validation, continuations, constraints, the contract, text
 // and vocabulary, and the training loop. Not part of npm test (it takes tens of minutes); its
 // scores per file are recorded in docs/testing.md. `MUTATE=shared/sampling.ts npm run
 // test:mutation` runs one file.
@@ -10,6 +10,10 @@ const FILES = [
   'shared/decode/validate.ts',
   'shared/generate.ts',
   'shared/continuation.ts',
+  'shared/constraint/automaton.ts',
+  'shared/constraint/grammar.ts',
+  'shared/constraint/regex.ts',
+  'shared/decode/choice-job.ts',
   'shared/contract.ts',
   'shared/text.ts',
   'shared/vocab.ts',

@@ -10,6 +10,8 @@ export default defineConfig({
       'test/shared/decoding.test.ts',
       'test/shared/generate.test.ts',
       'test/shared/continuation.test.ts',
+      'test/shared/constraint.test.ts',
+      'test/shared/constrained-generation.test.ts',
       'test/shared/text.test.ts',
       'test/shared/artifact.test.ts',
       'test/trainer/options.test.ts',

@@ -19,7 +19,8 @@ import { createJob, predict } from './generate.ts';
 export type { GenerationOptions } from './decode/validate.ts';
 export { decodeContinuation, type Continuation } from './continuation.ts';
 export { generateFromServer, type RemoteOptions } from './remote.ts';
-import { base64Bytes, generationKernel, instantiateKernel, type Kernel } from './kernel/kernel.ts';
+import { base64Bytes, generationKernel, instantiateKernel, type GenerationBuilds, type Kernel } from './kernel/kernel.ts';
+export type { GenerationBuilds, KernelBuild } from './kernel/kernel.ts';
 import { KernelModel } from './kernel/stepper.ts';
 import type { Model } from './model.ts';
 
@@ -56,8 +57,13 @@ export interface LoadedModel {
 }
 
 export interface LoadOptions {
-  /** A compiled kernel.wasm (Workers must import it as a module: they cannot compile bytes). */
-  kernel?: WebAssembly.Module;
+  /**
+   * The kernel, where the bundled one cannot be compiled (Workers compile no WebAssembly from
+   * bytes: import 'deeprnn/kernel.wasm' as a module): one build, or the set — `{ portable, dot,
+   * dotAdd }` from 'deeprnn/kernel.wasm', 'deeprnn/kernel-dot.wasm', 'deeprnn/kernel-dotadd.wasm'
+   * — of which the fastest this engine runs right is taken, as deeprnn's own Worker does.
+   */
+  kernel?: WebAssembly.Module | GenerationBuilds;
   fetch?: typeof fetch;
 }
 
@@ -69,7 +75,8 @@ export interface LoadOptions {
 export async function loadModel(source: string | URL | ArtifactFiles, o: LoadOptions = {}): Promise<LoadedModel> {
   const files = typeof source === 'string' || source instanceof URL ? await readModelSource(source, o.fetch) : source;
   const model = await decodeArtifact(files);
-  const kernel = o.kernel ? await instantiateKernel(o.kernel) : await bundledKernel();
+  const kernel =
+    o.kernel instanceof WebAssembly.Module ? await instantiateKernel(o.kernel) : o.kernel ? await generationKernel(o.kernel) : await bundledKernel();
   const kernelModel = new KernelModel(kernel, model);
   return { model, kernelModel, dispose: () => kernelModel.dispose() };
 }

@@ -235,22 +235,31 @@ export interface GenerationBuilds {
  * kernel-dot.wasm where the engine has relaxed SIMD and gets its sums right too, else kernel.wasm.
  */
 export async function generationKernel(builds: GenerationBuilds): Promise<Kernel> {
-  const load = async (b: KernelBuild | undefined): Promise<Kernel | null> => {
+  let portableError: unknown = null;
+  const load = async (b: KernelBuild | undefined, portable = false): Promise<Kernel | null> => {
     if (!b) return null;
     try {
       if (b instanceof WebAssembly.Module) return await instantiateKernel(b);
-      return WebAssembly.validate(b) ? await instantiateKernel(await WebAssembly.compile(b)) : null;
-    } catch {
-      return null; // an engine without relaxed SIMD: the next build
+      if (!WebAssembly.validate(b)) return null; // an engine without relaxed SIMD: the next build
+      return await instantiateKernel(await WebAssembly.compile(b));
+    } catch (e) {
+      if (portable) portableError = e;
+      return null;
     }
   };
   const dotAdd = await load(builds.dotAdd);
   if (dotAdd?.k.gemmQ7Exact() && dotAdd.k.dotAddUnsaturated()) return dotAdd;
   const dot = await load(builds.dot);
   if (dot?.k.gemmQ7Exact()) return dot;
-  const portable = await load(builds.portable);
-  if (!portable) throw new Error('this engine cannot run the WebAssembly kernel (it needs 128-bit SIMD)');
-  return portable;
+  const portable = await load(builds.portable, true);
+  if (portable) return portable;
+  // Cloudflare Workers (workerd) refuse to compile WebAssembly from bytes: say so, and what to pass.
+  if (portableError && /disallowed|not allowed|code generation/i.test(String((portableError as Error).message ?? portableError))) {
+    throw new Error(
+      `this runtime cannot compile WebAssembly from bytes (${(portableError as Error).message}): import the kernel as a module — import kernel from 'deeprnn/kernel.wasm' — and pass loadModel(source, { kernel }) (or { kernel: { portable, dot, dotAdd } } with 'deeprnn/kernel-dot.wasm' and 'deeprnn/kernel-dotadd.wasm', and the fastest this engine runs is taken)`,
+    );
+  }
+  throw new Error(`this engine cannot run the WebAssembly kernel (it needs 128-bit SIMD)${portableError ? `: ${(portableError as Error).message}` : ''}`);
 }
 
 /** A kernel build bundled as base64 (browser module, package build) → its bytes. */

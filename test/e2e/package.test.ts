@@ -1,4 +1,4 @@
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile, execFileSync, spawn } from 'node:child_process';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -211,6 +211,57 @@ process.stdout.write(JSON.stringify({ a, b, err }));
       err: 'cannot read models/nope/model.json: no such file (a model folder holds model.json and weights.bin)',
     });
   });
+
+  it("docs/workers.md's Worker of your own, as written: wrangler dev on the package's kernel modules and bundled model writes the CLI's text", async () => {
+    const doc = await readFile(join(ROOT, 'docs/workers.md'), 'utf8');
+    const section = doc.slice(doc.indexOf('## A Worker of your own'));
+    const toml = /```toml\n([\s\S]*?)```/.exec(section)![1];
+    const js = /```js\n([\s\S]*?)```/.exec(section)![1];
+    const worker = join(app, 'my-worker');
+    await mkdir(worker, { recursive: true });
+    await writeFile(join(worker, 'wrangler.toml'), toml);
+    await writeFile(join(worker, 'index.js'), js);
+    const port = 20000 + Math.floor(Math.random() * 20000);
+    const child = spawn(
+      process.execPath,
+      [join(ROOT, 'node_modules/wrangler/bin/wrangler.js'), 'dev', '--port', String(port), '--ip', '127.0.0.1', '--log-level', 'error'],
+      {
+        cwd: worker,
+        env: { ...process.env, WRANGLER_SEND_METRICS: 'false', CLOUDFLARE_CF_FETCH_ENABLED: 'false' },
+        stdio: 'ignore',
+        detached: true,
+      },
+    );
+    try {
+      let r: Response | null = null;
+      for (let i = 0; i < 240 && !r?.ok; i++) {
+        r = await fetch(`http://127.0.0.1:${port}`, { method: 'POST', body: JSON.stringify({ seed: 7 }) }).catch(() => null);
+        if (!r?.ok) await new Promise((res) => setTimeout(res, 250));
+      }
+      expect(r?.status).toBe(200);
+      const body = (await r!.json()) as GenerateResult;
+      const cli = execFileSync(
+        join(app, 'node_modules/.bin/deeprnn'),
+        [
+          'generate',
+          '--model',
+          'node_modules/deeprnn/models/books-deep-lstm-int8',
+          '--prefix',
+          'It was',
+          '--num-chars',
+          '100',
+          '--temperature',
+          '0.8',
+          '--seed',
+          '7',
+        ],
+        { cwd: app, encoding: 'utf8' },
+      );
+      expect(body.text + '\n').toBe(cli);
+    } finally {
+      process.kill(-child.pid!, 'SIGTERM');
+    }
+  }, 120_000);
 
   it('installs its CLI: deeprnn generate runs on the bundled default model', () => {
     const out = execFileSync(join(app, 'node_modules/.bin/deeprnn'), ['generate', '--num-chars', '20', '--seed', '1'], { cwd: app, encoding: 'utf8' });

@@ -1,6 +1,8 @@
 import { SELF } from 'cloudflare:test';
 import { describe, expect, inject, it } from 'vitest';
 import { apiCases, post, SAMPLES } from '../edge/api-cases.ts';
+import kernelModule from '../../shared/kernel/build/kernel.wasm';
+import { generationKernel } from '../../shared/kernel/kernel.ts';
 
 const fetch = (path: string, init?: RequestInit) => SELF.fetch(`https://edge.test${path}`, init);
 
@@ -17,6 +19,16 @@ describe('the Workers entry in workerd (bundled model and kernel)', () => {
       const body = (await (await fetch('/v1/generate', post(s))).json()) as { text: string };
       expect(body.text).toBe(expected[i]);
     }
+  });
+
+  it("the kernel's bytes cannot be compiled here: the error says so and names the option to pass (before: 'it needs 128-bit SIMD')", async () => {
+    // A valid module's bytes (the smallest: the header) reach the compile step, which workerd refuses.
+    const header = Uint8Array.from([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00]);
+    await expect(generationKernel({ portable: header })).rejects.toThrow(
+      /cannot compile WebAssembly from bytes .*import kernel from 'deeprnn\/kernel\.wasm'.*loadModel\(source, \{ kernel \}\)/,
+    );
+    // The module itself, as a Worker of your own passes it, runs.
+    expect((await generationKernel({ portable: kernelModule })).build).toBeDefined();
   });
 
   it('a client that disconnects stops its generation: its rows are free again', async () => {
