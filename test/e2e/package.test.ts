@@ -4,6 +4,7 @@ import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { gzipSync } from 'node:zlib';
 import { build } from 'esbuild';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -42,6 +43,22 @@ afterAll(async () => {
 });
 
 describe('the npm package', () => {
+  it("installs lean: the CLI's tsx and nothing of the trainer's or the server's; training without Vega skips its plot in one line, tfjs missing is one line", async () => {
+    const top = (await readdir(join(app, 'node_modules'))).filter((n) => !n.startsWith('.'));
+    expect(top.sort()).toEqual(['@esbuild', 'deeprnn', 'esbuild', 'tsx']);
+    await writeFile(join(app, 'corpus.txt'), (await readFile(join(ROOT, 'data/timemachine.txt'), 'utf8')).slice(0, 20_000));
+    const exec = promisify(execFile);
+    const cli = join(app, 'node_modules/.bin/deeprnn');
+    const r = await exec(cli, ['train', '--corpus', 'corpus.txt', '--epochs', '1', '--hidden', '16', '--out', 'lean-run'], { cwd: app, encoding: 'utf8' });
+    expect(r.stderr).toMatch(/^perplexity\.svg not drawn: vega is not installed \(npm install vega vega-lite vega-interpreter\)$/m);
+    expect((await readdir(join(app, 'lean-run'))).sort()).toEqual(['checkpoint.bin', 'metrics.jsonl', 'model.json', 'weights.bin']);
+    const tf = await exec(cli, ['train', '--corpus', 'corpus.txt', '--epochs', '1', '--engine', 'tfjs-cpu', '--out', 'lean-tf'], {
+      cwd: app,
+      encoding: 'utf8',
+    }).catch((e) => e);
+    expect(tf.stderr.trim()).toBe('deeprnn train: the tfjs engine (cpu) needs @tensorflow/tfjs, which is not installed: npm install @tensorflow/tfjs');
+  }, 120_000);
+
   it("bundles for the browser (no Node built-ins) and generates the server's text in a page of another origin", async () => {
     const entry = join(app, 'main.js');
     await writeFile(
@@ -94,6 +111,24 @@ document.body.dataset.element = (await el.generate()).text;
     ).text;
     expect(await page.evaluate(() => document.body.dataset.library)).toBe(expected);
     expect(await page.evaluate(() => document.body.dataset.element)).toBe(expected);
+  });
+
+  it("docs/embedding.md's sizes are the build's (kB, gzip at zlib's default)", async () => {
+    const doc = await readFile(join(ROOT, 'docs/embedding.md'), 'utf8');
+    const kb = (n: number) => Math.round(n / 1000);
+    const size = async (file: string) => {
+      const bytes = await readFile(join(ROOT, file));
+      return [kb(bytes.length), kb(gzipSync(bytes).length)];
+    };
+    const rows = [...doc.matchAll(/\| `(dist\/[\w.-]+\.js)` \| (\d+) kB \((\d+) kB\)/g)];
+    expect(rows.map((r) => r[1])).toEqual(['dist/deeprnn.js', 'dist/ai-sdk.js', 'dist/web.js']);
+    for (const r of rows) expect([Number(r[2]), Number(r[3])], r[1]).toEqual(await size(r[1]));
+    const plot = (await readdir(join(ROOT, 'dist'))).find((f) => f.startsWith('plot-'))!;
+    const stated =
+      /`\/static\/deeprnn\.js` \(the package's `deeprnn\/web`\) is (\d+) kB \((\d+) kB gzip\)[\s\S]*?chart's chunk \(Vega-Lite\) (\d+) kB \((\d+) kB gzip\)/.exec(
+        doc,
+      )!;
+    expect(stated.slice(1).map(Number)).toEqual([...(await size('build/web/static/deeprnn.js')), ...(await size(`dist/${plot}`))]);
   });
 
   it('ships its types: a TypeScript app type-checks against the exports map', async () => {

@@ -8,6 +8,7 @@
  * initialiser that takes minutes on the cpu backend).
  */
 import type * as TF from '@tensorflow/tfjs';
+import { importOptional, importRequired } from '../optional.ts';
 import { existsSync, readdirSync } from 'node:fs';
 import { DeeprnnError, OptionError } from '../../shared/errors.ts';
 import { numElements, numGates, tensorSpecs, type Architecture, type Params } from '../../shared/model.ts';
@@ -24,18 +25,7 @@ const INSTALL: Record<'tensorflow-gpu' | 'tensorflow', string> = {
   tensorflow: 'npm install @tensorflow/tfjs-node — its install script downloads libtensorflow 2.9.1 from storage.googleapis.com',
 };
 
-/** A package that may not be installed: the module, or why it cannot be had (not installed, or installed and failing to load). */
-async function importOptional(name: string): Promise<Tf | { missing: true } | { broken: string }> {
-  try {
-    return (await import(/* @vite-ignore */ name)) as Tf;
-  } catch (e) {
-    const err = e as Error & { code?: string };
-    const notFound = (err.code === 'ERR_MODULE_NOT_FOUND' || err.code === 'MODULE_NOT_FOUND') && err.message.includes(`'${name}'`);
-    return notFound ? { missing: true } : { broken: (err.message.split('\n').find((l) => l.trim()) ?? String(e)).trim() };
-  }
-}
-
-const loaded = (m: Awaited<ReturnType<typeof importOptional>>): m is Tf => !('missing' in m) && !('broken' in m);
+const loaded = (m: Tf | { missing: true } | { broken: string }): m is Tf => !('missing' in m) && !('broken' in m);
 
 /** Why tfjs-node-gpu fails where it is installed: its libtensorflow 2.9.1 is built for CUDA 11.2 and cuDNN 8.1, with no sm_90 kernels. */
 const GPU_LOAD_HINT =
@@ -45,7 +35,7 @@ const GPU_LOAD_HINT =
 export async function loadTfjs(backend: TfjsBackend): Promise<Tf> {
   if (backend === 'tensorflow-gpu' || backend === 'tensorflow') {
     const name = backend === 'tensorflow-gpu' ? '@tensorflow/tfjs-node-gpu' : '@tensorflow/tfjs-node';
-    const tf = await importOptional(name);
+    const tf = await importOptional<Tf>(name);
     if ('missing' in tf) throw new DeeprnnError('engine_unavailable', `the ${backend} backend of tfjs is not installed: ${INSTALL[backend]}`);
     if ('broken' in tf)
       throw new DeeprnnError(
@@ -54,8 +44,8 @@ export async function loadTfjs(backend: TfjsBackend): Promise<Tf> {
       );
     return tf;
   }
-  const tf = await import('@tensorflow/tfjs');
-  if (backend === 'wasm') await import('@tensorflow/tfjs-backend-wasm');
+  const tf = await importRequired<Tf>('@tensorflow/tfjs', `the tfjs engine (${backend})`);
+  if (backend === 'wasm') await importRequired('@tensorflow/tfjs-backend-wasm', 'the tfjs engine (wasm)');
   if (!(await tf.setBackend(backend))) throw new DeeprnnError('engine_unavailable', `tfjs could not start its ${backend} backend`);
   await tf.ready();
   return tf;
@@ -65,12 +55,12 @@ export async function loadTfjs(backend: TfjsBackend): Promise<Tf> {
 export async function gpuAvailable(): Promise<boolean> {
   const gpus = '/proc/driver/nvidia/gpus';
   if (!existsSync(gpus) || readdirSync(gpus).length === 0) return false;
-  return loaded(await importOptional('@tensorflow/tfjs-node-gpu'));
+  return loaded(await importOptional<Tf>('@tensorflow/tfjs-node-gpu'));
 }
 
 /** True when @tensorflow/tfjs-node (libtensorflow on the CPU) is installed and loads. */
 export async function tfjsNodeAvailable(): Promise<boolean> {
-  return loaded(await importOptional('@tensorflow/tfjs-node'));
+  return loaded(await importOptional<Tf>('@tensorflow/tfjs-node'));
 }
 
 export class TfjsEngine implements Engine {

@@ -1,0 +1,33 @@
+/**
+ * Packages the trainer uses only for some runs — tfjs and its backends, Vega for the plot — are
+ * optional peers of the package: an app that only generates does not install them. Loading one
+ * that is missing says which package to install, in one line.
+ */
+import { DeeprnnError } from '../shared/errors.ts';
+
+/** A package that may not be installed: the module, or why it cannot be had (not installed, or installed and failing to load). */
+export async function importOptional<T>(name: string): Promise<T | { missing: true } | { broken: string }> {
+  try {
+    return (await import(/* @vite-ignore */ name)) as T;
+  } catch (e) {
+    const err = e as Error & { code?: string };
+    const notFound = (err.code === 'ERR_MODULE_NOT_FOUND' || err.code === 'MODULE_NOT_FOUND') && err.message.includes(`'${name}'`);
+    return notFound ? { missing: true } : { broken: (err.message.split('\n').find((l) => l.trim()) ?? String(e)).trim() };
+  }
+}
+
+/** An optional package, or a DeeprnnError naming it and the command that installs it. */
+export async function importRequired<T>(name: string, forWhat: string, install = `npm install ${name}`): Promise<T> {
+  const m = await importOptional<T>(name);
+  if (m && typeof m === 'object' && 'missing' in m) throw new DeeprnnError('missing_package', `${forWhat} needs ${name}, which is not installed: ${install}`);
+  if (m && typeof m === 'object' && 'broken' in m && Object.keys(m).length === 1)
+    throw new DeeprnnError('missing_package', `${name} is installed but does not load (${m.broken})`);
+  return m as T;
+}
+
+/** Is this error a module that is not installed (the package named, for a message)? */
+export function missingPackage(e: unknown): string | null {
+  const err = e as Error & { code?: string };
+  if (err?.code !== 'ERR_MODULE_NOT_FOUND' && err?.code !== 'MODULE_NOT_FOUND') return null;
+  return /Cannot find (?:package|module) '([^']+)'/.exec(err.message)?.[1] ?? null;
+}
