@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { GenerateResult } from '../../shared/contract.ts';
-import { base64url, crc32, decodeContinuation, encodeContinuation, fromBase64url } from '../../shared/continuation.ts';
+import { base64url, checkContinuation, crc32, decodeContinuation, encodeContinuation, fromBase64url, weightsDigest } from '../../shared/continuation.ts';
 import { macsPerStep, planBudget } from '../../shared/cost.ts';
 import { predict } from '../../shared/generate.ts';
 import { KernelModel } from '../../shared/kernel/stepper.ts';
@@ -176,6 +176,79 @@ describe('bad tokens are refused with one line, never a fault', () => {
     expect(resume(reencode({ settings: { ...c.settings, author: 'doyle' } }))).toThrow(/does not know/);
   });
 
+  it('every field is held to its bound on the way in, under a valid checksum: a forger gains nothing by lengths or counts', () => {
+    const c = decodeContinuation(token());
+    const reencode = (over: object) => encodeContinuation({ ...c, ...over });
+    const malformed = /malformed/;
+    expect(() => decodeContinuation(reencode({ feed: [] }))).toThrow(malformed);
+    expect(() =>
+      decodeContinuation(reencode({ feed: new Array(1003).fill(1) }), undefined, { maxPrefixChars: 1000, maxNumChars: 2000, maxScoreChars: 1 }),
+    ).toThrow(malformed);
+    expect(
+      decodeContinuation(reencode({ feed: new Array(1002).fill(1) }), undefined, { maxPrefixChars: 1000, maxNumChars: 2000, maxScoreChars: 1 }).feed,
+    ).toHaveLength(1002);
+    expect(() => decodeContinuation(reencode({ settings: { ...c.settings, stop: ['a', 'b', 'c', 'd', 'e'] } }))).toThrow(malformed);
+    expect(decodeContinuation(reencode({ settings: { ...c.settings, stop: ['a', 'b', 'c', 'd'] } })).settings.stop).toHaveLength(4);
+    expect(() => decodeContinuation(reencode({ remaining: 100_001 }))).toThrow(/remaining count of 100001/);
+    expect(decodeContinuation(reencode({ remaining: 100_000 })).remaining).toBe(100_000);
+    expect(() => decodeContinuation(reencode({ rng: [0, 0, 0, 1] }))).not.toThrow();
+    expect(() => decodeContinuation(reencode({ textTail: 'x'.repeat(35) }))).toThrow(malformed);
+    expect(() => decodeContinuation(reencode({ stopTail: 'x'.repeat(35) }))).toThrow(malformed);
+    expect(decodeContinuation(reencode({ textTail: 'x'.repeat(34), stopTail: 'y'.repeat(34) })).stopTail).toBe('y'.repeat(34));
+    expect(() => decodeContinuation(reencode({ settings: { ...c.settings, topK: 0, topP: 0.5, author: '' } }))).not.toThrow();
+    // The version's number is read whole, and the token must be all of the string.
+    expect(() => decodeContinuation(`x${token()}`)).toThrow(/not a deeprnn continuation token/);
+    expect(() => decodeContinuation(token().replace('drc1.', 'drc11.'))).toThrow(/format version 11/);
+    // Flags other than "signed", and a payload too short for its checksum.
+    const bytes = fromBase64url(token().slice(5))!;
+    const flagged = bytes.slice();
+    flagged[0] = 2;
+    expect(() => decodeContinuation(`drc1.${base64url(flagged)}`)).toThrow(malformed);
+    expect(() => decodeContinuation(`drc1.${base64url(bytes.subarray(0, 5))}`)).toThrow(/damaged|malformed/);
+    expect(() => decodeContinuation(`drc1.${base64url(bytes.subarray(0, 4))}`)).toThrow(malformed);
+    expect(() => decodeContinuation('drc1.')).toThrow(malformed);
+  });
+
+  it('checked against the model: the name and the weights both, every id below the vocabulary size, stops in its alphabet; a 7-bit rendition names other weights', () => {
+    const c = decodeContinuation(token());
+    const check =
+      (over: object, model: Model = tm) =>
+      () =>
+        checkContinuation({ ...c, ...over }, model);
+    expect(check({})).not.toThrow();
+    expect(check({ model: 'another-name' })).toThrow(/is from model "another-name"/);
+    expect(check({ weightsSha256: 'f'.repeat(64) })).toThrow(/weights ffffffffffff/);
+    expect(check({ feed: [tm.arch.vocabSize] })).toThrow(/token id 28, outside the vocabulary of 28/);
+    expect(check({ feed: [tm.arch.vocabSize - 1] })).not.toThrow();
+    expect(check({ settings: { ...c.settings, stop: ['Q'] } })).toThrow(/stop sequence with "Q"/);
+    const seven = { ...tm, stateBits: 7 } as Model;
+    const sixteen = { ...tm, stateBits: 16 } as Model;
+    expect(weightsDigest(sixteen)).toBe(tm.weightsSha256);
+    expect(weightsDigest(seven).slice(0, 62)).toBe(tm.weightsSha256!.slice(0, 62));
+    expect(parseInt(weightsDigest(seven).slice(62), 16)).toBe(parseInt(tm.weightsSha256!.slice(62), 16) ^ 7);
+    expect(check({}, tm.stateBits === 7 ? sixteen : seven)).toThrow(/resume it on the model that made it/);
+    expect(weightsDigest({ ...sixteen, weightsSha256: undefined } as Model)).toBe('0'.repeat(64));
+  });
+
+  it("a constrained token's parser state: round-trips whole (however large), and its counts and depths are bounded", () => {
+    const c = decodeContinuation(token());
+    const stacks = Array.from({ length: 300 }, (_, i) => Array.from({ length: 12 }, (_, k) => i * 100 + k));
+    const big = decodeContinuation(encodeContinuation({ ...c, constraint: { name: 'regex:abc', stacks } }));
+    expect(big.constraint).toEqual({ name: 'regex:abc', stacks });
+    expect(big.state).toEqual(c.state);
+    const bad = (constraint: object) => () => decodeContinuation(encodeContinuation({ ...c, constraint } as typeof c));
+    expect(bad({ name: '', stacks: [[1]] })).toThrow(/malformed/);
+    expect(bad({ name: 'regex:x', stacks: [] })).toThrow(/malformed/);
+    expect(bad({ name: 'regex:x', stacks: new Array(4097).fill([]) })).toThrow(/malformed/);
+    expect(decodeContinuation(encodeContinuation({ ...c, constraint: { name: 'regex:x', stacks: new Array(4096).fill([]) } })).constraint!.stacks).toHaveLength(
+      4096,
+    );
+    expect(bad({ name: 'regex:x', stacks: [new Array(100_001).fill(0)] })).toThrow(/malformed/);
+    expect(
+      decodeContinuation(encodeContinuation({ ...c, constraint: { name: 'regex:x', stacks: [new Array(100_000).fill(0)] } })).constraint!.stacks[0],
+    ).toHaveLength(100_000);
+  });
+
   it('a token of other weights names both models', () => {
     const other = predict(authors, { prefix: 'The ', numChars: 5, seed: 1 }, kAuthors).continuation!;
     expect(resume(other)).toThrow(/is from model "authors-deep-lstm" \(weights [0-9a-f]{12}\), not from "timemachine-deep-lstm" \(weights [0-9a-f]{12}\)/);
@@ -257,6 +330,35 @@ describe("the token's building blocks", () => {
     for (let n = 0; n < 70; n++) {
       const b = Uint8Array.from({ length: n }, (_, i) => (i * 37 + n) & 255);
       expect(fromBase64url(base64url(b))).toEqual(b);
+    }
+  });
+
+  it("base64url is RFC 4648's (Node's Buffer as the judge), and refuses characters outside its alphabet", () => {
+    for (let n = 0; n < 70; n++) {
+      const b = Uint8Array.from({ length: n }, (_, i) => (i * 101 + n * 7 + 13) & 255);
+      expect(base64url(b)).toBe(Buffer.from(b).toString('base64url'));
+      expect(fromBase64url(Buffer.from(b).toString('base64url'))).toEqual(b);
+    }
+    for (const bad of ['A', 'AB+/', 'AB==', 'A B', 'ÿÿÿÿ', 'AAAAA']) expect(fromBase64url(bad), bad).toBeNull();
+  });
+
+  it('CRC-32 is the standard one (IEEE 802.3, the check value of "123456789" and others), for every length', () => {
+    const enc = new TextEncoder();
+    expect(crc32(enc.encode('123456789'))).toBe(0xcbf43926);
+    expect(crc32(new Uint8Array(0))).toBe(0);
+    expect(crc32(enc.encode('The quick brown fox jumps over the lazy dog'))).toBe(0x414fa339);
+    // A bitwise reference, over lengths that exercise the 8-byte steps and every tail.
+    const reference = (b: Uint8Array) => {
+      let c = 0xffffffff;
+      for (const x of b) {
+        c ^= x;
+        for (let k = 0; k < 8; k++) c = c & 1 ? (c >>> 1) ^ 0xedb88320 : c >>> 1;
+      }
+      return (c ^ 0xffffffff) >>> 0;
+    };
+    for (let n = 0; n < 40; n++) {
+      const b = Uint8Array.from({ length: n }, (_, i) => (i * 59 + n * 3 + 1) & 255);
+      expect(crc32(b), `length ${n}`).toBe(reference(b));
     }
   });
 
