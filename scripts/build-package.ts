@@ -6,6 +6,7 @@
  *   ai-sdk.js    `import { createDeeprnn } from 'deeprnn/ai-sdk'` — the AI SDK provider (its types from
  *                @ai-sdk/provider, an optional peer: nothing of it is imported at run time)
  *   web.js       `import 'deeprnn/web'` — <deeprnn-generate>, <deeprnn-train> and train() (build/web/static/deeprnn.js), with its chunks
+ *   *.cjs        require() of the first two (Node ≥ 20.19 loads them through require(esm); older Node gets a message)
  *   types/       declarations of both
  */
 import { execFileSync } from 'node:child_process';
@@ -57,4 +58,21 @@ async function rewrite(dir: string): Promise<void> {
   }
 }
 await rewrite(join(dist, 'types'));
+// require('deeprnn') and require('deeprnn/ai-sdk'): Node loads an ES module through require()
+// from 20.19 on; below that, a message that says so instead of ERR_REQUIRE_ESM.
+for (const name of ['deeprnn', 'ai-sdk']) {
+  const entry = name === 'deeprnn' ? 'deeprnn' : 'deeprnn/ai-sdk';
+  await writeFile(
+    join(dist, `${name}.cjs`),
+    `'use strict';
+try {
+  module.exports = require('./${name}.js');
+} catch (e) {
+  if (e && e.code === 'ERR_REQUIRE_ESM')
+    throw new Error(\`${entry} is an ES module, which require() loads from Node 20.19 on (this is \${process.version}): use Node >= 20.19, or import it (const m = await import('${entry}'))\`);
+  throw e;
+}
+`,
+  );
+}
 console.log(`package entries written to ${dist}`);

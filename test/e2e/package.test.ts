@@ -131,6 +131,56 @@ document.body.dataset.element = (await el.generate()).text;
     expect(stated.slice(1).map(Number)).toEqual([...(await size('build/web/static/deeprnn.js')), ...(await size(`dist/${plot}`))]);
   });
 
+  it("docs/embedding.md's Vite example, as written: the shipped model imported as URLs, Vite's build and its dev server, in Chromium, write the library's text", async () => {
+    const doc = await readFile(join(ROOT, 'docs/embedding.md'), 'utf8');
+    const js = [...doc.matchAll(/```js\n([\s\S]*?)```/g)].map((m) => m[1]).find((b) => b.includes('?url'))!;
+    await writeFile(join(app, 'vite-main.js'), js);
+    await writeFile(join(app, 'index.html'), '<!doctype html><html><body><script type="module" src="/vite-main.js"></script></body></html>');
+    const vite = await import('vite');
+    await vite.build({ root: app, logLevel: 'error', build: { outDir: join(app, 'vite-dist'), target: 'es2022' } });
+    const expected = execFileSync(
+      join(app, 'node_modules/.bin/deeprnn'),
+      [
+        'generate',
+        '--model',
+        'node_modules/deeprnn/models/books-deep-lstm-int8',
+        '--prefix',
+        'It was',
+        '--num-chars',
+        '100',
+        '--temperature',
+        '0.8',
+        '--seed',
+        '1',
+      ],
+      { cwd: app, encoding: 'utf8' },
+    ).replace(/\n$/, '');
+    const read = async (url: string) => {
+      const page = await browser.newPage();
+      const errors: string[] = [];
+      page.on('pageerror', (e) => errors.push(e.message));
+      await page.goto(url);
+      await page.waitForFunction(() => document.body.textContent!.length > 50, undefined, { timeout: 60_000 });
+      expect(errors).toEqual([]);
+      const text = await page.evaluate(() => document.body.textContent);
+      await page.close();
+      return text;
+    };
+    const built = await vite.preview({ root: app, logLevel: 'error', build: { outDir: join(app, 'vite-dist') }, preview: { port: 0, host: '127.0.0.1' } });
+    try {
+      expect(await read(built.resolvedUrls!.local[0])).toBe(expected);
+    } finally {
+      await built.close();
+    }
+    const dev = await vite.createServer({ root: app, logLevel: 'error', server: { port: 0, host: '127.0.0.1' } });
+    await dev.listen();
+    try {
+      expect(await read(dev.resolvedUrls!.local[0])).toBe(expected);
+    } finally {
+      await dev.close();
+    }
+  }, 180_000);
+
   it('ships its types: a TypeScript app type-checks against the exports map', async () => {
     await writeFile(
       join(app, 'typed.ts'),
@@ -297,6 +347,26 @@ process.stdout.write(JSON.stringify({ a, b, err }));
       process.kill(-child.pid!, 'SIGTERM');
     }
   }, 120_000);
+
+  it("CommonJS: require('deeprnn') works (Node ≥ 20.19's require of ES modules); where require cannot load one, a message says what to do instead of ERR_REQUIRE_ESM", async () => {
+    const exec = promisify(execFile);
+    await writeFile(
+      join(app, 'common.cjs'),
+      `const { loadModel, generate } = require('deeprnn');
+const { createDeeprnn } = require('deeprnn/ai-sdk');
+loadModel('node_modules/deeprnn/models/timemachine-deep-lstm-int8').then((m) => {
+  process.stdout.write(JSON.stringify({ text: generate(m, { prefix: 'time traveller', numChars: 20, seed: 1 }).text, provider: typeof createDeeprnn }));
+});
+`,
+    );
+    const { stdout } = await exec(process.execPath, ['common.cjs'], { cwd: app, encoding: 'utf8' });
+    expect(JSON.parse(stdout)).toMatchObject({ provider: 'function' });
+    expect(JSON.parse(stdout).text).toMatch(/^time traveller.{20}$/s);
+    const old = await exec(process.execPath, ['--no-experimental-require-module', 'common.cjs'], { cwd: app, encoding: 'utf8' }).catch((e) => e);
+    expect(old.stderr).toMatch(
+      /Error: deeprnn is an ES module, which require\(\) loads from Node 20\.19 on \(this is v\d+\.\d+\.\d+\): use Node >= 20\.19, or import it/,
+    );
+  });
 
   it('installs its CLI: deeprnn generate runs on the bundled default model', () => {
     const out = execFileSync(join(app, 'node_modules/.bin/deeprnn'), ['generate', '--num-chars', '20', '--seed', '1'], { cwd: app, encoding: 'utf8' });
