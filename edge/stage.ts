@@ -10,8 +10,8 @@
  * a plain `npx wrangler dev`, `npx wrangler deploy` (`--dry-run` too) and Cloudflare's
  * git-connected builds stage MODEL_DIR (unset: the shipped model) and say what goes out.
  */
-import { copyFile, mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { copyFile, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DEFAULT_MODEL_DIR } from '../shared/platform/node.ts';
 import { loadModelFolders } from './node.ts';
@@ -60,16 +60,88 @@ export async function stageModels(modelDir: string, assetsDir = ASSETS_DIR, maxF
   return index;
 }
 
-/** wrangler's [build] command: stage $MODEL_DIR (else the shipped model) and say so; one line and exit 1 on a bad model. */
+/** What a staging copied, by path, size and time: the same stamp, nothing to copy again. */
+async function stampOf(modelDir: string): Promise<string> {
+  const parts: [string, number, number][] = [];
+  for (const dir of parseModelDirs(modelDir)) {
+    for (const f of ['model.json', 'weights.bin', 'perplexity.svg']) {
+      const s = await stat(join(dir, f)).catch(() => null);
+      if (s) parts.push([resolve(dir, f), s.size, s.mtimeMs]);
+    }
+  }
+  return JSON.stringify(parts);
+}
+const STAMP = '.models-staged';
+
+/** `stageModels`, unless the folders are unchanged since the last staging into `assetsDir` (then nothing is copied). */
+export async function stageIfChanged(modelDir: string, assetsDir = ASSETS_DIR): Promise<{ index: ModelsIndex; copied: boolean }> {
+  const stamp = await stampOf(modelDir);
+  // Beside the assets folder, never uploaded with it (it names the deploying machine's paths).
+  const stampFile = join(dirname(assetsDir), STAMP);
+  if (stamp !== '[]' && (await readFile(stampFile, 'utf8').catch(() => null)) === stamp) {
+    const index = await readFile(join(assetsDir, 'models', MODELS_INDEX), 'utf8')
+      .then((t) => JSON.parse(t) as ModelsIndex)
+      .catch(() => null);
+    if (index) return { index, copied: false };
+  }
+  await rm(stampFile, { force: true });
+  const index = await stageModels(modelDir, assetsDir);
+  await writeFile(stampFile, stamp);
+  return { index, copied: true };
+}
+
+/**
+ * The wrangler processes this runs under as their [build] command, nearest first (Linux: /proc):
+ * wrangler's own, its launcher (bin/wrangler.js, which exits 0 when its child is killed), and
+ * `npm exec wrangler` where npx started it.
+ */
+async function wranglerAncestors(): Promise<number[]> {
+  const found: number[] = [];
+  let pid = process.ppid;
+  for (let depth = 0; depth < 6 && pid > 1; depth++) {
+    const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
+    if (/wrangler/.test(cmdline)) found.push(pid);
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
+    pid = Number(/\) \S (\d+)/.exec(stat)?.[1] ?? 0);
+  }
+  return found;
+}
+
+/** Does process `pid` have children besides the chain that leads to `self`? (Linux: /proc.) */
+async function hasChildren(pid: number, self: number): Promise<boolean> {
+  const chain = new Set<number>();
+  for (let p = self; p > 1 && p !== pid; ) {
+    chain.add(p);
+    const stat = await readFile(`/proc/${p}/stat`, 'utf8').catch(() => '');
+    p = Number(/\) \S (\d+)/.exec(stat)?.[1] ?? 0);
+  }
+  const children = (await readFile(`/proc/${pid}/task/${pid}/children`, 'utf8').catch(() => '')).split(/\s+/).filter(Boolean).map(Number);
+  return children.some((c) => !chain.has(c));
+}
+
+/**
+ * wrangler's [build] command: stage $MODEL_DIR (else the shipped model) and say so; one line and
+ * exit 1 on a bad model. wrangler dev runs it twice at every start (once before, and once more
+ * when its file watcher is ready): the second finds the stamp of the first and copies nothing.
+ */
 async function main(): Promise<void> {
   const modelDir = DEFAULT_MODEL_DIR;
   try {
-    const index = await stageModels(modelDir);
+    const { index, copied } = await stageIfChanged(modelDir);
+    const staged = join(ASSETS_DIR, 'models');
     console.log(
-      `deeprnn: the Worker will serve ${index.models.map((m) => m.name).join(', ')} (from ${modelDir}, copied into ${join(ASSETS_DIR, 'models')}; set MODEL_DIR to serve others)`,
+      copied
+        ? `deeprnn: the Worker will serve ${index.models.map((m) => m.name).join(', ')} (from ${modelDir}, copied into ${staged}; set MODEL_DIR to serve others)`
+        : `deeprnn: the Worker's models are as staged in ${staged} (${index.models.map((m) => m.name).join(', ')}, from ${modelDir})`,
     );
   } catch (e) {
     console.error(`deeprnn: cannot stage the models for the Worker: ${(e as Error).message}`);
+    // So that our line is all the user reads (wrangler would print the failed command's error
+    // object, stack and all), wrangler is stopped here — before it has started anything of its own
+    // (its first build): SIGKILL, outermost first, as SIGINT and SIGTERM make it exit 0, which
+    // would read as a success. Later (wrangler dev's workerd running) it reports the failure itself.
+    const chain = await wranglerAncestors();
+    if (chain.length > 0 && !(await hasChildren(chain[0], process.pid))) for (const pid of chain.reverse()) process.kill(pid, 'SIGKILL');
     process.exit(1);
   }
 }

@@ -1,13 +1,13 @@
 /** MODEL_DIR with several folders: what Node refuses before listening, and what Workers are handed. */
 import { spawn } from 'node:child_process';
-import { cp, mkdtemp, readFile, rm, writeFile, mkdir } from 'node:fs/promises';
+import { cp, mkdtemp, readdir, readFile, rm, writeFile, mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadModelFolders } from '../../edge/node.ts';
 import { exportCommand } from '../../trainer/commands/export.ts';
 import { parseModelDirs } from '../../edge/registry.ts';
-import { stageModels } from '../../edge/stage.ts';
+import { stageIfChanged, stageModels } from '../../edge/stage.ts';
 import { fetchStagedModels, type ModelsIndex } from '../../edge/worker-models.ts';
 import { EDGE_MODEL_DIR, SECOND_MODEL_DIR } from './samples.ts';
 
@@ -90,6 +90,33 @@ describe('MODEL_DIR: one folder or several', () => {
 });
 
 describe('Workers: the models travel as static assets', () => {
+  it("stages once per change: wrangler dev's second build at every start finds the stamp and copies nothing; a changed file is staged again", async () => {
+    const assets = join(dir, 'stamped', 'web');
+    const first = await stageIfChanged(EDGE_MODEL_DIR, assets);
+    expect(first.copied).toBe(true);
+    const again = await stageIfChanged(EDGE_MODEL_DIR, assets);
+    expect(again).toEqual({ index: first.index, copied: false });
+    expect(await readdir(join(assets, 'models'))).toEqual(['0', 'index.json']); // the stamp is not an asset
+    expect((await stageIfChanged(SECOND_MODEL_DIR, assets)).copied).toBe(true);
+    await rm(join(assets, 'models'), { recursive: true });
+    expect((await stageIfChanged(SECOND_MODEL_DIR, assets)).copied).toBe(true); // a stamp without its folder stages anew
+  });
+
+  it("a bad MODEL_DIR under wrangler deploy: our line alone (not wrangler's stack trace), and a failing exit", async () => {
+    const child = spawn(process.execPath, [join(ROOT, 'node_modules/wrangler/bin/wrangler.js'), 'deploy', '--dry-run'], {
+      cwd: ROOT,
+      env: { ...process.env, MODEL_DIR: 'models/nope', WRANGLER_SEND_METRICS: 'false' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d));
+    child.stderr.on('data', (d: Buffer) => (out += d));
+    const [code, signal] = await new Promise<[number | null, string | null]>((r) => child.on('exit', (c, s) => r([c, s])));
+    expect(code !== 0 || signal !== null).toBe(true);
+    expect(out).toMatch(/deeprnn: cannot stage the models for the Worker: MODEL_DIR: models\/nope does not exist/);
+    expect(out).not.toMatch(/at makeError|Command failed|ERROR/);
+  }, 60_000);
+
   it('stages the folders in order, checked; refuses a file over the asset limit', async () => {
     const assets = join(dir, 'assets');
     const index = await stageModels(`${EDGE_MODEL_DIR},${SECOND_MODEL_DIR}`, assets);
