@@ -6,7 +6,7 @@
  */
 import Ajv from 'ajv';
 import { beforeAll, describe, expect, it } from 'vitest';
-import type { GenerateRequest, GenerateResult } from '../../shared/contract.ts';
+import { fromStrings, GENERATE_FIELDS, type GenerateRequest, type GenerateResult } from '../../shared/contract.ts';
 import { predict } from '../../shared/generate.ts';
 import { score, stream, type LoadedModel } from '../../shared/index.ts';
 import { KernelModel } from '../../shared/kernel/stepper.ts';
@@ -147,10 +147,27 @@ describe('choice: an option with its probability under the model', () => {
     );
   });
 
+  it("on Workers' CPU budget: a choice is scored whole within one request, or refused with the reason", () => {
+    const r = run({ prefix, numChars: 12, constraint: { choice: OPTIONS } }, { cpuMs: 10 });
+    expect(OPTIONS).toContain(r.generated);
+    expect(() => run({ prefix: prefix.repeat(20), numChars: 12, constraint: { choice: OPTIONS } }, { cpuMs: 0.05 })).toThrow(
+      /scoring every choice cannot fit in this server's CPU budget of 0.05 ms per request/,
+    );
+  });
+
   it('an option longer than numChars, lengthPenalty, and stop are 400s', () => {
     expect(() => run({ prefix, numChars: 5, constraint: { choice: OPTIONS } })).toThrow(/choice\[2\] has 10 characters, over numChars 5/);
     expect(() => run({ prefix, beamWidth: 2, lengthPenalty: 0.5, constraint: { choice: OPTIONS } })).toThrow(/lengthPenalty does not go with a choice/);
     expect(() => run({ prefix, stop: ['.'], constraint: { regex: 'a' } })).toThrow(/stop does not go with constraint/);
+  });
+});
+
+describe('the element and the CLI take a constraint as text', () => {
+  it("an attribute's JSON is the same constraint; bad JSON or a bad shape names the attribute", () => {
+    const name = (f: string) => `attribute ${f}`;
+    expect(fromStrings(GENERATE_FIELDS, { constraint: '{"choice": ["Yes", "No"]}' }, name)).toEqual({ constraint: { choice: ['Yes', 'No'] } });
+    expect(() => fromStrings(GENERATE_FIELDS, { constraint: '{regex: 1}' }, name)).toThrow(/^attribute constraint must be JSON: an object with exactly one of/);
+    expect(() => fromStrings(GENERATE_FIELDS, { constraint: '{"regex": 1}' }, name)).toThrow(/^attribute constraint must be an object with exactly one of .*regex must be a string/);
   });
 });
 
