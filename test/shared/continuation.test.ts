@@ -196,6 +196,17 @@ describe('bad tokens are refused with one line, never a fault', () => {
     expect(() => decodeContinuation(reencode({ stopTail: 'x'.repeat(35) }))).toThrow(malformed);
     expect(decodeContinuation(reencode({ textTail: 'x'.repeat(34), stopTail: 'y'.repeat(34) })).stopTail).toBe('y'.repeat(34));
     expect(() => decodeContinuation(reencode({ settings: { ...c.settings, topK: 0, topP: 0.5, author: '' } }))).not.toThrow();
+    // Each setting against its own field's bounds, named in the message.
+    const invalid = (settings: object) => () => decodeContinuation(reencode({ settings: { ...c.settings, ...settings } }));
+    expect(invalid({ topK: 2_000_000 })).toThrow(/invalid topK 2000000/);
+    expect(invalid({ topP: 2 })).toThrow(/invalid topP 2/);
+    expect(invalid({ logprobs: 11 })).toThrow(/invalid logprobs 11/);
+    expect(invalid({ stop: ['x'.repeat(33)] })).toThrow(/invalid stop \["x{33}"\]/);
+    expect(invalid({ author: 'x'.repeat(65) })).toThrow(/invalid author "x{65}"/);
+    // A signed token is read on its checksum where no secret is set (a page's library), and refused as unsigned where one is.
+    const signed = encodeContinuation(c, 'k');
+    expect(decodeContinuation(signed).seed).toBe(c.seed);
+    expect(() => decodeContinuation(encodeContinuation(c), 'k')).toThrow(/not signed, and this server only resumes/);
     // The version's number is read whole, and the token must be all of the string.
     expect(() => decodeContinuation(`x${token()}`)).toThrow(/not a deeprnn continuation token/);
     expect(() => decodeContinuation(token().replace('drc1.', 'drc11.'))).toThrow(/format version 11/);
@@ -228,6 +239,7 @@ describe('bad tokens are refused with one line, never a fault', () => {
     expect(parseInt(weightsDigest(seven).slice(62), 16)).toBe(parseInt(tm.weightsSha256!.slice(62), 16) ^ 7);
     expect(check({}, tm.stateBits === 7 ? sixteen : seven)).toThrow(/resume it on the model that made it/);
     expect(weightsDigest({ ...sixteen, weightsSha256: undefined } as Model)).toBe('0'.repeat(64));
+    expect(() => checkContinuation({ ...c, weightsSha256: '0'.repeat(64) }, tm)).toThrow(/\(weights unsaved\), not from/);
   });
 
   it("a constrained token's parser state: round-trips whole (however large), and its counts and depths are bounded", () => {
