@@ -79,7 +79,7 @@ export function runGeneration(
   const client = ctx.client(c);
   if (!ctx.sharedPrefixCache) g.cacheScope = client;
   const gen = served.engine.generate(g, startEvent(served.model, g), { ...opts, client });
-  const result = gen.outcome.then((o) => sealOutcome(o, ctx.generation.secret));
+  const result = gen.outcome.then((o) => sealOutcome(o, ctx.generation.secret, g.returnContinuation));
   result.catch(() => {}); // callers that only stream need not await it
   const track = trackGeneration(ctx.telemetry, served.name, result);
   return { start: gen.start, tokens: () => gen.tokens(), result, firstChar: () => track.firstChar() };

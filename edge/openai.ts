@@ -93,6 +93,7 @@ const FIELDS = [
   'stream_options',
   ...CONSTRAINT_FIELDS,
   'guided_decoding_backend',
+  'return_continuation',
 ] as const;
 /** Fields the request may carry: ours, and OpenAI's that we refuse unless neutral. */
 const ACCEPTED: readonly string[] = [...FIELDS, ...Object.keys(UNSUPPORTED_FIELDS)];
@@ -218,7 +219,7 @@ export function planCompletion(raw: unknown): CompletionPlan {
     checkField('logprobs', GENERATE_FIELDS.logprobs, r.logprobs, SERVICE_LIMITS);
     logprobs = r.logprobs as number;
   }
-  for (const flag of ['echo', 'stream'] as const)
+  for (const flag of ['echo', 'stream', 'return_continuation'] as const)
     if (r[flag] !== undefined && r[flag] !== null) checkField(flag, GENERATE_FIELDS.stream, r[flag], SERVICE_LIMITS);
   const echo = r.echo === true;
   if (echo && logprobs !== null) fail('echo', 'with logprobs is not supported: score the prompt with POST /v1/score');
@@ -255,6 +256,7 @@ export function planCompletion(raw: unknown): CompletionPlan {
       if (stop) q.stop = stop;
       if (logprobs !== null) q.logprobs = Math.max(1, logprobs);
       if (constraint) q.constraint = constraint.spec as GenerateRequest['constraint'];
+      if (r.return_continuation === true) q.returnContinuation = true;
       requests.push(q);
     }
   }

@@ -199,6 +199,10 @@ export function completionRequestJsonSchema(facts: readonly ServedFacts[]): Json
     seed: nullable({ type: 'integer', minimum: 0, maximum: MAX_SEED, description: F.seed.description }),
     user: nullable({ type: 'string', maxLength: 256, description: 'Accepted and ignored.' }),
     stream: nullable({ type: 'boolean', description: 'Server-Sent Events: `data: {chunk}` … `data: [DONE]`.' }),
+    return_continuation: nullable({
+      type: 'boolean',
+      description: "deeprnn's: with true, a choice that max_tokens ended carries its continuation token too (the server's cuts always do).",
+    }),
     stream_options: nullable({
       type: 'object',
       properties: { include_usage: { type: 'boolean' } },

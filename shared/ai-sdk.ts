@@ -99,7 +99,8 @@ export function requestOf(
     if (!['logprobs', 'author', 'continuation', 'constraint'].includes(key))
       throw new OptionError(`providerOptions.deeprnn.${key} is not an option (options: logprobs, author, continuation, constraint)`);
   const prompt = promptText(options.prompt, warnings);
-  const request: Partial<GenerateRequest> = {};
+  // The token goes back in providerMetadata.deeprnn.continuation, whatever ended the text.
+  const request: Partial<GenerateRequest> = { returnContinuation: true };
   if (modelId !== undefined) request.model = modelId;
   if (own.continuation !== undefined) {
     request.continuation = own.continuation;

@@ -233,6 +233,14 @@ export const GENERATE_FIELDS = {
     element: false,
     description: 'Server-Sent Events instead of one JSON response (also chosen by Accept: text/event-stream).',
   },
+  returnContinuation: {
+    kind: 'boolean',
+    api: 'optional',
+    cli: false,
+    element: false,
+    description:
+      "true: a result that numChars ended carries its continuation token too (about 4/3 × the model's state in bytes: 5.5 KB for a 2×256 LSTM), to go on from. A result the server cut (deadline, CPU budget) always carries one. Default: false on the HTTP API, true in the library.",
+  },
   model: MODEL_FIELD,
   continuation: {
     kind: 'string',

@@ -48,5 +48,5 @@ export function predict(
   } finally {
     if (on instanceof KernelModel) on.release(rows as ReturnType<KernelModel['acquire']>);
   }
-  return sealOutcome(outcomeOf(job, { totalMs: Math.round(performance.now() - t0) }), o.secret);
+  return sealOutcome(outcomeOf(job, { totalMs: Math.round(performance.now() - t0) }), o.secret, g.returnContinuation);
 }

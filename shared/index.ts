@@ -97,7 +97,8 @@ export async function* stream(
   request: Partial<GenerateRequest>,
   options: GenerationOptions = {},
 ): AsyncGenerator<GeneratedToken, GenerateResult> {
-  const job = createJob(m.model, validateGeneration(m.model, request, undefined, 'library', options));
+  const g = validateGeneration(m.model, request, undefined, 'library', options);
+  const job = createJob(m.model, g);
   const rows = m.kernelModel.acquire(job.rows);
   const t0 = Date.now();
   try {
@@ -109,7 +110,7 @@ export async function* stream(
       await new Promise((r) => setTimeout(r, 0));
     }
     yield* job.take();
-    return sealOutcome(outcomeOf(job, { totalMs: Date.now() - t0 }), options.secret);
+    return sealOutcome(outcomeOf(job, { totalMs: Date.now() - t0 }), options.secret, g.returnContinuation);
   } finally {
     m.kernelModel.release(rows);
   }

@@ -171,12 +171,13 @@ async function generate(id: number, ref: ModelRef, request: ToWorker & { type: '
       );
       session.turn = run.catch(() => {});
       await run;
-      if (!abort.signal.aborted) post({ type: 'done', id, result: sealOutcome(outcomeOf(job, { totalMs: Math.round(performance.now() - t0) })) });
+      if (!abort.signal.aborted)
+        post({ type: 'done', id, result: sealOutcome(outcomeOf(job, { totalMs: Math.round(performance.now() - t0) }), undefined, g.returnContinuation) });
       return;
     }
     const gen = l.engine.generate(g, start, { stream: true, signal: abort.signal });
     for await (const tokens of gen.tokens()) if (!abort.signal.aborted) post({ type: 'tokens', id, tokens });
-    const result = sealOutcome(await gen.outcome); // a page's library signs nothing
+    const result = sealOutcome(await gen.outcome, undefined, g.returnContinuation); // a page's library signs nothing
     if (!abort.signal.aborted) post({ type: 'done', id, result });
   } finally {
     cancels.delete(id);

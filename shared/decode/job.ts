@@ -36,9 +36,14 @@ export function outcomeOf(job: DecodeJob, timings: { totalMs: number }): JobOutc
   return { result: job.result(timings), left: job.left() };
 }
 
-/** The result a client gets: the outcome's state as a continuation token, signed with `secret` when one is set. */
-export function sealOutcome(o: JobOutcome, secret?: string): GenerateResult {
-  return o.left ? { ...o.result, continuation: encodeContinuation(o.left, secret) } : o.result;
+/**
+ * The result a client gets: the outcome's state as a continuation token, signed with `secret`
+ * when one is set — for a result numChars ended only when the request wants one
+ * (`returnContinuation`); a result a deadline or a budget cut always has its token.
+ */
+export function sealOutcome(o: JobOutcome, secret?: string, returnContinuation = true): GenerateResult {
+  if (!o.left || (o.result.finishReason === 'length' && !returnContinuation)) return o.result;
+  return { ...o.result, continuation: encodeContinuation(o.left, secret) };
 }
 
 export function startEvent(model: Model, g: ValidatedGeneration): StartEvent {

@@ -45,6 +45,8 @@ export interface ValidatedGeneration {
   tails: { text: string; stop: string };
   /** What the continuation it leaves names (model, weights); null: it leaves none (beam search). Whoever finishes the job signs it. */
   token: { model: string; weightsSha256: string } | null;
+  /** A result that numChars ended gets its token too (else only results a deadline or a budget cut). */
+  returnContinuation: boolean;
   /**
    * The shape the text must take (shared/constraint/): the client's spec (each runtime compiles
    * it, cached), its name, and — resuming — the parser's state to go on from.
@@ -99,6 +101,7 @@ export function validateGeneration(
 ): ValidatedGeneration {
   const r: GenerateRequest = checkRequest(GENERATE_FIELDS, raw, limits, surface);
   const g = r.continuation !== undefined ? resumed(model, r, limits, o.secret) : fresh(model, r, limits);
+  g.returnContinuation = r.returnContinuation ?? surface === 'library';
   if (o.cpuMs !== undefined) {
     const choice = g.constraint?.kind === 'choice' ? g.constraint : null;
     g.budget = planBudget(model, o.cpuMs, g.ids.length - 1, stepsOf(g), rowsOf(g), o.kernelBuild);
@@ -203,6 +206,7 @@ function fresh(model: Model, r: GenerateRequest, limits: Limits): ValidatedGener
     author,
     tails: { text: prefix.slice(-TAIL_CHARS), stop: '' },
     token: beamWidth > 1 || constraint?.kind === 'choice' ? null : tokenFor(model),
+    returnContinuation: true,
     ...(constraint ? { constraint } : {}),
   };
 }
@@ -300,6 +304,7 @@ function resumed(model: Model, r: GenerateRequest, limits: Limits, secret: strin
     // Text the user adds starts a new stretch for the stop sequences: they match what the model writes.
     tails: prefix ? { text: appendTail(c.textTail, prefix), stop: '' } : { text: c.textTail, stop: c.stopTail },
     token: tokenFor(model),
+    returnContinuation: true,
     ...(constraint ? { constraint } : {}),
   };
 }

@@ -92,7 +92,7 @@ describe("plain wrangler dev: the free plan's 10 ms of CPU per request", () => {
   });
 
   it('a token from the Worker resumes in Node, and a token from Node resumes on the Worker', async () => {
-    const request = { prefix: 'the machine', temperature: 1, topP: 0.95, seed: 12 };
+    const request = { prefix: 'the machine', temperature: 1, topP: 0.95, seed: 12, returnContinuation: true };
     const full = predict(model, { ...request, numChars: 120 }, km).text;
     const post = async (body: object) =>
       (await (
@@ -105,7 +105,7 @@ describe("plain wrangler dev: the free plan's 10 ms of CPU per request", () => {
   });
 
   it("in a page: the in-page kernel's token resumes on the Worker and in Node, and the Worker's resumes in the page", async () => {
-    const request = { prefix: 'the machine', temperature: 1, topP: 0.95, seed: 12 };
+    const request = { prefix: 'the machine', temperature: 1, topP: 0.95, seed: 12, returnContinuation: true };
     const full = predict(model, { ...request, numChars: 120 }, km).text;
     const fromWorker = (await (
       await fetch(`${worker.url}/v1/generate`, {

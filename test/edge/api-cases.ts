@@ -244,7 +244,7 @@ export function apiCases(fetch: Fetch): void {
     });
 
     it("generateText and streamText give /v1/generate's text for the same seed and settings, with usage and finish reasons in the SDK's shapes", async () => {
-      const ours = await generate({ prefix: 'the time traveller', numChars: 60, temperature: 0.9, topK: 12, seed: 5 });
+      const ours = await generate({ prefix: 'the time traveller', numChars: 60, temperature: 0.9, topK: 12, seed: 5, returnContinuation: true });
       const settings = { prompt: 'the time traveller', maxOutputTokens: 60, temperature: 0.9, topK: 12, seed: 5, maxRetries: 0 } as const;
       const r = await generateText({ model: deeprnn(), ...settings });
       expect(r.text).toBe(ours.generated);
@@ -550,12 +550,29 @@ export function apiCases(fetch: Fetch): void {
     const gen = async (body: object) =>
       (await fetch('/v1/generate', post(body))).json() as Promise<GenerateResult & { error?: { code: string; param: string | null; message: string } }>;
 
+    it('a result numChars ended carries no token unless asked (returnContinuation): the responses stay small', async () => {
+      const lean = await fetch('/v1/generate', post({ prefix: 'the time machine', numChars: 60, seed: 1 }));
+      const body = (await lean.json()) as GenerateResult;
+      expect(body.finishReason).toBe('length');
+      expect(body.continuation).toBeUndefined();
+      expect(JSON.stringify(body).length).toBeLessThan(600);
+      const asked = (await gen({ prefix: 'the time machine', numChars: 60, seed: 1, returnContinuation: true })) as GenerateResult;
+      expect(asked.continuation).toMatch(/^drc1\./);
+      expect(asked.generated).toBe(body.generated);
+      const completion = (await (await fetch('/v1/completions', post({ prompt: 'the time', max_tokens: 20, seed: 1 }))).json()) as {
+        choices: { continuation?: string }[];
+      };
+      expect(completion.choices[0].continuation).toBeUndefined();
+    });
+
     it("resuming gives the uninterrupted text, from JSON results and from the stream's done event", async () => {
-      const request = { prefix: 'the time machine', temperature: 0.9, topK: 10, seed: 42 };
+      const request = { prefix: 'the time machine', temperature: 0.9, topK: 10, seed: 42, returnContinuation: true };
       const full = await gen({ ...request, numChars: 200 });
       const a = await gen({ ...request, numChars: 60 });
       expect(a.finishReason).toBe('length');
-      const streamed = parseSse(await (await fetch('/v1/generate', post({ continuation: a.continuation, numChars: 70, stream: true }))).text());
+      const streamed = parseSse(
+        await (await fetch('/v1/generate', post({ continuation: a.continuation, numChars: 70, stream: true, returnContinuation: true }))).text(),
+      );
       const done = streamed.at(-1)!;
       expect(done.event).toBe('done');
       const b = done.data as unknown as GenerateResult;
@@ -565,7 +582,9 @@ export function apiCases(fetch: Fetch): void {
     });
 
     it('/v1/completions returns the continuation beside finish_reason; /v1/generate goes on from it', async () => {
-      const r = (await (await fetch('/v1/completions', post({ prompt: 'time traveller', max_tokens: 30, temperature: 0.7, seed: 5 }))).json()) as {
+      const r = (await (
+        await fetch('/v1/completions', post({ prompt: 'time traveller', max_tokens: 30, temperature: 0.7, seed: 5, return_continuation: true }))
+      ).json()) as {
         choices: { text: string; finish_reason: string; continuation?: string }[];
       };
       expect(r.choices[0].finish_reason).toBe('length');
@@ -575,9 +594,9 @@ export function apiCases(fetch: Fetch): void {
     });
 
     it('tampered, truncated, foreign-model and garbage tokens, and contradicting settings, are 400s naming continuation', async () => {
-      const a = await gen({ prefix: 'time traveller', numChars: 10, seed: 1, temperature: 0.5 });
+      const a = await gen({ prefix: 'time traveller', numChars: 10, seed: 1, temperature: 0.5, returnContinuation: true });
       const t = a.continuation!;
-      const foreign = (await gen({ model: SERVED[1], prefix: 'The ', numChars: 5, seed: 1 })).continuation!;
+      const foreign = (await gen({ model: SERVED[1], prefix: 'The ', numChars: 5, seed: 1, returnContinuation: true })).continuation!;
       const bad: [string, object, RegExp][] = [
         ['tampered', { continuation: t.slice(0, 30) + (t[30] === 'A' ? 'B' : 'A') + t.slice(31) }, /damaged|malformed/],
         ['truncated', { continuation: t.slice(0, -20) }, /damaged|malformed/],

@@ -203,7 +203,9 @@ describe('the edge app in Node (app.request, the in-thread engine as on Workers)
     const next = await app.request('/v1/generate', post({ continuation: r.continuation }));
     expect(next.status).toBe(200);
     const unsigned = createApp({ registry: one(artifact, engine) });
-    const plain = (await (await unsigned.request('/v1/generate', post({ prefix: 'the', numChars: 5, seed: 1 }))).json()) as GenerateResult;
+    const plain = (await (
+      await unsigned.request('/v1/generate', post({ prefix: 'the', numChars: 5, seed: 1, returnContinuation: true }))
+    ).json()) as GenerateResult;
     const refused = await app.request('/v1/generate', post({ continuation: plain.continuation }));
     expect(refused.status).toBe(400);
     expect(((await refused.json()) as { error: { message: string } }).error.message).toMatch(/not signed/);

@@ -102,7 +102,9 @@ describe('a server with API keys and fair shares', () => {
 
   it("forged continuations: unsigned, or signed with the right key over a feed the API never allows (the library's 10,002 ids) — both 400", async () => {
     const model = await readModelDir(EDGE_MODEL_DIR);
-    const ok = (await (await fetch(`${server.url}/v1/generate`, json({ prefix: 'the', numChars: 5, seed: 1 }, as('alpha')))).json()) as GenerateResult;
+    const ok = (await (
+      await fetch(`${server.url}/v1/generate`, json({ prefix: 'the', numChars: 5, seed: 1, returnContinuation: true }, as('alpha')))
+    ).json()) as GenerateResult;
     expect(ok.continuation).toMatch(/^drc1\./);
     const base = {
       model: model.name,
@@ -213,7 +215,9 @@ describe('a server without CONTINUATION_SECRET', () => {
     const server = await startNodeServer({ modelDir: EDGE_MODEL_DIR, port: 0, host: '127.0.0.1', workers: 1, notice: (l) => notices.push(l) });
     try {
       expect(notices).toEqual([expect.stringMatching(/^CONTINUATION_SECRET is not set: continuation tokens are signed with a random secret/)]);
-      const r = (await (await fetch(`${server.url}/v1/generate`, json({ prefix: 'the', numChars: 5, seed: 1 }))).json()) as GenerateResult;
+      const r = (await (
+        await fetch(`${server.url}/v1/generate`, json({ prefix: 'the', numChars: 5, seed: 1, returnContinuation: true }))
+      ).json()) as GenerateResult;
       const token = r.continuation!;
       const resumed = await fetch(`${server.url}/v1/generate`, json({ continuation: token }));
       expect(resumed.status).toBe(200);

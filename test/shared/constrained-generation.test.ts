@@ -167,7 +167,9 @@ describe('the element and the CLI take a constraint as text', () => {
     const name = (f: string) => `attribute ${f}`;
     expect(fromStrings(GENERATE_FIELDS, { constraint: '{"choice": ["Yes", "No"]}' }, name)).toEqual({ constraint: { choice: ['Yes', 'No'] } });
     expect(() => fromStrings(GENERATE_FIELDS, { constraint: '{regex: 1}' }, name)).toThrow(/^attribute constraint must be JSON: an object with exactly one of/);
-    expect(() => fromStrings(GENERATE_FIELDS, { constraint: '{"regex": 1}' }, name)).toThrow(/^attribute constraint must be an object with exactly one of .*regex must be a string/);
+    expect(() => fromStrings(GENERATE_FIELDS, { constraint: '{"regex": 1}' }, name)).toThrow(
+      /^attribute constraint must be an object with exactly one of .*regex must be a string/,
+    );
   });
 });
 
