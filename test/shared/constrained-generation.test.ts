@@ -7,6 +7,7 @@
 import Ajv from 'ajv';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { fromStrings, GENERATE_FIELDS, type GenerateRequest, type GenerateResult } from '../../shared/contract.ts';
+import { rowsOf, samplePrefix, stepsOf, validateGeneration } from '../../shared/decode/validate.ts';
 import { predict } from '../../shared/generate.ts';
 import { score, stream, type LoadedModel } from '../../shared/index.ts';
 import { KernelModel } from '../../shared/kernel/stepper.ts';
@@ -219,5 +220,47 @@ describe('streamed and resumed, under the constraint', () => {
     expect(() => run({ continuation: first.continuation, constraint, prefix: 'x' })).toThrow(/prefix is not allowed with a constrained continuation/);
     const free = run({ prefix: 'The ', numChars: 5, seed: 1 });
     expect(() => run({ continuation: free.continuation, constraint })).toThrow(/constraint is not allowed with this continuation: it was made without one/);
+  });
+});
+
+describe('validateGeneration, field by field (what the jobs and the servers read from it)', () => {
+  const v = (r: object, surface: 'api' | 'library' = 'library') => validateGeneration(authors, r, undefined, surface);
+
+  it("the sample prefix: the model's own, else d2l's or raw text's default", () => {
+    expect(samplePrefix({ ...authors, training: { ...authors.training!, samplePrefix: 'It was' } } as Model)).toBe('It was');
+    expect(samplePrefix({ ...authors, training: { ...authors.training!, samplePrefix: '' } } as Model)).toBe('The ');
+    expect(samplePrefix({ ...authors, training: null } as Model)).toBe('The ');
+    expect(samplePrefix({ ...tm, training: null } as Model)).toBe('time traveller');
+    expect(v({}).prefix).toBe(samplePrefix(authors));
+  });
+
+  it('the sampler: temperature, top-k and top-p as asked, nothing added', () => {
+    expect(v({ prefix: 'a', temperature: 1, topK: 3, topP: 0.5 }).sampling).toEqual({ temperature: 1, topK: 3, topP: 0.5 });
+    expect(v({ prefix: 'a', temperature: 1, topP: 0.5 }).sampling).toEqual({ temperature: 1, topP: 0.5 });
+    expect(v({ prefix: 'a' }).sampling).toEqual({ temperature: 0 });
+    expect(() => v({ prefix: 'a', lengthPenalty: 2 })).toThrow(/lengthPenalty applies to beam search only/);
+    expect(v({ prefix: 'a', lengthPenalty: 1 }).beam).toBeNull();
+  });
+
+  it('rows and steps: a choice holds a row per option and steps its longest; beams a row each; sampling one row of numChars', () => {
+    const choice = v({ prefix: 'a', numChars: 12, constraint: { choice: ['ab', 'abcdef', 'x'] } });
+    expect([rowsOf(choice), stepsOf(choice)]).toEqual([3, 6]);
+    const beams = v({ prefix: 'a', numChars: 12, beamWidth: 5 });
+    expect([rowsOf(beams), stepsOf(beams)]).toEqual([5, 12]);
+    const sampled = v({ prefix: 'a', numChars: 12 });
+    expect([rowsOf(sampled), stepsOf(sampled)]).toEqual([1, 12]);
+    expect(choice.token).toBeNull();
+    expect(beams.token).toBeNull();
+    expect(sampled.token).toMatchObject({ model: authors.name });
+  });
+
+  it('lengths at their bounds: an option or a shortest match of exactly numChars fits, one more does not; returnContinuation by surface', () => {
+    expect(() => v({ prefix: 'a', numChars: 6, constraint: { choice: ['abcdef', 'x'] } })).not.toThrow();
+    expect(() => v({ prefix: 'a', numChars: 5, constraint: { choice: ['abcdef', 'x'] } })).toThrow(/choice\[0\] has 6 characters, over numChars 5/);
+    expect(() => v({ prefix: 'a', numChars: 3, constraint: { regex: 'abc' } })).not.toThrow();
+    expect(() => v({ prefix: 'a', numChars: 2, constraint: { regex: 'abc' } })).toThrow(/shortest match of 3 characters, over numChars 2/);
+    expect(v({ prefix: 'a' }).returnContinuation).toBe(true);
+    expect(v({ prefix: 'a', numChars: 5 }, 'api').returnContinuation).toBe(false);
+    expect(v({ prefix: 'a', numChars: 5, returnContinuation: true }, 'api').returnContinuation).toBe(true);
   });
 });
