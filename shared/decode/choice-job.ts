@@ -13,7 +13,7 @@ import { compileConstraint } from '../constraint/constraint.ts';
 import { generateResult, type BeamResult, type FinishReason, type GeneratedToken, type GenerateResult, type StartEvent } from '../contract.ts';
 import type { Model } from '../model.ts';
 import { Rng } from '../rng.ts';
-import { asTokenLogprobs, logSumExp, modelTop } from '../sampling.ts';
+import { asTokenLogprobs, modelTop } from '../sampling.ts';
 import { startEvent, type DecodeJob } from './job.ts';
 import type { ValidatedGeneration } from './validate.ts';
 
@@ -37,6 +37,10 @@ export class ChoiceJob implements DecodeJob {
   private readonly longest: number;
   private readonly V: number;
   private reason: FinishReason = 'stop';
+  /** [rows] each row's normaliser at this step (NaN: not yet computed). */
+  private readonly norms: Float64Array;
+  /** [V] 1 where sampling never draws the id (<unk>, author tags). */
+  private readonly excluded: Uint8Array;
   /** Options by rank, best first, once chosen (the chosen one first). */
   private ranked: Option[] = [];
   private taken = false;
@@ -54,6 +58,8 @@ export class ChoiceJob implements DecodeJob {
     this.longest = Math.max(...this.options.map((o) => o.ids.length));
     this.V = model.arch.vocabSize;
     this.start = startEvent(model, g);
+    this.norms = new Float64Array(this.rows);
+    this.excluded = Uint8Array.from({ length: this.V }, (_, id) => (model.vocab.isSpecial(id) ? 1 : 0));
   }
 
   inputs(out: Int32Array, at: number): void {
@@ -66,19 +72,21 @@ export class ChoiceJob implements DecodeJob {
     const { temperature } = this.g.sampling;
     const sampling = temperature > 0 && !this.g.beam;
     // Each row's normaliser once per step (at step 0 every option reads row 0).
-    const norms = new Map<number, number>();
-    for (const [i, o] of this.options.entries()) {
+    const norms = this.norms.fill(NaN);
+    const excluded = this.excluded;
+    for (let i = 0; i < this.rows; i++) {
+      const o = this.options[i];
       if (this.step >= o.ids.length) continue;
       const r = this.step === 0 ? 0 : i;
-      const row = logits.subarray(at + r * stride, at + r * stride + this.V);
-      let norm = norms.get(r);
-      if (norm === undefined) norms.set(r, (norm = sampling ? temperedNorm(row, this.V, temperature, vocab.isSpecial) : logSumExp(row, this.V)));
+      const base = at + r * stride;
+      if (Number.isNaN(norms[r])) norms[r] = sampling ? temperedNorm(logits, base, this.V, temperature, excluded) : modelNorm(logits, base, this.V);
       const id = o.ids[this.step];
-      const lp = sampling ? row[id] / temperature - norm : row[id] - norm;
+      const lp = sampling ? logits[base + id] / temperature - norms[r] : logits[base + id] - norms[r];
       o.sum += lp;
-      if (this.g.logprobs > 0)
+      if (this.g.logprobs > 0) {
+        const row = logits.subarray(base, base + this.V);
         o.tokens.push({ text: vocab.tokens[id], logprob: lp, top: asTokenLogprobs(modelTop(row, this.V, this.g.logprobs, vocab.isSpecial), vocab.tokens) });
-      else o.tokens.push({ text: vocab.tokens[id] });
+      } else o.tokens.push({ text: vocab.tokens[id] });
     }
     if (this.step === 0 && this.rows > 1) ops.gather(new Array<number>(this.rows).fill(0));
     this.step++;
@@ -164,10 +172,19 @@ export class ChoiceJob implements DecodeJob {
 }
 
 /** ln Σ exp(l / T) over the ids sampling draws from (excluded ones have none): ln p(id) = l[id] / T − this. */
-function temperedNorm(row: Float32Array, V: number, T: number, excluded: (id: number) => boolean): number {
+function temperedNorm(logits: Float32Array, base: number, V: number, T: number, excluded: Uint8Array): number {
   let max = -Infinity;
-  for (let j = 0; j < V; j++) if (!excluded(j) && row[j] > max) max = row[j];
+  for (let j = 0; j < V; j++) if (excluded[j] === 0 && logits[base + j] > max) max = logits[base + j];
   let s = 0;
-  for (let j = 0; j < V; j++) if (!excluded(j)) s += Math.exp((row[j] - max) / T);
+  for (let j = 0; j < V; j++) if (excluded[j] === 0) s += Math.exp((logits[base + j] - max) / T);
   return max / T + Math.log(s);
+}
+
+/** ln Σ exp(l) over every id: the model's own distribution, ln p(id) = l[id] − this. */
+function modelNorm(logits: Float32Array, base: number, V: number): number {
+  let max = -Infinity;
+  for (let j = 0; j < V; j++) if (logits[base + j] > max) max = logits[base + j];
+  let s = 0;
+  for (let j = 0; j < V; j++) s += Math.exp(logits[base + j] - max);
+  return max + Math.log(s);
 }

@@ -42,6 +42,26 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
+/** What the installed CLI writes from the shipped books model: "It was", 100 characters at 0.8 (the docs' examples). */
+const booksText = (seed: number): string =>
+  execFileSync(
+    join(app, 'node_modules/.bin/deeprnn'),
+    [
+      'generate',
+      '--model',
+      'node_modules/deeprnn/models/books-deep-lstm-int8',
+      '--prefix',
+      'It was',
+      '--num-chars',
+      '100',
+      '--temperature',
+      '0.8',
+      '--seed',
+      String(seed),
+    ],
+    { cwd: app, encoding: 'utf8' },
+  );
+
 describe('the npm package', () => {
   it("installs lean: the CLI's tsx and nothing of the trainer's or the server's; training without Vega skips its plot in one line, tfjs missing is one line", async () => {
     const top = (await readdir(join(app, 'node_modules'))).filter((n) => !n.startsWith('.'));
@@ -122,13 +142,18 @@ document.body.dataset.element = (await el.generate()).text;
     };
     const rows = [...doc.matchAll(/\| `(dist\/[\w.-]+\.js)` \| (\d+) kB \((\d+) kB\)/g)];
     expect(rows.map((r) => r[1])).toEqual(['dist/deeprnn.js', 'dist/ai-sdk.js', 'dist/web.js']);
-    for (const r of rows) expect([Number(r[2]), Number(r[3])], r[1]).toEqual(await size(r[1]));
+    // Within 2% (or 1 kB): a stated size stays true while the code moves by a few lines.
+    const near = (stated: number[], actual: number[], what: string) =>
+      stated.forEach((v, i) =>
+        expect(Math.abs(v - actual[i]), `${what}: stated ${stated}, built ${actual}`).toBeLessThanOrEqual(Math.max(1, 0.02 * actual[i])),
+      );
+    for (const r of rows) near([Number(r[2]), Number(r[3])], await size(r[1]), r[1]);
     const plot = (await readdir(join(ROOT, 'dist'))).find((f) => f.startsWith('plot-'))!;
     const stated =
       /`\/static\/deeprnn\.js` \(the package's `deeprnn\/web`\) is (\d+) kB \((\d+) kB gzip\)[\s\S]*?chart's chunk \(Vega-Lite\) (\d+) kB \((\d+) kB gzip\)/.exec(
         doc,
       )!;
-    expect(stated.slice(1).map(Number)).toEqual([...(await size('build/web/static/deeprnn.js')), ...(await size(`dist/${plot}`))]);
+    near(stated.slice(1).map(Number), [...(await size('build/web/static/deeprnn.js')), ...(await size(`dist/${plot}`))], 'the element and its chart');
   });
 
   it("docs/embedding.md's Vite example, as written: the shipped model imported as URLs, Vite's build and its dev server, in Chromium, write the library's text", async () => {
@@ -138,23 +163,7 @@ document.body.dataset.element = (await el.generate()).text;
     await writeFile(join(app, 'index.html'), '<!doctype html><html><body><script type="module" src="/vite-main.js"></script></body></html>');
     const vite = await import('vite');
     await vite.build({ root: app, logLevel: 'error', build: { outDir: join(app, 'vite-dist'), target: 'es2022' } });
-    const expected = execFileSync(
-      join(app, 'node_modules/.bin/deeprnn'),
-      [
-        'generate',
-        '--model',
-        'node_modules/deeprnn/models/books-deep-lstm-int8',
-        '--prefix',
-        'It was',
-        '--num-chars',
-        '100',
-        '--temperature',
-        '0.8',
-        '--seed',
-        '1',
-      ],
-      { cwd: app, encoding: 'utf8' },
-    ).replace(/\n$/, '');
+    const expected = booksText(1).replace(/\n$/, '');
     const read = async (url: string) => {
       const page = await browser.newPage();
       const errors: string[] = [];
@@ -325,23 +334,7 @@ process.stdout.write(JSON.stringify({ a, b, err }));
       }
       expect(r?.status).toBe(200);
       const body = (await r!.json()) as GenerateResult;
-      const cli = execFileSync(
-        join(app, 'node_modules/.bin/deeprnn'),
-        [
-          'generate',
-          '--model',
-          'node_modules/deeprnn/models/books-deep-lstm-int8',
-          '--prefix',
-          'It was',
-          '--num-chars',
-          '100',
-          '--temperature',
-          '0.8',
-          '--seed',
-          '7',
-        ],
-        { cwd: app, encoding: 'utf8' },
-      );
+      const cli = booksText(7);
       expect(body.text + '\n').toBe(cli);
     } finally {
       process.kill(-child.pid!, 'SIGTERM');
