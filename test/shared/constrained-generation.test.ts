@@ -6,7 +6,8 @@
  */
 import Ajv from 'ajv';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { fromStrings, GENERATE_FIELDS, type GenerateRequest, type GenerateResult } from '../../shared/contract.ts';
+import { fromStrings, GENERATE_FIELDS, SERVICE_LIMITS, type GenerateRequest, type GenerateResult } from '../../shared/contract.ts';
+import { decodeContinuation } from '../../shared/continuation.ts';
 import { rowsOf, samplePrefix, stepsOf, validateGeneration } from '../../shared/decode/validate.ts';
 import { predict } from '../../shared/generate.ts';
 import { score, stream, type LoadedModel } from '../../shared/index.ts';
@@ -262,5 +263,40 @@ describe('validateGeneration, field by field (what the jobs and the servers read
     expect(v({ prefix: 'a' }).returnContinuation).toBe(true);
     expect(v({ prefix: 'a', numChars: 5 }, 'api').returnContinuation).toBe(false);
     expect(v({ prefix: 'a', numChars: 5, returnContinuation: true }, 'api').returnContinuation).toBe(true);
+  });
+});
+
+describe('resuming, checked', () => {
+  it('a resumed generation stays under its constraint (a pattern the model would not write by itself)', () => {
+    const constraint = { regex: '[xyz ]{60}' };
+    let r = run({ prefix: 'The ', numChars: 60, temperature: 1, seed: 4, constraint }, { cpuMs: 1 });
+    let text = r.generated;
+    let slices = 1;
+    while (r.finishReason === 'budget') {
+      r = run({ continuation: r.continuation, constraint }, { cpuMs: 1 });
+      text += r.generated;
+      slices++;
+    }
+    expect(slices).toBeGreaterThan(2);
+    expect(text).toMatch(/^[xyz ]{60}$/);
+  });
+
+  it('a token numChars ended goes on for 50 characters when the resume names no numChars; one a budget cut, for what its request still wanted', () => {
+    const ended = run({ prefix: 'The ', numChars: 7, temperature: 0.8, seed: 2 });
+    expect(run({ continuation: ended.continuation }).numChars).toBe(50);
+    const cut = run({ prefix: 'The ', numChars: 300, temperature: 0.8, seed: 2 }, { cpuMs: 2 });
+    expect(cut.finishReason).toBe('budget');
+    expect(cut.numChars + run({ continuation: cut.continuation }).numChars).toBe(300);
+  });
+
+  it('text added to a continuation counts with what its token has still to read, against the prefix bound', () => {
+    const limits = { ...SERVICE_LIMITS };
+    const cut = predict(authors, { prefix: 'a'.repeat(900), numChars: 5, seed: 1 }, kA, limits, { cpuMs: 1 });
+    const unread = decodeContinuation(cut.continuation!).feed.length - 1;
+    expect(unread).toBeGreaterThan(100);
+    expect(() => predict(authors, { continuation: cut.continuation, prefix: 'b'.repeat(1001 - unread) }, kA, limits)).toThrow(
+      new RegExp(`still has ${unread} characters of its prefix to read, and with yours that is over 1000`),
+    );
+    expect(() => predict(authors, { continuation: cut.continuation, prefix: 'b'.repeat(1000 - unread) }, kA, limits)).not.toThrow();
   });
 });
