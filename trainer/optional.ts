@@ -1,7 +1,7 @@
 /**
- * Packages the trainer uses only for some runs — tfjs and its backends, Vega for the plot — are
- * optional peers of the package: an app that only generates does not install them. Loading one
- * that is missing says which package to install, in one line.
+ * Packages the trainer uses only for some runs — tfjs and its backends — are optional peers of
+ * the package: an app that only generates does not install them. Loading one that is missing
+ * says which package to install, in one line.
  */
 import { DeeprnnError } from '../shared/errors.ts';
 
@@ -23,11 +23,4 @@ export async function importRequired<T>(name: string, forWhat: string, install =
   if (m && typeof m === 'object' && 'broken' in m && Object.keys(m).length === 1)
     throw new DeeprnnError('missing_package', `${name} is installed but does not load (${m.broken})`);
   return m as T;
-}
-
-/** Is this error a module that is not installed (the package named, for a message)? */
-export function missingPackage(e: unknown): string | null {
-  const err = e as Error & { code?: string };
-  if (err?.code !== 'ERR_MODULE_NOT_FOUND' && err?.code !== 'MODULE_NOT_FOUND') return null;
-  return /Cannot find (?:package|module) '([^']+)'/.exec(err.message)?.[1] ?? null;
 }

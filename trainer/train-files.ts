@@ -13,7 +13,7 @@ import type { TrainConfig } from './config.ts';
 import { corpusFile, splitCorpus } from './corpus.ts';
 import { readCorpus } from './corpus-files.ts';
 import { createEngine } from './engines/index.ts';
-import { missingPackage } from './optional.ts';
+import { perplexityPlot } from './plot.ts';
 import { runTraining, withBase, type RunData, type RunStore, type TrainHooks, type TrainResult } from './train.ts';
 
 export const METRICS_FILE = 'metrics.jsonl';
@@ -48,33 +48,12 @@ export function folderStore(outDir: string): RunStore {
     },
     saveMetrics: (records) => write(METRICS_FILE, records.map((r) => JSON.stringify(r) + '\n').join('')),
     saveCheckpoint: async (c: Checkpoint) => write(CHECKPOINT_FILE, await encodeCheckpoint(c)),
-    savePlot: async (records, title) => {
-      const svg = await drawPlot(records, title);
-      if (svg !== null) await write(PLOT_FILE, svg);
-    },
+    savePlot: async (records, title) => write(PLOT_FILE, await perplexityPlot([...records], title)),
     saveModel: async (model: Model) => {
       await (made ??= mkdir(outDir, { recursive: true }));
       await writeModelDir(outDir, model, 'float32');
     },
   };
-}
-
-let plotSkipped = false;
-/**
- * perplexity.svg, drawn by Vega-Lite (trainer/plot.ts) — loaded on first use: Vega is an optional
- * peer of the package, and without it the run goes on without its plot (said once).
- */
-async function drawPlot(records: Parameters<RunStore['savePlot']>[0], title: string): Promise<string | null> {
-  try {
-    const { perplexityPlot } = await import('./plot.ts');
-    return await perplexityPlot([...records], title);
-  } catch (e) {
-    const name = missingPackage(e);
-    if (name === null || !name.startsWith('vega')) throw e;
-    if (!plotSkipped) console.error(`${PLOT_FILE} not drawn: ${name} is not installed (npm install vega vega-lite vega-interpreter)`);
-    plotSkipped = true;
-    return null;
-  }
 }
 
 /** The corpus files a configuration names, read (with a fine-tuned model's vocabulary). */

@@ -53,7 +53,7 @@ await build({
   ...common,
   entryPoints: { deeprnn: `${root}edge/web/client.ts` },
   outdir: out,
-  // The chart (Vega-Lite) is a chunk of its own, loaded by <deeprnn-train> when it first draws.
+  // The chart (trainer/plot.ts) is a chunk of its own, loaded by <deeprnn-train> when it first draws.
   splitting: true,
   define: {
     __DEEPRNN_WORKER_SOURCE__: JSON.stringify(worker.outputFiles[0].text),

@@ -6,7 +6,7 @@
  *
  * Paste a text or drop a .txt file, choose the time budget (and the size, or leave it to the
  * sizing rule, which measures the visitor's machine: trainer/sizing.ts), and train: `deeprnn
- * train` runs in a Web Worker (train.ts), a live perplexity chart (Vega-Lite) and a sample after
+ * train` runs in a Web Worker (train.ts), a live perplexity chart (SVG, trainer/plot.ts) and a sample after
  * each validation show how it goes, Stop keeps the best model so far. The finished model is
  * generated from right there (<deeprnn-generate> on it), downloaded as the two files `deeprnn
  * train` writes, and kept in IndexedDB, so it is still there after a reload. Any of `deeprnn
@@ -222,7 +222,7 @@ export class DeeprnnTrain extends HTMLElement {
     void this.chart(false);
   }
 
-  /** Redraw the chart at most once a second while training (Vega-Lite, loaded on first use). */
+  /** Redraw the chart at most once a second while training (trainer/plot.ts, loaded on first use). */
   private async chart(force: boolean): Promise<void> {
     if (!force && performance.now() - this.chartAt < 1000) return;
     this.chartAt = performance.now();
