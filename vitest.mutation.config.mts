@@ -13,6 +13,7 @@ export default defineConfig({
       'test/shared/constraint.test.ts',
       'test/shared/constrained-generation.test.ts',
       'test/shared/text.test.ts',
+      'test/shared/contract.test.ts',
       'test/shared/artifact.test.ts',
       'test/trainer/options.test.ts',
     ],
