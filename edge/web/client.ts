@@ -30,7 +30,13 @@ import { BROWSER_RUNTIMES, type BrowserRuntime, type ModelRef, type ToWorker } f
 
 /** The contract's fields that are element attributes (`num-chars`, `top-k`, …). */
 const ATTRIBUTE_FIELDS = Object.fromEntries(Object.entries(GENERATE_FIELDS).filter(([, f]) => f.element));
-const ORT_BASE = new URL('./ort/', import.meta.url).href;
+/**
+ * onnxruntime-web's files beside this module (the server's /static/ort/). Not a literal inside
+ * `new URL(…, import.meta.url)`: bundlers such as Vite would look for ./ort/ at build time, where
+ * an app has none (it serves them itself and sets `ort-base`), and warn.
+ */
+const ORT_DIR = './ort/';
+const ORT_BASE = new URL(ORT_DIR, import.meta.url).href;
 
 export class DeeprnnGenerate extends HTMLElement {
   static observedAttributes = ['model', 'runtime', 'ort-base'];
