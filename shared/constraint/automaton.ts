@@ -14,7 +14,7 @@ import { END, UNREACHABLE, type Program } from './grammar.ts';
 
 /** Stacks one state may hold: an ambiguous grammar multiplies them. */
 export const MAX_STACKS = 4096;
-/** States one automaton keeps (each holds two [V] arrays); past it, a constraint is refused as too complex. */
+/** States one automaton keeps (each holds a [V] array); past it, a constraint is refused as too complex. */
 export const MAX_STATES = 200_000;
 
 interface State {
@@ -23,8 +23,8 @@ interface State {
   accepting: boolean;
   /** [V] the fewest characters to acceptance after writing id (UNREACHABLE: id is not allowed here). */
   after: Int32Array;
-  /** [V] the state after id, once computed (−1: not yet). */
-  next: Int32Array;
+  /** The state after an id, once computed (a state meets few of the V ids: a map, not a [V] array). */
+  next: Map<number, number>;
   /** The fewest characters to acceptance from here (0 when accepting). */
   minToAccept: number;
   /** The fewest `after` over all ids: UNREACHABLE when nothing may follow. */
@@ -44,6 +44,11 @@ export class Automaton {
     const stacks = new Map<string, number[]>();
     for (const a of p.alts[root]) this.expand([a], stacks);
     this.start = this.intern(stacks);
+  }
+
+  /** States met so far (the cache of compiled constraints starts a fresh automaton past a bound). */
+  get size(): number {
+    return this.states.length;
   }
 
   accepting(s: number): boolean {
@@ -68,8 +73,8 @@ export class Automaton {
   /** The state after writing id in state s (id must be allowed there). */
   next(s: number, id: number): number {
     const st = this.states[s];
-    const known = st.next[id];
-    if (known >= 0) return known;
+    const known = st.next.get(id);
+    if (known !== undefined) return known;
     const out = new Map<string, number[]>();
     const { elems, setIds } = this.p;
     for (const stack of st.stacks) {
@@ -81,7 +86,7 @@ export class Automaton {
       this.expand(moved, out);
     }
     const n = this.intern(out);
-    st.next[id] = n;
+    st.next.set(id, n);
     return n;
   }
 
@@ -164,7 +169,7 @@ export class Automaton {
       for (const id of setIds[elems[top]]) if (cost < after[id]) after[id] = cost;
     }
     const n = this.states.length;
-    this.states.push({ stacks: list, accepting, after, next: new Int32Array(this.V).fill(-1), minToAccept, minAfter });
+    this.states.push({ stacks: list, accepting, after, next: new Map(), minToAccept, minAfter });
     this.index.set(key, n);
     return n;
   }

@@ -17,7 +17,7 @@ import { sha256Bytes, toHex } from '../sha256.ts';
 import { constraintKind, type ConstraintSpec } from './spec.ts';
 import { Automaton } from './automaton.ts';
 import { parseGbnf } from './gbnf.ts';
-import { compileGrammar, UNREACHABLE, type Alphabet, type Grammar } from './grammar.ts';
+import { compileGrammar, UNREACHABLE, type Alphabet, type Grammar, type Program } from './grammar.ts';
 import { jsonSchemaGrammar } from './json-schema.ts';
 import { parseRegex } from './regex.ts';
 
@@ -38,8 +38,14 @@ export function alphabetOf(model: Model): Alphabet {
 }
 
 /** Compiled constraints per model, the most recent few (a server sees the same schema again and again). */
-const cache = new WeakMap<Model, Map<string, CompiledConstraint>>();
-const CACHED_PER_MODEL = 32;
+const cache = new WeakMap<Model, Map<string, { compiled: CompiledConstraint; program: Program | null }>>();
+const CACHED_PER_MODEL = 16;
+/**
+ * States a cached automaton may hold before the next request gets a fresh one (~0.5 KB each for
+ * a 115-character alphabet): a recursive schema sent again and again explores new states, and
+ * memory stays bounded. A job keeps the automaton it started with.
+ */
+export const MAX_SHARED_STATES = 4096;
 
 /**
  * A constraint compiled for a model's alphabet, or a 400: outside the subset (naming what), a
@@ -53,16 +59,23 @@ export function compileConstraint(spec: ConstraintSpec, model: Model): CompiledC
   if (known) {
     perModel.delete(key);
     perModel.set(key, known);
-    return known;
+    if (known.compiled.kind === 'automaton' && known.program && known.compiled.automaton.size > MAX_SHARED_STATES) {
+      known.compiled = { ...known.compiled, automaton: new Automaton(known.program, model.vocab.tokens.length) };
+    }
+    return known.compiled;
   }
-  const compiled = compile(spec, model);
-  perModel.set(key, compiled);
+  const { compiled, program } = compileWithProgram(spec, model);
+  perModel.set(key, { compiled, program });
   if (perModel.size > CACHED_PER_MODEL) perModel.delete(perModel.keys().next().value!);
   return compiled;
 }
 
 /** A constraint compiled anew, past the cache (benchmarks time this). */
 export function compile(spec: ConstraintSpec, model: Model): CompiledConstraint {
+  return compileWithProgram(spec, model).compiled;
+}
+
+function compileWithProgram(spec: ConstraintSpec, model: Model): { compiled: CompiledConstraint; program: Program | null } {
   const name = constraintName(spec);
   const { vocab } = model;
   const cannot = (chars: Iterable<string>) =>
@@ -73,7 +86,7 @@ export function compile(spec: ConstraintSpec, model: Model): CompiledConstraint 
       if (missing.length) throw new OptionError(`constraint choice[${i}] can never be generated: ${cannot(missing)}`);
       return { text, ids: vocab.encode(text) };
     });
-    return { kind: 'choice', name, options };
+    return { compiled: { kind: 'choice', name, options }, program: null };
   }
   const grammar: Grammar =
     'regex' in spec
@@ -91,7 +104,7 @@ export function compile(spec: ConstraintSpec, model: Model): CompiledConstraint 
         : `constraint has no match in the characters ${model.name} can write (its alphabet: ${vocab.describeAlphabet()})`,
     );
   }
-  return { kind: 'automaton', name, automaton };
+  return { compiled: { kind: 'automaton', name, automaton }, program };
 }
 
 /**

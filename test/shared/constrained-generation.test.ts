@@ -7,6 +7,7 @@
 import Ajv from 'ajv';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { fromStrings, GENERATE_FIELDS, SERVICE_LIMITS, type GenerateRequest, type GenerateResult } from '../../shared/contract.ts';
+import { compileConstraint, MAX_SHARED_STATES } from '../../shared/constraint/constraint.ts';
 import { decodeContinuation } from '../../shared/continuation.ts';
 import { rowsOf, samplePrefix, stepsOf, validateGeneration } from '../../shared/decode/validate.ts';
 import { predict } from '../../shared/generate.ts';
@@ -298,5 +299,25 @@ describe('resuming, checked', () => {
       new RegExp(`still has ${unread} characters of its prefix to read, and with yours that is over 1000`),
     );
     expect(() => predict(authors, { continuation: cut.continuation, prefix: 'b'.repeat(1000 - unread) }, kA, limits)).not.toThrow();
+  });
+});
+
+describe('memory: compiled constraints are cached per model, their automata bounded', () => {
+  it('past MAX_SHARED_STATES a cached automaton is replaced for the next request; the one a job holds keeps working', () => {
+    const spec = { regex: '(a{1000}){5}' };
+    const first = compileConstraint(spec, authors);
+    if (first.kind !== 'automaton') throw new Error('an automaton');
+    expect(compileConstraint(spec, authors)).toBe(first);
+    const a = authors.vocab.encode('a')[0];
+    let s = first.automaton.start;
+    for (let k = 0; k < MAX_SHARED_STATES + 10; k++) s = first.automaton.next(s, a);
+    expect(first.automaton.size).toBeGreaterThan(MAX_SHARED_STATES);
+    const next = compileConstraint(spec, authors);
+    if (next.kind !== 'automaton') throw new Error('an automaton');
+    expect(next.automaton).not.toBe(first.automaton);
+    expect(next.automaton.size).toBeLessThan(10);
+    expect(next.name).toBe(first.name);
+    // The old one still answers for the job that holds it: 4,990 more characters to a match.
+    expect(first.automaton.minToAccept(s)).toBe(5000 - MAX_SHARED_STATES - 10);
   });
 });
