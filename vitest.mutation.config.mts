@@ -16,6 +16,12 @@ export default defineConfig({
       'test/shared/contract.test.ts',
       'test/shared/artifact.test.ts',
       'test/trainer/options.test.ts',
+      // The training loop's own suites: in process (the Trainer on a real engine and an output
+      // folder); their tests that run the CLI in a child process cover nothing in this one, so
+      // StrykerJS, which runs per mutant only the tests that reach it, runs them once only.
+      'test/trainer/train.test.ts',
+      'test/trainer/library.test.ts',
+      'test/trainer/authors.test.ts',
     ],
     exclude: ['node_modules/**'],
     testTimeout: 60_000,

@@ -42,6 +42,12 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
+/** The test server's result for a request (the text every client should write). */
+const serverResult = async (body: object): Promise<GenerateResult> =>
+  (await (
+    await fetch(`${server.url}/v1/generate`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
+  ).json()) as GenerateResult;
+
 /** What the installed CLI writes from the shipped books model: "It was", 100 characters at 0.8 (the docs' examples). */
 const booksText = (seed: number): string =>
   execFileSync(
@@ -120,15 +126,7 @@ document.body.dataset.element = (await el.generate()).text;
     await page.goto(pageUrl);
     await page.waitForFunction(() => document.body.dataset.element, undefined, { timeout: 60_000 });
     expect(errors).toEqual([]);
-    const expected = (
-      (await (
-        await fetch(`${server.url}/v1/generate`, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json' },
-          body: JSON.stringify({ prefix: 'time traveller', numChars: 80, temperature: 0.8, seed: 5 }),
-        })
-      ).json()) as GenerateResult
-    ).text;
+    const expected = (await serverResult({ prefix: 'time traveller', numChars: 80, temperature: 0.8, seed: 5 })).text;
     expect(await page.evaluate(() => document.body.dataset.library)).toBe(expected);
     expect(await page.evaluate(() => document.body.dataset.element)).toBe(expected);
   });
@@ -253,15 +251,7 @@ process.stdout.write(text);
     );
     // Not execFileSync: the server answers from this process.
     const { stdout: out } = await promisify(execFile)(process.execPath, ['sdk.mjs', server.url], { cwd: app, encoding: 'utf8' });
-    const expected = (
-      (await (
-        await fetch(`${server.url}/v1/generate`, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json' },
-          body: JSON.stringify({ prefix: 'time traveller', numChars: 60, temperature: 0.8, seed: 5 }),
-        })
-      ).json()) as GenerateResult
-    ).generated;
+    const expected = (await serverResult({ prefix: 'time traveller', numChars: 60, temperature: 0.8, seed: 5 })).generated;
     expect(out).toBe(expected);
   });
 
@@ -297,15 +287,7 @@ process.stdout.write(JSON.stringify({ a, b, err }));
 `,
     );
     const { stdout } = await exec(process.execPath, ['local.mjs'], { cwd: app, encoding: 'utf8' });
-    const expected = (
-      (await (
-        await fetch(`${server.url}/v1/generate`, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json' },
-          body: JSON.stringify({ prefix: 'time traveller', numChars: 60, temperature: 0.8, seed: 5 }),
-        })
-      ).json()) as GenerateResult
-    ).generated;
+    const expected = (await serverResult({ prefix: 'time traveller', numChars: 60, temperature: 0.8, seed: 5 })).generated;
     expect(JSON.parse(stdout)).toEqual({
       a: expected,
       b: expected,

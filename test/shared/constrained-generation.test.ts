@@ -29,6 +29,19 @@ beforeAll(async () => {
   kTm = new KernelModel(kernel, tm);
 });
 
+/** A request under a CPU budget, followed slice by slice (each resume names its constraint again): the text, and how many slices. */
+function inSlices(request: Partial<GenerateRequest>, cpuMs: number): { text: string; slices: number } {
+  let r = run(request, { cpuMs });
+  let text = r.generated;
+  let slices = 1;
+  while (r.finishReason === 'budget') {
+    r = run({ continuation: r.continuation, constraint: request.constraint }, { cpuMs });
+    text += r.generated;
+    slices++;
+  }
+  return { text, slices };
+}
+
 const SAMPLERS: Partial<GenerateRequest>[] = [
   {},
   { temperature: 0.8, seed: 1 },
@@ -195,14 +208,7 @@ describe('streamed and resumed, under the constraint', () => {
     const constraint = { regex: '[A-Z][a-z ,]*\\.( [A-Z][a-z ,]*\\.){1,4}' };
     const request = { prefix: 'The ', numChars: 300, temperature: 0.8, seed: 21, constraint };
     const whole = run(request);
-    let r = run(request, { cpuMs: 2 });
-    let text = r.generated;
-    let slices = 1;
-    while (r.finishReason === 'budget') {
-      r = run({ continuation: r.continuation, constraint }, { cpuMs: 2 });
-      text += r.generated;
-      slices++;
-    }
+    const { text, slices } = inSlices(request, 2);
     expect(slices).toBeGreaterThan(2);
     expect(text).toBe(whole.generated);
     expect(new RegExp(`^(?:${constraint.regex})$`).test(text)).toBe(true);
@@ -269,15 +275,7 @@ describe('validateGeneration, field by field (what the jobs and the servers read
 
 describe('resuming, checked', () => {
   it('a resumed generation stays under its constraint (a pattern the model would not write by itself)', () => {
-    const constraint = { regex: '[xyz ]{60}' };
-    let r = run({ prefix: 'The ', numChars: 60, temperature: 1, seed: 4, constraint }, { cpuMs: 1 });
-    let text = r.generated;
-    let slices = 1;
-    while (r.finishReason === 'budget') {
-      r = run({ continuation: r.continuation, constraint }, { cpuMs: 1 });
-      text += r.generated;
-      slices++;
-    }
+    const { text, slices } = inSlices({ prefix: 'The ', numChars: 60, temperature: 1, seed: 4, constraint: { regex: '[xyz ]{60}' } }, 1);
     expect(slices).toBeGreaterThan(2);
     expect(text).toMatch(/^[xyz ]{60}$/);
   });
