@@ -36,6 +36,27 @@ describe('deeprnn generate', () => {
     expect((await cli(['generate', '--model', dir, '--num-chars', '5'])).out).toBe(predict(model, { numChars: 5 }).text + '\n');
   });
 
+  it('--regex, --choice, --json-schema FILE and --grammar FILE constrain the text as the library does; one at a time, files read with one-line errors', async () => {
+    const same = async (args: string[], constraint: object) => {
+      const r = await cli(['generate', '--model', dir, '--prefix', 'the', '--num-chars', '12', '--temperature', '1', '--seed', '3', ...args]);
+      expect(r.err).toBe('');
+      expect(r.out).toBe(predict(model, { prefix: 'the', numChars: 12, temperature: 1, seed: 3, constraint }).text + '\n');
+    };
+    await same(['--regex', '[a-z ]{4,12}'], { regex: '[a-z ]{4,12}' });
+    await same(['--choice', ' hat', '--choice', ' time'], { choice: [' hat', ' time'] });
+    await writeFile(join(dir, 'schema.json'), '{"type": "string", "maxLength": 5}');
+    await writeFile(join(dir, 'words.gbnf'), 'root ::= (" " [a-z]{2,4}){2}');
+    await same(['--grammar', join(dir, 'words.gbnf')], { grammar: 'root ::= (" " [a-z]{2,4}){2}' });
+    const json = await cli(['generate', '--model', dir, '--prefix', 'the', '--num-chars', '12', '--json-schema', join(dir, 'schema.json')]);
+    expect(json.err).toMatch(/cannot write "\\""/); // this model's 11 characters have no quote: the schema has no match
+    expect((await cli(['generate', '--model', dir, '--regex', 'a', '--choice', 'b'])).err).toBe(
+      'deeprnn generate: --regex and --choice cannot go together: give one constraint\n',
+    );
+    expect((await cli(['generate', '--model', dir, '--grammar', join(dir, 'nope.gbnf')])).err).toMatch(/--grammar .*nope\.gbnf cannot be read/);
+    await writeFile(join(dir, 'bad.json'), '{type: string}');
+    expect((await cli(['generate', '--model', dir, '--json-schema', join(dir, 'bad.json')])).err).toMatch(/--json-schema .*bad\.json is not JSON/);
+  });
+
   it('samples with the given seed, temperature, top-k and top-p; --json gives the full result', async () => {
     const args = ['generate', '--model', dir, '--prefix', 'the', '--num-chars', '30', '--temperature', '0.8', '--top-k', '5', '--top-p', '0.9', '--seed', '12'];
     const r = await cli([...args, '--json']);

@@ -13,7 +13,7 @@ const OPTIONS = {
   model: modelOption,
   ...contractOptions(GENERATE_FIELDS),
   regex: opt.string({ arg: 'PATTERN', help: 'the text matches this ECMAScript pattern, whole (docs/constraints.md)' }),
-  choice: opt.list({ help: 'the text is one of these (repeat the option), picked with its probability under the model' }),
+  choice: opt.list({ arg: 'TEXT', help: 'the text is one of these, picked with its probability under the model' }),
   'json-schema': opt.string({ arg: 'FILE', help: 'the text is JSON valid under the JSON Schema in FILE' }),
   grammar: opt.string({ arg: 'FILE', help: "the text matches the GBNF grammar in FILE (llama.cpp's syntax, from rule root)" }),
   json: opt.boolean({ help: 'print the full result as JSON (with --logprobs: each character with its log-probability)' }),
