@@ -70,6 +70,16 @@ export class Automaton {
     return this.states[s].minAfter <= left - 1;
   }
 
+  /**
+   * How a text in state s with `left` characters left ends here, if it does: at a match that
+   * nothing may follow within `left` — "stop" where nothing may follow at all, "length" where a
+   * longer match exists but does not fit (a continuation with more goes on); else null.
+   */
+  endsAt(s: number, left: number): 'stop' | 'length' | null {
+    if (!this.accepting(s) || this.canContinue(s, left)) return null;
+    return this.canContinue(s, UNREACHABLE) ? 'length' : 'stop';
+  }
+
   /** The state after writing id in state s (id must be allowed there). */
   next(s: number, id: number): number {
     const st = this.states[s];

@@ -19,7 +19,6 @@ import {
 } from '../contract.ts';
 import type { Automaton } from '../constraint/automaton.ts';
 import { compileConstraint } from '../constraint/constraint.ts';
-import { UNREACHABLE } from '../constraint/grammar.ts';
 import type { Model } from '../model.ts';
 import { asTokenLogprobs, logSumExp, modelTop } from '../sampling.ts';
 import { atParagraphStart } from '../text.ts';
@@ -85,16 +84,9 @@ export class BeamJob implements DecodeJob {
       parse = c.automaton.start;
     }
     this.alive = [{ parent: null, id: g.ids[g.ids.length - 1], emit: false, logprob: 0, top: null, sum: 0, len: 0, tail: g.prefix.slice(-TAIL_CHARS), parse }];
-    const end = this.matchEnds(this.alive[0]);
+    const end = this.automaton?.endsAt(parse, g.numChars);
     if (end) this.stop(end);
     else if (g.budget?.chars === 0) this.stop('budget');
-  }
-
-  /** As sampling-job.ts: a hypothesis at a match that nothing may follow within numChars ends there. */
-  private matchEnds(n: Node): FinishReason | null {
-    const A = this.automaton;
-    if (!A?.accepting(n.parse) || A.canContinue(n.parse, this.g.numChars - n.len)) return null;
-    return A.canContinue(n.parse, UNREACHABLE) ? 'length' : 'stop';
   }
 
   private score(n: Node): number {
@@ -158,7 +150,7 @@ export class BeamJob implements DecodeJob {
         tail: emit ? appendTail(parent.tail, vocab.tokens[c.id]) : parent.tail,
         parse: emit && this.automaton ? this.automaton.next(parent.parse, c.id) : parent.parse,
       };
-      const matchEnd = this.matchEnds(node);
+      const matchEnd = this.automaton?.endsAt(node.parse, this.g.numChars - node.len);
       if (emit && this.g.stop.some((s) => node.tail.endsWith(s) && node.len >= [...s].length)) this.setAside(node, 'stop');
       else if (matchEnd) this.setAside(node, matchEnd);
       else if (node.len >= this.g.numChars) this.setAside(node, 'length');

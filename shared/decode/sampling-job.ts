@@ -7,7 +7,6 @@
 import { appendTail, generateResult, TAIL_CHARS, type FinishReason, type GeneratedToken, type GenerateResult, type StartEvent } from '../contract.ts';
 import type { Automaton } from '../constraint/automaton.ts';
 import { compileConstraint } from '../constraint/constraint.ts';
-import { UNREACHABLE } from '../constraint/grammar.ts';
 import type { Continuation } from '../continuation.ts';
 import type { Model } from '../model.ts';
 import { Rng } from '../rng.ts';
@@ -55,6 +54,9 @@ export class SamplingJob implements DecodeJob {
   /** Under a constraint: its automaton, and the parser's state before the next choice. */
   private readonly automaton: Automaton | null = null;
   private parse = 0;
+  /** Under a constraint, the exclusions above plus every character after which no match fits in what is left (made once: they read the job's state). */
+  private readonly onlyUnkOrOff: (id: number) => boolean;
+  private readonly specialOrOff: (id: number) => boolean;
 
   constructor(
     private readonly model: Model,
@@ -76,6 +78,8 @@ export class SamplingJob implements DecodeJob {
     this.V = model.arch.vocabSize;
     const unk = model.vocab.unkIndex;
     this.onlyUnk = (id) => id === unk;
+    this.onlyUnkOrOff = this.onlyUnk;
+    this.specialOrOff = model.vocab.isSpecial;
     this.start = startEvent(model, g);
     this.cacheScope = g.cacheScope;
     if (g.constraint) {
@@ -83,20 +87,14 @@ export class SamplingJob implements DecodeJob {
       if (c.kind !== 'automaton') throw new TypeError('a choice runs as a ChoiceJob');
       this.automaton = c.automaton;
       this.parse = g.constraint.stacks ? c.automaton.fromStacks(g.constraint.stacks) : c.automaton.start;
+      const A = c.automaton;
+      const off = (id: number) => !A.allows(this.parse, id, this.g.numChars - this.count);
+      this.onlyUnkOrOff = (id) => this.onlyUnk(id) || off(id);
+      this.specialOrOff = (id) => model.vocab.isSpecial(id) || off(id);
       // A constraint whose only match is the empty text (or a resumed one already complete with nothing to add) is done.
-      const end = this.matchEnds();
+      const end = A.endsAt(this.parse, g.numChars);
       if (end) this.end(end);
     }
-  }
-
-  /**
-   * At a match that nothing may follow within numChars: "stop" where nothing may follow at all,
-   * "length" where a longer match exists but does not fit (a continuation with more goes on).
-   */
-  private matchEnds(): FinishReason | null {
-    const A = this.automaton!;
-    if (!A.accepting(this.parse) || A.canContinue(this.parse, this.g.numChars - this.count)) return null;
-    return A.canContinue(this.parse, UNREACHABLE) ? 'length' : 'stop';
   }
 
   inputs(out: Int32Array, at: number): void {
@@ -111,17 +109,14 @@ export class SamplingJob implements DecodeJob {
     // who writes the paragraph). Forbidding them there left a tagged model, which expects a tag
     // after every blank line, writing line break after line break.
     const tagsAllowed = this.tracksText && atParagraphStart(this.textTail, preprocessing);
-    let excluded = tagsAllowed ? this.onlyUnk : vocab.isSpecial;
     // Under a constraint, only characters after which a match still fits in what is left; at a
     // match that may go on, every character stays a candidate and one the constraint does not
     // allow there ends the text (the model's own weight of ending).
     const A = this.automaton;
     const parse = this.parse;
     const left = this.g.numChars - this.count;
-    if (A && !A.accepting(parse)) {
-      const base = excluded;
-      excluded = (id) => base(id) || !A.allows(parse, id, left);
-    }
+    const constrained = A !== null && !A.accepting(parse);
+    const excluded = tagsAllowed ? (constrained ? this.onlyUnkOrOff : this.onlyUnk) : constrained ? this.specialOrOff : vocab.isSpecial;
     const c = choose(row, this.V, this.g.sampling, this.rng, excluded, this.g.logprobs > 0 ? this.g.logprobs : -1);
     if (vocab.isSpecial(c.id)) {
       this.after = [this.g.author ? this.g.author.id : c.id];
@@ -144,8 +139,9 @@ export class SamplingJob implements DecodeJob {
     this.count++;
     this.after[0] = c.id;
     this.after.length = 1;
+    const matchEnd = A ? A.endsAt(this.parse, this.g.numChars - this.count) : null;
     if (this.tracksStops && this.stopped()) this.end('stop');
-    else if (A && this.matchEnds()) this.end(this.matchEnds()!);
+    else if (matchEnd) this.end(matchEnd);
     else if (this.count >= this.g.numChars) this.end('length');
     else if (this.count >= this.allowed) this.end('budget');
     return !this.finished;
