@@ -6,7 +6,7 @@
  * Left recursion is refused (as in llama.cpp), by the grammar's check.
  */
 import { OptionError } from '../errors.ts';
-import { alt, chars, EMPTY, literal, negate, charRanges, ref, repeat, seq, type Expr, type Grammar, MAX_CODE_POINT } from './grammar.ts';
+import { alt, chars, complement, EMPTY, literal, MAX_CODE_POINT, ref, repeat, seq, type Expr, type Grammar } from './grammar.ts';
 import { MAX_REPEAT } from './regex.ts';
 
 /** Rules a grammar may define. */
@@ -111,7 +111,7 @@ export function parseGbnf(text: string): Grammar {
         } else pairs.push([lo, lo]);
       }
       i++;
-      return chars(negated ? pairsOf(negate(charRanges(pairs))) : pairs);
+      return chars(negated ? complement(pairs) : pairs);
     }
     if (c === '.') {
       i++;
@@ -184,5 +184,3 @@ export function parseGbnf(text: string): Grammar {
   if (!rules.has('root')) throw new OptionError('constraint grammar has no root rule (root ::= …), where llama.cpp grammars start');
   return { rules, root: 'root' };
 }
-
-const pairsOf = (r: readonly number[]): [number, number][] => Array.from({ length: r.length / 2 }, (_, k) => [r[2 * k], r[2 * k + 1]]);

@@ -52,6 +52,12 @@ export function negate(ranges: readonly number[]): number[] {
   return out;
 }
 
+/** Flattened ranges → [lo, hi] pairs. */
+export const rangePairs = (r: readonly number[]): [number, number][] => Array.from({ length: r.length / 2 }, (_, k) => [r[2 * k], r[2 * k + 1]]);
+
+/** Every code point outside the pairs, as pairs (a class's `[^…]`, `\D`, `.`). */
+export const complement = (pairs: readonly (readonly [number, number])[]): [number, number][] => rangePairs(negate(charRanges(pairs)));
+
 export function inRanges(ranges: readonly number[], cp: number): boolean {
   for (let i = 0; i < ranges.length; i += 2) if (cp >= ranges[i] && cp <= ranges[i + 1]) return true;
   return false;

@@ -15,7 +15,7 @@
  * run on to the length limit — and no escapes `\u`, which a character model has no need of.
  */
 import { OptionError } from '../errors.ts';
-import { alt, chars, EMPTY, literal, ref, repeat, seq, opt, charRanges, negate, type Expr, type Grammar } from './grammar.ts';
+import { alt, charRanges, chars, complement, EMPTY, inRanges, literal, opt, rangePairs, ref, repeat, seq, type Expr, type Grammar } from './grammar.ts';
 import { parseRegex } from './regex.ts';
 
 type Schema = boolean | { [k: string]: unknown };
@@ -62,15 +62,11 @@ const WS = opt(literal(' '));
 const DIGIT = chars([[0x30, 0x39]]);
 const NONZERO = chars([[0x31, 0x39]]);
 /** A string's character: any but `"`, `\` and control characters, or a short escape. */
-const PLAIN: [number, number][] = toPairs(
-  negate(
-    charRanges([
-      [0, 0x1f],
-      [0x22, 0x22],
-      [0x5c, 0x5c],
-    ]),
-  ),
-);
+const PLAIN: [number, number][] = complement([
+  [0, 0x1f],
+  [0x22, 0x22],
+  [0x5c, 0x5c],
+]);
 const STRING_CHAR = alt([
   chars(PLAIN),
   seq([
@@ -87,10 +83,6 @@ const STRING_CHAR = alt([
     ]),
   ]),
 ]);
-
-function toPairs(r: readonly number[]): [number, number][] {
-  return Array.from({ length: r.length / 2 }, (_, k) => [r[2 * k], r[2 * k + 1]]);
-}
 
 /** Rules every JSON value needs, shared by `{}` and json_object. */
 function addGenericRules(rules: Map<string, Expr>): void {
@@ -332,7 +324,7 @@ export function jsonSchemaGrammar(schema: unknown): Grammar {
 function inJsonString(e: Expr): Expr {
   switch (e.t) {
     case 'chars': {
-      const plain = charRanges(toPairs(e.ranges).flatMap(([lo, hi]) => intersect(lo, hi, PLAIN)));
+      const plain = charRanges(rangePairs(e.ranges).flatMap(([lo, hi]) => intersect(lo, hi, PLAIN)));
       const escapes: Expr[] = [];
       for (const [cp, esc] of [
         [0x22, '\\"'],
@@ -343,7 +335,7 @@ function inJsonString(e: Expr): Expr {
         [0x0d, '\\r'],
         [0x09, '\\t'],
       ] as const) {
-        if (toPairs(e.ranges).some(([lo, hi]) => cp >= lo && cp <= hi)) escapes.push(literal(esc));
+        if (inRanges(e.ranges, cp)) escapes.push(literal(esc));
       }
       return alt([...(plain.length ? [{ t: 'chars', ranges: plain } as Expr] : []), ...escapes]);
     }

@@ -7,7 +7,7 @@
  * boundaries, Unicode property escapes and flags are refused by name — never dropped.
  */
 import { OptionError } from '../errors.ts';
-import { alt, charRanges, chars, EMPTY, negate, repeat, seq, type Expr } from './grammar.ts';
+import { alt, chars, complement, EMPTY, repeat, seq, type Expr } from './grammar.ts';
 
 /** The largest count a {m,n} may hold (each copy is grammar elements). */
 export const MAX_REPEAT = 1000;
@@ -37,8 +37,6 @@ const LINE_TERMINATORS: [number, number][] = [
   [0x0d, 0x0d],
   [0x2028, 0x2029],
 ];
-const toPairs = (r: readonly number[]): [number, number][] => Array.from({ length: r.length / 2 }, (_, i) => [r[2 * i], r[2 * i + 1]]);
-const not = (pairs: [number, number][]): [number, number][] => toPairs(negate(charRanges(pairs)));
 
 export interface ParsedRegex {
   expr: Expr;
@@ -80,15 +78,15 @@ export function parseRegex(pattern: string, what = 'regex'): ParsedRegex {
       case 'd':
         return DIGIT;
       case 'D':
-        return not(DIGIT);
+        return complement(DIGIT);
       case 'w':
         return WORD;
       case 'W':
-        return not(WORD);
+        return complement(WORD);
       case 's':
         return SPACE;
       case 'S':
-        return not(SPACE);
+        return complement(SPACE);
       case 'n':
         return [[10, 10]];
       case 'r':
@@ -156,7 +154,7 @@ export function parseRegex(pattern: string, what = 'regex'): ParsedRegex {
         pairs.push([a[0][0], b[0][0]]);
       } else pairs.push(...a);
     }
-    return chars(negated ? not(pairs) : pairs);
+    return chars(negated ? complement(pairs) : pairs);
   };
   const atom = (): Expr => {
     const c = peek();
@@ -181,7 +179,7 @@ export function parseRegex(pattern: string, what = 'regex'): ParsedRegex {
     }
     if (c === '.') {
       i++;
-      return chars(not(LINE_TERMINATORS));
+      return chars(complement(LINE_TERMINATORS));
     }
     if (c === '\\') {
       i++;
