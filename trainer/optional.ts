@@ -5,10 +5,13 @@
  */
 import { DeeprnnError } from '../shared/errors.ts';
 
+/** What importing an optional package gave: the module, or why it cannot be had. */
+export type Optional<T> = { module: T } | { missing: true } | { broken: string };
+
 /** A package that may not be installed: the module, or why it cannot be had (not installed, or installed and failing to load). */
-export async function importOptional<T>(name: string): Promise<T | { missing: true } | { broken: string }> {
+export async function importOptional<T>(name: string): Promise<Optional<T>> {
   try {
-    return (await import(/* @vite-ignore */ name)) as T;
+    return { module: (await import(/* @vite-ignore */ name)) as T };
   } catch (e) {
     const err = e as Error & { code?: string };
     const notFound = (err.code === 'ERR_MODULE_NOT_FOUND' || err.code === 'MODULE_NOT_FOUND') && err.message.includes(`'${name}'`);
@@ -19,8 +22,7 @@ export async function importOptional<T>(name: string): Promise<T | { missing: tr
 /** An optional package, or a DeeprnnError naming it and the command that installs it. */
 export async function importRequired<T>(name: string, forWhat: string, install = `npm install ${name}`): Promise<T> {
   const m = await importOptional<T>(name);
-  if (m && typeof m === 'object' && 'missing' in m) throw new DeeprnnError('missing_package', `${forWhat} needs ${name}, which is not installed: ${install}`);
-  if (m && typeof m === 'object' && 'broken' in m && Object.keys(m).length === 1)
-    throw new DeeprnnError('missing_package', `${name} is installed but does not load (${m.broken})`);
-  return m as T;
+  if ('missing' in m) throw new DeeprnnError('missing_package', `${forWhat} needs ${name}, which is not installed: ${install}`);
+  if ('broken' in m) throw new DeeprnnError('missing_package', `${name} is installed but does not load (${m.broken})`);
+  return m.module;
 }

@@ -55,7 +55,7 @@ export class ChoiceJob implements DecodeJob {
     this.rows = this.options.length;
     this.prefill = g.ids.slice(0, -1);
     this.last = g.ids[g.ids.length - 1];
-    this.longest = Math.max(...this.options.map((o) => o.ids.length));
+    this.longest = g.constraint!.longest!; // the validator measured it
     this.V = model.arch.vocabSize;
     this.start = startEvent(model, g);
     this.norms = new Float64Array(this.rows);

@@ -8,7 +8,7 @@
  * initialiser that takes minutes on the cpu backend).
  */
 import type * as TF from '@tensorflow/tfjs';
-import { importOptional, importRequired } from '../optional.ts';
+import { importOptional, importRequired, type Optional } from '../optional.ts';
 import { existsSync, readdirSync } from 'node:fs';
 import { DeeprnnError, OptionError } from '../../shared/errors.ts';
 import { numElements, numGates, tensorSpecs, type Architecture, type Params } from '../../shared/model.ts';
@@ -25,7 +25,7 @@ const INSTALL: Record<'tensorflow-gpu' | 'tensorflow', string> = {
   tensorflow: 'npm install @tensorflow/tfjs-node — its install script downloads libtensorflow 2.9.1 from storage.googleapis.com',
 };
 
-const loaded = (m: Tf | { missing: true } | { broken: string }): m is Tf => !('missing' in m) && !('broken' in m);
+const loaded = (m: Optional<Tf>): boolean => 'module' in m;
 
 /** Why tfjs-node-gpu fails where it is installed: its libtensorflow 2.9.1 is built for CUDA 11.2 and cuDNN 8.1, with no sm_90 kernels. */
 const GPU_LOAD_HINT =
@@ -42,7 +42,7 @@ export async function loadTfjs(backend: TfjsBackend): Promise<Tf> {
         'engine_unavailable',
         `${name} is installed but does not load (${tf.broken})${backend === 'tensorflow-gpu' ? `: ${GPU_LOAD_HINT}` : ''}`,
       );
-    return tf;
+    return tf.module;
   }
   const tf = await importRequired<Tf>('@tensorflow/tfjs', `the tfjs engine (${backend})`);
   if (backend === 'wasm') await importRequired('@tensorflow/tfjs-backend-wasm', 'the tfjs engine (wasm)');
