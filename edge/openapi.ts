@@ -9,7 +9,7 @@
  * Left to the server alone: what a continuation token holds, and a prefix whose preprocessing
  * makes it longer than the bound (NFKD: "㎯" reads as "mm/s2") or empty.
  */
-import { constraintJsonSchema } from '../shared/constraint/spec.ts';
+import { constraintJsonSchema, constraintValueSchemas } from '../shared/constraint/spec.ts';
 import { GENERATE_FIELDS, MAX_BEAM_WIDTH, MAX_SEED, maxOf, SCORE_FIELDS, SERVICE_LIMITS, type FieldSpec } from '../shared/contract.ts';
 import { samplePrefix } from '../shared/decode/validate.ts';
 import { CONSTRAINT_FIELDS, MAX_CHOICES, OPENAI_DEFAULTS, UNSUPPORTED_FIELDS } from './openai.ts';
@@ -247,8 +247,7 @@ export function completionRequestJsonSchema(facts: readonly ServedFacts[]): Json
 
 /** The other servers' names for a constraint (edge/openai.ts `CONSTRAINT_FIELDS`), as /v1/completions takes them. */
 function completionConstraintSchemas(): Record<string, JsonSchema> {
-  const C = constraintJsonSchema().oneOf as { properties: Record<string, JsonSchema> }[];
-  const [regex, choice, jsonSchema, grammar] = C.map((o) => bare(Object.values(o.properties)[0]));
+  const { regex, choice, jsonSchema, grammar } = constraintValueSchemas();
   const schemaOrText = { anyOf: [jsonSchema, { type: 'string', minLength: 2 }] };
   const only = (type: string, extra: Record<string, JsonSchema> = {}, required: string[] = ['type']): JsonSchema => ({
     type: 'object',

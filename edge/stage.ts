@@ -90,6 +90,12 @@ export async function stageIfChanged(modelDir: string, assetsDir = ASSETS_DIR): 
   return { index, copied: true };
 }
 
+/** A process's parent (Linux: /proc/PID/stat's fourth field; 0 where it cannot be read). */
+async function parentOf(pid: number): Promise<number> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
+  return Number(/\) \S (\d+)/.exec(stat)?.[1] ?? 0);
+}
+
 /**
  * The wrangler processes this runs under as their [build] command, nearest first (Linux: /proc):
  * wrangler's own, its launcher (bin/wrangler.js, which exits 0 when its child is killed), and
@@ -101,8 +107,7 @@ async function wranglerAncestors(): Promise<number[]> {
   for (let depth = 0; depth < 6 && pid > 1; depth++) {
     const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
     if (/wrangler/.test(cmdline)) found.push(pid);
-    const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
-    pid = Number(/\) \S (\d+)/.exec(stat)?.[1] ?? 0);
+    pid = await parentOf(pid);
   }
   return found;
 }
@@ -112,8 +117,7 @@ async function hasChildren(pid: number, self: number): Promise<boolean> {
   const chain = new Set<number>();
   for (let p = self; p > 1 && p !== pid; ) {
     chain.add(p);
-    const stat = await readFile(`/proc/${p}/stat`, 'utf8').catch(() => '');
-    p = Number(/\) \S (\d+)/.exec(stat)?.[1] ?? 0);
+    p = await parentOf(p);
   }
   const children = (await readFile(`/proc/${pid}/task/${pid}/children`, 'utf8').catch(() => '')).split(/\s+/).filter(Boolean).map(Number);
   return children.some((c) => !chain.has(c));

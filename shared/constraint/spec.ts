@@ -58,29 +58,33 @@ export function checkConstraintShape(v: unknown, name = 'constraint'): Constrain
 
 export const constraintKind = (c: ConstraintSpec): ConstraintKind => Object.keys(c)[0] as ConstraintKind;
 
-/** `constraint` as JSON Schema (the OpenAPI document's): the same shapes and bounds as `checkConstraintShape`. */
-export function constraintJsonSchema(): { [k: string]: unknown } {
+/** Each kind's value as JSON Schema (without its description): the same shapes and bounds as `checkConstraintShape`. */
+export function constraintValueSchemas(): Record<ConstraintKind, { [k: string]: unknown }> {
   const L = CONSTRAINT_LIMITS;
-  const one = (key: ConstraintKind, schema: { [k: string]: unknown }, description: string) => ({
-    type: 'object',
-    required: [key],
-    additionalProperties: false,
-    properties: { [key]: { ...schema, description } },
-  });
   return {
-    oneOf: [
-      one(
-        'regex',
-        { type: 'string', minLength: 1, maxLength: L.regexChars },
-        'An ECMAScript pattern the whole text matches (classes, groups, |, quantifiers; no backreferences or lookaround).',
-      ),
-      one(
-        'choice',
-        { type: 'array', minItems: 1, maxItems: L.choices, uniqueItems: true, items: { type: 'string', minLength: 1, maxLength: L.choiceChars } },
-        'The text is one of these, picked with its probability under the model.',
-      ),
-      one('jsonSchema', { type: ['object', 'boolean'] }, 'A JSON Schema (the subset in docs/constraints.md) the text, compact JSON, is valid under.'),
-      one('grammar', { type: 'string', minLength: 1, maxLength: L.grammarChars }, 'A GBNF grammar, as llama.cpp writes it, starting at rule root.'),
-    ],
+    regex: { type: 'string', minLength: 1, maxLength: L.regexChars },
+    choice: { type: 'array', minItems: 1, maxItems: L.choices, uniqueItems: true, items: { type: 'string', minLength: 1, maxLength: L.choiceChars } },
+    jsonSchema: { type: ['object', 'boolean'] },
+    grammar: { type: 'string', minLength: 1, maxLength: L.grammarChars },
+  };
+}
+
+const KIND_DESCRIPTIONS: Record<ConstraintKind, string> = {
+  regex: 'An ECMAScript pattern the whole text matches (classes, groups, |, quantifiers; no backreferences or lookaround).',
+  choice: 'The text is one of these, picked with its probability under the model.',
+  jsonSchema: 'A JSON Schema (the subset in docs/constraints.md) the text, compact JSON, is valid under.',
+  grammar: 'A GBNF grammar, as llama.cpp writes it, starting at rule root.',
+};
+
+/** `constraint` as JSON Schema (the OpenAPI document's): one object per kind, exactly one key. */
+export function constraintJsonSchema(): { [k: string]: unknown } {
+  const values = constraintValueSchemas();
+  return {
+    oneOf: CONSTRAINT_KINDS.map((key) => ({
+      type: 'object',
+      required: [key],
+      additionalProperties: false,
+      properties: { [key]: { ...values[key], description: KIND_DESCRIPTIONS[key] } },
+    })),
   };
 }
