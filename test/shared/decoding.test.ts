@@ -9,7 +9,8 @@
 import { describe, expect, it } from 'vitest';
 import type { RowStepper } from '../../shared/kernel/stepper.ts';
 import { BatchExecutor, runJob } from '../../shared/batch.ts';
-import { MAX_STOP_CHARS } from '../../shared/contract.ts';
+import { MAX_STOP_CHARS, type FinishReason, type GenerateResult } from '../../shared/contract.ts';
+import type { DecodeJob } from '../../shared/decode/job.ts';
 import { decodeContinuation } from '../../shared/continuation.ts';
 import { validateGeneration } from '../../shared/decode/validate.ts';
 import { createJob, predict } from '../../shared/generate.ts';
@@ -146,6 +147,16 @@ const REPEAT = -0.8;
 const logitsAfter = (before: number, last: number) => CHAIN[TOKENS[last]].map((l, id) => (id === before && id !== 0 ? l + REPEAT : l));
 
 /** Rows whose state is the id read before the last one; the logits the chain's for (before, last). */
+/** A job run `steps` steps, then stopped by a deadline — and stopped again (`second`), which must change nothing: its result. */
+function stoppedAfter(job: DecodeJob, stepper: RowStepper, steps: number, second: FinishReason): GenerateResult {
+  const ex = new BatchExecutor(stepper);
+  ex.add(job);
+  for (let i = 0; i < steps; i++) ex.tick();
+  job.stop('deadline');
+  job.stop(second);
+  return job.result({ totalMs: 0 });
+}
+
 function markovRows(capacity: number): RowStepper {
   const V = TOKENS.length;
   const before = new Float32Array(capacity).fill(0);
@@ -277,12 +288,7 @@ describe('beam search: log-probabilities, streams and budgets', () => {
   it('stopped by a deadline mid-search: the texts so far, each once, ranked, with finishReason deadline', () => {
     const g = validateGeneration(model, { prefix: 'b', numChars: 40, beamWidth: 3, numReturn: 3, stop: ['.'], lengthPenalty: 4 });
     const job = createJob(model, g);
-    const ex = new BatchExecutor(markovRows(3));
-    ex.add(job);
-    for (let i = 0; i < 4; i++) ex.tick();
-    job.stop('deadline');
-    job.stop('deadline'); // a second stop changes nothing
-    const r = job.result({ totalMs: 0 });
+    const r = stoppedAfter(job, markovRows(3), 4, 'deadline');
     const texts = r.beams!.map((b) => b.generated);
     expect(new Set(texts).size).toBe(texts.length);
     expect(r.beams!.length).toBeGreaterThan(0);
@@ -515,13 +521,7 @@ describe('beam search with author tags (a tagged model)', () => {
     expect(got.map((t) => t.text).join('')).toBe(whole.generated);
     expect(got.map((t) => t.logprob)).toEqual(whole.logprobs!.map((t) => t.logprob));
 
-    const job = createJob(tagged, validateGeneration(tagged, { ...q, numChars: 100 }));
-    const ex = new BatchExecutor(rows(1));
-    ex.add(job);
-    for (let i = 0; i < 5; i++) ex.tick();
-    job.stop('deadline');
-    job.stop('length'); // a second stop changes nothing
-    const r = job.result({ totalMs: 0 });
+    const r = stoppedAfter(createJob(tagged, validateGeneration(tagged, { ...q, numChars: 100 })), rows(1), 5, 'length');
     expect(r.finishReason).toBe('deadline');
     expect(r.generated).toBe('aaaa'); // the prefix's last "\n", the tag, then four characters in five steps
   });
