@@ -59,6 +59,8 @@ async function readLocal(source: string | URL): Promise<ArtifactFiles> {
       throw new ArtifactError('unreadable', `cannot read ${String(at(name))}: ${why}`);
     }
   };
-  const [modelJson, weights] = await Promise.all([read(MODEL_JSON, (p) => fs.readFile(p, 'utf8')), read(WEIGHTS_BIN, (p) => fs.readFile(p))]);
+  // One after the other: a folder missing both files is named by its model.json, every time (in parallel, whichever failed first was named).
+  const modelJson = await read(MODEL_JSON, (p) => fs.readFile(p, 'utf8'));
+  const weights = await read(WEIGHTS_BIN, (p) => fs.readFile(p));
   return { modelJson, weights: weights.buffer.slice(weights.byteOffset, weights.byteOffset + weights.byteLength) as ArrayBuffer };
 }
