@@ -210,6 +210,22 @@ function align(p: number): number {
   return (p + 15) & ~15;
 }
 
+/**
+ * A module of one function, `f32x4.relaxed_madd` of three zero vectors: it validates exactly
+ * where the engine has relaxed SIMD. Asking the probe, not a build, tells "this engine has no
+ * relaxed SIMD" (take the portable build) from "this build is damaged" (say so): a half-written
+ * kernel-relaxed.wasm once made a run quietly train on the portable build, with other floats.
+ */
+const RELAXED_SIMD_PROBE = (() => {
+  const zeros = [0xfd, 0x0c, ...new Array<number>(16).fill(0)]; // v128.const 0
+  const body = [0x00, ...zeros, ...zeros, ...zeros, 0xfd, 0x85, 0x02, 0x0b]; // no locals; f32x4.relaxed_madd; end
+  const type = [0x01, 0x05, 0x01, 0x60, 0x00, 0x01, 0x7b]; // () -> v128
+  return new Uint8Array([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, ...type, 0x03, 0x02, 0x01, 0x00, 0x0a, body.length + 2, 0x01, body.length, ...body]);
+})();
+
+/** Whether this engine runs relaxed SIMD (Node 20 only after `--experimental-wasm-relaxed-simd`). */
+export const hasRelaxedSimd = (): boolean => WebAssembly.validate(RELAXED_SIMD_PROBE);
+
 /** The largest memory a kernel may grow to (2 GiB), for builds on shared memory. */
 const MAX_PAGES = 32768;
 

@@ -11,7 +11,7 @@ import { decodeArtifact, encodeArtifact, MODEL_JSON, WEIGHTS_BIN, type WeightsDt
 import { DEFAULT_MODEL } from '../contract.ts';
 import { ArtifactError } from '../errors.ts';
 import type { Model, StateBits } from '../model.ts';
-import { generationKernel, instantiateKernel, type Kernel, type KernelFlavor } from '../kernel/kernel.ts';
+import { generationKernel, hasRelaxedSimd, instantiateKernel, type Kernel, type KernelFlavor } from '../kernel/kernel.ts';
 
 async function readOrFail(path: string): Promise<Uint8Array> {
   try {
@@ -75,6 +75,9 @@ export async function writeModelDir(dir: string, model: Model, dtype: WeightsDty
  */
 export const DEFAULT_MODEL_DIR = process.env.MODEL_DIR || resolve(new URL(`../../${DEFAULT_MODEL}`, import.meta.url).pathname);
 
+/** Where `npm run build:kernel` writes the kernel's builds. */
+const KERNEL_BUILDS = new URL('../kernel/build/', import.meta.url);
+
 /** The generation build this process chose (`loadKernelNode('simd')`), compiled. */
 let generationModule: WebAssembly.Module | undefined;
 
@@ -86,10 +89,9 @@ let generationModule: WebAssembly.Module | undefined;
  * portable kernel.wasm — `portable` asks for that one alone.
  * `relaxed-simd` fuses multiply-adds and shares its memory with worker threads: the training
  * build. Node 20's V8 has relaxed SIMD behind a flag, switched on here before compiling;
- * `fastest` takes it when that works.
+ * `fastest` takes it when that works. `dir`: the folder of builds (a URL ending in /).
  */
-export async function loadKernelNode(flavor: KernelFlavor | 'fastest' | 'portable' = 'simd'): Promise<Kernel> {
-  const dir = new URL('../kernel/build/', import.meta.url);
+export async function loadKernelNode(flavor: KernelFlavor | 'fastest' | 'portable' = 'simd', dir = KERNEL_BUILDS): Promise<Kernel> {
   const read = async (name: string): Promise<Uint8Array<ArrayBuffer>> => {
     try {
       return new Uint8Array(await readFile(new URL(name, dir)));
@@ -97,24 +99,32 @@ export async function loadKernelNode(flavor: KernelFlavor | 'fastest' | 'portabl
       throw new ArtifactError('missing_kernel', `the WebAssembly kernel ${name} is not built: run "npm run build:kernel" (npm install does it)`);
     }
   };
-  const relaxed = (bytes: Uint8Array<ArrayBuffer>) => {
-    if (!WebAssembly.validate(bytes)) v8.setFlagsFromString('--experimental-wasm-relaxed-simd');
-    return WebAssembly.validate(bytes);
+  const relaxed = () => {
+    if (!hasRelaxedSimd()) v8.setFlagsFromString('--experimental-wasm-relaxed-simd');
+    return hasRelaxedSimd();
+  };
+  /** A build this engine can run, compiled; one that does not compile is damaged, never skipped. */
+  const compile = async (name: string): Promise<WebAssembly.Module> => {
+    try {
+      return await WebAssembly.compile(await read(name));
+    } catch (e) {
+      if (e instanceof ArtifactError) throw e;
+      throw new ArtifactError('missing_kernel', `the WebAssembly kernel ${name} is damaged (${(e as Error).message}): run "npm run build:kernel"`);
+    }
   };
   if (flavor === 'simd') {
     // The choice (three compilations and their self-tests) is made once per process; later kernels instantiate its module.
     if (generationModule) return instantiateKernel(generationModule);
     const dot = await read('kernel-dot.wasm');
-    relaxed(dot); // switches Node 20's flag on before any relaxed build compiles
+    relaxed(); // switches Node 20's flag on before any relaxed build compiles
     const kernel = await generationKernel({ portable: await read('kernel.wasm'), dot, dotAdd: await read('kernel-dotadd.wasm') });
     generationModule = kernel.module;
     return kernel;
   } else if (flavor !== 'portable') {
-    const bytes = await read('kernel-relaxed.wasm');
-    if (relaxed(bytes)) return instantiateKernel(await WebAssembly.compile(bytes));
+    if (relaxed()) return instantiateKernel(await compile('kernel-relaxed.wasm'));
     if (flavor === 'relaxed-simd') throw new ArtifactError('missing_kernel', 'this Node.js cannot run relaxed SIMD');
   }
-  return instantiateKernel(await WebAssembly.compile(await read('kernel.wasm')));
+  return instantiateKernel(await compile('kernel.wasm'));
 }
 
 /**

@@ -1,7 +1,10 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { readFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { decodeArtifact, encodeArtifact, int8Scale, MAX_INT8_COLUMNS, toInt8 } from '../../shared/artifact.ts';
-import { generationKernel, instantiateKernel, packRowsQ8, type Kernel } from '../../shared/kernel/kernel.ts';
+import { generationKernel, hasRelaxedSimd, instantiateKernel, packRowsQ8, type Kernel } from '../../shared/kernel/kernel.ts';
 import { loadKernelNode } from '../../shared/platform/node.ts';
 import { KernelModel, kernelRows, loadKernelWeights, referenceRows, type RowStepper } from '../../shared/kernel/stepper.ts';
 import type { Model } from '../../shared/model.ts';
@@ -226,6 +229,32 @@ describe('int8 renditions without stateBits (exported before 2026-12-05)', () =>
       expect(predict(old, { prefix: 'time traveller', numChars: 60, temperature: 0.8, seed: 42 }, new KernelModel(k, old)).text).toBe(
         'time traveller and there will i was seemed the morlocks there was companib',
       );
+    }
+  });
+});
+
+describe('loading the training build', () => {
+  it('a damaged build is an error naming it, never a quiet fall back to the portable one (other floats)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'deeprnn-kernels-'));
+    try {
+      const src = new URL('../../shared/kernel/build/', import.meta.url);
+      for (const f of ['kernel.wasm', 'kernel-relaxed.wasm']) copyFileSync(new URL(f, src), join(dir, f));
+      const url = pathToFileURL(`${dir}/`);
+      expect((await loadKernelNode('fastest', url)).flavor).toBe('relaxed-simd');
+      expect(hasRelaxedSimd()).toBe(true);
+      const whole = readFileSync(join(dir, 'kernel-relaxed.wasm'));
+      writeFileSync(join(dir, 'kernel-relaxed.wasm'), whole.subarray(0, whole.length >> 1)); // as a build half-way through writing it
+      await expect(loadKernelNode('fastest', url)).rejects.toThrow(
+        /^the WebAssembly kernel kernel-relaxed\.wasm is damaged \(.*\): run "npm run build:kernel"$/,
+      );
+      rmSync(join(dir, 'kernel-relaxed.wasm'));
+      await expect(loadKernelNode('fastest', url)).rejects.toThrow(
+        'the WebAssembly kernel kernel-relaxed.wasm is not built: run "npm run build:kernel" (npm install does it)',
+      );
+      writeFileSync(join(dir, 'kernel.wasm'), 'not wasm');
+      await expect(loadKernelNode('portable', url)).rejects.toThrow(/kernel\.wasm is damaged/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });
