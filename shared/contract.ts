@@ -82,6 +82,9 @@ export type FieldSpec = FieldBase &
     | { kind: 'constraint' }
   );
 
+/** A request's temperature when it gives none, by the model's preprocessing (shared/text.ts). */
+export const DEFAULT_TEMPERATURE = { raw: 1, d2l: 0 } as const;
+
 /** The served model a request names (a server may serve several); absent: the server's first. */
 const MODEL_FIELD = {
   kind: 'string',
@@ -122,12 +125,11 @@ export const GENERATE_FIELDS = {
     kind: 'number',
     min: 0,
     max: MAX_TEMPERATURE,
-    default: 0,
     api: 'optional',
     cli: true,
     element: true,
     example: 0.8,
-    description: '0 (default) is greedy, as d2l; higher samples more freely.',
+    description: `0 is greedy (the likeliest character each time), higher samples more freely; default: the model's — ${DEFAULT_TEMPERATURE.raw} for raw-text models (as OpenAI's), ${DEFAULT_TEMPERATURE.d2l} for models of d2l's letters-only text (greedy, as d2l's predict_ch8). Greedy text from a raw-text model soon repeats a phrase.`,
   },
   topK: {
     kind: 'integer',

@@ -128,7 +128,17 @@ export async function encodeCheckpoint(ck: Checkpoint): Promise<Uint8Array> {
 /** The configuration a checkpoint holds, checked field by field (a hand-edited file could say anything). */
 function checkConfig(c: unknown, bad: (why: string) => never): TrainConfig {
   if (typeof c !== 'object' || c === null) bad('no run configuration');
-  const r: Record<string, unknown> = { outputDropout: 0, weightDrop: 0, weightDecay: 0, toSize: [], sizing: null, ...(c as Record<string, unknown>) }; // older checkpoints: none of these
+  // Older checkpoints: none of these (their runs read the text as written: no cleaning).
+  const r: Record<string, unknown> = {
+    outputDropout: 0,
+    weightDrop: 0,
+    weightDecay: 0,
+    toSize: [],
+    sizing: null,
+    keepMojibake: true,
+    keepMargins: true,
+    ...(c as Record<string, unknown>),
+  };
   const int = (k: string, min: number) => (Number.isInteger(r[k]) && (r[k] as number) >= min ? null : bad(`config.${k} is not a whole number ≥ ${min}`));
   const num = (k: string) => (typeof r[k] === 'number' && Number.isFinite(r[k]) ? null : bad(`config.${k} is not a number`));
   const one = (k: string, allowed: readonly unknown[]) => (allowed.includes(r[k]) ? null : bad(`config.${k} is ${JSON.stringify(r[k])}`));
@@ -146,7 +156,7 @@ function checkConfig(c: unknown, bad: (why: string) => never): TrainConfig {
   one('iterator', ITERATORS);
   one('engine', ENGINE_CHOICES);
   one('unknownChars', ['refuse', 'unk']);
-  for (const k of ['keepBoilerplate', 'authorTags']) one(k, [true, false]);
+  for (const k of ['keepBoilerplate', 'keepMojibake', 'keepMargins', 'authorTags']) one(k, [true, false]);
   if (typeof r.predictPrefix !== 'string') bad('config.predictPrefix is not a string');
   if (r.initFrom !== null && typeof r.initFrom !== 'string') bad('config.initFrom is not a folder');
   return r as unknown as TrainConfig;

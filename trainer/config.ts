@@ -69,6 +69,10 @@ export const trainOptions = (cores: number) => ({
     default: pick('preprocessing', 'raw' as Preprocessing),
   }),
   'keep-boilerplate': opt.boolean({ help: 'keep Project Gutenberg licence blocks and YAML front matter (removed by default)' }),
+  'keep-mojibake': opt.boolean({ help: 'raw text: keep mojibake as written ("Ã©" for "é": UTF-8 once read as Windows-1252; repaired by default)' }),
+  'keep-margins': opt.boolean({
+    help: "raw text: keep a file's margin, the indentation at least 95% of its lines begin with (a hard-wrapped book's; removed by default)",
+  }),
   'author-tags': opt.boolean({
     help: "give each corpus file's author a reserved vocabulary entry, read at the start of every paragraph; generation then takes an author",
   }),
@@ -197,6 +201,10 @@ export interface TrainConfig {
   corpus: string[];
   preprocessing: Preprocessing;
   keepBoilerplate: boolean;
+  /** Raw text: keep mojibake as written (trainer/clean.ts repairs it). */
+  keepMojibake: boolean;
+  /** Raw text: keep each file's margin (trainer/clean.ts removes it). */
+  keepMargins: boolean;
   authorTags: boolean;
   /** d2l's max_tokens: keep the first N tokens (0 = all). */
   maxTokens: number;
@@ -261,6 +269,8 @@ export function trainConfig(v: TrainValues): TrainConfig {
     corpus: v.corpus ?? [],
     preprocessing: v.preprocessing!,
     keepBoilerplate: v['keep-boilerplate'] ?? false,
+    keepMojibake: v['keep-mojibake'] ?? false,
+    keepMargins: v['keep-margins'] ?? false,
     authorTags: v['author-tags'] ?? false,
     maxTokens: v['max-tokens']!,
     valFraction: v['val-fraction']!,

@@ -7,11 +7,14 @@
  * - compact: ids are 16-bit (32-bit only past 65,535 distinct characters), each file is decoded
  *   a chunk at a time and the vocabulary is counted in the same pass, so memory stays at a few
  *   bytes per character (a 200 MB text peaks near 4 bytes per character);
+ * - raw text cleaned (clean.ts): mojibake repaired, a hard-wrapped book's margin removed;
  * - author tags: with `authorTags`, each file's author tag is read at the start of every paragraph.
  * Runtime-free: a source is anything that gives bytes (a file in Node: trainer/corpus-files.ts; a
  * pasted text or a dropped file in a page), and the SHA-256 is the host's.
  */
 import { DeeprnnError, OptionError } from '../shared/errors.ts';
+import { describeMargin, findMargin, type Margin, removeMargin, repairMojibake } from './clean.ts';
+import type { Model } from '../shared/model.ts';
 import { d2lLine, type Preprocessing } from '../shared/text.ts';
 import { AUTHOR_NAME, authorToken, UNK, Vocab } from '../shared/vocab.ts';
 
@@ -52,6 +55,10 @@ export interface ReadOptions {
   preprocessing: Preprocessing;
   /** Keep Gutenberg licence blocks and YAML front matter (default: remove them). */
   keepBoilerplate: boolean;
+  /** Raw text: keep mojibake as written (default: repair it; clean.ts). */
+  keepMojibake?: boolean;
+  /** Raw text: keep a file's margin, the indentation before its every line (default: remove it; clean.ts). */
+  keepMargins?: boolean;
   /** Read each file's author tag at the start of every paragraph. */
   authorTags: boolean;
   /**
@@ -73,6 +80,10 @@ export interface FileReport {
   removed: { header: number; footer: number };
   /** Characters outside a given vocabulary, read as <unk>. */
   unknown: number;
+  /** Raw text: mojibake sequences decoded back, each now one character. */
+  repaired: number;
+  /** Raw text: the margin removed, and from how many lines. */
+  margin: Margin & { lines: number };
 }
 
 export interface Corpus {
@@ -242,6 +253,8 @@ export async function buildCorpus(files: readonly CorpusSource[], o: ReadOptions
     const tag = o.authorTags ? (known ? known.authors.get(f.author)! : 1 + authors.indexOf(f.author)) : -1;
     let characters = 0;
     let unknown = 0;
+    let repaired = 0;
+    let margin: FileReport['margin'] = { char: ' ', width: 0, lines: 0 };
     /** One character (a code point) of the preprocessed text. */
     const put = (cp: number) => {
       characters++;
@@ -290,11 +303,24 @@ export async function buildCorpus(files: readonly CorpusSource[], o: ReadOptions
       if (l && blank && tag >= 0) out.push(tag);
       putString(l);
     } else {
-      // raw: the text as written (NFC, line breaks as \n); a tag before the first character of
-      // the text and of every paragraph (after two or more line breaks).
+      // raw: the text as written (NFC, line breaks as \n), mojibake repaired and the margin
+      // removed (clean.ts); a tag before the first character of the text and of every paragraph
+      // (after two or more line breaks).
       let breaks = 2;
+      if (!o.keepMargins) margin = { ...findMargin(body), lines: 0 };
       for (const chunk of textChunks(body, f.path, bom + bounds.start)) {
-        const s = chunk.replace(/\r\n?/g, '\n').normalize('NFC');
+        let s = chunk.replace(/\r\n?/g, '\n');
+        if (!o.keepMojibake) {
+          const r = repairMojibake(s);
+          s = r.text;
+          repaired += r.repaired;
+        }
+        if (margin.width > 0) {
+          const r = removeMargin(s, margin);
+          s = r.text;
+          margin.lines += r.lines;
+        }
+        s = s.normalize('NFC');
         for (let i = 0; i < s.length; i++) {
           const c = s.codePointAt(i)!;
           if (c > 0xffff) i++;
@@ -315,6 +341,8 @@ export async function buildCorpus(files: readonly CorpusSource[], o: ReadOptions
       bytes: fileBytes,
       characters,
       unknown,
+      repaired,
+      margin,
       removed: { header: countChars(bytes.subarray(0, bounds.start)), footer: countChars(bytes.subarray(bounds.end)) },
     });
   }
@@ -343,6 +371,34 @@ export async function buildCorpus(files: readonly CorpusSource[], o: ReadOptions
   }
   if (vocab.tokens[vocab.unkIndex] !== UNK) throw new Error('unreachable: vocabulary without <unk>');
   return { vocab, ids, files: reports, sha256: hash.digest() };
+}
+
+/**
+ * How a model's training read its raw text: cleaned (the default since 2026-12-07) unless its
+ * hyperparameters say it kept mojibake or margins; a model trained before then read it as written.
+ * What `deeprnn evaluate` reads by default, so a held-out score is the run's.
+ */
+export function cleaningOf(model: Model): Pick<ReadOptions, 'keepMojibake' | 'keepMargins'> {
+  const h = model.training?.hyperparameters;
+  return { keepMojibake: h?.keepMojibake !== false, keepMargins: h?.keepMargins !== false };
+}
+
+/**
+ * What reading changed in each file, a line per file that changed: boilerplate removed, mojibake
+ * repaired, a margin removed — the run prints it before it trains.
+ */
+export function readingSummary(files: readonly FileReport[]): string[] {
+  const n = (x: number) => x.toLocaleString('en-US');
+  return files.flatMap((f) => {
+    const parts = [
+      f.removed.header + f.removed.footer > 0
+        ? `${n(f.removed.header + f.removed.footer)} characters of licence and front matter removed (--keep-boilerplate keeps them)`
+        : '',
+      f.repaired > 0 ? `${n(f.repaired)} mojibake characters repaired (UTF-8 once read as Windows-1252; --keep-mojibake keeps them)` : '',
+      f.margin.lines > 0 ? `a margin of ${describeMargin(f.margin)} removed from ${n(f.margin.lines)} lines (--keep-margins keeps it)` : '',
+    ].filter(Boolean);
+    return parts.length ? [`${f.path}: ${parts.join('; ')}`] : [];
+  });
 }
 
 /** What training reads: the training ids, and the held-out part of each file. */

@@ -4,6 +4,8 @@ import type { TrainOptionTable } from './config.ts';
 export const LIBRARY_TRAIN_OPTIONS = [
   'preprocessing',
   'keep-boilerplate',
+  'keep-mojibake',
+  'keep-margins',
   'author-tags',
   'max-tokens',
   'val-fraction',

@@ -131,6 +131,8 @@ export function startTraining(input: TrainInput, host: TrainHost, onProgress: (p
     const corpus = await buildCorpus(src, {
       preprocessing: config.preprocessing,
       keepBoilerplate: config.keepBoilerplate,
+      keepMojibake: config.keepMojibake,
+      keepMargins: config.keepMargins,
       authorTags: config.authorTags,
       sha256: host.sha256,
     });

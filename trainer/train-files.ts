@@ -62,6 +62,8 @@ async function loadData(config: TrainConfig, base: Model | null): Promise<RunDat
   const corpus = await readCorpus(config.corpus.map(corpusFile), {
     preprocessing: config.preprocessing,
     keepBoilerplate: config.keepBoilerplate,
+    keepMojibake: config.keepMojibake,
+    keepMargins: config.keepMargins,
     authorTags: config.authorTags,
     vocab: base?.vocab,
     unknownChars: config.unknownChars,

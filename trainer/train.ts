@@ -17,7 +17,8 @@ import { Rng } from '../shared/rng.ts';
 import type { Vocab } from '../shared/vocab.ts';
 import type { Checkpoint, EpochRecord, Position } from './checkpoint.ts';
 import { architecture, engineSpec, learningRate, type TrainConfig } from './config.ts';
-import { samplePrefixOf, type Corpus, type Split } from './corpus.ts';
+import { describeMargin } from './clean.ts';
+import { readingSummary, samplePrefixOf, type Corpus, type Split } from './corpus.ts';
 import { checkWindows, randomWindows, sequentialWindows, windowsPerEpoch } from './data.ts';
 import { windowSeed } from './engines/dropout.ts';
 import type { Engine, EngineSpec } from './engines/engine.ts';
@@ -346,7 +347,7 @@ export class Trainer {
   private predict(params: Params, model = this.model(params)): string {
     const km = new KernelModel(this.evalKernel, model);
     try {
-      return predict(model, { prefix: this.samplePrefix, numChars: 50 }, km).text;
+      return predict(model, { prefix: this.samplePrefix, numChars: 50, temperature: 0 }, km).text; // greedy, as d2l's predict_ch8: the same line every run
     } finally {
       km.dispose();
     }
@@ -373,6 +374,9 @@ export class Trainer {
           bytes: f.bytes,
           characters: f.characters,
           boilerplateRemoved: f.removed,
+          ...(config.preprocessing === 'raw'
+            ? { mojibakeRepaired: f.repaired, margin: { removed: f.margin.width > 0 ? describeMargin(f.margin) : null, lines: f.margin.lines } }
+            : {}),
           ...(heldOut.has(f.path)
             ? { validationCharacters: heldOut.get(f.path), validationPerplexity: v ? +v.perFile[f.path].perplexity.toFixed(4) : null }
             : {}),
@@ -381,6 +385,8 @@ export class Trainer {
       hyperparameters: {
         preprocessing: config.preprocessing,
         keepBoilerplate: config.keepBoilerplate,
+        keepMojibake: config.keepMojibake,
+        keepMargins: config.keepMargins,
         authorTags: config.authorTags,
         maxTokens: config.maxTokens,
         valFraction: config.valFraction,
@@ -488,6 +494,7 @@ export async function runTraining(config: TrainConfig, runHost: RunHost): Promis
       return engine;
     },
   };
+  for (const line of readingSummary(data.corpus.files)) host.hooks.log(line);
   const sizing = config.toSize.length > 0 && !resume;
   checkWindows(data.split.train.length, sizing && config.toSize.includes('batch-size') ? 1 : config.batchSize, config.numSteps, 'training');
   for (const v of data.split.validation)

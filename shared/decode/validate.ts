@@ -5,6 +5,7 @@
  * holds no secret). Jobs live beside it: sampling-job.ts and beam-job.ts.
  */
 import {
+  DEFAULT_TEMPERATURE,
   appendTail,
   checkRequest,
   DEFAULT_NUM_CHARS,
@@ -129,9 +130,9 @@ export function stepsOf(g: ValidatedGeneration): number {
   return g.constraint?.kind === 'choice' ? g.constraint.longest! : g.numChars;
 }
 
-/** The sampler's settings from a request's (or a token's) fields. */
-function samplingOf(s: { temperature?: number; topK?: number; topP?: number }): SamplingOptions {
-  const o: SamplingOptions = { temperature: s.temperature ?? 0 };
+/** The sampler's settings from a request's (or a token's) fields; a temperature not given is the model's default. */
+function samplingOf(s: { temperature?: number; topK?: number; topP?: number }, model: Model): SamplingOptions {
+  const o: SamplingOptions = { temperature: s.temperature ?? DEFAULT_TEMPERATURE[model.preprocessing] };
   if (s.topK !== undefined) o.topK = s.topK;
   if (s.topP !== undefined) o.topP = s.topP;
   return o;
@@ -198,7 +199,7 @@ function fresh(model: Model, r: GenerateRequest, limits: Limits): ValidatedGener
     prefix,
     ids,
     numChars,
-    sampling: samplingOf(r),
+    sampling: samplingOf(r, model),
     seed: r.seed ?? crypto.getRandomValues(new Uint32Array(1))[0],
     logprobs: r.logprobs ?? 0,
     stop,
@@ -294,7 +295,7 @@ function resumed(model: Model, r: GenerateRequest, limits: Limits, secret: strin
     prefix,
     ids: [...c.feed, ...model.vocab.encode(prefix)],
     numChars,
-    sampling: samplingOf(c.settings),
+    sampling: samplingOf(c.settings, model),
     seed: c.seed,
     logprobs: c.settings.logprobs,
     stop: c.settings.stop,

@@ -8,7 +8,7 @@ import type { Model } from '../../shared/model.ts';
 import { loadKernelNode, readModelDir } from '../../shared/platform/node.ts';
 import { logSumExp } from '../../shared/sampling.ts';
 import { readTimeMachineLines } from '../../shared/text.ts';
-import { splitCorpus, type IdArray } from '../../trainer/corpus.ts';
+import { cleaningOf, splitCorpus, type IdArray } from '../../trainer/corpus.ts';
 import { readCorpus } from '../../trainer/corpus-files.ts';
 
 const root = new URL('../..', import.meta.url).pathname;
@@ -77,6 +77,7 @@ describe('models/authors-deep-lstm, the multi-author model (exercise 4)', () => 
     const corpus = await readCorpus(files, {
       preprocessing: model.preprocessing,
       keepBoilerplate: false,
+      ...cleaningOf(model),
       authorTags: true,
       vocab: model.vocab,
       unknownChars: 'unk',
@@ -111,6 +112,7 @@ describe('models/authors-deep-lstm, the multi-author model (exercise 4)', () => 
     const corpus = await readCorpus(files.slice(2), {
       preprocessing: model.preprocessing,
       keepBoilerplate: false,
+      ...cleaningOf(model),
       authorTags: true,
       vocab: model.vocab,
       unknownChars: 'unk',
@@ -132,7 +134,14 @@ describe('models/books-deep-lstm, the default served model', () => {
     expect(int8.vocab.tokens).toEqual(model.vocab.tokens);
     const kernel = await loadKernelNode();
     const held = async (m: Model) => {
-      const corpus = await readCorpus(files, { preprocessing: 'raw', keepBoilerplate: false, authorTags: true, vocab: m.vocab, unknownChars: 'unk' });
+      const corpus = await readCorpus(files, {
+        preprocessing: 'raw',
+        keepBoilerplate: false,
+        ...cleaningOf(model),
+        authorTags: true,
+        vocab: m.vocab,
+        unknownChars: 'unk',
+      });
       return splitCorpus(corpus, { maxTokens: 0, valFraction: 0.1, authorTags: true }).validation.map((v) => v.ids.subarray(0, 5000));
     };
     const [ours, theirs] = [await held(model), await held(older)];

@@ -8,7 +8,7 @@ import { OptionError } from '../../shared/errors.ts';
 import { combine, evaluateIds, EVAL_SEGMENT, type Evaluation } from '../../shared/evaluate.ts';
 import { KernelModel } from '../../shared/kernel/stepper.ts';
 import { DEFAULT_MODEL_DIR, loadKernelNode, readModelDir } from '../../shared/platform/node.ts';
-import { corpusFile, splitCorpus } from '../corpus.ts';
+import { cleaningOf, corpusFile, splitCorpus } from '../corpus.ts';
 import { readCorpus } from '../corpus-files.ts';
 import { helpText, modelOption, opt } from '../options.ts';
 import { parseOptions } from '../argv.ts';
@@ -27,6 +27,8 @@ const OPTIONS = {
     help: "score only the last F of each file, as training holds it out (--val-fraction F): gives the run's validation perplexity",
   }),
   'keep-boilerplate': opt.boolean({ help: 'keep Project Gutenberg licence blocks and YAML front matter (removed by default, as in training)' }),
+  'keep-mojibake': opt.boolean({ help: 'raw text: keep mojibake as written (default: as the model was trained: repaired unless it kept them)' }),
+  'keep-margins': opt.boolean({ help: "raw text: keep a file's margin (default: as the model was trained: removed unless it kept them)" }),
   json: opt.boolean({ help: 'print the result as JSON' }),
 };
 
@@ -49,6 +51,8 @@ export async function evaluateCommand(argv: string[], out: (s: string) => void):
   const corpus = await readCorpus(files, {
     preprocessing: model.preprocessing,
     keepBoilerplate: values['keep-boilerplate'] ?? false,
+    keepMojibake: values['keep-mojibake'] || cleaningOf(model).keepMojibake,
+    keepMargins: values['keep-margins'] || cleaningOf(model).keepMargins,
     authorTags: tagged,
     vocab: model.vocab,
     unknownChars: 'unk',
