@@ -44,7 +44,7 @@ export const UNSUPPORTED_FIELDS: Record<
     why: 'generate n choices and score them with POST /v1/score, or use POST /v1/generate with beamWidth',
     neutral: (v, r) => v === (r.n ?? 1),
     neutralText: 'equal to n',
-    schema: { type: 'integer' },
+    schema: { type: 'integer', minimum: 1, maximum: MAX_CHOICES },
   },
   logit_bias: {
     why: 'a character model has no token ids to bias',

@@ -80,17 +80,24 @@ function servedBy(f: ServedFacts, isDefault: boolean): JsonSchema {
  * request's stop field; null: the request has none), and, where the request has an `author`,
  * which authors (if any) the model takes.
  */
-function perModel(facts: readonly ServedFacts[], o: { stop: ((pattern: string) => JsonSchema) | null; author: boolean }): JsonSchema[] {
+function perModel(
+  facts: readonly ServedFacts[],
+  o: { stop: ((pattern: string) => JsonSchema) | null; author: boolean; written?: (pattern: string) => Record<string, JsonSchema> },
+): JsonSchema[] {
   return facts.map((f, i) => ({
     if: servedBy(f, i === 0),
     then: {
       properties: {
         ...(o.stop ? { stop: o.stop(onlyOf(f.alphabet)) } : {}),
         ...(o.author ? { author: f.authors.length ? { enum: [...f.authors] } : false } : {}),
+        ...(o.written ? o.written(onlyOf(f.alphabet)) : {}),
       },
     },
   }));
 }
+
+/** A choice's options, as the model must be able to write them. */
+const writtenChoice = (pattern: string): JsonSchema => ({ items: { pattern } });
 
 /** The property examples the contract gives, each valid on the first served model and all of them together. */
 function examples(fields: Record<string, FieldSpec>, first: ServedFacts): Record<string, unknown> {
@@ -138,7 +145,13 @@ export function generateRequestJsonSchema(facts: readonly ServedFacts[]): JsonSc
     })),
     // A continuation goes on sampling: no beam search with it.
     { if: { required: ['continuation'] }, then: { properties: { beamWidth: false, lengthPenalty: false, numReturn: false } } },
-    ...perModel(facts, { stop: (pattern) => ({ items: { pattern } }), author: true }),
+    // A constraint says where the text ends: no stop sequences beside it.
+    { if: { required: ['constraint'] }, then: { properties: { stop: { maxItems: 0 } } } },
+    ...perModel(facts, {
+      stop: (pattern) => ({ items: { pattern } }),
+      author: true,
+      written: (pattern) => ({ constraint: { properties: { choice: writtenChoice(pattern) } } }),
+    }),
   ];
   return {
     type: 'object',
@@ -213,33 +226,40 @@ export function completionRequestJsonSchema(facts: readonly ServedFacts[]): Json
   for (const [name, u] of Object.entries(UNSUPPORTED_FIELDS))
     properties[name] = nullable({ ...u.schema, description: `Not supported (${u.why}); accepted only as ${u.neutralText}.` });
   Object.assign(properties, completionConstraintSchemas());
+  // The rules between fields, each an if whose condition names one field's value plainly — no
+  // `not` over a whole body, which schema-driven generators (Schemathesis) cannot complement.
+  const given = (name: string): JsonSchema => ({ required: [name], properties: { [name]: { type: ['string', 'number', 'boolean', 'array', 'object'] } } });
   const rules: JsonSchema[] = [
     // One constraint per request, under whichever name.
-    {
-      not: {
-        anyOf: CONSTRAINT_FIELDS.flatMap((a, i) =>
-          CONSTRAINT_FIELDS.slice(i + 1).map((b) => ({ required: [a, b], properties: { [a]: { not: { type: 'null' } }, [b]: { not: { type: 'null' } } } })),
-        ),
-      },
-    },
-    { if: { required: ['echo'], properties: { echo: { const: true } } }, then: { properties: { logprobs: { type: 'null' } } } },
-    { if: { not: { required: ['stream'], properties: { stream: { const: true } } } }, then: { properties: { stream_options: { type: 'null' } } } },
-    // prompts × n ≤ MAX_CHOICES, and best_of (when given) equal to n.
-    ...Array.from({ length: MAX_CHOICES }, (_, i) => ({
-      if: { required: ['prompt'], properties: { prompt: { type: 'array', minItems: i + 1 } } },
-      then: { properties: { n: { anyOf: [{ type: 'null' }, { maximum: Math.floor(MAX_CHOICES / (i + 1)) }] } } },
+    ...CONSTRAINT_FIELDS.map((a) => ({
+      if: given(a),
+      then: { properties: Object.fromEntries(CONSTRAINT_FIELDS.filter((b) => b !== a).map((b) => [b, { type: 'null' }])) },
     })),
-    ...Array.from({ length: MAX_CHOICES }, (_, i) => ({
+    // A constraint says where the text ends: no stop sequences beside it (response_format text is none).
+    ...CONSTRAINT_FIELDS.map((a) => ({
       if:
-        i === 0
-          ? { anyOf: [{ not: { required: ['n'] } }, { properties: { n: { anyOf: [{ type: 'null' }, { const: 1 }] } } }] }
-          : { required: ['n'], properties: { n: { const: i + 1 } } },
-      then: { properties: { best_of: { anyOf: [{ type: 'null' }, { const: i + 1 }] } } },
+        a === 'response_format'
+          ? { required: [a], properties: { [a]: { type: 'object', required: ['type'], properties: { type: { enum: ['json_object', 'json_schema'] } } } } }
+          : given(a),
+      then: { properties: { stop: { anyOf: [{ type: 'null' }, { type: 'array', maxItems: 0 }] } } },
+    })),
+    { if: { required: ['echo'], properties: { echo: { const: true } } }, then: { properties: { logprobs: { type: 'null' } } } },
+    { if: given('stream_options'), then: { required: ['stream'], properties: { stream: { const: true } } } },
+    // prompts × n ≤ MAX_CHOICES: with n ≥ j, at most MAX_CHOICES / j prompts.
+    ...Array.from({ length: MAX_CHOICES - 1 }, (_, i) => ({
+      if: { required: ['n'], properties: { n: { type: 'integer', minimum: i + 2 } } },
+      then: { properties: { prompt: { anyOf: [{ type: 'string' }, { type: 'array', maxItems: Math.floor(MAX_CHOICES / (i + 2)) }] } } },
+    })),
+    // best_of, when given, equal to n (default 1).
+    ...Array.from({ length: MAX_CHOICES }, (_, i) => ({
+      if: { required: ['best_of'], properties: { best_of: { const: i + 1 } } },
+      then: i === 0 ? { properties: { n: { anyOf: [{ type: 'null' }, { const: 1 }] } } } : { required: ['n'], properties: { n: { const: i + 1 } } },
     })),
     // OpenAI's request has no author.
     ...perModel(facts, {
       stop: (pattern) => ({ anyOf: [{ type: 'null' }, { type: 'string', pattern }, { type: 'array', items: { pattern } }] }),
       author: false,
+      written: (pattern) => ({ guided_choice: writtenChoice(pattern), structured_outputs: { properties: { choice: writtenChoice(pattern) } } }),
     }),
   ];
   return { type: 'object', properties, additionalProperties: false, required: ['prompt'], allOf: rules };

@@ -609,8 +609,10 @@ export function errorType(status: number): string {
 
 /** The request field an error message is about (messages start with the field's name), or null. */
 export function errorParam(message: string): string | null {
-  // A constraint's messages name its kind and where in it before the verb ("constraint jsonSchema at #/a keyword … is not supported").
+  // A constraint's messages name its kind and where in it before the verb ("constraint jsonSchema at #/a keyword … is not supported"), or a grammar's line ("constraint grammar line 3: …").
   return (
-    /^(\w+)(?:\[\d+\])?(?: "(?:[^"\\]|\\.)*")?(?: (?:regex|choice|jsonSchema|grammar)\b.*?)? (?:must|is|can|has|cannot|needs|uses)\b/.exec(message)?.[1] ?? null
+    /^(\w+)(?:\[\d+\])?(?: "(?:[^"\\]|\\.)*")?(?:(?: (?:regex|choice|jsonSchema|grammar)\b.*?)? (?:must|is|can|has|cannot|needs|uses)\b| grammar line \d+:)/.exec(
+      message,
+    )?.[1] ?? null
   );
 }

@@ -27,7 +27,7 @@ const ERROR_STATUSES = {
   400: 'Invalid request (the message names the field)',
   401: 'API key missing or wrong (only when the server sets API_KEYS)',
   404: 'No served model has that name (the message lists those served)',
-  413: 'Body too large',
+  413: `Body too large: over ${GENERATE_BODY_BYTES} bytes for /v1/generate, ${SERVICE_LIMITS.maxBodyBytes} for /v1/completions, ${SERVICE_LIMITS.maxScoreBodyBytes} for /v1/score`,
   415: 'Body is not JSON',
   429: 'Rate limit reached (only when the server sets RATE_LIMIT or binds a rate limiter); see Retry-After',
   503: 'The server is at capacity (see Retry-After), or a Worker cannot load its models',

@@ -231,6 +231,7 @@ describe('results and errors', () => {
     expect(errorParam('prefix is empty')).toBe('prefix');
     expect(errorParam('constraint jsonSchema at #/a keyword "format" is not supported')).toBe('constraint');
     expect(errorParam('constraint has no match')).toBe('constraint');
+    expect(errorParam('structured_outputs grammar line 1: expected a rule definition (name ::= …)')).toBe('structured_outputs');
     expect(errorParam('the request must be a JSON object')).toBeNull();
   });
 
