@@ -19,6 +19,7 @@ export default defineConfig({
       // The training loop's own suites: in process (the Trainer on a real engine and an output
       // folder); their tests that run the CLI in a child process cover nothing in this one, so
       // StrykerJS, which runs per mutant only the tests that reach it, runs them once only.
+      'test/trainer/trainer.test.ts',
       'test/trainer/train.test.ts',
       'test/trainer/library.test.ts',
       'test/trainer/authors.test.ts',
