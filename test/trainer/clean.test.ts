@@ -1,5 +1,9 @@
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { readModelDir } from '../../shared/platform/node.ts';
+import { main } from '../../trainer/cli.ts';
 import { findMargin, removeMargin, repairMojibake } from '../../trainer/clean.ts';
 import { readingSummary } from '../../trainer/corpus.ts';
 import { readCorpus } from '../../trainer/corpus-files.ts';
@@ -99,4 +103,64 @@ describe('reading a raw book', () => {
     const d2l = await readCorpus([doyle], { ...raw, preprocessing: 'd2l' });
     expect(d2l.files[0]).toMatchObject({ repaired: 0, margin: { width: 0, lines: 0 } }); // its letter filter drops both anyway
   });
+});
+
+describe('deeprnn evaluate reads text as the model was trained on it', () => {
+  it("cleaned or as written, by the run's record; --clean cleans for a model that was not", async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'deeprnn-clean-'));
+    try {
+      const text = (await readFile(join(ROOT, 'data/corpora/doyle-sherlock-holmes.txt'), 'utf8')).slice(30_000, 42_000);
+      const book = join(dir, 'doyle.txt');
+      await writeFile(book, `${text}\n VoilÃ  tout! He paid Â£4 a week.\n`);
+      const cli = async (args: string[]) => {
+        let out = '';
+        let err = '';
+        const code = await main(
+          args,
+          (s) => (out += `${s}\n`),
+          (s) => (err += `${s}\n`),
+        );
+        return { code, out, err };
+      };
+      const TRAIN = [
+        '--corpus',
+        book,
+        '--hidden',
+        '16',
+        '--batch-size',
+        '4',
+        '--num-steps',
+        '16',
+        '--epochs',
+        '1',
+        '--engine',
+        'native',
+        '--threads',
+        '1',
+        '--val-fraction',
+        '0.1',
+      ];
+      const score = async (model: string, ...extra: string[]) => {
+        const r = await cli(['evaluate', '--model', model, '--corpus', book, '--held-out', '0.1', '--json', ...extra]);
+        expect(r.err).toBe('');
+        return JSON.parse(r.out).overall.perplexity as number;
+      };
+      for (const [name, keep] of [
+        ['cleaned', []],
+        ['as-written', ['--keep-mojibake', '--keep-margins']],
+      ] as const) {
+        const out = join(dir, name);
+        expect((await cli(['train', ...TRAIN, ...keep, '--out', out])).code).toBe(0);
+        const m = await readModelDir(out);
+        expect(m.vocab.has('Ã')).toBe(keep.length > 0);
+        expect(await score(out)).toBeCloseTo(m.training!.validationPerplexity!, 3);
+      }
+      const asWritten = join(dir, 'as-written');
+      expect(await score(asWritten, '--clean')).not.toBeCloseTo(await score(asWritten), 2);
+      const both = await cli(['evaluate', '--model', asWritten, '--corpus', book, '--clean', '--keep-margins']);
+      expect([both.code, both.err]).toEqual([2, 'deeprnn evaluate: --clean removes what --keep-margins keeps: give one of them\n']);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
 });

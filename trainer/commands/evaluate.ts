@@ -29,6 +29,9 @@ const OPTIONS = {
   'keep-boilerplate': opt.boolean({ help: 'keep Project Gutenberg licence blocks and YAML front matter (removed by default, as in training)' }),
   'keep-mojibake': opt.boolean({ help: 'raw text: keep mojibake as written (default: as the model was trained: repaired unless it kept them)' }),
   'keep-margins': opt.boolean({ help: "raw text: keep a file's margin (default: as the model was trained: removed unless it kept them)" }),
+  clean: opt.boolean({
+    help: 'raw text: repair mojibake and remove margins whatever the model was trained on (to score a model trained before 2026-12-07 on the text a newer one reads)',
+  }),
   json: opt.boolean({ help: 'print the result as JSON' }),
 };
 
@@ -48,11 +51,14 @@ export async function evaluateCommand(argv: string[], out: (s: string) => void):
   const files = values.corpus.map(corpusFile);
   // A model trained with author tags reads each file with its author's tag, when it knows the author.
   const tagged = model.vocab.authors.size > 0 && files.every((f) => model.vocab.authors.has(f.author));
+  if (values.clean && (values['keep-mojibake'] || values['keep-margins']))
+    throw new OptionError(`--clean removes what --${values['keep-mojibake'] ? 'keep-mojibake' : 'keep-margins'} keeps: give one of them`);
+  const asTrained = values.clean ? { keepMojibake: false, keepMargins: false } : cleaningOf(model);
   const corpus = await readCorpus(files, {
     preprocessing: model.preprocessing,
     keepBoilerplate: values['keep-boilerplate'] ?? false,
-    keepMojibake: values['keep-mojibake'] || cleaningOf(model).keepMojibake,
-    keepMargins: values['keep-margins'] || cleaningOf(model).keepMargins,
+    keepMojibake: values['keep-mojibake'] || asTrained.keepMojibake,
+    keepMargins: values['keep-margins'] || asTrained.keepMargins,
     authorTags: tagged,
     vocab: model.vocab,
     unknownChars: 'unk',
