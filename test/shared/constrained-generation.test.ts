@@ -43,7 +43,7 @@ function inSlices(request: Partial<GenerateRequest>, cpuMs: number): { text: str
 }
 
 const SAMPLERS: Partial<GenerateRequest>[] = [
-  {},
+  { temperature: 0 },
   { temperature: 0.8, seed: 1 },
   { temperature: 1.5, topK: 8, seed: 2 },
   { temperature: 2, topP: 0.9, seed: 3 },
@@ -75,15 +75,15 @@ describe('regex: every text matches, whole, within numChars', () => {
   }
 
   it('ends where nothing may follow (stop); where more may follow, by the model writing what is not allowed (stop) or at numChars (length, still a match)', () => {
-    const sentence = run({ prefix: 'The ', numChars: 200, constraint: { regex: '[A-Z][a-z ,]*\\.' } });
+    const sentence = run({ prefix: 'The ', numChars: 200, temperature: 0, constraint: { regex: '[A-Z][a-z ,]*\\.' } });
     expect(sentence.finishReason).toBe('stop');
     expect(sentence.generated.endsWith('.')).toBe(true);
     expect(sentence.continuation).toBeUndefined();
     // After "He was " the model soon wants a non-digit: the number ends there.
-    const number = run({ prefix: 'In the year ', numChars: 40, constraint: { regex: '[0-9]+' } });
+    const number = run({ prefix: 'In the year ', numChars: 40, temperature: 0, constraint: { regex: '[0-9]+' } });
     expect(number.finishReason).toBe('stop');
     expect(number.generated).toMatch(/^[0-9]{1,39}$/);
-    const words = run({ prefix: 'The ', numChars: 30, constraint: { regex: '[a-z ]+' } });
+    const words = run({ prefix: 'The ', numChars: 30, temperature: 0, constraint: { regex: '[a-z ]+' } });
     expect(words.finishReason).toBe('length');
     expect(words.numChars).toBe(30);
     expect(words.continuation).toMatch(/^drc1\./);
@@ -134,7 +134,7 @@ describe('choice: an option with its probability under the model', () => {
     const order = OPTIONS.map((o, i) => [o, expected[i]] as const).sort((a, b) => b[1] - a[1]);
     expect(beams.map((b) => b.generated)).toEqual(order.map(([o]) => o));
     for (const b of beams) expect(b.logprob).toBeCloseTo(expected[OPTIONS.indexOf(b.generated)], 4);
-    const greedy = run({ prefix, numChars: 12, constraint: { choice: OPTIONS } });
+    const greedy = run({ prefix, numChars: 12, temperature: 0, constraint: { choice: OPTIONS } });
     expect(greedy.generated).toBe(order[0][0]);
     expect(greedy.finishReason).toBe('stop');
     expect(greedy.continuation).toBeUndefined();
@@ -245,7 +245,10 @@ describe('validateGeneration, field by field (what the jobs and the servers read
   it('the sampler: temperature, top-k and top-p as asked, nothing added', () => {
     expect(v({ prefix: 'a', temperature: 1, topK: 3, topP: 0.5 }).sampling).toEqual({ temperature: 1, topK: 3, topP: 0.5 });
     expect(v({ prefix: 'a', temperature: 1, topP: 0.5 }).sampling).toEqual({ temperature: 1, topP: 0.5 });
-    expect(v({ prefix: 'a' }).sampling).toEqual({ temperature: 0 });
+    // A temperature not given is the model's: 1 on raw text (OpenAI's default), 0 on d2l's letters (greedy, as the book).
+    expect(v({ prefix: 'a' }).sampling).toEqual({ temperature: 1 });
+    expect(validateGeneration(tm, { prefix: 'a' }, undefined, 'library').sampling).toEqual({ temperature: 0 });
+    expect(v({ prefix: 'a', temperature: 0 }).sampling).toEqual({ temperature: 0 });
     expect(() => v({ prefix: 'a', lengthPenalty: 2 })).toThrow(/lengthPenalty applies to beam search only/);
     expect(v({ prefix: 'a', lengthPenalty: 1 }).beam).toBeNull();
   });
