@@ -90,7 +90,7 @@ export interface RunData {
 }
 
 /** What a Trainer is built from: the run's configuration, its engine (weights set), and what the host hands the run. */
-export interface TrainerSpec extends Pick<RunHost, 'data' | 'store' | 'hooks' | 'evalKernel' | 'resume' | 'signal' | 'yieldNow'> {
+export interface TrainerSpec extends Pick<RunHost, 'data' | 'store' | 'hooks' | 'evalKernel' | 'resume' | 'signal' | 'yieldNow' | 'now'> {
   config: TrainConfig;
   engine: Engine;
   /** Seconds the run spent before fitting that its budget counts (the sizing probes). */
@@ -124,6 +124,7 @@ export class Trainer {
   private readonly resume: Checkpoint | null;
   private readonly signal?: AbortSignal;
   private readonly yieldNow: () => Promise<void>;
+  private readonly now: () => number;
 
   constructor(spec: TrainerSpec) {
     const { config, data, resume } = spec;
@@ -136,6 +137,7 @@ export class Trainer {
     this.resume = resume;
     this.signal = spec.signal;
     this.yieldNow = spec.yieldNow ?? macrotask;
+    this.now = spec.now ?? (() => performance.now());
     this.name = spec.store.name;
     this.arch = architecture({ ...config, vocabSize: data.corpus.vocab.size });
     this.best = resume?.best ?? null;
@@ -154,7 +156,7 @@ export class Trainer {
   }
 
   private elapsed(): number {
-    return this.elapsedBefore + (performance.now() - this.runStart) / 1000;
+    return this.elapsedBefore + (this.now() - this.runStart) / 1000;
   }
 
   /** Whether the run has a time budget and has spent it (read once per decision: it moves). */
@@ -199,7 +201,7 @@ export class Trainer {
       optimizer: await this.engine.getOptimizerState(),
       carry,
     });
-    this.lastCheckpoint = performance.now();
+    this.lastCheckpoint = this.now();
   }
 
   private async writeMetrics(): Promise<void> {
@@ -220,9 +222,9 @@ export class Trainer {
         lastSeconds: this.lastValidation.seconds,
         heldOutChars: this.data.split.validation.reduce((n, v) => n + v.ids.length, 0),
       });
-    const t0 = performance.now();
+    const t0 = this.now();
     const v = due ? this.evaluate(params) : null;
-    if (v) this.lastValidation = { at: this.elapsed(), seconds: (performance.now() - t0) / 1000 };
+    if (v) this.lastValidation = { at: this.elapsed(), seconds: (this.now() - t0) / 1000 };
     const record: EpochRecord = {
       epoch: fraction < 1 ? +(epoch - 1 + fraction).toFixed(3) : epoch,
       perplexity: Math.exp(sum / Math.max(1, tokens)),
@@ -266,7 +268,7 @@ export class Trainer {
     if (!start?.window)
       engine.resetState(); // state = None at each epoch's first window
     else if (this.resume?.carry) engine.setCarry(this.resume.carry);
-    const t0 = performance.now();
+    const t0 = this.now();
     let i = 0;
     for (const w of windows) {
       if (i++ < skip) continue;
@@ -292,19 +294,19 @@ export class Trainer {
       sum += loss;
       tokens += B * T;
       this.hooks.window?.(epoch, index, perEpoch, { loss: sum / Math.max(1, tokens), tokens, lr: this.lr, elapsedSeconds: this.elapsed() });
-      if (performance.now() - this.lastYield >= YIELD_EVERY_MS) {
+      if (this.now() - this.lastYield >= YIELD_EVERY_MS) {
         await this.yieldNow();
-        this.lastYield = performance.now();
+        this.lastYield = this.now();
       }
       const stopped: StopReason | null = this.signal?.aborted ? 'interrupted' : this.budgetSpent() ? 'time-budget' : null;
-      const due = performance.now() - this.lastCheckpoint > CHECKPOINT_EVERY_MS;
+      const due = this.now() - this.lastCheckpoint > CHECKPOINT_EVERY_MS;
       if (stopped || due) {
         const position: Position = { epoch: epoch - 1, window: index + 1, rngState: rngAtStart, partial: { loss: sum, tokens } };
         await this.checkpoint(position, config.iterator === 'sequential' ? await engine.getCarry() : null);
-        if (stopped) return { stopped, sum, tokens, seconds: (performance.now() - t0) / 1000, fraction: (index + 1) / Math.max(1, perEpoch) };
+        if (stopped) return { stopped, sum, tokens, seconds: (this.now() - t0) / 1000, fraction: (index + 1) / Math.max(1, perEpoch) };
       }
     }
-    return { stopped: null, sum, tokens, seconds: (performance.now() - t0) / 1000, fraction: 1 };
+    return { stopped: null, sum, tokens, seconds: (this.now() - t0) / 1000, fraction: 1 };
   }
 
   /** The iterator RNG between epochs (its state is saved at each epoch's end). */
@@ -312,7 +314,7 @@ export class Trainer {
 
   async fit(): Promise<TrainResult> {
     const { config, resume } = this;
-    this.runStart = performance.now();
+    this.runStart = this.now();
     this.lastCheckpoint = this.runStart;
     this.records = resume ? await this.store.loadMetrics(resume.position.epoch) : [];
     await this.writeMetrics();
@@ -451,6 +453,8 @@ export interface RunHost {
   signal?: AbortSignal;
   /** How the run lets the host's event loop in (default: setTimeout 0). */
   yieldNow?: () => Promise<void>;
+  /** The run's clock in milliseconds — its budget, checkpoints, validation pace and speeds (default: performance.now; tests drive one). */
+  now?: () => number;
 }
 
 /**
@@ -544,7 +548,7 @@ async function sized(config: TrainConfig, host: RunHost): Promise<TrainConfig> {
     budgetSeconds: config.timeBudgetMinutes * 60,
     fixed,
     measure: (shape) => measureShape({ spec: engineSpec(config), makeEngine: host.makeEngine, seed: config.seed, clip: config.clip }, shape),
-    now: () => performance.now() / 1000,
+    now: () => (host.now?.() ?? performance.now()) / 1000,
   });
   return {
     ...config,

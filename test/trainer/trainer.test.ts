@@ -19,7 +19,7 @@ import { loadKernelNode } from '../../shared/platform/node.ts';
 import { parseOptions } from '../../trainer/argv.ts';
 import type { Checkpoint, EpochRecord } from '../../trainer/checkpoint.ts';
 import { TRAIN_OPTIONS } from '../../trainer/commands/train.ts';
-import { architecture, trainConfig, type TrainConfig } from '../../trainer/config.ts';
+import { architecture, learningRate, trainConfig, type TrainConfig } from '../../trainer/config.ts';
 import { corpusFile, samplePrefixOf, splitCorpus, type Corpus } from '../../trainer/corpus.ts';
 import { readCorpus } from '../../trainer/corpus-files.ts';
 import { windowsPerEpoch } from '../../trainer/data.ts';
@@ -53,6 +53,8 @@ const config = (...args: string[]): TrainConfig =>
 /** What the script decides: window i's (counted over the run) summed loss and gradient norm, and the weights after its step. */
 interface Script {
   loss(i: number): number;
+  /** Milliseconds of the run's clock each window takes (default 0: the clock stands still). */
+  ms?: number;
   norm?(i: number): number;
   after?(i: number, params: Params): Params | undefined;
 }
@@ -72,6 +74,7 @@ class Scripted implements Engine {
   constructor(
     spec: EngineSpec,
     private readonly script: Script,
+    private readonly clock: { t: number },
   ) {
     this.batchSize = spec.batchSize;
     this.numSteps = spec.numSteps;
@@ -94,6 +97,7 @@ class Scripted implements Engine {
   }
   async forwardBackward(x: Int32Array): Promise<number> {
     expect(x.length).toBe(this.batchSize * this.numSteps);
+    this.clock.t += this.script.ms ?? 0;
     return this.script.loss(this.window);
   }
   async getGradients(): Promise<Params> {
@@ -138,6 +142,8 @@ interface Run {
   logs: string[];
   /** Each window the hook saw: epoch, index, count, the running loss and tokens, the rate. */
   windows: { epoch: number; index: number; count: number; loss: number; tokens: number; lr: number }[];
+  /** Windows done when the run let its host's event loop in. */
+  yields: number[];
   corpus: Corpus;
   cfg: TrainConfig;
 }
@@ -153,6 +159,8 @@ async function run(
   const windows: Run['windows'] = [];
   const stop = new AbortController();
   let engine: Scripted | null = null;
+  const clock = { t: 0 };
+  const yields: number[] = [];
   const hooks: TrainHooks = {
     log: (l) => logs.push(l),
     window: (epoch, index, count, r) => {
@@ -164,13 +172,15 @@ async function run(
     data: { corpus, split: splitCorpus(corpus, cfg) },
     store,
     base: null,
-    makeEngine: async (spec) => (engine = new Scripted(spec, script)),
+    makeEngine: async (spec) => (engine = new Scripted(spec, script, clock)),
     evalKernel: kernel,
     hooks,
     resume: o.resume ?? null,
     signal: stop.signal,
+    now: () => clock.t,
+    yieldNow: async () => void yields.push(windows.length),
   });
-  return { result, engine: engine!, saved, logs, windows, corpus, cfg: { ...cfg, vocabSize: corpus.vocab.size } };
+  return { result, engine: engine!, saved, logs, windows, yields, corpus, cfg: { ...cfg, vocabSize: corpus.vocab.size } };
 }
 
 /** Window i's loss: a mean of 1.5 to 2.1 nats per token, summed over the window. */
@@ -386,5 +396,40 @@ describe('the Trainer, on a scripted engine', () => {
     expect(r.saved.metrics.at(-1)!.every((x) => x.validationPerplexity === null)).toBe(true);
     expect(m.training).toMatchObject({ selectedEpoch: 12, validationPerplexity: null });
     expect(tensorSpecs(m.arch).every((s) => m.params[s.name].length === numElements(s.shape))).toBe(true);
+  });
+
+  it("on the run's clock: the budget stops it at the window that spends it, the rate follows the schedule by time, speeds and times are exact", async () => {
+    // 100 ms a window, a budget of 3 s: 30 windows, each at the wsd rate of its elapsed share of the budget.
+    const cfg = config('--time-budget', '0.05', '--size', 'fixed', '--epochs', '1000', '--lr-schedule', 'wsd', '--lr', '0.4');
+    const r = await run(cfg, { loss: lossOf, ms: 100 });
+    expect(r.result.stopped).toBe('time-budget');
+    expect(r.windows).toHaveLength(30);
+    r.windows.forEach((w, i) => expect(w.lr, `window ${i}`).toBe(learningRate(cfg, ((i + 1) * 100) / 1000 / 3)));
+    const records = r.saved.metrics.at(-1)!;
+    expect(records).toHaveLength(1);
+    const count = windowsPerEpoch(splitCorpus(r.corpus, r.cfg).train.length, B, T, 'sequential');
+    expect(records[0]).toMatchObject({ epoch: +(30 / count).toFixed(3), elapsedSeconds: 3, tokensPerSecond: (30 * B * T) / 3 });
+    expect(records[0].lr).toBe(+learningRate(cfg, 1).toPrecision(6));
+    expect(r.result.model.training).toMatchObject({ stoppedBy: 'time-budget', trainingSeconds: 3 });
+    const ck = r.saved.checkpoints.at(-1)!;
+    expect([ck.position.epoch, ck.position.window, ck.elapsedSeconds]).toEqual([0, 30, 3]);
+  });
+
+  it('a checkpoint every ten minutes inside an epoch, and the event loop let in every 50 ms', async () => {
+    // 61 s a window: past ten minutes after windows 10, 20, 30…
+    const slow = await run(config('--epochs', '1'), { loss: lossOf, ms: 61_000 });
+    const n = slow.windows.length;
+    const mid = slow.saved.checkpoints.filter((c) => c.position.window > 0);
+    expect(mid.map((c) => c.position.window)).toEqual(Array.from({ length: Math.floor(n / 10) }, (_, k) => 10 * (k + 1)));
+    for (const c of mid) {
+      expect(c.elapsedSeconds).toBe(61 * c.position.window);
+      expect(c.carry).toEqual(Float32Array.of(c.position.window, 0.5));
+      expect(c.position.partial.tokens).toBe(c.position.window * B * T);
+    }
+    expect(slow.yields).toEqual(Array.from({ length: n }, (_, i) => i + 1)); // every window is past 50 ms
+    // 10 ms a window: every fifth.
+    const fast = await run(config('--epochs', '1'), { loss: lossOf, ms: 10 });
+    expect(fast.yields).toEqual(Array.from({ length: Math.floor(fast.windows.length / 5) }, (_, k) => 5 * (k + 1)));
+    expect(fast.saved.checkpoints.filter((c) => c.position.window > 0)).toEqual([]);
   });
 });
