@@ -435,8 +435,9 @@ describe('one run per output folder', () => {
     let stderr = '';
     child.stderr.on('data', (d: Buffer) => (stderr += d));
     const started = Date.now();
+    // The handler is installed before the folder is locked (commands/train.ts): once the lock is
+    // there, a SIGINT is the run's to handle, however slowly the machine goes — no sleep to guess.
     while (!existsSync(lockOf(o)) && Date.now() - started < 30_000) await new Promise((r) => setTimeout(r, 20));
-    await new Promise((r) => setTimeout(r, 300)); // past the start, where the handler is installed
     child.kill('SIGINT');
     while (!/stopping after this window/.test(stderr) && Date.now() - started < 30_000) await new Promise((r) => setTimeout(r, 10));
     child.kill('SIGINT');
