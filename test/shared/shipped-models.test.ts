@@ -127,10 +127,14 @@ describe('models/books-deep-lstm, the default served model', () => {
   const dir = `${root}models/books-deep-lstm`;
   const files = FOUR_BOOKS;
 
-  it('was sized by the rule on the four books, raw text; held out, it beats the fixed-size authors model on every book, and its int8 rendition is within 1%', async () => {
+  it("learnt the four books' cleaned raw text; held out, it beats the fixed-size authors model on every book, and its int8 rendition is within 1%", async () => {
     const [model, int8, older] = await Promise.all([readModelDir(dir), readModelDir(`${dir}-int8`), readModelDir(`${root}models/authors-deep-lstm`)]);
     expect(model.preprocessing).toBe('raw');
-    expect(model.training?.sizing).toBeDefined();
+    expect(model.arch).toMatchObject({ cell: 'lstm', numLayers: 2, hiddenSize: 256 }); // the sizing rule's choice of 2026-12-04, kept
+    expect(cleaningOf(model)).toEqual({ keepMojibake: false, keepMargins: false });
+    const doyle = model.training!.corpus!.details!.find((d) => String(d.path).includes('doyle'))!;
+    expect(doyle).toMatchObject({ mojibakeRepaired: 95, margin: { removed: '1 space', lines: 50029 } });
+    for (const c of ['Ã', 'Â', '€']) expect(model.vocab.has(c), c).toBe(false);
     expect(int8.vocab.tokens).toEqual(model.vocab.tokens);
     const kernel = await loadKernelNode();
     const held = async (m: Model) => {
@@ -158,6 +162,10 @@ describe('models/books-deep-lstm, the default served model', () => {
     const { generated } = predict(model, { prefix: 'The Time Traveller', numChars: 400, temperature: 0.8, seed: 1 }, km);
     expect(generated).toMatch(/[A-Z]/);
     expect(generated).toMatch(/[.,;]/);
+    // No margin learnt: a line break is followed by the next line's text, not by a space.
+    const breaks = generated.match(/\n./g) ?? [];
+    expect(breaks.length).toBeGreaterThan(3);
+    expect(breaks.filter((b) => b === '\n ').length).toBeLessThan(breaks.length / 4);
     const words = generated.split(/[^A-Za-z]+/).filter((w) => w.length > 2);
     const known = new Set(readFileSync(`${root}data/corpora/doyle-sherlock-holmes.txt`, 'utf8').split(/[^A-Za-z]+/));
     expect(words.filter((w) => known.has(w)).length / words.length).toBeGreaterThan(0.8);
