@@ -316,6 +316,7 @@ export class Trainer {
     const { config, resume } = this;
     this.runStart = this.now();
     this.lastCheckpoint = this.runStart;
+    this.lastYield = this.runStart;
     this.records = resume ? await this.store.loadMetrics(resume.position.epoch) : [];
     await this.writeMetrics();
     let position: Position | null = resume?.position ?? null;

@@ -16,13 +16,14 @@ import type { Kernel } from '../../shared/kernel/kernel.ts';
 import { KernelModel } from '../../shared/kernel/stepper.ts';
 import { numElements, tensorSpecs, type Model, type Params } from '../../shared/model.ts';
 import { loadKernelNode } from '../../shared/platform/node.ts';
+import { Rng } from '../../shared/rng.ts';
 import { parseOptions } from '../../trainer/argv.ts';
 import type { Checkpoint, EpochRecord } from '../../trainer/checkpoint.ts';
 import { TRAIN_OPTIONS } from '../../trainer/commands/train.ts';
 import { architecture, learningRate, trainConfig, type TrainConfig } from '../../trainer/config.ts';
 import { corpusFile, samplePrefixOf, splitCorpus, type Corpus } from '../../trainer/corpus.ts';
 import { readCorpus } from '../../trainer/corpus-files.ts';
-import { windowsPerEpoch } from '../../trainer/data.ts';
+import { randomWindows, windowsPerEpoch } from '../../trainer/data.ts';
 import type { Engine, EngineSpec, OptimizerState } from '../../trainer/engines/engine.ts';
 import { runTraining, type RunStore, type TrainHooks, type TrainResult } from '../../trainer/train.ts';
 
@@ -70,6 +71,8 @@ class Scripted implements Engine {
   window = 0;
   /** The weights the run started from. */
   first: Params | null = null;
+  /** The first window's inputs. */
+  firstX: Int32Array | null = null;
   private params: Params = {};
   constructor(
     spec: EngineSpec,
@@ -98,6 +101,7 @@ class Scripted implements Engine {
   async forwardBackward(x: Int32Array): Promise<number> {
     expect(x.length).toBe(this.batchSize * this.numSteps);
     this.clock.t += this.script.ms ?? 0;
+    this.firstX ??= x.slice();
     return this.script.loss(this.window);
   }
   async getGradients(): Promise<Params> {
@@ -153,13 +157,19 @@ async function run(
   script: Script,
   o: { resume?: Checkpoint; stopAt?: { epoch: number; index: number }; store?: ReturnType<typeof memoryStore> } = {},
 ): Promise<Run> {
-  const corpus = await readCorpus(cfg.corpus.map(corpusFile), { preprocessing: cfg.preprocessing, keepBoilerplate: false, authorTags: false });
+  const corpus = await readCorpus(cfg.corpus.map(corpusFile), {
+    preprocessing: cfg.preprocessing,
+    keepBoilerplate: cfg.keepBoilerplate,
+    keepMojibake: cfg.keepMojibake,
+    keepMargins: cfg.keepMargins,
+    authorTags: false,
+  });
   const { store, saved } = o.store ?? memoryStore();
   const logs: string[] = [];
   const windows: Run['windows'] = [];
   const stop = new AbortController();
   let engine: Scripted | null = null;
-  const clock = { t: 0 };
+  const clock = { t: 5000 }; // not 0: a run's times count from its own start
   const yields: number[] = [];
   const hooks: TrainHooks = {
     log: (l) => logs.push(l),
@@ -216,7 +226,7 @@ function unigram(r: Run, like: Params): Params {
 
 describe('the Trainer, on a scripted engine', () => {
   it("records each epoch from its windows' losses, and shows the running loss, tokens and rate after each window", async () => {
-    const r = await run(config(), { loss: lossOf });
+    const r = await run(config(), { loss: lossOf, ms: 10 });
     const epochs = byEpoch(r);
     expect(epochs).toHaveLength(3);
     const records = r.saved.metrics.at(-1)!;
@@ -235,12 +245,13 @@ describe('the Trainer, on a scripted engine', () => {
       at += idx.length;
       expect(records[e].perplexity).toBe(Math.exp(sum / (idx.length * B * T)));
       expect(records[e].lr).toBe(0.5);
-      expect(Number.isInteger(records[e].tokensPerSecond) && records[e].tokensPerSecond > 0).toBe(true);
-      expect(records[e].elapsedSeconds).toBe(+records[e].elapsedSeconds.toFixed(2));
+      // 10 ms a window: B·T tokens per 10 ms, the run's seconds its windows'.
+      expect(records[e].tokensPerSecond).toBe((B * T * 1000) / 10);
+      expect(records[e].elapsedSeconds).toBe(+((at * 10) / 1000).toFixed(2));
     }
-    expect(records[1].elapsedSeconds).toBeGreaterThanOrEqual(records[0].elapsedSeconds);
     // The first weights all run long (the script changes none): every epoch validates as they do.
     expect(r.result.model.params).toEqual(r.engine.first);
+    expect(r.result.model.training?.selectedEpoch).toBe(1); // equal held-out perplexities: the first is kept
     const v = heldOut(r, r.engine.first!);
     for (const rec of records) {
       expect(rec.validationPerplexity).toBeCloseTo(v.overall, 9);
@@ -350,6 +361,8 @@ describe('the Trainer, on a scripted engine', () => {
 
     // With random windows nothing is carried across windows, so a stop keeps no state.
     const random = await run(config('--iterator', 'random'), { loss: lossOf }, { stopAt: { epoch: 1, index: 2 } });
+    const drawn = randomWindows(splitCorpus(random.corpus, random.cfg).train, B, T, new Rng((random.cfg.seed ^ 0x5bd1e995) >>> 0)).next();
+    expect(random.engine.firstX).toEqual((drawn.value as { x: Int32Array }).x);
     expect(random.saved.checkpoints.at(-1)!.position).toMatchObject({ epoch: 0, window: 3 });
     expect(random.saved.checkpoints.at(-1)!.carry).toBeNull();
   });
@@ -416,13 +429,13 @@ describe('the Trainer, on a scripted engine', () => {
   });
 
   it('a checkpoint every ten minutes inside an epoch, and the event loop let in every 50 ms', async () => {
-    // 61 s a window: past ten minutes after windows 10, 20, 30…
-    const slow = await run(config('--epochs', '1'), { loss: lossOf, ms: 61_000 });
+    // A minute a window: more than ten minutes since the last after windows 11, 22, 33…
+    const slow = await run(config('--epochs', '1'), { loss: lossOf, ms: 60_000 });
     const n = slow.windows.length;
     const mid = slow.saved.checkpoints.filter((c) => c.position.window > 0);
-    expect(mid.map((c) => c.position.window)).toEqual(Array.from({ length: Math.floor(n / 10) }, (_, k) => 10 * (k + 1)));
+    expect(mid.map((c) => c.position.window)).toEqual(Array.from({ length: Math.floor(n / 11) }, (_, k) => 11 * (k + 1)));
     for (const c of mid) {
-      expect(c.elapsedSeconds).toBe(61 * c.position.window);
+      expect(c.elapsedSeconds).toBe(60 * c.position.window);
       expect(c.carry).toEqual(Float32Array.of(c.position.window, 0.5));
       expect(c.position.partial.tokens).toBe(c.position.window * B * T);
     }
@@ -431,5 +444,65 @@ describe('the Trainer, on a scripted engine', () => {
     const fast = await run(config('--epochs', '1'), { loss: lossOf, ms: 10 });
     expect(fast.yields).toEqual(Array.from({ length: Math.floor(fast.windows.length / 5) }, (_, k) => 5 * (k + 1)));
     expect(fast.saved.checkpoints.filter((c) => c.position.window > 0)).toEqual([]);
+  });
+
+  it("records raw text's cleaning per file in the model (none for d2l's letters); refuses a held-out part too short and a corpus that changed under a checkpoint", async () => {
+    const doyle = join(dir, 'doyle.txt');
+    await writeFile(doyle, `${(await readFile(join(ROOT, 'data/corpora/doyle-sherlock-holmes.txt'), 'utf8')).slice(40_000, 44_000)}\n VoilÃ  tout.\n`);
+    const raw = (...a: string[]) =>
+      trainConfig(
+        parseOptions(TRAIN_OPTIONS, [
+          '--corpus',
+          doyle,
+          '--hidden',
+          '4',
+          '--batch-size',
+          '2',
+          '--num-steps',
+          '5',
+          '--epochs',
+          '1',
+          '--val-fraction',
+          '0.1',
+          '--threads',
+          '1',
+          ...a,
+        ]).values,
+      );
+    const r = await run(raw(), { loss: lossOf });
+    const lines = r.corpus.files[0].margin.lines;
+    expect(lines).toBeGreaterThan(40);
+    expect(r.result.model.training!.corpus!.details![0]).toMatchObject({ mojibakeRepaired: 1, margin: { removed: '1 space', lines } });
+    const kept = await run(raw('--keep-mojibake', '--keep-margins'), { loss: lossOf });
+    expect(kept.result.model.training!.corpus!.details![0]).toMatchObject({ mojibakeRepaired: 0, margin: { removed: null, lines: 0 } });
+    const d2l = await run(config('--epochs', '1'), { loss: lossOf });
+    for (const d of d2l.result.model.training!.corpus!.details!) expect(d).not.toHaveProperty('margin');
+
+    const tiny = join(dir, 'tiny.txt');
+    await writeFile(tiny, 'x'.repeat(15));
+    await expect(run(config('--corpus', tiny, '--val-fraction', '0.05'), { loss: lossOf })).rejects.toThrow(
+      `the held-out part of ${tiny} has 1 characters: too few to validate (raise --val-fraction or use a longer file)`,
+    );
+    const ck = r.saved.checkpoints.at(-1)!;
+    await expect(run({ ...ck.config, vocabSize: ck.config.vocabSize + 1 }, { loss: lossOf }, { resume: ck })).rejects.toThrow(
+      new DeeprnnError(
+        'bad_checkpoint',
+        `the corpus now gives ${ck.config.vocabSize} tokens, the checkpoint was trained on ${ck.config.vocabSize + 1}: the corpus files changed`,
+      ),
+    );
+  });
+
+  it("sized to a budget: the probes on the same engine, named once; the rule's reason logged and recorded; the budget counts the probes", async () => {
+    const r = await run(config('--time-budget', '0.05', '--size', 'auto', '--hidden', '8', '--epochs', '1000'), { loss: lossOf, ms: 1 });
+    const sizing = r.result.model.training!.sizing as { reason: string; probes: { hiddenSize: number }[]; probeSeconds: number; batchSize: number };
+    expect(sizing.probes.map((p) => p.hiddenSize)).toEqual([8]);
+    expect(r.logs.filter((l) => l.startsWith('training on '))).toEqual(['training on native: scripted']);
+    expect(r.logs[1]).toBe(sizing.reason);
+    expect(r.result.model.arch.hiddenSize).toBe(8);
+    expect(r.engine.batchSize).toBe(sizing.batchSize);
+    // The probes ran on the run's clock too (a millisecond a window): the budget was spent before the first window.
+    expect(sizing.probeSeconds).toBeGreaterThan(3);
+    expect(r.windows).toHaveLength(1);
+    expect(r.saved.metrics.at(-1)![0].elapsedSeconds).toBeGreaterThanOrEqual(sizing.probeSeconds);
   });
 });
