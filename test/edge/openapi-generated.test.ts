@@ -9,15 +9,11 @@
  */
 import { createGenerator } from 'json-schema-faker';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { createApp } from '../../edge/app.ts';
-import { localEngine } from '../../edge/engine/engines.ts';
+import type { createApp } from '../../edge/app.ts';
 import { CONSTRAINT_FIELDS } from '../../edge/openai.ts';
-import { ModelRegistry, servedModel } from '../../edge/registry.ts';
 import { GENERATE_BODY_BYTES, SERVICE_LIMITS } from '../../shared/contract.ts';
-import { KernelModel } from '../../shared/kernel/stepper.ts';
-import { loadKernelNode } from '../../shared/platform/node.ts';
 import { Conformance, type OpenApiDocument } from './openapi-conformance.ts';
-import { edgeModel, SECOND_MODEL_DIR } from './samples.ts';
+import { twoModelApp } from './samples.ts';
 
 /** Each operation's byte limit, as its 413 says. */
 const BODY_BYTES: Record<string, number> = {
@@ -34,13 +30,7 @@ let app: ReturnType<typeof createApp>;
 let raw: OpenApiDocument;
 let doc: Conformance;
 beforeAll(async () => {
-  const kernel = await loadKernelNode();
-  const artifacts = [await edgeModel(), await edgeModel(SECOND_MODEL_DIR)];
-  app = createApp({
-    registry: new ModelRegistry(
-      artifacts.map((a) => servedModel(a, localEngine(new KernelModel(kernel, a.model), { capacity: 16, queueSize: 64, deadlineMs: 30_000 }))),
-    ),
-  });
+  app = await twoModelApp();
   raw = (await (await app.request('/openapi.json')).json()) as OpenApiDocument;
   doc = new Conformance(raw);
 }, 60_000);

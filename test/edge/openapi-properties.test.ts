@@ -6,26 +6,16 @@
  */
 import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { createApp } from '../../edge/app.ts';
+import type { createApp } from '../../edge/app.ts';
 import { GENERATE_FIELDS, MAX_BEAM_WIDTH, SCORE_FIELDS } from '../../shared/contract.ts';
 import { post, SERVED } from './api-cases.ts';
 import { Conformance, type OpenApiDocument } from './openapi-conformance.ts';
-import { ModelRegistry, servedModel } from '../../edge/registry.ts';
-import { localEngine } from '../../edge/engine/engines.ts';
-import { KernelModel } from '../../shared/kernel/stepper.ts';
-import { loadKernelNode } from '../../shared/platform/node.ts';
-import { edgeModel, SECOND_MODEL_DIR } from './samples.ts';
+import { twoModelApp } from './samples.ts';
 
 let app: ReturnType<typeof createApp>;
 let doc: Conformance;
 beforeAll(async () => {
-  const kernel = await loadKernelNode();
-  const artifacts = [await edgeModel(), await edgeModel(SECOND_MODEL_DIR)];
-  app = createApp({
-    registry: new ModelRegistry(
-      artifacts.map((a) => servedModel(a, localEngine(new KernelModel(kernel, a.model), { capacity: 16, queueSize: 64, deadlineMs: 30_000 }))),
-    ),
-  });
+  app = await twoModelApp();
   doc = new Conformance((await (await app.request('/openapi.json')).json()) as OpenApiDocument);
 }, 60_000);
 

@@ -1,7 +1,9 @@
 /** The SAMPLES' texts as Node generates them (the Workers tests compare theirs to these). */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { ServedArtifact } from '../../edge/registry.ts';
+import { createApp } from '../../edge/app.ts';
+import { localEngine } from '../../edge/engine/engines.ts';
+import { ModelRegistry, servedModel, type ServedArtifact } from '../../edge/registry.ts';
 import { predict } from '../../shared/generate.ts';
 import { KernelModel } from '../../shared/kernel/stepper.ts';
 import { loadKernelNode, readArtifactDir, readModelDir } from '../../shared/platform/node.ts';
@@ -23,4 +25,15 @@ export async function nodeSampleTexts(): Promise<string[]> {
 export async function edgeModel(dir = EDGE_MODEL_DIR): Promise<ServedArtifact> {
   const { model, files } = await readArtifactDir(dir);
   return { model, files: { ...files, plotSvg: await readFile(join(dir, 'perplexity.svg'), 'utf8') } };
+}
+
+/** The app the property tests send bodies to: both sample models, served in process. */
+export async function twoModelApp(): Promise<ReturnType<typeof createApp>> {
+  const kernel = await loadKernelNode();
+  const artifacts = [await edgeModel(), await edgeModel(SECOND_MODEL_DIR)];
+  return createApp({
+    registry: new ModelRegistry(
+      artifacts.map((a) => servedModel(a, localEngine(new KernelModel(kernel, a.model), { capacity: 16, queueSize: 64, deadlineMs: 30_000 }))),
+    ),
+  });
 }
