@@ -6,6 +6,7 @@
 import { OptionError } from '../shared/errors.ts';
 import { CELLS, type Architecture, type Cell } from '../shared/model.ts';
 import { PREPROCESSINGS, type Preprocessing } from '../shared/text.ts';
+import type { ReadOptions } from './corpus.ts';
 import { ITERATORS, type IteratorKind } from './data.ts';
 import { ENGINE_CHOICES, type EngineChoice, type EngineSpec, type OptimizerName } from './engines/engine.ts';
 import { opt, type OptionValues } from './options.ts';
@@ -320,6 +321,17 @@ export function learningRate(c: Pick<TrainConfig, 'lr' | 'lrSchedule'>, progress
     return c.lr * (p < WSD.decay ? 1 : cosine((p - WSD.decay) / (1 - WSD.decay)));
   }
   return c.lr;
+}
+
+/** How a run reads its corpus files: the reader's options its configuration sets (CLI, library and page alike). */
+export function readingOf(c: TrainConfig): Pick<ReadOptions, 'preprocessing' | 'keepBoilerplate' | 'keepMojibake' | 'keepMargins' | 'authorTags'> {
+  return {
+    preprocessing: c.preprocessing,
+    keepBoilerplate: c.keepBoilerplate,
+    keepMojibake: c.keepMojibake,
+    keepMargins: c.keepMargins,
+    authorTags: c.authorTags,
+  };
 }
 
 /** The network a configuration trains. */

@@ -13,7 +13,7 @@ import type { Kernel } from '../shared/kernel/kernel.ts';
 import { MODEL_NAME, type Model } from '../shared/model.ts';
 import { AUTHOR_NAME } from '../shared/vocab.ts';
 import type { EpochRecord } from './checkpoint.ts';
-import { trainConfig, trainOptions, type TrainConfig } from './config.ts';
+import { readingOf, trainConfig, trainOptions, type TrainConfig } from './config.ts';
 import { LIBRARY_TRAIN_OPTIONS } from './library-options.ts';
 import { buildCorpus, splitCorpus, type CorpusSource, type Sha256 } from './corpus.ts';
 import type { Engine, EngineSpec } from './engines/engine.ts';
@@ -128,14 +128,7 @@ export function startTraining(input: TrainInput, host: TrainHost, onProgress: (p
       host.cores,
       src.map((s) => s.path),
     );
-    const corpus = await buildCorpus(src, {
-      preprocessing: config.preprocessing,
-      keepBoilerplate: config.keepBoilerplate,
-      keepMojibake: config.keepMojibake,
-      keepMargins: config.keepMargins,
-      authorTags: config.authorTags,
-      sha256: host.sha256,
-    });
+    const corpus = await buildCorpus(src, { ...readingOf(config), sha256: host.sha256 });
     const split = splitCorpus(corpus, config);
     let files: { modelJson: string; weights: Uint8Array } | null = null;
     let records: EpochRecord[] = [];

@@ -9,7 +9,7 @@ import { OptionError } from '../shared/errors.ts';
 import type { Model } from '../shared/model.ts';
 import { loadKernelNode, readModelDir, writeFileAtomic, writeModelDir } from '../shared/platform/node.ts';
 import { CHECKPOINT_FILE, encodeCheckpoint, type Checkpoint, type EpochRecord } from './checkpoint.ts';
-import type { TrainConfig } from './config.ts';
+import { readingOf, type TrainConfig } from './config.ts';
 import { corpusFile, splitCorpus } from './corpus.ts';
 import { readCorpus } from './corpus-files.ts';
 import { createEngine } from './engines/index.ts';
@@ -60,11 +60,7 @@ export function folderStore(outDir: string): RunStore {
 async function loadData(config: TrainConfig, base: Model | null): Promise<RunData> {
   if (config.corpus.length === 0) throw new OptionError('give the text to train on with --corpus FILE');
   const corpus = await readCorpus(config.corpus.map(corpusFile), {
-    preprocessing: config.preprocessing,
-    keepBoilerplate: config.keepBoilerplate,
-    keepMojibake: config.keepMojibake,
-    keepMargins: config.keepMargins,
-    authorTags: config.authorTags,
+    ...readingOf(config),
     vocab: base?.vocab,
     unknownChars: config.unknownChars,
   });

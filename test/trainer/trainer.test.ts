@@ -20,7 +20,7 @@ import { Rng } from '../../shared/rng.ts';
 import { parseOptions } from '../../trainer/argv.ts';
 import type { Checkpoint, EpochRecord } from '../../trainer/checkpoint.ts';
 import { TRAIN_OPTIONS } from '../../trainer/commands/train.ts';
-import { architecture, learningRate, trainConfig, type TrainConfig } from '../../trainer/config.ts';
+import { architecture, learningRate, readingOf, trainConfig, type TrainConfig } from '../../trainer/config.ts';
 import { corpusFile, samplePrefixOf, splitCorpus, type Corpus } from '../../trainer/corpus.ts';
 import { readCorpus } from '../../trainer/corpus-files.ts';
 import { randomWindows, windowsPerEpoch } from '../../trainer/data.ts';
@@ -157,13 +157,7 @@ async function run(
   script: Script,
   o: { resume?: Checkpoint; stopAt?: { epoch: number; index: number }; store?: ReturnType<typeof memoryStore> } = {},
 ): Promise<Run> {
-  const corpus = await readCorpus(cfg.corpus.map(corpusFile), {
-    preprocessing: cfg.preprocessing,
-    keepBoilerplate: cfg.keepBoilerplate,
-    keepMojibake: cfg.keepMojibake,
-    keepMargins: cfg.keepMargins,
-    authorTags: false,
-  });
+  const corpus = await readCorpus(cfg.corpus.map(corpusFile), readingOf(cfg));
   const { store, saved } = o.store ?? memoryStore();
   const logs: string[] = [];
   const windows: Run['windows'] = [];
