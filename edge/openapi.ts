@@ -229,20 +229,26 @@ export function completionRequestJsonSchema(facts: readonly ServedFacts[]): Json
   // The rules between fields, each an if whose condition names one field's value plainly — no
   // `not` over a whole body, which schema-driven generators (Schemathesis) cannot complement.
   const given = (name: string): JsonSchema => ({ required: [name], properties: { [name]: { type: ['string', 'number', 'boolean', 'array', 'object'] } } });
+  const noStop = { stop: { anyOf: [{ type: 'null' }, { type: 'array', maxItems: 0 }] } };
   const rules: JsonSchema[] = [
-    // One constraint per request, under whichever name.
+    // One constraint per request, under whichever name; a constraint says where the text ends, so
+    // no stop sequences beside it (response_format's "text" is no constraint: the rule after).
     ...CONSTRAINT_FIELDS.map((a) => ({
       if: given(a),
-      then: { properties: Object.fromEntries(CONSTRAINT_FIELDS.filter((b) => b !== a).map((b) => [b, { type: 'null' }])) },
+      then: {
+        properties: {
+          ...Object.fromEntries(CONSTRAINT_FIELDS.filter((b) => b !== a).map((b) => [b, { type: 'null' }])),
+          ...(a === 'response_format' ? {} : noStop),
+        },
+      },
     })),
-    // A constraint says where the text ends: no stop sequences beside it (response_format text is none).
-    ...CONSTRAINT_FIELDS.map((a) => ({
-      if:
-        a === 'response_format'
-          ? { required: [a], properties: { [a]: { type: 'object', required: ['type'], properties: { type: { enum: ['json_object', 'json_schema'] } } } } }
-          : given(a),
-      then: { properties: { stop: { anyOf: [{ type: 'null' }, { type: 'array', maxItems: 0 }] } } },
-    })),
+    {
+      if: {
+        required: ['response_format'],
+        properties: { response_format: { type: 'object', required: ['type'], properties: { type: { enum: ['json_object', 'json_schema'] } } } },
+      },
+      then: { properties: noStop },
+    },
     { if: { required: ['echo'], properties: { echo: { const: true } } }, then: { properties: { logprobs: { type: 'null' } } } },
     { if: given('stream_options'), then: { required: ['stream'], properties: { stream: { const: true } } } },
     // prompts × n ≤ MAX_CHOICES: with n ≥ j, at most MAX_CHOICES / j prompts.
